@@ -1,0 +1,284 @@
+//! Balances and the idempotent steps a transfer applies to them.
+//!
+//! A transfer touches an account through an [`AccountStep`] keyed by
+//! `(transfer_id, kind)`. The book remembers each step's result, so a step
+//! retried by any fabric (a timed-out call, a saga resumed after a crash)
+//! returns the recorded result and never moves money twice.
+
+use std::collections::HashMap;
+
+use crate::error::BankError;
+use crate::id::{AccountId, TransferId};
+use crate::money::{Amount, Balance, OpeningBalance, Total};
+
+use super::AccountTotals;
+
+/// One account's public view.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountView {
+    /// The account.
+    pub account_id: AccountId,
+    /// Its balance.
+    pub balance: Balance,
+}
+
+/// Which side of a transfer a step is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum StepKind {
+    /// Take the amount from the payer.
+    Debit,
+    /// Give the amount to the payee.
+    Credit,
+    /// Give the amount back to the payer after a credit could not be made.
+    Refund,
+}
+
+/// One step of a transfer on one account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountStep {
+    /// The transfer this step belongs to; with `kind`, the idempotency key.
+    pub transfer_id: TransferId,
+    /// Debit, credit or refund.
+    pub kind: StepKind,
+    /// The account it applies to.
+    pub account: AccountId,
+    /// How much.
+    pub amount: Amount,
+}
+
+/// The recorded result of a step. `UnknownAccount` is never recorded: the
+/// account may be opened later, so such a step is evaluated afresh.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StepResult {
+    /// Money moved; the balance right after.
+    Applied {
+        /// The balance after the step.
+        balance_after: Balance,
+    },
+    /// A debit larger than the balance; nothing moved.
+    InsufficientFunds {
+        /// The balance when refused.
+        balance: Balance,
+    },
+    /// A credit would pass `i64::MAX`; nothing moved.
+    Overflow,
+}
+
+/// What a transition changed, for the store to persist atomically.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountChange {
+    /// The account and its new balance.
+    pub account: AccountId,
+    /// Its balance after the change.
+    pub balance: Balance,
+    /// The step recorded, when the change came from a step.
+    pub step: Option<(TransferId, StepKind, StepResult)>,
+}
+
+/// The balances of some accounts (one shard, or all of them) and the
+/// results of every transfer step applied to them.
+#[derive(Debug, Default, Clone)]
+pub struct AccountBook {
+    balances: HashMap<AccountId, Balance>,
+    steps: HashMap<(TransferId, StepKind), StepResult>,
+    total: Total,
+}
+
+impl AccountBook {
+    /// An empty book.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Rebuilds a book from persisted changes, in any order; the last
+    /// balance per account wins, so give each account once.
+    pub fn restore(
+        balances: impl IntoIterator<Item = (AccountId, Balance)>,
+        steps: impl IntoIterator<Item = ((TransferId, StepKind), StepResult)>,
+    ) -> Self {
+        let balances: HashMap<_, _> = balances.into_iter().collect();
+        let total = balances.values().fold(Total::default(), |t, b| t.add(*b));
+        Self {
+            balances,
+            steps: steps.into_iter().collect(),
+            total,
+        }
+    }
+
+    /// Opens an account.
+    pub fn open(
+        &mut self,
+        account: AccountId,
+        opening: OpeningBalance,
+    ) -> Result<AccountChange, BankError> {
+        if self.balances.contains_key(&account) {
+            return Err(BankError::AccountExists(account));
+        }
+        let balance = opening.balance();
+        self.balances.insert(account.clone(), balance);
+        self.total = self.total.add(balance);
+        Ok(AccountChange {
+            account,
+            balance,
+            step: None,
+        })
+    }
+
+    /// The balance of an account.
+    pub fn balance(&self, account: &AccountId) -> Result<AccountView, BankError> {
+        self.balances
+            .get(account)
+            .map(|balance| AccountView {
+                account_id: account.clone(),
+                balance: *balance,
+            })
+            .ok_or_else(|| BankError::UnknownAccount(account.clone()))
+    }
+
+    /// Whether an account exists.
+    pub fn contains(&self, account: &AccountId) -> bool {
+        self.balances.contains_key(account)
+    }
+
+    /// Applies a step once. A repeat of the same `(transfer_id, kind)`
+    /// returns the recorded result and changes nothing (`None` change).
+    pub fn apply(
+        &mut self,
+        step: &AccountStep,
+    ) -> Result<(StepResult, Option<AccountChange>), BankError> {
+        let key = (step.transfer_id.clone(), step.kind);
+        if let Some(recorded) = self.steps.get(&key) {
+            return Ok((*recorded, None));
+        }
+        let Some(balance) = self.balances.get_mut(&step.account) else {
+            return Err(BankError::UnknownAccount(step.account.clone()));
+        };
+        let before = *balance;
+        let result = match step.kind {
+            StepKind::Debit => match before.checked_debit(step.amount) {
+                Some(after) => StepResult::Applied {
+                    balance_after: after,
+                },
+                None => StepResult::InsufficientFunds { balance: before },
+            },
+            StepKind::Credit | StepKind::Refund => match before.checked_credit(step.amount) {
+                Some(after) => StepResult::Applied {
+                    balance_after: after,
+                },
+                None => StepResult::Overflow,
+            },
+        };
+        if let StepResult::Applied { balance_after } = result {
+            *balance = balance_after;
+            self.total = Total(
+                self.total.0 - i128::from(before.minor_units())
+                    + i128::from(balance_after.minor_units()),
+            );
+        }
+        self.steps.insert(key.clone(), result);
+        Ok((
+            result,
+            Some(AccountChange {
+                account: step.account.clone(),
+                balance: *balance,
+                step: Some((key.0, key.1, result)),
+            }),
+        ))
+    }
+
+    /// How many accounts and the exact sum of their balances.
+    pub fn totals(&self) -> AccountTotals {
+        AccountTotals {
+            accounts: self.balances.len() as u64,
+            total_balance: self.total,
+        }
+    }
+
+    /// How many step results are remembered (they are the proof that a
+    /// retried step must not move money again, so they are kept).
+    pub fn remembered_steps(&self) -> usize {
+        self.steps.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(s: &str) -> AccountId {
+        AccountId::new(s).expect("valid id")
+    }
+    fn tid(s: &str) -> TransferId {
+        TransferId::new(s).expect("valid id")
+    }
+    fn amount(n: i128) -> Amount {
+        Amount::new(n).expect("valid amount")
+    }
+    fn book() -> AccountBook {
+        let mut book = AccountBook::new();
+        book.open(id("a"), OpeningBalance::new(100).expect("ok"))
+            .expect("open a");
+        book.open(id("b"), OpeningBalance::new(0).expect("ok"))
+            .expect("open b");
+        book
+    }
+
+    #[test]
+    fn open_twice_is_refused() {
+        let mut book = book();
+        assert_eq!(
+            book.open(id("a"), OpeningBalance::new(5).expect("ok")),
+            Err(BankError::AccountExists(id("a")))
+        );
+        assert_eq!(book.totals().total_balance, Total(100));
+    }
+
+    #[test]
+    fn debit_is_applied_once() {
+        let mut book = book();
+        let step = AccountStep {
+            transfer_id: tid("t1"),
+            kind: StepKind::Debit,
+            account: id("a"),
+            amount: amount(30),
+        };
+        let (first, change) = book.apply(&step).expect("known account");
+        assert!(change.is_some());
+        let (again, change) = book.apply(&step).expect("known account");
+        assert_eq!(first, again);
+        assert!(change.is_none());
+        assert_eq!(book.balance(&id("a")).expect("a").balance.minor_units(), 70);
+    }
+
+    #[test]
+    fn insufficient_funds_is_recorded_and_moves_nothing() {
+        let mut book = book();
+        let step = AccountStep {
+            transfer_id: tid("t1"),
+            kind: StepKind::Debit,
+            account: id("b"),
+            amount: amount(1),
+        };
+        let (res, _) = book.apply(&step).expect("known account");
+        assert_eq!(
+            res,
+            StepResult::InsufficientFunds {
+                balance: Balance::ZERO
+            }
+        );
+        assert_eq!(book.totals().total_balance, Total(100));
+    }
+
+    #[test]
+    fn unknown_account_is_not_recorded() {
+        let mut book = book();
+        let step = AccountStep {
+            transfer_id: tid("t1"),
+            kind: StepKind::Credit,
+            account: id("zz"),
+            amount: amount(1),
+        };
+        assert!(book.apply(&step).is_err());
+        assert_eq!(book.remembered_steps(), 0);
+    }
+}

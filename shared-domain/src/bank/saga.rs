@@ -1,0 +1,155 @@
+//! A transfer as a saga of idempotent steps, runnable over any fabric.
+//!
+//! The steps: check that the payee exists (an unknown account is a 404 and
+//! outranks insufficient funds), debit the payer, credit the payee, and
+//! refund the payer if the credit cannot be made. Every step is keyed by
+//! `(transfer_id, kind)`, so running the saga again from the start (a retry
+//! after a timeout, or recovery after a crash between debit and credit)
+//! replays recorded results and never moves money twice.
+
+use crate::error::{BankError, BankResult, CallError};
+use crate::service::{AccountsService, Pause, TransferJournal};
+
+use super::{AccountStep, Begin, RejectReason, StepKind, StepResult, TransferRecord, TransferRequest, TransferStatus};
+
+/// How a saga ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Resolution {
+    /// Record this final status.
+    Resolved(TransferStatus),
+    /// Refused before money moved: record nothing, answer this error.
+    Abandon(BankError),
+}
+
+/// Retries `op` while it fails with a fabric error, pausing between tries.
+/// `None` means the pause said stop: the work stays pending for recovery.
+async fn retrying<T, F, Fut>(pause: &dyn Pause, mut op: F) -> Option<Result<T, BankError>>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = BankResult<T>>,
+{
+    let mut attempt = 0u32;
+    loop {
+        match op().await {
+            Ok(value) => return Some(Ok(value)),
+            Err(CallError::Domain(e)) => return Some(Err(e)),
+            Err(_) => {
+                attempt = attempt.saturating_add(1);
+                if !pause.pause(attempt).await {
+                    return None;
+                }
+            }
+        }
+    }
+}
+
+async fn step(
+    accounts: &dyn AccountsService,
+    pause: &dyn Pause,
+    request: &TransferRequest,
+    kind: StepKind,
+) -> Option<Result<StepResult, BankError>> {
+    let account = match kind {
+        StepKind::Debit | StepKind::Refund => &request.from,
+        StepKind::Credit => &request.to,
+    };
+    let step = AccountStep {
+        transfer_id: request.transfer_id.clone(),
+        kind,
+        account: account.clone(),
+        amount: request.amount,
+    };
+    retrying(pause, || accounts.apply_step(step.clone())).await
+}
+
+/// Runs the steps of one transfer to a resolution. `None` when stopped by
+/// the pause (shutdown); the journal still holds it as pending.
+pub async fn run_saga(
+    accounts: &dyn AccountsService,
+    pause: &dyn Pause,
+    request: &TransferRequest,
+) -> Option<Resolution> {
+    if let Err(e) = retrying(pause, || accounts.balance(&request.to)).await? {
+        return Some(Resolution::Abandon(e));
+    }
+    match step(accounts, pause, request, StepKind::Debit).await? {
+        Err(e) => return Some(Resolution::Abandon(e)),
+        Ok(StepResult::InsufficientFunds { .. }) => {
+            return Some(Resolution::Resolved(TransferStatus::Rejected(
+                RejectReason::InsufficientFunds,
+            )));
+        }
+        Ok(StepResult::Overflow) | Ok(StepResult::Applied { .. }) => {}
+    }
+    match step(accounts, pause, request, StepKind::Credit).await? {
+        Ok(StepResult::Applied { .. }) => Some(Resolution::Resolved(TransferStatus::Committed)),
+        // The payee's balance would overflow (or, impossibly, vanished):
+        // give the money back; the refund cannot overflow, since the payer
+        // held it a moment ago.
+        Ok(StepResult::Overflow) | Ok(StepResult::InsufficientFunds { .. }) | Err(_) => {
+            step(accounts, pause, request, StepKind::Refund).await?.ok()?;
+            Some(Resolution::Resolved(TransferStatus::Rejected(
+                RejectReason::BalanceOverflow,
+            )))
+        }
+    }
+}
+
+/// Runs the saga of a begun transfer and records its resolution.
+pub async fn complete(
+    journal: &dyn TransferJournal,
+    accounts: &dyn AccountsService,
+    pause: &dyn Pause,
+    record: TransferRecord,
+) -> BankResult<TransferRecord> {
+    let id = record.request.transfer_id.clone();
+    match run_saga(accounts, pause, &record.request).await {
+        None => Ok(record),
+        Some(Resolution::Resolved(status)) => {
+            match retrying(pause, || journal.resolve(&id, status)).await {
+                Some(res) => res.map_err(CallError::Domain),
+                None => Ok(record),
+            }
+        }
+        Some(Resolution::Abandon(e)) => {
+            match retrying(pause, || journal.abandon(&id)).await {
+                Some(res) => res.map_err(CallError::Domain)?,
+                None => return Ok(record),
+            }
+            Err(CallError::Domain(e))
+        }
+    }
+}
+
+/// A whole transfer: begin in the journal (or answer a repeat), then
+/// complete it. A repeat of a pending transfer answers `pending`.
+pub async fn transfer(
+    journal: &dyn TransferJournal,
+    accounts: &dyn AccountsService,
+    pause: &dyn Pause,
+    request: TransferRequest,
+) -> BankResult<TransferRecord> {
+    match journal.begin(request).await? {
+        Begin::Recorded(record) => Ok(record),
+        Begin::Started(record) => complete(journal, accounts, pause, record).await,
+    }
+}
+
+/// Completes every transfer the journal holds as pending (recovery after a
+/// crash). Returns how many were resolved.
+pub async fn resume_pending(
+    journal: &dyn TransferJournal,
+    accounts: &dyn AccountsService,
+    pause: &dyn Pause,
+) -> BankResult<usize> {
+    let pending = journal.pending().await?;
+    let mut resolved = 0;
+    for record in pending {
+        match complete(journal, accounts, pause, record).await {
+            Ok(r) if r.status != TransferStatus::Pending => resolved += 1,
+            Ok(_) | Err(CallError::Domain(_)) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(resolved)
+}

@@ -1,0 +1,264 @@
+//! The key-value layer: tables of byte keys and values, atomic commits.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+use redb::{ReadableDatabase, ReadableTable, TableDefinition};
+
+/// A storage failure. Components treat it as fatal for the current call
+/// (the caller gets an error, nothing is acknowledged).
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database engine failed.
+    #[error("database: {0}")]
+    Engine(String),
+    /// A stored record could not be decoded.
+    #[error("corrupt record in {table}: {reason}")]
+    Corrupt {
+        /// The table.
+        table: String,
+        /// What was wrong.
+        reason: String,
+    },
+}
+
+macro_rules! engine_errors {
+    ($($t:ty),*) => {$(
+        impl From<$t> for StoreError {
+            fn from(e: $t) -> Self {
+                StoreError::Engine(e.to_string())
+            }
+        }
+    )*};
+}
+engine_errors!(
+    redb::DatabaseError,
+    redb::TransactionError,
+    redb::TableError,
+    redb::StorageError,
+    redb::CommitError
+);
+
+/// One write of a commit: put `value` at `key`, or delete `key` (`None`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Write {
+    /// The table, within the store's namespace.
+    pub table: &'static str,
+    /// The key.
+    pub key: Vec<u8>,
+    /// The value, or `None` to delete.
+    pub value: Option<Vec<u8>>,
+}
+
+/// A namespace of tables with atomic multi-table commits.
+pub trait KvStore: Send + Sync {
+    /// Applies every write or none; durable when this returns (for durable
+    /// engines).
+    fn commit(&self, writes: &[Write]) -> Result<(), StoreError>;
+    /// Every entry of a table in key order (empty if it never existed).
+    fn scan(&self, table: &'static str) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError>;
+}
+
+/// Which engine to use.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StorageMode {
+    /// In memory: state survives actor restarts, not process restarts.
+    Memory,
+    /// redb files in this directory: state survives `kill -9`.
+    Durable(PathBuf),
+}
+
+/// Opens namespaces (one per component instance) on one engine.
+#[derive(Clone)]
+pub struct Storage {
+    inner: StorageInner,
+}
+
+#[derive(Clone)]
+enum StorageInner {
+    Memory(Arc<Mutex<HashMap<String, Arc<MemoryStore>>>>),
+    Durable(Arc<redb::Database>),
+}
+
+impl Storage {
+    /// Opens the engine. A durable store keeps one redb file,
+    /// `<dir>/<file_name>.redb`, so each process owns its own file.
+    pub fn open(mode: &StorageMode, file_name: &str) -> Result<Self, StoreError> {
+        let inner = match mode {
+            StorageMode::Memory => StorageInner::Memory(Arc::default()),
+            StorageMode::Durable(dir) => {
+                std::fs::create_dir_all(dir).map_err(|e| StoreError::Engine(e.to_string()))?;
+                StorageInner::Durable(Arc::new(redb::Database::create(
+                    dir.join(format!("{file_name}.redb")),
+                )?))
+            }
+        };
+        Ok(Self { inner })
+    }
+
+    /// Whether commits are durable.
+    pub fn is_durable(&self) -> bool {
+        matches!(self.inner, StorageInner::Durable(_))
+    }
+
+    /// The store of one namespace; the same namespace gives the same data.
+    pub fn namespace(&self, name: &str) -> Arc<dyn KvStore> {
+        match &self.inner {
+            StorageInner::Memory(map) => map
+                .lock()
+                .entry(name.to_owned())
+                .or_insert_with(|| Arc::new(MemoryStore::default()))
+                .clone(),
+            StorageInner::Durable(db) => Arc::new(RedbStore {
+                db: db.clone(),
+                namespace: name.to_owned(),
+            }),
+        }
+    }
+}
+
+/// Tables in memory behind one lock per namespace.
+#[derive(Default)]
+pub struct MemoryStore {
+    tables: Mutex<HashMap<&'static str, BTreeMap<Vec<u8>, Vec<u8>>>>,
+}
+
+impl KvStore for MemoryStore {
+    fn commit(&self, writes: &[Write]) -> Result<(), StoreError> {
+        let mut tables = self.tables.lock();
+        for write in writes {
+            let table = tables.entry(write.table).or_default();
+            match &write.value {
+                Some(value) => {
+                    table.insert(write.key.clone(), value.clone());
+                }
+                None => {
+                    table.remove(&write.key);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn scan(&self, table: &'static str) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+        Ok(self
+            .tables
+            .lock()
+            .get(table)
+            .map(|t| t.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+            .unwrap_or_default())
+    }
+}
+
+/// A namespace in a redb database: table `t` is `<namespace>/<t>`.
+pub struct RedbStore {
+    db: Arc<redb::Database>,
+    namespace: String,
+}
+
+impl RedbStore {
+    fn table_name(&self, table: &str) -> String {
+        format!("{}/{}", self.namespace, table)
+    }
+
+    /// Opens a standalone database file with one namespace (for tests).
+    pub fn open_file(path: &Path, namespace: &str) -> Result<Self, StoreError> {
+        Ok(Self {
+            db: Arc::new(redb::Database::create(path)?),
+            namespace: namespace.to_owned(),
+        })
+    }
+}
+
+impl KvStore for RedbStore {
+    fn commit(&self, writes: &[Write]) -> Result<(), StoreError> {
+        let txn = self.db.begin_write()?;
+        {
+            // Writes usually hit one or two tables; open each once.
+            let mut open: Vec<(&'static str, redb::Table<&[u8], &[u8]>)> = Vec::new();
+            for write in writes {
+                let idx = match open.iter().position(|(name, _)| *name == write.table) {
+                    Some(i) => i,
+                    None => {
+                        let name = self.table_name(write.table);
+                        let def: TableDefinition<&[u8], &[u8]> = TableDefinition::new(&name);
+                        open.push((write.table, txn.open_table(def)?));
+                        open.len() - 1
+                    }
+                };
+                let table = &mut open[idx].1;
+                match &write.value {
+                    Some(value) => {
+                        table.insert(write.key.as_slice(), value.as_slice())?;
+                    }
+                    None => {
+                        table.remove(write.key.as_slice())?;
+                    }
+                }
+            }
+        }
+        txn.commit()?;
+        Ok(())
+    }
+
+    fn scan(&self, table: &'static str) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+        let name = self.table_name(table);
+        let def: TableDefinition<&[u8], &[u8]> = TableDefinition::new(&name);
+        let txn = self.db.begin_read()?;
+        let table = match txn.open_table(def) {
+            Ok(t) => t,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
+            Err(e) => return Err(e.into()),
+        };
+        let mut out = Vec::new();
+        for entry in table.iter()? {
+            let (k, v) = entry?;
+            out.push((k.value().to_vec(), v.value().to_vec()));
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn roundtrip(store: &dyn KvStore) {
+        let w = |k: &[u8], v: Option<&[u8]>| Write {
+            table: "t",
+            key: k.to_vec(),
+            value: v.map(<[u8]>::to_vec),
+        };
+        store
+            .commit(&[w(b"b", Some(b"2")), w(b"a", Some(b"1"))])
+            .expect("commit");
+        store.commit(&[w(b"b", None)]).expect("commit");
+        assert_eq!(
+            store.scan("t").expect("scan"),
+            vec![(b"a".to_vec(), b"1".to_vec())]
+        );
+        assert!(store.scan("never").expect("scan").is_empty());
+    }
+
+    #[test]
+    fn memory_roundtrip_and_namespaces_persist() {
+        let storage = Storage::open(&StorageMode::Memory, "x").expect("open");
+        roundtrip(&*storage.namespace("n"));
+        assert_eq!(storage.namespace("n").scan("t").expect("scan").len(), 1);
+        assert!(storage.namespace("other").scan("t").expect("scan").is_empty());
+    }
+
+    #[test]
+    fn redb_roundtrip_survives_reopen() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mode = StorageMode::Durable(dir.path().to_path_buf());
+        {
+            let storage = Storage::open(&mode, "db").expect("open");
+            roundtrip(&*storage.namespace("n"));
+        }
+        let storage = Storage::open(&mode, "db").expect("reopen");
+        assert_eq!(storage.namespace("n").scan("t").expect("scan").len(), 1);
+    }
+}

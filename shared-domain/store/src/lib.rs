@@ -1,0 +1,20 @@
+//! Embedded storage owned by the components, shared by both variants.
+//!
+//! A component persists the changes its domain transition returned, in one
+//! atomic commit, before it answers; after a crash it rebuilds its domain
+//! state from the store. Two engines sit behind [`KvStore`]:
+//! - [`RedbStore`]: a real embedded database (redb), every commit durable.
+//! - [`MemoryStore`]: the same tables in memory, surviving an actor restart
+//!   but not the process, to measure the fabric alone.
+//!
+//! # Layout
+//! - [`kv`]: the [`KvStore`] trait, [`Storage`] (opens namespaces) and both engines.
+//! - [`tables`]: typed stores per component (accounts, journal, rooms).
+//! - [`codec`]: the on-disk records, converted by hand from domain types.
+
+pub mod codec;
+pub mod kv;
+pub mod tables;
+
+pub use kv::{KvStore, MemoryStore, RedbStore, Storage, StorageMode, StoreError, Write};
+pub use tables::{AccountStore, DirectoryStore, JournalChange, JournalStore, RoomStore};

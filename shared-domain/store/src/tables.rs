@@ -1,0 +1,264 @@
+//! Typed stores, one per component: persist a transition's changes, and
+//! rebuild the domain state after a crash.
+
+use std::sync::Arc;
+
+use shared_domain::bank::{AccountBook, AccountChange, TransferBook, TransferRecord};
+use shared_domain::chat::{ChatMessage, Room, RoomDirectory};
+use shared_domain::id::{AccountId, RoomName, TransferId};
+
+use crate::codec;
+use crate::kv::{KvStore, StoreError, Write};
+
+const BALANCES: &str = "balances";
+const STEPS: &str = "steps";
+const TRANSFERS: &str = "transfers";
+const MESSAGES: &str = "messages";
+const ROOMS: &str = "rooms";
+
+fn corrupt(table: &str, reason: impl ToString) -> StoreError {
+    StoreError::Corrupt {
+        table: table.to_owned(),
+        reason: reason.to_string(),
+    }
+}
+
+/// The balances and step results of one account shard.
+#[derive(Clone)]
+pub struct AccountStore {
+    kv: Arc<dyn KvStore>,
+}
+
+impl AccountStore {
+    /// Wraps a namespace.
+    pub fn new(kv: Arc<dyn KvStore>) -> Self {
+        Self { kv }
+    }
+
+    /// Rebuilds the shard's book.
+    pub fn load(&self) -> Result<AccountBook, StoreError> {
+        let mut balances = Vec::new();
+        for (k, v) in self.kv.scan(BALANCES)? {
+            let id = std::str::from_utf8(&k).map_err(|e| corrupt(BALANCES, e))?;
+            balances.push((
+                AccountId::new(id).map_err(|e| corrupt(BALANCES, e))?,
+                codec::decode_balance(BALANCES, &v)?,
+            ));
+        }
+        let mut steps = Vec::new();
+        for (k, v) in self.kv.scan(STEPS)? {
+            steps.push((
+                codec::decode_step_key(STEPS, &k)?,
+                codec::decode_step_result(STEPS, &v)?,
+            ));
+        }
+        Ok(AccountBook::restore(balances, steps))
+    }
+
+    /// Persists changes atomically.
+    pub fn persist(&self, changes: &[AccountChange]) -> Result<(), StoreError> {
+        let mut writes = Vec::with_capacity(changes.len() * 2);
+        for change in changes {
+            writes.push(Write {
+                table: BALANCES,
+                key: change.account.as_str().as_bytes().to_vec(),
+                value: Some(codec::encode_balance(change.balance)),
+            });
+            if let Some((id, kind, result)) = &change.step {
+                writes.push(Write {
+                    table: STEPS,
+                    key: codec::encode_step_key(id, *kind),
+                    value: Some(codec::encode_step_result(*result)),
+                });
+            }
+        }
+        self.kv.commit(&writes)
+    }
+}
+
+/// One change to the transfer journal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JournalChange {
+    /// A record was written (begun or resolved).
+    Put(TransferRecord),
+    /// A pending record was abandoned.
+    Remove(TransferId),
+}
+
+/// The transfer journal (or one shard of it).
+#[derive(Clone)]
+pub struct JournalStore {
+    kv: Arc<dyn KvStore>,
+}
+
+impl JournalStore {
+    /// Wraps a namespace.
+    pub fn new(kv: Arc<dyn KvStore>) -> Self {
+        Self { kv }
+    }
+
+    /// Rebuilds the journal.
+    pub fn load(&self) -> Result<TransferBook, StoreError> {
+        let mut records = Vec::new();
+        for (k, v) in self.kv.scan(TRANSFERS)? {
+            records.push(codec::decode_transfer(TRANSFERS, &k, &v)?);
+        }
+        Ok(TransferBook::restore(records))
+    }
+
+    /// Persists changes atomically.
+    pub fn persist(&self, changes: &[JournalChange]) -> Result<(), StoreError> {
+        let writes: Vec<Write> = changes
+            .iter()
+            .map(|change| match change {
+                JournalChange::Put(record) => Write {
+                    table: TRANSFERS,
+                    key: record.request.transfer_id.as_str().as_bytes().to_vec(),
+                    value: Some(codec::encode_transfer(record)),
+                },
+                JournalChange::Remove(id) => Write {
+                    table: TRANSFERS,
+                    key: id.as_str().as_bytes().to_vec(),
+                    value: None,
+                },
+            })
+            .collect();
+        self.kv.commit(&writes)
+    }
+}
+
+/// One room's messages.
+#[derive(Clone)]
+pub struct RoomStore {
+    kv: Arc<dyn KvStore>,
+}
+
+impl RoomStore {
+    /// Wraps a namespace (one per room).
+    pub fn new(kv: Arc<dyn KvStore>) -> Self {
+        Self { kv }
+    }
+
+    /// Rebuilds the room; a gap in the stored sequence is corruption.
+    pub fn load(&self, name: RoomName) -> Result<Room, StoreError> {
+        let mut messages = Vec::new();
+        for (k, v) in self.kv.scan(MESSAGES)? {
+            messages.push(codec::decode_message(MESSAGES, &k, &v)?);
+        }
+        Room::restore(name, messages).map_err(|e| corrupt(MESSAGES, e))
+    }
+
+    /// Persists accepted messages atomically.
+    pub fn persist(&self, messages: &[ChatMessage]) -> Result<(), StoreError> {
+        let writes: Vec<Write> = messages
+            .iter()
+            .map(|m| Write {
+                table: MESSAGES,
+                key: codec::encode_seq(m.seq),
+                value: Some(codec::encode_message(m)),
+            })
+            .collect();
+        self.kv.commit(&writes)
+    }
+}
+
+/// The set of rooms.
+#[derive(Clone)]
+pub struct DirectoryStore {
+    kv: Arc<dyn KvStore>,
+}
+
+impl DirectoryStore {
+    /// Wraps a namespace.
+    pub fn new(kv: Arc<dyn KvStore>) -> Self {
+        Self { kv }
+    }
+
+    /// Rebuilds the directory.
+    pub fn load(&self) -> Result<RoomDirectory, StoreError> {
+        let mut rooms = Vec::new();
+        for (k, _) in self.kv.scan(ROOMS)? {
+            let name = std::str::from_utf8(&k).map_err(|e| corrupt(ROOMS, e))?;
+            rooms.push(RoomName::new(name).map_err(|e| corrupt(ROOMS, e))?);
+        }
+        Ok(RoomDirectory::restore(rooms))
+    }
+
+    /// Persists a created room.
+    pub fn persist(&self, room: &RoomName) -> Result<(), StoreError> {
+        self.kv.commit(&[Write {
+            table: ROOMS,
+            key: room.as_str().as_bytes().to_vec(),
+            value: Some(Vec::new()),
+        }])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kv::{Storage, StorageMode};
+    use shared_domain::bank::{AccountStep, Begin, StepKind, TransferRequest, TransferStatus};
+    use shared_domain::chat::MessageText;
+    use shared_domain::id::{ClientMsgId, UserId};
+    use shared_domain::money::{Amount, OpeningBalance};
+
+    fn durable() -> (tempfile::TempDir, Storage) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let storage = Storage::open(&StorageMode::Durable(dir.path().to_path_buf()), "t").expect("open");
+        (dir, storage)
+    }
+
+    #[test]
+    fn account_book_roundtrip() {
+        let (_dir, storage) = durable();
+        let store = AccountStore::new(storage.namespace("acc"));
+        let mut book = AccountBook::new();
+        let a = AccountId::new("a").expect("id");
+        let c1 = book.open(a.clone(), OpeningBalance::new(10).expect("ok")).expect("open");
+        let (_, c2) = book
+            .apply(&AccountStep {
+                transfer_id: TransferId::new("t").expect("id"),
+                kind: StepKind::Debit,
+                account: a.clone(),
+                amount: Amount::new(4).expect("ok"),
+            })
+            .expect("apply");
+        store.persist(&[c1]).expect("persist");
+        store.persist(&[c2.expect("changed")]).expect("persist");
+        let loaded = store.load().expect("load");
+        assert_eq!(loaded.balance(&a).expect("a").balance.minor_units(), 6);
+        assert_eq!(loaded.remembered_steps(), 1);
+        assert_eq!(loaded.totals(), book.totals());
+    }
+
+    #[test]
+    fn journal_and_room_roundtrip() {
+        let (_dir, storage) = durable();
+        let journal = JournalStore::new(storage.namespace("j"));
+        let mut book = TransferBook::new();
+        let req = TransferRequest::new(
+            TransferId::new("t1").expect("id"),
+            AccountId::new("a").expect("id"),
+            AccountId::new("b").expect("id"),
+            Amount::new(5).expect("ok"),
+        )
+        .expect("valid");
+        let Ok(Begin::Started(rec)) = book.begin(req) else { panic!("new transfer") };
+        journal.persist(&[JournalChange::Put(rec.clone())]).expect("persist");
+        assert_eq!(journal.load().expect("load").pending_count(), 1);
+        let (done, _) = book.resolve(&rec.request.transfer_id, TransferStatus::Committed).expect("known");
+        journal.persist(&[JournalChange::Put(done.clone())]).expect("persist");
+        assert_eq!(journal.load().expect("load").get(&rec.request.transfer_id), Ok(done));
+
+        let rooms = RoomStore::new(storage.namespace("room-r"));
+        let name = RoomName::new("r").expect("id");
+        let mut room = Room::new(name.clone());
+        let (_, m) = room
+            .post(UserId::new("u").expect("id"), MessageText::new("hi").expect("ok"), ClientMsgId::new("m").expect("id"), 7)
+            .expect("post");
+        rooms.persist(&[m.expect("new")]).expect("persist");
+        let loaded = rooms.load(name).expect("load");
+        assert_eq!(loaded.last_seq(), 1);
+    }
+}
