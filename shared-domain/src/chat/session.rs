@@ -107,8 +107,10 @@ pub async fn run_session(
                 continue;
             }
         };
+        let mut progressed = false;
         while let Some(item) = subscription.next().await {
             let Ok(message) = item else { break };
+            progressed = true;
             attempt = 0;
             match cursor.accept(message.seq) {
                 Delivery::Deliver => match out.deliver(message) {
@@ -124,8 +126,12 @@ pub async fn run_session(
                 Delivery::Gap => break,
             }
         }
-        // The subscription ended (room restarted, or it dropped us): go again
-        // from the cursor, after a pause so a crash loop is not a busy loop.
+        // The subscription ended (a backlog page, a room restart, or the room
+        // dropped us): go again from the cursor; pause first when nothing
+        // came through, so a crash loop is not a busy loop.
+        if progressed {
+            continue;
+        }
         attempt = attempt.saturating_add(1);
         if !pause.pause(attempt).await {
             return SessionEnd::Stopped;

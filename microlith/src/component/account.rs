@@ -1,0 +1,101 @@
+//! One shard of the accounts: an [`AccountBook`] and its store.
+
+use std::sync::Arc;
+
+use shared_domain::bank::{AccountBook, AccountChange, AccountStep, AccountTotals, AccountView, StepResult};
+use shared_domain::error::BankResult;
+use shared_domain::id::AccountId;
+use shared_domain::money::OpeningBalance;
+use store::AccountStore;
+
+use crate::runtime::{Actor, Reply, StartError};
+
+use super::Outbox;
+
+/// Messages of an account shard.
+pub enum AccountMsg {
+    /// Open an account.
+    Open(AccountId, OpeningBalance, Reply<BankResult<AccountView>>),
+    /// Read a balance.
+    Balance(AccountId, Reply<BankResult<AccountView>>),
+    /// Apply a transfer step.
+    Step(AccountStep, Reply<BankResult<StepResult>>),
+    /// Count and sum the shard.
+    Totals(Reply<BankResult<AccountTotals>>),
+    /// Fault injection: panic inside the handler.
+    Crash,
+}
+
+/// Arguments kept across restarts.
+pub struct AccountShardArgs {
+    /// The shard's store.
+    pub store: AccountStore,
+}
+
+/// The shard actor.
+pub struct AccountShardActor {
+    book: AccountBook,
+    store: AccountStore,
+    changes: Vec<AccountChange>,
+    replies: Outbox,
+}
+
+impl Actor for AccountShardActor {
+    type Msg = AccountMsg;
+    type Args = Arc<AccountShardArgs>;
+
+    fn start(args: &Self::Args) -> Result<Self, StartError> {
+        let book = args.store.load().map_err(|e| StartError(e.to_string()))?;
+        Ok(Self {
+            book,
+            store: args.store.clone(),
+            changes: Vec::new(),
+            replies: Outbox::new(),
+        })
+    }
+
+    fn handle(&mut self, msg: AccountMsg) {
+        match msg {
+            AccountMsg::Open(id, opening, reply) => {
+                let res = self.book.open(id, opening).map(|change| {
+                    let view = AccountView {
+                        account_id: change.account.clone(),
+                        balance: change.balance,
+                    };
+                    self.changes.push(change);
+                    view
+                });
+                self.replies.send(self.changes.is_empty(), reply, res.map_err(Into::into));
+            }
+            AccountMsg::Balance(id, reply) => {
+                let res = self.book.balance(&id).map_err(Into::into);
+                self.replies.send(self.changes.is_empty(), reply, res);
+            }
+            AccountMsg::Step(step, reply) => {
+                let res = self.book.apply(&step).map(|(result, change)| {
+                    self.changes.extend(change);
+                    result
+                });
+                self.replies.send(self.changes.is_empty(), reply, res.map_err(Into::into));
+            }
+            AccountMsg::Totals(reply) => {
+                let totals = self.book.totals();
+                self.replies.send(self.changes.is_empty(), reply, Ok(totals));
+            }
+            AccountMsg::Crash => panic!("injected crash"),
+        }
+    }
+
+    fn flush(&mut self) {
+        if !self.changes.is_empty() {
+            // Let it crash: if the store refuses, nothing of this batch is
+            // acknowledged (the replies are dropped, callers get
+            // `Unavailable`) and the restart reloads the last commit.
+            if let Err(e) = self.store.persist(&self.changes) {
+                panic!("account store commit failed: {e}");
+            }
+            self.changes.clear();
+        }
+        self.replies.release();
+    }
+}

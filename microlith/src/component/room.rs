@@ -1,0 +1,271 @@
+//! Rooms: one [`RoomActor`] per room (as in the Erlang chat design) and a
+//! [`DirectoryActor`] that creates them.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use futures::StreamExt;
+use parking_lot::RwLock;
+use tokio::sync::mpsc;
+
+
+use shared_domain::chat::{ChatMessage, HistoryQuery, PostOutcome, PostRequest, Room, RoomDirectory};
+use shared_domain::error::{ChatError, ChatResult};
+use shared_domain::id::RoomName;
+use shared_domain::service::Subscription;
+use store::{DirectoryStore, RoomStore, Storage};
+
+use crate::runtime::{Actor, ActorRef, Reply, StartError, SupervisorHandle};
+
+use super::Outbox;
+
+/// The most backlog messages one subscribe answer carries; a reader further
+/// behind pages through by resubscribing from its cursor.
+pub const SUBSCRIBE_BACKLOG: u32 = 1000;
+
+/// Messages of a room.
+pub enum RoomMsg {
+    /// Post a message.
+    Post(PostRequest, Reply<ChatResult<PostOutcome>>),
+    /// Read history.
+    History(HistoryQuery, Reply<ChatResult<Vec<ChatMessage>>>),
+    /// Subscribe from `after`.
+    Subscribe(u64, Reply<ChatResult<Subscription>>),
+    /// Fault injection: panic inside the handler.
+    Crash,
+}
+
+/// Arguments kept across restarts.
+pub struct RoomArgs {
+    /// The room.
+    pub name: RoomName,
+    /// Its store.
+    pub store: RoomStore,
+    /// How far a subscriber may fall behind before it is dropped (it then
+    /// resubscribes from its cursor and loses nothing).
+    pub subscriber_buffer: usize,
+}
+
+/// A room actor.
+pub struct RoomActor {
+    room: Room,
+    store: RoomStore,
+    buffer: usize,
+    accepted: Vec<ChatMessage>,
+    subscribers: Vec<mpsc::Sender<ChatResult<ChatMessage>>>,
+    replies: Outbox,
+}
+
+/// Microseconds since the Unix epoch.
+pub fn now_us() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_micros() as u64)
+        .unwrap_or(0)
+}
+
+impl Actor for RoomActor {
+    type Msg = RoomMsg;
+    type Args = Arc<RoomArgs>;
+
+    fn start(args: &Self::Args) -> Result<Self, StartError> {
+        let room = args
+            .store
+            .load(args.name.clone())
+            .map_err(|e| StartError(e.to_string()))?;
+        Ok(Self {
+            room,
+            store: args.store.clone(),
+            buffer: args.subscriber_buffer,
+            accepted: Vec::new(),
+            subscribers: Vec::new(),
+            replies: Outbox::new(),
+        })
+    }
+
+    fn handle(&mut self, msg: RoomMsg) {
+        match msg {
+            RoomMsg::Post(request, reply) => {
+                let res = self
+                    .room
+                    .post(request.author, request.text, request.client_msg_id, now_us())
+                    .map(|(outcome, new)| {
+                        self.accepted.extend(new);
+                        outcome
+                    });
+                self.replies
+                    .send(self.accepted.is_empty(), reply, res.map_err(Into::into));
+            }
+            RoomMsg::History(query, reply) => {
+                let page = self.room.history(query).to_vec();
+                self.replies.send(self.accepted.is_empty(), reply, Ok(page));
+            }
+            RoomMsg::Subscribe(after, reply) => {
+                let backlog = self
+                    .room
+                    .history(HistoryQuery {
+                        after,
+                        limit: SUBSCRIBE_BACKLOG,
+                    })
+                    .to_vec();
+                let caught_up = backlog.last().is_none_or(|m| m.seq == self.room.last_seq());
+                let backlog = futures::stream::iter(backlog.into_iter().map(Ok));
+                let subscription = if caught_up {
+                    let (tx, rx) = mpsc::channel(self.buffer.max(1));
+                    self.subscribers.push(tx);
+                    backlog
+                        .chain(tokio_stream_from(rx))
+                        .boxed()
+                } else {
+                    backlog.boxed()
+                };
+                self.replies
+                    .send(self.accepted.is_empty(), reply, Ok(subscription));
+            }
+            RoomMsg::Crash => panic!("injected crash"),
+        }
+    }
+
+    fn flush(&mut self) {
+        if !self.accepted.is_empty() {
+            if let Err(e) = self.store.persist(&self.accepted) {
+                panic!("room store commit failed: {e}");
+            }
+            for message in self.accepted.drain(..) {
+                // A subscriber that is full fell behind: drop it; its session
+                // resubscribes from its cursor and loses nothing.
+                self.subscribers
+                    .retain(|s| s.try_send(Ok(message.clone())).is_ok());
+            }
+        }
+        self.replies.release();
+    }
+}
+
+fn tokio_stream_from<T: Send + 'static>(
+    mut rx: mpsc::Receiver<T>,
+) -> impl futures::Stream<Item = T> + Send + 'static {
+    futures::stream::poll_fn(move |cx| rx.poll_recv(cx))
+}
+
+/// Room actors by name. Read on every post; written when a room is created.
+pub struct RoomRegistry {
+    rooms: RwLock<HashMap<RoomName, ActorRef<RoomMsg>>>,
+    supervisor: SupervisorHandle,
+    storage: Storage,
+    mailbox: usize,
+    subscriber_buffer: usize,
+}
+
+impl RoomRegistry {
+    /// An empty registry that starts rooms under `supervisor`.
+    pub fn new(
+        supervisor: SupervisorHandle,
+        storage: Storage,
+        mailbox: usize,
+        subscriber_buffer: usize,
+    ) -> Self {
+        Self {
+            rooms: RwLock::default(),
+            supervisor,
+            storage,
+            mailbox,
+            subscriber_buffer,
+        }
+    }
+
+    /// The actor of a room, if it exists.
+    pub fn get(&self, room: &RoomName) -> Option<ActorRef<RoomMsg>> {
+        self.rooms.read().get(room).cloned()
+    }
+
+    /// Starts the room's actor unless it runs already.
+    pub fn ensure(&self, room: &RoomName) -> ActorRef<RoomMsg> {
+        if let Some(actor) = self.get(room) {
+            return actor;
+        }
+        let mut rooms = self.rooms.write();
+        rooms
+            .entry(room.clone())
+            .or_insert_with(|| {
+                self.supervisor.spawn::<RoomActor>(
+                    &format!("room:{room}"),
+                    Arc::new(RoomArgs {
+                        name: room.clone(),
+                        store: RoomStore::new(self.storage.namespace(&format!("room/{room}"))),
+                        subscriber_buffer: self.subscriber_buffer,
+                    }),
+                    self.mailbox,
+                )
+            })
+            .clone()
+    }
+
+    /// Every room actor.
+    pub fn all(&self) -> Vec<ActorRef<RoomMsg>> {
+        self.rooms.read().values().cloned().collect()
+    }
+}
+
+/// Messages of the room directory.
+pub enum DirectoryMsg {
+    /// Create a room.
+    Create(RoomName, Reply<ChatResult<()>>),
+    /// Fault injection: panic inside the handler.
+    Crash,
+}
+
+/// Arguments kept across restarts.
+pub struct DirectoryArgs {
+    /// The directory's store.
+    pub store: DirectoryStore,
+    /// Where room actors live.
+    pub registry: Arc<RoomRegistry>,
+}
+
+/// The room directory actor: the set of rooms, and their actors.
+pub struct DirectoryActor {
+    directory: RoomDirectory,
+    args: Arc<DirectoryArgs>,
+}
+
+impl Actor for DirectoryActor {
+    type Msg = DirectoryMsg;
+    type Args = Arc<DirectoryArgs>;
+
+    fn start(args: &Self::Args) -> Result<Self, StartError> {
+        let directory = args.store.load().map_err(|e| StartError(e.to_string()))?;
+        for room in directory.iter() {
+            args.registry.ensure(room);
+        }
+        Ok(Self {
+            directory,
+            args: args.clone(),
+        })
+    }
+
+    fn handle(&mut self, msg: DirectoryMsg) {
+        match msg {
+            DirectoryMsg::Create(room, reply) => {
+                let res = match self.directory.create(room.clone()) {
+                    Ok(()) => {
+                        if let Err(e) = self.args.store.persist(&room) {
+                            panic!("directory store commit failed: {e}");
+                        }
+                        self.args.registry.ensure(&room);
+                        Ok(())
+                    }
+                    Err(e) => Err(e.into()),
+                };
+                let _ = reply.send(res);
+            }
+            DirectoryMsg::Crash => panic!("injected crash"),
+        }
+    }
+}
+
+/// The error for a room that has no actor.
+pub fn unknown_room(room: &RoomName) -> ChatError {
+    ChatError::UnknownRoom(room.clone())
+}
+

@@ -1,0 +1,74 @@
+//! Chat sessions: one actor (task) per connected user, running the shared
+//! session loop against the room actors.
+
+use std::sync::Arc;
+
+use futures::StreamExt;
+use tokio::sync::{mpsc, oneshot};
+
+use shared_domain::chat::{ChatMessage, OutputError, SessionCursor, SessionEnd, SessionOutput, run_session};
+use shared_domain::error::ChatResult;
+use shared_domain::id::{RoomName, UserId};
+use shared_domain::service::{Pause, RoomsService, SessionEvent, SessionHandle};
+
+/// Delivers into a bounded channel towards the WebSocket.
+struct ChannelOutput(mpsc::Sender<SessionEvent>);
+
+impl SessionOutput for ChannelOutput {
+    fn deliver(&mut self, message: ChatMessage) -> Result<(), OutputError> {
+        self.0
+            .try_send(SessionEvent::Message(message))
+            .map_err(|e| match e {
+                mpsc::error::TrySendError::Full(_) => OutputError::Full,
+                mpsc::error::TrySendError::Closed(_) => OutputError::Closed,
+            })
+    }
+}
+
+/// Starts a session task for `user` in `room` (whose existence the caller
+/// checked) and returns its event stream. The task ends when the reader
+/// goes away, falls `buffer` messages behind, or the pause says stop.
+pub fn spawn_session(
+    rooms: Arc<dyn RoomsService>,
+    pause: Arc<dyn Pause>,
+    room: RoomName,
+    user: UserId,
+    after: u64,
+    buffer: usize,
+) -> SessionHandle {
+    let (tx, rx) = mpsc::channel(buffer.max(1));
+    let (end_tx, end_rx) = oneshot::channel();
+    let closed = tx.clone();
+    let span = tracing::debug_span!("session", %room, %user);
+    tokio::spawn(tracing::Instrument::instrument(async move {
+        let mut cursor = SessionCursor::new(after);
+        let mut out = ChannelOutput(tx);
+        let end = tokio::select! {
+            end = run_session(&*rooms, &room, &mut cursor, &mut out, &*pause) => end,
+            () = closed.closed() => SessionEnd::Closed,
+        };
+        let event = match end {
+            SessionEnd::Lagged { last_seq } => SessionEvent::Lagged { last_seq },
+            SessionEnd::Closed => return,
+            SessionEnd::UnknownRoom | SessionEnd::Stopped => SessionEvent::Ended,
+        };
+        let _ = end_tx.send(event);
+    }, span));
+    let messages = futures::stream::poll_fn({
+        let mut rx = rx;
+        move |cx| rx.poll_recv(cx)
+    });
+    let end = futures::stream::once(async move { end_rx.await.unwrap_or(SessionEvent::Ended) });
+    SessionHandle {
+        events: messages.chain(end).boxed(),
+    }
+}
+
+/// Checks a room exists before a WebSocket upgrade (404 before upgrading).
+pub async fn check_room(rooms: &dyn RoomsService, room: &RoomName) -> ChatResult<()> {
+    rooms
+        .history(room, shared_domain::chat::HistoryQuery { after: u64::MAX, limit: 1 })
+        .await
+        .map(|_| ())
+}
+

@@ -1,0 +1,97 @@
+//! The microlith: the bank and the chat as supervised actors in one
+//! process, behind the shared axum edge.
+//!
+//! # Layout
+//! - [`runtime`]: the actor runtime: actors, mailboxes, supervisors.
+//! - [`component`]: the components as actors (account and journal shards,
+//!   rooms, directory, sessions).
+//! - [`system`]: the supervision tree and the service traits bound to it.
+//! - [`pause`]: backoff for saga retries and session resubscription.
+//! - [`config`]: the knobs.
+
+pub mod component;
+pub mod config;
+pub mod pause;
+pub mod runtime;
+pub mod system;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use tokio::net::TcpListener;
+
+pub use config::Config;
+pub use system::Microlith;
+
+/// Why the microlith could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The store could not be opened.
+    #[error("opening storage: {0}")]
+    Storage(#[from] store::StoreError),
+    /// The listener failed.
+    #[error("serving: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+struct Probe(Arc<Microlith>);
+
+#[async_trait]
+impl edge::Probe for Probe {
+    async fn ready(&self) -> Result<(), String> {
+        self.0.ready().await
+    }
+}
+
+struct Admin(Arc<Microlith>);
+
+impl edge::Admin for Admin {
+    fn crash(&self, target: &str) -> Result<(), String> {
+        self.0.crash(target)
+    }
+    fn targets(&self) -> Vec<String> {
+        self.0.actor_names()
+    }
+}
+
+struct Gauges(Arc<Microlith>);
+
+impl edge::MetricsSource for Gauges {
+    fn refresh(&self) {
+        for (actor, depth) in self.0.mailbox_depths() {
+            metrics::gauge!("microlith_mailbox_depth", "actor" => actor).set(depth as f64);
+        }
+    }
+}
+
+/// The edge's services bound to a running microlith.
+pub fn services(system: &Arc<Microlith>, fault_injection: bool) -> edge::Services {
+    edge::Services {
+        accounts: system.accounts.clone(),
+        transfers: system.transfers.clone(),
+        ledger: system.ledger.clone(),
+        rooms: system.rooms.clone(),
+        sessions: system.sessions.clone(),
+        probe: Arc::new(Probe(system.clone())),
+        admin: fault_injection.then(|| Arc::new(Admin(system.clone())) as Arc<dyn edge::Admin>),
+        metrics: Some(Arc::new(Gauges(system.clone()))),
+    }
+}
+
+/// Starts the actors and serves the edge on `listener` until `shutdown`,
+/// then drains requests and stops every actor.
+pub async fn run(
+    config: Config,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), RunError> {
+    edge::ops::prometheus();
+    let storage = store::Storage::open(&config.storage, "microlith")?;
+    let system = Arc::new(Microlith::start(&config, storage));
+    let router = edge::router(services(&system, config.fault_injection), config.edge.clone());
+    tracing::info!(addr = %listener.local_addr()?, storage = ?config.storage, "microlith serving");
+    let served = edge::serve(listener, router, shutdown).await;
+    system.stop().await;
+    tracing::info!("microlith stopped");
+    Ok(served?)
+}

@@ -1,0 +1,138 @@
+//! `microlith`: the bank and chat as supervised actors in one process.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Parser, ValueEnum};
+use tracing_subscriber::EnvFilter;
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum StorageKind {
+    /// State in memory (survives actor restarts, not the process).
+    Memory,
+    /// State in redb under --data-dir (survives kill -9).
+    Durable,
+}
+
+/// Serve API.md from one process of supervised actors.
+#[derive(Parser, Debug)]
+#[command(version, about)]
+struct Cli {
+    /// Address of the HTTP edge.
+    #[arg(long, env = "MICROLITH_LISTEN", default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// Storage engine.
+    #[arg(long, env = "MICROLITH_STORAGE", value_enum, default_value = "memory")]
+    storage: StorageKind,
+    /// Directory of the durable store.
+    #[arg(long, env = "MICROLITH_DATA_DIR", default_value = "data/microlith")]
+    data_dir: PathBuf,
+    /// Account shards (actors).
+    #[arg(long, env = "MICROLITH_ACCOUNT_SHARDS", default_value_t = 8)]
+    account_shards: usize,
+    /// Transfer journal shards (actors).
+    #[arg(long, env = "MICROLITH_JOURNAL_SHARDS", default_value_t = 4)]
+    journal_shards: usize,
+    /// Mailbox capacity per actor.
+    #[arg(long, env = "MICROLITH_MAILBOX", default_value_t = 1024)]
+    mailbox: usize,
+    /// Actor call timeout, milliseconds.
+    #[arg(long, env = "MICROLITH_CALL_TIMEOUT_MS", default_value_t = 1000)]
+    call_timeout_ms: u64,
+    /// Request deadline at the edge, milliseconds.
+    #[arg(long, env = "MICROLITH_REQUEST_TIMEOUT_MS", default_value_t = 2000)]
+    request_timeout_ms: u64,
+    /// Requests in flight at the edge before 429.
+    #[arg(long, env = "MICROLITH_MAX_IN_FLIGHT", default_value_t = 4096)]
+    max_in_flight: usize,
+    /// Messages a WebSocket reader may fall behind before it is disconnected.
+    #[arg(long, env = "MICROLITH_SESSION_BUFFER", default_value_t = 1024)]
+    session_buffer: usize,
+    /// Restarts tolerated per supervisor within --restart-window-ms.
+    #[arg(long, env = "MICROLITH_MAX_RESTARTS", default_value_t = 100)]
+    max_restarts: u32,
+    /// Restart intensity window, milliseconds.
+    #[arg(long, env = "MICROLITH_RESTART_WINDOW_MS", default_value_t = 1000)]
+    restart_window_ms: u64,
+    /// Serve POST /admin/crash/{actor} for fault injection. Off by default.
+    #[arg(long, env = "MICROLITH_FAULT_INJECTION")]
+    fault_injection: bool,
+    /// Tokio worker threads (default: one per core).
+    #[arg(long, env = "MICROLITH_WORKERS")]
+    workers: Option<usize>,
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| EnvFilter::new(concat!(env!("CARGO_CRATE_NAME"), "=info,edge=info"))),
+        )
+        .init();
+    // A panic inside an actor is contained and restarted by its supervisor;
+    // log it as one line instead of a backtrace on stderr.
+    std::panic::set_hook(Box::new(|info| {
+        let location = info.location().map(|l| l.to_string()).unwrap_or_default();
+        let message = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        tracing::error!(%location, %message, "panic");
+    }));
+    let config = microlith::Config {
+        listen: cli.listen,
+        storage: match cli.storage {
+            StorageKind::Memory => store::StorageMode::Memory,
+            StorageKind::Durable => store::StorageMode::Durable(cli.data_dir.clone()),
+        },
+        account_shards: cli.account_shards,
+        journal_shards: cli.journal_shards,
+        mailbox: cli.mailbox,
+        call_timeout: Duration::from_millis(cli.call_timeout_ms),
+        subscriber_buffer: 256,
+        session_buffer: cli.session_buffer,
+        max_restarts: cli.max_restarts,
+        restart_window: Duration::from_millis(cli.restart_window_ms),
+        fault_injection: cli.fault_injection,
+        edge: edge::EdgeConfig {
+            request_timeout: Duration::from_millis(cli.request_timeout_ms),
+            max_in_flight: cli.max_in_flight,
+            ws_send_timeout: Duration::from_secs(5),
+        },
+    };
+    let mut runtime = tokio::runtime::Builder::new_multi_thread();
+    if let Some(workers) = cli.workers {
+        runtime.worker_threads(workers);
+    }
+    let runtime = runtime.enable_all().build()?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(config.listen)
+            .await
+            .map_err(|e| anyhow::format_err!("binding {}: {e}", config.listen))?;
+        microlith::run(config, listener, shutdown_signal()).await?;
+        anyhow::Ok(())
+    })
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutting down");
+}

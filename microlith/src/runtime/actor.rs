@@ -1,0 +1,136 @@
+//! Actors: a state, a bounded mailbox, a synchronous handler.
+//!
+//! The handler is synchronous on purpose: like an Erlang `handle_call`, it
+//! runs a domain transition and returns. Replies may be deferred to
+//! [`Actor::flush`], which the runtime calls when the mailbox is momentarily
+//! empty (or every [`FLUSH_EVERY`] messages), so a durable actor commits a
+//! whole batch with one fsync before answering any of it (group commit).
+
+use std::time::Duration;
+
+use tokio::sync::{mpsc, oneshot, watch};
+
+use shared_domain::CallError;
+
+/// Messages handled between two flushes at most.
+pub const FLUSH_EVERY: usize = 64;
+
+/// Why an actor could not (re)start, e.g. its store could not be read.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct StartError(pub String);
+
+/// An actor: state rebuilt by `start`, changed only by `handle`.
+pub trait Actor: Send + Sized + 'static {
+    /// What it receives.
+    type Msg: Send + 'static;
+    /// What it needs to (re)build its state; kept across restarts.
+    type Args: Send + Sync + 'static;
+
+    /// Builds the state, recovering it from storage after a crash.
+    fn start(args: &Self::Args) -> Result<Self, StartError>;
+
+    /// Handles one message. A panic here is contained: the actor instance
+    /// is dropped, every pending caller gets an error, and the supervisor
+    /// decides whether it restarts.
+    fn handle(&mut self, msg: Self::Msg);
+
+    /// Completes deferred work (persist, then reply). Called when the
+    /// mailbox is empty or after [`FLUSH_EVERY`] messages.
+    fn flush(&mut self) {}
+}
+
+/// The reply port of a call.
+pub type Reply<T> = oneshot::Sender<T>;
+
+/// A handle to an actor's mailbox. Cloning it is cheap; it stays valid
+/// across restarts (the supervisor restarts the actor on the same mailbox).
+pub struct ActorRef<M> {
+    pub(crate) tx: mpsc::Sender<M>,
+    pub(crate) generation: watch::Receiver<u64>,
+    pub(crate) name: std::sync::Arc<str>,
+}
+
+impl<M> Clone for ActorRef<M> {
+    fn clone(&self) -> Self {
+        Self {
+            tx: self.tx.clone(),
+            generation: self.generation.clone(),
+            name: self.name.clone(),
+        }
+    }
+}
+
+impl<M: Send + 'static> ActorRef<M> {
+    /// The actor's name (for logs and metrics).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Sends a message without waiting. A full mailbox is `Overloaded`
+    /// (load is shed, not queued without bound); a stopped actor is
+    /// `Unavailable`.
+    pub fn cast<E>(&self, msg: M) -> Result<(), CallError<E>> {
+        self.tx.try_send(msg).map_err(|e| match e {
+            mpsc::error::TrySendError::Full(_) => CallError::Overloaded,
+            mpsc::error::TrySendError::Closed(_) => {
+                CallError::Unavailable(format!("{} is stopped", self.name))
+            }
+        })
+    }
+
+    /// Sends a request built around a reply port and waits for the answer
+    /// until `timeout`. If the actor crashes while the call is queued or
+    /// running, the reply port is dropped and the caller gets
+    /// `Unavailable` at once, never a hang.
+    pub async fn call<T, E>(
+        &self,
+        make: impl FnOnce(Reply<Result<T, CallError<E>>>) -> M,
+        timeout: Duration,
+    ) -> Result<T, CallError<E>> {
+        let (reply, rx) = oneshot::channel();
+        self.cast(make(reply))?;
+        match tokio::time::timeout(timeout, rx).await {
+            Ok(Ok(answer)) => answer,
+            Ok(Err(_)) => Err(CallError::Unavailable(format!(
+                "{} crashed before answering",
+                self.name
+            ))),
+            Err(_) => Err(CallError::DeadlineExceeded),
+        }
+    }
+
+    /// Messages waiting in the mailbox.
+    pub fn mailbox_depth(&self) -> usize {
+        self.tx.max_capacity() - self.tx.capacity()
+    }
+
+    /// A monitor that fires when the current instance of the actor exits
+    /// (crash, restart or stop).
+    pub fn monitor(&self) -> Monitor {
+        let mut generation = self.generation.clone();
+        let seen = *generation.borrow_and_update();
+        Monitor { generation, seen }
+    }
+
+    /// How many times the actor has (re)started.
+    pub fn generation(&self) -> u64 {
+        *self.generation.borrow()
+    }
+}
+
+/// Fires when the monitored actor instance goes down.
+pub struct Monitor {
+    generation: watch::Receiver<u64>,
+    seen: u64,
+}
+
+impl Monitor {
+    /// Waits until the instance that was current when the monitor was made
+    /// has exited.
+    pub async fn down(mut self) {
+        let seen = self.seen;
+        // An error means the actor is gone for good: that is "down" too.
+        let _ = self.generation.wait_for(|g| *g != seen).await;
+    }
+}

@@ -1,0 +1,467 @@
+//! Supervisors: restart strategies and intensity, as in Erlang/OTP.
+//!
+//! A child (an actor, or another supervisor) runs in its own task and obeys
+//! [`Control`] messages from its supervisor. When an actor's handler panics,
+//! the actor instance is dropped, every message waiting in its mailbox is
+//! failed at once (callers get `Unavailable`), and the child reports
+//! `Failed`. The supervisor then applies its [`Strategy`]:
+//! - `OneForOne`: restart only the failed child;
+//! - `OneForAll`: restart every child;
+//! - `RestForOne`: restart the failed child and every child started after it.
+//!
+//! More than `max_restarts` within `within` escalates: the supervisor
+//! suspends all its children and reports itself failed to its parent, whose
+//! strategy then decides. A root supervisor that escalates stays suspended
+//! (every call answers `Unavailable`) and tells the system through
+//! [`SupervisorEvent::Escalated`].
+
+use std::collections::VecDeque;
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+
+use super::actor::{Actor, ActorRef, FLUSH_EVERY};
+
+/// Which children restart when one fails.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Strategy {
+    /// Only the failed child.
+    OneForOne,
+    /// Every child.
+    OneForAll,
+    /// The failed child and the ones started after it.
+    RestForOne,
+}
+
+/// Restart intensity: more than `max_restarts` within `within` escalates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Intensity {
+    /// Restarts tolerated within the window.
+    pub max_restarts: u32,
+    /// The window.
+    pub within: Duration,
+}
+
+/// What a supervisor tells a child.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Control {
+    /// Drop the current instance (failing pending calls) and start afresh.
+    Restart,
+    /// Drop the current instance and refuse messages until resumed.
+    Suspend,
+    /// Start again after a failure or a suspension.
+    Resume,
+    /// Finish the current batch and exit for good.
+    Stop,
+}
+
+/// Something the root supervisor reports to the system.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SupervisorEvent {
+    /// The named supervisor exceeded its intensity and had no parent to
+    /// escalate to: its subtree is suspended.
+    Escalated(String),
+}
+
+#[derive(Debug)]
+struct Failed {
+    child: u64,
+}
+
+enum Command {
+    Add(ChildSpec),
+    Stop(tokio::sync::oneshot::Sender<()>),
+}
+
+/// A child ready to be supervised: its id, control port and task.
+pub struct ChildSpec {
+    id: u64,
+    name: String,
+    ctl: mpsc::UnboundedSender<Control>,
+    task: JoinHandle<()>,
+}
+
+struct ParentLink {
+    failed: mpsc::UnboundedSender<Failed>,
+    child: u64,
+}
+
+impl ParentLink {
+    fn report_failed(&self) {
+        let _ = self.failed.send(Failed { child: self.child });
+    }
+}
+
+/// A handle to a running supervisor: start children under it, stop it.
+#[derive(Clone)]
+pub struct SupervisorHandle {
+    name: Arc<str>,
+    commands: mpsc::UnboundedSender<Command>,
+    failed: mpsc::UnboundedSender<Failed>,
+    next_id: Arc<AtomicU64>,
+    restarts: Arc<AtomicU64>,
+}
+
+impl SupervisorHandle {
+    fn link(&self) -> ParentLink {
+        ParentLink {
+            failed: self.failed.clone(),
+            child: self.next_id.fetch_add(1, Ordering::Relaxed),
+        }
+    }
+
+    /// The supervisor's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Restarts this supervisor has ordered so far (all strategies).
+    pub fn restarts(&self) -> u64 {
+        self.restarts.load(Ordering::Relaxed)
+    }
+
+    /// Starts an actor under this supervisor with a mailbox of `mailbox`
+    /// messages. `A::start` runs in the actor's task; if it fails the child
+    /// counts as failed.
+    pub fn spawn<A: Actor>(&self, name: &str, args: A::Args, mailbox: usize) -> ActorRef<A::Msg> {
+        let (tx, rx) = mpsc::channel(mailbox.max(1));
+        let (ctl_tx, ctl_rx) = mpsc::unbounded_channel();
+        let (gen_tx, gen_rx) = watch::channel(0u64);
+        let link = self.link();
+        let id = link.child;
+        let full_name: Arc<str> = Arc::from(name);
+        let task = tokio::spawn(run_actor::<A>(
+            Arc::new(args),
+            rx,
+            ctl_rx,
+            link,
+            gen_tx,
+            full_name.clone(),
+        ));
+        let _ = self.commands.send(Command::Add(ChildSpec {
+            id,
+            name: name.to_owned(),
+            ctl: ctl_tx,
+            task,
+        }));
+        ActorRef {
+            tx,
+            generation: gen_rx,
+            name: full_name,
+        }
+    }
+
+    /// Starts a child supervisor.
+    pub fn spawn_supervisor(
+        &self,
+        name: &str,
+        strategy: Strategy,
+        intensity: Intensity,
+    ) -> SupervisorHandle {
+        let (ctl_tx, ctl_rx) = mpsc::unbounded_channel();
+        let link = self.link();
+        let id = link.child;
+        let (handle, task) = Supervisor::start(name, strategy, intensity, Some((link, ctl_rx)), None);
+        let _ = self.commands.send(Command::Add(ChildSpec {
+            id,
+            name: name.to_owned(),
+            ctl: ctl_tx,
+            task,
+        }));
+        handle
+    }
+
+    /// Stops every child (the last started first), letting each finish its
+    /// current batch, and waits for them.
+    pub async fn stop(&self) {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        if self.commands.send(Command::Stop(tx)).is_ok() {
+            let _ = rx.await;
+        }
+    }
+}
+
+/// The supervisor task's state.
+pub struct Supervisor {
+    name: String,
+    strategy: Strategy,
+    intensity: Intensity,
+    children: Vec<ChildSpec>,
+    history: VecDeque<Instant>,
+    restarts: Arc<AtomicU64>,
+    parent: Option<(ParentLink, mpsc::UnboundedReceiver<Control>)>,
+    events: Option<mpsc::UnboundedSender<SupervisorEvent>>,
+}
+
+impl Supervisor {
+    /// Starts a root supervisor. Escalations arrive on the returned receiver.
+    pub fn root(
+        name: &str,
+        strategy: Strategy,
+        intensity: Intensity,
+    ) -> (SupervisorHandle, mpsc::UnboundedReceiver<SupervisorEvent>) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let (handle, _task) = Self::start(name, strategy, intensity, None, Some(tx));
+        (handle, rx)
+    }
+
+    fn start(
+        name: &str,
+        strategy: Strategy,
+        intensity: Intensity,
+        parent: Option<(ParentLink, mpsc::UnboundedReceiver<Control>)>,
+        events: Option<mpsc::UnboundedSender<SupervisorEvent>>,
+    ) -> (SupervisorHandle, JoinHandle<()>) {
+        let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
+        let (failed_tx, failed_rx) = mpsc::unbounded_channel();
+        let restarts = Arc::new(AtomicU64::new(0));
+        let handle = SupervisorHandle {
+            name: Arc::from(name),
+            commands: cmd_tx,
+            failed: failed_tx,
+            next_id: Arc::new(AtomicU64::new(0)),
+            restarts: restarts.clone(),
+        };
+        let sup = Supervisor {
+            name: name.to_owned(),
+            strategy,
+            intensity,
+            children: Vec::new(),
+            history: VecDeque::new(),
+            restarts,
+            parent,
+            events,
+        };
+        let task = tokio::spawn(sup.run(cmd_rx, failed_rx));
+        (handle, task)
+    }
+
+    fn send_all(&self, control: Control) {
+        for child in &self.children {
+            let _ = child.ctl.send(control);
+        }
+    }
+
+    /// Records a restart; `true` if the intensity is exceeded.
+    fn exceeded(&mut self) -> bool {
+        let now = Instant::now();
+        self.history.push_back(now);
+        while let Some(first) = self.history.front() {
+            if now.duration_since(*first) > self.intensity.within {
+                self.history.pop_front();
+            } else {
+                break;
+            }
+        }
+        self.history.len() > self.intensity.max_restarts as usize
+    }
+
+    fn on_failed(&mut self, child: u64) -> bool {
+        let Some(pos) = self.children.iter().position(|c| c.id == child) else {
+            return false;
+        };
+        if self.exceeded() {
+            tracing::error!(supervisor = %self.name, child = %self.children[pos].name,
+                "restart intensity exceeded, escalating");
+            metrics::counter!("microlith_supervisor_escalations_total", "supervisor" => self.name.clone())
+                .increment(1);
+            self.send_all(Control::Suspend);
+            return true;
+        }
+        tracing::warn!(supervisor = %self.name, child = %self.children[pos].name, strategy = ?self.strategy,
+            "child failed, restarting");
+        self.restarts.fetch_add(1, Ordering::Relaxed);
+        metrics::counter!("microlith_actor_restarts_total", "actor" => self.children[pos].name.clone())
+            .increment(1);
+        for (i, c) in self.children.iter().enumerate() {
+            let control = match self.strategy {
+                _ if i == pos => Control::Resume,
+                Strategy::OneForOne => continue,
+                Strategy::OneForAll => Control::Restart,
+                Strategy::RestForOne if i > pos => Control::Restart,
+                Strategy::RestForOne => continue,
+            };
+            let _ = c.ctl.send(control);
+        }
+        false
+    }
+
+    async fn parent_control(&mut self) -> Option<Control> {
+        match &mut self.parent {
+            Some((_, ctl)) => ctl.recv().await,
+            None => std::future::pending().await,
+        }
+    }
+
+    async fn run(
+        mut self,
+        mut commands: mpsc::UnboundedReceiver<Command>,
+        mut failed: mpsc::UnboundedReceiver<Failed>,
+    ) {
+        let mut escalated = false;
+        // Dropping every handle does not stop a supervisor: it runs until
+        // stopped by its parent or by `stop`.
+        let mut commands_open = true;
+        loop {
+            tokio::select! {
+                biased;
+                control = self.parent_control() => match control {
+                    Some(Control::Restart) | Some(Control::Resume) => {
+                        // The parent restarts this subtree: a fresh start,
+                        // with a fresh restart history.
+                        self.history.clear();
+                        escalated = false;
+                        self.send_all(if control == Some(Control::Resume) { Control::Resume } else { Control::Restart });
+                    }
+                    Some(Control::Suspend) => self.send_all(Control::Suspend),
+                    Some(Control::Stop) | None => {
+                        self.stop_children().await;
+                        return;
+                    }
+                },
+                command = commands.recv(), if commands_open => match command {
+                    Some(Command::Add(spec)) => self.children.push(spec),
+                    Some(Command::Stop(done)) => {
+                        self.stop_children().await;
+                        let _ = done.send(());
+                        return;
+                    }
+                    None => commands_open = false,
+                },
+                Some(Failed { child }) = failed.recv() => {
+                    if escalated {
+                        // Already suspended: the failure is part of the same incident.
+                        continue;
+                    }
+                    if self.on_failed(child) {
+                        escalated = true;
+                        match (&self.parent, &self.events) {
+                            (Some((link, _)), _) => link.report_failed(),
+                            (None, Some(events)) => {
+                                let _ = events.send(SupervisorEvent::Escalated(self.name.clone()));
+                            }
+                            (None, None) => {}
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    async fn stop_children(&mut self) {
+        for child in self.children.iter().rev() {
+            let _ = child.ctl.send(Control::Stop);
+        }
+        for child in self.children.drain(..).rev() {
+            let _ = child.task.await;
+        }
+    }
+}
+
+enum Exit {
+    Panicked,
+    Control(Control),
+    Closed,
+}
+
+/// One actor child: start, serve, and obey its supervisor, until stopped.
+async fn run_actor<A: Actor>(
+    args: Arc<A::Args>,
+    mut rx: mpsc::Receiver<A::Msg>,
+    mut ctl: mpsc::UnboundedReceiver<Control>,
+    link: ParentLink,
+    generation: watch::Sender<u64>,
+    name: Arc<str>,
+) {
+    let mut running = true;
+    loop {
+        if !running {
+            // Failed or suspended: refuse calls at once (their reply ports
+            // drop, callers see `Unavailable`) until the supervisor decides.
+            tokio::select! {
+                biased;
+                control = ctl.recv() => match control {
+                    Some(Control::Resume) | Some(Control::Restart) => running = true,
+                    Some(Control::Suspend) => {}
+                    Some(Control::Stop) | None => return,
+                },
+                msg = rx.recv() => if msg.is_none() { return },
+            }
+            continue;
+        }
+        let started = std::panic::catch_unwind(AssertUnwindSafe(|| A::start(&args)));
+        let actor = match started {
+            Ok(Ok(actor)) => actor,
+            Ok(Err(e)) => {
+                tracing::error!(actor = %name, error = %e, "actor failed to start");
+                running = false;
+                link.report_failed();
+                continue;
+            }
+            Err(_) => {
+                tracing::error!(actor = %name, "actor panicked while starting");
+                running = false;
+                link.report_failed();
+                continue;
+            }
+        };
+        let exit = serve(actor, &mut rx, &mut ctl).await;
+        generation.send_modify(|g| *g += 1);
+        // Fail every queued call at once.
+        while let Ok(msg) = rx.try_recv() {
+            drop(msg);
+        }
+        match exit {
+            Exit::Panicked => {
+                tracing::warn!(actor = %name, "actor panicked");
+                running = false;
+                link.report_failed();
+            }
+            Exit::Control(Control::Restart) | Exit::Control(Control::Resume) => running = true,
+            Exit::Control(Control::Suspend) => running = false,
+            Exit::Control(Control::Stop) | Exit::Closed => return,
+        }
+    }
+}
+
+async fn serve<A: Actor>(
+    mut actor: A,
+    rx: &mut mpsc::Receiver<A::Msg>,
+    ctl: &mut mpsc::UnboundedReceiver<Control>,
+) -> Exit {
+    let mut since_flush = 0usize;
+    loop {
+        tokio::select! {
+            biased;
+            control = ctl.recv() => {
+                let control = control.unwrap_or(Control::Stop);
+                if control == Control::Stop
+                    && std::panic::catch_unwind(AssertUnwindSafe(|| actor.flush())).is_err()
+                {
+                    return Exit::Panicked;
+                }
+                return Exit::Control(control);
+            }
+            msg = rx.recv() => {
+                let Some(msg) = msg else {
+                    let _ = std::panic::catch_unwind(AssertUnwindSafe(|| actor.flush()));
+                    return Exit::Closed;
+                };
+                if std::panic::catch_unwind(AssertUnwindSafe(|| actor.handle(msg))).is_err() {
+                    return Exit::Panicked;
+                }
+                since_flush += 1;
+                if since_flush >= FLUSH_EVERY || rx.is_empty() {
+                    since_flush = 0;
+                    if std::panic::catch_unwind(AssertUnwindSafe(|| actor.flush())).is_err() {
+                        return Exit::Panicked;
+                    }
+                }
+            }
+        }
+    }
+}

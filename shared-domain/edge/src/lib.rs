@@ -1,0 +1,141 @@
+//! The edge: API.md served by one axum router over `Arc<dyn …>` service
+//! traits. The microlith binds them to actors, the microservices gateway to
+//! gRPC clients; this crate cannot tell which. **API Boundary.**
+//!
+//! # Layout
+//! - [`error`]: `ApiError`, the error body and status of every refusal.
+//! - [`body`]: JSON bodies: media type, size, unknown fields, exact integers.
+//! - [`bank`], [`chat`], [`ws`]: the routes of API.md.
+//! - [`ops`]: `/healthz`, `/readyz`, `/metrics`, admission control, opt-in fault injection.
+
+pub mod bank;
+pub mod body;
+pub mod chat;
+pub mod error;
+pub mod ops;
+pub mod ws;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use axum::Router;
+use axum::routing::{get, post};
+use tokio::net::TcpListener;
+
+use shared_domain::service::{
+    AccountsService, LedgerService, RoomsService, SessionsService, TransfersService,
+};
+
+pub use error::ApiError;
+
+/// The largest request body, bytes (API.md: 64 KiB).
+pub const BODY_LIMIT: usize = 64 * 1024;
+
+/// Whether every component behind the edge answers (for `/readyz`).
+#[async_trait]
+pub trait Probe: Send + Sync {
+    /// `Ok` when ready; otherwise why not.
+    async fn ready(&self) -> Result<(), String>;
+}
+
+/// Fault injection for the harness. Only routed when enabled by an
+/// explicit flag; never by default.
+pub trait Admin: Send + Sync {
+    /// Makes the named component fail (an actor panics; a process dies).
+    fn crash(&self, target: &str) -> Result<(), String>;
+    /// The names `crash` accepts.
+    fn targets(&self) -> Vec<String>;
+}
+
+/// Extra Prometheus text a variant appends to `/metrics` (its own gauges).
+pub trait MetricsSource: Send + Sync {
+    /// Refreshes the variant's gauges just before a scrape.
+    fn refresh(&self);
+}
+
+/// What the edge serves.
+#[derive(Clone)]
+pub struct Services {
+    /// Accounts.
+    pub accounts: Arc<dyn AccountsService>,
+    /// Transfers.
+    pub transfers: Arc<dyn TransfersService>,
+    /// Audit.
+    pub ledger: Arc<dyn LedgerService>,
+    /// Rooms.
+    pub rooms: Arc<dyn RoomsService>,
+    /// Chat sessions.
+    pub sessions: Arc<dyn SessionsService>,
+    /// Readiness.
+    pub probe: Arc<dyn Probe>,
+    /// Fault injection, when enabled.
+    pub admin: Option<Arc<dyn Admin>>,
+    /// The variant's own metrics.
+    pub metrics: Option<Arc<dyn MetricsSource>>,
+}
+
+/// Edge limits. Built explicitly by each binary.
+#[derive(Debug, Clone)]
+pub struct EdgeConfig {
+    /// Deadline of every request; a transfer still in flight then is
+    /// answered 202 pending.
+    pub request_timeout: Duration,
+    /// Requests in flight at once; more are refused with 429.
+    pub max_in_flight: usize,
+    /// How long a WebSocket send may block before the reader counts as
+    /// too slow and is disconnected.
+    pub ws_send_timeout: Duration,
+}
+
+#[derive(Clone)]
+pub(crate) struct AppState {
+    pub(crate) services: Services,
+    pub(crate) config: Arc<EdgeConfig>,
+}
+
+/// The router serving API.md.
+pub fn router(services: Services, config: EdgeConfig) -> Router {
+    let state = AppState {
+        services,
+        config: Arc::new(config.clone()),
+    };
+    let api = Router::new()
+        .route("/v1/accounts", post(bank::open_account))
+        .route("/v1/accounts/{id}", get(bank::get_account))
+        .route("/v1/transfers", post(bank::transfer))
+        .route("/v1/transfers/{id}", get(bank::get_transfer))
+        .route("/v1/audit", get(bank::audit))
+        .route("/v1/rooms", post(chat::create_room))
+        .route(
+            "/v1/rooms/{room}/messages",
+            post(chat::post_message).get(chat::history),
+        )
+        .route("/v1/rooms/{room}/ws", get(ws::upgrade))
+        .route("/admin/crash/{target}", post(ops::crash))
+        .route("/admin/targets", get(ops::targets))
+        .route_layer(axum::middleware::from_fn_with_state(
+            ops::Admission::new(config.max_in_flight),
+            ops::admission,
+        ));
+    Router::new()
+        .merge(api)
+        .route("/healthz", get(ops::healthz))
+        .route("/readyz", get(ops::readyz))
+        .route("/metrics", get(ops::metrics))
+        .fallback(ops::not_found)
+        .layer(axum::middleware::from_fn(ops::observe))
+        .with_state(state)
+}
+
+/// Serves `router` on `listener` until `shutdown` resolves, then drains
+/// in-flight requests.
+pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown)
+        .await
+}
