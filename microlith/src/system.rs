@@ -226,6 +226,7 @@ pub struct ActorSessions {
     rooms: Arc<ActorRooms>,
     pause: Arc<dyn Pause>,
     buffer: usize,
+    patience: Duration,
 }
 
 #[async_trait]
@@ -239,6 +240,7 @@ impl SessionsService for ActorSessions {
             user,
             after,
             self.buffer,
+            self.patience,
         ))
     }
 }
@@ -373,6 +375,7 @@ impl Microlith {
                 rooms: rooms.clone(),
                 pause,
                 buffer: config.session_buffer,
+                patience: config.edge.ws_send_timeout,
             }),
             accounts,
             journal,

@@ -2,6 +2,7 @@
 //! session loop against the room actors.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use futures::StreamExt;
 use tokio::sync::{mpsc, oneshot};
@@ -11,17 +12,21 @@ use shared_domain::error::ChatResult;
 use shared_domain::id::{RoomName, UserId};
 use shared_domain::service::{Pause, RoomsService, SessionEvent, SessionHandle};
 
-/// Delivers into a bounded channel towards the WebSocket.
-struct ChannelOutput(mpsc::Sender<SessionEvent>);
+/// Delivers into a bounded channel towards the WebSocket, waiting at most
+/// `patience` for room.
+struct ChannelOutput {
+    tx: mpsc::Sender<SessionEvent>,
+    patience: Duration,
+}
 
+#[async_trait::async_trait]
 impl SessionOutput for ChannelOutput {
-    fn deliver(&mut self, message: ChatMessage) -> Result<(), OutputError> {
-        self.0
-            .try_send(SessionEvent::Message(message))
-            .map_err(|e| match e {
-                mpsc::error::TrySendError::Full(_) => OutputError::Full,
-                mpsc::error::TrySendError::Closed(_) => OutputError::Closed,
-            })
+    async fn deliver(&mut self, message: ChatMessage) -> Result<(), OutputError> {
+        match tokio::time::timeout(self.patience, self.tx.send(SessionEvent::Message(message))).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(_)) => Err(OutputError::Closed),
+            Err(_) => Err(OutputError::Full),
+        }
     }
 }
 
@@ -35,6 +40,7 @@ pub fn spawn_session(
     user: UserId,
     after: u64,
     buffer: usize,
+    patience: Duration,
 ) -> SessionHandle {
     let (tx, rx) = mpsc::channel(buffer.max(1));
     let (end_tx, end_rx) = oneshot::channel();
@@ -42,7 +48,7 @@ pub fn spawn_session(
     let span = tracing::debug_span!("session", %room, %user);
     tokio::spawn(tracing::Instrument::instrument(async move {
         let mut cursor = SessionCursor::new(after);
-        let mut out = ChannelOutput(tx);
+        let mut out = ChannelOutput { tx, patience };
         let end = tokio::select! {
             end = run_session(&*rooms, &room, &mut cursor, &mut out, &*pause) => end,
             () = closed.closed() => SessionEnd::Closed,

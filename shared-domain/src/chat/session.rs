@@ -56,16 +56,21 @@ impl SessionCursor {
 /// Why a reader's output refused a message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OutputError {
-    /// The reader is too far behind; its buffer is full.
+    /// The reader is too far behind: its buffer stayed full for longer
+    /// than the output tolerates.
     Full,
     /// The reader went away.
     Closed,
 }
 
 /// Where a session delivers messages: a bounded buffer towards the client.
+/// A reader replaying a backlog drains it continuously, so waiting briefly
+/// for room is backpressure; a reader that stops draining makes `deliver`
+/// fail with [`OutputError::Full`] after the output's own patience.
+#[async_trait::async_trait]
 pub trait SessionOutput: Send {
-    /// Hands over one message without waiting.
-    fn deliver(&mut self, message: ChatMessage) -> Result<(), OutputError>;
+    /// Hands over one message, waiting a bounded time for room.
+    async fn deliver(&mut self, message: ChatMessage) -> Result<(), OutputError>;
 }
 
 /// Why a session ended.
@@ -113,7 +118,7 @@ pub async fn run_session(
             progressed = true;
             attempt = 0;
             match cursor.accept(message.seq) {
-                Delivery::Deliver => match out.deliver(message) {
+                Delivery::Deliver => match out.deliver(message).await {
                     Ok(()) => {}
                     Err(OutputError::Full) => {
                         return SessionEnd::Lagged {

@@ -1,0 +1,207 @@
+//! A small HTTP client for the suite.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use anyhow::Context;
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
+
+/// The edge under test.
+#[derive(Clone)]
+pub struct Api {
+    /// `http://host:port`.
+    pub base: String,
+    http: reqwest::Client,
+}
+
+/// An answer: status, headers and JSON body (`Null` when empty or not JSON).
+#[derive(Debug)]
+pub struct Answer {
+    /// Status.
+    pub status: StatusCode,
+    /// Headers.
+    pub headers: reqwest::header::HeaderMap,
+    /// Body as JSON.
+    pub body: Value,
+}
+
+impl Answer {
+    /// The error code of an error body.
+    pub fn code(&self) -> &str {
+        self.body["error"]["code"].as_str().unwrap_or("")
+    }
+
+    /// Fails unless status and error code match.
+    pub fn expect_error(&self, status: u16, code: &str) -> anyhow::Result<()> {
+        anyhow::ensure!(
+            self.status.as_u16() == status && self.code() == code,
+            "expected {status} {code}, got {} {}",
+            self.status,
+            self.body
+        );
+        anyhow::ensure!(
+            self.body["error"]["message"].as_str().is_some_and(|m| !m.is_empty()),
+            "error body without a message: {}",
+            self.body
+        );
+        Ok(())
+    }
+
+    /// Fails unless the status matches.
+    pub fn expect_status(&self, status: u16) -> anyhow::Result<&Value> {
+        anyhow::ensure!(
+            self.status.as_u16() == status,
+            "expected {status}, got {} {}",
+            self.status,
+            self.body
+        );
+        Ok(&self.body)
+    }
+}
+
+static NEXT: AtomicU64 = AtomicU64::new(0);
+
+/// A unique id prefix for one case.
+pub fn prefix(case: &str) -> String {
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!("{case}-{n}-{nanos:x}-")
+}
+
+impl Api {
+    /// A client for the edge at `base`.
+    pub fn new(base: &str) -> anyhow::Result<Self> {
+        Ok(Self {
+            base: base.trim_end_matches('/').to_owned(),
+            http: reqwest::Client::builder()
+                .timeout(std::time::Duration::from_secs(30))
+                .pool_max_idle_per_host(64)
+                .build()?,
+        })
+    }
+
+    /// Any request with an optional raw body and content type.
+    pub async fn raw(
+        &self,
+        method: Method,
+        path: &str,
+        content_type: Option<&str>,
+        body: Option<Vec<u8>>,
+    ) -> anyhow::Result<Answer> {
+        let mut req = self.http.request(method.clone(), format!("{}{}", self.base, path));
+        if let Some(ct) = content_type {
+            req = req.header(reqwest::header::CONTENT_TYPE, ct);
+        }
+        if let Some(body) = body {
+            req = req.body(body);
+        }
+        let res = req.send().await.with_context(|| format!("{method} {path}"))?;
+        let status = res.status();
+        let headers = res.headers().clone();
+        let bytes = res.bytes().await?;
+        let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        Ok(Answer { status, headers, body })
+    }
+
+    /// `POST` a JSON text.
+    pub async fn post_text(&self, path: &str, json: &str) -> anyhow::Result<Answer> {
+        self.raw(Method::POST, path, Some("application/json"), Some(json.as_bytes().to_vec()))
+            .await
+    }
+
+    /// `POST` a JSON value.
+    pub async fn post(&self, path: &str, json: &Value) -> anyhow::Result<Answer> {
+        self.post_text(path, &json.to_string()).await
+    }
+
+    /// `GET`.
+    pub async fn get(&self, path: &str) -> anyhow::Result<Answer> {
+        self.raw(Method::GET, path, None, None).await
+    }
+
+    /// Opens an account, expecting 201.
+    pub async fn open(&self, id: &str, balance: i64) -> anyhow::Result<()> {
+        self.post(
+            "/v1/accounts",
+            &serde_json::json!({"account_id": id, "opening_balance": balance}),
+        )
+        .await?
+        .expect_status(201)?;
+        Ok(())
+    }
+
+    /// A balance, expecting 200.
+    pub async fn balance(&self, id: &str) -> anyhow::Result<i64> {
+        let answer = self.get(&format!("/v1/accounts/{id}")).await?;
+        answer.expect_status(200)?["balance"]
+            .as_i64()
+            .context("balance is an integer")
+    }
+
+    /// A transfer.
+    pub async fn transfer(&self, id: &str, from: &str, to: &str, amount: i64) -> anyhow::Result<Answer> {
+        self.post(
+            "/v1/transfers",
+            &serde_json::json!({"transfer_id": id, "from": from, "to": to, "amount": amount}),
+        )
+        .await
+    }
+
+    /// Creates a room, expecting 201.
+    pub async fn room(&self, room: &str) -> anyhow::Result<()> {
+        self.post("/v1/rooms", &serde_json::json!({"room": room}))
+            .await?
+            .expect_status(201)?;
+        Ok(())
+    }
+
+    /// Posts a message.
+    pub async fn say(&self, room: &str, author: &str, text: &str, key: &str) -> anyhow::Result<Answer> {
+        self.post(
+            &format!("/v1/rooms/{room}/messages"),
+            &serde_json::json!({"author": author, "text": text, "client_msg_id": key}),
+        )
+        .await
+    }
+
+    /// The whole history of a room, paging by 1000.
+    pub async fn history(&self, room: &str) -> anyhow::Result<Vec<Value>> {
+        let mut all = Vec::new();
+        loop {
+            let after = all.last().and_then(|m: &Value| m["seq"].as_u64()).unwrap_or(0);
+            let page = self
+                .get(&format!("/v1/rooms/{room}/messages?after={after}&limit=1000"))
+                .await?;
+            let msgs = page.expect_status(200)?["messages"]
+                .as_array()
+                .context("messages array")?
+                .clone();
+            if msgs.is_empty() {
+                return Ok(all);
+            }
+            all.extend(msgs);
+        }
+    }
+
+    /// The audit, once nothing is pending (waits up to 10 s).
+    pub async fn settled_audit(&self) -> anyhow::Result<Value> {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let audit = self.get("/v1/audit").await?;
+            let body = audit.expect_status(200)?.clone();
+            if body["pending_transfers"].as_u64() == Some(0) || std::time::Instant::now() > deadline {
+                return Ok(body);
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+
+    /// The WebSocket URL of a room.
+    pub fn ws_url(&self, room: &str, query: &str) -> String {
+        let base = self.base.replacen("http://", "ws://", 1);
+        format!("{base}/v1/rooms/{room}/ws?{query}")
+    }
+}
