@@ -15,3 +15,6 @@ pub mod supervisor;
 
 pub use actor::{Actor, ActorRef, Monitor, Reply, StartError};
 pub use supervisor::{ChildSpec, Intensity, Strategy, Supervisor, SupervisorEvent, SupervisorHandle};
+
+#[cfg(test)]
+mod tests;
