@@ -71,18 +71,7 @@ fn main() -> anyhow::Result<()> {
                 .unwrap_or_else(|_| EnvFilter::new(concat!(env!("CARGO_CRATE_NAME"), "=info,edge=info"))),
         )
         .init();
-    // A panic inside an actor is contained and restarted by its supervisor;
-    // log it as one line instead of a backtrace on stderr.
-    std::panic::set_hook(Box::new(|info| {
-        let location = info.location().map(|l| l.to_string()).unwrap_or_default();
-        let message = info
-            .payload()
-            .downcast_ref::<&str>()
-            .map(|s| (*s).to_owned())
-            .or_else(|| info.payload().downcast_ref::<String>().cloned())
-            .unwrap_or_default();
-        tracing::error!(%location, %message, "panic");
-    }));
+    microlith::log_panics();
     let config = microlith::Config {
         listen: cli.listen,
         storage: match cli.storage {
