@@ -1,1 +1,314 @@
-fn main() {}
+//! In-process call costs of the microlith, against the targets of issue 2:
+//! balance call p50 <= 1 us, p99 <= 5 us; transfer p50 <= 2 us; transfer
+//! throughput >= 600k/s with 16 concurrent callers; panic back to serving
+//! in < 20 us at p50. Also the same call through ractor and through a bare
+//! tokio mpsc+oneshot, to justify the runtime choice (ARCHITECTURE.md).
+//!
+//! Callers run as tasks on the 2-worker runtime (as edge handlers do), not
+//! on the bench thread, so a call is measured where it is made in
+//! production. Per-call latency distributions are printed from an
+//! HdrHistogram next to criterion's estimates.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use hdrhistogram::Histogram;
+
+use microlith::Microlith;
+use shared_domain::bank::TransferRequest;
+use shared_domain::id::{AccountId, TransferId};
+use shared_domain::money::{Amount, OpeningBalance};
+use shared_domain::service::{AccountsService, TransfersService};
+
+const ACCOUNTS: u32 = 1000;
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
+fn config() -> microlith::Config {
+    microlith::Config {
+        listen: "127.0.0.1:0".parse().expect("addr"),
+        storage: store::StorageMode::Memory,
+        account_shards: 8,
+        journal_shards: 4,
+        mailbox: 4096,
+        call_timeout: Duration::from_secs(2),
+        subscriber_buffer: 64,
+        session_buffer: 64,
+        max_restarts: 1_000_000,
+        restart_window: Duration::from_secs(1),
+        fault_injection: true,
+        edge: edge::EdgeConfig {
+            request_timeout: Duration::from_secs(2),
+            max_in_flight: 4096,
+            ws_send_timeout: Duration::from_secs(1),
+        },
+    }
+}
+
+fn account(i: u32) -> AccountId {
+    AccountId::new(&format!("a{i}")).expect("id")
+}
+
+fn start(rt: &tokio::runtime::Runtime) -> Arc<Microlith> {
+    rt.block_on(async {
+        let storage = store::Storage::open(&store::StorageMode::Memory, "bench").expect("storage");
+        let system = Arc::new(Microlith::start(&config(), storage));
+        for i in 0..ACCOUNTS {
+            system
+                .accounts
+                .open(account(i), OpeningBalance::new(1_000_000_000).expect("ok"))
+                .await
+                .expect("open");
+        }
+        system
+    })
+}
+
+fn report(name: &str, hist: &Histogram<u64>) {
+    println!(
+        "{name}: n={} p50={:.2}us p90={:.2}us p99={:.2}us p99.9={:.2}us max={:.2}us",
+        hist.len(),
+        hist.value_at_quantile(0.5) as f64 / 1000.0,
+        hist.value_at_quantile(0.9) as f64 / 1000.0,
+        hist.value_at_quantile(0.99) as f64 / 1000.0,
+        hist.value_at_quantile(0.999) as f64 / 1000.0,
+        hist.max() as f64 / 1000.0,
+    );
+}
+
+/// Runs `op` `iters` times in one task on the runtime, timing each call.
+fn timed<F, Fut>(rt: &tokio::runtime::Runtime, iters: u64, hist: &mut Histogram<u64>, op: F) -> Duration
+where
+    F: Fn(u64) -> Fut + Send + 'static,
+    Fut: Future<Output = ()> + Send,
+{
+    let (total, h) = rt.block_on(async move {
+        tokio::spawn(async move {
+            let mut h = Histogram::<u64>::new(3).expect("histogram");
+            let start = Instant::now();
+            for i in 0..iters {
+                let t = Instant::now();
+                op(i).await;
+                let _ = h.record(t.elapsed().as_nanos() as u64);
+            }
+            (start.elapsed(), h)
+        })
+        .await
+        .expect("bench task")
+    });
+    let _ = hist.add(&h);
+    total
+}
+
+fn calls(c: &mut Criterion) {
+    let rt = runtime();
+    let system = start(&rt);
+    let mut group = c.benchmark_group("microlith");
+
+    let mut hist = Histogram::<u64>::new(3).expect("histogram");
+    group.bench_function("balance_call", |b| {
+        b.iter_custom(|iters| {
+            let accounts = system.accounts.clone();
+            timed(&rt, iters, &mut hist, move |i| {
+                let accounts = accounts.clone();
+                async move {
+                    let _ = accounts.balance(&account((i % u64::from(ACCOUNTS)) as u32)).await;
+                }
+            })
+        })
+    });
+    report("balance_call", &hist);
+
+    let mut hist = Histogram::<u64>::new(3).expect("histogram");
+    let next = Arc::new(AtomicU64::new(0));
+    group.bench_function("transfer", |b| {
+        b.iter_custom(|iters| {
+            let (transfers, next) = (system.transfers.clone(), next.clone());
+            timed(&rt, iters, &mut hist, move |_| {
+                let transfers = transfers.clone();
+                let n = next.fetch_add(1, Ordering::Relaxed);
+                async move {
+                    let req = TransferRequest::new(
+                        TransferId::new(&format!("t{n}")).expect("id"),
+                        account((n % u64::from(ACCOUNTS)) as u32),
+                        account(((n * 7 + 1) % u64::from(ACCOUNTS)) as u32),
+                        Amount::new(1).expect("amount"),
+                    )
+                    .expect("request");
+                    let _ = transfers.transfer(req).await;
+                }
+            })
+        })
+    });
+    report("transfer", &hist);
+
+    group.throughput(Throughput::Elements(1));
+    let next = Arc::new(AtomicU64::new(1 << 40));
+    group.bench_function("transfer_16_callers", |b| {
+        b.iter_custom(|iters| {
+            let (transfers, next) = (system.transfers.clone(), next.clone());
+            rt.block_on(async move {
+                let start = Instant::now();
+                let per = iters.div_ceil(16);
+                let tasks: Vec<_> = (0..16)
+                    .map(|_| {
+                        let (transfers, next) = (transfers.clone(), next.clone());
+                        tokio::spawn(async move {
+                            for _ in 0..per {
+                                let n = next.fetch_add(1, Ordering::Relaxed);
+                                let req = TransferRequest::new(
+                                    TransferId::new(&format!("t{n}")).expect("id"),
+                                    account((n % u64::from(ACCOUNTS)) as u32),
+                                    account(((n * 7 + 1) % u64::from(ACCOUNTS)) as u32),
+                                    Amount::new(1).expect("amount"),
+                                )
+                                .expect("request");
+                                let _ = transfers.transfer(req).await;
+                            }
+                        })
+                    })
+                    .collect();
+                for t in tasks {
+                    let _ = t.await;
+                }
+                start.elapsed()
+            })
+        })
+    });
+    group.throughput(Throughput::Elements(1));
+
+    let mut hist = Histogram::<u64>::new(3).expect("histogram");
+    group.bench_function("panic_to_serving", |b| {
+        b.iter_custom(|iters| {
+            let system = system.clone();
+            timed(&rt, iters, &mut hist, move |_| {
+                let system = system.clone();
+                async move {
+                    // A probe account that lives on the crashed shard.
+                    let probe = (0..ACCOUNTS)
+                        .map(account)
+                        .find(|a| system.accounts.shard_index(a) == 0)
+                        .expect("shard 0 holds an account");
+                    let _ = system.crash("account-0");
+                    while system.accounts.balance(&probe).await.is_err() {
+                        tokio::task::yield_now().await;
+                    }
+                }
+            })
+        })
+    });
+    report("panic_to_serving (crash account-0, then call until it answers)", &hist);
+    group.finish();
+}
+
+/// The same echo call three ways: our runtime, ractor, bare tokio.
+fn runtimes(c: &mut Criterion) {
+    use microlith::runtime::{Actor, Intensity, Reply, StartError, Strategy, Supervisor};
+    use shared_domain::CallError;
+
+    struct Echo;
+    impl Actor for Echo {
+        type Msg = (u64, Reply<Result<u64, CallError<()>>>);
+        type Args = ();
+        fn start(_: &()) -> Result<Self, StartError> {
+            Ok(Echo)
+        }
+        fn handle(&mut self, (n, reply): Self::Msg) {
+            let _ = reply.send(Ok(n));
+        }
+    }
+
+    struct RactorEcho;
+    impl ractor::Actor for RactorEcho {
+        type Msg = (u64, ractor::RpcReplyPort<u64>);
+        type State = ();
+        type Arguments = ();
+        async fn pre_start(&self, _: ractor::ActorRef<Self::Msg>, _: ()) -> Result<(), ractor::ActorProcessingErr> {
+            Ok(())
+        }
+        async fn handle(
+            &self,
+            _: ractor::ActorRef<Self::Msg>,
+            (n, reply): Self::Msg,
+            _: &mut (),
+        ) -> Result<(), ractor::ActorProcessingErr> {
+            let _ = reply.send(n);
+            Ok(())
+        }
+    }
+
+    let rt = runtime();
+    let mut group = c.benchmark_group("runtime_call");
+    let ours = rt.block_on(async {
+        let (root, _) = Supervisor::root(
+            "bench",
+            Strategy::OneForOne,
+            Intensity { max_restarts: 10, within: Duration::from_secs(1) },
+        );
+        root.spawn::<Echo>("echo", (), 1024)
+    });
+    let mut hist = Histogram::<u64>::new(3).expect("histogram");
+    group.bench_function("microlith_runtime", |b| {
+        b.iter_custom(|iters| {
+            let ours = ours.clone();
+            timed(&rt, iters, &mut hist, move |i| {
+                let ours = ours.clone();
+                async move {
+                    let _ = ours.call(|r| (i, r), Duration::from_secs(1)).await;
+                }
+            })
+        })
+    });
+    report("runtime_call/microlith_runtime", &hist);
+
+    let (ractor_ref, _handle) = rt
+        .block_on(ractor::Actor::spawn(None, RactorEcho, ()))
+        .expect("ractor spawn");
+    let mut hist = Histogram::<u64>::new(3).expect("histogram");
+    group.bench_function("ractor", |b| {
+        b.iter_custom(|iters| {
+            let r = ractor_ref.clone();
+            timed(&rt, iters, &mut hist, move |i| {
+                let r = r.clone();
+                async move {
+                    let _ = ractor::call_t!(r, |port| (i, port), 1000);
+                }
+            })
+        })
+    });
+    report("runtime_call/ractor", &hist);
+
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<(u64, tokio::sync::oneshot::Sender<u64>)>(1024);
+    rt.spawn(async move {
+        while let Some((n, reply)) = rx.recv().await {
+            let _ = reply.send(n);
+        }
+    });
+    let mut hist = Histogram::<u64>::new(3).expect("histogram");
+    group.bench_function("tokio_mpsc_oneshot", |b| {
+        b.iter_custom(|iters| {
+            let tx = tx.clone();
+            timed(&rt, iters, &mut hist, move |i| {
+                let tx = tx.clone();
+                async move {
+                    let (reply, answer) = tokio::sync::oneshot::channel();
+                    let _ = tx.send((i, reply)).await;
+                    let _ = answer.await;
+                }
+            })
+        })
+    });
+    report("runtime_call/tokio_mpsc_oneshot", &hist);
+    group.finish();
+}
+
+criterion_group!(benches, calls, runtimes);
+criterion_main!(benches);

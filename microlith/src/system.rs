@@ -57,7 +57,12 @@ pub struct ActorAccounts {
 
 impl ActorAccounts {
     fn shard(&self, id: &AccountId) -> &ActorRef<AccountMsg> {
-        &self.shards[shard_of(id, self.shards.len())]
+        &self.shards[self.shard_index(id)]
+    }
+
+    /// Which shard (`account-N`) holds an account.
+    pub fn shard_index(&self, id: &AccountId) -> usize {
+        shard_of(id, self.shards.len())
     }
 }
 
