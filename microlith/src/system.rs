@@ -147,21 +147,31 @@ impl TransferJournal for ActorJournal {
     }
 }
 
-/// Transfers: each saga runs in its own task, so it completes (or stays
-/// journaled as pending for recovery) even when its caller gives up.
+/// Transfers: a saga runs in its caller's task (no extra hop); if the
+/// caller gives up part-way (the edge deadline), the saga is handed to a
+/// task of its own and completes there.
 pub struct ActorTransfers {
     journal: Arc<ActorJournal>,
     accounts: Arc<ActorAccounts>,
     pause: Arc<dyn Pause>,
 }
 
+impl ActorTransfers {
+    fn finish_elsewhere(&self, record: TransferRecord) {
+        let (journal, accounts, pause) = (self.journal.clone(), self.accounts.clone(), self.pause.clone());
+        tokio::spawn(async move {
+            let _ = bank::complete(&*journal, &*accounts, &*pause, record).await;
+        });
+    }
+}
+
 #[async_trait]
 impl TransfersService for ActorTransfers {
     async fn transfer(&self, request: TransferRequest) -> BankResult<TransferRecord> {
-        let (journal, accounts, pause) = (self.journal.clone(), self.accounts.clone(), self.pause.clone());
-        tokio::spawn(async move { bank::transfer(&*journal, &*accounts, &*pause, request).await })
-            .await
-            .map_err(|e| CallError::Unavailable(format!("transfer task failed: {e}")))?
+        bank::transfer(&*self.journal, &*self.accounts, &*self.pause, request, &|record| {
+            self.finish_elsewhere(record)
+        })
+        .await
     }
     async fn get(&self, id: &TransferId) -> BankResult<TransferRecord> {
         self.journal.get(id).await

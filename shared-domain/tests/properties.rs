@@ -96,10 +96,10 @@ proptest! {
                     account(from), account(to), Amount::new((*amount).into()).expect("amount"),
                 ) else { continue };
                 // A saga may stop part-way (the process "crashes")...
-                let _ = bank::transfer(&journal, &accounts, &GiveUpAfter(crash_after), req.clone()).await;
+                let _ = bank::transfer(&journal, &accounts, &GiveUpAfter(crash_after), req.clone(), &|_| {}).await;
                 // ...and the client may repeat its request.
                 for _ in 0..*repeat {
-                    let _ = bank::transfer(&journal, &accounts, &GiveUpAfter(crash_after), req.clone()).await;
+                    let _ = bank::transfer(&journal, &accounts, &GiveUpAfter(crash_after), req.clone(), &|_| {}).await;
                 }
                 requests.push(req);
             }
@@ -179,4 +179,59 @@ proptest! {
             Ok(())
         })?;
     }
+}
+
+/// Accounts whose debit never answers (a caller that gives up mid-saga).
+struct StuckDebit(InMemoryAccounts);
+
+#[async_trait]
+impl AccountsService for StuckDebit {
+    async fn open(&self, a: AccountId, o: OpeningBalance) -> BankResult<AccountView> {
+        self.0.open(a, o).await
+    }
+    async fn balance(&self, a: &AccountId) -> BankResult<AccountView> {
+        self.0.balance(a).await
+    }
+    async fn apply_step(&self, step: AccountStep) -> BankResult<StepResult> {
+        let result = self.0.apply_step(step).await;
+        // The step ran, but the answer never comes back.
+        futures::future::pending::<()>().await;
+        result
+    }
+    async fn totals(&self) -> BankResult<AccountTotals> {
+        self.0.totals().await
+    }
+}
+
+#[test]
+fn a_transfer_dropped_mid_saga_is_handed_over_and_completes() {
+    use futures::FutureExt;
+    let accounts = StuckDebit(InMemoryAccounts::new());
+    let journal = InMemoryJournal::new();
+    block_on(async {
+        accounts.0.open(account(0), OpeningBalance::new(100).expect("ok")).await.expect("open");
+        accounts.0.open(account(1), OpeningBalance::new(0).expect("ok")).await.expect("open");
+    });
+    let orphans = std::sync::Mutex::new(Vec::new());
+    let request = TransferRequest::new(
+        TransferId::new("t").expect("id"),
+        account(0),
+        account(1),
+        Amount::new(40).expect("amount"),
+    )
+    .expect("valid");
+    let on_orphan = |r| orphans.lock().expect("lock").push(r);
+    let pending = bank::transfer(&journal, &accounts, &NoPause, request, &on_orphan).now_or_never();
+    assert!(pending.is_none(), "the debit never answers, so the transfer cannot finish");
+    let orphaned = orphans.lock().expect("lock").clone();
+    assert_eq!(orphaned.len(), 1, "dropping the saga hands its record over");
+    block_on(async {
+        assert_eq!(journal.pending_count().await.expect("count"), 1);
+        let done = bank::complete(&journal, &accounts.0, &NoPause, orphaned[0].clone())
+            .await
+            .expect("completes");
+        assert_eq!(done.status, TransferStatus::Committed);
+        assert_eq!(accounts.0.balance(&account(0)).await.expect("a0").balance.minor_units(), 60);
+        assert_eq!(accounts.0.balance(&account(1)).await.expect("a1").balance.minor_units(), 40);
+    });
 }

@@ -121,17 +121,44 @@ pub async fn complete(
     }
 }
 
+/// Hands a begun transfer to `orphaned` if the future completing it is
+/// dropped part-way (its caller gave up), so the variant can finish it
+/// elsewhere; a saga is never abandoned between debit and credit.
+struct OrphanGuard<'a> {
+    record: Option<TransferRecord>,
+    orphaned: &'a (dyn Fn(TransferRecord) + Send + Sync),
+}
+
+impl Drop for OrphanGuard<'_> {
+    fn drop(&mut self) {
+        if let Some(record) = self.record.take() {
+            (self.orphaned)(record);
+        }
+    }
+}
+
 /// A whole transfer: begin in the journal (or answer a repeat), then
-/// complete it. A repeat of a pending transfer answers `pending`.
+/// complete it in the caller's task. A repeat of a pending transfer answers
+/// `pending`. If this future is dropped after the journal recorded the
+/// transfer, `orphaned` receives the record to complete it elsewhere.
 pub async fn transfer(
     journal: &dyn TransferJournal,
     accounts: &dyn AccountsService,
     pause: &dyn Pause,
     request: TransferRequest,
+    orphaned: &(dyn Fn(TransferRecord) + Send + Sync),
 ) -> BankResult<TransferRecord> {
     match journal.begin(request).await? {
         Begin::Recorded(record) => Ok(record),
-        Begin::Started(record) => complete(journal, accounts, pause, record).await,
+        Begin::Started(record) => {
+            let mut guard = OrphanGuard {
+                record: Some(record.clone()),
+                orphaned,
+            };
+            let result = complete(journal, accounts, pause, record).await;
+            guard.record = None;
+            result
+        }
     }
 }
 
