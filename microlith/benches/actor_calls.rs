@@ -57,6 +57,17 @@ fn account(i: u32) -> AccountId {
     AccountId::new(&format!("a{i}")).expect("id")
 }
 
+/// The n-th transfer: 1 unit between two accounts, a fresh id.
+fn transfer_request(n: u64) -> TransferRequest {
+    TransferRequest::new(
+        TransferId::new(&format!("t{n}")).expect("id"),
+        account((n % u64::from(ACCOUNTS)) as u32),
+        account(((n * 7 + 1) % u64::from(ACCOUNTS)) as u32),
+        Amount::new(1).expect("amount"),
+    )
+    .expect("request")
+}
+
 fn start(rt: &tokio::runtime::Runtime) -> Arc<Microlith> {
     rt.block_on(async {
         let storage = store::Storage::open(&store::StorageMode::Memory, "bench").expect("storage");
@@ -136,14 +147,7 @@ fn calls(c: &mut Criterion) {
                 let transfers = transfers.clone();
                 let n = next.fetch_add(1, Ordering::Relaxed);
                 async move {
-                    let req = TransferRequest::new(
-                        TransferId::new(&format!("t{n}")).expect("id"),
-                        account((n % u64::from(ACCOUNTS)) as u32),
-                        account(((n * 7 + 1) % u64::from(ACCOUNTS)) as u32),
-                        Amount::new(1).expect("amount"),
-                    )
-                    .expect("request");
-                    let _ = transfers.transfer(req).await;
+                    let _ = transfers.transfer(transfer_request(n)).await;
                 }
             })
         })
@@ -164,14 +168,7 @@ fn calls(c: &mut Criterion) {
                         tokio::spawn(async move {
                             for _ in 0..per {
                                 let n = next.fetch_add(1, Ordering::Relaxed);
-                                let req = TransferRequest::new(
-                                    TransferId::new(&format!("t{n}")).expect("id"),
-                                    account((n % u64::from(ACCOUNTS)) as u32),
-                                    account(((n * 7 + 1) % u64::from(ACCOUNTS)) as u32),
-                                    Amount::new(1).expect("amount"),
-                                )
-                                .expect("request");
-                                let _ = transfers.transfer(req).await;
+                                let _ = transfers.transfer(transfer_request(n)).await;
                             }
                         })
                     })

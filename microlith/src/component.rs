@@ -58,3 +58,22 @@ impl Outbox {
         }
     }
 }
+
+/// Commits a batch of changes, then releases the replies that waited for
+/// it. Let it crash: if the store refuses, this panics, nothing of the batch
+/// is acknowledged (the replies are dropped, callers get `Unavailable`) and
+/// the restart reloads the last commit.
+pub(crate) fn commit_batch<C>(
+    what: &str,
+    changes: &mut Vec<C>,
+    persist: impl FnOnce(&[C]) -> Result<(), store::StoreError>,
+    replies: &mut Outbox,
+) {
+    if !changes.is_empty() {
+        if let Err(e) = persist(changes) {
+            panic!("{what} store commit failed: {e}");
+        }
+        changes.clear();
+    }
+    replies.release();
+}

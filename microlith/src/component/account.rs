@@ -10,7 +10,7 @@ use store::AccountStore;
 
 use crate::runtime::{Actor, Reply, StartError};
 
-use super::Outbox;
+use super::{Outbox, commit_batch};
 
 /// Messages of an account shard.
 pub enum AccountMsg {
@@ -87,15 +87,7 @@ impl Actor for AccountShardActor {
     }
 
     fn flush(&mut self) {
-        if !self.changes.is_empty() {
-            // Let it crash: if the store refuses, nothing of this batch is
-            // acknowledged (the replies are dropped, callers get
-            // `Unavailable`) and the restart reloads the last commit.
-            if let Err(e) = self.store.persist(&self.changes) {
-                panic!("account store commit failed: {e}");
-            }
-            self.changes.clear();
-        }
-        self.replies.release();
+        let store = &self.store;
+        commit_batch("account", &mut self.changes, |c| store.persist(c), &mut self.replies);
     }
 }

@@ -9,7 +9,7 @@ use store::{JournalChange, JournalStore};
 
 use crate::runtime::{Actor, Reply, StartError};
 
-use super::Outbox;
+use super::{Outbox, commit_batch};
 
 /// Messages of a journal shard.
 pub enum JournalMsg {
@@ -105,12 +105,7 @@ impl Actor for JournalShardActor {
     }
 
     fn flush(&mut self) {
-        if !self.changes.is_empty() {
-            if let Err(e) = self.store.persist(&self.changes) {
-                panic!("journal store commit failed: {e}");
-            }
-            self.changes.clear();
-        }
-        self.replies.release();
+        let store = &self.store;
+        commit_batch("journal", &mut self.changes, |c| store.persist(c), &mut self.replies);
     }
 }

@@ -10,7 +10,8 @@ use shared_domain::money::{Amount, Balance};
 
 use crate::kv::StoreError;
 
-fn corrupt(table: &str, reason: impl ToString) -> StoreError {
+/// A corruption error for `table`.
+pub(crate) fn corrupt(table: &str, reason: impl ToString) -> StoreError {
     StoreError::Corrupt {
         table: table.to_owned(),
         reason: reason.to_string(),

@@ -7,7 +7,7 @@ use shared_domain::bank::{AccountBook, AccountChange, TransferBook, TransferReco
 use shared_domain::chat::{ChatMessage, Room, RoomDirectory};
 use shared_domain::id::{AccountId, RoomName, TransferId};
 
-use crate::codec;
+use crate::codec::{self, corrupt};
 use crate::kv::{KvStore, StoreError, Write};
 
 const BALANCES: &str = "balances";
@@ -15,13 +15,6 @@ const STEPS: &str = "steps";
 const TRANSFERS: &str = "transfers";
 const MESSAGES: &str = "messages";
 const ROOMS: &str = "rooms";
-
-fn corrupt(table: &str, reason: impl ToString) -> StoreError {
-    StoreError::Corrupt {
-        table: table.to_owned(),
-        reason: reason.to_string(),
-    }
-}
 
 /// The balances and step results of one account shard.
 #[derive(Clone)]
