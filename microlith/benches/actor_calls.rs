@@ -24,9 +24,17 @@ use shared_domain::service::{AccountsService, TransfersService};
 
 const ACCOUNTS: u32 = 1000;
 
+/// Worker threads of the bench runtime: 2 (one per core here) unless
+/// `BENCH_WORKERS` says otherwise, to see what cross-worker wake-ups cost.
 fn runtime() -> tokio::runtime::Runtime {
+    microlith::log_panics();
+    let workers = std::env::var("BENCH_WORKERS")
+        .ok()
+        .and_then(|w| w.parse().ok())
+        .unwrap_or(2);
+    println!("bench runtime: {workers} worker threads");
     tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+        .worker_threads(workers)
         .enable_all()
         .build()
         .expect("runtime")
@@ -84,6 +92,9 @@ fn start(rt: &tokio::runtime::Runtime) -> Arc<Microlith> {
 }
 
 fn report(name: &str, hist: &Histogram<u64>) {
+    if hist.is_empty() {
+        return; // filtered out on the command line
+    }
     println!(
         "{name}: n={} p50={:.2}us p90={:.2}us p99={:.2}us p99.9={:.2}us max={:.2}us",
         hist.len(),
