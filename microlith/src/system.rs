@@ -35,6 +35,7 @@ use shared_domain::service::{
 };
 use store::{AccountStore, DirectoryStore, JournalStore, Storage};
 
+use crate::component::Home;
 use crate::component::account::{AccountMsg, AccountShardActor, AccountShardArgs};
 use crate::component::journal::{JournalMsg, JournalShardActor, JournalShardArgs};
 use crate::component::room::{DirectoryActor, DirectoryArgs, DirectoryMsg, RoomMsg, RoomRegistry, unknown_room};
@@ -42,6 +43,20 @@ use crate::component::session::{check_room, spawn_session};
 use crate::config::Config;
 use crate::pause::Backoff;
 use crate::runtime::{ActorRef, Intensity, Strategy, Supervisor, SupervisorEvent, SupervisorHandle};
+
+/// Where a shard's state lives: the durable store, or memory kept across
+/// actor restarts.
+fn home<B: Default, S>(
+    storage: &Storage,
+    namespace: &str,
+    store: impl FnOnce(Arc<dyn store::KvStore>) -> S,
+) -> Home<B, S> {
+    if storage.is_durable() {
+        Home::Durable(store(storage.namespace(namespace)))
+    } else {
+        Home::Memory(Arc::default())
+    }
+}
 
 /// A stable hash for routing keys to shards (the same on every run).
 fn shard_of(key: &impl Hash, shards: usize) -> usize {
@@ -53,6 +68,10 @@ fn shard_of(key: &impl Hash, shards: usize) -> usize {
 pub struct ActorAccounts {
     shards: Vec<ActorRef<AccountMsg>>,
     timeout: Duration,
+    /// Accounts known to exist. Accounts are never deleted, so this cache
+    /// of an immutable fact never goes stale; it saves a transfer the hop
+    /// that checks its payee.
+    known: parking_lot::RwLock<shared_domain::FastSet<AccountId>>,
 }
 
 impl ActorAccounts {
@@ -70,7 +89,22 @@ impl ActorAccounts {
 impl AccountsService for ActorAccounts {
     async fn open(&self, account: AccountId, opening: OpeningBalance) -> BankResult<AccountView> {
         let shard = self.shard(&account);
-        shard.call(|r| AccountMsg::Open(account, opening, r), self.timeout).await
+        let view = shard.call(|r| AccountMsg::Open(account, opening, r), self.timeout).await?;
+        self.known.write().insert(view.account_id.clone());
+        Ok(view)
+    }
+    async fn exists(&self, account: &AccountId) -> BankResult<bool> {
+        if self.known.read().contains(account) {
+            return Ok(true);
+        }
+        match self.balance(account).await {
+            Ok(_) => {
+                self.known.write().insert(account.clone());
+                Ok(true)
+            }
+            Err(CallError::Domain(shared_domain::BankError::UnknownAccount(_))) => Ok(false),
+            Err(e) => Err(e),
+        }
     }
     async fn balance(&self, account: &AccountId) -> BankResult<AccountView> {
         self.shard(account)
@@ -309,13 +343,14 @@ impl Microlith {
                     accounts_sup.spawn::<AccountShardActor>(
                         &format!("account-{i}"),
                         Arc::new(AccountShardArgs {
-                            store: AccountStore::new(storage.namespace(&format!("accounts/{i}"))),
+                            home: home(&storage, &format!("accounts/{i}"), AccountStore::new),
                         }),
                         config.mailbox,
                     )
                 })
                 .collect(),
             timeout: config.call_timeout,
+            known: parking_lot::RwLock::default(),
         });
 
         // Journal shards resume their pending sagas at every (re)start; the
@@ -345,7 +380,7 @@ impl Microlith {
                     journal_sup.spawn::<JournalShardActor>(
                         &format!("journal-{i}"),
                         Arc::new(JournalShardArgs {
-                            store: JournalStore::new(storage.namespace(&format!("journal/{i}"))),
+                            home: home(&storage, &format!("journal/{i}"), JournalStore::new),
                             on_recover,
                         }),
                         config.mailbox,

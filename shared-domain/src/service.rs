@@ -21,6 +21,15 @@ pub trait AccountsService: Send + Sync {
     async fn open(&self, account: AccountId, opening: OpeningBalance) -> BankResult<AccountView>;
     /// Reads a balance.
     async fn balance(&self, account: &AccountId) -> BankResult<AccountView>;
+    /// Whether an account exists. Accounts are never deleted, so a `true`
+    /// stays true forever and may be cached by the fabric.
+    async fn exists(&self, account: &AccountId) -> BankResult<bool> {
+        match self.balance(account).await {
+            Ok(_) => Ok(true),
+            Err(crate::CallError::Domain(crate::BankError::UnknownAccount(_))) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
     /// Applies one idempotent transfer step.
     async fn apply_step(&self, step: AccountStep) -> BankResult<StepResult>;
     /// Account count and exact balance sum over every account.

@@ -10,6 +10,8 @@ use store::AccountStore;
 
 use crate::runtime::{Actor, Reply, StartError};
 
+use super::{Book, Home};
+
 use super::{Outbox, commit_batch};
 
 /// Messages of an account shard.
@@ -28,14 +30,15 @@ pub enum AccountMsg {
 
 /// Arguments kept across restarts.
 pub struct AccountShardArgs {
-    /// The shard's store.
-    pub store: AccountStore,
+    /// Where the shard's state lives.
+    pub home: Home<AccountBook, AccountStore>,
 }
 
 /// The shard actor.
 pub struct AccountShardActor {
-    book: AccountBook,
-    store: AccountStore,
+    book: Book<AccountBook>,
+    /// The durable store; `None` in memory mode.
+    store: Option<AccountStore>,
     changes: Vec<AccountChange>,
     replies: Outbox,
 }
@@ -45,41 +48,47 @@ impl Actor for AccountShardActor {
     type Args = Arc<AccountShardArgs>;
 
     fn start(args: &Self::Args) -> Result<Self, StartError> {
-        let book = args.store.load().map_err(|e| StartError(e.to_string()))?;
+        let (book, store) = Book::open(&args.home, AccountStore::load)?;
         Ok(Self {
             book,
-            store: args.store.clone(),
+            store,
             changes: Vec::new(),
             replies: Outbox::new(),
         })
     }
 
     fn handle(&mut self, msg: AccountMsg) {
+        let durable = self.store.is_some();
+        let mut book = self.book.lock();
         match msg {
             AccountMsg::Open(id, opening, reply) => {
-                let res = self.book.open(id, opening).map(|change| {
+                let res = book.open(id, opening).map(|change| {
                     let view = AccountView {
                         account_id: change.account.clone(),
                         balance: change.balance,
                     };
-                    self.changes.push(change);
+                    if durable {
+                        self.changes.push(change);
+                    }
                     view
                 });
                 self.replies.send(self.changes.is_empty(), reply, res.map_err(Into::into));
             }
             AccountMsg::Balance(id, reply) => {
-                let res = self.book.balance(&id).map_err(Into::into);
+                let res = book.balance(&id).map_err(Into::into);
                 self.replies.send(self.changes.is_empty(), reply, res);
             }
             AccountMsg::Step(step, reply) => {
-                let res = self.book.apply(&step).map(|(result, change)| {
-                    self.changes.extend(change);
+                let res = book.apply(&step).map(|(result, change)| {
+                    if durable {
+                        self.changes.extend(change);
+                    }
                     result
                 });
                 self.replies.send(self.changes.is_empty(), reply, res.map_err(Into::into));
             }
             AccountMsg::Totals(reply) => {
-                let totals = self.book.totals();
+                let totals = book.totals();
                 self.replies.send(self.changes.is_empty(), reply, Ok(totals));
             }
             AccountMsg::Crash => panic!("injected crash"),
@@ -87,7 +96,12 @@ impl Actor for AccountShardActor {
     }
 
     fn flush(&mut self) {
-        let store = &self.store;
-        commit_batch("account", &mut self.changes, |c| store.persist(c), &mut self.replies);
+        commit_batch(
+            "account",
+            &mut self.changes,
+            self.store.as_ref(),
+            AccountStore::persist,
+            &mut self.replies,
+        );
     }
 }

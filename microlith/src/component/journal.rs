@@ -9,6 +9,8 @@ use store::{JournalChange, JournalStore};
 
 use crate::runtime::{Actor, Reply, StartError};
 
+use super::{Book, Home};
+
 use super::{Outbox, commit_batch};
 
 /// Messages of a journal shard.
@@ -31,8 +33,8 @@ pub enum JournalMsg {
 
 /// Arguments kept across restarts.
 pub struct JournalShardArgs {
-    /// The shard's store.
-    pub store: JournalStore,
+    /// Where the shard's state lives.
+    pub home: Home<TransferBook, JournalStore>,
     /// Called at every (re)start with the records found pending, so their
     /// sagas are resumed.
     pub on_recover: Box<dyn Fn(Vec<TransferRecord>) + Send + Sync>,
@@ -40,8 +42,9 @@ pub struct JournalShardArgs {
 
 /// The shard actor.
 pub struct JournalShardActor {
-    book: TransferBook,
-    store: JournalStore,
+    book: Book<TransferBook>,
+    /// The durable store; `None` in memory mode.
+    store: Option<JournalStore>,
     changes: Vec<JournalChange>,
     replies: Outbox,
 }
@@ -51,31 +54,33 @@ impl Actor for JournalShardActor {
     type Args = Arc<JournalShardArgs>;
 
     fn start(args: &Self::Args) -> Result<Self, StartError> {
-        let book = args.store.load().map_err(|e| StartError(e.to_string()))?;
-        let pending: Vec<_> = book.pending().cloned().collect();
+        let (mut book, store) = Book::open(&args.home, JournalStore::load)?;
+        let pending: Vec<_> = book.lock().pending().cloned().collect();
         if !pending.is_empty() {
             (args.on_recover)(pending);
         }
         Ok(Self {
             book,
-            store: args.store.clone(),
+            store,
             changes: Vec::new(),
             replies: Outbox::new(),
         })
     }
 
     fn handle(&mut self, msg: JournalMsg) {
+        let durable = self.store.is_some();
+        let mut book = self.book.lock();
         match msg {
             JournalMsg::Begin(request, reply) => {
-                let res = self.book.begin(request);
-                if let Ok(Begin::Started(record)) = &res {
+                let res = book.begin(request);
+                if durable && let Ok(Begin::Started(record)) = &res {
                     self.changes.push(JournalChange::Put(record.clone()));
                 }
                 self.replies.send(self.changes.is_empty(), reply, res.map_err(Into::into));
             }
             JournalMsg::Resolve(id, status, reply) => {
-                let res = self.book.resolve(&id, status).map(|(record, changed)| {
-                    if changed {
+                let res = book.resolve(&id, status).map(|(record, changed)| {
+                    if durable && changed {
                         self.changes.push(JournalChange::Put(record.clone()));
                     }
                     record
@@ -83,21 +88,21 @@ impl Actor for JournalShardActor {
                 self.replies.send(self.changes.is_empty(), reply, res.map_err(Into::into));
             }
             JournalMsg::Abandon(id, reply) => {
-                if self.book.abandon(&id) {
+                if book.abandon(&id) && durable {
                     self.changes.push(JournalChange::Remove(id));
                 }
                 self.replies.send(self.changes.is_empty(), reply, Ok(()));
             }
             JournalMsg::Get(id, reply) => {
-                let res = self.book.get(&id).map_err(Into::into);
+                let res = book.get(&id).map_err(Into::into);
                 self.replies.send(self.changes.is_empty(), reply, res);
             }
             JournalMsg::Pending(reply) => {
-                let pending = self.book.pending().cloned().collect();
+                let pending = book.pending().cloned().collect();
                 self.replies.send(self.changes.is_empty(), reply, Ok(pending));
             }
             JournalMsg::PendingCount(reply) => {
-                let count = self.book.pending_count();
+                let count = book.pending_count();
                 self.replies.send(self.changes.is_empty(), reply, Ok(count));
             }
             JournalMsg::Crash => panic!("injected crash"),
@@ -105,7 +110,12 @@ impl Actor for JournalShardActor {
     }
 
     fn flush(&mut self) {
-        let store = &self.store;
-        commit_batch("journal", &mut self.changes, |c| store.persist(c), &mut self.replies);
+        commit_batch(
+            "journal",
+            &mut self.changes,
+            self.store.as_ref(),
+            JournalStore::persist,
+            &mut self.replies,
+        );
     }
 }

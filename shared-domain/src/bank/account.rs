@@ -5,7 +5,7 @@
 //! retried by any fabric (a timed-out call, a saga resumed after a crash)
 //! returns the recorded result and never moves money twice.
 
-use std::collections::HashMap;
+use crate::FastMap;
 
 use crate::error::BankError;
 use crate::id::{AccountId, TransferId};
@@ -79,8 +79,8 @@ pub struct AccountChange {
 /// results of every transfer step applied to them.
 #[derive(Debug, Default, Clone)]
 pub struct AccountBook {
-    balances: HashMap<AccountId, Balance>,
-    steps: HashMap<(TransferId, StepKind), StepResult>,
+    balances: FastMap<AccountId, Balance>,
+    steps: FastMap<(TransferId, StepKind), StepResult>,
     total: Total,
 }
 
@@ -96,7 +96,7 @@ impl AccountBook {
         balances: impl IntoIterator<Item = (AccountId, Balance)>,
         steps: impl IntoIterator<Item = ((TransferId, StepKind), StepResult)>,
     ) -> Self {
-        let balances: HashMap<_, _> = balances.into_iter().collect();
+        let balances: FastMap<_, _> = balances.into_iter().collect();
         let total = balances.values().fold(Total::default(), |t, b| t.add(*b));
         Self {
             balances,

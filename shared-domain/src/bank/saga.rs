@@ -69,8 +69,14 @@ pub async fn run_saga(
     pause: &dyn Pause,
     request: &TransferRequest,
 ) -> Option<Resolution> {
-    if let Err(e) = retrying(pause, || accounts.balance(&request.to)).await? {
-        return Some(Resolution::Abandon(e));
+    match retrying(pause, || accounts.exists(&request.to)).await? {
+        Ok(true) => {}
+        Ok(false) => {
+            return Some(Resolution::Abandon(BankError::UnknownAccount(
+                request.to.clone(),
+            )));
+        }
+        Err(e) => return Some(Resolution::Abandon(e)),
     }
     match step(accounts, pause, request, StepKind::Debit).await? {
         Err(e) => return Some(Resolution::Abandon(e)),

@@ -1,6 +1,6 @@
 //! The transfer journal: one record per `transfer_id`, the idempotency key.
 
-use std::collections::HashMap;
+use crate::FastMap;
 
 use crate::error::BankError;
 use crate::id::{AccountId, TransferId};
@@ -106,7 +106,7 @@ pub enum Begin {
 /// Every transfer ever begun (one shard's share, or all of them).
 #[derive(Debug, Default, Clone)]
 pub struct TransferBook {
-    records: HashMap<TransferId, TransferRecord>,
+    records: FastMap<TransferId, TransferRecord>,
     pending: usize,
 }
 

@@ -1,6 +1,6 @@
 //! One room: its messages in sequence order and its idempotency index.
 
-use std::collections::{HashMap, HashSet};
+use crate::{FastMap, FastSet};
 use std::sync::Arc;
 
 use crate::error::ChatError;
@@ -93,7 +93,7 @@ impl HistoryQuery {
 pub struct Room {
     name: RoomName,
     messages: Vec<ChatMessage>,
-    posts: HashMap<(UserId, ClientMsgId), u64>,
+    posts: FastMap<(UserId, ClientMsgId), u64>,
 }
 
 impl Room {
@@ -102,7 +102,7 @@ impl Room {
         Self {
             name,
             messages: Vec::new(),
-            posts: HashMap::new(),
+            posts: FastMap::default(),
         }
     }
 
@@ -198,7 +198,7 @@ impl Room {
 /// The set of rooms that exist.
 #[derive(Debug, Default, Clone)]
 pub struct RoomDirectory {
-    rooms: HashSet<RoomName>,
+    rooms: FastSet<RoomName>,
 }
 
 impl RoomDirectory {

@@ -1,11 +1,12 @@
 //! The key-value layer: tables of byte keys and values, atomic commits.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use parking_lot::Mutex;
 use redb::{ReadableDatabase, ReadableTable, TableDefinition};
+use shared_domain::FastMap;
 
 /// A storage failure. Components treat it as fatal for the current call
 /// (the caller gets an error, nothing is acknowledged).
@@ -119,10 +120,11 @@ impl Storage {
     }
 }
 
-/// Tables in memory behind one lock per namespace.
+/// Tables in memory behind one lock per namespace. Hash maps, not ordered
+/// ones: writes are the hot path, and `scan` (on restart) sorts.
 #[derive(Default)]
 pub struct MemoryStore {
-    tables: Mutex<HashMap<&'static str, BTreeMap<Vec<u8>, Vec<u8>>>>,
+    tables: Mutex<HashMap<&'static str, FastMap<Vec<u8>, Vec<u8>>>>,
 }
 
 impl KvStore for MemoryStore {
@@ -143,12 +145,14 @@ impl KvStore for MemoryStore {
     }
 
     fn scan(&self, table: &'static str) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
-        Ok(self
+        let mut entries: Vec<(Vec<u8>, Vec<u8>)> = self
             .tables
             .lock()
             .get(table)
             .map(|t| t.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
-            .unwrap_or_default())
+            .unwrap_or_default();
+        entries.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        Ok(entries)
     }
 }
 
