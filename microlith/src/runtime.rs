@@ -8,9 +8,11 @@
 //!
 //! # Layout
 //! - [`actor`]: the [`Actor`] trait, [`ActorRef`], call and cast.
+//! - `cell`: one actor's state shared by its task and its refs (the direct hand-off).
 //! - [`supervisor`]: [`Supervisor`], [`Strategy`], [`Intensity`], child lifecycles.
 
 pub mod actor;
+mod cell;
 pub mod supervisor;
 
 pub use actor::{Actor, ActorRef, Monitor, Reply, StartError};

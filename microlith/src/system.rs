@@ -356,7 +356,9 @@ impl Microlith {
         // Journal shards resume their pending sagas at every (re)start; the
         // recovery needs the journal itself, which exists only after the
         // shards do, hence the slot.
-        let journal_slot: Arc<std::sync::OnceLock<Arc<ActorJournal>>> = Arc::default();
+        // A weak reference: the shards' arguments must not own the journal
+        // that owns the shards (a cycle would keep the store open forever).
+        let journal_slot: Arc<std::sync::OnceLock<std::sync::Weak<ActorJournal>>> = Arc::default();
         let journal = Arc::new(ActorJournal {
             shards: (0..config.journal_shards.max(1))
                 .map(|i| {
@@ -371,6 +373,9 @@ impl Microlith {
                                     break j.clone();
                                 }
                                 tokio::time::sleep(Duration::from_millis(1)).await;
+                            };
+                            let Some(journal) = journal.upgrade() else {
+                                return; // shutting down
                             };
                             for record in records {
                                 let _ = bank::complete(&*journal, &*accounts, &*pause, record).await;
@@ -389,7 +394,7 @@ impl Microlith {
                 .collect(),
             timeout: config.call_timeout,
         });
-        let _ = journal_slot.set(journal.clone());
+        let _ = journal_slot.set(Arc::downgrade(&journal));
 
         let rooms_sup = chat_sup.spawn_supervisor("rooms", Strategy::OneForOne, intensity);
         let registry = Arc::new(RoomRegistry::new(

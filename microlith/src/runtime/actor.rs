@@ -49,6 +49,7 @@ pub struct ActorRef<M> {
     pub(crate) tx: mpsc::Sender<M>,
     pub(crate) generation: watch::Receiver<u64>,
     pub(crate) name: std::sync::Arc<str>,
+    pub(crate) direct: std::sync::Arc<dyn super::cell::Direct<M>>,
 }
 
 impl<M> Clone for ActorRef<M> {
@@ -57,6 +58,7 @@ impl<M> Clone for ActorRef<M> {
             tx: self.tx.clone(),
             generation: self.generation.clone(),
             name: self.name.clone(),
+            direct: self.direct.clone(),
         }
     }
 }
@@ -71,10 +73,14 @@ impl<M: Send + 'static> ActorRef<M> {
     /// (load is shed, not queued without bound); a stopped actor is
     /// `Unavailable`.
     pub fn cast<E>(&self, msg: M) -> Result<(), CallError<E>> {
-        self.tx.try_send(msg).map_err(|e| match e {
-            mpsc::error::TrySendError::Full(_) => CallError::Overloaded,
-            mpsc::error::TrySendError::Closed(_) => {
-                CallError::Unavailable(format!("{} is stopped", self.name))
+        self.direct.enqueued();
+        self.tx.try_send(msg).map_err(|e| {
+            self.direct.not_enqueued();
+            match e {
+                mpsc::error::TrySendError::Full(_) => CallError::Overloaded,
+                mpsc::error::TrySendError::Closed(_) => {
+                    CallError::Unavailable(format!("{} is stopped", self.name))
+                }
             }
         })
     }
@@ -83,13 +89,31 @@ impl<M: Send + 'static> ActorRef<M> {
     /// until `timeout`. If the actor crashes while the call is queued or
     /// running, the reply port is dropped and the caller gets
     /// `Unavailable` at once, never a hang.
+    ///
+    /// When the actor is idle with nothing queued, the caller runs the
+    /// handler itself (one at a time still holds: it takes the actor's
+    /// lock), so an uncontended call costs no task wake-up at all.
     pub async fn call<T, E>(
         &self,
         make: impl FnOnce(Reply<Result<T, CallError<E>>>) -> M,
         timeout: Duration,
     ) -> Result<T, CallError<E>> {
-        let (reply, rx) = oneshot::channel();
-        self.cast(make(reply))?;
+        let (reply, mut rx) = oneshot::channel();
+        if let Err(msg) = self.direct.try_direct(make(reply)) {
+            self.cast(msg)?;
+        }
+        // Answered already (the direct hand-off, or a crash that dropped
+        // the reply port): no timer needed.
+        match rx.try_recv() {
+            Ok(answer) => return answer,
+            Err(oneshot::error::TryRecvError::Closed) => {
+                return Err(CallError::Unavailable(format!(
+                    "{} crashed before answering",
+                    self.name
+                )));
+            }
+            Err(oneshot::error::TryRecvError::Empty) => {}
+        }
         match tokio::time::timeout(timeout, rx).await {
             Ok(Ok(answer)) => answer,
             Ok(Err(_)) => Err(CallError::Unavailable(format!(

@@ -16,7 +16,6 @@
 //! [`SupervisorEvent::Escalated`].
 
 use std::collections::VecDeque;
-use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -24,7 +23,8 @@ use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
-use super::actor::{Actor, ActorRef, FLUSH_EVERY};
+use super::actor::{Actor, ActorRef};
+use super::cell::Cell;
 
 /// Which children restart when one fails.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -85,13 +85,13 @@ pub struct ChildSpec {
     task: JoinHandle<()>,
 }
 
-struct ParentLink {
+pub(crate) struct ParentLink {
     failed: mpsc::UnboundedSender<Failed>,
     child: u64,
 }
 
 impl ParentLink {
-    fn report_failed(&self) {
+    pub(crate) fn report_failed(&self) {
         let _ = self.failed.send(Failed { child: self.child });
     }
 }
@@ -134,14 +134,8 @@ impl SupervisorHandle {
         let link = self.link();
         let id = link.child;
         let full_name: Arc<str> = Arc::from(name);
-        let task = tokio::spawn(run_actor::<A>(
-            Arc::new(args),
-            rx,
-            ctl_rx,
-            link,
-            gen_tx,
-            full_name.clone(),
-        ));
+        let core = Arc::new(Cell::<A>::new(args, link, gen_tx, full_name.clone()));
+        let task = tokio::spawn(run_actor::<A>(core.clone(), rx, ctl_rx));
         let _ = self.commands.send(Command::Add(ChildSpec {
             id,
             name: name.to_owned(),
@@ -152,6 +146,7 @@ impl SupervisorHandle {
             tx,
             generation: gen_rx,
             name: full_name,
+            direct: core,
         }
     }
 
@@ -362,105 +357,35 @@ impl Supervisor {
     }
 }
 
-enum Exit {
-    Panicked,
-    Control(Control),
-    Closed,
-}
-
-/// One actor child: start, serve, and obey its supervisor, until stopped.
+/// Runs one actor child: starts it, serves queued messages, and obeys its
+/// supervisor, until stopped. The state sits in a [`Cell`] shared with the
+/// actor's refs (see `ActorRef::call` for the direct hand-off).
 async fn run_actor<A: Actor>(
-    args: Arc<A::Args>,
+    core: Arc<Cell<A>>,
     mut rx: mpsc::Receiver<A::Msg>,
     mut ctl: mpsc::UnboundedReceiver<Control>,
-    link: ParentLink,
-    generation: watch::Sender<u64>,
-    name: Arc<str>,
 ) {
-    let mut running = true;
-    loop {
-        if !running {
-            // Failed or suspended: refuse calls at once (their reply ports
-            // drop, callers see `Unavailable`) until the supervisor decides.
-            tokio::select! {
-                biased;
-                control = ctl.recv() => match control {
-                    Some(Control::Resume) | Some(Control::Restart) => running = true,
-                    Some(Control::Suspend) => {}
-                    Some(Control::Stop) | None => return,
-                },
-                msg = rx.recv() => if msg.is_none() { return },
-            }
-            continue;
-        }
-        let started = std::panic::catch_unwind(AssertUnwindSafe(|| A::start(&args)));
-        let actor = match started {
-            Ok(Ok(actor)) => actor,
-            Ok(Err(e)) => {
-                tracing::error!(actor = %name, error = %e, "actor failed to start");
-                running = false;
-                link.report_failed();
-                continue;
-            }
-            Err(_) => {
-                tracing::error!(actor = %name, "actor panicked while starting");
-                running = false;
-                link.report_failed();
-                continue;
-            }
-        };
-        let exit = serve(actor, &mut rx, &mut ctl).await;
-        generation.send_modify(|g| *g += 1);
-        // Fail every queued call at once.
-        while let Ok(msg) = rx.try_recv() {
-            drop(msg);
-        }
-        match exit {
-            Exit::Panicked => {
-                tracing::warn!(actor = %name, "actor panicked");
-                running = false;
-                link.report_failed();
-            }
-            Exit::Control(Control::Restart) | Exit::Control(Control::Resume) => running = true,
-            Exit::Control(Control::Suspend) => running = false,
-            Exit::Control(Control::Stop) | Exit::Closed => return,
-        }
-    }
-}
-
-async fn serve<A: Actor>(
-    mut actor: A,
-    rx: &mut mpsc::Receiver<A::Msg>,
-    ctl: &mut mpsc::UnboundedReceiver<Control>,
-) -> Exit {
-    let mut since_flush = 0usize;
+    core.start_instance();
     loop {
         tokio::select! {
             biased;
-            control = ctl.recv() => {
-                let control = control.unwrap_or(Control::Stop);
-                if control == Control::Stop
-                    && std::panic::catch_unwind(AssertUnwindSafe(|| actor.flush())).is_err()
-                {
-                    return Exit::Panicked;
+            control = ctl.recv() => match control {
+                Some(Control::Resume) | Some(Control::Restart) => {
+                    core.stop_instance();
+                    core.start_instance();
                 }
-                return Exit::Control(control);
-            }
+                Some(Control::Suspend) => core.stop_instance(),
+                Some(Control::Stop) | None => {
+                    core.flush_and_stop();
+                    return;
+                }
+            },
             msg = rx.recv() => {
                 let Some(msg) = msg else {
-                    let _ = std::panic::catch_unwind(AssertUnwindSafe(|| actor.flush()));
-                    return Exit::Closed;
+                    core.flush_and_stop();
+                    return;
                 };
-                if std::panic::catch_unwind(AssertUnwindSafe(|| actor.handle(msg))).is_err() {
-                    return Exit::Panicked;
-                }
-                since_flush += 1;
-                if since_flush >= FLUSH_EVERY || rx.is_empty() {
-                    since_flush = 0;
-                    if std::panic::catch_unwind(AssertUnwindSafe(|| actor.flush())).is_err() {
-                        return Exit::Panicked;
-                    }
-                }
+                core.handle_queued(msg, rx.is_empty());
             }
         }
     }
