@@ -25,6 +25,9 @@ struct CounterStore {
 enum CounterMsg {
     Add(u64, Reply<Result<u64, CallError<()>>>),
     Crash,
+    /// Panics while its caller waits (on the direct hand-off, in the
+    /// caller's own task).
+    CrashCall(Reply<Result<u64, CallError<()>>>),
 }
 
 impl Actor for Counter {
@@ -46,7 +49,7 @@ impl Actor for Counter {
                 self.store.value.store(self.value, Ordering::SeqCst);
                 let _ = reply.send(Ok(self.value));
             }
-            CounterMsg::Crash => panic!("injected crash"),
+            CounterMsg::Crash | CounterMsg::CrashCall(_) => panic!("injected crash"),
         }
     }
 }
@@ -207,4 +210,41 @@ async fn a_full_mailbox_sheds_load() {
         }
     }
     assert!(overloaded >= 7, "a 2-slot mailbox accepted {} of 10", 10 - overloaded);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_after_casts_see_them_in_order() {
+    let (root, _events) = Supervisor::root("root", Strategy::OneForOne, lenient());
+    let actor = root.spawn::<Counter>("c", Arc::default(), 4096);
+    let tasks: Vec<_> = (0..4)
+        .map(|_| {
+            let actor = actor.clone();
+            tokio::spawn(async move {
+                for round in 0..200u64 {
+                    for _ in 0..5 {
+                        let (reply, _rx) = tokio::sync::oneshot::channel();
+                        actor.cast::<()>(CounterMsg::Add(1, reply)).expect("room in the mailbox");
+                    }
+                    // A call after this task's casts may take the direct
+                    // hand-off only once they are handled: it sees them.
+                    let seen = add(&actor, 0).await.expect("answered");
+                    assert!(seen >= (round + 1) * 5, "round {round}: saw {seen}");
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.expect("task");
+    }
+    assert_eq!(until_up(&actor).await, 4 * 200 * 5);
+}
+
+#[tokio::test]
+async fn a_panic_on_the_direct_hand_off_is_contained() {
+    let (_stores, actors) = three(Strategy::OneForOne);
+    let actor = &actors[0];
+    assert_eq!(add(actor, 3).await, Ok(3));
+    let res = actor.call(CounterMsg::CrashCall, T).await;
+    assert!(matches!(res, Err(CallError::Unavailable(_))), "{res:?}");
+    assert_eq!(until_up(actor).await, 3, "restarted with its state");
 }
