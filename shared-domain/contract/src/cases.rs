@@ -253,6 +253,10 @@ pub async fn rooms_and_posts(api: &Api) -> anyhow::Result<()> {
     api.say(&room, "bad author", "hi", "m6").await?.expect_error(422, "invalid_id")?;
     api.say(&room, "u1", "hi", "bad key").await?.expect_error(422, "invalid_id")?;
     api.say(&format!("{p}nowhere"), "u1", "hi", "m7").await?.expect_error(404, "unknown_room")?;
+    // 413 outranks 422, and 422 outranks 404.
+    api.say("bad%20room", "u1", &"x".repeat(4097), "m9").await?.expect_error(413, "message_too_large")?;
+    api.say("bad%20room", "u1", "hi", "m9").await?.expect_error(422, "invalid_id")?;
+    api.say(&format!("{p}nowhere"), "bad author", "hi", "m9").await?.expect_error(422, "invalid_id")?;
     api.post_text(&format!("/v1/rooms/{room}/messages"), r#"{"author":"u1","text":5,"client_msg_id":"m8"}"#)
         .await?
         .expect_error(400, "bad_request")?;

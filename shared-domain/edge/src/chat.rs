@@ -52,21 +52,20 @@ pub(crate) async fn create_room(
     Ok((StatusCode::CREATED, Json(json!({"room": room.as_str()}))).into_response())
 }
 
-/// Validates a post (413 for a long text comes before the 422s).
+/// Validates a post. The text first: a text over the limit is a 413, which
+/// outranks the 422s.
 pub(crate) fn post_request(
-    room: RoomName,
+    room: &str,
     author: &str,
     text: &str,
     client_msg_id: &str,
 ) -> Result<PostRequest, ApiError> {
-    if text.len() > shared_domain::chat::MAX_TEXT_BYTES {
-        return Err(shared_domain::ChatError::MessageTooLarge.into());
-    }
+    let text = MessageText::new(text)?;
     Ok(PostRequest {
-        room,
+        room: RoomName::new(room)?,
         author: UserId::new(author)?,
         client_msg_id: ClientMsgId::new(client_msg_id)?,
-        text: MessageText::new(text)?,
+        text,
     })
 }
 
@@ -78,11 +77,8 @@ pub(crate) async fn post_message(
     body: Body,
 ) -> Result<Response, ApiError> {
     let body: PostBody = read_json(&headers, body).await?;
-    if body.text.len() > shared_domain::chat::MAX_TEXT_BYTES {
-        return Err(shared_domain::ChatError::MessageTooLarge.into());
-    }
-    let room = RoomName::new(&room)?;
-    let request = post_request(room.clone(), &body.author, &body.text, &body.client_msg_id)?;
+    let request = post_request(&room, &body.author, &body.text, &body.client_msg_id)?;
+    let room = request.room.clone();
     let outcome = within(&state, state.services.rooms.post(request)).await?;
     let status = if outcome.duplicate {
         StatusCode::OK

@@ -120,7 +120,7 @@ async fn handle_frame(state: &AppState, room: &RoomName, user: &UserId, frame: &
         }
     };
     let ClientFrame::Post { text: body, client_msg_id } = frame;
-    let result = match post_request(room.clone(), user.as_str(), &body, &client_msg_id) {
+    let result = match post_request(room.as_str(), user.as_str(), &body, &client_msg_id) {
         Ok(request) => crate::bank::within(state, state.services.rooms.post(request))
             .await
             .map_err(ApiError::from),

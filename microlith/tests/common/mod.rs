@@ -1,3 +1,4 @@
+#![allow(clippy::mod_module_files)]
 //! Shared test helpers: a microlith on 127.0.0.1:0 in its own runtime.
 
 #![allow(dead_code)]
