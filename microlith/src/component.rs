@@ -76,10 +76,9 @@ pub(crate) fn commit_batch<C, S>(
 ) {
     if let Some(store) = store
         && !changes.is_empty()
+        && let Err(e) = persist(store, changes)
     {
-        if let Err(e) = persist(store, changes) {
-            panic!("{what} store commit failed: {e}");
-        }
+        panic!("{what} store commit failed: {e}");
     }
     changes.clear();
     replies.release();

@@ -136,8 +136,7 @@ pub fn check_contiguous(
     after: u64,
     seqs: impl IntoIterator<Item = u64>,
 ) -> Result<(), Violation> {
-    let mut expected = after + 1;
-    for seq in seqs {
+    for (expected, seq) in (after + 1..).zip(seqs) {
         if seq != expected {
             return Err(Violation::ChatGap {
                 room: room.to_owned(),
@@ -145,7 +144,6 @@ pub fn check_contiguous(
                 found: seq,
             });
         }
-        expected += 1;
     }
     Ok(())
 }

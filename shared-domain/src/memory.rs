@@ -95,10 +95,12 @@ impl TransferJournal for InMemoryJournal {
     }
 }
 
+type Subscribers = Vec<mpsc::Sender<ChatResult<ChatMessage>>>;
+
 #[derive(Default)]
 struct RoomsState {
     directory: RoomDirectory,
-    rooms: HashMap<RoomName, (Room, Vec<mpsc::Sender<ChatResult<ChatMessage>>>)>,
+    rooms: HashMap<RoomName, (Room, Subscribers)>,
 }
 
 /// Every room in one map; subscribers get bounded channels and are dropped

@@ -123,7 +123,7 @@ pub struct Total(pub i128);
 
 impl Total {
     /// Adds one balance.
-    pub fn add(self, balance: Balance) -> Total {
+    pub fn plus(self, balance: Balance) -> Total {
         Total(self.0 + i128::from(balance.0))
     }
 }

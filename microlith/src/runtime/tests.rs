@@ -49,7 +49,12 @@ impl Actor for Counter {
                 self.store.value.store(self.value, Ordering::SeqCst);
                 let _ = reply.send(Ok(self.value));
             }
-            CounterMsg::Crash | CounterMsg::CrashCall(_) => panic!("injected crash"),
+            CounterMsg::Crash => panic!("injected crash"),
+            CounterMsg::CrashCall(reply) => {
+                // The port drops with the panic; the caller learns it at once.
+                let _keep_until_panic = reply;
+                panic!("injected crash")
+            }
         }
     }
 }

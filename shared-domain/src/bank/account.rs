@@ -97,7 +97,7 @@ impl AccountBook {
         steps: impl IntoIterator<Item = ((TransferId, StepKind), StepResult)>,
     ) -> Self {
         let balances: FastMap<_, _> = balances.into_iter().collect();
-        let total = balances.values().fold(Total::default(), |t, b| t.add(*b));
+        let total = balances.values().fold(Total::default(), |t, b| t.plus(*b));
         Self {
             balances,
             steps: steps.into_iter().collect(),
@@ -116,7 +116,7 @@ impl AccountBook {
         }
         let balance = opening.balance();
         self.balances.insert(account.clone(), balance);
-        self.total = self.total.add(balance);
+        self.total = self.total.plus(balance);
         Ok(AccountChange {
             account,
             balance,

@@ -59,8 +59,13 @@ pub trait KvStore: Send + Sync {
     /// engines).
     fn commit(&self, writes: &[Write]) -> Result<(), StoreError>;
     /// Every entry of a table in key order (empty if it never existed).
-    fn scan(&self, table: &'static str) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError>;
+    fn scan(&self, table: &'static str) -> Result<Entries, StoreError>;
 }
+
+/// Key-value pairs of a table, in key order.
+pub type Entries = Vec<(Vec<u8>, Vec<u8>)>;
+
+type Tables = HashMap<&'static str, FastMap<Vec<u8>, Vec<u8>>>;
 
 /// Which engine to use.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -124,7 +129,7 @@ impl Storage {
 /// ones: writes are the hot path, and `scan` (on restart) sorts.
 #[derive(Default)]
 pub struct MemoryStore {
-    tables: Mutex<HashMap<&'static str, FastMap<Vec<u8>, Vec<u8>>>>,
+    tables: Mutex<Tables>,
 }
 
 impl KvStore for MemoryStore {
@@ -144,8 +149,8 @@ impl KvStore for MemoryStore {
         Ok(())
     }
 
-    fn scan(&self, table: &'static str) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
-        let mut entries: Vec<(Vec<u8>, Vec<u8>)> = self
+    fn scan(&self, table: &'static str) -> Result<Entries, StoreError> {
+        let mut entries: Entries = self
             .tables
             .lock()
             .get(table)
@@ -181,7 +186,8 @@ impl KvStore for RedbStore {
         let txn = self.db.begin_write()?;
         {
             // Writes usually hit one or two tables; open each once.
-            let mut open: Vec<(&'static str, redb::Table<&[u8], &[u8]>)> = Vec::new();
+            type Open<'t> = Vec<(&'static str, redb::Table<'t, &'static [u8], &'static [u8]>)>;
+            let mut open: Open<'_> = Vec::new();
             for write in writes {
                 let idx = match open.iter().position(|(name, _)| *name == write.table) {
                     Some(i) => i,
@@ -207,7 +213,7 @@ impl KvStore for RedbStore {
         Ok(())
     }
 
-    fn scan(&self, table: &'static str) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+    fn scan(&self, table: &'static str) -> Result<Entries, StoreError> {
         let name = self.table_name(table);
         let def: TableDefinition<&[u8], &[u8]> = TableDefinition::new(&name);
         let txn = self.db.begin_read()?;
