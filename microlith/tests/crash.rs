@@ -110,7 +110,8 @@ async fn check_invariants(api: &Api, accounts: &[String], rooms: &[String], acke
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn panicking_actors_under_load_lose_nothing_and_survive_restart() -> anyhow::Result<()> {
     microlith::log_panics();
-    let dir = tempfile::tempdir()?;
+    // Inside target/ (tests write nothing outside the project tree).
+    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR"))?;
     let storage = store::StorageMode::Durable(dir.path().to_path_buf());
     let server = common::Server::start(common::config(storage.clone(), true));
     let api = Api::new(&server.base)?;

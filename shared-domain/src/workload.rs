@@ -9,7 +9,7 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::bank::TransferRequest;
 use crate::chat::{MessageText, PostRequest};
-use crate::id::{AccountId, ClientMsgId, RoomName, TransferId, UserId};
+use crate::id::{AccountId, ClientMsgId, RoomName, UserId};
 use crate::money::{Amount, OpeningBalance, Total};
 
 /// Knobs of a workload. Built explicitly by the caller (no `Default`).
@@ -230,11 +230,6 @@ impl Workload {
             Op::Post(self.next_post())
         }
     }
-}
-
-/// A transfer id that can never collide with generated ones (for probes).
-pub fn probe_transfer_id(prefix: &str, n: u64) -> Option<TransferId> {
-    TransferId::new(&format!("{prefix}probe{n}")).ok()
 }
 
 #[cfg(test)]

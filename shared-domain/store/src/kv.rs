@@ -231,6 +231,15 @@ impl KvStore for RedbStore {
     }
 }
 
+/// A fresh directory for a test, inside the workspace's `target/` (tests
+/// write nothing outside the project tree); removed when dropped.
+#[cfg(test)]
+pub(crate) fn test_dir() -> tempfile::TempDir {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/test-tmp");
+    std::fs::create_dir_all(&root).expect("create target/test-tmp");
+    tempfile::tempdir_in(root).expect("tempdir")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -262,7 +271,7 @@ mod tests {
 
     #[test]
     fn redb_roundtrip_survives_reopen() {
-        let dir = tempfile::tempdir().expect("tempdir");
+        let dir = test_dir();
         let mode = StorageMode::Durable(dir.path().to_path_buf());
         {
             let storage = Storage::open(&mode, "db").expect("open");

@@ -197,7 +197,7 @@ mod tests {
     use shared_domain::money::{Amount, OpeningBalance};
 
     fn durable() -> (tempfile::TempDir, Storage) {
-        let dir = tempfile::tempdir().expect("tempdir");
+        let dir = crate::kv::test_dir();
         let storage = Storage::open(&StorageMode::Durable(dir.path().to_path_buf()), "t").expect("open");
         (dir, storage)
     }
