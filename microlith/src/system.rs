@@ -97,14 +97,11 @@ impl AccountsService for ActorAccounts {
         if self.known.read().contains(account) {
             return Ok(true);
         }
-        match self.balance(account).await {
-            Ok(_) => {
-                self.known.write().insert(account.clone());
-                Ok(true)
-            }
-            Err(CallError::Domain(shared_domain::BankError::UnknownAccount(_))) => Ok(false),
-            Err(e) => Err(e),
+        let exists = shared_domain::service::exists_from_balance(self.balance(account).await)?;
+        if exists {
+            self.known.write().insert(account.clone());
         }
+        Ok(exists)
     }
     async fn balance(&self, account: &AccountId) -> BankResult<AccountView> {
         self.shard(account)

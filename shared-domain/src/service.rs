@@ -24,16 +24,21 @@ pub trait AccountsService: Send + Sync {
     /// Whether an account exists. Accounts are never deleted, so a `true`
     /// stays true forever and may be cached by the fabric.
     async fn exists(&self, account: &AccountId) -> BankResult<bool> {
-        match self.balance(account).await {
-            Ok(_) => Ok(true),
-            Err(crate::CallError::Domain(crate::BankError::UnknownAccount(_))) => Ok(false),
-            Err(e) => Err(e),
-        }
+        exists_from_balance(self.balance(account).await)
     }
     /// Applies one idempotent transfer step.
     async fn apply_step(&self, step: AccountStep) -> BankResult<StepResult>;
     /// Account count and exact balance sum over every account.
     async fn totals(&self) -> BankResult<AccountTotals>;
+}
+
+/// Reads a balance answer as "does the account exist".
+pub fn exists_from_balance(answer: BankResult<AccountView>) -> BankResult<bool> {
+    match answer {
+        Ok(_) => Ok(true),
+        Err(crate::CallError::Domain(crate::BankError::UnknownAccount(_))) => Ok(false),
+        Err(e) => Err(e),
+    }
 }
 
 /// The transfer journal, keyed by `transfer_id`.
