@@ -190,11 +190,15 @@ pub async fn concurrent_transfers_conserve_money(api: &Api) -> anyhow::Result<()
     }
     let jobs = (0..400u64).map(|k| {
         let api = api.clone();
-        let from = accounts[(k * 7 % n as u64) as usize].clone();
-        let to = accounts[((k * 7 + 1 + k % 3) % n as u64) as usize].clone();
-        let id = format!("{p}t{}", k % 300); // some ids repeat with the same body? no: differ
+        // Ids repeat: k in 300..350 resends the body of k - 300 (a retry),
+        // k in 350..400 sends another body under the id of k - 300 (a
+        // conflict, whichever of the two arrives first).
+        let body = if (300..350).contains(&k) { k - 300 } else { k };
+        let from = accounts[(body * 7 % n as u64) as usize].clone();
+        let to = accounts[((body * 7 + 1 + body % 3) % n as u64) as usize].clone();
+        let id = format!("{p}t{}", k % 300);
         async move {
-            let answer = api.transfer(&id, &from, &to, (k % 400 + 1) as i64).await?;
+            let answer = api.transfer(&id, &from, &to, (body % 400 + 1) as i64).await?;
             anyhow::Ok((id, answer))
         }
     });
@@ -302,8 +306,12 @@ pub async fn concurrent_posts_are_gap_free(api: &Api) -> anyhow::Result<()> {
     let jobs = (0..300u32).map(|k| {
         let (api, room) = (api.clone(), room.clone());
         async move {
-            // Every third post is sent twice.
-            let (author, key, text) = (format!("u{}", k % 7), format!("k{}", k / 3 * 3 + k % 3), format!("t{k}"));
+            // Posts come in pairs under one (author, key): the second is a
+            // repeat with the same text, except in every tenth pair, where
+            // it carries another text (a conflict, whichever arrives first).
+            let pair = k / 2;
+            let text = if k % 2 == 1 && pair % 10 == 0 { format!("other{pair}") } else { format!("t{pair}") };
+            let (author, key) = (format!("u{}", pair % 7), format!("k{pair}"));
             let first = api.say(&room, &author, &text, &key).await?;
             anyhow::Ok((author, key, text, first))
         }
