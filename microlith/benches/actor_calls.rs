@@ -13,7 +13,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use criterion::measurement::WallTime;
+use criterion::{BenchmarkGroup, Criterion, Throughput, criterion_group, criterion_main};
 use hdrhistogram::Histogram;
 
 use microlith::Microlith;
@@ -106,6 +107,24 @@ fn report(name: &str, hist: &Histogram<u64>) {
     );
 }
 
+/// A criterion bench of one call, timed call by call: criterion's estimate
+/// plus the HdrHistogram percentiles printed under `label`. `make_op`
+/// builds the per-iteration operation afresh for every criterion sample.
+fn per_call<F, Fut>(
+    group: &mut BenchmarkGroup<'_, WallTime>,
+    rt: &tokio::runtime::Runtime,
+    name: &str,
+    label: &str,
+    make_op: impl Fn() -> F,
+) where
+    F: Fn(u64) -> Fut + Send + 'static,
+    Fut: Future<Output = ()> + Send,
+{
+    let mut hist = Histogram::<u64>::new(3).expect("histogram");
+    group.bench_function(name, |b| b.iter_custom(|iters| timed(rt, iters, &mut hist, make_op())));
+    report(label, &hist);
+}
+
 /// Runs `op` `iters` times in one task on the runtime, timing each call
 /// (the awaiting of the future `op` returns).
 fn timed<F, Fut>(rt: &tokio::runtime::Runtime, iters: u64, hist: &mut Histogram<u64>, op: F) -> Duration
@@ -142,57 +161,51 @@ fn calls(c: &mut Criterion) {
     // First, while the shards hold only their 1000 accounts: a restart
     // recovers the shard's state, and in durable mode that reload grows with
     // the shard's history.
-    let mut hist = Histogram::<u64>::new(3).expect("histogram");
-    group.bench_function("panic_to_serving", |b| {
-        b.iter_custom(|iters| {
-            let system = system.clone();
-            timed(&rt, iters, &mut hist, move |_| {
-                let system = system.clone();
+    // A probe account that lives on the shard the bench crashes.
+    let probe = (0..ACCOUNTS)
+        .map(account)
+        .find(|a| system.accounts.shard_index(a) == 0)
+        .expect("shard 0 holds an account");
+    per_call(
+        &mut group,
+        &rt,
+        "panic_to_serving",
+        "panic_to_serving (crash account-0, then call until it answers)",
+        || {
+            let (system, probe) = (system.clone(), probe.clone());
+            move |_| {
+                let (system, probe) = (system.clone(), probe.clone());
                 async move {
-                    // A probe account that lives on the crashed shard.
-                    let probe = (0..ACCOUNTS)
-                        .map(account)
-                        .find(|a| system.accounts.shard_index(a) == 0)
-                        .expect("shard 0 holds an account");
                     let _ = system.crash("account-0");
                     while system.accounts.balance(&probe).await.is_err() {
                         tokio::task::yield_now().await;
                     }
                 }
-            })
-        })
+            }
+        },
+    );
+    per_call(&mut group, &rt, "balance_call", "balance_call", || {
+        let accounts = system.accounts.clone();
+        move |i| {
+            let accounts = accounts.clone();
+            let id = account((i % u64::from(ACCOUNTS)) as u32);
+            async move {
+                let _ = accounts.balance(&id).await;
+            }
+        }
     });
-    report("panic_to_serving (crash account-0, then call until it answers)", &hist);
-    let mut hist = Histogram::<u64>::new(3).expect("histogram");
-    group.bench_function("balance_call", |b| {
-        b.iter_custom(|iters| {
-            let accounts = system.accounts.clone();
-            timed(&rt, iters, &mut hist, move |i| {
-                let accounts = accounts.clone();
-                let id = account((i % u64::from(ACCOUNTS)) as u32);
-                async move {
-                    let _ = accounts.balance(&id).await;
-                }
-            })
-        })
-    });
-    report("balance_call", &hist);
 
-    let mut hist = Histogram::<u64>::new(3).expect("histogram");
     let next = Arc::new(AtomicU64::new(0));
-    group.bench_function("transfer", |b| {
-        b.iter_custom(|iters| {
-            let (transfers, next) = (system.transfers.clone(), next.clone());
-            timed(&rt, iters, &mut hist, move |_| {
-                let transfers = transfers.clone();
-                let request = transfer_request(next.fetch_add(1, Ordering::Relaxed));
-                async move {
-                    let _ = transfers.transfer(request).await;
-                }
-            })
-        })
+    per_call(&mut group, &rt, "transfer", "transfer", || {
+        let (transfers, next) = (system.transfers.clone(), next.clone());
+        move |_| {
+            let transfers = transfers.clone();
+            let request = transfer_request(next.fetch_add(1, Ordering::Relaxed));
+            async move {
+                let _ = transfers.transfer(request).await;
+            }
+        }
     });
-    report("transfer", &hist);
 
     group.throughput(Throughput::Elements(1));
     let next = Arc::new(AtomicU64::new(1 << 40));
@@ -220,8 +233,6 @@ fn calls(c: &mut Criterion) {
             })
         })
     });
-    group.throughput(Throughput::Elements(1));
-
     group.finish();
 }
 
@@ -274,36 +285,28 @@ fn runtimes(c: &mut Criterion) {
         let _ = echo.call(|r| (0, r), Duration::from_secs(1)).await;
         echo
     });
-    let mut hist = Histogram::<u64>::new(3).expect("histogram");
-    group.bench_function("microlith_runtime", |b| {
-        b.iter_custom(|iters| {
+    per_call(&mut group, &rt, "microlith_runtime", "runtime_call/microlith_runtime", || {
+        let ours = ours.clone();
+        move |i| {
             let ours = ours.clone();
-            timed(&rt, iters, &mut hist, move |i| {
-                let ours = ours.clone();
-                async move {
-                    let _ = ours.call(|r| (i, r), Duration::from_secs(1)).await;
-                }
-            })
-        })
+            async move {
+                let _ = ours.call(|r| (i, r), Duration::from_secs(1)).await;
+            }
+        }
     });
-    report("runtime_call/microlith_runtime", &hist);
 
     let (ractor_ref, _handle) = rt
         .block_on(ractor::Actor::spawn(None, RactorEcho, ()))
         .expect("ractor spawn");
-    let mut hist = Histogram::<u64>::new(3).expect("histogram");
-    group.bench_function("ractor", |b| {
-        b.iter_custom(|iters| {
-            let r = ractor_ref.clone();
-            timed(&rt, iters, &mut hist, move |i| {
-                let r = r.clone();
-                async move {
-                    let _ = ractor::call_t!(r, |port| (i, port), 1000);
-                }
-            })
-        })
+    per_call(&mut group, &rt, "ractor", "runtime_call/ractor", || {
+        let r = ractor_ref.clone();
+        move |i| {
+            let r = r.clone();
+            async move {
+                let _ = ractor::call_t!(r, |port| (i, port), 1000);
+            }
+        }
     });
-    report("runtime_call/ractor", &hist);
 
     let (tx, mut rx) = tokio::sync::mpsc::channel::<(u64, tokio::sync::oneshot::Sender<u64>)>(1024);
     rt.spawn(async move {
@@ -311,21 +314,17 @@ fn runtimes(c: &mut Criterion) {
             let _ = reply.send(n);
         }
     });
-    let mut hist = Histogram::<u64>::new(3).expect("histogram");
-    group.bench_function("tokio_mpsc_oneshot", |b| {
-        b.iter_custom(|iters| {
+    per_call(&mut group, &rt, "tokio_mpsc_oneshot", "runtime_call/tokio_mpsc_oneshot", || {
+        let tx = tx.clone();
+        move |i| {
             let tx = tx.clone();
-            timed(&rt, iters, &mut hist, move |i| {
-                let tx = tx.clone();
-                async move {
-                    let (reply, answer) = tokio::sync::oneshot::channel();
-                    let _ = tx.send((i, reply)).await;
-                    let _ = answer.await;
-                }
-            })
-        })
+            async move {
+                let (reply, answer) = tokio::sync::oneshot::channel();
+                let _ = tx.send((i, reply)).await;
+                let _ = answer.await;
+            }
+        }
     });
-    report("runtime_call/tokio_mpsc_oneshot", &hist);
     group.finish();
 }
 
