@@ -307,8 +307,6 @@ pub struct Microlith {
     pub sessions: Arc<ActorSessions>,
     /// The root supervisor.
     pub root: SupervisorHandle,
-    /// The bank supervisor.
-    pub bank: SupervisorHandle,
     /// The first escalation that reached the root, if any.
     pub escalated: Arc<parking_lot::Mutex<Option<String>>>,
     /// Cancelled at shutdown: stops saga retries and sessions.
@@ -433,7 +431,6 @@ impl Microlith {
             journal,
             rooms,
             root,
-            bank: bank_sup,
             escalated: watch_escalations(escalations),
             shutdown,
         }

@@ -127,7 +127,7 @@ fn transfer_answer(record: &TransferRecord) -> Response {
             let error = match reason {
                 shared_domain::bank::RejectReason::InsufficientFunds => ApiError::new(
                     StatusCode::CONFLICT,
-                    "insufficient_funds",
+                    reason.code(),
                     format!("transfer {id} was rejected: insufficient funds in {}", record.request.from),
                 ),
                 shared_domain::bank::RejectReason::BalanceOverflow => {

@@ -90,16 +90,8 @@ pub(crate) async fn post_message(
 
 /// Parses a query string into pairs; unknown keys are the caller's to ignore.
 pub(crate) fn query_pairs(raw: Option<&str>) -> Result<Vec<(String, String)>, ApiError> {
-    serde_urlencoded_pairs(raw.unwrap_or(""))
-        .ok_or_else(|| ApiError::bad_request("malformed query string"))
-}
-
-fn serde_urlencoded_pairs(raw: &str) -> Option<Vec<(String, String)>> {
-    axum::extract::Query::<Vec<(String, String)>>::try_from_uri(
-        &format!("/?{raw}").parse().ok()?,
-    )
-    .ok()
-    .map(|q| q.0)
+    serde_urlencoded::from_str(raw.unwrap_or(""))
+        .map_err(|e| ApiError::bad_request(format!("malformed query string: {e}")))
 }
 
 /// A non-negative integer query parameter, or 400.
