@@ -12,7 +12,7 @@ pub mod transfer;
 pub use account::{AccountBook, AccountChange, AccountStep, AccountView, StepKind, StepResult};
 pub use saga::{Resolution, complete, resume_pending, run_saga, transfer};
 pub use transfer::{
-    Begin, RejectReason, TransferBook, TransferRecord, TransferRequest, TransferStatus,
+    Begin, JournalChange, RejectReason, TransferBook, TransferRecord, TransferRequest, TransferStatus,
 };
 
 use crate::money::Total;

@@ -11,7 +11,8 @@
 //! - [`bank`]: accounts, the transfer journal and the transfer saga.
 //! - [`chat`]: rooms, posts, history and the session loop.
 //! - [`service`]: one trait per component (**API Boundary**).
-//! - [`memory`]: reference in-memory implementations of the traits.
+//! - [`local`]: the components as state under one lock, with an optional
+//!   persister: the reference implementations, and each microservice's core.
 //! - [`invariant`]: money conserved, chat gap-free, nothing acknowledged lost.
 //! - [`workload`]: the deterministic, seeded workload generator.
 
@@ -20,7 +21,7 @@ pub mod chat;
 pub mod error;
 pub mod id;
 pub mod invariant;
-pub mod memory;
+pub mod local;
 pub mod money;
 pub mod service;
 pub mod workload;

@@ -15,7 +15,7 @@ use shared_domain::bank::{
 use shared_domain::chat::{HistoryQuery, MessageText, PostRequest};
 use shared_domain::id::{AccountId, ClientMsgId, RoomName, TransferId, UserId};
 use shared_domain::invariant::{SeenMessage, check_acked_posts};
-use shared_domain::memory::{GiveUpAfter, InMemoryAccounts, InMemoryJournal, InMemoryRooms, NoPause};
+use shared_domain::local::{GiveUpAfter, LocalAccounts, LocalJournal, LocalRooms, NoPause};
 use shared_domain::money::{Amount, OpeningBalance};
 use shared_domain::service::{AccountsService, RoomsService, TransferJournal};
 use shared_domain::{BankResult, CallError};
@@ -23,7 +23,7 @@ use shared_domain::{BankResult, CallError};
 /// Accounts whose calls fail by a script: before the step runs (the request
 /// was lost) or after it ran (the reply was lost).
 struct FlakyAccounts {
-    inner: InMemoryAccounts,
+    inner: LocalAccounts,
     script: Vec<u8>,
     calls: AtomicU64,
 }
@@ -81,8 +81,8 @@ proptest! {
         crash_after in 0u32..3,
     ) {
         let n = openings.len() as u8;
-        let accounts = FlakyAccounts { inner: InMemoryAccounts::new(), script, calls: AtomicU64::new(0) };
-        let journal = InMemoryJournal::new();
+        let accounts = FlakyAccounts { inner: LocalAccounts::new(), script, calls: AtomicU64::new(0) };
+        let journal = LocalJournal::new();
         block_on(async {
             for (i, o) in openings.iter().enumerate() {
                 accounts.inner.open(account(i as u8), OpeningBalance::new((*o).into()).expect("ok")).await.expect("open");
@@ -135,7 +135,7 @@ proptest! {
     fn chat_history_is_gap_free_and_idempotent(
         posts in proptest::collection::vec((0u8..4, 0u8..6, 0u8..3), 1..80),
     ) {
-        let rooms = InMemoryRooms::new(16, Arc::new(|| 0));
+        let rooms = LocalRooms::new(16, Arc::new(|| 0));
         let room = RoomName::new("r").expect("id");
         block_on(async {
             rooms.create(room.clone()).await.expect("create");
@@ -182,7 +182,7 @@ proptest! {
 }
 
 /// Accounts whose debit never answers (a caller that gives up mid-saga).
-struct StuckDebit(InMemoryAccounts);
+struct StuckDebit(LocalAccounts);
 
 #[async_trait]
 impl AccountsService for StuckDebit {
@@ -206,8 +206,8 @@ impl AccountsService for StuckDebit {
 #[test]
 fn a_transfer_dropped_mid_saga_is_handed_over_and_completes() {
     use futures::FutureExt;
-    let accounts = StuckDebit(InMemoryAccounts::new());
-    let journal = InMemoryJournal::new();
+    let accounts = StuckDebit(LocalAccounts::new());
+    let journal = LocalJournal::new();
     block_on(async {
         accounts.0.open(account(0), OpeningBalance::new(100).expect("ok")).await.expect("open");
         accounts.0.open(account(1), OpeningBalance::new(0).expect("ok")).await.expect("open");

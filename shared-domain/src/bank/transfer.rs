@@ -103,6 +103,15 @@ pub enum Begin {
     Recorded(TransferRecord),
 }
 
+/// One change to the journal, to persist before it is acknowledged.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JournalChange {
+    /// A record was written (begun or resolved).
+    Put(TransferRecord),
+    /// A pending record was abandoned.
+    Remove(TransferId),
+}
+
 /// Every transfer ever begun (one shard's share, or all of them).
 #[derive(Debug, Default, Clone)]
 pub struct TransferBook {

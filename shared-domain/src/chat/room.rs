@@ -195,6 +195,15 @@ impl Room {
     }
 }
 
+/// One change to the chat's state, to persist before it is acknowledged.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RoomChange {
+    /// A room was created.
+    Created(RoomName),
+    /// A message was accepted in a room.
+    Posted(RoomName, ChatMessage),
+}
+
 /// The set of rooms that exist.
 #[derive(Debug, Default, Clone)]
 pub struct RoomDirectory {

@@ -17,4 +17,5 @@ pub mod kv;
 pub mod tables;
 
 pub use kv::{KvStore, MemoryStore, RedbStore, Storage, StorageMode, StoreError, Write};
-pub use tables::{AccountStore, DirectoryStore, JournalChange, JournalStore, RoomStore};
+pub use shared_domain::bank::JournalChange;
+pub use tables::{AccountStore, ChatStore, DirectoryStore, JournalStore, RoomStore};

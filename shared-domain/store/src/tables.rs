@@ -3,9 +3,10 @@
 
 use std::sync::Arc;
 
-use shared_domain::bank::{AccountBook, AccountChange, TransferBook, TransferRecord};
-use shared_domain::chat::{ChatMessage, Room, RoomDirectory};
-use shared_domain::id::{AccountId, RoomName, TransferId};
+use shared_domain::bank::{AccountBook, AccountChange, JournalChange, TransferBook};
+use shared_domain::chat::{ChatMessage, Room, RoomChange, RoomDirectory};
+use shared_domain::local::{Persist, PersistError};
+use shared_domain::id::{AccountId, RoomName};
 
 use crate::codec::{self, corrupt};
 use crate::kv::{KvStore, StoreError, Write};
@@ -67,15 +68,6 @@ impl AccountStore {
         }
         self.kv.commit(&writes)
     }
-}
-
-/// One change to the transfer journal.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum JournalChange {
-    /// A record was written (begun or resolved).
-    Put(TransferRecord),
-    /// A pending record was abandoned.
-    Remove(TransferId),
 }
 
 /// The transfer journal (or one shard of it).
@@ -187,13 +179,67 @@ impl DirectoryStore {
     }
 }
 
+/// The whole chat of one process: its directory and one namespace per room.
+#[derive(Clone)]
+pub struct ChatStore {
+    storage: crate::kv::Storage,
+    directory: DirectoryStore,
+}
+
+impl ChatStore {
+    /// The chat kept in `storage`.
+    pub fn new(storage: crate::kv::Storage) -> Self {
+        let directory = DirectoryStore::new(storage.namespace("directory"));
+        Self { storage, directory }
+    }
+
+    fn room(&self, name: &RoomName) -> RoomStore {
+        RoomStore::new(self.storage.namespace(&format!("room/{name}")))
+    }
+
+    /// Rebuilds the directory and every room in it.
+    pub fn load(&self) -> Result<shared_domain::local::ChatState, StoreError> {
+        let directory = self.directory.load()?;
+        let rooms = directory
+            .iter()
+            .map(|name| self.room(name).load(name.clone()))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(shared_domain::local::ChatState::restore(directory, rooms))
+    }
+}
+
+fn persisted(result: Result<(), StoreError>) -> Result<(), PersistError> {
+    result.map_err(|e| PersistError(e.to_string()))
+}
+
+impl Persist<AccountChange> for AccountStore {
+    fn persist(&self, change: &AccountChange) -> Result<(), PersistError> {
+        persisted(AccountStore::persist(self, std::slice::from_ref(change)))
+    }
+}
+
+impl Persist<JournalChange> for JournalStore {
+    fn persist(&self, change: &JournalChange) -> Result<(), PersistError> {
+        persisted(JournalStore::persist(self, std::slice::from_ref(change)))
+    }
+}
+
+impl Persist<RoomChange> for ChatStore {
+    fn persist(&self, change: &RoomChange) -> Result<(), PersistError> {
+        persisted(match change {
+            RoomChange::Created(room) => self.directory.persist(room),
+            RoomChange::Posted(room, message) => self.room(room).persist(std::slice::from_ref(message)),
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::kv::{Storage, StorageMode};
     use shared_domain::bank::{AccountStep, Begin, StepKind, TransferRequest, TransferStatus};
     use shared_domain::chat::MessageText;
-    use shared_domain::id::{ClientMsgId, UserId};
+    use shared_domain::id::{ClientMsgId, TransferId, UserId};
     use shared_domain::money::{Amount, OpeningBalance};
 
     fn durable() -> (tempfile::TempDir, Storage) {
@@ -253,5 +299,39 @@ mod tests {
         rooms.persist(&[m.expect("new")]).expect("persist");
         let loaded = rooms.load(name).expect("load");
         assert_eq!(loaded.last_seq(), 1);
+    }
+
+    /// The chat served by `LocalRooms` over a durable `ChatStore` comes
+    /// back whole after the process "restarts" (a fresh load).
+    #[tokio::test]
+    async fn local_rooms_survive_a_reload() {
+        use shared_domain::chat::{HistoryQuery, PostRequest};
+        use shared_domain::local::LocalRooms;
+        use shared_domain::service::RoomsService;
+
+        let (_dir, storage) = durable();
+        let clock: std::sync::Arc<dyn Fn() -> u64 + Send + Sync> = std::sync::Arc::new(|| 7);
+        let name = RoomName::new("lobby").expect("id");
+        let post = |text: &str, id: &str| PostRequest {
+            room: name.clone(),
+            author: UserId::new("u").expect("id"),
+            text: MessageText::new(text).expect("text"),
+            client_msg_id: ClientMsgId::new(id).expect("id"),
+        };
+        {
+            let store = ChatStore::new(storage.clone());
+            let rooms = LocalRooms::restored(store.load().expect("load"), store, 4, clock.clone());
+            rooms.create(name.clone()).await.expect("create");
+            rooms.post(post("one", "m1")).await.expect("post");
+            rooms.post(post("two", "m2")).await.expect("post");
+        }
+        let store = ChatStore::new(storage);
+        let rooms = LocalRooms::restored(store.load().expect("load"), store, 4, clock);
+        let history = rooms.history(&name, HistoryQuery { after: 0, limit: 10 }).await.expect("room");
+        assert_eq!(history.iter().map(|m| m.seq).collect::<Vec<_>>(), vec![1, 2]);
+        // Idempotency survives too: a repeat answers the original seq.
+        let again = rooms.post(post("one", "m1")).await.expect("repeat");
+        assert!(again.duplicate && again.seq == 1);
+        assert!(rooms.create(name).await.is_err(), "the directory was reloaded");
     }
 }

@@ -1,0 +1,358 @@
+//! The components as plain in-process state under one lock, implementing
+//! the service traits. Each call runs the domain transition, hands the
+//! change to a [`Persist`] (nothing, or the variant's store) and answers
+//! only after that succeeded.
+//!
+//! They are the reference the property tests run against, and the core of
+//! each microservice: its gRPC handlers convert and call these, so the
+//! rules stay here and the service adds only the fabric.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use async_trait::async_trait;
+use futures::StreamExt;
+use futures::channel::mpsc;
+
+use crate::FastMap;
+use crate::bank::{
+    AccountBook, AccountChange, AccountStep, AccountTotals, AccountView, Begin, JournalChange,
+    StepResult, TransferBook, TransferRecord, TransferRequest, TransferStatus,
+};
+use crate::chat::{
+    ChatMessage, HistoryQuery, PostOutcome, PostRequest, Room, RoomChange, RoomDirectory,
+};
+use crate::error::{BankResult, CallError, ChatError, ChatResult};
+use crate::id::{AccountId, RoomName, TransferId};
+use crate::money::OpeningBalance;
+use crate::service::{AccountsService, Pause, RoomsService, Subscription, TransferJournal};
+
+/// Makes changes durable before they are acknowledged.
+pub trait Persist<C>: Send + Sync {
+    /// Persists a change atomically, or says why not.
+    fn persist(&self, change: &C) -> Result<(), PersistError>;
+}
+
+/// A store refused a change.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("could not persist: {0}")]
+pub struct PersistError(pub String);
+
+/// Keeps nothing: state lives as long as the process.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct NoPersist;
+
+impl<C> Persist<C> for NoPersist {
+    fn persist(&self, _change: &C) -> Result<(), PersistError> {
+        Ok(())
+    }
+}
+
+/// State under a lock, with its persister. If a change cannot be
+/// persisted, the in-memory state is ahead of the store: the holder is
+/// marked failed and answers `Unavailable` from then on, so nothing
+/// unpersisted is ever acknowledged; its process restarts and reloads.
+struct Locked<B, P> {
+    state: Mutex<B>,
+    persist: P,
+    failed: AtomicBool,
+}
+
+impl<B, P> Locked<B, P> {
+    fn new(state: B, persist: P) -> Self {
+        Self {
+            state: Mutex::new(state),
+            persist,
+            failed: AtomicBool::new(false),
+        }
+    }
+
+    fn lock<E>(&self) -> Result<MutexGuard<'_, B>, CallError<E>> {
+        if self.failed.load(Ordering::Acquire) {
+            return Err(CallError::Unavailable(
+                "state not persisted; restart to reload".into(),
+            ));
+        }
+        // A panic while holding the lock leaves consistent state: every
+        // transition validates before it mutates.
+        Ok(self.state.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// Persists a change made under `_guard` (held, so the store sees
+    /// changes in the order they were made).
+    fn keep<C, E>(&self, _guard: &MutexGuard<'_, B>, change: &C) -> Result<(), CallError<E>>
+    where
+        P: Persist<C>,
+    {
+        self.persist.persist(change).map_err(|e| {
+            self.failed.store(true, Ordering::Release);
+            tracing::error!(error = %e, "state is ahead of its store; refusing every call");
+            CallError::Unavailable(e.to_string())
+        })
+    }
+}
+
+/// Accounts in one [`AccountBook`].
+pub struct LocalAccounts<P = NoPersist> {
+    inner: Locked<AccountBook, P>,
+}
+
+impl LocalAccounts {
+    /// No accounts, nothing persisted.
+    pub fn new() -> Self {
+        Self::restored(AccountBook::new(), NoPersist)
+    }
+}
+
+impl Default for LocalAccounts {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<P: Persist<AccountChange>> LocalAccounts<P> {
+    /// Serves a book loaded from `persist`'s store.
+    pub fn restored(book: AccountBook, persist: P) -> Self {
+        Self {
+            inner: Locked::new(book, persist),
+        }
+    }
+
+    /// Whether a change failed to persist (the holder must restart).
+    pub fn failed(&self) -> bool {
+        self.inner.failed.load(Ordering::Acquire)
+    }
+}
+
+#[async_trait]
+impl<P: Persist<AccountChange>> AccountsService for LocalAccounts<P> {
+    async fn open(&self, account: AccountId, opening: OpeningBalance) -> BankResult<AccountView> {
+        let mut book = self.inner.lock()?;
+        let change = book.open(account, opening)?;
+        self.inner.keep(&book, &change)?;
+        Ok(AccountView {
+            account_id: change.account,
+            balance: change.balance,
+        })
+    }
+    async fn balance(&self, account: &AccountId) -> BankResult<AccountView> {
+        Ok(self.inner.lock()?.balance(account)?)
+    }
+    async fn apply_step(&self, step: AccountStep) -> BankResult<StepResult> {
+        let mut book = self.inner.lock()?;
+        let (result, change) = book.apply(&step)?;
+        if let Some(change) = change {
+            self.inner.keep(&book, &change)?;
+        }
+        Ok(result)
+    }
+    async fn totals(&self) -> BankResult<AccountTotals> {
+        Ok(self.inner.lock()?.totals())
+    }
+}
+
+/// The journal in one [`TransferBook`].
+pub struct LocalJournal<P = NoPersist> {
+    inner: Locked<TransferBook, P>,
+}
+
+impl LocalJournal {
+    /// An empty journal, nothing persisted.
+    pub fn new() -> Self {
+        Self::restored(TransferBook::new(), NoPersist)
+    }
+}
+
+impl Default for LocalJournal {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<P: Persist<JournalChange>> LocalJournal<P> {
+    /// Serves a journal loaded from `persist`'s store.
+    pub fn restored(book: TransferBook, persist: P) -> Self {
+        Self {
+            inner: Locked::new(book, persist),
+        }
+    }
+
+    /// Whether a change failed to persist (the holder must restart).
+    pub fn failed(&self) -> bool {
+        self.inner.failed.load(Ordering::Acquire)
+    }
+}
+
+#[async_trait]
+impl<P: Persist<JournalChange>> TransferJournal for LocalJournal<P> {
+    async fn begin(&self, request: TransferRequest) -> BankResult<Begin> {
+        let mut book = self.inner.lock()?;
+        let begin = book.begin(request)?;
+        if let Begin::Started(record) = &begin {
+            self.inner.keep(&book, &JournalChange::Put(record.clone()))?;
+        }
+        Ok(begin)
+    }
+    async fn resolve(&self, id: &TransferId, status: TransferStatus) -> BankResult<TransferRecord> {
+        let mut book = self.inner.lock()?;
+        let (record, changed) = book.resolve(id, status)?;
+        if changed {
+            self.inner.keep(&book, &JournalChange::Put(record.clone()))?;
+        }
+        Ok(record)
+    }
+    async fn abandon(&self, id: &TransferId) -> BankResult<()> {
+        let mut book = self.inner.lock()?;
+        if book.abandon(id) {
+            self.inner.keep(&book, &JournalChange::Remove(id.clone()))?;
+        }
+        Ok(())
+    }
+    async fn get(&self, id: &TransferId) -> BankResult<TransferRecord> {
+        Ok(self.inner.lock()?.get(id)?)
+    }
+    async fn pending(&self) -> BankResult<Vec<TransferRecord>> {
+        Ok(self.inner.lock()?.pending().cloned().collect())
+    }
+    async fn pending_count(&self) -> BankResult<u64> {
+        Ok(self.inner.lock()?.pending_count())
+    }
+}
+
+type Subscribers = Vec<mpsc::Sender<ChatResult<ChatMessage>>>;
+
+/// The chat's state: the directory and every room with its subscribers.
+#[derive(Default)]
+pub struct ChatState {
+    directory: RoomDirectory,
+    rooms: FastMap<RoomName, (Room, Subscribers)>,
+}
+
+impl ChatState {
+    /// Rebuilds the state from a loaded directory and its rooms.
+    pub fn restore(directory: RoomDirectory, rooms: impl IntoIterator<Item = Room>) -> Self {
+        let rooms = rooms
+            .into_iter()
+            .map(|room| (room.name().clone(), (room, Vec::new())))
+            .collect();
+        Self { directory, rooms }
+    }
+}
+
+/// Every room in one map; subscribers get bounded channels and are dropped
+/// (their stream ends) when they fall `buffer` messages behind.
+pub struct LocalRooms<P = NoPersist> {
+    inner: Locked<ChatState, P>,
+    buffer: usize,
+    clock: Arc<dyn Fn() -> u64 + Send + Sync>,
+}
+
+impl LocalRooms {
+    /// No rooms, nothing persisted; subscribers may fall `buffer` messages
+    /// behind; messages are stamped by `clock` (µs since the epoch).
+    pub fn new(buffer: usize, clock: Arc<dyn Fn() -> u64 + Send + Sync>) -> Self {
+        Self::restored(ChatState::default(), NoPersist, buffer, clock)
+    }
+}
+
+impl<P: Persist<RoomChange>> LocalRooms<P> {
+    /// Serves rooms loaded from `persist`'s store.
+    pub fn restored(
+        state: ChatState,
+        persist: P,
+        buffer: usize,
+        clock: Arc<dyn Fn() -> u64 + Send + Sync>,
+    ) -> Self {
+        Self {
+            inner: Locked::new(state, persist),
+            buffer,
+            clock,
+        }
+    }
+
+    /// Whether a change failed to persist (the holder must restart).
+    pub fn failed(&self) -> bool {
+        self.inner.failed.load(Ordering::Acquire)
+    }
+}
+
+#[async_trait]
+impl<P: Persist<RoomChange>> RoomsService for LocalRooms<P> {
+    async fn create(&self, room: RoomName) -> ChatResult<()> {
+        let mut state = self.inner.lock()?;
+        state.directory.create(room.clone())?;
+        state
+            .rooms
+            .insert(room.clone(), (Room::new(room.clone()), Vec::new()));
+        self.inner.keep(&state, &RoomChange::Created(room))
+    }
+
+    async fn post(&self, request: PostRequest) -> ChatResult<PostOutcome> {
+        let now = (self.clock)();
+        let mut state = self.inner.lock()?;
+        let (room, _) = state
+            .rooms
+            .get_mut(&request.room)
+            .ok_or_else(|| ChatError::UnknownRoom(request.room.clone()))?;
+        let (outcome, new) = room.post(request.author, request.text, request.client_msg_id, now)?;
+        if let Some(message) = new {
+            self.inner
+                .keep(&state, &RoomChange::Posted(request.room.clone(), message.clone()))?;
+            if let Some((_, subscribers)) = state.rooms.get_mut(&request.room) {
+                subscribers.retain_mut(|s| s.try_send(Ok(message.clone())).is_ok());
+            }
+        }
+        Ok(outcome)
+    }
+
+    async fn history(&self, room: &RoomName, query: HistoryQuery) -> ChatResult<Vec<ChatMessage>> {
+        let state = self.inner.lock()?;
+        let (room, _) = state
+            .rooms
+            .get(room)
+            .ok_or_else(|| ChatError::UnknownRoom(room.clone()))?;
+        Ok(room.history(query).to_vec())
+    }
+
+    async fn subscribe(&self, room: &RoomName, after: u64) -> ChatResult<Subscription> {
+        let mut state = self.inner.lock()?;
+        let (room, subscribers) = state
+            .rooms
+            .get_mut(room)
+            .ok_or_else(|| ChatError::UnknownRoom(room.clone()))?;
+        let backlog: Vec<_> = room
+            .history(HistoryQuery {
+                after,
+                limit: u32::MAX,
+            })
+            .iter()
+            .cloned()
+            .map(Ok)
+            .collect();
+        let (tx, rx) = mpsc::channel(self.buffer);
+        subscribers.push(tx);
+        Ok(futures::stream::iter(backlog).chain(rx).boxed())
+    }
+}
+
+/// A [`Pause`] that never waits and never stops: for tests whose faults
+/// are finite.
+pub struct NoPause;
+
+#[async_trait]
+impl Pause for NoPause {
+    async fn pause(&self, _attempt: u32) -> bool {
+        true
+    }
+}
+
+/// A [`Pause`] that gives up after `max` attempts, for tests that need a
+/// saga to stop part-way (as a crash would).
+pub struct GiveUpAfter(pub u32);
+
+#[async_trait]
+impl Pause for GiveUpAfter {
+    async fn pause(&self, attempt: u32) -> bool {
+        attempt <= self.0
+    }
+}
