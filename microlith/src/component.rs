@@ -5,12 +5,10 @@
 //! - [`account`]: `AccountShardActor`, one shard of the accounts.
 //! - [`journal`]: `JournalShardActor`, one shard of the transfer journal.
 //! - [`room`]: `RoomActor` (one per room) and `DirectoryActor`.
-//! - [`session`]: one session actor per connected chat user.
 
 pub mod account;
 pub mod journal;
 pub mod room;
-pub mod session;
 
 use std::ops::{Deref, DerefMut};
 use std::sync::Arc;

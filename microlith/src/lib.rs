@@ -6,12 +6,10 @@
 //! - [`component`]: the components as actors (account and journal shards,
 //!   rooms, directory, sessions).
 //! - [`system`]: the supervision tree and the service traits bound to it.
-//! - [`pause`]: backoff for saga retries and session resubscription.
 //! - [`config`]: the knobs.
 
 pub mod component;
 pub mod config;
-pub mod pause;
 pub mod runtime;
 pub mod system;
 

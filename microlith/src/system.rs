@@ -27,10 +27,10 @@ use shared_domain::bank::{
 };
 use shared_domain::chat::{ChatMessage, HistoryQuery, PostOutcome, PostRequest};
 use shared_domain::error::{BankResult, CallError, ChatResult};
-use shared_domain::id::{AccountId, RoomName, TransferId, UserId};
+use shared_domain::id::{AccountId, RoomName, TransferId};
 use shared_domain::money::OpeningBalance;
 use shared_domain::service::{
-    AccountsService, LedgerService, Pause, RoomsService, SessionHandle, SessionsService,
+    AccountsService, LedgerService, Pause, RoomsService,
     Subscription, TransferJournal, TransfersService,
 };
 use store::{AccountStore, DirectoryStore, JournalStore, Storage};
@@ -39,9 +39,9 @@ use crate::component::Home;
 use crate::component::account::{AccountMsg, AccountShardActor, AccountShardArgs};
 use crate::component::journal::{JournalMsg, JournalShardActor, JournalShardArgs};
 use crate::component::room::{DirectoryActor, DirectoryArgs, DirectoryMsg, RoomMsg, RoomRegistry, unknown_room};
-use crate::component::session::{check_room, spawn_session};
 use crate::config::Config;
-use crate::pause::Backoff;
+use edge::backoff::Backoff;
+use edge::session::TaskSessions;
 use crate::runtime::{ActorRef, Intensity, Strategy, Supervisor, SupervisorEvent, SupervisorHandle};
 
 /// Where a shard's state lives: the durable store, or memory kept across
@@ -267,30 +267,6 @@ impl RoomsService for ActorRooms {
     }
 }
 
-/// Sessions: one task per connected user.
-pub struct ActorSessions {
-    rooms: Arc<ActorRooms>,
-    pause: Arc<dyn Pause>,
-    buffer: usize,
-    patience: Duration,
-}
-
-#[async_trait]
-impl SessionsService for ActorSessions {
-    async fn connect(&self, room: RoomName, user: UserId, after: u64) -> ChatResult<SessionHandle> {
-        check_room(&*self.rooms, &room).await?;
-        Ok(spawn_session(
-            self.rooms.clone(),
-            self.pause.clone(),
-            room,
-            user,
-            after,
-            self.buffer,
-            self.patience,
-        ))
-    }
-}
-
 /// A running microlith.
 pub struct Microlith {
     /// Accounts.
@@ -304,7 +280,7 @@ pub struct Microlith {
     /// Rooms.
     pub rooms: Arc<ActorRooms>,
     /// Sessions.
-    pub sessions: Arc<ActorSessions>,
+    pub sessions: Arc<TaskSessions>,
     /// The root supervisor.
     pub root: SupervisorHandle,
     /// The first escalation that reached the root, if any.
@@ -421,12 +397,12 @@ impl Microlith {
                 accounts: accounts.clone(),
                 journal: journal.clone(),
             }),
-            sessions: Arc::new(ActorSessions {
-                rooms: rooms.clone(),
+            sessions: Arc::new(TaskSessions::new(
+                rooms.clone(),
                 pause,
-                buffer: config.session_buffer,
-                patience: config.edge.ws_send_timeout,
-            }),
+                config.session_buffer,
+                config.edge.ws_send_timeout,
+            )),
             accounts,
             journal,
             rooms,

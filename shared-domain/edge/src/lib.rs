@@ -7,12 +7,16 @@
 //! - [`body`]: JSON bodies: media type, size, unknown fields, exact integers.
 //! - [`bank`], [`chat`], [`ws`]: the routes of API.md.
 //! - [`ops`]: `/healthz`, `/readyz`, `/metrics`, admission control, opt-in fault injection.
+//! - [`session`]: one task per connected chat user, over any rooms service.
+//! - [`backoff`]: exponential backoff with full jitter, stopped by shutdown.
 
+pub mod backoff;
 pub mod bank;
 pub mod body;
 pub mod chat;
 pub mod error;
 pub mod ops;
+pub mod session;
 pub mod ws;
 
 use std::sync::Arc;

@@ -1,5 +1,6 @@
-//! Chat sessions: one actor (task) per connected user, running the shared
-//! session loop against the room actors.
+//! Chat sessions: one task per connected user, running the shared session
+//! loop against whatever serves the rooms (room actors, or the chat
+//! service's gRPC stream). Both variants hold sessions at their edge.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,7 +11,7 @@ use tokio::sync::{mpsc, oneshot};
 use shared_domain::chat::{ChatMessage, OutputError, SessionCursor, SessionEnd, SessionOutput, run_session};
 use shared_domain::error::ChatResult;
 use shared_domain::id::{RoomName, UserId};
-use shared_domain::service::{Pause, RoomsService, SessionEvent, SessionHandle};
+use shared_domain::service::{Pause, RoomsService, SessionEvent, SessionHandle, SessionsService};
 
 /// Delivers into a bounded channel towards the WebSocket, waiting at most
 /// `patience` for room.
@@ -78,3 +79,35 @@ pub async fn check_room(rooms: &dyn RoomsService, room: &RoomName) -> ChatResult
         .map(|_| ())
 }
 
+
+/// Sessions: one task per connected user, over any [`RoomsService`].
+pub struct TaskSessions {
+    rooms: Arc<dyn RoomsService>,
+    pause: Arc<dyn Pause>,
+    buffer: usize,
+    patience: Duration,
+}
+
+impl TaskSessions {
+    /// Sessions over `rooms` that resubscribe after `pause`, buffer `buffer`
+    /// messages per reader and wait `patience` for a slow reader.
+    pub fn new(rooms: Arc<dyn RoomsService>, pause: Arc<dyn Pause>, buffer: usize, patience: Duration) -> Self {
+        Self { rooms, pause, buffer, patience }
+    }
+}
+
+#[async_trait::async_trait]
+impl SessionsService for TaskSessions {
+    async fn connect(&self, room: RoomName, user: UserId, after: u64) -> ChatResult<SessionHandle> {
+        check_room(&*self.rooms, &room).await?;
+        Ok(spawn_session(
+            self.rooms.clone(),
+            self.pause.clone(),
+            room,
+            user,
+            after,
+            self.buffer,
+            self.patience,
+        ))
+    }
+}
