@@ -31,7 +31,7 @@ use shared_domain::id::{AccountId, RoomName, TransferId};
 use shared_domain::money::OpeningBalance;
 use shared_domain::service::{
     AccountsService, LedgerService, Pause, RoomsService,
-    Subscription, TransferJournal, TransfersService,
+    Subscription, TransferJournal,
 };
 use store::{AccountStore, DirectoryStore, JournalStore, Storage};
 
@@ -42,6 +42,7 @@ use crate::component::room::{DirectoryActor, DirectoryArgs, DirectoryMsg, RoomMs
 use crate::config::Config;
 use edge::backoff::Backoff;
 use edge::session::TaskSessions;
+use edge::transfers::SagaTransfers;
 use crate::runtime::{ActorRef, Intensity, Strategy, Supervisor, SupervisorEvent, SupervisorHandle};
 
 /// Where a shard's state lives: the durable store, or memory kept across
@@ -178,36 +179,8 @@ impl TransferJournal for ActorJournal {
     }
 }
 
-/// Transfers: a saga runs in its caller's task (no extra hop); if the
-/// caller gives up part-way (the edge deadline), the saga is handed to a
-/// task of its own and completes there.
-pub struct ActorTransfers {
-    journal: Arc<ActorJournal>,
-    accounts: Arc<ActorAccounts>,
-    pause: Arc<dyn Pause>,
-}
-
-impl ActorTransfers {
-    fn finish_elsewhere(&self, record: TransferRecord) {
-        let (journal, accounts, pause) = (self.journal.clone(), self.accounts.clone(), self.pause.clone());
-        tokio::spawn(async move {
-            let _ = bank::complete(&*journal, &*accounts, &*pause, record).await;
-        });
-    }
-}
-
-#[async_trait]
-impl TransfersService for ActorTransfers {
-    async fn transfer(&self, request: TransferRequest) -> BankResult<TransferRecord> {
-        bank::transfer(&*self.journal, &*self.accounts, &*self.pause, request, &|record| {
-            self.finish_elsewhere(record)
-        })
-        .await
-    }
-    async fn get(&self, id: &TransferId) -> BankResult<TransferRecord> {
-        self.journal.get(id).await
-    }
-}
+/// Transfers: the shared saga over the journal and account actors.
+pub type ActorTransfers = SagaTransfers<ActorJournal, ActorAccounts>;
 
 /// The audit: exact totals from every account shard and the pending count
 /// from every journal shard.
@@ -388,11 +361,7 @@ impl Microlith {
             timeout: config.call_timeout,
         });
         Microlith {
-            transfers: Arc::new(ActorTransfers {
-                journal: journal.clone(),
-                accounts: accounts.clone(),
-                pause: pause.clone(),
-            }),
+            transfers: Arc::new(ActorTransfers::new(journal.clone(), accounts.clone(), pause.clone())),
             ledger: Arc::new(ActorLedger {
                 accounts: accounts.clone(),
                 journal: journal.clone(),

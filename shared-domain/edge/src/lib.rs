@@ -8,6 +8,7 @@
 //! - [`bank`], [`chat`], [`ws`]: the routes of API.md.
 //! - [`ops`]: `/healthz`, `/readyz`, `/metrics`, admission control, opt-in fault injection.
 //! - [`session`]: one task per connected chat user, over any rooms service.
+//! - [`transfers`]: the transfer saga run in the caller's task, over any fabric.
 //! - [`backoff`]: exponential backoff with full jitter, stopped by shutdown.
 
 pub mod backoff;
@@ -17,6 +18,7 @@ pub mod chat;
 pub mod error;
 pub mod ops;
 pub mod session;
+pub mod transfers;
 pub mod ws;
 
 use std::sync::Arc;

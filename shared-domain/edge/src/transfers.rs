@@ -1,0 +1,63 @@
+//! Transfers served by running the shared saga in the caller's task, over
+//! whatever binds the journal and the accounts (actors, or gRPC clients).
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use shared_domain::bank::{self, TransferRecord, TransferRequest};
+use shared_domain::error::BankResult;
+use shared_domain::id::TransferId;
+use shared_domain::service::{AccountsService, Pause, TransferJournal, TransfersService};
+
+/// A saga runs in its caller's task (no extra hop); if the caller gives up
+/// part-way (the edge deadline), the saga is handed to a task of its own
+/// and completes there, so a transfer is never left between debit and
+/// credit by a caller that went away.
+pub struct SagaTransfers<J, A> {
+    journal: Arc<J>,
+    accounts: Arc<A>,
+    pause: Arc<dyn Pause>,
+}
+
+impl<J, A> SagaTransfers<J, A>
+where
+    J: TransferJournal + 'static,
+    A: AccountsService + 'static,
+{
+    /// Transfers journaled in `journal`, moving money in `accounts`,
+    /// retrying fabric failures after `pause`.
+    pub fn new(journal: Arc<J>, accounts: Arc<A>, pause: Arc<dyn Pause>) -> Self {
+        Self { journal, accounts, pause }
+    }
+
+    fn finish_elsewhere(&self, record: TransferRecord) {
+        let (journal, accounts, pause) = (self.journal.clone(), self.accounts.clone(), self.pause.clone());
+        tokio::spawn(async move {
+            let _ = bank::complete(&*journal, &*accounts, &*pause, record).await;
+        });
+    }
+
+    /// Completes every pending transfer (recovery after a crash); how many
+    /// were resolved.
+    pub async fn resume_pending(&self) -> BankResult<usize> {
+        bank::resume_pending(&*self.journal, &*self.accounts, &*self.pause).await
+    }
+}
+
+#[async_trait]
+impl<J, A> TransfersService for SagaTransfers<J, A>
+where
+    J: TransferJournal + 'static,
+    A: AccountsService + 'static,
+{
+    async fn transfer(&self, request: TransferRequest) -> BankResult<TransferRecord> {
+        bank::transfer(&*self.journal, &*self.accounts, &*self.pause, request, &|record| {
+            self.finish_elsewhere(record)
+        })
+        .await
+    }
+    async fn get(&self, id: &TransferId) -> BankResult<TransferRecord> {
+        self.journal.get(id).await
+    }
+}
