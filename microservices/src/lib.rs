@@ -3,5 +3,7 @@
 //! API.md with the same edge as the microlith.
 //!
 //! # Layout
+//! - [`resilience`]: circuit breaker (tower layer), retries with jitter and a budget.
 //! - [`wire`]: generated protobuf types and their conversions to the domain.
 pub mod wire;
+pub mod resilience;
