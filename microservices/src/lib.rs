@@ -3,7 +3,21 @@
 //! API.md with the same edge as the microlith.
 //!
 //! # Layout
+//! - [`clients`]: gRPC clients implementing the shared traits, with resilience layers.
+//! - [`servers`]: gRPC servers, converting and calling the shared traits.
+//! - [`deadline`]: `grpc-timeout` read by servers and honoured by clients.
+//! - [`ledger`]: the HTTP/JSON ledger (read model fed by the transfers service, audit).
+//! - [`launcher`]: `up`, every service as a supervised child process.
+//! - [`process`]: one service process: state, server, ops routes, shutdown.
+//! - [`observe`]: per-method gRPC server metrics.
 //! - [`resilience`]: circuit breaker (tower layer), retries with jitter and a budget.
 //! - [`wire`]: generated protobuf types and their conversions to the domain.
 pub mod wire;
 pub mod resilience;
+pub mod deadline;
+pub mod servers;
+pub mod clients;
+pub mod ledger;
+pub mod observe;
+pub mod process;
+pub mod launcher;

@@ -1,1 +1,90 @@
-fn main() {}
+//! `microservices`: the bank and chat as separate services.
+//!
+//! - `microservices up --listen 127.0.0.1:8081` starts every service as a
+//!   child process on loopback and supervises them.
+//! - `microservices serve <service> --listen ADDR` runs one service (for
+//!   containers and Kubernetes).
+
+use std::net::SocketAddr;
+
+use clap::{Parser, Subcommand};
+use tokio_util::sync::CancellationToken;
+use tracing_subscriber::EnvFilter;
+
+use microservices::launcher::UpArgs;
+use microservices::process::{ServiceArgs, ServiceKind};
+
+/// Serve API.md from a set of networked services.
+#[derive(Parser, Debug)]
+#[command(version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand, Debug)]
+enum Cmd {
+    /// Start every service on loopback, wait until healthy, restart any
+    /// that dies; Ctrl-C stops them all.
+    Up(UpArgs),
+    /// Run one service.
+    Serve {
+        /// Which service.
+        #[arg(value_enum)]
+        service: ServiceKind,
+        /// Where it listens.
+        #[arg(long, env = "MICROSERVICES_SERVICE_LISTEN")]
+        listen: SocketAddr,
+        /// Every service's knobs.
+        #[command(flatten)]
+        args: ServiceArgs,
+    },
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| EnvFilter::new("microservices=info,edge=info,warn")),
+        )
+        .init();
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(async move {
+        match cli.command {
+            Cmd::Up(args) => microservices::launcher::up(args, shutdown_signal()).await,
+            Cmd::Serve { service, listen, args } => {
+                let listener = tokio::net::TcpListener::bind(listen)
+                    .await
+                    .map_err(|e| anyhow::format_err!("binding {listen}: {e}"))?;
+                let shutdown = CancellationToken::new();
+                let on_signal = shutdown.clone();
+                tokio::spawn(async move {
+                    shutdown_signal().await;
+                    on_signal.cancel();
+                });
+                microservices::process::serve(service, args, listener, shutdown).await
+            }
+        }
+    })
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutting down");
+}

@@ -435,7 +435,8 @@ impl Retry {
             }
             metrics::counter!("client_retries_total", "downstream" => self.name.clone()).increment(1);
             let ceiling = self.base.saturating_mul(1 << attempt.min(16)).min(self.cap);
-            tokio::time::sleep(rand::rng().random_range(Duration::ZERO..=ceiling)).await;
+            let wait = rand::rng().random_range(Duration::ZERO..=ceiling);
+            tokio::time::sleep(wait).await;
             attempt += 1;
         }
     }

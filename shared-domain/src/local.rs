@@ -38,6 +38,12 @@ pub trait Persist<C>: Send + Sync {
 #[error("could not persist: {0}")]
 pub struct PersistError(pub String);
 
+impl<C, P: Persist<C>> Persist<C> for Option<P> {
+    fn persist(&self, change: &C) -> Result<(), PersistError> {
+        self.as_ref().map_or(Ok(()), |p| p.persist(change))
+    }
+}
+
 /// Keeps nothing: state lives as long as the process.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct NoPersist;
@@ -170,6 +176,14 @@ impl Default for LocalJournal {
 }
 
 impl<P: Persist<JournalChange>> LocalJournal<P> {
+    /// A copy of every record (to rebuild a read model from).
+    pub fn records(&self) -> Vec<TransferRecord> {
+        self.inner
+            .lock::<()>()
+            .map(|book| book.records().cloned().collect())
+            .unwrap_or_default()
+    }
+
     /// Serves a journal loaded from `persist`'s store.
     pub fn restored(book: TransferBook, persist: P) -> Self {
         Self {

@@ -206,6 +206,11 @@ impl TransferBook {
             .ok_or_else(|| BankError::UnknownTransfer(transfer_id.clone()))
     }
 
+    /// Every record, in no particular order.
+    pub fn records(&self) -> impl Iterator<Item = &TransferRecord> {
+        self.records.values()
+    }
+
     /// Transfers still pending.
     pub fn pending(&self) -> impl Iterator<Item = &TransferRecord> {
         self.records

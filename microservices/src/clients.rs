@@ -1,0 +1,238 @@
+//! gRPC clients implementing the shared service traits, so the gateway's
+//! edge and the transfers service's saga run unchanged over the network.
+//!
+//! Every client's channel is wrapped in tower layers, outermost first:
+//! load shedding (a full concurrency limit answers `RESOURCE_EXHAUSTED` at
+//! once instead of queueing), the circuit breaker, the concurrency limit,
+//! then tonic's channel (which enforces the `grpc-timeout` it sends).
+//! Around each call: the deadline (what remains of the caller's, at most
+//! the client's own) and retries for idempotent calls.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use futures::StreamExt;
+use tonic::transport::{Channel, Endpoint};
+use tonic::{Request, Response, Status};
+
+use shared_domain::bank::{AccountStep, AccountTotals, AccountView, StepResult, TransferRecord, TransferRequest};
+use shared_domain::chat::{ChatMessage, HistoryQuery, PostOutcome, PostRequest};
+use shared_domain::error::{BankResult, CallError, ChatError, ChatResult};
+use shared_domain::id::{AccountId, RoomName, TransferId};
+use shared_domain::money::OpeningBalance;
+use shared_domain::service::{AccountsService, RoomsService, Subscription, TransfersService};
+
+use crate::deadline;
+use crate::resilience::{Breaker, BreakerConfig, BreakerLayer, Retry, RetryConfig};
+use crate::wire::pb::bank::accounts_client::AccountsClient;
+use crate::wire::pb::bank::transfers_client::TransfersClient;
+use crate::wire::pb::chat::chat_client::ChatClient;
+use crate::wire::pb::{bank as b, chat as c};
+use crate::wire::{self, bank_error, chat_error};
+
+/// A layered channel: shed → breaker → limit → tonic.
+pub type Layered =
+    tower::load_shed::LoadShed<crate::resilience::BreakerService<tower::limit::ConcurrencyLimit<Channel>>>;
+
+/// The status tonic makes of a shed call carries the `Overloaded` error as
+/// its source.
+fn shed(status: &Status) -> bool {
+    std::error::Error::source(status).is_some_and(|e| e.is::<tower::load_shed::error::Overloaded>())
+}
+
+/// How a client reaches one downstream.
+#[derive(Debug, Clone)]
+pub struct ClientConfig {
+    /// The downstream's name (metrics, errors).
+    pub name: String,
+    /// Its address, `http://host:port`.
+    pub url: String,
+    /// The longest a call may take (less if the caller's deadline is nearer).
+    pub timeout: Duration,
+    /// Calls in flight at once; more are shed.
+    pub max_in_flight: usize,
+    /// The breaker's knobs.
+    pub breaker: BreakerConfig,
+    /// The retries' knobs.
+    pub retry: RetryConfig,
+}
+
+/// The parts every client shares.
+pub struct Downstream {
+    channel: Layered,
+    breaker: Arc<Breaker>,
+    retry: Retry,
+    timeout: Duration,
+}
+
+impl Downstream {
+    /// A lazily connected, layered channel to `config.url`.
+    pub fn new(config: &ClientConfig) -> anyhow::Result<Self> {
+        let endpoint = Endpoint::from_shared(config.url.clone())?
+            .connect_timeout(Duration::from_millis(500))
+            .tcp_nodelay(true)
+            .http2_keep_alive_interval(Duration::from_secs(10))
+            .keep_alive_timeout(Duration::from_secs(5));
+        let breaker = Breaker::new(&config.name, config.breaker);
+        let channel = tower::ServiceBuilder::new()
+            .load_shed()
+            .layer(BreakerLayer::new(breaker.clone()))
+            .concurrency_limit(config.max_in_flight)
+            .service(endpoint.connect_lazy());
+        Ok(Self {
+            channel,
+            breaker,
+            retry: Retry::new(&config.name, config.retry),
+            timeout: config.timeout,
+        })
+    }
+
+    /// The downstream's breaker.
+    pub fn breaker(&self) -> &Arc<Breaker> {
+        &self.breaker
+    }
+
+    fn request<T>(&self, message: T) -> Request<T> {
+        let mut request = Request::new(message);
+        request.set_timeout(deadline::budget(self.timeout));
+        request
+    }
+
+    /// One unary call with the client's policy: deadline, retries when
+    /// `idempotent`, and the status read back into the domain's error.
+    async fn unary<Req, Resp, E, Fut>(
+        &self,
+        idempotent: bool,
+        message: Req,
+        error: fn(&Status) -> CallError<E>,
+        call: impl Fn(Layered, Request<Req>) -> Fut,
+    ) -> Result<Resp, CallError<E>>
+    where
+        Req: Clone,
+        Fut: Future<Output = Result<Response<Resp>, Status>>,
+    {
+        self.retry
+            .run(idempotent, || {
+                let request = self.request(message.clone());
+                let fut = call(self.channel.clone(), request);
+                async move {
+                    fut.await.map(Response::into_inner).map_err(|s| if shed(&s) { CallError::Overloaded } else { error(&s) })
+                }
+            })
+            .await
+    }
+}
+
+fn decoded<T, E>(r: Result<T, Status>) -> Result<T, CallError<E>> {
+    // The downstream answered something that does not decode: a bug or a
+    // version skew, not a domain answer.
+    r.map_err(|s| CallError::Unavailable(format!("undecodable answer: {}", s.message())))
+}
+
+/// `AccountsService` over `bank.v1.Accounts`.
+pub struct GrpcAccounts(pub Downstream);
+
+#[async_trait]
+impl AccountsService for GrpcAccounts {
+    async fn open(&self, account: AccountId, opening: OpeningBalance) -> BankResult<AccountView> {
+        let message = b::OpenRequest {
+            account_id: account.to_string(),
+            opening_balance: opening.balance().minor_units(),
+        };
+        // Not idempotent: a retry after a lost answer would say "exists".
+        let a = self.0.unary(false, message, bank_error, |ch, r| async move { AccountsClient::new(ch).open(r).await }).await?;
+        decoded(wire::account_from_wire(&a))
+    }
+    async fn balance(&self, account: &AccountId) -> BankResult<AccountView> {
+        let message = b::BalanceRequest { account_id: account.to_string() };
+        let a = self.0.unary(true, message, bank_error, |ch, r| async move { AccountsClient::new(ch).balance(r).await }).await?;
+        decoded(wire::account_from_wire(&a))
+    }
+    async fn apply_step(&self, step: AccountStep) -> BankResult<StepResult> {
+        let message = wire::step_to_wire(&step);
+        // Idempotent per (transfer_id, kind): a retried step moves no money twice.
+        let r = self.0.unary(true, message, bank_error, |ch, r| async move { AccountsClient::new(ch).apply_step(r).await }).await?;
+        decoded(wire::step_result_from_wire(&r))
+    }
+    async fn totals(&self) -> BankResult<AccountTotals> {
+        let t = self.0.unary(true, b::TotalsRequest {}, bank_error, |ch, r| async move { AccountsClient::new(ch).totals(r).await }).await?;
+        Ok(wire::totals_from_wire(&t))
+    }
+}
+
+/// `TransfersService` over `bank.v1.Transfers`.
+pub struct GrpcTransfers(pub Downstream);
+
+impl GrpcTransfers {
+    /// Transfers still pending in the journal.
+    pub async fn pending_count(&self) -> BankResult<u64> {
+        let p = self
+            .0
+            .unary(true, b::PendingCountRequest {}, bank_error, |ch, r| async move { TransfersClient::new(ch).pending_count(r).await })
+            .await?;
+        Ok(p.pending)
+    }
+}
+
+#[async_trait]
+impl TransfersService for GrpcTransfers {
+    async fn transfer(&self, request: TransferRequest) -> BankResult<TransferRecord> {
+        let message = wire::transfer_to_wire(&request);
+        // Idempotent under its transfer_id.
+        let r = self.0.unary(true, message, bank_error, |ch, r| async move { TransfersClient::new(ch).transfer(r).await }).await?;
+        decoded(wire::record_from_wire(&r))
+    }
+    async fn get(&self, id: &TransferId) -> BankResult<TransferRecord> {
+        let message = b::GetTransferRequest { transfer_id: id.to_string() };
+        let r = self.0.unary(true, message, bank_error, |ch, r| async move { TransfersClient::new(ch).get(r).await }).await?;
+        decoded(wire::record_from_wire(&r))
+    }
+}
+
+/// `RoomsService` over `chat.v1.Chat`.
+pub struct GrpcRooms(pub Downstream);
+
+#[async_trait]
+impl RoomsService for GrpcRooms {
+    async fn create(&self, room: RoomName) -> ChatResult<()> {
+        let message = c::CreateRoomRequest { room: room.to_string() };
+        self.0.unary(false, message, chat_error, |ch, r| async move { ChatClient::new(ch).create_room(r).await }).await?;
+        Ok(())
+    }
+    async fn post(&self, request: PostRequest) -> ChatResult<PostOutcome> {
+        let message = wire::post_to_wire(&request);
+        // Idempotent per (room, author, client_msg_id).
+        let o = self.0.unary(true, message, chat_error, |ch, r| async move { ChatClient::new(ch).post(r).await }).await?;
+        Ok(wire::outcome_from_wire(&o))
+    }
+    async fn history(&self, room: &RoomName, query: HistoryQuery) -> ChatResult<Vec<ChatMessage>> {
+        let message = c::HistoryRequest {
+            room: room.to_string(),
+            after: query.after,
+            limit: query.limit,
+        };
+        let h = self.0.unary(true, message, chat_error, |ch, r| async move { ChatClient::new(ch).history(r).await }).await?;
+        h.messages.iter().map(|m| decoded(wire::message_from_wire(m))).collect()
+    }
+    async fn subscribe(&self, room: &RoomName, after: u64) -> ChatResult<Subscription> {
+        // No deadline on a live stream; opening it is retried like a read.
+        let message = c::SubscribeRequest { room: room.to_string(), after };
+        let stream = self
+            .0
+            .retry
+            .run(true, || {
+                let request = Request::new(message.clone());
+                let channel = self.0.channel.clone();
+                async move { ChatClient::new(channel).subscribe(request).await.map_err(|s| chat_error(&s)) }
+            })
+            .await?
+            .into_inner();
+        Ok(stream
+            .map(|item| match item {
+                Ok(m) => decoded::<_, ChatError>(wire::message_from_wire(&m)),
+                Err(s) => Err(chat_error(&s)),
+            })
+            .boxed())
+    }
+}

@@ -1,0 +1,385 @@
+//! `microservices up`: every service as a child process on loopback, like
+//! a small orchestrator. Services start in dependency order, each on a
+//! port of its own; the launcher waits until each answers `/healthz`,
+//! prints the table (and writes it as JSON with `--ports-file`), restarts a
+//! child that dies on the same address, and on Ctrl-C or SIGTERM stops the
+//! gateway first, then the rest, each by closing its stdin (a graceful,
+//! draining shutdown), killing what has not exited after a grace period.
+//! Children also stop by themselves if the launcher dies (their stdin
+//! closes), so none is left holding a port.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use clap::Args;
+use parking_lot::Mutex;
+use serde::Serialize;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+use tokio_util::sync::CancellationToken;
+
+use crate::process::{ServiceArgs, ServiceKind, StorageKind};
+
+/// `up`'s arguments.
+#[derive(Args, Debug, Clone)]
+pub struct UpArgs {
+    /// Address of the gateway (API.md).
+    #[arg(long, env = "MICROSERVICES_LISTEN", default_value = "127.0.0.1:8081")]
+    pub listen: SocketAddr,
+    /// Write the table of services, addresses and PIDs here as JSON (kept
+    /// current across restarts).
+    #[arg(long)]
+    pub ports_file: Option<PathBuf>,
+    /// Restarts of one service tolerated within a minute before the
+    /// launcher gives up and stops everything.
+    #[arg(long, default_value_t = 20)]
+    pub max_restarts: u32,
+    /// Every service's knobs.
+    #[command(flatten)]
+    pub service: ServiceArgs,
+}
+
+/// One row of the table.
+#[derive(Debug, Clone, Serialize)]
+pub struct ServiceRow {
+    /// Service name.
+    pub name: &'static str,
+    /// Where it listens.
+    pub addr: SocketAddr,
+    /// Its process id.
+    pub pid: u32,
+    /// How often the launcher restarted it.
+    pub restarts: u32,
+}
+
+/// What `--ports-file` holds.
+#[derive(Debug, Serialize)]
+struct PortsFile<'a> {
+    gateway: String,
+    launcher_pid: u32,
+    services: Vec<&'a ServiceRow>,
+}
+
+type Table = Arc<Mutex<BTreeMap<usize, ServiceRow>>>;
+
+fn env_of(args: &ServiceArgs, urls: &BTreeMap<ServiceKind, String>) -> Vec<(&'static str, String)> {
+    let mut env = vec![
+        (
+            "MICROSERVICES_STORAGE",
+            match args.storage {
+                StorageKind::Memory => "memory".to_owned(),
+                StorageKind::Durable => "durable".to_owned(),
+            },
+        ),
+        ("MICROSERVICES_DATA_DIR", args.data_dir.display().to_string()),
+        ("MICROSERVICES_CALL_TIMEOUT_MS", args.call_timeout_ms.to_string()),
+        ("MICROSERVICES_CLIENT_MAX_IN_FLIGHT", args.client_max_in_flight.to_string()),
+        ("MICROSERVICES_BREAKER_WINDOW", args.breaker_window.to_string()),
+        ("MICROSERVICES_BREAKER_MIN_CALLS", args.breaker_min_calls.to_string()),
+        ("MICROSERVICES_BREAKER_FAILURE_PERCENT", args.breaker_failure_percent.to_string()),
+        ("MICROSERVICES_BREAKER_OPEN_MS", args.breaker_open_ms.to_string()),
+        ("MICROSERVICES_BREAKER_PROBES", args.breaker_probes.to_string()),
+        ("MICROSERVICES_RETRY_ATTEMPTS", args.retry_attempts.to_string()),
+        ("MICROSERVICES_REQUEST_TIMEOUT_MS", args.request_timeout_ms.to_string()),
+        ("MICROSERVICES_MAX_IN_FLIGHT", args.max_in_flight.to_string()),
+        ("MICROSERVICES_SESSION_BUFFER", args.session_buffer.to_string()),
+        ("MICROSERVICES_SUBSCRIBER_BUFFER", args.subscriber_buffer.to_string()),
+    ];
+    for (kind, var) in [
+        (ServiceKind::Accounts, "MICROSERVICES_ACCOUNTS_URL"),
+        (ServiceKind::Transfers, "MICROSERVICES_TRANSFERS_URL"),
+        (ServiceKind::Ledger, "MICROSERVICES_LEDGER_URL"),
+        (ServiceKind::Chat, "MICROSERVICES_CHAT_URL"),
+    ] {
+        if let Some(url) = urls.get(&kind) {
+            env.push((var, url.clone()));
+        }
+    }
+    env
+}
+
+/// A running child and the write end of its stdin (held apart, because
+/// tokio's `Child::wait` closes a stdin it still owns, which the child
+/// would read as "the launcher is gone").
+struct Running {
+    child: Child,
+    stdin: Option<tokio::process::ChildStdin>,
+}
+
+/// Starts one child and waits for its "listening" line.
+async fn spawn_child(kind: ServiceKind, listen: SocketAddr, env: &[(&'static str, String)]) -> anyhow::Result<(Running, SocketAddr)> {
+    let exe = std::env::current_exe().context("locating the microservices binary")?;
+    let mut child = Command::new(exe)
+        .args(["serve", kind.name(), "--listen", &listen.to_string(), "--exit-on-stdin-eof"])
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .with_context(|| format!("starting {}", kind.name()))?;
+    let stdin = child.stdin.take();
+    let stdout = child.stdout.take().context("child stdout")?;
+    let mut lines = BufReader::new(stdout).lines();
+    let announced = tokio::time::timeout(Duration::from_secs(30), async {
+        while let Some(line) = lines.next_line().await? {
+            if let Some(rest) = line.strip_prefix("listening ") {
+                let addr = rest.split_whitespace().nth(1).context("listening line without an address")?;
+                return Ok::<_, anyhow::Error>(Some(addr.parse::<SocketAddr>()?));
+            }
+            eprintln!("[{}] {line}", kind.name());
+        }
+        Ok(None)
+    })
+    .await;
+    let addr = match announced {
+        Ok(Ok(Some(addr))) => addr,
+        Ok(Ok(None)) => bail!("{} exited before listening (status {:?})", kind.name(), child.wait().await.ok()),
+        Ok(Err(e)) => return Err(e),
+        Err(_) => bail!("{} did not start listening within 30 s", kind.name()),
+    };
+    // Keep draining its stdout so it never blocks on a full pipe.
+    let name = kind.name();
+    tokio::spawn(async move {
+        while let Ok(Some(line)) = lines.next_line().await {
+            eprintln!("[{name}] {line}");
+        }
+    });
+    Ok((Running { child, stdin }, addr))
+}
+
+/// A loopback port free at the moment of asking.
+async fn free_port() -> anyhow::Result<SocketAddr> {
+    let probe = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    Ok(probe.local_addr()?)
+}
+
+/// Waits until `/healthz` answers 200.
+async fn wait_healthy(kind: ServiceKind, addr: SocketAddr) -> anyhow::Result<()> {
+    let http = reqwest::Client::builder().timeout(Duration::from_secs(1)).build()?;
+    let url = format!("http://{addr}/healthz");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Ok(r) = http.get(&url).send().await
+            && r.status().is_success()
+        {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            bail!("{} at {addr} not healthy within 30 s", kind.name());
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Stops a child gracefully: close its stdin, wait, then kill.
+async fn stop_child(kind: ServiceKind, running: Running) {
+    let Running { mut child, stdin } = running;
+    drop(stdin);
+    match tokio::time::timeout(Duration::from_secs(5), child.wait()).await {
+        Ok(_) => {}
+        Err(_) => {
+            tracing::warn!(service = kind.name(), "did not drain within 5 s; killing");
+            let _ = child.start_kill();
+            let _ = child.wait().await;
+        }
+    }
+}
+
+/// Runs one service for the launcher's lifetime, restarting it when it dies.
+#[allow(clippy::too_many_arguments)]
+async fn supervise(
+    index: usize,
+    kind: ServiceKind,
+    mut running: Running,
+    addr: SocketAddr,
+    env: Vec<(&'static str, String)>,
+    table: Table,
+    up: Arc<UpState>,
+    max_restarts: u32,
+) -> Option<Running> {
+    let mut recent: Vec<Instant> = Vec::new();
+    loop {
+        tokio::select! {
+            status = running.child.wait() => {
+                if up.stopping.is_cancelled() {
+                    return None;
+                }
+                tracing::warn!(service = kind.name(), ?status, "service died; restarting it");
+                let now = Instant::now();
+                recent.retain(|t| now.duration_since(*t) < Duration::from_secs(60));
+                recent.push(now);
+                if recent.len() as u32 > max_restarts {
+                    tracing::error!(service = kind.name(), "restarting too often; stopping everything");
+                    up.failed.lock().get_or_insert_with(|| format!("{} restarted more than {max_restarts} times in a minute", kind.name()));
+                    up.stopping.cancel();
+                    return None;
+                }
+                let started = loop {
+                    match spawn_child(kind, addr, &env).await {
+                        Ok((c, _)) => break Some(c),
+                        Err(e) => {
+                            tracing::warn!(service = kind.name(), error = %e, "restart failed; trying again");
+                            tokio::select! {
+                                () = tokio::time::sleep(Duration::from_millis(200)) => {},
+                                () = up.stopping.cancelled() => break None,
+                            }
+                        }
+                    }
+                };
+                let c = started?;
+                running = c;
+                if let Some(row) = table.lock().get_mut(&index) {
+                    row.pid = running.child.id().unwrap_or(0);
+                    row.restarts += 1;
+                }
+                metrics::counter!("launcher_restarts_total", "service" => kind.name()).increment(1);
+                up.write_ports_file(&table);
+            }
+            () = up.stopping.cancelled() => {
+                // Handed back: the launcher stops the gateway first.
+                return Some(running);
+            }
+        }
+    }
+}
+
+struct UpState {
+    stopping: CancellationToken,
+    failed: Mutex<Option<String>>,
+    ports_file: Option<PathBuf>,
+    gateway: String,
+}
+
+impl UpState {
+    fn write_ports_file(&self, table: &Table) {
+        let Some(path) = &self.ports_file else { return };
+        let table = table.lock();
+        let file = PortsFile {
+            gateway: self.gateway.clone(),
+            launcher_pid: std::process::id(),
+            services: table.values().collect(),
+        };
+        let written = serde_json::to_vec_pretty(&file)
+            .map_err(anyhow::Error::from)
+            .and_then(|bytes| {
+                let tmp = path.with_extension("tmp");
+                std::fs::write(&tmp, bytes)?;
+                std::fs::rename(&tmp, path)?;
+                Ok(())
+            });
+        if let Err(e) = written {
+            tracing::warn!(error = %e, path = %path.display(), "could not write the ports file");
+        }
+    }
+}
+
+/// Starts everything, serves until `shutdown`, stops everything.
+pub async fn up(args: UpArgs, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+    let mut urls = BTreeMap::new();
+    let table: Table = Arc::default();
+    let mut started = Vec::new();
+    let mut tasks = Vec::new();
+    // Every address is chosen before anything starts: the ledger and the
+    // transfers service each call the other, so neither can wait for the
+    // other's announcement.
+    let mut addrs = BTreeMap::new();
+    for kind in ServiceKind::ALL {
+        let addr = if kind == ServiceKind::Gateway {
+            args.listen
+        } else {
+            free_port().await?
+        };
+        addrs.insert(kind, addr);
+        urls.insert(kind, format!("http://{addr}"));
+    }
+    let boot = async {
+        for (index, kind) in ServiceKind::ALL.into_iter().enumerate() {
+            let env = env_of(&args.service, &urls);
+            let (child, addr) = spawn_child(kind, addrs[&kind], &env).await?;
+            let pid = child.child.id().unwrap_or(0);
+            started.push((index, kind, child, addr, env));
+            wait_healthy(kind, addr).await?;
+            table.lock().insert(
+                index,
+                ServiceRow {
+                    name: kind.name(),
+                    addr,
+                    pid,
+                    restarts: 0,
+                },
+            );
+        }
+        anyhow::Ok(())
+    };
+    if let Err(e) = boot.await {
+        for (_, kind, child, _, _) in started.into_iter().rev() {
+            stop_child(kind, child).await;
+        }
+        return Err(e);
+    }
+    let gateway = table
+        .lock()
+        .values()
+        .find(|r| r.name == "gateway")
+        .map(|r| format!("http://{}", r.addr))
+        .unwrap_or_default();
+    let state = Arc::new(UpState {
+        stopping: CancellationToken::new(),
+        failed: Mutex::new(None),
+        ports_file: args.ports_file.clone(),
+        gateway: gateway.clone(),
+    });
+    state.write_ports_file(&table);
+    print_table(&table, &gateway);
+    for (index, kind, child, addr, env) in started {
+        tasks.push(tokio::spawn(supervise(
+            index,
+            kind,
+            child,
+            addr,
+            env,
+            table.clone(),
+            state.clone(),
+            args.max_restarts,
+        )));
+    }
+    let stopping = state.stopping.clone();
+    tokio::select! {
+        () = shutdown => {}
+        () = stopping.cancelled() => {}
+    }
+    eprintln!("stopping every service (gateway first)...");
+    state.stopping.cancel();
+    let mut children = Vec::new();
+    for (kind, task) in ServiceKind::ALL.into_iter().zip(tasks) {
+        if let Ok(Some(child)) = task.await {
+            children.push((kind, child));
+        }
+    }
+    for (kind, child) in children.into_iter().rev() {
+        stop_child(kind, child).await;
+    }
+    if let Some(path) = &args.ports_file {
+        let _ = std::fs::remove_file(path);
+    }
+    eprintln!("all services stopped");
+    match state.failed.lock().take() {
+        Some(why) => bail!(why),
+        None => Ok(()),
+    }
+}
+
+fn print_table(table: &Table, gateway: &str) {
+    let table = table.lock();
+    println!("{:<10} {:<22} {:>8}", "SERVICE", "ADDRESS", "PID");
+    for row in table.values() {
+        println!("{:<10} {:<22} {:>8}", row.name, row.addr.to_string(), row.pid);
+    }
+    println!("API.md is served at {gateway}; Ctrl-C stops everything.");
+}

@@ -1,0 +1,418 @@
+//! The ledger: an HTTP/JSON service (axum server, reqwest clients), the one
+//! internal hop that is not gRPC.
+//!
+//! - A **read model** of committed transfers, fed asynchronously by the
+//!   transfers service ([`Feed`] → `POST /v1/entries`). Its lag behind the
+//!   journal is the eventual-consistency cost, measured per entry
+//!   (`ledger_replication_lag_seconds`). The read model is derived data: it
+//!   lives in memory and is rebuilt by a full resync from the journal when
+//!   the ledger restarts (each process has a random epoch; a new epoch
+//!   makes the feed resync) or when the feed's bounded queue overflowed.
+//! - **The audit** (`GET /v1/audit`): exact totals from the accounts
+//!   service and the pending count from the transfers service, over gRPC.
+//!   The gateway reaches it with [`HttpLedger`].
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use async_trait::async_trait;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use parking_lot::Mutex;
+use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use shared_domain::FastSet;
+use shared_domain::bank::{AuditView, TransferRecord, TransferStatus};
+use shared_domain::error::{BankResult, CallError};
+use shared_domain::id::TransferId;
+use shared_domain::money::Total;
+use shared_domain::service::{AccountsService, LedgerService};
+
+use crate::clients::{GrpcAccounts, GrpcTransfers};
+use crate::resilience::Breaker;
+
+/// One committed transfer, as the feed ships it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Entry {
+    /// The transfer.
+    pub transfer_id: String,
+    /// Payer.
+    pub from: String,
+    /// Payee.
+    pub to: String,
+    /// Minor units.
+    pub amount: i64,
+    /// When the journal committed it (µs since the epoch); absent for
+    /// entries sent by a resync, whose commit time is not kept.
+    pub committed_at_us: Option<u64>,
+}
+
+impl Entry {
+    fn of(record: &TransferRecord, committed_at_us: Option<u64>) -> Self {
+        Self {
+            transfer_id: record.request.transfer_id.to_string(),
+            from: record.request.from.to_string(),
+            to: record.request.to.to_string(),
+            amount: record.request.amount.minor_units(),
+            committed_at_us,
+        }
+    }
+}
+
+/// `POST /v1/entries` body.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Entries {
+    /// A batch, in commit order.
+    pub entries: Vec<Entry>,
+}
+
+/// `POST /v1/entries` answer.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Applied {
+    /// The ledger process's epoch: when it changes, the feed resyncs.
+    pub epoch: u64,
+    /// Entries new to the read model.
+    pub applied: u64,
+}
+
+/// `GET /v1/audit` answer (the public audit plus the read model's size).
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Audit {
+    /// Accounts.
+    pub accounts: u64,
+    /// Exact sum of balances.
+    pub total_balance: i128,
+    /// Pending transfers.
+    pub pending_transfers: u64,
+    /// Committed transfers the read model holds.
+    pub ledger_entries: u64,
+}
+
+/// `GET /v1/summary` answer.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Summary {
+    /// This process's epoch.
+    pub epoch: u64,
+    /// Committed transfers the read model holds.
+    pub entries: u64,
+    /// Their summed amounts.
+    pub volume: i128,
+}
+
+#[derive(Default)]
+struct ReadModel {
+    seen: FastSet<TransferId>,
+    volume: i128,
+}
+
+/// The ledger service's state.
+pub struct Ledger {
+    epoch: u64,
+    model: Mutex<ReadModel>,
+    accounts: GrpcAccounts,
+    transfers: GrpcTransfers,
+}
+
+/// Microseconds since the Unix epoch.
+pub fn now_us() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as u64)
+}
+
+impl Ledger {
+    /// A ledger with an empty read model, auditing through these clients.
+    pub fn new(accounts: GrpcAccounts, transfers: GrpcTransfers) -> Arc<Self> {
+        Arc::new(Self {
+            epoch: rand::random(),
+            model: Mutex::default(),
+            accounts,
+            transfers,
+        })
+    }
+
+    /// The HTTP/JSON routes (plus `/healthz` and `/metrics` added by the host).
+    pub fn router(self: &Arc<Self>) -> Router {
+        Router::new()
+            .route("/v1/entries", post(entries))
+            .route("/v1/audit", get(audit))
+            .route("/v1/summary", get(summary))
+            .layer(DefaultBodyLimit::max(4 * 1024 * 1024))
+            .with_state(self.clone())
+    }
+}
+
+fn bad_request(why: impl std::fmt::Display) -> (StatusCode, String) {
+    (StatusCode::BAD_REQUEST, why.to_string())
+}
+
+async fn entries(State(ledger): State<Arc<Ledger>>, Json(batch): Json<Entries>) -> Result<Json<Applied>, (StatusCode, String)> {
+    // Validate the whole batch before applying any of it.
+    let mut parsed = Vec::with_capacity(batch.entries.len());
+    for e in &batch.entries {
+        let id = TransferId::new(&e.transfer_id).map_err(bad_request)?;
+        if e.amount <= 0 {
+            return Err(bad_request("amount must be positive"));
+        }
+        parsed.push((id, e.amount, e.committed_at_us));
+    }
+    let now = now_us();
+    let mut applied = 0;
+    {
+        let mut model = ledger.model.lock();
+        for (id, amount, committed) in parsed {
+            if model.seen.insert(id) {
+                model.volume += i128::from(amount);
+                applied += 1;
+                if let Some(at) = committed {
+                    metrics::histogram!("ledger_replication_lag_seconds").record(now.saturating_sub(at) as f64 / 1e6);
+                }
+            }
+        }
+    }
+    metrics::counter!("ledger_entries_total").increment(applied);
+    Ok(Json(Applied {
+        epoch: ledger.epoch,
+        applied,
+    }))
+}
+
+async fn audit(State(ledger): State<Arc<Ledger>>) -> Result<Json<Audit>, (StatusCode, String)> {
+    let (totals, pending) = futures::join!(ledger.accounts.totals(), ledger.transfers.pending_count());
+    let unavailable = |e: CallError<_>| (StatusCode::SERVICE_UNAVAILABLE, format!("{e}"));
+    let totals = totals.map_err(unavailable)?;
+    let pending = pending.map_err(unavailable)?;
+    Ok(Json(Audit {
+        accounts: totals.accounts,
+        total_balance: totals.total_balance.0,
+        pending_transfers: pending,
+        ledger_entries: ledger.model.lock().seen.len() as u64,
+    }))
+}
+
+async fn summary(State(ledger): State<Arc<Ledger>>) -> Json<Summary> {
+    let model = ledger.model.lock();
+    Json(Summary {
+        epoch: ledger.epoch,
+        entries: model.seen.len() as u64,
+        volume: model.volume,
+    })
+}
+
+/// The gateway's `LedgerService`: `GET /v1/audit` on the ledger, over
+/// HTTP/JSON, behind a breaker.
+pub struct HttpLedger {
+    http: reqwest::Client,
+    url: String,
+    breaker: Arc<Breaker>,
+}
+
+impl HttpLedger {
+    /// A client of the ledger at `base` (`http://host:port`).
+    pub fn new(base: &str, timeout: Duration, breaker: Arc<Breaker>) -> anyhow::Result<Self> {
+        Ok(Self {
+            http: reqwest::Client::builder()
+                .timeout(timeout)
+                .connect_timeout(Duration::from_millis(500))
+                .pool_max_idle_per_host(32)
+                .build()?,
+            url: format!("{}/v1/audit", base.trim_end_matches('/')),
+            breaker,
+        })
+    }
+
+    /// The ledger's breaker.
+    pub fn breaker(&self) -> &Arc<Breaker> {
+        &self.breaker
+    }
+}
+
+#[async_trait]
+impl LedgerService for HttpLedger {
+    async fn audit(&self) -> BankResult<AuditView> {
+        let permit = self
+            .breaker
+            .try_acquire()
+            .map_err(|open| CallError::Unavailable(open.to_string()))?;
+        let answer = async {
+            let response = self.http.get(&self.url).send().await?;
+            let status = response.status();
+            if !status.is_success() {
+                return Ok(Err(format!("ledger answered {status}: {}", response.text().await.unwrap_or_default())));
+            }
+            response.json::<Audit>().await.map(Ok)
+        }
+        .await;
+        match answer {
+            Ok(Ok(audit)) => {
+                permit.record(true);
+                Ok(AuditView {
+                    accounts: audit.accounts,
+                    total_balance: Total(audit.total_balance),
+                    pending_transfers: audit.pending_transfers,
+                })
+            }
+            Ok(Err(why)) => {
+                permit.record(false);
+                Err(CallError::Unavailable(why))
+            }
+            Err(e) => {
+                permit.record(false);
+                Err(if e.is_timeout() {
+                    CallError::DeadlineExceeded
+                } else {
+                    CallError::Unavailable(format!("ledger: {e}"))
+                })
+            }
+        }
+    }
+}
+
+/// The transfers service's side of the read model: committed transfers go
+/// into a bounded queue that a shipper task posts to the ledger in
+/// batches. Nothing blocks a transfer: if the queue is full the entry is
+/// dropped and a full resync from the journal is scheduled instead.
+#[derive(Clone)]
+pub struct Feed {
+    tx: mpsc::Sender<Entry>,
+    resync: Arc<AtomicBool>,
+}
+
+/// Where the shipper reads the whole journal for a resync.
+pub type Snapshot = Arc<dyn Fn() -> Vec<TransferRecord> + Send + Sync>;
+
+impl Feed {
+    /// A feed to the ledger at `base`, with a queue of `capacity` entries;
+    /// the shipper runs until `shutdown`. It starts with a resync, so a
+    /// restarted transfers service re-sends what its predecessor had not.
+    pub fn start(base: &str, capacity: usize, snapshot: Snapshot, shutdown: CancellationToken) -> anyhow::Result<Self> {
+        let (tx, rx) = mpsc::channel(capacity.max(1));
+        let resync = Arc::new(AtomicBool::new(true));
+        let shipper = Shipper {
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(5))
+                .connect_timeout(Duration::from_millis(500))
+                .build()?,
+            url: format!("{}/v1/entries", base.trim_end_matches('/')),
+            resync: resync.clone(),
+            snapshot,
+            epoch: AtomicU64::new(0),
+        };
+        tokio::spawn(async move { shipper.run(rx, shutdown).await });
+        Ok(Self { tx, resync })
+    }
+
+    /// Queues a committed transfer for the ledger.
+    pub fn committed(&self, record: &TransferRecord) {
+        if record.status != TransferStatus::Committed {
+            return;
+        }
+        if self.tx.try_send(Entry::of(record, Some(now_us()))).is_err() {
+            metrics::counter!("ledger_feed_overflow_total").increment(1);
+            self.resync.store(true, Ordering::Release);
+        }
+    }
+}
+
+struct Shipper {
+    http: reqwest::Client,
+    url: String,
+    resync: Arc<AtomicBool>,
+    snapshot: Snapshot,
+    epoch: AtomicU64,
+}
+
+const BATCH: usize = 512;
+
+impl Shipper {
+    async fn run(self, mut rx: mpsc::Receiver<Entry>, shutdown: CancellationToken) {
+        let mut failures = 0u32;
+        let mut batch = Vec::with_capacity(BATCH);
+        loop {
+            if self.resync.swap(false, Ordering::AcqRel) {
+                let entries: Vec<Entry> = (self.snapshot)()
+                    .iter()
+                    .filter(|r| r.status == TransferStatus::Committed)
+                    .map(|r| Entry::of(r, None))
+                    .collect();
+                tracing::info!(entries = entries.len(), "resyncing the ledger from the journal");
+                let mut ok = true;
+                for chunk in entries.chunks(BATCH) {
+                    if !self.ship(chunk.to_vec()).await {
+                        ok = false;
+                        break;
+                    }
+                }
+                if !ok {
+                    failures += 1;
+                    if !self.pause(failures, &shutdown).await {
+                        return;
+                    }
+                    continue;
+                }
+                failures = 0;
+            }
+            tokio::select! {
+                n = rx.recv_many(&mut batch, BATCH) => if n == 0 { return },
+                () = shutdown.cancelled() => return,
+                // Wake now and then to notice a resync request.
+                () = tokio::time::sleep(Duration::from_millis(200)) => continue,
+            }
+            if self.ship(std::mem::take(&mut batch)).await {
+                failures = 0;
+            } else {
+                // What failed is covered by a resync once the ledger is back.
+                failures += 1;
+                if !self.pause(failures, &shutdown).await {
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Posts a batch; `false` (and a resync scheduled) if it did not land.
+    async fn ship(&self, entries: Vec<Entry>) -> bool {
+        let sent = self.http.post(&self.url).json(&Entries { entries }).send().await;
+        let applied = match sent {
+            Ok(r) if r.status().is_success() => r.json::<Applied>().await.ok(),
+            Ok(r) => {
+                tracing::warn!(status = %r.status(), "ledger refused a batch");
+                None
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, "ledger unreachable");
+                None
+            }
+        };
+        match applied {
+            Some(a) => {
+                let before = self.epoch.swap(a.epoch, Ordering::AcqRel);
+                if before != 0 && before != a.epoch {
+                    tracing::info!("the ledger restarted; its read model will be resent");
+                    self.resync.store(true, Ordering::Release);
+                }
+                true
+            }
+            None => {
+                metrics::counter!("ledger_feed_failures_total").increment(1);
+                self.resync.store(true, Ordering::Release);
+                false
+            }
+        }
+    }
+
+    async fn pause(&self, failures: u32, shutdown: &CancellationToken) -> bool {
+        let wait = Duration::from_millis(20u64.saturating_mul(1 << failures.min(5))).min(Duration::from_secs(1));
+        tokio::select! {
+            () = tokio::time::sleep(wait) => true,
+            () = shutdown.cancelled() => false,
+        }
+    }
+}

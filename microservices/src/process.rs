@@ -1,0 +1,419 @@
+//! One service process: its state, its server, its operations routes
+//! (`/healthz` and `/metrics` over HTTP/1, `grpc.health.v1` and reflection
+//! over gRPC), and a graceful shutdown that drains in-flight calls.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use axum::Router;
+use axum::routing::get;
+use clap::{Args, ValueEnum};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use shared_domain::bank::{Begin, TransferRecord, TransferRequest, TransferStatus};
+use shared_domain::error::BankResult;
+use shared_domain::id::TransferId;
+use shared_domain::local::{LocalAccounts, LocalJournal, LocalRooms};
+use shared_domain::service::{Pause, TransferJournal};
+use store::{AccountStore, ChatStore, JournalStore, Storage, StorageMode};
+
+use crate::clients::{ClientConfig, Downstream, GrpcAccounts, GrpcRooms, GrpcTransfers};
+use crate::ledger::{Feed, HttpLedger, Ledger, now_us};
+use crate::observe::GrpcMetricsLayer;
+use crate::resilience::{Breaker, BreakerConfig, RetryConfig};
+use crate::servers::{AccountsServer, ChatServer, TransfersServer};
+use crate::wire::pb;
+
+/// The services of the system.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, ValueEnum)]
+pub enum ServiceKind {
+    /// Balances and transfer steps (gRPC).
+    Accounts,
+    /// The transfer saga and its journal (gRPC).
+    Transfers,
+    /// The read model and the audit (HTTP/JSON).
+    Ledger,
+    /// Rooms, posts, history, subscriptions (gRPC).
+    Chat,
+    /// API.md over HTTP and WebSocket (the shared edge).
+    Gateway,
+}
+
+impl ServiceKind {
+    /// Every service, in start order (dependencies first).
+    pub const ALL: [ServiceKind; 5] = [
+        ServiceKind::Accounts,
+        ServiceKind::Chat,
+        ServiceKind::Ledger,
+        ServiceKind::Transfers,
+        ServiceKind::Gateway,
+    ];
+
+    /// The name used on the command line and in metrics.
+    pub fn name(self) -> &'static str {
+        match self {
+            ServiceKind::Accounts => "accounts",
+            ServiceKind::Transfers => "transfers",
+            ServiceKind::Ledger => "ledger",
+            ServiceKind::Chat => "chat",
+            ServiceKind::Gateway => "gateway",
+        }
+    }
+}
+
+/// Storage engine of a service.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum StorageKind {
+    /// State in memory (lost when the process dies).
+    Memory,
+    /// State in redb under --data-dir (survives kill -9).
+    Durable,
+}
+
+/// Every knob of a service process (also what the launcher passes on).
+#[derive(Args, Debug, Clone)]
+pub struct ServiceArgs {
+    /// Storage engine.
+    #[arg(long, env = "MICROSERVICES_STORAGE", value_enum, default_value = "memory")]
+    pub storage: StorageKind,
+    /// Directory of the durable stores (one redb file per service).
+    #[arg(long, env = "MICROSERVICES_DATA_DIR", default_value = "data/microservices")]
+    pub data_dir: PathBuf,
+    /// The accounts service, `http://host:port`.
+    #[arg(long, env = "MICROSERVICES_ACCOUNTS_URL", default_value = "http://127.0.0.1:50051")]
+    pub accounts_url: String,
+    /// The transfers service.
+    #[arg(long, env = "MICROSERVICES_TRANSFERS_URL", default_value = "http://127.0.0.1:50052")]
+    pub transfers_url: String,
+    /// The ledger service (HTTP/JSON).
+    #[arg(long, env = "MICROSERVICES_LEDGER_URL", default_value = "http://127.0.0.1:50053")]
+    pub ledger_url: String,
+    /// The chat service.
+    #[arg(long, env = "MICROSERVICES_CHAT_URL", default_value = "http://127.0.0.1:50054")]
+    pub chat_url: String,
+    /// Longest a call to another service may take, milliseconds (less when
+    /// the caller's deadline is nearer).
+    #[arg(long, env = "MICROSERVICES_CALL_TIMEOUT_MS", default_value_t = 1000)]
+    pub call_timeout_ms: u64,
+    /// Calls in flight per downstream before they are shed.
+    #[arg(long, env = "MICROSERVICES_CLIENT_MAX_IN_FLIGHT", default_value_t = 1024)]
+    pub client_max_in_flight: usize,
+    /// Circuit breaker: calls in the sliding window.
+    #[arg(long, env = "MICROSERVICES_BREAKER_WINDOW", default_value_t = 20)]
+    pub breaker_window: usize,
+    /// Circuit breaker: calls needed before the failure rate is judged.
+    #[arg(long, env = "MICROSERVICES_BREAKER_MIN_CALLS", default_value_t = 10)]
+    pub breaker_min_calls: usize,
+    /// Circuit breaker: failure rate that opens it, percent.
+    #[arg(long, env = "MICROSERVICES_BREAKER_FAILURE_PERCENT", default_value_t = 50)]
+    pub breaker_failure_percent: u8,
+    /// Circuit breaker: how long it stays open, milliseconds.
+    #[arg(long, env = "MICROSERVICES_BREAKER_OPEN_MS", default_value_t = 1000)]
+    pub breaker_open_ms: u64,
+    /// Circuit breaker: probe calls let through half-open.
+    #[arg(long, env = "MICROSERVICES_BREAKER_PROBES", default_value_t = 3)]
+    pub breaker_probes: u32,
+    /// Retries: attempts in all for idempotent calls.
+    #[arg(long, env = "MICROSERVICES_RETRY_ATTEMPTS", default_value_t = 3)]
+    pub retry_attempts: u32,
+    /// Request deadline at the gateway, milliseconds.
+    #[arg(long, env = "MICROSERVICES_REQUEST_TIMEOUT_MS", default_value_t = 2000)]
+    pub request_timeout_ms: u64,
+    /// Requests in flight at the gateway before 429.
+    #[arg(long, env = "MICROSERVICES_MAX_IN_FLIGHT", default_value_t = 4096)]
+    pub max_in_flight: usize,
+    /// Messages a WebSocket reader may fall behind before it is disconnected.
+    #[arg(long, env = "MICROSERVICES_SESSION_BUFFER", default_value_t = 1024)]
+    pub session_buffer: usize,
+    /// Messages a room subscriber may fall behind before its stream ends.
+    #[arg(long, env = "MICROSERVICES_SUBSCRIBER_BUFFER", default_value_t = 256)]
+    pub subscriber_buffer: usize,
+    /// Shut down gracefully when standard input closes (the launcher holds
+    /// the other end, so its children never outlive it).
+    #[arg(long, hide = true)]
+    pub exit_on_stdin_eof: bool,
+}
+
+impl ServiceArgs {
+    fn client(&self, name: &str, url: &str) -> ClientConfig {
+        ClientConfig {
+            name: name.to_owned(),
+            url: url.to_owned(),
+            timeout: Duration::from_millis(self.call_timeout_ms),
+            max_in_flight: self.client_max_in_flight,
+            breaker: self.breaker(),
+            retry: RetryConfig {
+                max_attempts: self.retry_attempts,
+                ..RetryConfig::default()
+            },
+        }
+    }
+
+    fn breaker(&self) -> BreakerConfig {
+        BreakerConfig {
+            window: self.breaker_window.max(1),
+            minimum_calls: self.breaker_min_calls.max(1),
+            failure_rate: f64::from(self.breaker_failure_percent.clamp(1, 100)) / 100.0,
+            open_wait: Duration::from_millis(self.breaker_open_ms),
+            half_open_probes: self.breaker_probes.max(1),
+        }
+    }
+
+    fn storage(&self, kind: ServiceKind) -> anyhow::Result<Storage> {
+        let mode = match self.storage {
+            StorageKind::Memory => StorageMode::Memory,
+            StorageKind::Durable => StorageMode::Durable(self.data_dir.clone()),
+        };
+        Ok(Storage::open(&mode, kind.name())?)
+    }
+}
+
+/// A journal that tells the ledger feed about every commit.
+struct FeedingJournal<J> {
+    inner: Arc<J>,
+    feed: Feed,
+}
+
+#[async_trait]
+impl<J: TransferJournal> TransferJournal for FeedingJournal<J> {
+    async fn begin(&self, request: TransferRequest) -> BankResult<Begin> {
+        self.inner.begin(request).await
+    }
+    async fn resolve(&self, id: &TransferId, status: TransferStatus) -> BankResult<TransferRecord> {
+        let record = self.inner.resolve(id, status).await?;
+        self.feed.committed(&record);
+        Ok(record)
+    }
+    async fn abandon(&self, id: &TransferId) -> BankResult<()> {
+        self.inner.abandon(id).await
+    }
+    async fn get(&self, id: &TransferId) -> BankResult<TransferRecord> {
+        self.inner.get(id).await
+    }
+    async fn pending(&self) -> BankResult<Vec<TransferRecord>> {
+        self.inner.pending().await
+    }
+    async fn pending_count(&self) -> BankResult<u64> {
+        self.inner.pending_count().await
+    }
+}
+
+/// Prints where the service listens, for the launcher (one line on stdout).
+fn announce(kind: ServiceKind, addr: SocketAddr) {
+    println!("listening {} {addr}", kind.name());
+}
+
+/// `/healthz` and `/metrics`, served beside gRPC over HTTP/1.
+fn ops_routes() -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route(
+            "/metrics",
+            get(|| async {
+                (
+                    [(http::header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+                    edge::ops::prometheus().render(),
+                )
+            }),
+        )
+}
+
+/// Runs one service on `listener` until `shutdown` is cancelled.
+pub async fn serve(kind: ServiceKind, args: ServiceArgs, listener: TcpListener, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let addr = listener.local_addr()?;
+    let _ = edge::ops::prometheus();
+    if args.exit_on_stdin_eof {
+        let token = shutdown.clone();
+        tokio::spawn(async move {
+            use tokio::io::AsyncReadExt;
+            let mut stdin = tokio::io::stdin();
+            let mut buf = [0u8; 64];
+            while matches!(stdin.read(&mut buf).await, Ok(n) if n > 0) {}
+            tracing::info!("launcher gone (stdin closed); shutting down");
+            token.cancel();
+        });
+    }
+    match kind {
+        ServiceKind::Gateway => return serve_gateway(&args, listener, addr, shutdown).await,
+        ServiceKind::Ledger => {
+            let ledger = Ledger::new(
+                GrpcAccounts(Downstream::new(&args.client("accounts", &args.accounts_url))?),
+                GrpcTransfers(Downstream::new(&args.client("transfers", &args.transfers_url))?),
+            );
+            let router = ledger.router().merge(ops_routes());
+            announce(kind, addr);
+            axum::serve(listener, router)
+                .with_graceful_shutdown(shutdown.cancelled_owned())
+                .await?;
+            return Ok(());
+        }
+        _ => {}
+    }
+
+    let (reporter, health) = tonic_health::server::health_reporter();
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(pb::DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()?;
+    let mut routes = tonic::service::Routes::from(ops_routes())
+        .add_service(health)
+        .add_service(reflection);
+    let storage = args.storage(kind)?;
+    let durable = storage.is_durable();
+    match kind {
+        ServiceKind::Accounts => {
+            let store = AccountStore::new(storage.namespace("accounts"));
+            let book = store.load()?;
+            let accounts = LocalAccounts::restored(book, durable.then_some(store));
+            routes = routes.add_service(pb::bank::accounts_server::AccountsServer::new(AccountsServer(Arc::new(accounts))));
+            reporter.set_serving::<pb::bank::accounts_server::AccountsServer<AccountsServer>>().await;
+        }
+        ServiceKind::Transfers => {
+            let store = JournalStore::new(storage.namespace("journal"));
+            let local = Arc::new(LocalJournal::restored(store.load()?, durable.then_some(store)));
+            let snapshot = {
+                let local = local.clone();
+                Arc::new(move || local.records())
+            };
+            let feed = Feed::start(&args.ledger_url, 65_536, snapshot, shutdown.clone())?;
+            let journal = Arc::new(FeedingJournal { inner: local, feed });
+            let accounts = Arc::new(GrpcAccounts(Downstream::new(&args.client("accounts", &args.accounts_url))?));
+            let pause: Arc<dyn Pause> = Arc::new(edge::backoff::Backoff::new(
+                Duration::from_millis(5),
+                Duration::from_millis(500),
+                shutdown.clone(),
+            ));
+            let transfers = Arc::new(edge::transfers::SagaTransfers::new(journal.clone(), accounts, pause));
+            // Transfers left pending by a crash complete once the accounts
+            // answer; until then the saga's pause retries.
+            let resume = transfers.clone();
+            tokio::spawn(async move {
+                match resume.resume_pending().await {
+                    Ok(n) if n > 0 => tracing::info!(resolved = n, "resumed pending transfers"),
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "resuming pending transfers stopped"),
+                }
+            });
+            routes = routes.add_service(pb::bank::transfers_server::TransfersServer::new(TransfersServer {
+                transfers,
+                journal,
+            }));
+            reporter.set_serving::<pb::bank::transfers_server::TransfersServer<TransfersServer>>().await;
+        }
+        ServiceKind::Chat => {
+            let store = ChatStore::new(storage.clone());
+            let state = store.load()?;
+            let rooms = LocalRooms::restored(state, durable.then_some(store), args.subscriber_buffer, Arc::new(now_us));
+            routes = routes.add_service(pb::chat::chat_server::ChatServer::new(ChatServer(Arc::new(rooms))));
+            reporter.set_serving::<pb::chat::chat_server::ChatServer<ChatServer>>().await;
+        }
+        ServiceKind::Gateway | ServiceKind::Ledger => unreachable!("served above"),
+    }
+    announce(kind, addr);
+    let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+    tonic::transport::Server::builder()
+        .accept_http1(true)
+        .tcp_nodelay(true)
+        .max_concurrent_streams(Some(4096))
+        .layer(GrpcMetricsLayer)
+        .add_routes(routes)
+        .serve_with_incoming_shutdown(incoming, shutdown.cancelled_owned())
+        .await?;
+    Ok(())
+}
+
+/// Readiness of the gateway: every downstream answers its health check.
+struct Downstreams {
+    grpc: Vec<(&'static str, tonic::transport::Channel)>,
+    ledger: String,
+    http: reqwest::Client,
+}
+
+#[async_trait]
+impl edge::Probe for Downstreams {
+    async fn ready(&self) -> Result<(), String> {
+        use tonic_health::pb::health_client::HealthClient;
+        use tonic_health::pb::{HealthCheckRequest, health_check_response::ServingStatus};
+        for (name, channel) in &self.grpc {
+            let answer = HealthClient::new(channel.clone())
+                .check(HealthCheckRequest { service: String::new() })
+                .await
+                .map_err(|s| format!("{name}: {}", s.message()))?;
+            if answer.get_ref().status != ServingStatus::Serving as i32 {
+                return Err(format!("{name}: not serving"));
+            }
+        }
+        let ledger = self
+            .http
+            .get(format!("{}/healthz", self.ledger))
+            .send()
+            .await
+            .map_err(|e| format!("ledger: {e}"))?;
+        if !ledger.status().is_success() {
+            return Err(format!("ledger: {}", ledger.status()));
+        }
+        Ok(())
+    }
+}
+
+async fn serve_gateway(args: &ServiceArgs, listener: TcpListener, addr: SocketAddr, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let accounts = Arc::new(GrpcAccounts(Downstream::new(&args.client("accounts", &args.accounts_url))?));
+    let transfers = Arc::new(GrpcTransfers(Downstream::new(&args.client("transfers", &args.transfers_url))?));
+    let rooms = Arc::new(GrpcRooms(Downstream::new(&args.client("chat", &args.chat_url))?));
+    let ledger = Arc::new(HttpLedger::new(
+        &args.ledger_url,
+        Duration::from_millis(args.call_timeout_ms),
+        Breaker::new("ledger", args.breaker()),
+    )?);
+    let pause: Arc<dyn Pause> = Arc::new(edge::backoff::Backoff::new(
+        Duration::from_millis(5),
+        Duration::from_millis(500),
+        shutdown.clone(),
+    ));
+    let edge_config = edge::EdgeConfig {
+        request_timeout: Duration::from_millis(args.request_timeout_ms),
+        max_in_flight: args.max_in_flight,
+        ws_send_timeout: Duration::from_secs(5),
+    };
+    let sessions = Arc::new(edge::session::TaskSessions::new(
+        rooms.clone(),
+        pause,
+        args.session_buffer,
+        edge_config.ws_send_timeout,
+    ));
+    let channel = |url: &str| -> anyhow::Result<tonic::transport::Channel> {
+        Ok(tonic::transport::Endpoint::from_shared(url.to_owned())?
+            .connect_timeout(Duration::from_millis(500))
+            .timeout(Duration::from_millis(args.call_timeout_ms))
+            .connect_lazy())
+    };
+    let probe = Arc::new(Downstreams {
+        grpc: vec![
+            ("accounts", channel(&args.accounts_url)?),
+            ("transfers", channel(&args.transfers_url)?),
+            ("chat", channel(&args.chat_url)?),
+        ],
+        ledger: args.ledger_url.trim_end_matches('/').to_owned(),
+        http: reqwest::Client::builder()
+            .timeout(Duration::from_millis(args.call_timeout_ms))
+            .build()?,
+    });
+    let services = edge::Services {
+        accounts,
+        transfers,
+        ledger,
+        rooms,
+        sessions,
+        probe,
+        admin: None,
+        metrics: None,
+    };
+    let router = edge::router(services, edge_config);
+    announce(ServiceKind::Gateway, addr);
+    edge::serve(listener, router, shutdown.cancelled_owned()).await?;
+    Ok(())
+}

@@ -1,0 +1,112 @@
+//! The gRPC servers: each handler converts the request, calls the shared
+//! service trait, and converts the answer. No business rule lives here.
+
+use std::pin::Pin;
+use std::sync::Arc;
+
+use futures::{Stream, StreamExt};
+use tonic::{Request, Response, Status};
+
+use shared_domain::chat::HistoryQuery;
+use shared_domain::service::{AccountsService, RoomsService, TransferJournal, TransfersService};
+
+use crate::deadline::scoped;
+use crate::wire::pb::{bank as b, chat as c};
+use crate::wire::{self, bank_call_status, chat_call_status, invalid};
+
+/// `bank.v1.Accounts` over any accounts service.
+pub struct AccountsServer(pub Arc<dyn AccountsService>);
+
+#[tonic::async_trait]
+impl b::accounts_server::Accounts for AccountsServer {
+    async fn open(&self, request: Request<b::OpenRequest>) -> Result<Response<b::Account>, Status> {
+        let (id, opening) = wire::open_request(request.get_ref())?;
+        let view = self.0.open(id, opening).await.map_err(bank_call_status)?;
+        Ok(Response::new(wire::account_to_wire(&view)))
+    }
+    async fn balance(&self, request: Request<b::BalanceRequest>) -> Result<Response<b::Account>, Status> {
+        let id = wire::id("account_id", &request.get_ref().account_id)?;
+        let view = self.0.balance(&id).await.map_err(bank_call_status)?;
+        Ok(Response::new(wire::account_to_wire(&view)))
+    }
+    async fn apply_step(&self, request: Request<b::ApplyStepRequest>) -> Result<Response<b::StepResult>, Status> {
+        let step = wire::step_from_wire(request.get_ref())?;
+        let result = self.0.apply_step(step).await.map_err(bank_call_status)?;
+        Ok(Response::new(wire::step_result_to_wire(result)))
+    }
+    async fn totals(&self, _request: Request<b::TotalsRequest>) -> Result<Response<b::Totals>, Status> {
+        let totals = self.0.totals().await.map_err(bank_call_status)?;
+        Ok(Response::new(wire::totals_to_wire(totals)))
+    }
+}
+
+/// `bank.v1.Transfers` over the saga host and its journal.
+pub struct TransfersServer {
+    /// Runs transfers.
+    pub transfers: Arc<dyn TransfersService>,
+    /// Answers the pending count.
+    pub journal: Arc<dyn TransferJournal>,
+}
+
+#[tonic::async_trait]
+impl b::transfers_server::Transfers for TransfersServer {
+    async fn transfer(&self, request: Request<b::TransferRequest>) -> Result<Response<b::TransferRecord>, Status> {
+        let transfer = wire::transfer_from_wire(request.get_ref())?;
+        // The saga's calls to the accounts get what remains of the caller's
+        // deadline; if it expires, this future is dropped and the saga is
+        // handed to a task of its own (never left between debit and credit).
+        let record = scoped(&request, self.transfers.transfer(transfer))
+            .await
+            .map_err(bank_call_status)?;
+        Ok(Response::new(wire::record_to_wire(&record)))
+    }
+    async fn get(&self, request: Request<b::GetTransferRequest>) -> Result<Response<b::TransferRecord>, Status> {
+        let id = wire::transfer_id(&request.get_ref().transfer_id)?;
+        let record = self.transfers.get(&id).await.map_err(bank_call_status)?;
+        Ok(Response::new(wire::record_to_wire(&record)))
+    }
+    async fn pending_count(&self, _request: Request<b::PendingCountRequest>) -> Result<Response<b::PendingCount>, Status> {
+        let pending = self.journal.pending_count().await.map_err(bank_call_status)?;
+        Ok(Response::new(b::PendingCount { pending }))
+    }
+}
+
+/// `chat.v1.Chat` over any rooms service.
+pub struct ChatServer(pub Arc<dyn RoomsService>);
+
+type MessageStream = Pin<Box<dyn Stream<Item = Result<c::ChatMessage, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl c::chat_server::Chat for ChatServer {
+    async fn create_room(&self, request: Request<c::CreateRoomRequest>) -> Result<Response<c::CreateRoomResponse>, Status> {
+        let room = wire::room(&request.get_ref().room)?;
+        self.0.create(room).await.map_err(chat_call_status)?;
+        Ok(Response::new(c::CreateRoomResponse {}))
+    }
+    async fn post(&self, request: Request<c::PostRequest>) -> Result<Response<c::PostOutcome>, Status> {
+        let post = wire::post_from_wire(request.get_ref())?;
+        let outcome = self.0.post(post).await.map_err(chat_call_status)?;
+        Ok(Response::new(wire::outcome_to_wire(outcome)))
+    }
+    async fn history(&self, request: Request<c::HistoryRequest>) -> Result<Response<c::HistoryResponse>, Status> {
+        let r = request.get_ref();
+        let room = wire::room(&r.room)?;
+        let query = HistoryQuery::new(Some(r.after), Some(r.limit)).ok_or_else(|| invalid("limit", "must be 1..=1000"))?;
+        let messages = self.0.history(&room, query).await.map_err(chat_call_status)?;
+        Ok(Response::new(c::HistoryResponse {
+            messages: messages.iter().map(wire::message_to_wire).collect(),
+        }))
+    }
+
+    type SubscribeStream = MessageStream;
+
+    async fn subscribe(&self, request: Request<c::SubscribeRequest>) -> Result<Response<MessageStream>, Status> {
+        let r = request.get_ref();
+        let room = wire::room(&r.room)?;
+        let subscription = self.0.subscribe(&room, r.after).await.map_err(chat_call_status)?;
+        // The stream ends when the room drops a subscriber that fell behind;
+        // the gateway's session resubscribes from its cursor.
+        let stream = subscription.map(|item| item.map(|m| wire::message_to_wire(&m)).map_err(chat_call_status));
+        Ok(Response::new(Box::pin(stream)))
+    }
+}
