@@ -39,6 +39,7 @@ pub struct UpArgs {
     /// launcher gives up and stops everything.
     #[arg(long, default_value_t = 20)]
     pub max_restarts: u32,
+
     /// Every service's knobs.
     #[command(flatten)]
     pub service: ServiceArgs,
@@ -350,8 +351,16 @@ pub async fn up(args: UpArgs, shutdown: impl Future<Output = ()> + Send + 'stati
         )));
     }
     let stopping = state.stopping.clone();
+    let parent_gone = async {
+        if args.service.exit_on_stdin_eof {
+            crate::process::stdin_closed().await;
+        } else {
+            std::future::pending::<()>().await;
+        }
+    };
     tokio::select! {
         () = shutdown => {}
+        () = parent_gone => {}
         () = stopping.cancelled() => {}
     }
     eprintln!("stopping every service (gateway first)...");

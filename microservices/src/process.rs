@@ -132,9 +132,10 @@ pub struct ServiceArgs {
     /// Messages a room subscriber may fall behind before its stream ends.
     #[arg(long, env = "MICROSERVICES_SUBSCRIBER_BUFFER", default_value_t = 256)]
     pub subscriber_buffer: usize,
-    /// Shut down gracefully when standard input closes (the launcher holds
-    /// the other end, so its children never outlive it).
-    #[arg(long, hide = true)]
+    /// Shut down gracefully when standard input closes: the parent (the
+    /// launcher, a test, the harness) holds the other end, so nothing it
+    /// started outlives it.
+    #[arg(long)]
     pub exit_on_stdin_eof: bool,
 }
 
@@ -202,6 +203,15 @@ impl<J: TransferJournal> TransferJournal for FeedingJournal<J> {
     }
 }
 
+/// Resolves when standard input reaches its end: the parent that holds
+/// the other end has exited (or closed it to ask for a shutdown).
+pub async fn stdin_closed() {
+    use tokio::io::AsyncReadExt;
+    let mut stdin = tokio::io::stdin();
+    let mut buf = [0u8; 64];
+    while matches!(stdin.read(&mut buf).await, Ok(n) if n > 0) {}
+}
+
 /// Prints where the service listens, for the launcher (one line on stdout).
 fn announce(kind: ServiceKind, addr: SocketAddr) {
     println!("listening {} {addr}", kind.name());
@@ -229,10 +239,7 @@ pub async fn serve(kind: ServiceKind, args: ServiceArgs, listener: TcpListener, 
     if args.exit_on_stdin_eof {
         let token = shutdown.clone();
         tokio::spawn(async move {
-            use tokio::io::AsyncReadExt;
-            let mut stdin = tokio::io::stdin();
-            let mut buf = [0u8; 64];
-            while matches!(stdin.read(&mut buf).await, Ok(n) if n > 0) {}
+            stdin_closed().await;
             tracing::info!("launcher gone (stdin closed); shutting down");
             token.cancel();
         });

@@ -402,7 +402,9 @@ pub async fn websocket_slow_reader_is_disconnected_and_resumes(api: &Api) -> any
     let p = prefix("slow");
     let room = format!("{p}r");
     api.room(&room).await?;
-    let mut slow = Session::connect(&api.ws_url(&room, "user=slow")).await?;
+    // A small receive buffer on our side, so what the server holds back is
+    // bounded by its own buffers, which 4000 × 4 KB must exceed.
+    let mut slow = Session::connect_with_receive_buffer(&api.ws_url(&room, "user=slow"), 64 * 1024).await?;
     let text = "x".repeat(4000);
     let total = 4000u64;
     let jobs = (0..total).map(|i| {
@@ -413,7 +415,11 @@ pub async fn websocket_slow_reader_is_disconnected_and_resumes(api: &Api) -> any
     for r in results {
         r?;
     }
-    // Now read what the server still sends until it disconnects us.
+    // Stay silent past the server's patience with a stuck reader (the
+    // edge's WebSocket send timeout, 5 s by default), so the verdict does
+    // not depend on how fast the posts went; then read what the server
+    // still sends until it disconnects us.
+    tokio::time::sleep(std::time::Duration::from_secs(6)).await;
     let (seen, closed) = slow.drain_until_closed(std::time::Duration::from_secs(20)).await?;
     ensure!(closed, "a reader {total} messages behind was not disconnected");
     check_contiguous(&room, 0, seen.iter().copied())?;

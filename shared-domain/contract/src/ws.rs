@@ -25,6 +25,30 @@ impl Session {
         Ok(Self { socket })
     }
 
+    /// Connects with a small kernel receive buffer, so a reader that stops
+    /// reading is not hidden by megabytes of socket buffer (Linux grows a
+    /// loopback receive buffer up to `tcp_rmem`'s maximum, 32 MiB here).
+    pub async fn connect_with_receive_buffer(url: &str, bytes: u32) -> anyhow::Result<Self> {
+        let parsed = reqwest::Url::parse(url)?;
+        let host = parsed.host_str().context("ws url without host")?;
+        let port = parsed.port().context("ws url without port")?;
+        let addr = tokio::net::lookup_host((host, port))
+            .await?
+            .next()
+            .context("ws host does not resolve")?;
+        let socket = if addr.is_ipv4() {
+            tokio::net::TcpSocket::new_v4()?
+        } else {
+            tokio::net::TcpSocket::new_v6()?
+        };
+        socket.set_recv_buffer_size(bytes)?;
+        let stream = socket.connect(addr).await?;
+        let (socket, _) = tokio_tungstenite::client_async(url, tokio_tungstenite::MaybeTlsStream::Plain(stream))
+            .await
+            .with_context(|| format!("connecting {url}"))?;
+        Ok(Self { socket })
+    }
+
     /// The next text frame as JSON.
     pub async fn next_frame(&mut self) -> anyhow::Result<Value> {
         loop {
