@@ -51,7 +51,7 @@ fn main() -> anyhow::Result<()> {
         )
         .init();
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    runtime.block_on(async move {
+    let result = runtime.block_on(async move {
         match cli.command {
             Cmd::Up(args) => microservices::launcher::up(args, shutdown_signal()).await,
             Cmd::Serve { service, listen, args } => {
@@ -67,7 +67,11 @@ fn main() -> anyhow::Result<()> {
                 microservices::process::serve(service, args, listener, shutdown).await
             }
         }
-    })
+    });
+    // Don't wait for a blocking read of stdin (--exit-on-stdin-eof) that
+    // may never end: everything that mattered has stopped.
+    runtime.shutdown_background();
+    result
 }
 
 async fn shutdown_signal() {

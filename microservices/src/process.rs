@@ -289,6 +289,7 @@ pub async fn serve(kind: ServiceKind, args: ServiceArgs, listener: TcpListener, 
             let feed = Feed::start(&args.ledger_url, 65_536, snapshot, shutdown.clone())?;
             let journal = Arc::new(FeedingJournal { inner: local, feed });
             let accounts = Arc::new(GrpcAccounts(Downstream::new(&args.client("accounts", &args.accounts_url))?));
+            let accounts_breaker = accounts.0.breaker().clone();
             let pause: Arc<dyn Pause> = Arc::new(edge::backoff::Backoff::new(
                 Duration::from_millis(5),
                 Duration::from_millis(500),
@@ -308,6 +309,7 @@ pub async fn serve(kind: ServiceKind, args: ServiceArgs, listener: TcpListener, 
             routes = routes.add_service(pb::bank::transfers_server::TransfersServer::new(TransfersServer {
                 transfers,
                 journal,
+                accounts: Some(accounts_breaker),
             }));
             reporter.set_serving::<pb::bank::transfers_server::TransfersServer<TransfersServer>>().await;
         }
@@ -326,6 +328,10 @@ pub async fn serve(kind: ServiceKind, args: ServiceArgs, listener: TcpListener, 
         .accept_http1(true)
         .tcp_nodelay(true)
         .max_concurrent_streams(Some(4096))
+        // Callers cancel calls whose deadline passed (RST_STREAM); h2's
+        // default of 20 such resets in flight makes the server drop the
+        // whole connection under exactly the overload it should shed.
+        .http2_max_pending_accept_reset_streams(Some(4096))
         .layer(GrpcMetricsLayer)
         .add_routes(routes)
         .serve_with_incoming_shutdown(incoming, shutdown.cancelled_owned())

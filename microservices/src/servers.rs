@@ -46,12 +46,24 @@ pub struct TransfersServer {
     pub transfers: Arc<dyn TransfersService>,
     /// Answers the pending count.
     pub journal: Arc<dyn TransferJournal>,
+    /// The breaker towards the accounts: while it is open, a new transfer
+    /// is refused at once (`UNAVAILABLE`, nothing recorded) instead of
+    /// being journaled and left pending until the accounts return.
+    pub accounts: Option<Arc<crate::resilience::Breaker>>,
 }
 
 #[tonic::async_trait]
 impl b::transfers_server::Transfers for TransfersServer {
     async fn transfer(&self, request: Request<b::TransferRequest>) -> Result<Response<b::TransferRecord>, Status> {
         let transfer = wire::transfer_from_wire(request.get_ref())?;
+        if let Some(breaker) = &self.accounts
+            && breaker.state() == crate::resilience::BreakerState::Open
+        {
+            return Err(Status::unavailable(format!(
+                "circuit open: {} is failing; transfer refused before it was recorded",
+                breaker.name()
+            )));
+        }
         // The saga's calls to the accounts get what remains of the caller's
         // deadline; if it expires, this future is dropped and the saga is
         // handed to a task of its own (never left between debit and credit).

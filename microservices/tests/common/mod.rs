@@ -29,7 +29,7 @@ pub(crate) struct Ports {
 pub(crate) struct Cluster {
     pub(crate) base: String,
     child: Child,
-    _stdin: ChildStdin,
+    stdin: Option<ChildStdin>,
     ports_file: PathBuf,
     _dir: tempfile::TempDir,
 }
@@ -76,7 +76,7 @@ impl Cluster {
         Cluster {
             base,
             child,
-            _stdin: stdin,
+            stdin: Some(stdin),
             ports_file,
             _dir: dir,
         }
@@ -110,9 +110,9 @@ impl Cluster {
 
 impl Drop for Cluster {
     fn drop(&mut self) {
-        // Closing stdin (dropping `_stdin`) asks for a graceful stop; make
-        // sure the launcher is gone before the temp dir is removed.
-        let _ = Command::new("kill").arg(self.child.id().to_string()).status();
+        // Closing stdin asks for a graceful stop; make sure the launcher is
+        // gone before the temp dir is removed.
+        drop(self.stdin.take());
         let _ = self.child.wait();
     }
 }

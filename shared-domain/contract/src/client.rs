@@ -188,12 +188,18 @@ impl Api {
 
     /// The audit, once nothing is pending (waits up to 10 s).
     pub async fn settled_audit(&self) -> anyhow::Result<Value> {
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        // After a fault the audit may answer 503 for a while (a component
+        // restarting) and transfers may still be completing.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
         loop {
             let audit = self.get("/v1/audit").await?;
-            let body = audit.expect_status(200)?.clone();
-            if body["pending_transfers"].as_u64() == Some(0) || std::time::Instant::now() > deadline {
-                return Ok(body);
+            let past = std::time::Instant::now() > deadline;
+            if audit.status.as_u16() == 200 {
+                if audit.body["pending_transfers"].as_u64() == Some(0) || past {
+                    return Ok(audit.body);
+                }
+            } else if past {
+                return Ok(audit.expect_status(200)?.clone());
             }
             tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         }

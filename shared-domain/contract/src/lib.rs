@@ -9,6 +9,7 @@
 //! Use [`contract_tests!`] to generate one `#[tokio::test]` per case.
 
 pub mod client;
+pub mod faults;
 pub mod cases;
 pub mod ws;
 

@@ -109,7 +109,7 @@ impl<E: Into<ApiError>> From<CallError<E>> for ApiError {
         match e {
             CallError::Domain(e) => e.into(),
             CallError::Unavailable(why) => {
-                tracing::warn!(reason = %why, "component unavailable");
+                tracing::debug!(reason = %why, "component unavailable");
                 Self::unavailable("a component is unavailable, retry later")
             }
             CallError::Overloaded => Self::overloaded("too many requests in flight, retry later"),
