@@ -190,6 +190,12 @@ impl TransfersService for GrpcTransfers {
     }
 }
 
+/// A page of history is up to 1000 messages of 4 KiB: more than tonic's
+/// default 4 MiB answer limit.
+fn chat_client(channel: Layered) -> ChatClient<Layered> {
+    ChatClient::new(channel).max_decoding_message_size(16 * 1024 * 1024)
+}
+
 /// `RoomsService` over `chat.v1.Chat`.
 pub struct GrpcRooms(pub Downstream);
 
@@ -197,13 +203,13 @@ pub struct GrpcRooms(pub Downstream);
 impl RoomsService for GrpcRooms {
     async fn create(&self, room: RoomName) -> ChatResult<()> {
         let message = c::CreateRoomRequest { room: room.to_string() };
-        self.0.unary(false, message, chat_error, |ch, r| async move { ChatClient::new(ch).create_room(r).await }).await?;
+        self.0.unary(false, message, chat_error, |ch, r| async move { chat_client(ch).create_room(r).await }).await?;
         Ok(())
     }
     async fn post(&self, request: PostRequest) -> ChatResult<PostOutcome> {
         let message = wire::post_to_wire(&request);
         // Idempotent per (room, author, client_msg_id).
-        let o = self.0.unary(true, message, chat_error, |ch, r| async move { ChatClient::new(ch).post(r).await }).await?;
+        let o = self.0.unary(true, message, chat_error, |ch, r| async move { chat_client(ch).post(r).await }).await?;
         Ok(wire::outcome_from_wire(&o))
     }
     async fn history(&self, room: &RoomName, query: HistoryQuery) -> ChatResult<Vec<ChatMessage>> {
@@ -212,7 +218,7 @@ impl RoomsService for GrpcRooms {
             after: query.after,
             limit: query.limit,
         };
-        let h = self.0.unary(true, message, chat_error, |ch, r| async move { ChatClient::new(ch).history(r).await }).await?;
+        let h = self.0.unary(true, message, chat_error, |ch, r| async move { chat_client(ch).history(r).await }).await?;
         h.messages.iter().map(|m| decoded(wire::message_from_wire(m))).collect()
     }
     async fn subscribe(&self, room: &RoomName, after: u64) -> ChatResult<Subscription> {
@@ -224,7 +230,7 @@ impl RoomsService for GrpcRooms {
             .run(true, || {
                 let request = Request::new(message.clone());
                 let channel = self.0.channel.clone();
-                async move { ChatClient::new(channel).subscribe(request).await.map_err(|s| chat_error(&s)) }
+                async move { chat_client(channel).subscribe(request).await.map_err(|s| chat_error(&s)) }
             })
             .await?
             .into_inner();

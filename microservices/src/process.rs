@@ -28,6 +28,11 @@ use crate::resilience::{Breaker, BreakerConfig, RetryConfig};
 use crate::servers::{AccountsServer, ChatServer, TransfersServer};
 use crate::wire::pb;
 
+/// The largest request message a service decodes. Requests are small (a
+/// chat text is at most 4096 bytes); anything bigger is refused with
+/// `OUT_OF_RANGE`/`RESOURCE_EXHAUSTED` before it is decoded.
+pub const MAX_REQUEST_BYTES: usize = 64 * 1024;
+
 /// The services of the system.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, ValueEnum)]
 pub enum ServiceKind {
@@ -276,7 +281,7 @@ pub async fn serve(kind: ServiceKind, args: ServiceArgs, listener: TcpListener, 
             let store = AccountStore::new(storage.namespace("accounts"));
             let book = store.load()?;
             let accounts = LocalAccounts::restored(book, durable.then_some(store));
-            routes = routes.add_service(pb::bank::accounts_server::AccountsServer::new(AccountsServer(Arc::new(accounts))));
+            routes = routes.add_service(pb::bank::accounts_server::AccountsServer::new(AccountsServer(Arc::new(accounts))).max_decoding_message_size(MAX_REQUEST_BYTES));
             reporter.set_serving::<pb::bank::accounts_server::AccountsServer<AccountsServer>>().await;
         }
         ServiceKind::Transfers => {
@@ -306,18 +311,21 @@ pub async fn serve(kind: ServiceKind, args: ServiceArgs, listener: TcpListener, 
                     Err(e) => tracing::warn!(error = %e, "resuming pending transfers stopped"),
                 }
             });
-            routes = routes.add_service(pb::bank::transfers_server::TransfersServer::new(TransfersServer {
-                transfers,
-                journal,
-                accounts: Some(accounts_breaker),
-            }));
+            routes = routes.add_service(
+                pb::bank::transfers_server::TransfersServer::new(TransfersServer {
+                    transfers,
+                    journal,
+                    accounts: Some(accounts_breaker),
+                })
+                .max_decoding_message_size(MAX_REQUEST_BYTES),
+            );
             reporter.set_serving::<pb::bank::transfers_server::TransfersServer<TransfersServer>>().await;
         }
         ServiceKind::Chat => {
             let store = ChatStore::new(storage.clone());
             let state = store.load()?;
             let rooms = LocalRooms::restored(state, durable.then_some(store), args.subscriber_buffer, Arc::new(now_us));
-            routes = routes.add_service(pb::chat::chat_server::ChatServer::new(ChatServer(Arc::new(rooms))));
+            routes = routes.add_service(pb::chat::chat_server::ChatServer::new(ChatServer(Arc::new(rooms))).max_decoding_message_size(MAX_REQUEST_BYTES));
             reporter.set_serving::<pb::chat::chat_server::ChatServer<ChatServer>>().await;
         }
         ServiceKind::Gateway | ServiceKind::Ledger => unreachable!("served above"),
