@@ -96,6 +96,7 @@ impl Downstream {
     fn request<T>(&self, message: T) -> Request<T> {
         let mut request = Request::new(message);
         request.set_timeout(deadline::budget(self.timeout));
+        traced(&mut request);
         request
     }
 
@@ -121,6 +122,15 @@ impl Downstream {
                 }
             })
             .await
+    }
+}
+
+/// Sends the current trace context (this hop's span as the parent).
+fn traced<T>(request: &mut Request<T>) {
+    if let Some(context) = crate::trace::current()
+        && let Ok(value) = context.header().parse()
+    {
+        request.metadata_mut().insert("traceparent", value);
     }
 }
 
@@ -228,7 +238,8 @@ impl RoomsService for GrpcRooms {
             .0
             .retry
             .run(true, || {
-                let request = Request::new(message.clone());
+                let mut request = Request::new(message.clone());
+                traced(&mut request);
                 let channel = self.0.channel.clone();
                 async move { chat_client(channel).subscribe(request).await.map_err(|s| chat_error(&s)) }
             })
@@ -240,5 +251,29 @@ impl RoomsService for GrpcRooms {
                 Err(s) => Err(chat_error(&s)),
             })
             .boxed())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::trace::TraceContext;
+
+    #[tokio::test]
+    async fn calls_carry_the_current_trace_with_this_hop_as_parent() {
+        let mut outside = Request::new(());
+        traced(&mut outside);
+        assert!(outside.metadata().get("traceparent").is_none(), "no trace, no header");
+        let hop = TraceContext::from_header(Some("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"));
+        let sent = crate::trace::scope_for_test(hop, async {
+            let mut request = Request::new(());
+            traced(&mut request);
+            request.metadata().get("traceparent").and_then(|v| v.to_str().ok()).map(str::to_owned)
+        })
+        .await
+        .expect("header sent");
+        let next = TraceContext::from_header(Some(&sent));
+        assert_eq!(next.trace_id, hop.trace_id);
+        assert_eq!(next.parent_span_id, Some(hop.span_id));
     }
 }

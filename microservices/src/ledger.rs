@@ -242,7 +242,11 @@ impl LedgerService for HttpLedger {
             .try_acquire()
             .map_err(|open| CallError::Unavailable(open.to_string()))?;
         let answer = async {
-            let response = self.http.get(&self.url).send().await?;
+            let mut get = self.http.get(&self.url);
+            if let Some(context) = crate::trace::current() {
+                get = get.header("traceparent", context.header());
+            }
+            let response = get.send().await?;
             let status = response.status();
             if !status.is_success() {
                 return Ok(Err(format!("ledger answered {status}: {}", response.text().await.unwrap_or_default())));

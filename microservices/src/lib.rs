@@ -10,6 +10,7 @@
 //! - [`launcher`]: `up`, every service as a supervised child process.
 //! - [`process`]: one service process: state, server, ops routes, shutdown.
 //! - [`observe`]: per-method gRPC server metrics.
+//! - [`trace`]: W3C `traceparent` read by every server, sent by every client.
 //! - [`resilience`]: circuit breaker (tower layer), retries with jitter and a budget.
 //! - [`wire`]: generated protobuf types and their conversions to the domain.
 pub mod wire;
@@ -21,3 +22,4 @@ pub mod ledger;
 pub mod observe;
 pub mod process;
 pub mod launcher;
+pub mod trace;

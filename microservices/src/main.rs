@@ -43,8 +43,16 @@ enum Cmd {
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    // MICROSERVICES_LOG_SPANS=1 logs every request span as it closes, with
+    // its trace_id, span_id and parent_span_id: one request's hops join up.
+    let span_events = if std::env::var_os("MICROSERVICES_LOG_SPANS").is_some() {
+        tracing_subscriber::fmt::format::FmtSpan::CLOSE
+    } else {
+        tracing_subscriber::fmt::format::FmtSpan::NONE
+    };
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
+        .with_span_events(span_events)
         .with_env_filter(
             EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| EnvFilter::new("microservices=info,edge=info,warn")),

@@ -256,7 +256,7 @@ pub async fn serve(kind: ServiceKind, args: ServiceArgs, listener: TcpListener, 
                 GrpcAccounts(Downstream::new(&args.client("accounts", &args.accounts_url))?),
                 GrpcTransfers(Downstream::new(&args.client("transfers", &args.transfers_url))?),
             );
-            let router = ledger.router().merge(ops_routes());
+            let router = ledger.router().merge(ops_routes()).layer(crate::trace::TraceLayer);
             announce(kind, addr);
             axum::serve(listener, router)
                 .with_graceful_shutdown(shutdown.cancelled_owned())
@@ -341,6 +341,7 @@ pub async fn serve(kind: ServiceKind, args: ServiceArgs, listener: TcpListener, 
         // whole connection under exactly the overload it should shed.
         .http2_max_pending_accept_reset_streams(Some(4096))
         .layer(GrpcMetricsLayer)
+        .layer(crate::trace::TraceLayer)
         .add_routes(routes)
         .serve_with_incoming_shutdown(incoming, shutdown.cancelled_owned())
         .await?;
@@ -433,7 +434,7 @@ async fn serve_gateway(args: &ServiceArgs, listener: TcpListener, addr: SocketAd
         admin: None,
         metrics: None,
     };
-    let router = edge::router(services, edge_config);
+    let router = edge::router(services, edge_config).layer(crate::trace::TraceLayer);
     announce(ServiceKind::Gateway, addr);
     edge::serve(listener, router, shutdown.cancelled_owned()).await?;
     Ok(())
