@@ -56,6 +56,8 @@ pub struct ClientConfig {
     pub breaker: BreakerConfig,
     /// The retries' knobs.
     pub retry: RetryConfig,
+    /// Mints the service token sent with every call, when tokens are on.
+    pub tokens: Option<Arc<crate::auth::Minter>>,
 }
 
 /// The parts every client shares.
@@ -64,6 +66,8 @@ pub struct Downstream {
     breaker: Arc<Breaker>,
     retry: Retry,
     timeout: Duration,
+    name: String,
+    tokens: Option<Arc<crate::auth::Minter>>,
 }
 
 impl Downstream {
@@ -85,6 +89,8 @@ impl Downstream {
             breaker,
             retry: Retry::new(&config.name, config.retry),
             timeout: config.timeout,
+            name: config.name.clone(),
+            tokens: config.tokens.clone(),
         })
     }
 
@@ -97,7 +103,17 @@ impl Downstream {
         let mut request = Request::new(message);
         request.set_timeout(deadline::budget(self.timeout));
         traced(&mut request);
+        self.authorize(&mut request);
         request
+    }
+
+    /// Adds this service's token for the downstream, when tokens are on.
+    fn authorize<T>(&self, request: &mut Request<T>) {
+        if let Some(minter) = &self.tokens
+            && let Ok(value) = format!("Bearer {}", minter.token_for(&self.name)).parse()
+        {
+            request.metadata_mut().insert("authorization", value);
+        }
     }
 
     /// One unary call with the client's policy: deadline, retries when
@@ -240,6 +256,7 @@ impl RoomsService for GrpcRooms {
             .run(true, || {
                 let mut request = Request::new(message.clone());
                 traced(&mut request);
+                self.0.authorize(&mut request);
                 let channel = self.0.channel.clone();
                 async move { chat_client(channel).subscribe(request).await.map_err(|s| chat_error(&s)) }
             })

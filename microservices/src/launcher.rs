@@ -91,6 +91,10 @@ fn env_of(args: &ServiceArgs, urls: &BTreeMap<ServiceKind, String>) -> Vec<(&'st
         ("MICROSERVICES_SESSION_BUFFER", args.session_buffer.to_string()),
         ("MICROSERVICES_SUBSCRIBER_BUFFER", args.subscriber_buffer.to_string()),
     ];
+    if args.service_tokens {
+        env.push(("MICROSERVICES_SERVICE_TOKENS", "true".to_owned()));
+        env.push(("MICROSERVICES_TOKEN_KEY_FILE", args.token_key_path().display().to_string()));
+    }
     for (kind, var) in [
         (ServiceKind::Accounts, "MICROSERVICES_ACCOUNTS_URL"),
         (ServiceKind::Transfers, "MICROSERVICES_TRANSFERS_URL"),
@@ -152,6 +156,24 @@ async fn spawn_child(kind: ServiceKind, listen: SocketAddr, env: &[(&'static str
         }
     });
     Ok((Running { child, stdin }, addr))
+}
+
+/// Makes a fresh signing key for this run, readable by this user only.
+fn write_token_key(path: &std::path::Path) -> anyhow::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("writing the token key {}", path.display()))?;
+    file.write_all(crate::auth::TokenKey::generate().to_hex().as_bytes())?;
+    Ok(())
 }
 
 /// A loopback port free at the moment of asking.
@@ -284,6 +306,9 @@ impl UpState {
 pub async fn up(args: UpArgs, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
     let mut urls = BTreeMap::new();
     let table: Table = Arc::default();
+    if args.service.service_tokens {
+        write_token_key(&args.service.token_key_path())?;
+    }
     let mut started = Vec::new();
     let mut tasks = Vec::new();
     // Every address is chosen before anything starts: the ledger and the

@@ -34,6 +34,7 @@ use shared_domain::money::Total;
 use shared_domain::service::{AccountsService, LedgerService};
 
 use crate::clients::{GrpcAccounts, GrpcTransfers};
+use crate::auth::Minter;
 use crate::resilience::Breaker;
 
 /// One committed transfer, as the feed ships it.
@@ -212,11 +213,20 @@ pub struct HttpLedger {
     http: reqwest::Client,
     url: String,
     breaker: Arc<Breaker>,
+    tokens: Option<Arc<Minter>>,
+}
+
+/// Adds the service token for the ledger, when tokens are on.
+fn authorized(request: reqwest::RequestBuilder, tokens: Option<&Arc<Minter>>) -> reqwest::RequestBuilder {
+    match tokens {
+        Some(minter) => request.bearer_auth(minter.token_for("ledger")),
+        None => request,
+    }
 }
 
 impl HttpLedger {
     /// A client of the ledger at `base` (`http://host:port`).
-    pub fn new(base: &str, timeout: Duration, breaker: Arc<Breaker>) -> anyhow::Result<Self> {
+    pub fn new(base: &str, timeout: Duration, breaker: Arc<Breaker>, tokens: Option<Arc<Minter>>) -> anyhow::Result<Self> {
         Ok(Self {
             http: reqwest::Client::builder()
                 .timeout(timeout)
@@ -225,6 +235,7 @@ impl HttpLedger {
                 .build()?,
             url: format!("{}/v1/audit", base.trim_end_matches('/')),
             breaker,
+            tokens,
         })
     }
 
@@ -242,7 +253,7 @@ impl LedgerService for HttpLedger {
             .try_acquire()
             .map_err(|open| CallError::Unavailable(open.to_string()))?;
         let answer = async {
-            let mut get = self.http.get(&self.url);
+            let mut get = authorized(self.http.get(&self.url), self.tokens.as_ref());
             if let Some(context) = crate::trace::current() {
                 get = get.header("traceparent", context.header());
             }
@@ -296,7 +307,13 @@ impl Feed {
     /// A feed to the ledger at `base`, with a queue of `capacity` entries;
     /// the shipper runs until `shutdown`. It starts with a resync, so a
     /// restarted transfers service re-sends what its predecessor had not.
-    pub fn start(base: &str, capacity: usize, snapshot: Snapshot, shutdown: CancellationToken) -> anyhow::Result<Self> {
+    pub fn start(
+        base: &str,
+        capacity: usize,
+        snapshot: Snapshot,
+        tokens: Option<Arc<Minter>>,
+        shutdown: CancellationToken,
+    ) -> anyhow::Result<Self> {
         let (tx, rx) = mpsc::channel(capacity.max(1));
         let resync = Arc::new(AtomicBool::new(true));
         let shipper = Shipper {
@@ -308,6 +325,7 @@ impl Feed {
             resync: resync.clone(),
             snapshot,
             epoch: AtomicU64::new(0),
+            tokens,
         };
         tokio::spawn(async move { shipper.run(rx, shutdown).await });
         Ok(Self { tx, resync })
@@ -331,6 +349,7 @@ struct Shipper {
     resync: Arc<AtomicBool>,
     snapshot: Snapshot,
     epoch: AtomicU64,
+    tokens: Option<Arc<Minter>>,
 }
 
 const BATCH: usize = 512;
@@ -383,7 +402,10 @@ impl Shipper {
 
     /// Posts a batch; `false` (and a resync scheduled) if it did not land.
     async fn ship(&self, entries: Vec<Entry>) -> bool {
-        let sent = self.http.post(&self.url).json(&Entries { entries }).send().await;
+        let sent = authorized(self.http.post(&self.url), self.tokens.as_ref())
+            .json(&Entries { entries })
+            .send()
+            .await;
         let applied = match sent {
             Ok(r) if r.status().is_success() => r.json::<Applied>().await.ok(),
             Ok(r) => {

@@ -11,6 +11,7 @@
 //! - [`process`]: one service process: state, server, ops routes, shutdown.
 //! - [`observe`]: per-method gRPC server metrics.
 //! - [`trace`]: W3C `traceparent` read by every server, sent by every client.
+//! - [`auth`]: signed service tokens (HS256 JWT, audience per service).
 //! - [`resilience`]: circuit breaker (tower layer), retries with jitter and a budget.
 //! - [`wire`]: generated protobuf types and their conversions to the domain.
 pub mod wire;
@@ -23,3 +24,4 @@ pub mod observe;
 pub mod process;
 pub mod launcher;
 pub mod trace;
+pub mod auth;

@@ -21,6 +21,9 @@ use shared_domain::local::{LocalAccounts, LocalJournal, LocalRooms};
 use shared_domain::service::{Pause, TransferJournal};
 use store::{AccountStore, ChatStore, JournalStore, Storage, StorageMode};
 
+use anyhow::Context as _;
+
+use crate::auth::{AuthLayer, Minter, TokenKey, Verifier};
 use crate::clients::{ClientConfig, Downstream, GrpcAccounts, GrpcRooms, GrpcTransfers};
 use crate::ledger::{Feed, HttpLedger, Ledger, now_us};
 use crate::observe::GrpcMetricsLayer;
@@ -137,6 +140,15 @@ pub struct ServiceArgs {
     /// Messages a room subscriber may fall behind before its stream ends.
     #[arg(long, env = "MICROSERVICES_SUBSCRIBER_BUFFER", default_value_t = 256)]
     pub subscriber_buffer: usize,
+    /// Require a signed service token (audience = the service) on every
+    /// internal call, and send one with every call made.
+    #[arg(long, env = "MICROSERVICES_SERVICE_TOKENS")]
+    pub service_tokens: bool,
+    /// The token signing key (64 hex digits; default
+    /// `<data-dir>/secrets/token.key`); `up --service-tokens` makes a
+    /// fresh one there at run time.
+    #[arg(long, env = "MICROSERVICES_TOKEN_KEY_FILE")]
+    pub token_key_file: Option<PathBuf>,
     /// Shut down gracefully when standard input closes: the parent (the
     /// launcher, a test, the harness) holds the other end, so nothing it
     /// started outlives it.
@@ -144,8 +156,37 @@ pub struct ServiceArgs {
     pub exit_on_stdin_eof: bool,
 }
 
+/// Token minting and checking of one service process.
+#[derive(Clone)]
+struct Tokens {
+    minter: Option<Arc<Minter>>,
+    verifier: Option<Arc<Verifier>>,
+}
+
+impl Tokens {
+    fn of(kind: ServiceKind, args: &ServiceArgs) -> anyhow::Result<Self> {
+        if !args.service_tokens {
+            return Ok(Self { minter: None, verifier: None });
+        }
+        let path = args.token_key_path();
+        let text = std::fs::read_to_string(&path).with_context(|| format!("reading the token key {}", path.display()))?;
+        let key = TokenKey::from_hex(&text)?;
+        Ok(Self {
+            minter: Some(Arc::new(Minter::new(key.clone(), kind.name()))),
+            verifier: Some(Arc::new(Verifier::new(key, kind.name()))),
+        })
+    }
+}
+
 impl ServiceArgs {
-    fn client(&self, name: &str, url: &str) -> ClientConfig {
+    /// Where the token key is read (and written by `up`).
+    pub fn token_key_path(&self) -> PathBuf {
+        self.token_key_file
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("secrets").join("token.key"))
+    }
+
+    fn client(&self, name: &str, url: &str, tokens: &Tokens) -> ClientConfig {
         ClientConfig {
             name: name.to_owned(),
             url: url.to_owned(),
@@ -156,6 +197,7 @@ impl ServiceArgs {
                 max_attempts: self.retry_attempts,
                 ..RetryConfig::default()
             },
+            tokens: tokens.minter.clone(),
         }
     }
 
@@ -249,14 +291,19 @@ pub async fn serve(kind: ServiceKind, args: ServiceArgs, listener: TcpListener, 
             token.cancel();
         });
     }
+    let tokens = Tokens::of(kind, &args)?;
     match kind {
-        ServiceKind::Gateway => return serve_gateway(&args, listener, addr, shutdown).await,
+        ServiceKind::Gateway => return serve_gateway(&args, &tokens, listener, addr, shutdown).await,
         ServiceKind::Ledger => {
             let ledger = Ledger::new(
-                GrpcAccounts(Downstream::new(&args.client("accounts", &args.accounts_url))?),
-                GrpcTransfers(Downstream::new(&args.client("transfers", &args.transfers_url))?),
+                GrpcAccounts(Downstream::new(&args.client("accounts", &args.accounts_url, &tokens))?),
+                GrpcTransfers(Downstream::new(&args.client("transfers", &args.transfers_url, &tokens))?),
             );
-            let router = ledger.router().merge(ops_routes()).layer(crate::trace::TraceLayer);
+            let mut router = ledger.router().merge(ops_routes());
+            if let Some(verifier) = &tokens.verifier {
+                router = router.layer(AuthLayer::new(verifier.clone(), false));
+            }
+            let router = router.layer(crate::trace::TraceLayer);
             announce(kind, addr);
             axum::serve(listener, router)
                 .with_graceful_shutdown(shutdown.cancelled_owned())
@@ -291,9 +338,9 @@ pub async fn serve(kind: ServiceKind, args: ServiceArgs, listener: TcpListener, 
                 let local = local.clone();
                 Arc::new(move || local.records())
             };
-            let feed = Feed::start(&args.ledger_url, 65_536, snapshot, shutdown.clone())?;
+            let feed = Feed::start(&args.ledger_url, 65_536, snapshot, tokens.minter.clone(), shutdown.clone())?;
             let journal = Arc::new(FeedingJournal { inner: local, feed });
-            let accounts = Arc::new(GrpcAccounts(Downstream::new(&args.client("accounts", &args.accounts_url))?));
+            let accounts = Arc::new(GrpcAccounts(Downstream::new(&args.client("accounts", &args.accounts_url, &tokens))?));
             let accounts_breaker = accounts.0.breaker().clone();
             let pause: Arc<dyn Pause> = Arc::new(edge::backoff::Backoff::new(
                 Duration::from_millis(5),
@@ -332,6 +379,7 @@ pub async fn serve(kind: ServiceKind, args: ServiceArgs, listener: TcpListener, 
     }
     announce(kind, addr);
     let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+    let auth = tower::util::option_layer(tokens.verifier.clone().map(|v| AuthLayer::new(v, true)));
     tonic::transport::Server::builder()
         .accept_http1(true)
         .tcp_nodelay(true)
@@ -342,6 +390,7 @@ pub async fn serve(kind: ServiceKind, args: ServiceArgs, listener: TcpListener, 
         .http2_max_pending_accept_reset_streams(Some(4096))
         .layer(GrpcMetricsLayer)
         .layer(crate::trace::TraceLayer)
+        .layer(auth)
         .add_routes(routes)
         .serve_with_incoming_shutdown(incoming, shutdown.cancelled_owned())
         .await?;
@@ -382,14 +431,15 @@ impl edge::Probe for Downstreams {
     }
 }
 
-async fn serve_gateway(args: &ServiceArgs, listener: TcpListener, addr: SocketAddr, shutdown: CancellationToken) -> anyhow::Result<()> {
-    let accounts = Arc::new(GrpcAccounts(Downstream::new(&args.client("accounts", &args.accounts_url))?));
-    let transfers = Arc::new(GrpcTransfers(Downstream::new(&args.client("transfers", &args.transfers_url))?));
-    let rooms = Arc::new(GrpcRooms(Downstream::new(&args.client("chat", &args.chat_url))?));
+async fn serve_gateway(args: &ServiceArgs, tokens: &Tokens, listener: TcpListener, addr: SocketAddr, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let accounts = Arc::new(GrpcAccounts(Downstream::new(&args.client("accounts", &args.accounts_url, &tokens))?));
+    let transfers = Arc::new(GrpcTransfers(Downstream::new(&args.client("transfers", &args.transfers_url, &tokens))?));
+    let rooms = Arc::new(GrpcRooms(Downstream::new(&args.client("chat", &args.chat_url, &tokens))?));
     let ledger = Arc::new(HttpLedger::new(
         &args.ledger_url,
         Duration::from_millis(args.call_timeout_ms),
         Breaker::new("ledger", args.breaker()),
+        tokens.minter.clone(),
     )?);
     let pause: Arc<dyn Pause> = Arc::new(edge::backoff::Backoff::new(
         Duration::from_millis(5),

@@ -82,6 +82,11 @@ impl Cluster {
         }
     }
 
+    /// The data directory passed to `up`.
+    pub(crate) fn data_dir(&self) -> PathBuf {
+        self._dir.path().join("data")
+    }
+
     /// The launcher's current table.
     pub(crate) fn ports(&self) -> Ports {
         let text = std::fs::read_to_string(&self.ports_file).expect("ports file");

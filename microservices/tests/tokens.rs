@@ -1,0 +1,57 @@
+//! Service tokens switched on: the whole system still serves API.md
+//! (every internal hop, gRPC and HTTP/JSON, carries a token for its
+//! callee), and a call without a valid token for the service is refused.
+
+mod common;
+
+use anyhow::ensure;
+use tonic::Code;
+
+use microservices::auth::{Minter, TokenKey};
+use microservices::wire::pb::bank as b;
+use microservices::wire::pb::bank::accounts_client::AccountsClient;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_internal_call_needs_a_token_for_its_audience() -> anyhow::Result<()> {
+    let cluster = common::Cluster::start(false, &["--service-tokens"]);
+    let api = contract::Api::new(&cluster.base)?;
+    api.open("a1", 100).await?;
+    api.open("a2", 0).await?;
+    api.transfer("t1", "a1", "a2", 40).await?.expect_status(200)?;
+    ensure!(api.balance("a2").await? == 40);
+    let audit = api.get("/v1/audit").await?;
+    ensure!(audit.expect_status(200)?["total_balance"] == 100, "the ledger hop failed: {}", audit.body);
+    api.get("/readyz").await?.expect_status(200)?;
+
+    let accounts = format!("http://{}", cluster.service("accounts").addr);
+    let mut client = AccountsClient::connect(accounts.clone()).await?;
+    let refused = client.balance(b::BalanceRequest { account_id: "a1".into() }).await.expect_err("no token");
+    ensure!(refused.code() == Code::Unauthenticated, "{refused:?}");
+    // A token signed with another key, and one for another audience.
+    for (key, audience) in [(TokenKey::generate(), "accounts"), (read_key(&cluster)?, "chat")] {
+        let token = Minter::new(key, "intruder").token_for(audience);
+        let mut request = tonic::Request::new(b::BalanceRequest { account_id: "a1".into() });
+        request.metadata_mut().insert("authorization", format!("Bearer {token}").parse()?);
+        let refused = client.balance(request).await.expect_err("bad token");
+        ensure!(refused.code() == Code::Unauthenticated, "{audience}: {refused:?}");
+    }
+    // The right key and audience: accepted.
+    let token = Minter::new(read_key(&cluster)?, "test").token_for("accounts");
+    let mut request = tonic::Request::new(b::BalanceRequest { account_id: "a1".into() });
+    request.metadata_mut().insert("authorization", format!("Bearer {token}").parse()?);
+    ensure!(client.balance(request).await?.into_inner().balance == 60);
+    // Probes stay open.
+    let channel = tonic::transport::Channel::from_shared(accounts)?.connect().await?;
+    let health = tonic_health::pb::health_client::HealthClient::new(channel)
+        .check(tonic_health::pb::HealthCheckRequest { service: String::new() })
+        .await?;
+    ensure!(health.into_inner().status == tonic_health::pb::health_check_response::ServingStatus::Serving as i32);
+    let ledger = format!("http://{}", cluster.service("ledger").addr);
+    ensure!(reqwest::get(format!("{ledger}/v1/summary")).await?.status() == 401);
+    ensure!(reqwest::get(format!("{ledger}/healthz")).await?.status() == 200);
+    Ok(())
+}
+
+fn read_key(cluster: &common::Cluster) -> anyhow::Result<TokenKey> {
+    TokenKey::from_hex(&std::fs::read_to_string(cluster.data_dir().join("secrets").join("token.key"))?)
+}
