@@ -432,9 +432,9 @@ impl edge::Probe for Downstreams {
 }
 
 async fn serve_gateway(args: &ServiceArgs, tokens: &Tokens, listener: TcpListener, addr: SocketAddr, shutdown: CancellationToken) -> anyhow::Result<()> {
-    let accounts = Arc::new(GrpcAccounts(Downstream::new(&args.client("accounts", &args.accounts_url, &tokens))?));
-    let transfers = Arc::new(GrpcTransfers(Downstream::new(&args.client("transfers", &args.transfers_url, &tokens))?));
-    let rooms = Arc::new(GrpcRooms(Downstream::new(&args.client("chat", &args.chat_url, &tokens))?));
+    let accounts = Arc::new(GrpcAccounts(Downstream::new(&args.client("accounts", &args.accounts_url, tokens))?));
+    let transfers = Arc::new(GrpcTransfers(Downstream::new(&args.client("transfers", &args.transfers_url, tokens))?));
+    let rooms = Arc::new(GrpcRooms(Downstream::new(&args.client("chat", &args.chat_url, tokens))?));
     let ledger = Arc::new(HttpLedger::new(
         &args.ledger_url,
         Duration::from_millis(args.call_timeout_ms),
