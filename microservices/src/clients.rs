@@ -58,6 +58,8 @@ pub struct ClientConfig {
     pub retry: RetryConfig,
     /// Mints the service token sent with every call, when tokens are on.
     pub tokens: Option<Arc<crate::auth::Minter>>,
+    /// TLS with a client certificate, under `--mtls` (the URL is https).
+    pub tls: Option<tonic::transport::ClientTlsConfig>,
 }
 
 /// The parts every client shares.
@@ -78,6 +80,10 @@ impl Downstream {
             .tcp_nodelay(true)
             .http2_keep_alive_interval(Duration::from_secs(10))
             .keep_alive_timeout(Duration::from_secs(5));
+        let endpoint = match &config.tls {
+            Some(tls) => endpoint.tls_config(tls.clone())?,
+            None => endpoint,
+        };
         let breaker = Breaker::new(&config.name, config.breaker);
         let channel = tower::ServiceBuilder::new()
             .load_shed()

@@ -91,6 +91,10 @@ fn env_of(args: &ServiceArgs, urls: &BTreeMap<ServiceKind, String>) -> Vec<(&'st
         ("MICROSERVICES_SESSION_BUFFER", args.session_buffer.to_string()),
         ("MICROSERVICES_SUBSCRIBER_BUFFER", args.subscriber_buffer.to_string()),
     ];
+    if args.mtls {
+        env.push(("MICROSERVICES_MTLS", "true".to_owned()));
+        env.push(("MICROSERVICES_PKI_DIR", args.pki_path().display().to_string()));
+    }
     if args.service_tokens {
         env.push(("MICROSERVICES_SERVICE_TOKENS", "true".to_owned()));
         env.push(("MICROSERVICES_TOKEN_KEY_FILE", args.token_key_path().display().to_string()));
@@ -183,9 +187,8 @@ async fn free_port() -> anyhow::Result<SocketAddr> {
 }
 
 /// Waits until `/healthz` answers 200.
-async fn wait_healthy(kind: ServiceKind, addr: SocketAddr) -> anyhow::Result<()> {
-    let http = reqwest::Client::builder().timeout(Duration::from_secs(1)).build()?;
-    let url = format!("http://{addr}/healthz");
+async fn wait_healthy(http: &reqwest::Client, kind: ServiceKind, base: &str) -> anyhow::Result<()> {
+    let url = format!("{base}/healthz");
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         if let Ok(r) = http.get(&url).send().await
@@ -194,7 +197,7 @@ async fn wait_healthy(kind: ServiceKind, addr: SocketAddr) -> anyhow::Result<()>
             return Ok(());
         }
         if Instant::now() > deadline {
-            bail!("{} at {addr} not healthy within 30 s", kind.name());
+            bail!("{} at {base} not healthy within 30 s", kind.name());
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
@@ -309,6 +312,18 @@ pub async fn up(args: UpArgs, shutdown: impl Future<Output = ()> + Send + 'stati
     if args.service.service_tokens {
         write_token_key(&args.service.token_key_path())?;
     }
+    // A fresh private CA per run, never reused or committed.
+    let health_client = if args.service.mtls {
+        let mut names: Vec<&str> = ServiceKind::ALL.iter().map(|k| k.name()).collect();
+        names.push("launcher");
+        let pki = crate::pki::Pki::generate(&args.service.pki_path(), &names)?;
+        pki.http_client("launcher", reqwest::Client::builder())?
+    } else {
+        reqwest::Client::builder()
+    }
+    .timeout(Duration::from_secs(1))
+    .build()?;
+    let scheme = |kind: ServiceKind| if args.service.mtls && kind != ServiceKind::Gateway { "https" } else { "http" };
     let mut started = Vec::new();
     let mut tasks = Vec::new();
     // Every address is chosen before anything starts: the ledger and the
@@ -322,7 +337,7 @@ pub async fn up(args: UpArgs, shutdown: impl Future<Output = ()> + Send + 'stati
             free_port().await?
         };
         addrs.insert(kind, addr);
-        urls.insert(kind, format!("http://{addr}"));
+        urls.insert(kind, format!("{}://{addr}", scheme(kind)));
     }
     let boot = async {
         for (index, kind) in ServiceKind::ALL.into_iter().enumerate() {
@@ -330,7 +345,7 @@ pub async fn up(args: UpArgs, shutdown: impl Future<Output = ()> + Send + 'stati
             let (child, addr) = spawn_child(kind, addrs[&kind], &env).await?;
             let pid = child.child.id().unwrap_or(0);
             started.push((index, kind, child, addr, env));
-            wait_healthy(kind, addr).await?;
+            wait_healthy(&health_client, kind, &format!("{}://{addr}", scheme(kind))).await?;
             table.lock().insert(
                 index,
                 ServiceRow {

@@ -226,9 +226,16 @@ fn authorized(request: reqwest::RequestBuilder, tokens: Option<&Arc<Minter>>) ->
 
 impl HttpLedger {
     /// A client of the ledger at `base` (`http://host:port`).
-    pub fn new(base: &str, timeout: Duration, breaker: Arc<Breaker>, tokens: Option<Arc<Minter>>) -> anyhow::Result<Self> {
+    /// `http` carries the TLS settings under `--mtls`.
+    pub fn new(
+        http: reqwest::ClientBuilder,
+        base: &str,
+        timeout: Duration,
+        breaker: Arc<Breaker>,
+        tokens: Option<Arc<Minter>>,
+    ) -> anyhow::Result<Self> {
         Ok(Self {
-            http: reqwest::Client::builder()
+            http: http
                 .timeout(timeout)
                 .connect_timeout(Duration::from_millis(500))
                 .pool_max_idle_per_host(32)
@@ -308,6 +315,7 @@ impl Feed {
     /// the shipper runs until `shutdown`. It starts with a resync, so a
     /// restarted transfers service re-sends what its predecessor had not.
     pub fn start(
+        http: reqwest::ClientBuilder,
         base: &str,
         capacity: usize,
         snapshot: Snapshot,
@@ -317,7 +325,7 @@ impl Feed {
         let (tx, rx) = mpsc::channel(capacity.max(1));
         let resync = Arc::new(AtomicBool::new(true));
         let shipper = Shipper {
-            http: reqwest::Client::builder()
+            http: http
                 .timeout(Duration::from_secs(5))
                 .connect_timeout(Duration::from_millis(500))
                 .build()?,

@@ -12,6 +12,7 @@
 //! - [`observe`]: per-method gRPC server metrics.
 //! - [`trace`]: W3C `traceparent` read by every server, sent by every client.
 //! - [`auth`]: signed service tokens (HS256 JWT, audience per service).
+//! - [`pki`]: the private CA generated at run time, rustls configs for `--mtls`.
 //! - [`resilience`]: circuit breaker (tower layer), retries with jitter and a budget.
 //! - [`wire`]: generated protobuf types and their conversions to the domain.
 pub mod wire;
@@ -25,3 +26,4 @@ pub mod process;
 pub mod launcher;
 pub mod trace;
 pub mod auth;
+pub mod pki;

@@ -27,6 +27,13 @@ enum Cmd {
     /// Start every service on loopback, wait until healthy, restart any
     /// that dies; Ctrl-C stops them all.
     Up(UpArgs),
+    /// Make a private CA and a certificate per service for --mtls (`up
+    /// --mtls` does this by itself at every start).
+    Certs {
+        /// Where to write ca.pem, <service>.pem and <service>.key.
+        #[arg(long, default_value = "data/microservices/pki")]
+        out: std::path::PathBuf,
+    },
     /// Run one service.
     Serve {
         /// Which service.
@@ -43,6 +50,7 @@ enum Cmd {
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    microservices::pki::install_crypto_provider();
     // MICROSERVICES_LOG_SPANS=1 logs every request span as it closes, with
     // its trace_id, span_id and parent_span_id: one request's hops join up.
     let span_events = if std::env::var_os("MICROSERVICES_LOG_SPANS").is_some() {
@@ -62,6 +70,13 @@ fn main() -> anyhow::Result<()> {
     let result = runtime.block_on(async move {
         match cli.command {
             Cmd::Up(args) => microservices::launcher::up(args, shutdown_signal()).await,
+            Cmd::Certs { out } => {
+                let mut names: Vec<&str> = ServiceKind::ALL.iter().map(|k| k.name()).collect();
+                names.push("launcher");
+                microservices::pki::Pki::generate(&out, &names)?;
+                println!("wrote a private CA and certificates for {} to {}", names.join(", "), out.display());
+                Ok(())
+            }
             Cmd::Serve { service, listen, args } => {
                 let listener = tokio::net::TcpListener::bind(listen)
                     .await

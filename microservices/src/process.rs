@@ -24,6 +24,7 @@ use store::{AccountStore, ChatStore, JournalStore, Storage, StorageMode};
 use anyhow::Context as _;
 
 use crate::auth::{AuthLayer, Minter, TokenKey, Verifier};
+use crate::pki::Pki;
 use crate::clients::{ClientConfig, Downstream, GrpcAccounts, GrpcRooms, GrpcTransfers};
 use crate::ledger::{Feed, HttpLedger, Ledger, now_us};
 use crate::observe::GrpcMetricsLayer;
@@ -149,6 +150,15 @@ pub struct ServiceArgs {
     /// fresh one there at run time.
     #[arg(long, env = "MICROSERVICES_TOKEN_KEY_FILE")]
     pub token_key_file: Option<PathBuf>,
+    /// Mutual TLS on every internal hop (gRPC and HTTP/JSON), with
+    /// certificates from the private CA in --pki-dir.
+    #[arg(long, env = "MICROSERVICES_MTLS")]
+    pub mtls: bool,
+    /// The private CA and certificates (default `<data-dir>/pki`); `up
+    /// --mtls` generates a fresh one there at run time, `microservices
+    /// certs` makes one by hand.
+    #[arg(long, env = "MICROSERVICES_PKI_DIR")]
+    pub pki_dir: Option<PathBuf>,
     /// Shut down gracefully when standard input closes: the parent (the
     /// launcher, a test, the harness) holds the other end, so nothing it
     /// started outlives it.
@@ -156,22 +166,24 @@ pub struct ServiceArgs {
     pub exit_on_stdin_eof: bool,
 }
 
-/// Token minting and checking of one service process.
+/// Who a service process is, and its token minting and checking.
 #[derive(Clone)]
-struct Tokens {
+struct Credentials {
+    me: ServiceKind,
     minter: Option<Arc<Minter>>,
     verifier: Option<Arc<Verifier>>,
 }
 
-impl Tokens {
+impl Credentials {
     fn of(kind: ServiceKind, args: &ServiceArgs) -> anyhow::Result<Self> {
         if !args.service_tokens {
-            return Ok(Self { minter: None, verifier: None });
+            return Ok(Self { me: kind, minter: None, verifier: None });
         }
         let path = args.token_key_path();
         let text = std::fs::read_to_string(&path).with_context(|| format!("reading the token key {}", path.display()))?;
         let key = TokenKey::from_hex(&text)?;
         Ok(Self {
+            me: kind,
             minter: Some(Arc::new(Minter::new(key.clone(), kind.name()))),
             verifier: Some(Arc::new(Verifier::new(key, kind.name()))),
         })
@@ -186,8 +198,27 @@ impl ServiceArgs {
             .unwrap_or_else(|| self.data_dir.join("secrets").join("token.key"))
     }
 
-    fn client(&self, name: &str, url: &str, tokens: &Tokens) -> ClientConfig {
-        ClientConfig {
+    /// Where the PKI is read (and written by `up --mtls`).
+    pub fn pki_path(&self) -> PathBuf {
+        self.pki_dir.clone().unwrap_or_else(|| self.data_dir.join("pki"))
+    }
+
+    fn pki(&self) -> Option<Pki> {
+        self.mtls.then(|| Pki::at(&self.pki_path()))
+    }
+
+    /// A reqwest builder for calls from `me`, with a client certificate
+    /// under `--mtls`.
+    fn http(&self, me: ServiceKind) -> anyhow::Result<reqwest::ClientBuilder> {
+        let builder = reqwest::Client::builder();
+        match self.pki() {
+            Some(pki) => pki.http_client(me.name(), builder),
+            None => Ok(builder),
+        }
+    }
+
+    fn client(&self, name: &str, url: &str, tokens: &Credentials) -> anyhow::Result<ClientConfig> {
+        Ok(ClientConfig {
             name: name.to_owned(),
             url: url.to_owned(),
             timeout: Duration::from_millis(self.call_timeout_ms),
@@ -198,7 +229,11 @@ impl ServiceArgs {
                 ..RetryConfig::default()
             },
             tokens: tokens.minter.clone(),
-        }
+            tls: match self.pki() {
+                Some(pki) => Some(pki.grpc_client(tokens.me.name(), name)?),
+                None => None,
+            },
+        })
     }
 
     fn breaker(&self) -> BreakerConfig {
@@ -291,13 +326,13 @@ pub async fn serve(kind: ServiceKind, args: ServiceArgs, listener: TcpListener, 
             token.cancel();
         });
     }
-    let tokens = Tokens::of(kind, &args)?;
+    let tokens = Credentials::of(kind, &args)?;
     match kind {
         ServiceKind::Gateway => return serve_gateway(&args, &tokens, listener, addr, shutdown).await,
         ServiceKind::Ledger => {
             let ledger = Ledger::new(
-                GrpcAccounts(Downstream::new(&args.client("accounts", &args.accounts_url, &tokens))?),
-                GrpcTransfers(Downstream::new(&args.client("transfers", &args.transfers_url, &tokens))?),
+                GrpcAccounts(Downstream::new(&args.client("accounts", &args.accounts_url, &tokens)?)?),
+                GrpcTransfers(Downstream::new(&args.client("transfers", &args.transfers_url, &tokens)?)?),
             );
             let mut router = ledger.router().merge(ops_routes());
             if let Some(verifier) = &tokens.verifier {
@@ -305,9 +340,14 @@ pub async fn serve(kind: ServiceKind, args: ServiceArgs, listener: TcpListener, 
             }
             let router = router.layer(crate::trace::TraceLayer);
             announce(kind, addr);
-            axum::serve(listener, router)
-                .with_graceful_shutdown(shutdown.cancelled_owned())
-                .await?;
+            match args.pki() {
+                Some(pki) => crate::pki::serve_tls(listener, router, pki.http_server(kind.name())?, shutdown).await?,
+                None => {
+                    axum::serve(listener, router)
+                        .with_graceful_shutdown(shutdown.cancelled_owned())
+                        .await?
+                }
+            }
             return Ok(());
         }
         _ => {}
@@ -338,9 +378,9 @@ pub async fn serve(kind: ServiceKind, args: ServiceArgs, listener: TcpListener, 
                 let local = local.clone();
                 Arc::new(move || local.records())
             };
-            let feed = Feed::start(&args.ledger_url, 65_536, snapshot, tokens.minter.clone(), shutdown.clone())?;
+            let feed = Feed::start(args.http(kind)?, &args.ledger_url, 65_536, snapshot, tokens.minter.clone(), shutdown.clone())?;
             let journal = Arc::new(FeedingJournal { inner: local, feed });
-            let accounts = Arc::new(GrpcAccounts(Downstream::new(&args.client("accounts", &args.accounts_url, &tokens))?));
+            let accounts = Arc::new(GrpcAccounts(Downstream::new(&args.client("accounts", &args.accounts_url, &tokens)?)?));
             let accounts_breaker = accounts.0.breaker().clone();
             let pause: Arc<dyn Pause> = Arc::new(edge::backoff::Backoff::new(
                 Duration::from_millis(5),
@@ -380,7 +420,11 @@ pub async fn serve(kind: ServiceKind, args: ServiceArgs, listener: TcpListener, 
     announce(kind, addr);
     let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
     let auth = tower::util::option_layer(tokens.verifier.clone().map(|v| AuthLayer::new(v, true)));
-    tonic::transport::Server::builder()
+    let mut server = tonic::transport::Server::builder();
+    if let Some(pki) = args.pki() {
+        server = server.tls_config(pki.grpc_server(kind.name())?)?;
+    }
+    server
         .accept_http1(true)
         .tcp_nodelay(true)
         .max_concurrent_streams(Some(4096))
@@ -431,11 +475,12 @@ impl edge::Probe for Downstreams {
     }
 }
 
-async fn serve_gateway(args: &ServiceArgs, tokens: &Tokens, listener: TcpListener, addr: SocketAddr, shutdown: CancellationToken) -> anyhow::Result<()> {
-    let accounts = Arc::new(GrpcAccounts(Downstream::new(&args.client("accounts", &args.accounts_url, tokens))?));
-    let transfers = Arc::new(GrpcTransfers(Downstream::new(&args.client("transfers", &args.transfers_url, tokens))?));
-    let rooms = Arc::new(GrpcRooms(Downstream::new(&args.client("chat", &args.chat_url, tokens))?));
+async fn serve_gateway(args: &ServiceArgs, tokens: &Credentials, listener: TcpListener, addr: SocketAddr, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let accounts = Arc::new(GrpcAccounts(Downstream::new(&args.client("accounts", &args.accounts_url, tokens)?)?));
+    let transfers = Arc::new(GrpcTransfers(Downstream::new(&args.client("transfers", &args.transfers_url, tokens)?)?));
+    let rooms = Arc::new(GrpcRooms(Downstream::new(&args.client("chat", &args.chat_url, tokens)?)?));
     let ledger = Arc::new(HttpLedger::new(
+        args.http(ServiceKind::Gateway)?,
         &args.ledger_url,
         Duration::from_millis(args.call_timeout_ms),
         Breaker::new("ledger", args.breaker()),
@@ -457,20 +502,25 @@ async fn serve_gateway(args: &ServiceArgs, tokens: &Tokens, listener: TcpListene
         args.session_buffer,
         edge_config.ws_send_timeout,
     ));
-    let channel = |url: &str| -> anyhow::Result<tonic::transport::Channel> {
-        Ok(tonic::transport::Endpoint::from_shared(url.to_owned())?
+    let channel = |name: &str, url: &str| -> anyhow::Result<tonic::transport::Channel> {
+        let endpoint = tonic::transport::Endpoint::from_shared(url.to_owned())?
             .connect_timeout(Duration::from_millis(500))
-            .timeout(Duration::from_millis(args.call_timeout_ms))
-            .connect_lazy())
+            .timeout(Duration::from_millis(args.call_timeout_ms));
+        let endpoint = match args.pki() {
+            Some(pki) => endpoint.tls_config(pki.grpc_client(ServiceKind::Gateway.name(), name)?)?,
+            None => endpoint,
+        };
+        Ok(endpoint.connect_lazy())
     };
     let probe = Arc::new(Downstreams {
         grpc: vec![
-            ("accounts", channel(&args.accounts_url)?),
-            ("transfers", channel(&args.transfers_url)?),
-            ("chat", channel(&args.chat_url)?),
+            ("accounts", channel("accounts", &args.accounts_url)?),
+            ("transfers", channel("transfers", &args.transfers_url)?),
+            ("chat", channel("chat", &args.chat_url)?),
         ],
         ledger: args.ledger_url.trim_end_matches('/').to_owned(),
-        http: reqwest::Client::builder()
+        http: args
+            .http(ServiceKind::Gateway)?
             .timeout(Duration::from_millis(args.call_timeout_ms))
             .build()?,
     });

@@ -38,6 +38,7 @@ impl Cluster {
     /// Starts every service; `durable` keeps state in redb under a
     /// temporary directory inside the target dir.
     pub(crate) fn start(durable: bool, extra: &[&str]) -> Cluster {
+        microservices::pki::install_crypto_provider();
         let dir = tempfile::Builder::new()
             .prefix("microservices-")
             .tempdir_in(env!("CARGO_TARGET_TMPDIR"))

@@ -76,7 +76,13 @@ impl Api {
     pub fn new(base: &str) -> anyhow::Result<Self> {
         Ok(Self {
             base: base.trim_end_matches('/').to_owned(),
-            http: reqwest::Client::builder()
+            http: {
+                // The workspace builds reqwest with `rustls-no-provider`
+                // (for the microservices' mTLS): a process-wide provider
+                // must exist before any client is built.
+                let _ = rustls::crypto::ring::default_provider().install_default();
+                reqwest::Client::builder()
+            }
                 .timeout(std::time::Duration::from_secs(30))
                 .pool_max_idle_per_host(64)
                 .build()?,
