@@ -13,9 +13,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use criterion::measurement::WallTime;
-use criterion::{BenchmarkGroup, Criterion, Throughput, criterion_group, criterion_main};
-use hdrhistogram::Histogram;
+use bench::percall::per_call;
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 
 use microlith::Microlith;
 use shared_domain::bank::TransferRequest;
@@ -90,67 +89,6 @@ fn start(rt: &tokio::runtime::Runtime) -> Arc<Microlith> {
         }
         system
     })
-}
-
-fn report(name: &str, hist: &Histogram<u64>) {
-    if hist.is_empty() {
-        return; // filtered out on the command line
-    }
-    println!(
-        "{name}: n={} p50={:.2}us p90={:.2}us p99={:.2}us p99.9={:.2}us max={:.2}us",
-        hist.len(),
-        hist.value_at_quantile(0.5) as f64 / 1000.0,
-        hist.value_at_quantile(0.9) as f64 / 1000.0,
-        hist.value_at_quantile(0.99) as f64 / 1000.0,
-        hist.value_at_quantile(0.999) as f64 / 1000.0,
-        hist.max() as f64 / 1000.0,
-    );
-}
-
-/// A criterion bench of one call, timed call by call: criterion's estimate
-/// plus the HdrHistogram percentiles printed under `label`. `make_op`
-/// builds the per-iteration operation afresh for every criterion sample.
-fn per_call<F, Fut>(
-    group: &mut BenchmarkGroup<'_, WallTime>,
-    rt: &tokio::runtime::Runtime,
-    name: &str,
-    label: &str,
-    make_op: impl Fn() -> F,
-) where
-    F: Fn(u64) -> Fut + Send + 'static,
-    Fut: Future<Output = ()> + Send,
-{
-    let mut hist = Histogram::<u64>::new(3).expect("histogram");
-    group.bench_function(name, |b| b.iter_custom(|iters| timed(rt, iters, &mut hist, make_op())));
-    report(label, &hist);
-}
-
-/// Runs `op` `iters` times in one task on the runtime, timing each call
-/// (the awaiting of the future `op` returns).
-fn timed<F, Fut>(rt: &tokio::runtime::Runtime, iters: u64, hist: &mut Histogram<u64>, op: F) -> Duration
-where
-    F: Fn(u64) -> Fut + Send + 'static,
-    Fut: Future<Output = ()> + Send,
-{
-    let (total, h) = rt.block_on(async move {
-        tokio::spawn(async move {
-            let mut h = Histogram::<u64>::new(3).expect("histogram");
-            let start = Instant::now();
-            for i in 0..iters {
-                // Work the closure does before returning its future (building
-                // the request) is the harness's, not the system's: untimed.
-                let call = op(i);
-                let t = Instant::now();
-                call.await;
-                let _ = h.record(t.elapsed().as_nanos() as u64);
-            }
-            (start.elapsed(), h)
-        })
-        .await
-        .expect("bench task")
-    });
-    let _ = hist.add(&h);
-    total
 }
 
 fn calls(c: &mut Criterion) {

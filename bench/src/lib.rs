@@ -1,0 +1,9 @@
+//! The comparison harness (issue 4, being built) and what the criterion
+//! benches of both variants share.
+//!
+//! # Layout
+//! - [`percall`]: criterion benches timed call by call into an
+//!   HdrHistogram, so each bench reports percentiles beside criterion's
+//!   mean estimate.
+
+pub mod percall;
