@@ -418,11 +418,26 @@ pub async fn serve(kind: ServiceKind, args: ServiceArgs, listener: TcpListener, 
         ServiceKind::Gateway | ServiceKind::Ledger => unreachable!("served above"),
     }
     announce(kind, addr);
+    serve_grpc(routes, kind.name(), args.pki().as_ref(), tokens.verifier.clone(), listener, shutdown).await
+}
+
+/// Serves gRPC `routes` as every service does: TLS with client
+/// certificates when `pki` is given, tokens checked when `verifier` is,
+/// per-method metrics, trace context, HTTP/1 beside HTTP/2 for the ops
+/// routes, and a draining shutdown.
+pub async fn serve_grpc(
+    routes: tonic::service::Routes,
+    name: &str,
+    pki: Option<&Pki>,
+    verifier: Option<Arc<Verifier>>,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
     let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
-    let auth = tower::util::option_layer(tokens.verifier.clone().map(|v| AuthLayer::new(v, true)));
+    let auth = tower::util::option_layer(verifier.map(|v| AuthLayer::new(v, true)));
     let mut server = tonic::transport::Server::builder();
-    if let Some(pki) = args.pki() {
-        server = server.tls_config(pki.grpc_server(kind.name())?)?;
+    if let Some(pki) = pki {
+        server = server.tls_config(pki.grpc_server(name)?)?;
     }
     server
         .accept_http1(true)
