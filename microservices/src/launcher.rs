@@ -164,20 +164,10 @@ async fn spawn_child(kind: ServiceKind, listen: SocketAddr, env: &[(&'static str
 
 /// Makes a fresh signing key for this run, readable by this user only.
 fn write_token_key(path: &std::path::Path) -> anyhow::Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;
     }
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)
-        .with_context(|| format!("writing the token key {}", path.display()))?;
-    file.write_all(crate::auth::TokenKey::generate().to_hex().as_bytes())?;
-    Ok(())
+    crate::pki::write_private(path, &crate::auth::TokenKey::generate().to_hex())
 }
 
 /// A loopback port free at the moment of asking.

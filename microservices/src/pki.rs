@@ -34,7 +34,8 @@ pub struct Pki {
     dir: PathBuf,
 }
 
-fn write_private(path: &Path, contents: &str) -> anyhow::Result<()> {
+/// Writes a secret readable by this user only.
+pub(crate) fn write_private(path: &Path, contents: &str) -> anyhow::Result<()> {
     let mut file = std::fs::OpenOptions::new()
         .write(true)
         .create(true)
