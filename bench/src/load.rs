@@ -1,0 +1,304 @@
+//! An open-loop load generator that coordinated omission cannot fool.
+//!
+//! Request `i` is *scheduled* at `start + i / rate`, whatever happened to
+//! the requests before it. A scheduler thread (not a tokio task: its
+//! sleeps are the OS's, precise to tens of microseconds, not tokio's
+//! millisecond timer) hands each request to the client runtime when its
+//! time comes; at most `max_in_flight` run at once, and a request that
+//! finds no free slot waits for one. Its latency is measured from the
+//! scheduled time, so a stall of the system (or of the sending) shows in
+//! every request that should have been sent during it, as it would for
+//! real users. The time from scheduled to actually sent is recorded too
+//! (`send_lag`): it is the generator's own floor, reported beside results.
+//!
+//! Requests scheduled in the warm-up are run but not recorded. The run is
+//! bounded: it stops scheduling at `warmup + duration` and waits at most
+//! `drain` for what is in flight; what is still running then is counted
+//! as `unfinished`.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use hdrhistogram::Histogram;
+use parking_lot::Mutex;
+
+/// How a request ended, as the load generator counts it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Outcome {
+    /// A success answer.
+    Ok,
+    /// Refused for load (429).
+    Shed,
+    /// Unavailable (503).
+    Unavailable,
+    /// Accepted but not finished in time (202).
+    Pending,
+    /// Any other error answer (4xx/5xx), a transport error, or a timeout.
+    Error,
+}
+
+impl Outcome {
+    /// Every outcome, in report order.
+    pub const ALL: [Outcome; 5] = [Outcome::Ok, Outcome::Shed, Outcome::Unavailable, Outcome::Pending, Outcome::Error];
+
+    /// Its name in results.
+    pub fn name(self) -> &'static str {
+        match self {
+            Outcome::Ok => "ok",
+            Outcome::Shed => "shed_429",
+            Outcome::Unavailable => "unavailable_503",
+            Outcome::Pending => "pending_202",
+            Outcome::Error => "error",
+        }
+    }
+
+    /// Reads an HTTP status.
+    pub fn of_status(status: u16) -> Self {
+        match status {
+            200..=201 => Outcome::Ok,
+            202 => Outcome::Pending,
+            429 => Outcome::Shed,
+            503 => Outcome::Unavailable,
+            _ => Outcome::Error,
+        }
+    }
+}
+
+/// One constant-rate run.
+#[derive(Debug, Clone, Copy)]
+pub struct Plan {
+    /// Requests per second.
+    pub rate: f64,
+    /// Recorded part of the run.
+    pub duration: Duration,
+    /// Run but not recorded, before it.
+    pub warmup: Duration,
+    /// Requests in flight at once; more wait for a slot (and their
+    /// latency, measured from the schedule, shows the wait).
+    pub max_in_flight: usize,
+    /// How long to wait for stragglers after the last request is sent.
+    pub drain: Duration,
+}
+
+impl Plan {
+    /// When request `i` is due, counted from the start.
+    pub fn due(&self, i: u64) -> Duration {
+        Duration::from_secs_f64(i as f64 / self.rate)
+    }
+
+    /// How many requests the plan schedules in all (warm-up included).
+    pub fn total(&self) -> u64 {
+        ((self.warmup + self.duration).as_secs_f64() * self.rate).floor() as u64
+    }
+
+    /// Whether request `i` is in the warm-up.
+    pub fn in_warmup(&self, i: u64) -> bool {
+        self.due(i) < self.warmup
+    }
+}
+
+/// What a run measured.
+#[derive(Debug, Clone)]
+pub struct RunStats {
+    /// Latency from the scheduled time to the answer, recorded requests,
+    /// in nanoseconds.
+    pub latency: Histogram<u64>,
+    /// Scheduled → sent, recorded requests, in nanoseconds: the
+    /// generator's own delay.
+    pub send_lag: Histogram<u64>,
+    /// Recorded requests by outcome.
+    pub outcomes: Vec<(Outcome, u64)>,
+    /// Requests scheduled in the recorded part.
+    pub scheduled: u64,
+    /// Requests still running when the drain ended.
+    pub unfinished: u64,
+    /// Recorded requests answered per second of the recorded part.
+    pub achieved_rate: f64,
+    /// Whether the generator or the system could not keep the rate: the
+    /// achieved rate fell below 95 % of the target, or requests were left
+    /// unfinished, or the median send lag exceeded a millisecond.
+    pub saturated: bool,
+}
+
+impl RunStats {
+    /// How many recorded requests ended with `outcome`.
+    pub fn count(&self, outcome: Outcome) -> u64 {
+        self.outcomes.iter().find(|(o, _)| *o == outcome).map_or(0, |(_, n)| *n)
+    }
+}
+
+struct Shared {
+    latency: Mutex<Histogram<u64>>,
+    send_lag: Mutex<Histogram<u64>>,
+    outcomes: Mutex<Vec<(Outcome, u64)>>,
+    done: AtomicU64,
+}
+
+fn histogram() -> Histogram<u64> {
+    // 1 ns .. 1 hour, 3 significant digits.
+    Histogram::new_with_bounds(1, 3_600_000_000_000, 3).unwrap_or_else(|_| unreachable!("valid bounds"))
+}
+
+/// Runs `plan` against `op` (request `i` → its outcome) on `runtime`.
+/// Blocks the calling thread (the scheduler) until the run ends.
+pub fn run<F, Fut>(runtime: &tokio::runtime::Handle, plan: Plan, op: F) -> RunStats
+where
+    F: Fn(u64) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Outcome> + Send + 'static,
+{
+    let op = Arc::new(op);
+    let shared = Arc::new(Shared {
+        latency: Mutex::new(histogram()),
+        send_lag: Mutex::new(histogram()),
+        outcomes: Mutex::new(Outcome::ALL.iter().map(|o| (*o, 0)).collect()),
+        done: AtomicU64::new(0),
+    });
+    let slots = Arc::new(tokio::sync::Semaphore::new(plan.max_in_flight.max(1)));
+    let total = plan.total();
+    let recorded_from = (0..total).find(|i| !plan.in_warmup(*i)).unwrap_or(total);
+    let start = Instant::now();
+    for i in 0..total {
+        let due = start + plan.due(i);
+        let now = Instant::now();
+        if due > now {
+            std::thread::sleep(due - now);
+        }
+        let (op, shared, slots) = (op.clone(), shared.clone(), slots.clone());
+        let record = i >= recorded_from;
+        runtime.spawn(async move {
+            let Ok(_slot) = slots.acquire_owned().await else { return };
+            let sent = Instant::now();
+            let outcome = op(i).await;
+            let answered = Instant::now();
+            if record {
+                let _ = shared.latency.lock().record(answered.saturating_duration_since(due).as_nanos().max(1) as u64);
+                let _ = shared.send_lag.lock().record(sent.saturating_duration_since(due).as_nanos().max(1) as u64);
+                if let Some(entry) = shared.outcomes.lock().iter_mut().find(|(o, _)| *o == outcome) {
+                    entry.1 += 1;
+                }
+                shared.done.fetch_add(1, Ordering::Relaxed);
+            }
+        });
+    }
+    let scheduled = total - recorded_from;
+    let sent_all = Instant::now();
+    while shared.done.load(Ordering::Relaxed) < scheduled && sent_all.elapsed() < plan.drain {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let done = shared.done.load(Ordering::Relaxed);
+    let recorded_span = (sent_all.max(start + plan.warmup + plan.duration) - (start + plan.warmup)).as_secs_f64();
+    let latency = shared.latency.lock().clone();
+    let send_lag = shared.send_lag.lock().clone();
+    let outcomes = shared.outcomes.lock().clone();
+    let achieved_rate = if recorded_span > 0.0 { done as f64 / recorded_span } else { 0.0 };
+    let unfinished = scheduled - done.min(scheduled);
+    let saturated = achieved_rate < 0.95 * plan.rate.min(scheduled as f64 / plan.duration.as_secs_f64().max(1e-9))
+        || unfinished > 0
+        || (!send_lag.is_empty() && send_lag.value_at_quantile(0.5) > 1_000_000);
+    RunStats {
+        latency,
+        send_lag,
+        outcomes,
+        scheduled,
+        unfinished,
+        achieved_rate,
+        saturated,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan(rate: f64, secs: f64, max_in_flight: usize) -> Plan {
+        Plan {
+            rate,
+            duration: Duration::from_secs_f64(secs),
+            warmup: Duration::from_millis(100),
+            max_in_flight,
+            drain: Duration::from_secs(5),
+        }
+    }
+
+    #[test]
+    fn schedule_math() {
+        let p = plan(1000.0, 1.0, 1);
+        assert_eq!(p.due(0), Duration::ZERO);
+        assert_eq!(p.due(1500), Duration::from_millis(1500));
+        assert_eq!(p.total(), 1100);
+        assert!(p.in_warmup(99) && !p.in_warmup(100));
+    }
+
+    /// The classic coordinated-omission trap: one connection (one request
+    /// in flight) and a system that stalls for 300 ms. A closed-loop
+    /// client would record one slow request; measured from the schedule,
+    /// every request due during the stall waited, so about a tenth of the
+    /// recorded requests see more than 100 ms, while their send lag shows
+    /// it was the stall that held them (not the generator's pacing).
+    #[test]
+    fn a_stall_shows_in_every_request_scheduled_during_it() {
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().expect("rt");
+        let stall_at = 500u64; // request index: 500 ms into the run at 1000/s, past the warm-up
+        let stats = run(rt.handle(), plan(1000.0, 1.4, 1), move |i| async move {
+            if i == stall_at {
+                tokio::time::sleep(Duration::from_millis(300)).await;
+            }
+            Outcome::Ok
+        });
+        assert_eq!(stats.scheduled, 1400);
+        assert_eq!(stats.count(Outcome::Ok) + stats.unfinished, 1400);
+        let slow = stats.latency.count_between(100_000_000, u64::MAX);
+        // About 300 requests were due during the stall (the 300 ms at
+        // 1000/s); at least 100 of them must read as > 100 ms.
+        assert!(slow >= 100, "only {slow} requests show the stall");
+        assert!(stats.latency.max() >= 250_000_000, "max {} ns", stats.latency.max());
+        // A closed-loop view (time from actual send) would hide it: the
+        // send lag carries the wait.
+        assert!(stats.send_lag.count_between(100_000_000, u64::MAX) >= 100);
+    }
+
+    #[test]
+    fn outcomes_are_counted_by_kind_and_warmup_is_excluded() {
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().expect("rt");
+        let stats = run(rt.handle(), plan(500.0, 0.4, 16), |i| async move {
+            match i % 4 {
+                0 => Outcome::Ok,
+                1 => Outcome::Shed,
+                2 => Outcome::Unavailable,
+                _ => Outcome::Error,
+            }
+        });
+        assert_eq!(stats.scheduled, 200, "warm-up requests are not recorded");
+        let counted: u64 = Outcome::ALL.iter().map(|o| stats.count(*o)).sum();
+        assert_eq!(counted, 200);
+        assert_eq!(stats.count(Outcome::Ok), 50);
+        assert_eq!(stats.count(Outcome::Shed), 50);
+        assert_eq!(stats.count(Outcome::Pending), 0);
+        assert_eq!(stats.latency.len(), 200);
+    }
+
+    #[test]
+    fn a_system_slower_than_the_rate_is_flagged_saturated() {
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().expect("rt");
+        // 10 ms per request, one at a time: 100/s at most, asked for 400/s.
+        let mut p = plan(400.0, 0.5, 1);
+        p.drain = Duration::from_millis(200);
+        let stats = run(rt.handle(), p, |_| async {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            Outcome::Ok
+        });
+        assert!(stats.saturated, "achieved {:.0}/s of 400/s", stats.achieved_rate);
+        assert!(stats.unfinished > 0);
+    }
+
+    #[test]
+    fn outcome_of_status() {
+        assert_eq!(Outcome::of_status(200), Outcome::Ok);
+        assert_eq!(Outcome::of_status(201), Outcome::Ok);
+        assert_eq!(Outcome::of_status(202), Outcome::Pending);
+        assert_eq!(Outcome::of_status(429), Outcome::Shed);
+        assert_eq!(Outcome::of_status(503), Outcome::Unavailable);
+        assert_eq!(Outcome::of_status(409), Outcome::Error);
+    }
+}
