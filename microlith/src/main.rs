@@ -58,6 +58,10 @@ struct Cli {
     /// Serve POST /admin/crash/{actor} for fault injection. Off by default.
     #[arg(long, env = "MICROLITH_FAULT_INJECTION")]
     fault_injection: bool,
+    /// Shut down gracefully when standard input closes (for a parent, such
+    /// as the benchmark harness, that must not leave this process behind).
+    #[arg(long)]
+    exit_on_stdin_eof: bool,
     /// Tokio worker threads (default: one per core).
     #[arg(long, env = "MICROLITH_WORKERS")]
     workers: Option<usize>,
@@ -98,13 +102,34 @@ fn main() -> anyhow::Result<()> {
         runtime.worker_threads(workers);
     }
     let runtime = runtime.enable_all().build()?;
-    runtime.block_on(async move {
+    let result = runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
             .map_err(|e| anyhow::format_err!("binding {}: {e}", config.listen))?;
-        microlith::run(config, listener, shutdown_signal()).await?;
+        let exit_on_eof = cli.exit_on_stdin_eof;
+        let shutdown = async move {
+            let stdin_closed = async {
+                if exit_on_eof {
+                    use tokio::io::AsyncReadExt;
+                    let mut stdin = tokio::io::stdin();
+                    let mut buf = [0u8; 64];
+                    while matches!(stdin.read(&mut buf).await, Ok(n) if n > 0) {}
+                    tracing::info!("parent gone (stdin closed); shutting down");
+                } else {
+                    std::future::pending::<()>().await;
+                }
+            };
+            tokio::select! {
+                () = shutdown_signal() => {}
+                () = stdin_closed => {}
+            }
+        };
+        microlith::run(config, listener, shutdown).await?;
         anyhow::Ok(())
-    })
+    });
+    // Don't wait for a blocking read of stdin that may never end.
+    runtime.shutdown_background();
+    result
 }
 
 async fn shutdown_signal() {
