@@ -4,9 +4,16 @@
 //! # Layout
 //! - [`load`]: the open-loop load generator (latency from the schedule,
 //!   so coordinated omission cannot hide a stall).
+//! - [`scenarios`]: what runs against each variant, and the invariant checks.
+//! - [`variants`]: starting, measuring and stopping the systems under test.
+//! - [`report`]: raw.json, runs.csv, env.json and REPORT.md (rendered from
+//!   raw.json alone).
 //! - [`percall`]: criterion benches timed call by call into an
 //!   HdrHistogram, so each bench reports percentiles beside criterion's
 //!   mean estimate.
 
 pub mod load;
 pub mod percall;
+pub mod report;
+pub mod scenarios;
+pub mod variants;

@@ -1,0 +1,282 @@
+//! `bench`: the comparison harness.
+//!
+//! - `bench compare` (the README's main command): starts both variants on
+//!   loopback, runs every scenario against both, checks the invariants,
+//!   and writes `results/<run-id>/` (raw JSON and CSV, the environment,
+//!   REPORT.md).
+//! - `bench compare --target microlith=http://… --target microservices=http://…`
+//!   measures deployments that are already running instead.
+//! - `bench render results/<run-id>` re-renders REPORT.md from raw.json.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+
+use bench::report::{Raw, VariantRecord};
+use bench::scenarios::{self, Profile, Scenario};
+use bench::variants::{self, Variant};
+
+#[derive(Parser, Debug)]
+#[command(version, about = "Measure the microlith and the microservices side by side")]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand, Debug)]
+enum Cmd {
+    /// Start both variants, run every scenario against both, write results.
+    Compare {
+        /// Under 5 minutes here (the default).
+        #[arg(long, conflicts_with_all = ["full", "smoke"])]
+        quick: bool,
+        /// Longer runs, more repeats, higher rates.
+        #[arg(long, conflicts_with = "smoke")]
+        full: bool,
+        /// A few seconds, for CI.
+        #[arg(long, hide = true)]
+        smoke: bool,
+        /// Measure running deployments instead: `name=http://host:port`
+        /// (repeatable).
+        #[arg(long = "target", value_parser = parse_target)]
+        targets: Vec<(String, String)>,
+        /// Where results go (a run directory is made inside).
+        #[arg(long, default_value_os_t = default_results())]
+        out: PathBuf,
+    },
+    /// Re-render REPORT.md of a stored run from its raw.json.
+    Render {
+        /// The run directory.
+        dir: PathBuf,
+    },
+}
+
+fn parse_target(raw: &str) -> Result<(String, String), String> {
+    let (name, url) = raw.split_once('=').ok_or("expected name=URL")?;
+    if !url.starts_with("http://") && !url.starts_with("https://") {
+        return Err("the URL must start with http:// or https://".into());
+    }
+    Ok((name.to_owned(), url.to_owned()))
+}
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map_or_else(|| PathBuf::from("."), Path::to_path_buf)
+}
+
+fn default_results() -> PathBuf {
+    workspace().join("results")
+}
+
+fn read(path: &str) -> String {
+    std::fs::read_to_string(path).unwrap_or_default()
+}
+
+fn command_output(program: &str, args: &[&str]) -> String {
+    std::process::Command::new(program)
+        .args(args)
+        .current_dir(workspace())
+        .output()
+        .ok()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .unwrap_or_default()
+}
+
+fn environment(run_id: &str, profile: &Profile) -> serde_json::Value {
+    let cpuinfo = read("/proc/cpuinfo");
+    let cpu_model = cpuinfo
+        .lines()
+        .find(|l| l.starts_with("model name"))
+        .and_then(|l| l.split_once(':'))
+        .map_or("unknown".to_owned(), |(_, m)| m.trim().to_owned());
+    let mem_kb: f64 = read("/proc/meminfo")
+        .lines()
+        .find(|l| l.starts_with("MemTotal:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0);
+    serde_json::json!({
+        "run_id": run_id,
+        "command": std::env::args().collect::<Vec<_>>().join(" "),
+        "cpu_model": cpu_model,
+        "cores": std::thread::available_parallelism().map_or(0, |n| n.get()),
+        "memory_gib": (mem_kb / 1048576.0).round(),
+        "kernel": read("/proc/sys/kernel/osrelease").trim(),
+        "rustc": command_output("rustc", &["-V"]),
+        "git_commit": command_output("git", &["rev-parse", "--short=12", "HEAD"]),
+        "git_dirty": !command_output("git", &["status", "--porcelain"]).is_empty(),
+        "profile": profile,
+        "placement": "load generator, microlith and every microservice on the same machine, unpinned",
+        "storage": "memory",
+        "knobs": "each variant's defaults (see README)",
+    })
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    // reqwest is built with rustls-no-provider in this workspace.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    match cli.command {
+        Cmd::Render { dir } => {
+            let raw = Raw::read(&dir)?;
+            raw.write(&dir)?;
+            println!("re-rendered {}", dir.join("REPORT.md").display());
+            Ok(())
+        }
+        Cmd::Compare { quick: _, full, smoke, targets, out } => {
+            let profile = if smoke {
+                Profile::smoke()
+            } else if full {
+                Profile::full()
+            } else {
+                Profile::quick()
+            };
+            compare(profile, targets, &out)
+        }
+    }
+}
+
+fn compare(profile: Profile, targets: Vec<(String, String)>, out: &Path) -> anyhow::Result<()> {
+    let run_id = format!(
+        "{}-{}",
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs(),
+        profile.name
+    );
+    let dir = out.join(&run_id);
+    let client_rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build()?;
+    let control = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build()?;
+
+    // The systems under test.
+    let mut systems = Vec::new();
+    if targets.is_empty() {
+        variants::build_binaries(&workspace())?;
+        let bin = variants::release_dir()?;
+        let scratch = dir.join("tmp");
+        let start = control.block_on(async {
+            let lith = Variant::microlith(&bin, &[]).await?;
+            let services = Variant::microservices(&bin, &scratch, &[]).await?;
+            anyhow::Ok(vec![lith, services])
+        });
+        systems = start.context("starting the variants")?;
+    } else {
+        for (name, url) in &targets {
+            systems.push(control.block_on(Variant::external(name, url))?);
+        }
+    }
+    let result = measure(&profile, &systems, &client_rt, &control, &run_id);
+    // Stop what we started, whatever happened.
+    control.block_on(async {
+        for v in systems {
+            v.stop().await;
+        }
+    });
+    let _ = std::fs::remove_dir_all(dir.join("tmp"));
+    let raw = result?;
+    raw.write(&dir)?;
+    println!("\n{}", raw.render());
+    println!("results in {}", dir.display());
+    Ok(())
+}
+
+fn measure(
+    profile: &Profile,
+    systems: &[Variant],
+    client_rt: &tokio::runtime::Runtime,
+    control: &tokio::runtime::Runtime,
+    run_id: &str,
+) -> anyhow::Result<Raw> {
+    let http = {
+        let _inside = client_rt.enter();
+        reqwest::Client::builder().pool_max_idle_per_host(1024).timeout(Duration::from_secs(10)).build()?
+    };
+    let (echo, _echo_guard) = scenarios::start_echo()?;
+    let mut workloads = Vec::new();
+    let mut records: Vec<VariantRecord> = Vec::new();
+    for v in systems {
+        let workload = profile.workload()?;
+        let api = contract::Api::new(&v.base)?;
+        control.block_on(scenarios::prepare(&api, &workload)).with_context(|| format!("preparing {}", v.name))?;
+        records.push(VariantRecord {
+            name: v.name.clone(),
+            processes: v.pids.len().max(1),
+            start_to_ready_ms: v.start_to_ready.map(|d| d.as_secs_f64() * 1000.0),
+            rss_idle_bytes: v.rss_bytes(),
+            rss_loaded_bytes: None,
+            cpu_ms_per_request: None,
+            audit: serde_json::Value::Null,
+        });
+        workloads.push(workload);
+    }
+    let cpu_before: Vec<Option<f64>> = systems.iter().map(Variant::cpu_seconds).collect();
+    let mut answered = vec![0u64; systems.len()];
+
+    let scenario_list = profile.scenarios();
+    let runs_total = profile.repeats as u64 * (scenario_list.len() as u64 * systems.len() as u64 + 1);
+    let bar = ProgressBar::new(runs_total);
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} runs, ETA {eta} {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let mut runs = Vec::new();
+    for repeat in 0..profile.repeats {
+        bar.set_message(format!("repeat {} floor", repeat + 1));
+        let mut floor_workload = profile.workload()?;
+        let floor_rate = scenario_list.iter().map(|(_, r)| *r).fold(0.0, f64::max);
+        runs.push(scenarios::run_one(
+            client_rt.handle(),
+            &http,
+            profile,
+            "floor",
+            &echo,
+            Scenario::Floor,
+            floor_rate,
+            repeat,
+            &mut floor_workload,
+        ));
+        bar.inc(1);
+        for (scenario, rate) in &scenario_list {
+            for (i, v) in systems.iter().enumerate() {
+                bar.set_message(format!("repeat {} {} {} at {rate:.0}/s", repeat + 1, v.name, scenario.name()));
+                let record = scenarios::run_one(
+                    client_rt.handle(),
+                    &http,
+                    profile,
+                    &v.name,
+                    &v.base,
+                    *scenario,
+                    *rate,
+                    repeat,
+                    &mut workloads[i],
+                );
+                answered[i] += record.outcomes.iter().map(|(_, n)| n).sum::<u64>();
+                runs.push(record);
+                bar.inc(1);
+            }
+        }
+    }
+    bar.finish_with_message("load done; checking invariants");
+    let started = Instant::now();
+    for (i, v) in systems.iter().enumerate() {
+        let api = contract::Api::new(&v.base)?;
+        // A violation fails the run loudly.
+        let audit = control.block_on(scenarios::check_invariants(&api, &workloads[i])).with_context(|| format!("{} after the runs", v.name))?;
+        records[i].audit = audit;
+        records[i].rss_loaded_bytes = v.rss_bytes();
+        if let (Some(before), Some(after)) = (cpu_before[i], v.cpu_seconds())
+            && answered[i] > 0
+        {
+            records[i].cpu_ms_per_request = Some((after - before) * 1000.0 / answered[i] as f64);
+        }
+    }
+    if started.elapsed() > Duration::from_secs(60) {
+        bail!("invariant checks took over a minute");
+    }
+    Ok(Raw {
+        env: environment(run_id, profile),
+        profile: profile.clone(),
+        variants: records,
+        runs,
+    })
+}

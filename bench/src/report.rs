@@ -1,0 +1,318 @@
+//! Results: `raw.json` (everything measured, histograms included),
+//! `runs.csv`, `env.json`, and `REPORT.md` rendered from `raw.json` alone,
+//! so re-rendering stored results gives the same report.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use hdrhistogram::Histogram;
+use hdrhistogram::serialization::{Deserializer, Serializer, V2Serializer};
+use serde::{Deserialize, Serialize};
+
+use crate::scenarios::{Profile, RunRecord, Scenario};
+
+/// A latency histogram as base64 of its HdrHistogram V2 encoding.
+pub fn encode_histogram(h: &Histogram<u64>) -> String {
+    let mut bytes = Vec::new();
+    match V2Serializer::new().serialize(h, &mut bytes) {
+        Ok(_) => STANDARD.encode(bytes),
+        Err(_) => String::new(),
+    }
+}
+
+/// The inverse of [`encode_histogram`].
+pub fn decode_histogram(text: &str) -> Option<Histogram<u64>> {
+    let bytes = STANDARD.decode(text).ok()?;
+    Deserializer::new().deserialize(&mut bytes.as_slice()).ok()
+}
+
+/// What was measured about a variant as a whole.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct VariantRecord {
+    /// Name.
+    pub name: String,
+    /// Processes.
+    pub processes: usize,
+    /// Start to ready, milliseconds (when the harness started it).
+    pub start_to_ready_ms: Option<f64>,
+    /// Resident memory once ready, bytes.
+    pub rss_idle_bytes: Option<u64>,
+    /// Resident memory after the load, bytes.
+    pub rss_loaded_bytes: Option<u64>,
+    /// CPU seconds per 1000 answered requests during the load.
+    pub cpu_ms_per_request: Option<f64>,
+    /// The audit after the runs (money conserved, nothing pending).
+    pub audit: serde_json::Value,
+}
+
+/// Everything a run of the harness measured.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Raw {
+    /// When and where (see `env.json`).
+    pub env: serde_json::Value,
+    /// The profile.
+    pub profile: Profile,
+    /// Per variant.
+    pub variants: Vec<VariantRecord>,
+    /// Every run.
+    pub runs: Vec<RunRecord>,
+}
+
+impl Raw {
+    /// Writes `raw.json`, `runs.csv`, `env.json` and `REPORT.md` into `dir`.
+    pub fn write(&self, dir: &Path) -> anyhow::Result<()> {
+        std::fs::create_dir_all(dir)?;
+        std::fs::write(dir.join("raw.json"), serde_json::to_vec_pretty(self)?)?;
+        std::fs::write(dir.join("env.json"), serde_json::to_vec_pretty(&self.env)?)?;
+        std::fs::write(dir.join("runs.csv"), self.csv())?;
+        std::fs::write(dir.join("REPORT.md"), self.render())?;
+        Ok(())
+    }
+
+    /// Reads a stored `raw.json`.
+    pub fn read(dir: &Path) -> anyhow::Result<Self> {
+        Ok(serde_json::from_slice(&std::fs::read(dir.join("raw.json"))?)?)
+    }
+
+    fn csv(&self) -> String {
+        let mut out = String::from(
+            "variant,scenario,repeat,rate,achieved_rate,saturated,p50_us,p90_us,p99_us,p999_us,max_us,send_lag_p50_us,send_lag_p99_us,scheduled,unfinished\n",
+        );
+        for r in &self.runs {
+            let _ = writeln!(
+                out,
+                "{},{},{},{},{:.1},{},{:.1},{:.1},{:.1},{:.1},{:.1},{:.1},{:.1},{},{}",
+                r.variant,
+                r.scenario.name(),
+                r.repeat,
+                r.rate,
+                r.achieved_rate,
+                r.saturated,
+                r.p50_us,
+                r.p90_us,
+                r.p99_us,
+                r.p999_us,
+                r.max_us,
+                r.send_lag_p50_us,
+                r.send_lag_p99_us,
+                r.scheduled,
+                r.unfinished
+            );
+        }
+        out
+    }
+
+    fn runs_of(&self, variant: &str, scenario: Scenario) -> Vec<&RunRecord> {
+        self.runs.iter().filter(|r| r.variant == variant && r.scenario == scenario).collect()
+    }
+
+    /// Median of a field over repeats, with its min and max.
+    fn spread(runs: &[&RunRecord], field: impl Fn(&RunRecord) -> f64) -> Option<(f64, f64, f64)> {
+        let mut values: Vec<f64> = runs.iter().map(|r| field(r)).collect();
+        if values.is_empty() {
+            return None;
+        }
+        values.sort_by(f64::total_cmp);
+        Some((values[values.len() / 2], values[0], values[values.len() - 1]))
+    }
+
+    /// `REPORT.md`, from this record alone.
+    pub fn render(&self) -> String {
+        let mut md = String::new();
+        let env = &self.env;
+        let _ = writeln!(md, "# microlith vs microservices: {} run\n", self.profile.name);
+        let _ = writeln!(
+            md,
+            "Run `{}` at commit `{}` on {} ({} cores, {} GiB), kernel {}, {}. Command: `{}`.\n",
+            env["run_id"].as_str().unwrap_or("?"),
+            env["git_commit"].as_str().unwrap_or("?"),
+            env["cpu_model"].as_str().unwrap_or("?"),
+            env["cores"],
+            env["memory_gib"],
+            env["kernel"].as_str().unwrap_or("?"),
+            env["rustc"].as_str().unwrap_or("?"),
+            env["command"].as_str().unwrap_or("?"),
+        );
+        let _ = writeln!(
+            md,
+            "Open-loop load at constant rates: each request is scheduled by the clock and its latency is measured from \
+             its scheduled time, so a stall cannot hide (no coordinated omission). {} repeat(s) per scenario and variant, \
+             interleaved; {} s warm-up excluded, {} s recorded. Numbers are medians over repeats with the min–max spread. \
+             Both variants ran with in-memory storage on this machine, one after the other within each repeat.\n",
+            self.profile.repeats, self.profile.warmup_s, self.profile.duration_s
+        );
+        let variants: Vec<String> = self.variants.iter().map(|v| v.name.clone()).collect();
+        let _ = writeln!(md, "## Latency at fixed rates\n");
+        let _ = writeln!(md, "| scenario | rate/s | variant | p50 µs | p99 µs | p99.9 µs | max µs | achieved/s | errors | saturated |");
+        let _ = writeln!(md, "|---|---|---|---|---|---|---|---|---|---|");
+        let mut ratios = Vec::new();
+        for (scenario, rate) in self.profile.scenarios().into_iter().chain([(Scenario::Floor, self.floor_rate())]) {
+            let names: Vec<String> = if scenario == Scenario::Floor { vec!["floor".into()] } else { variants.clone() };
+            let mut p50s = Vec::new();
+            for name in &names {
+                let runs = self.runs_of(name, scenario);
+                let (Some(p50), Some(p99), Some(p999), Some(max), Some(achieved)) = (
+                    Self::spread(&runs, |r| r.p50_us),
+                    Self::spread(&runs, |r| r.p99_us),
+                    Self::spread(&runs, |r| r.p999_us),
+                    Self::spread(&runs, |r| r.max_us),
+                    Self::spread(&runs, |r| r.achieved_rate),
+                ) else {
+                    continue;
+                };
+                let errors: u64 = runs
+                    .iter()
+                    .flat_map(|r| r.outcomes.iter())
+                    .filter(|(o, _)| o != "ok")
+                    .map(|(_, n)| n)
+                    .sum();
+                let saturated = runs.iter().filter(|r| r.saturated).count();
+                let _ = writeln!(
+                    md,
+                    "| {} | {rate:.0} | {name} | {:.0} ({:.0}–{:.0}) | {:.0} ({:.0}–{:.0}) | {:.0} | {:.0} | {:.0} | {errors} | {saturated}/{} |",
+                    scenario.name(),
+                    p50.0,
+                    p50.1,
+                    p50.2,
+                    p99.0,
+                    p99.1,
+                    p99.2,
+                    p999.0,
+                    max.0,
+                    achieved.0,
+                    runs.len()
+                );
+                p50s.push((name.clone(), p50.0, p99.0));
+            }
+            if let [(a, a50, a99), (b, b50, b99)] = p50s.as_slice() {
+                ratios.push((scenario, b.clone(), a.clone(), b50 / a50, b99 / a99));
+            }
+        }
+        if !ratios.is_empty() {
+            let _ = writeln!(md, "\n## Ratios (same run)\n");
+            let _ = writeln!(md, "| scenario | ratio | p50 | p99 |");
+            let _ = writeln!(md, "|---|---|---|---|");
+            for (scenario, b, a, r50, r99) in &ratios {
+                let _ = writeln!(md, "| {} | {b} / {a} | {r50:.2}x | {r99:.2}x |", scenario.name());
+            }
+        }
+        let _ = writeln!(md, "\n## Operations\n");
+        let _ = writeln!(md, "| variant | processes | start to ready | RSS idle | RSS after load | CPU per request | audit after the runs |");
+        let _ = writeln!(md, "|---|---|---|---|---|---|---|");
+        for v in &self.variants {
+            let mib = |b: Option<u64>| b.map_or("–".to_owned(), |b| format!("{:.1} MiB", b as f64 / 1048576.0));
+            let _ = writeln!(
+                md,
+                "| {} | {} | {} | {} | {} | {} | {} |",
+                v.name,
+                v.processes,
+                v.start_to_ready_ms.map_or("–".to_owned(), |ms| format!("{ms:.0} ms")),
+                mib(v.rss_idle_bytes),
+                mib(v.rss_loaded_bytes),
+                v.cpu_ms_per_request.map_or("–".to_owned(), |ms| format!("{:.0} µs", ms * 1000.0)),
+                v.audit,
+            );
+        }
+        let _ = writeln!(
+            md,
+            "\n## Method and threats to validity\n\n\
+             - The floor row is the same load generator against a trivial `GET /echo` served by the harness itself: \
+             what the client, loopback and an HTTP server cost with no system behind them. Compare each variant with it.\n\
+             - One 2-core VM runs the load generator and the system under test: they compete for the same cores, and \
+             the machine is shared with other tenants. Repeats are interleaved and reported with their spread; ratios are \
+             taken within one run.\n\
+             - Latency is measured from the scheduled send time; `send lag` (scheduled → sent) in `raw.json` is the \
+             generator's own delay. A run whose achieved rate fell below 95 % of the target, or that left requests \
+             unfinished, is flagged saturated.\n\
+             - Storage is in memory for both variants: this measures the fabric, not the disk.\n\
+             - Raw data: `raw.json` (every run, with its HdrHistogram), `runs.csv`, `env.json`. `bench render <dir>` \
+             re-renders this report from `raw.json`.\n"
+        );
+        md
+    }
+
+    fn floor_rate(&self) -> f64 {
+        self.runs.iter().find(|r| r.scenario == Scenario::Floor).map_or(0.0, |r| r.rate)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fixture() -> Raw {
+        let mut h = Histogram::<u64>::new(3).expect("histogram");
+        for v in [100_000u64, 200_000, 300_000] {
+            h.record(v).expect("record");
+        }
+        let run = |variant: &str, scenario: Scenario, repeat: u32, p50: f64| RunRecord {
+            variant: variant.into(),
+            scenario,
+            repeat,
+            rate: 100.0,
+            achieved_rate: 99.0,
+            saturated: false,
+            p50_us: p50,
+            p90_us: p50 * 1.5,
+            p99_us: p50 * 2.0,
+            p999_us: p50 * 3.0,
+            max_us: p50 * 4.0,
+            send_lag_p50_us: 50.0,
+            send_lag_p99_us: 90.0,
+            outcomes: vec![("ok".into(), 300), ("unavailable_503".into(), 2)],
+            scheduled: 302,
+            unfinished: 0,
+            histogram: encode_histogram(&h),
+        };
+        Raw {
+            env: serde_json::json!({"run_id": "fixture", "git_commit": "abc", "cpu_model": "cpu", "cores": 2, "memory_gib": 24, "kernel": "k", "rustc": "rustc", "command": "bench compare --quick"}),
+            profile: Profile { repeats: 2, ..Profile::quick() },
+            variants: ["microlith", "microservices"]
+                .iter()
+                .map(|n| VariantRecord {
+                    name: (*n).into(),
+                    processes: 1,
+                    start_to_ready_ms: Some(12.0),
+                    rss_idle_bytes: Some(10 << 20),
+                    rss_loaded_bytes: Some(20 << 20),
+                    cpu_ms_per_request: Some(0.05),
+                    audit: serde_json::json!({"accounts": 1000}),
+                })
+                .collect(),
+            runs: vec![
+                run("microlith", Scenario::Balance, 0, 100.0),
+                run("microlith", Scenario::Balance, 1, 300.0),
+                run("microservices", Scenario::Balance, 0, 400.0),
+                run("microservices", Scenario::Balance, 1, 600.0),
+                run("floor", Scenario::Floor, 0, 50.0),
+            ],
+        }
+    }
+
+    #[test]
+    fn renders_medians_spreads_and_ratios_from_raw_data() {
+        let md = fixture().render();
+        assert!(md.contains("| balance | 400 | microlith | 300 (100–300) |"), "{md}");
+        assert!(md.contains("| balance | 400 | microservices | 600 (400–600) |"), "{md}");
+        assert!(md.contains("| balance | microservices / microlith | 2.00x | 2.00x |"), "{md}");
+        assert!(md.contains("| floor |"), "{md}");
+        assert!(md.contains("| 4 | 0/2 |"), "errors counted over repeats: {md}");
+        assert!(md.contains("commit `abc`"));
+    }
+
+    #[test]
+    fn re_rendering_stored_results_gives_the_same_report() {
+        // Inside the project tree: target/test-tmp.
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/test-tmp").join(format!("report-fixture-{}", std::process::id()));
+        let raw = fixture();
+        raw.write(&dir).expect("write");
+        let again = Raw::read(&dir).expect("read");
+        assert_eq!(again.render(), std::fs::read_to_string(dir.join("REPORT.md")).expect("report"));
+        let h = decode_histogram(&again.runs[0].histogram).expect("histogram");
+        assert_eq!(h.len(), 3);
+        assert!(std::fs::read_to_string(dir.join("runs.csv")).expect("csv").lines().count() == 6);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

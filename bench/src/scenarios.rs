@@ -1,0 +1,358 @@
+//! The scenarios: latency at fixed rates for balance reads, transfers
+//! (with hot-account skew) and chat posts, the generator's floor against
+//! a trivial echo endpoint, and the invariant checks after each variant's
+//! runs. Every scenario runs against every variant in the same run,
+//! interleaved repeat by repeat so drift on a shared machine hits both.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use shared_domain::workload::{Workload, WorkloadConfig};
+
+use crate::load::{self, Outcome, Plan, RunStats};
+
+/// How long and how hard.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Profile {
+    /// `quick` or `full`.
+    pub name: String,
+    /// Recorded seconds per run.
+    pub duration_s: f64,
+    /// Warm-up seconds per run.
+    pub warmup_s: f64,
+    /// Runs per scenario and variant.
+    pub repeats: u32,
+    /// Balance reads per second.
+    pub read_rate: f64,
+    /// Transfers per second.
+    pub transfer_rate: f64,
+    /// Chat posts per second.
+    pub post_rate: f64,
+    /// Accounts opened.
+    pub accounts: u32,
+    /// Share of transfers touching the hot accounts.
+    pub hot_fraction: f64,
+    /// How many accounts are hot.
+    pub hot_accounts: u32,
+}
+
+impl Profile {
+    /// The README default: under 5 minutes here.
+    pub fn quick() -> Self {
+        Self {
+            name: "quick".into(),
+            duration_s: 4.0,
+            warmup_s: 1.0,
+            repeats: 2,
+            read_rate: 400.0,
+            transfer_rate: 250.0,
+            post_rate: 150.0,
+            accounts: 1000,
+            hot_fraction: 0.2,
+            hot_accounts: 10,
+        }
+    }
+
+    /// Longer runs, more repeats, higher rates.
+    pub fn full() -> Self {
+        Self {
+            name: "full".into(),
+            duration_s: 20.0,
+            warmup_s: 3.0,
+            repeats: 3,
+            read_rate: 1000.0,
+            transfer_rate: 600.0,
+            post_rate: 300.0,
+            ..Self::quick()
+        }
+    }
+
+    /// A tiny profile for the CI smoke test.
+    pub fn smoke() -> Self {
+        Self {
+            name: "smoke".into(),
+            duration_s: 0.5,
+            warmup_s: 0.2,
+            repeats: 1,
+            read_rate: 50.0,
+            transfer_rate: 50.0,
+            post_rate: 50.0,
+            accounts: 50,
+            ..Self::quick()
+        }
+    }
+
+    fn plan(&self, rate: f64) -> Plan {
+        Plan {
+            rate,
+            duration: Duration::from_secs_f64(self.duration_s),
+            warmup: Duration::from_secs_f64(self.warmup_s),
+            max_in_flight: 512,
+            drain: Duration::from_secs(5),
+        }
+    }
+
+    /// The workload of a variant (seeded: both variants get the same).
+    pub fn workload(&self) -> anyhow::Result<Workload> {
+        let mut config = WorkloadConfig::small(42, "b");
+        config.accounts = self.accounts;
+        config.hot_accounts = self.hot_accounts.min(self.accounts);
+        config.hot_fraction = self.hot_fraction;
+        Ok(Workload::new(config)?)
+    }
+
+    /// Every run's scenario and rate, in order.
+    pub fn scenarios(&self) -> Vec<(Scenario, f64)> {
+        vec![
+            (Scenario::Balance, self.read_rate),
+            (Scenario::Transfer, self.transfer_rate),
+            (Scenario::Post, self.post_rate),
+        ]
+    }
+
+    /// Seconds of load per variant and scenario run.
+    pub fn run_seconds(&self) -> f64 {
+        self.duration_s + self.warmup_s
+    }
+}
+
+/// What a run asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Scenario {
+    /// `GET /v1/accounts/{id}`.
+    Balance,
+    /// `POST /v1/transfers`, hot-account skew.
+    Transfer,
+    /// `POST /v1/rooms/{room}/messages`.
+    Post,
+    /// `GET /echo` on the harness's own trivial server: the floor.
+    Floor,
+}
+
+impl Scenario {
+    /// Its name in results.
+    pub fn name(self) -> &'static str {
+        match self {
+            Scenario::Balance => "balance",
+            Scenario::Transfer => "transfer",
+            Scenario::Post => "post",
+            Scenario::Floor => "floor",
+        }
+    }
+}
+
+/// One run's measurements, as stored in `raw.json`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RunRecord {
+    /// Variant name (`floor` for the generator's floor).
+    pub variant: String,
+    /// Scenario.
+    pub scenario: Scenario,
+    /// Repeat number, from 0.
+    pub repeat: u32,
+    /// Target rate, requests per second.
+    pub rate: f64,
+    /// Achieved rate of answered requests.
+    pub achieved_rate: f64,
+    /// Rate not kept (see `load::RunStats::saturated`).
+    pub saturated: bool,
+    /// Latency percentiles from the schedule, microseconds.
+    pub p50_us: f64,
+    /// 90th.
+    pub p90_us: f64,
+    /// 99th.
+    pub p99_us: f64,
+    /// 99.9th.
+    pub p999_us: f64,
+    /// Max.
+    pub max_us: f64,
+    /// Scheduled → sent, median, microseconds (the generator's lag).
+    pub send_lag_p50_us: f64,
+    /// Scheduled → sent, 99th.
+    pub send_lag_p99_us: f64,
+    /// Recorded requests by outcome.
+    pub outcomes: Vec<(String, u64)>,
+    /// Requests scheduled in the recorded part.
+    pub scheduled: u64,
+    /// Still running when the drain ended.
+    pub unfinished: u64,
+    /// The latency histogram, HdrHistogram V2 log form (base64), so the
+    /// report can be re-rendered and percentiles recomputed.
+    pub histogram: String,
+}
+
+fn us(ns: u64) -> f64 {
+    ns as f64 / 1000.0
+}
+
+impl RunRecord {
+    fn of(variant: &str, scenario: Scenario, repeat: u32, rate: f64, stats: &RunStats) -> Self {
+        let h = &stats.latency;
+        let q = |p: f64| if h.is_empty() { 0.0 } else { us(h.value_at_quantile(p)) };
+        let lag = &stats.send_lag;
+        let lq = |p: f64| if lag.is_empty() { 0.0 } else { us(lag.value_at_quantile(p)) };
+        Self {
+            variant: variant.to_owned(),
+            scenario,
+            repeat,
+            rate,
+            achieved_rate: stats.achieved_rate,
+            saturated: stats.saturated,
+            p50_us: q(0.5),
+            p90_us: q(0.9),
+            p99_us: q(0.99),
+            p999_us: q(0.999),
+            max_us: if h.is_empty() { 0.0 } else { us(h.max()) },
+            send_lag_p50_us: lq(0.5),
+            send_lag_p99_us: lq(0.99),
+            outcomes: stats.outcomes.iter().map(|(o, n)| (o.name().to_owned(), *n)).collect(),
+            scheduled: stats.scheduled,
+            unfinished: stats.unfinished,
+            histogram: crate::report::encode_histogram(h),
+        }
+    }
+}
+
+/// A prepared request: method, path, JSON body.
+#[derive(Clone)]
+struct Call {
+    post: bool,
+    path: String,
+    body: Option<String>,
+}
+
+/// Opens the workload's accounts and rooms on a variant.
+pub async fn prepare(api: &contract::Api, workload: &Workload) -> anyhow::Result<()> {
+    for (id, opening) in workload.accounts() {
+        api.open(id.as_str(), opening.balance().minor_units()).await?;
+    }
+    for room in workload.rooms() {
+        api.room(room.as_str()).await?;
+    }
+    Ok(())
+}
+
+fn calls(scenario: Scenario, workload: &mut Workload, n: u64) -> Vec<Call> {
+    (0..n)
+        .map(|_| match scenario {
+            Scenario::Balance => Call {
+                post: false,
+                path: format!("/v1/accounts/{}", workload.next_balance()),
+                body: None,
+            },
+            Scenario::Transfer => {
+                let t = workload.next_transfer();
+                Call {
+                    post: true,
+                    path: "/v1/transfers".into(),
+                    body: Some(
+                        serde_json::json!({
+                            "transfer_id": t.transfer_id.as_str(),
+                            "from": t.from.as_str(),
+                            "to": t.to.as_str(),
+                            "amount": t.amount.minor_units(),
+                        })
+                        .to_string(),
+                    ),
+                }
+            }
+            Scenario::Post => {
+                let p = workload.next_post();
+                Call {
+                    post: true,
+                    path: format!("/v1/rooms/{}/messages", p.room),
+                    body: Some(
+                        serde_json::json!({
+                            "author": p.author.as_str(),
+                            "text": p.text.as_str(),
+                            "client_msg_id": p.client_msg_id.as_str(),
+                        })
+                        .to_string(),
+                    ),
+                }
+            }
+            Scenario::Floor => Call {
+                post: false,
+                path: "/echo".into(),
+                body: None,
+            },
+        })
+        .collect()
+}
+
+/// Runs one scenario at `rate` against `base`; blocks this thread.
+#[allow(clippy::too_many_arguments)]
+pub fn run_one(
+    runtime: &tokio::runtime::Handle,
+    http: &reqwest::Client,
+    profile: &Profile,
+    variant: &str,
+    base: &str,
+    scenario: Scenario,
+    rate: f64,
+    repeat: u32,
+    workload: &mut Workload,
+) -> RunRecord {
+    let plan = profile.plan(rate);
+    let prepared = Arc::new(calls(scenario, workload, plan.total()));
+    let (http, base) = (http.clone(), base.to_owned());
+    let stats = load::run(runtime, plan, move |i| {
+        let call = prepared[i as usize].clone();
+        let url = format!("{base}{}", call.path);
+        let request = if call.post {
+            http.post(url).header("content-type", "application/json").body(call.body.unwrap_or_default())
+        } else {
+            http.get(url)
+        };
+        async move {
+            match request.send().await {
+                Ok(r) => {
+                    let outcome = Outcome::of_status(r.status().as_u16());
+                    // Read the body: the answer is not complete before it.
+                    let _ = r.bytes().await;
+                    outcome
+                }
+                Err(_) => Outcome::Error,
+            }
+        }
+    });
+    RunRecord::of(variant, scenario, repeat, rate, &stats)
+}
+
+/// Serves `GET /echo` on a runtime of its own: the floor of the harness
+/// (client, loopback, HTTP server) with no system behind it.
+pub fn start_echo() -> anyhow::Result<(String, tokio_util::sync::DropGuard)> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let stop = tokio_util::sync::CancellationToken::new();
+    let stopped = stop.clone();
+    std::thread::spawn(move || {
+        let Ok(rt) = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build() else {
+            return;
+        };
+        rt.block_on(async move {
+            let Ok(listener) = tokio::net::TcpListener::bind("127.0.0.1:0").await else { return };
+            let Ok(addr) = listener.local_addr() else { return };
+            let _ = tx.send(addr);
+            let app = axum::Router::new().route("/echo", axum::routing::get(|| async { "ok" }));
+            let _ = axum::serve(listener, app).with_graceful_shutdown(stopped.cancelled_owned()).await;
+        });
+    });
+    let addr = rx.recv_timeout(Duration::from_secs(10))?;
+    Ok((format!("http://{addr}"), stop.drop_guard()))
+}
+
+/// After a variant's runs: money conserved and nothing left pending.
+pub async fn check_invariants(api: &contract::Api, workload: &Workload) -> anyhow::Result<serde_json::Value> {
+    let audit = api.settled_audit().await?;
+    let expected = workload.opening_total().0;
+    let accounts = u64::from(workload.config().accounts);
+    let total = audit["total_balance"].as_i64().map(i128::from);
+    anyhow::ensure!(
+        total == Some(expected) && audit["accounts"] == accounts && audit["pending_transfers"] == 0,
+        "INVARIANT VIOLATED: expected {accounts} accounts holding {expected} with nothing pending, audit says {audit}"
+    );
+    Ok(audit)
+}

@@ -1,0 +1,207 @@
+//! Starting and stopping the systems under test: the microlith and the
+//! microservices, each as child processes on loopback (their release
+//! binaries, built first if missing), or a deployment already running
+//! (`--target name=URL`). Children hold a pipe to stdin from us and exit
+//! when it closes, so none outlives the harness; dropping a variant stops
+//! it gracefully and kills it after a grace period.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use tokio::process::{Child, ChildStdin, Command};
+
+/// A system under test.
+pub struct Variant {
+    /// `microlith` or `microservices` (or the name given to a target).
+    pub name: String,
+    /// Base URL of its edge.
+    pub base: String,
+    /// Processes we started, and the stdin pipe each exits on.
+    children: Vec<(Child, Option<ChildStdin>)>,
+    /// Start-to-ready, when we started it.
+    pub start_to_ready: Option<Duration>,
+    /// PIDs of every process of the variant (for RSS and CPU).
+    pub pids: Vec<u32>,
+}
+
+/// Where `cargo build --release` puts the binaries.
+pub fn release_dir() -> anyhow::Result<PathBuf> {
+    let exe = std::env::current_exe()?;
+    Ok(exe.parent().context("binary without a directory")?.to_path_buf())
+}
+
+/// Builds the variants' release binaries (a no-op when they are current).
+pub fn build_binaries(workspace: &Path) -> anyhow::Result<()> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    eprintln!("building the release binaries of both variants (once; later runs reuse them)...");
+    let status = std::process::Command::new(cargo)
+        .current_dir(workspace)
+        .args(["build", "--release", "-p", "microlith", "-p", "microservices"])
+        .status()
+        .context("running cargo build")?;
+    if !status.success() {
+        bail!("cargo build --release -p microlith -p microservices failed: {status}");
+    }
+    Ok(())
+}
+
+async fn free_port() -> anyhow::Result<u16> {
+    Ok(tokio::net::TcpListener::bind("127.0.0.1:0").await?.local_addr()?.port())
+}
+
+async fn wait_ready(base: &str, timeout: Duration) -> anyhow::Result<()> {
+    let http = reqwest::Client::builder().timeout(Duration::from_secs(1)).build()?;
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Ok(r) = http.get(format!("{base}/readyz")).send().await
+            && r.status().is_success()
+        {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            bail!("{base} not ready within {timeout:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+fn spawn(binary: &Path, args: &[String]) -> anyhow::Result<(Child, ChildStdin)> {
+    let mut child = Command::new(binary)
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .with_context(|| format!("starting {}", binary.display()))?;
+    let stdin = child.stdin.take().context("child stdin")?;
+    Ok((child, stdin))
+}
+
+impl Variant {
+    /// Starts the microlith (memory storage, default knobs).
+    pub async fn microlith(bin: &Path, extra: &[String]) -> anyhow::Result<Variant> {
+        let port = free_port().await?;
+        let base = format!("http://127.0.0.1:{port}");
+        let mut args = vec!["--listen".to_owned(), format!("127.0.0.1:{port}"), "--exit-on-stdin-eof".to_owned()];
+        args.extend_from_slice(extra);
+        let started = Instant::now();
+        let (child, stdin) = spawn(&bin.join("microlith"), &args)?;
+        let pid = child.id().unwrap_or(0);
+        let mut variant = Variant {
+            name: "microlith".into(),
+            base: base.clone(),
+            children: vec![(child, Some(stdin))],
+            start_to_ready: None,
+            pids: vec![pid],
+        };
+        wait_ready(&base, Duration::from_secs(30)).await?;
+        variant.start_to_ready = Some(started.elapsed());
+        Ok(variant)
+    }
+
+    /// Starts the microservices with `up` (memory storage, default knobs).
+    pub async fn microservices(bin: &Path, scratch: &Path, extra: &[String]) -> anyhow::Result<Variant> {
+        let port = free_port().await?;
+        let base = format!("http://127.0.0.1:{port}");
+        std::fs::create_dir_all(scratch)?;
+        let ports_file = scratch.join("ports.json");
+        let _ = std::fs::remove_file(&ports_file);
+        let mut args = vec![
+            "up".to_owned(),
+            "--listen".to_owned(),
+            format!("127.0.0.1:{port}"),
+            "--exit-on-stdin-eof".to_owned(),
+            "--ports-file".to_owned(),
+            ports_file.display().to_string(),
+            "--data-dir".to_owned(),
+            scratch.join("data").display().to_string(),
+        ];
+        args.extend_from_slice(extra);
+        let started = Instant::now();
+        let (child, stdin) = spawn(&bin.join("microservices"), &args)?;
+        let mut variant = Variant {
+            name: "microservices".into(),
+            base: base.clone(),
+            children: vec![(child, Some(stdin))],
+            start_to_ready: None,
+            pids: Vec::new(),
+        };
+        wait_ready(&base, Duration::from_secs(60)).await?;
+        variant.start_to_ready = Some(started.elapsed());
+        let ports: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&ports_file)?)?;
+        variant.pids = ports["services"]
+            .as_array()
+            .map(|rows| rows.iter().filter_map(|r| r["pid"].as_u64().map(|p| p as u32)).collect())
+            .unwrap_or_default();
+        if let Some(launcher) = ports["launcher_pid"].as_u64() {
+            variant.pids.push(launcher as u32);
+        }
+        Ok(variant)
+    }
+
+    /// A deployment someone else runs, at `base`.
+    pub async fn external(name: &str, base: &str) -> anyhow::Result<Variant> {
+        wait_ready(base, Duration::from_secs(10)).await?;
+        Ok(Variant {
+            name: name.to_owned(),
+            base: base.trim_end_matches('/').to_owned(),
+            children: Vec::new(),
+            start_to_ready: None,
+            pids: Vec::new(),
+        })
+    }
+
+    /// Resident memory of every process of the variant, bytes (Linux).
+    pub fn rss_bytes(&self) -> Option<u64> {
+        if self.pids.is_empty() {
+            return None;
+        }
+        let mut total = 0;
+        for pid in &self.pids {
+            let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+            let kb: u64 = status
+                .lines()
+                .find(|l| l.starts_with("VmRSS:"))?
+                .split_whitespace()
+                .nth(1)?
+                .parse()
+                .ok()?;
+            total += kb * 1024;
+        }
+        Some(total)
+    }
+
+    /// CPU time used so far by every process of the variant, seconds.
+    pub fn cpu_seconds(&self) -> Option<f64> {
+        if self.pids.is_empty() {
+            return None;
+        }
+        // Clock ticks per second: 100 on Linux (USER_HZ).
+        let mut ticks = 0u64;
+        for pid in &self.pids {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+            // Fields after the ")" of the command name; utime and stime are
+            // the 12th and 13th of them.
+            let rest = stat.rsplit_once(')')?.1;
+            let fields: Vec<&str> = rest.split_whitespace().collect();
+            ticks += fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+        }
+        Some(ticks as f64 / 100.0)
+    }
+
+    /// Stops what we started: close stdin (a graceful drain), then kill
+    /// whatever has not exited after 10 s.
+    pub async fn stop(mut self) {
+        for (mut child, stdin) in self.children.drain(..) {
+            drop(stdin);
+            if tokio::time::timeout(Duration::from_secs(10), child.wait()).await.is_err() {
+                let _ = child.start_kill();
+                let _ = child.wait().await;
+            }
+        }
+    }
+}
