@@ -46,6 +46,10 @@ enum Cmd {
         /// Where results go (a run directory is made inside).
         #[arg(long, default_value_os_t = default_results())]
         out: PathBuf,
+        /// Use the variants' binaries in this directory instead of building
+        /// release binaries (tests use the debug ones).
+        #[arg(long, hide = true)]
+        bin_dir: Option<PathBuf>,
     },
     /// Re-render REPORT.md of a stored run from its raw.json.
     Render {
@@ -125,7 +129,7 @@ fn main() -> anyhow::Result<()> {
             println!("re-rendered {}", dir.join("REPORT.md").display());
             Ok(())
         }
-        Cmd::Compare { quick: _, full, smoke, targets, out } => {
+        Cmd::Compare { quick: _, full, smoke, targets, out, bin_dir } => {
             let profile = if smoke {
                 Profile::smoke()
             } else if full {
@@ -133,12 +137,12 @@ fn main() -> anyhow::Result<()> {
             } else {
                 Profile::quick()
             };
-            compare(profile, targets, &out)
+            compare(profile, targets, &out, bin_dir)
         }
     }
 }
 
-fn compare(profile: Profile, targets: Vec<(String, String)>, out: &Path) -> anyhow::Result<()> {
+fn compare(profile: Profile, targets: Vec<(String, String)>, out: &Path, bin_dir: Option<PathBuf>) -> anyhow::Result<()> {
     let run_id = format!(
         "{}-{}",
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs(),
@@ -151,8 +155,13 @@ fn compare(profile: Profile, targets: Vec<(String, String)>, out: &Path) -> anyh
     // The systems under test.
     let mut systems = Vec::new();
     if targets.is_empty() {
-        variants::build_binaries(&workspace())?;
-        let bin = variants::release_dir()?;
+        let bin = match bin_dir {
+            Some(dir) => dir,
+            None => {
+                variants::build_binaries(&workspace())?;
+                variants::release_dir()?
+            }
+        };
         let scratch = dir.join("tmp");
         let start = control.block_on(async {
             let lith = Variant::microlith(&bin, &[]).await?;

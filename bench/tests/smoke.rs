@@ -1,0 +1,48 @@
+//! A smoke run of `bench compare` at a tiny rate and duration: both
+//! variants start, every scenario runs against both, the invariants hold,
+//! and the results directory holds raw.json, runs.csv, env.json and a
+//! REPORT.md that re-renders identically. Uses the debug binaries (built
+//! here if missing) so CI needs no release build.
+
+use std::path::Path;
+use std::process::Command;
+
+#[test]
+fn compare_smoke_run_writes_a_full_result_set() -> anyhow::Result<()> {
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let built = Command::new(cargo)
+        .current_dir(&workspace)
+        .args(["build", "-p", "microlith", "-p", "microservices"])
+        .status()?;
+    anyhow::ensure!(built.success(), "building the variants failed");
+    let bin_dir = Path::new(env!("CARGO_BIN_EXE_bench")).parent().expect("target dir").to_path_buf();
+    let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("smoke-{}", std::process::id()));
+    let status = Command::new(env!("CARGO_BIN_EXE_bench"))
+        .args(["compare", "--smoke", "--out"])
+        .arg(&out)
+        .arg("--bin-dir")
+        .arg(&bin_dir)
+        .status()?;
+    anyhow::ensure!(status.success(), "bench compare --smoke failed: {status}");
+    let run = std::fs::read_dir(&out)?.next().expect("a run directory")?.path();
+    for file in ["raw.json", "runs.csv", "env.json", "REPORT.md"] {
+        anyhow::ensure!(run.join(file).exists(), "{file} missing");
+    }
+    let raw: serde_json::Value = serde_json::from_slice(&std::fs::read(run.join("raw.json"))?)?;
+    let runs = raw["runs"].as_array().expect("runs");
+    for variant in ["microlith", "microservices", "floor"] {
+        anyhow::ensure!(runs.iter().any(|r| r["variant"] == variant), "no run of {variant}");
+    }
+    for v in raw["variants"].as_array().expect("variants") {
+        anyhow::ensure!(v["audit"]["pending_transfers"] == 0, "{v}");
+    }
+    let report = std::fs::read_to_string(run.join("REPORT.md"))?;
+    anyhow::ensure!(report.contains("| transfer | 50 | microservices |"), "{report}");
+    // Re-rendering from raw.json gives the same report.
+    let status = Command::new(env!("CARGO_BIN_EXE_bench")).arg("render").arg(&run).status()?;
+    anyhow::ensure!(status.success());
+    anyhow::ensure!(std::fs::read_to_string(run.join("REPORT.md"))? == report, "re-rendering changed the report");
+    let _ = std::fs::remove_dir_all(&out);
+    Ok(())
+}
