@@ -28,6 +28,9 @@ use parking_lot::Mutex;
 pub enum Outcome {
     /// A success answer.
     Ok,
+    /// A domain refusal that is a correct answer (409: insufficient funds,
+    /// a conflict): the system worked.
+    Refused,
     /// Refused for load (429).
     Shed,
     /// Unavailable (503).
@@ -40,12 +43,13 @@ pub enum Outcome {
 
 impl Outcome {
     /// Every outcome, in report order.
-    pub const ALL: [Outcome; 5] = [Outcome::Ok, Outcome::Shed, Outcome::Unavailable, Outcome::Pending, Outcome::Error];
+    pub const ALL: [Outcome; 6] = [Outcome::Ok, Outcome::Refused, Outcome::Shed, Outcome::Unavailable, Outcome::Pending, Outcome::Error];
 
     /// Its name in results.
     pub fn name(self) -> &'static str {
         match self {
             Outcome::Ok => "ok",
+            Outcome::Refused => "refused_409",
             Outcome::Shed => "shed_429",
             Outcome::Unavailable => "unavailable_503",
             Outcome::Pending => "pending_202",
@@ -58,6 +62,7 @@ impl Outcome {
         match status {
             200..=201 => Outcome::Ok,
             202 => Outcome::Pending,
+            409 => Outcome::Refused,
             429 => Outcome::Shed,
             503 => Outcome::Unavailable,
             _ => Outcome::Error,
@@ -299,6 +304,8 @@ mod tests {
         assert_eq!(Outcome::of_status(202), Outcome::Pending);
         assert_eq!(Outcome::of_status(429), Outcome::Shed);
         assert_eq!(Outcome::of_status(503), Outcome::Unavailable);
-        assert_eq!(Outcome::of_status(409), Outcome::Error);
+        assert_eq!(Outcome::of_status(409), Outcome::Refused);
+        assert_eq!(Outcome::of_status(400), Outcome::Error);
+        assert_eq!(Outcome::of_status(500), Outcome::Error);
     }
 }

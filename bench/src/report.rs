@@ -165,7 +165,7 @@ impl Raw {
                 let errors: u64 = runs
                     .iter()
                     .flat_map(|r| r.outcomes.iter())
-                    .filter(|(o, _)| o != "ok")
+                    .filter(|(o, _)| o != "ok" && o != "refused_409")
                     .map(|(_, n)| n)
                     .sum();
                 let saturated = runs.iter().filter(|r| r.saturated).count();
@@ -223,6 +223,8 @@ impl Raw {
              - One 2-core VM runs the load generator and the system under test: they compete for the same cores, and \
              the machine is shared with other tenants. Repeats are interleaved and reported with their spread; ratios are \
              taken within one run.\n\
+             - `errors` counts 429, 503, 202 and other failures; a 409 (insufficient funds, a conflict) is a correct \
+             answer of the system and is counted apart (`refused_409` in `raw.json`).\n\
              - Latency is measured from the scheduled send time; `send lag` (scheduled → sent) in `raw.json` is the \
              generator's own delay. A run whose achieved rate fell below 95 % of the target, or that left requests \
              unfinished, is flagged saturated.\n\
