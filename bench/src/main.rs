@@ -222,7 +222,8 @@ fn measure(
     let mut answered = vec![0u64; systems.len()];
 
     let scenario_list = profile.scenarios();
-    let runs_total = profile.repeats as u64 * (scenario_list.len() as u64 * systems.len() as u64 + 1);
+    let runs_total = profile.repeats as u64 * (scenario_list.len() as u64 * systems.len() as u64 + 1)
+        + profile.curve_rates.len() as u64 * (systems.len() as u64 + 1);
     let bar = ProgressBar::new(runs_total);
     bar.set_style(
         ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} runs, ETA {eta} {msg}")
@@ -236,11 +237,10 @@ fn measure(
         runs.push(scenarios::run_one(
             client_rt.handle(),
             &http,
-            profile,
+            profile.plan(floor_rate),
             "floor",
             &echo,
             Scenario::Floor,
-            floor_rate,
             repeat,
             &mut floor_workload,
         ));
@@ -251,11 +251,10 @@ fn measure(
                 let record = scenarios::run_one(
                     client_rt.handle(),
                     &http,
-                    profile,
+                    profile.plan(*rate),
                     &v.name,
                     &v.base,
                     *scenario,
-                    *rate,
                     repeat,
                     &mut workloads[i],
                 );
@@ -263,6 +262,36 @@ fn measure(
                 runs.push(record);
                 bar.inc(1);
             }
+        }
+    }
+    // The throughput–latency curve of transfers: step the rate up until
+    // each variant (and the generator's floor) saturates.
+    let mut floor_workload = profile.workload()?;
+    let mut saturated = vec![false; systems.len() + 1];
+    for rate in &profile.curve_rates {
+        for (i, (name, base)) in systems
+            .iter()
+            .map(|v| (v.name.as_str(), v.base.as_str()))
+            .chain([("floor", echo.as_str())])
+            .enumerate()
+        {
+            bar.inc(1);
+            if saturated[i] {
+                continue;
+            }
+            bar.set_message(format!("curve: {name} at {rate:.0}/s"));
+            let (scenario, workload) = if i < systems.len() {
+                (Scenario::Transfer, &mut workloads[i])
+            } else {
+                (Scenario::Floor, &mut floor_workload)
+            };
+            let mut record = scenarios::run_one(client_rt.handle(), &http, profile.curve_plan(*rate), name, base, scenario, 0, workload);
+            record.curve = true;
+            saturated[i] = record.saturated;
+            if i < systems.len() {
+                answered[i] += record.outcomes.iter().map(|(_, n)| n).sum::<u64>();
+            }
+            runs.push(record);
         }
     }
     bar.finish_with_message("load done; checking invariants");

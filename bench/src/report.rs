@@ -105,7 +105,7 @@ impl Raw {
     }
 
     fn runs_of(&self, variant: &str, scenario: Scenario) -> Vec<&RunRecord> {
-        self.runs.iter().filter(|r| r.variant == variant && r.scenario == scenario).collect()
+        self.runs.iter().filter(|r| !r.curve && r.variant == variant && r.scenario == scenario).collect()
     }
 
     /// Median of a field over repeats, with its min and max.
@@ -198,6 +198,29 @@ impl Raw {
                 let _ = writeln!(md, "| {} | {b} / {a} | {r50:.2}x | {r99:.2}x |", scenario.name());
             }
         }
+        let curve: Vec<&RunRecord> = self.runs.iter().filter(|r| r.curve).collect();
+        if !curve.is_empty() {
+            let _ = writeln!(md, "\n## Throughput and latency (transfers; the floor is the echo endpoint)\n");
+            let _ = writeln!(md, "The rate is stepped up ({} s per step, one pass) until a variant saturates; \
+                                  later steps are skipped for it.\n", self.profile.curve_step_s);
+            let _ = writeln!(md, "| target/s | variant | achieved/s | p50 µs | p99 µs | errors | saturated |");
+            let _ = writeln!(md, "|---|---|---|---|---|---|---|");
+            for r in &curve {
+                let errors: u64 = r.outcomes.iter().filter(|(o, _)| o != "ok" && o != "refused_409").map(|(_, n)| n).sum();
+                let _ = writeln!(
+                    md,
+                    "| {:.0} | {} | {:.0} | {:.0} | {:.0} | {errors} | {} |",
+                    r.rate, r.variant, r.achieved_rate, r.p50_us, r.p99_us, if r.saturated { "yes" } else { "no" }
+                );
+            }
+            let _ = writeln!(md, "\nHighest step sustained without saturating:\n");
+            let mut names: Vec<&str> = curve.iter().map(|r| r.variant.as_str()).collect();
+            names.dedup();
+            for name in names {
+                let best = curve.iter().filter(|r| r.variant == name && !r.saturated).map(|r| r.rate).fold(0.0, f64::max);
+                let _ = writeln!(md, "- {name}: {best:.0}/s");
+            }
+        }
         let _ = writeln!(md, "\n## Operations\n");
         let _ = writeln!(md, "| variant | processes | start to ready | RSS idle | RSS after load | CPU per request | audit after the runs |");
         let _ = writeln!(md, "|---|---|---|---|---|---|---|");
@@ -267,6 +290,7 @@ mod tests {
             scheduled: 302,
             unfinished: 0,
             histogram: encode_histogram(&h),
+            curve: false,
         };
         Raw {
             env: serde_json::json!({"run_id": "fixture", "git_commit": "abc", "cpu_model": "cpu", "cores": 2, "memory_gib": 24, "kernel": "k", "rustc": "rustc", "command": "bench compare --quick"}),
@@ -289,6 +313,8 @@ mod tests {
                 run("microservices", Scenario::Balance, 0, 400.0),
                 run("microservices", Scenario::Balance, 1, 600.0),
                 run("floor", Scenario::Floor, 0, 50.0),
+                RunRecord { curve: true, rate: 500.0, ..run("microlith", Scenario::Transfer, 0, 80.0) },
+                RunRecord { curve: true, rate: 1000.0, saturated: true, ..run("microlith", Scenario::Transfer, 0, 90.0) },
             ],
         }
     }
@@ -302,6 +328,10 @@ mod tests {
         assert!(md.contains("| floor |"), "{md}");
         assert!(md.contains("| 4 | 0/2 |"), "errors counted over repeats: {md}");
         assert!(md.contains("commit `abc`"));
+        assert!(md.contains("| 1000 | microlith | 99 | 90 | 180 | 2 | yes |"), "{md}");
+        assert!(md.contains("- microlith: 500/s"), "{md}");
+        // Curve steps stay out of the fixed-rate table.
+        assert!(!md.contains("| transfer |"), "{md}");
     }
 
     #[test]
@@ -314,7 +344,7 @@ mod tests {
         assert_eq!(again.render(), std::fs::read_to_string(dir.join("REPORT.md")).expect("report"));
         let h = decode_histogram(&again.runs[0].histogram).expect("histogram");
         assert_eq!(h.len(), 3);
-        assert!(std::fs::read_to_string(dir.join("runs.csv")).expect("csv").lines().count() == 6);
+        assert!(std::fs::read_to_string(dir.join("runs.csv")).expect("csv").lines().count() == 8);
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -36,6 +36,11 @@ pub struct Profile {
     pub hot_fraction: f64,
     /// How many accounts are hot.
     pub hot_accounts: u32,
+    /// Transfer rates of the throughput–latency curve, stepped up until a
+    /// variant saturates.
+    pub curve_rates: Vec<f64>,
+    /// Recorded seconds per curve step.
+    pub curve_step_s: f64,
 }
 
 impl Profile {
@@ -52,6 +57,8 @@ impl Profile {
             accounts: 1000,
             hot_fraction: 0.2,
             hot_accounts: 10,
+            curve_rates: vec![250.0, 500.0, 1000.0, 2000.0, 4000.0],
+            curve_step_s: 2.0,
         }
     }
 
@@ -65,6 +72,8 @@ impl Profile {
             read_rate: 1000.0,
             transfer_rate: 600.0,
             post_rate: 300.0,
+            curve_rates: vec![250.0, 500.0, 1000.0, 1500.0, 2000.0, 3000.0, 4000.0, 6000.0, 8000.0],
+            curve_step_s: 6.0,
             ..Self::quick()
         }
     }
@@ -80,11 +89,25 @@ impl Profile {
             transfer_rate: 50.0,
             post_rate: 50.0,
             accounts: 50,
+            curve_rates: vec![50.0, 100.0],
+            curve_step_s: 0.3,
             ..Self::quick()
         }
     }
 
-    fn plan(&self, rate: f64) -> Plan {
+    /// The plan of one curve step.
+    pub fn curve_plan(&self, rate: f64) -> Plan {
+        Plan {
+            rate,
+            duration: Duration::from_secs_f64(self.curve_step_s),
+            warmup: Duration::from_secs_f64(0.5_f64.min(self.curve_step_s)),
+            max_in_flight: 1024,
+            drain: Duration::from_secs(3),
+        }
+    }
+
+    /// The plan of one fixed-rate run.
+    pub fn plan(&self, rate: f64) -> Plan {
         Plan {
             rate,
             duration: Duration::from_secs_f64(self.duration_s),
@@ -182,6 +205,9 @@ pub struct RunRecord {
     /// The latency histogram, HdrHistogram V2 log form (base64), so the
     /// report can be re-rendered and percentiles recomputed.
     pub histogram: String,
+    /// A step of the throughput–latency curve (not a fixed-rate run).
+    #[serde(default)]
+    pub curve: bool,
 }
 
 fn us(ns: u64) -> f64 {
@@ -212,6 +238,7 @@ impl RunRecord {
             scheduled: stats.scheduled,
             unfinished: stats.unfinished,
             histogram: crate::report::encode_histogram(h),
+            curve: false,
         }
     }
 }
@@ -288,15 +315,14 @@ fn calls(scenario: Scenario, workload: &mut Workload, n: u64) -> Vec<Call> {
 pub fn run_one(
     runtime: &tokio::runtime::Handle,
     http: &reqwest::Client,
-    profile: &Profile,
+    plan: Plan,
     variant: &str,
     base: &str,
     scenario: Scenario,
-    rate: f64,
     repeat: u32,
     workload: &mut Workload,
 ) -> RunRecord {
-    let plan = profile.plan(rate);
+    let rate = plan.rate;
     let prepared = Arc::new(calls(scenario, workload, plan.total()));
     let (http, base) = (http.clone(), base.to_owned());
     let stats = load::run(runtime, plan, move |i| {
