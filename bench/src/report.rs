@@ -214,8 +214,12 @@ impl Raw {
                 );
             }
             let _ = writeln!(md, "\nHighest step sustained without saturating:\n");
-            let mut names: Vec<&str> = curve.iter().map(|r| r.variant.as_str()).collect();
-            names.dedup();
+            let mut names: Vec<&str> = Vec::new();
+            for r in &curve {
+                if !names.contains(&r.variant.as_str()) {
+                    names.push(&r.variant);
+                }
+            }
             for name in names {
                 let best = curve.iter().filter(|r| r.variant == name && !r.saturated).map(|r| r.rate).fold(0.0, f64::max);
                 let _ = writeln!(md, "- {name}: {best:.0}/s");
@@ -251,6 +255,9 @@ impl Raw {
              - Latency is measured from the scheduled send time; `send lag` (scheduled → sent) in `raw.json` is the \
              generator's own delay. A run whose achieved rate fell below 95 % of the target, or that left requests \
              unfinished, is flagged saturated.\n\
+             - At low rates the cores idle between requests and every hop pays the wake-up of an idle core \
+             (tens to hundreds of microseconds on this VM): latencies there are dominated by it, for the floor too, \
+             and fall as the rate rises. Read the fixed-rate table against the floor row and the curve.\n\
              - Storage is in memory for both variants: this measures the fabric, not the disk.\n\
              - Raw data: `raw.json` (every run, with its HdrHistogram), `runs.csv`, `env.json`. `bench render <dir>` \
              re-renders this report from `raw.json`.\n"

@@ -57,8 +57,8 @@ impl Profile {
             accounts: 1000,
             hot_fraction: 0.2,
             hot_accounts: 10,
-            curve_rates: vec![250.0, 500.0, 1000.0, 2000.0, 4000.0],
-            curve_step_s: 2.0,
+            curve_rates: vec![500.0, 1000.0, 2000.0, 4000.0, 6000.0, 8000.0],
+            curve_step_s: 1.5,
         }
     }
 
@@ -72,7 +72,7 @@ impl Profile {
             read_rate: 1000.0,
             transfer_rate: 600.0,
             post_rate: 300.0,
-            curve_rates: vec![250.0, 500.0, 1000.0, 1500.0, 2000.0, 3000.0, 4000.0, 6000.0, 8000.0],
+            curve_rates: vec![500.0, 1000.0, 2000.0, 3000.0, 4000.0, 6000.0, 8000.0, 12000.0, 16000.0],
             curve_step_s: 6.0,
             ..Self::quick()
         }
