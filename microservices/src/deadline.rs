@@ -30,6 +30,49 @@ pub async fn scoped<T, F: Future>(request: &tonic::Request<T>, f: F) -> F::Outpu
     }
 }
 
+/// Runs `f` with `deadline` as the current request's deadline.
+pub async fn within<F: Future>(deadline: Instant, f: F) -> F::Output {
+    DEADLINE.scope(deadline, f).await
+}
+
+/// A tower layer setting each request's deadline where it enters (the
+/// gateway's edge): every internal call made for it sends what remains.
+#[derive(Clone, Copy, Debug)]
+pub struct DeadlineLayer(pub Duration);
+
+impl<S> tower::Layer<S> for DeadlineLayer {
+    type Service = WithDeadline<S>;
+    fn layer(&self, inner: S) -> Self::Service {
+        WithDeadline { inner, timeout: self.0 }
+    }
+}
+
+/// See [`DeadlineLayer`].
+#[derive(Clone, Debug)]
+pub struct WithDeadline<S> {
+    inner: S,
+    timeout: Duration,
+}
+
+impl<S, B> tower::Service<http::Request<B>> for WithDeadline<S>
+where
+    S: tower::Service<http::Request<B>>,
+    S::Future: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = std::pin::Pin<Box<dyn Future<Output = Result<S::Response, S::Error>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut std::task::Context<'_>) -> std::task::Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: http::Request<B>) -> Self::Future {
+        let deadline = Instant::now() + self.timeout;
+        Box::pin(within(deadline, self.inner.call(request)))
+    }
+}
+
 /// Parses a `grpc-timeout` value: up to 8 digits and a unit (H, M, S, m,
 /// u, n), per the gRPC over HTTP/2 spec.
 pub fn parse_grpc_timeout(raw: &str) -> Option<Duration> {
@@ -62,6 +105,16 @@ mod tests {
         for junk in ["", "S", "12", "1x", "123456789S", "-1S"] {
             assert_eq!(parse_grpc_timeout(junk), None, "{junk}");
         }
+    }
+
+    #[tokio::test]
+    async fn the_edge_layer_sets_the_deadline_of_each_request() {
+        use tower::{Layer, Service, ServiceExt};
+        let mut service = DeadlineLayer(Duration::from_millis(80)).layer(tower::service_fn(|_: http::Request<()>| async {
+            Ok::<_, std::convert::Infallible>(budget(Duration::from_secs(5)))
+        }));
+        let inside = service.ready().await.expect("ready").call(http::Request::new(())).await.expect("call");
+        assert!(inside <= Duration::from_millis(80) && inside > Duration::ZERO, "{inside:?}");
     }
 
     #[tokio::test]

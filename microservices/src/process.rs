@@ -549,7 +549,10 @@ async fn serve_gateway(args: &ServiceArgs, tokens: &Credentials, listener: TcpLi
         admin: None,
         metrics: None,
     };
-    let router = edge::router(services, edge_config).layer(crate::trace::TraceLayer);
+    // The edge's deadline becomes every internal call's budget.
+    let router = edge::router(services, edge_config)
+        .layer(crate::deadline::DeadlineLayer(Duration::from_millis(args.request_timeout_ms)))
+        .layer(crate::trace::TraceLayer);
     announce(ServiceKind::Gateway, addr);
     edge::serve(listener, router, shutdown.cancelled_owned()).await?;
     Ok(())
