@@ -8,10 +8,12 @@
 //! - [`variants`]: starting, measuring and stopping the systems under test.
 //! - [`report`]: raw.json, runs.csv, env.json and REPORT.md (rendered from
 //!   raw.json alone).
+//! - [`charts`]: SVG and PNG charts from raw.json (plotters, bundled font).
 //! - [`percall`]: criterion benches timed call by call into an
 //!   HdrHistogram, so each bench reports percentiles beside criterion's
 //!   mean estimate.
 
+pub mod charts;
 pub mod load;
 pub mod percall;
 pub mod report;

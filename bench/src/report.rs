@@ -68,6 +68,7 @@ impl Raw {
         std::fs::write(dir.join("env.json"), serde_json::to_vec_pretty(&self.env)?)?;
         std::fs::write(dir.join("runs.csv"), self.csv())?;
         std::fs::write(dir.join("REPORT.md"), self.render())?;
+        crate::charts::render(self, &dir.join("charts"))?;
         Ok(())
     }
 
@@ -225,6 +226,13 @@ impl Raw {
                 let _ = writeln!(md, "- {name}: {best:.0}/s");
             }
         }
+        let charts = crate::charts::names(self);
+        if !charts.is_empty() {
+            let _ = writeln!(md, "\n## Charts\n");
+            for name in &charts {
+                let _ = writeln!(md, "![{name}](charts/{name}.png) ([SVG](charts/{name}.svg))\n");
+            }
+        }
         let _ = writeln!(md, "\n## Operations\n");
         let _ = writeln!(md, "| variant | processes | start to ready | RSS idle | RSS after load | CPU per request | audit after the runs |");
         let _ = writeln!(md, "|---|---|---|---|---|---|---|");
@@ -352,6 +360,13 @@ mod tests {
         let h = decode_histogram(&again.runs[0].histogram).expect("histogram");
         assert_eq!(h.len(), 3);
         assert!(std::fs::read_to_string(dir.join("runs.csv")).expect("csv").lines().count() == 8);
+        for chart in ["spectrum-balance", "throughput-p99-transfer"] {
+            for ext in ["png", "svg"] {
+                let file = dir.join("charts").join(format!("{chart}.{ext}"));
+                assert!(std::fs::metadata(&file).map(|m| m.len() > 1000).unwrap_or(false), "{} missing or empty", file.display());
+            }
+            assert!(again.render().contains(&format!("(charts/{chart}.png)")));
+        }
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
