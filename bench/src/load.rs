@@ -84,6 +84,9 @@ pub struct Plan {
     pub max_in_flight: usize,
     /// How long to wait for stragglers after the last request is sent.
     pub drain: Duration,
+    /// Record a timeline in buckets of this width (by answer time, from
+    /// the start of the run, warm-up included), for fault scenarios.
+    pub timeline: Option<Duration>,
 }
 
 impl Plan {
@@ -103,6 +106,17 @@ impl Plan {
     }
 }
 
+/// One bucket of a run's timeline.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Bucket {
+    /// Answered ok (or refused with a correct 409).
+    pub ok: u64,
+    /// Answered otherwise (429, 503, 202, errors).
+    pub failed: u64,
+    /// The slowest latency from the schedule among them, ns.
+    pub max_latency_ns: u64,
+}
+
 /// What a run measured.
 #[derive(Debug, Clone)]
 pub struct RunStats {
@@ -120,6 +134,9 @@ pub struct RunStats {
     pub unfinished: u64,
     /// Recorded requests answered per second of the recorded part.
     pub achieved_rate: f64,
+    /// Per bucket of `Plan::timeline`: answers that were ok (or a correct
+    /// refusal), answers that were not, and the slowest latency (ns).
+    pub timeline: Vec<Bucket>,
     /// Whether the generator or the system could not keep the rate: the
     /// achieved rate fell below 95 % of the target, or requests were left
     /// unfinished, or the median send lag exceeded a millisecond.
@@ -138,6 +155,7 @@ struct Shared {
     send_lag: Mutex<Histogram<u64>>,
     outcomes: Mutex<Vec<(Outcome, u64)>>,
     done: AtomicU64,
+    timeline: Mutex<Vec<Bucket>>,
 }
 
 fn histogram() -> Histogram<u64> {
@@ -158,7 +176,9 @@ where
         send_lag: Mutex::new(histogram()),
         outcomes: Mutex::new(Outcome::ALL.iter().map(|o| (*o, 0)).collect()),
         done: AtomicU64::new(0),
+        timeline: Mutex::new(Vec::new()),
     });
+    let bucket_width = plan.timeline;
     let slots = Arc::new(tokio::sync::Semaphore::new(plan.max_in_flight.max(1)));
     let total = plan.total();
     let recorded_from = (0..total).find(|i| !plan.in_warmup(*i)).unwrap_or(total);
@@ -176,6 +196,20 @@ where
             let sent = Instant::now();
             let outcome = op(i).await;
             let answered = Instant::now();
+            if let Some(width) = bucket_width {
+                let index = (answered.saturating_duration_since(start).as_nanos() / width.as_nanos().max(1)) as usize;
+                let mut timeline = shared.timeline.lock();
+                if timeline.len() <= index {
+                    timeline.resize(index + 1, Bucket::default());
+                }
+                let bucket = &mut timeline[index];
+                if matches!(outcome, Outcome::Ok | Outcome::Refused) {
+                    bucket.ok += 1;
+                } else {
+                    bucket.failed += 1;
+                }
+                bucket.max_latency_ns = bucket.max_latency_ns.max(answered.saturating_duration_since(due).as_nanos() as u64);
+            }
             if record {
                 let _ = shared.latency.lock().record(answered.saturating_duration_since(due).as_nanos().max(1) as u64);
                 let _ = shared.send_lag.lock().record(sent.saturating_duration_since(due).as_nanos().max(1) as u64);
@@ -196,6 +230,7 @@ where
     let latency = shared.latency.lock().clone();
     let send_lag = shared.send_lag.lock().clone();
     let outcomes = shared.outcomes.lock().clone();
+    let timeline = shared.timeline.lock().clone();
     let achieved_rate = if recorded_span > 0.0 { done as f64 / recorded_span } else { 0.0 };
     let unfinished = scheduled - done.min(scheduled);
     let saturated = achieved_rate < 0.95 * plan.rate.min(scheduled as f64 / plan.duration.as_secs_f64().max(1e-9))
@@ -208,6 +243,7 @@ where
         scheduled,
         unfinished,
         achieved_rate,
+        timeline,
         saturated,
     }
 }
@@ -223,6 +259,7 @@ mod tests {
             warmup: Duration::from_millis(100),
             max_in_flight,
             drain: Duration::from_secs(5),
+            timeline: Some(Duration::from_millis(100)),
         }
     }
 
@@ -261,6 +298,11 @@ mod tests {
         // A closed-loop view (time from actual send) would hide it: the
         // send lag carries the wait.
         assert!(stats.send_lag.count_between(100_000_000, u64::MAX) >= 100);
+        // The timeline shows the hole: no answer for at least two 100 ms
+        // buckets while the system stalled, then a burst.
+        let empty = stats.timeline.iter().filter(|b| b.ok + b.failed == 0).count();
+        assert!(empty >= 2, "{:?}", stats.timeline);
+        assert_eq!(stats.timeline.iter().map(|b| b.ok).sum::<u64>(), 1500, "every request, warm-up included");
     }
 
     #[test]

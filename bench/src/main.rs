@@ -154,6 +154,7 @@ fn compare(profile: Profile, targets: Vec<(String, String)>, out: &Path, bin_dir
 
     // The systems under test.
     let mut systems = Vec::new();
+    let mut bin_for_faults = None;
     if targets.is_empty() {
         let bin = match bin_dir {
             Some(dir) => dir,
@@ -163,6 +164,7 @@ fn compare(profile: Profile, targets: Vec<(String, String)>, out: &Path, bin_dir
             }
         };
         let scratch = dir.join("tmp");
+        bin_for_faults = Some(bin.clone());
         let start = control.block_on(async {
             let lith = Variant::microlith(&bin, &[]).await?;
             let services = Variant::microservices(&bin, &scratch, &[]).await?;
@@ -181,6 +183,13 @@ fn compare(profile: Profile, targets: Vec<(String, String)>, out: &Path, bin_dir
             v.stop().await;
         }
     });
+    let result = match (result, bin_for_faults) {
+        (Ok(mut raw), Some(bin)) => faults(&profile, &bin, &dir.join("tmp"), &client_rt, &control).map(|f| {
+            raw.faults = f;
+            raw
+        }),
+        (result, _) => result,
+    };
     let _ = std::fs::remove_dir_all(dir.join("tmp"));
     let raw = result?;
     raw.write(&dir)?;
@@ -316,5 +325,86 @@ fn measure(
         profile: profile.clone(),
         variants: records,
         runs,
+        faults: Vec::new(),
     })
+}
+
+/// Faults under load, each against fresh durable instances: an actor panic
+/// storm in the microlith (every bank actor crashes at once), SIGKILL of
+/// the accounts process in the microservices.
+fn faults(
+    profile: &Profile,
+    bin: &Path,
+    scratch: &Path,
+    client_rt: &tokio::runtime::Runtime,
+    control: &tokio::runtime::Runtime,
+) -> anyhow::Result<Vec<scenarios::FaultRecord>> {
+    let http = {
+        let _inside = client_rt.enter();
+        reqwest::Client::builder().pool_max_idle_per_host(1024).timeout(Duration::from_secs(10)).build()?
+    };
+    let at = Duration::from_secs_f64(profile.fault_seconds / 2.0);
+    let mut records = Vec::new();
+    eprintln!("failure recovery: microlith (actor panics), then microservices (SIGKILL accounts)...");
+    for which in ["microlith", "microservices"] {
+        let data = scratch.join(format!("faults-{which}"));
+        let variant = control.block_on(async {
+            if which == "microlith" {
+                let args: Vec<String> = ["--storage", "durable", "--fault-injection", "--data-dir"]
+                    .iter()
+                    .map(|s| (*s).to_owned())
+                    .chain([data.display().to_string()])
+                    .collect();
+                Variant::microlith(bin, &args).await
+            } else {
+                Variant::microservices(bin, &data, &["--storage".to_owned(), "durable".to_owned()]).await
+            }
+        })?;
+        let outcome = (|| {
+            let mut workload = profile.workload()?;
+            let api = contract::Api::new(&variant.base)?;
+            control.block_on(scenarios::prepare(&api, &workload))?;
+            let (fault, inject): (&str, Box<dyn FnOnce() + Send>) = if which == "microlith" {
+                let (handle, base) = (control.handle().clone(), variant.base.clone());
+                (
+                    "panic in every bank actor (8 account shards, 4 journal shards)",
+                    Box::new(move || {
+                        let targets = (0..8).map(|i| format!("account-{i}")).chain((0..4).map(|i| format!("journal-{i}")));
+                        let http = reqwest::Client::new();
+                        handle.block_on(async {
+                            for t in targets {
+                                let _ = http.post(format!("{base}/admin/crash/{t}")).send().await;
+                            }
+                        });
+                    }),
+                )
+            } else {
+                let pid = variant.service_pid("accounts").context("accounts pid")?;
+                (
+                    "SIGKILL of the accounts process (the launcher restarts it)",
+                    Box::new(move || {
+                        let _ = std::process::Command::new("kill").args(["-9", &pid.to_string()]).status();
+                    }),
+                )
+            };
+            let mut record = scenarios::run_fault(
+                client_rt.handle(),
+                &http,
+                which,
+                &variant.base,
+                fault,
+                profile.fault_rate,
+                profile.fault_seconds,
+                at,
+                &mut workload,
+                inject,
+            );
+            // A violation fails the run loudly.
+            record.audit = control.block_on(scenarios::check_invariants(&api, &workload))?;
+            anyhow::Ok(record)
+        })();
+        control.block_on(variant.stop());
+        records.push(outcome.with_context(|| format!("{which} failure recovery"))?);
+    }
+    Ok(records)
 }

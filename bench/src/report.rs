@@ -58,6 +58,9 @@ pub struct Raw {
     pub variants: Vec<VariantRecord>,
     /// Every run.
     pub runs: Vec<RunRecord>,
+    /// Faults injected under load, per variant.
+    #[serde(default)]
+    pub faults: Vec<crate::scenarios::FaultRecord>,
 }
 
 impl Raw {
@@ -226,6 +229,32 @@ impl Raw {
                 let _ = writeln!(md, "- {name}: {best:.0}/s");
             }
         }
+        if !self.faults.is_empty() {
+            let _ = writeln!(md, "\n## Failure recovery under load\n");
+            let _ = writeln!(
+                md,
+                "Transfers at a constant rate with durable storage in both variants; the fault comes mid-run. \
+                 *First failure*: from the fault to the first failed answer a client saw. *Impact*: from the fault \
+                 to the end of the last 100 ms bucket with a failed answer or a latency over ten times the pre-fault \
+                 norm. The audit after each run must show money conserved and nothing pending, or the run fails.\n"
+            );
+            let _ = writeln!(md, "| variant | fault | rate/s | first failure | impact | failed / answered | audit after |");
+            let _ = writeln!(md, "|---|---|---|---|---|---|---|");
+            for f in &self.faults {
+                let _ = writeln!(
+                    md,
+                    "| {} | {} | {:.0} | {} | {:.1} s | {} / {} | {} |",
+                    f.variant,
+                    f.fault,
+                    f.rate,
+                    f.first_failure_s.map_or("none".to_owned(), |s| format!("{s:.1} s")),
+                    f.impact_s,
+                    f.failed,
+                    f.failed + f.ok,
+                    f.audit
+                );
+            }
+        }
         let charts = crate::charts::names(self);
         if !charts.is_empty() {
             let _ = writeln!(md, "\n## Charts\n");
@@ -322,6 +351,19 @@ mod tests {
                     audit: serde_json::json!({"accounts": 1000}),
                 })
                 .collect(),
+            faults: vec![crate::scenarios::FaultRecord {
+                variant: "microservices".into(),
+                fault: "SIGKILL accounts".into(),
+                rate: 300.0,
+                bucket_ms: 100,
+                injected_at_s: 3.0,
+                first_failure_s: Some(0.1),
+                impact_s: 0.6,
+                failed: 40,
+                ok: 1760,
+                timeline: vec![crate::load::Bucket { ok: 30, failed: 0, max_latency_ns: 900_000 }; 3],
+                audit: serde_json::json!({"pending_transfers": 0}),
+            }],
             runs: vec![
                 run("microlith", Scenario::Balance, 0, 100.0),
                 run("microlith", Scenario::Balance, 1, 300.0),
@@ -343,6 +385,7 @@ mod tests {
         assert!(md.contains("| floor |"), "{md}");
         assert!(md.contains("| 4 | 0/2 |"), "errors counted over repeats: {md}");
         assert!(md.contains("commit `abc`"));
+        assert!(md.contains("| microservices | SIGKILL accounts | 300 | 0.1 s | 0.6 s | 40 / 1800 |"), "{md}");
         assert!(md.contains("| 1000 | microlith | 99 | 90 | 180 | 2 | yes |"), "{md}");
         assert!(md.contains("- microlith: 500/s"), "{md}");
         // Curve steps stay out of the fixed-rate table.

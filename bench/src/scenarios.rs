@@ -41,6 +41,12 @@ pub struct Profile {
     pub curve_rates: Vec<f64>,
     /// Recorded seconds per curve step.
     pub curve_step_s: f64,
+    /// Transfers per second during a fault run.
+    #[serde(default)]
+    pub fault_rate: f64,
+    /// Length of a fault run; the fault comes at its middle.
+    #[serde(default)]
+    pub fault_seconds: f64,
 }
 
 impl Profile {
@@ -59,6 +65,8 @@ impl Profile {
             hot_accounts: 10,
             curve_rates: vec![500.0, 1000.0, 2000.0, 4000.0, 6000.0, 8000.0],
             curve_step_s: 1.5,
+            fault_rate: 300.0,
+            fault_seconds: 6.0,
         }
     }
 
@@ -74,6 +82,8 @@ impl Profile {
             post_rate: 300.0,
             curve_rates: vec![500.0, 1000.0, 2000.0, 3000.0, 4000.0, 6000.0, 8000.0, 12000.0, 16000.0],
             curve_step_s: 6.0,
+            fault_rate: 1000.0,
+            fault_seconds: 20.0,
             ..Self::quick()
         }
     }
@@ -91,6 +101,8 @@ impl Profile {
             accounts: 50,
             curve_rates: vec![50.0, 100.0],
             curve_step_s: 0.3,
+            fault_rate: 50.0,
+            fault_seconds: 2.0,
             ..Self::quick()
         }
     }
@@ -103,6 +115,7 @@ impl Profile {
             warmup: Duration::from_secs_f64(0.5_f64.min(self.curve_step_s)),
             max_in_flight: 1024,
             drain: Duration::from_secs(3),
+            timeline: None,
         }
     }
 
@@ -114,6 +127,7 @@ impl Profile {
             warmup: Duration::from_secs_f64(self.warmup_s),
             max_in_flight: 512,
             drain: Duration::from_secs(5),
+            timeline: None,
         }
     }
 
@@ -381,4 +395,120 @@ pub async fn check_invariants(api: &contract::Api, workload: &Workload) -> anyho
         "INVARIANT VIOLATED: expected {accounts} accounts holding {expected} with nothing pending, audit says {audit}"
     );
     Ok(audit)
+}
+
+/// A fault injected under steady load, and what it did.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FaultRecord {
+    /// Variant.
+    pub variant: String,
+    /// What was done.
+    pub fault: String,
+    /// Transfers per second during the run.
+    pub rate: f64,
+    /// Width of a timeline bucket, milliseconds.
+    pub bucket_ms: u64,
+    /// When the fault was injected, seconds from the start of the run.
+    pub injected_at_s: f64,
+    /// From the fault to the first failed answer, seconds (none: no
+    /// client saw a failure).
+    pub first_failure_s: Option<f64>,
+    /// From the fault to the end of the last bucket with a failure or a
+    /// latency over ten times the pre-fault norm, seconds (0: no visible
+    /// impact).
+    pub impact_s: f64,
+    /// Answers that failed (429, 503, 202, errors) over the whole run.
+    pub failed: u64,
+    /// Answers that succeeded.
+    pub ok: u64,
+    /// The timeline.
+    pub timeline: Vec<crate::load::Bucket>,
+    /// The audit after the run (money conserved, nothing pending).
+    pub audit: serde_json::Value,
+}
+
+impl FaultRecord {
+    /// Reads the impact off a run's timeline.
+    pub fn of(variant: &str, fault: &str, plan: &Plan, injected_at: Duration, stats: &RunStats) -> Self {
+        let width = plan.timeline.unwrap_or(Duration::from_millis(100));
+        let at = (injected_at.as_nanos() / width.as_nanos().max(1)) as usize;
+        let before: Vec<u64> = stats.timeline.iter().take(at).skip(at / 2).map(|b| b.max_latency_ns).filter(|v| *v > 0).collect();
+        let mut sorted = before.clone();
+        sorted.sort_unstable();
+        let norm = sorted.get(sorted.len() / 2).copied().unwrap_or(1_000_000);
+        let hurt = |b: &crate::load::Bucket| b.failed > 0 || b.max_latency_ns > norm.saturating_mul(10);
+        let bucket_s = width.as_secs_f64();
+        let first_failure_s = stats.timeline.iter().enumerate().skip(at).find(|(_, b)| b.failed > 0).map(|(i, _)| ((i - at) as f64 + 1.0) * bucket_s);
+        let impact_s = stats
+            .timeline
+            .iter()
+            .enumerate()
+            .skip(at)
+            .filter(|(_, b)| hurt(b))
+            .map(|(i, _)| ((i - at) as f64 + 1.0) * bucket_s)
+            .fold(0.0, f64::max);
+        Self {
+            variant: variant.to_owned(),
+            fault: fault.to_owned(),
+            rate: plan.rate,
+            bucket_ms: width.as_millis() as u64,
+            injected_at_s: injected_at.as_secs_f64(),
+            first_failure_s,
+            impact_s,
+            failed: stats.timeline.iter().map(|b| b.failed).sum(),
+            ok: stats.timeline.iter().map(|b| b.ok).sum(),
+            timeline: stats.timeline.clone(),
+            audit: serde_json::Value::Null,
+        }
+    }
+}
+
+/// Runs transfers at `rate` for `seconds` against `base`, calling `inject`
+/// (on another thread) `at` into the run; blocks this thread.
+#[allow(clippy::too_many_arguments)]
+pub fn run_fault(
+    runtime: &tokio::runtime::Handle,
+    http: &reqwest::Client,
+    variant: &str,
+    base: &str,
+    fault: &str,
+    rate: f64,
+    seconds: f64,
+    at: Duration,
+    workload: &mut Workload,
+    inject: impl FnOnce() + Send + 'static,
+) -> FaultRecord {
+    let plan = Plan {
+        rate,
+        duration: Duration::from_secs_f64(seconds),
+        warmup: Duration::ZERO,
+        max_in_flight: 1024,
+        drain: Duration::from_secs(5),
+        timeline: Some(Duration::from_millis(100)),
+    };
+    let prepared = Arc::new(calls(Scenario::Transfer, workload, plan.total()));
+    let (http, base) = (http.clone(), base.to_owned());
+    let injector = std::thread::spawn(move || {
+        std::thread::sleep(at);
+        inject();
+    });
+    let stats = load::run(runtime, plan, move |i| {
+        let call = prepared[i as usize].clone();
+        let request = http
+            .post(format!("{base}{}", call.path))
+            .header("content-type", "application/json")
+            .body(call.body.unwrap_or_default());
+        async move {
+            match request.send().await {
+                Ok(r) => {
+                    let outcome = Outcome::of_status(r.status().as_u16());
+                    let _ = r.bytes().await;
+                    outcome
+                }
+                Err(_) => Outcome::Error,
+            }
+        }
+    });
+    let _ = injector.join();
+    FaultRecord::of(variant, fault, &plan, at, &stats)
 }

@@ -24,6 +24,8 @@ pub struct Variant {
     pub start_to_ready: Option<Duration>,
     /// PIDs of every process of the variant (for RSS and CPU).
     pub pids: Vec<u32>,
+    /// The launcher's ports file (microservices only).
+    pub ports_file: Option<PathBuf>,
 }
 
 /// Where `cargo build --release` puts the binaries.
@@ -97,6 +99,7 @@ impl Variant {
             children: vec![(child, Some(stdin))],
             start_to_ready: None,
             pids: vec![pid],
+            ports_file: None,
         };
         wait_ready(&base, Duration::from_secs(30)).await?;
         variant.start_to_ready = Some(started.elapsed());
@@ -129,6 +132,7 @@ impl Variant {
             children: vec![(child, Some(stdin))],
             start_to_ready: None,
             pids: Vec::new(),
+            ports_file: Some(ports_file.clone()),
         };
         wait_ready(&base, Duration::from_secs(60)).await?;
         variant.start_to_ready = Some(started.elapsed());
@@ -152,7 +156,21 @@ impl Variant {
             children: Vec::new(),
             start_to_ready: None,
             pids: Vec::new(),
+            ports_file: None,
         })
+    }
+
+    /// The current PID of one microservice (it changes when the launcher
+    /// restarts it).
+    pub fn service_pid(&self, service: &str) -> Option<u32> {
+        let text = std::fs::read_to_string(self.ports_file.as_ref()?).ok()?;
+        let ports: serde_json::Value = serde_json::from_str(&text).ok()?;
+        ports["services"]
+            .as_array()?
+            .iter()
+            .find(|r| r["name"] == service)?["pid"]
+            .as_u64()
+            .map(|p| p as u32)
     }
 
     /// Resident memory of every process of the variant, bytes (Linux).

@@ -37,6 +37,11 @@ fn compare_smoke_run_writes_a_full_result_set() -> anyhow::Result<()> {
     for v in raw["variants"].as_array().expect("variants") {
         anyhow::ensure!(v["audit"]["pending_transfers"] == 0, "{v}");
     }
+    let faults = raw["faults"].as_array().expect("faults");
+    anyhow::ensure!(faults.len() == 2, "a fault run per variant: {faults:?}");
+    for f in faults {
+        anyhow::ensure!(f["audit"]["pending_transfers"] == 0 && f["ok"].as_u64() > Some(0), "{f}");
+    }
     let report = std::fs::read_to_string(run.join("REPORT.md"))?;
     anyhow::ensure!(report.contains("| transfer | 50 | microservices |"), "{report}");
     // Re-rendering from raw.json gives the same report.
