@@ -238,12 +238,20 @@ impl Raw {
                  to the end of the last 100 ms bucket with a failed answer or a latency over ten times the pre-fault \
                  norm. The audit after each run must show money conserved and nothing pending, or the run fails.\n"
             );
-            let _ = writeln!(md, "| variant | fault | rate/s | first failure | impact | failed / answered | audit after |");
-            let _ = writeln!(md, "|---|---|---|---|---|---|---|");
+            let _ = writeln!(
+                md,
+                "| variant | fault | rate/s | first failure | impact | failed / answered | worst latency, 1 s before / 1 s after | audit after |"
+            );
+            let _ = writeln!(md, "|---|---|---|---|---|---|---|---|");
             for f in &self.faults {
+                let at = (f.injected_at_s * 1000.0 / f.bucket_ms.max(1) as f64) as usize;
+                let window = (1000 / f.bucket_ms.max(1)) as usize;
+                let worst = |from: usize, to: usize| {
+                    f.timeline.iter().skip(from).take(to.saturating_sub(from)).map(|b| b.max_latency_ns).max().unwrap_or(0) as f64 / 1e6
+                };
                 let _ = writeln!(
                     md,
-                    "| {} | {} | {:.0} | {} | {:.1} s | {} / {} | {} |",
+                    "| {} | {} | {:.0} | {} | {:.1} s | {} / {} | {:.1} / {:.1} ms | {} |",
                     f.variant,
                     f.fault,
                     f.rate,
@@ -251,6 +259,8 @@ impl Raw {
                     f.impact_s,
                     f.failed,
                     f.failed + f.ok,
+                    worst(at.saturating_sub(window), at),
+                    worst(at, at + window),
                     f.audit
                 );
             }
@@ -356,7 +366,7 @@ mod tests {
                 fault: "SIGKILL accounts".into(),
                 rate: 300.0,
                 bucket_ms: 100,
-                injected_at_s: 3.0,
+                injected_at_s: 0.2,
                 first_failure_s: Some(0.1),
                 impact_s: 0.6,
                 failed: 40,
@@ -385,7 +395,7 @@ mod tests {
         assert!(md.contains("| floor |"), "{md}");
         assert!(md.contains("| 4 | 0/2 |"), "errors counted over repeats: {md}");
         assert!(md.contains("commit `abc`"));
-        assert!(md.contains("| microservices | SIGKILL accounts | 300 | 0.1 s | 0.6 s | 40 / 1800 |"), "{md}");
+        assert!(md.contains("| microservices | SIGKILL accounts | 300 | 0.1 s | 0.6 s | 40 / 1800 | 0.9 / 0.9 ms |"), "{md}");
         assert!(md.contains("| 1000 | microlith | 99 | 90 | 180 | 2 | yes |"), "{md}");
         assert!(md.contains("- microlith: 500/s"), "{md}");
         // Curve steps stay out of the fixed-rate table.
