@@ -324,6 +324,29 @@ fn calls(scenario: Scenario, workload: &mut Workload, n: u64) -> Vec<Call> {
         .collect()
 }
 
+/// Sends one prepared request; its outcome once the whole answer is read.
+fn send(http: &reqwest::Client, base: &str, call: &Call) -> impl Future<Output = Outcome> + Send + use<> {
+    let url = format!("{base}{}", call.path);
+    let request = if call.post {
+        http.post(url)
+            .header("content-type", "application/json")
+            .body(call.body.clone().unwrap_or_default())
+    } else {
+        http.get(url)
+    };
+    async move {
+        match request.send().await {
+            Ok(r) => {
+                let outcome = Outcome::of_status(r.status().as_u16());
+                // Read the body: the answer is not complete before it.
+                let _ = r.bytes().await;
+                outcome
+            }
+            Err(_) => Outcome::Error,
+        }
+    }
+}
+
 /// Runs one scenario at `rate` against `base`; blocks this thread.
 #[allow(clippy::too_many_arguments)]
 pub fn run_one(
@@ -339,26 +362,7 @@ pub fn run_one(
     let rate = plan.rate;
     let prepared = Arc::new(calls(scenario, workload, plan.total()));
     let (http, base) = (http.clone(), base.to_owned());
-    let stats = load::run(runtime, plan, move |i| {
-        let call = prepared[i as usize].clone();
-        let url = format!("{base}{}", call.path);
-        let request = if call.post {
-            http.post(url).header("content-type", "application/json").body(call.body.unwrap_or_default())
-        } else {
-            http.get(url)
-        };
-        async move {
-            match request.send().await {
-                Ok(r) => {
-                    let outcome = Outcome::of_status(r.status().as_u16());
-                    // Read the body: the answer is not complete before it.
-                    let _ = r.bytes().await;
-                    outcome
-                }
-                Err(_) => Outcome::Error,
-            }
-        }
-    });
+    let stats = load::run(runtime, plan, move |i| send(&http, &base, &prepared[i as usize]));
     RunRecord::of(variant, scenario, repeat, rate, &stats)
 }
 
@@ -492,23 +496,7 @@ pub fn run_fault(
         std::thread::sleep(at);
         inject();
     });
-    let stats = load::run(runtime, plan, move |i| {
-        let call = prepared[i as usize].clone();
-        let request = http
-            .post(format!("{base}{}", call.path))
-            .header("content-type", "application/json")
-            .body(call.body.unwrap_or_default());
-        async move {
-            match request.send().await {
-                Ok(r) => {
-                    let outcome = Outcome::of_status(r.status().as_u16());
-                    let _ = r.bytes().await;
-                    outcome
-                }
-                Err(_) => Outcome::Error,
-            }
-        }
-    });
+    let stats = load::run(runtime, plan, move |i| send(&http, &base, &prepared[i as usize]));
     let _ = injector.join();
     FaultRecord::of(variant, fault, &plan, at, &stats)
 }
