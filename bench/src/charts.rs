@@ -127,6 +127,31 @@ fn curve_series(raw: &Raw) -> Vec<(String, Vec<(f64, f64)>)> {
     out
 }
 
+type Chart<'a, DB> = ChartContext<'a, DB, Cartesian2d<plotters::coord::types::RangedCoordf64, LogCoord<f64>>>;
+
+/// Draws each variant's line with its points and the legend.
+fn draw_lines<'a, DB: DrawingBackend + 'a>(chart: &mut Chart<'a, DB>, series: &[(String, Vec<(f64, f64)>)], x: impl Fn(f64) -> f64) -> ChartResult
+where
+    DB::ErrorType: 'static,
+{
+    for (name, points) in series {
+        let c = color(name);
+        chart
+            .draw_series(LineSeries::new(points.iter().map(|(px, v)| (x(*px), *v)), c.stroke_width(3)))?
+            .label(name.as_str())
+            .legend(move |(lx, ly)| PathElement::new(vec![(lx, ly), (lx + 20, ly)], c.stroke_width(3)));
+        chart.draw_series(points.iter().map(|(px, v)| Circle::new((x(*px), *v), 4, c.filled())))?;
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperLeft)
+        .label_font(("sans-serif", 18))
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .draw()?;
+    Ok(())
+}
+
 /// The x position of a percentile on a "nines" axis: -log10(1 - p).
 fn nines(percentile: f64) -> f64 {
     -(1.0 - percentile / 100.0).max(1e-6).log10()
@@ -159,21 +184,7 @@ where
         .x_labels(5)
         .label_style(("sans-serif", 16))
         .draw()?;
-    for (name, points) in series {
-        let c = color(name);
-        chart
-            .draw_series(LineSeries::new(points.iter().map(|(p, v)| (nines(*p), *v)), c.stroke_width(3)))?
-            .label(name.as_str())
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(3)));
-        chart.draw_series(points.iter().map(|(p, v)| Circle::new((nines(*p), *v), 4, c.filled())))?;
-    }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperLeft)
-        .label_font(("sans-serif", 18))
-        .background_style(WHITE.mix(0.8))
-        .border_style(BLACK)
-        .draw()?;
+    draw_lines(&mut chart, series, nines)?;
     area.present()?;
     Ok(())
 }
@@ -198,21 +209,7 @@ where
         .y_desc("p99 latency (µs, log)")
         .label_style(("sans-serif", 16))
         .draw()?;
-    for (name, points) in series {
-        let c = color(name);
-        chart
-            .draw_series(LineSeries::new(points.iter().copied(), c.stroke_width(3)))?
-            .label(name.as_str())
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(3)));
-        chart.draw_series(points.iter().map(|p| Circle::new(*p, 4, c.filled())))?;
-    }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperLeft)
-        .label_font(("sans-serif", 18))
-        .background_style(WHITE.mix(0.8))
-        .border_style(BLACK)
-        .draw()?;
+    draw_lines(&mut chart, series, |x| x)?;
     area.present()?;
     Ok(())
 }

@@ -30,7 +30,7 @@ use shared_domain::FastSet;
 use shared_domain::bank::{AuditView, TransferRecord, TransferStatus};
 use shared_domain::error::{BankResult, CallError};
 use shared_domain::id::TransferId;
-use shared_domain::money::Total;
+use shared_domain::money::{Amount, Total};
 use shared_domain::service::{AccountsService, LedgerService};
 
 use crate::clients::{GrpcAccounts, GrpcTransfers};
@@ -159,10 +159,8 @@ async fn entries(State(ledger): State<Arc<Ledger>>, Json(batch): Json<Entries>) 
     let mut parsed = Vec::with_capacity(batch.entries.len());
     for e in &batch.entries {
         let id = TransferId::new(&e.transfer_id).map_err(bad_request)?;
-        if e.amount <= 0 {
-            return Err(bad_request("amount must be positive"));
-        }
-        parsed.push((id, e.amount, e.committed_at_us));
+        let amount = Amount::new(e.amount.into()).map_err(bad_request)?;
+        parsed.push((id, amount.minor_units(), e.committed_at_us));
     }
     let now = now_us();
     let mut applied = 0;
