@@ -110,10 +110,7 @@ fn main() -> anyhow::Result<()> {
         let shutdown = async move {
             let stdin_closed = async {
                 if exit_on_eof {
-                    use tokio::io::AsyncReadExt;
-                    let mut stdin = tokio::io::stdin();
-                    let mut buf = [0u8; 64];
-                    while matches!(stdin.read(&mut buf).await, Ok(n) if n > 0) {}
+                    edge::stdin_closed().await;
                     tracing::info!("parent gone (stdin closed); shutting down");
                 } else {
                     std::future::pending::<()>().await;

@@ -383,7 +383,7 @@ pub async fn up(args: UpArgs, shutdown: impl Future<Output = ()> + Send + 'stati
     let stopping = state.stopping.clone();
     let parent_gone = async {
         if args.service.exit_on_stdin_eof {
-            crate::process::stdin_closed().await;
+            edge::stdin_closed().await;
         } else {
             std::future::pending::<()>().await;
         }

@@ -285,15 +285,6 @@ impl<J: TransferJournal> TransferJournal for FeedingJournal<J> {
     }
 }
 
-/// Resolves when standard input reaches its end: the parent that holds
-/// the other end has exited (or closed it to ask for a shutdown).
-pub async fn stdin_closed() {
-    use tokio::io::AsyncReadExt;
-    let mut stdin = tokio::io::stdin();
-    let mut buf = [0u8; 64];
-    while matches!(stdin.read(&mut buf).await, Ok(n) if n > 0) {}
-}
-
 /// Prints where the service listens, for the launcher (one line on stdout).
 fn announce(kind: ServiceKind, addr: SocketAddr) {
     println!("listening {} {addr}", kind.name());
@@ -321,7 +312,7 @@ pub async fn serve(kind: ServiceKind, args: ServiceArgs, listener: TcpListener, 
     if args.exit_on_stdin_eof {
         let token = shutdown.clone();
         tokio::spawn(async move {
-            stdin_closed().await;
+            edge::stdin_closed().await;
             tracing::info!("launcher gone (stdin closed); shutting down");
             token.cancel();
         });

@@ -134,6 +134,16 @@ pub fn router(services: Services, config: EdgeConfig) -> Router {
         .with_state(state)
 }
 
+/// Resolves when standard input reaches its end: the parent holding the
+/// other end (a launcher, a test, the harness) has exited or closed it to
+/// ask for a shutdown, so a child never outlives its parent.
+pub async fn stdin_closed() {
+    use tokio::io::AsyncReadExt;
+    let mut stdin = tokio::io::stdin();
+    let mut buf = [0u8; 64];
+    while matches!(stdin.read(&mut buf).await, Ok(n) if n > 0) {}
+}
+
 /// Serves `router` on `listener` until `shutdown` resolves, then drains
 /// in-flight requests.
 pub async fn serve(
