@@ -277,6 +277,7 @@ fn measure(
     // each variant (and the generator's floor) saturates.
     let mut floor_workload = profile.workload()?;
     let mut saturated = vec![false; systems.len() + 1];
+    let mut first_p99: Vec<Option<f64>> = vec![None; systems.len() + 1];
     for rate in &profile.curve_rates {
         for (i, (name, base)) in systems
             .iter()
@@ -296,6 +297,11 @@ fn measure(
             };
             let mut record = scenarios::run_one(client_rt.handle(), &http, profile.curve_plan(*rate), name, base, scenario, 0, workload);
             record.curve = true;
+            // Past the knee: the p99 grew tenfold over the first step's.
+            let first_p99 = *first_p99[i].get_or_insert(record.p99_us);
+            if record.p99_us > 10.0 * first_p99 {
+                record.saturated = true;
+            }
             saturated[i] = record.saturated;
             if i < systems.len() {
                 answered[i] += record.outcomes.iter().map(|(_, n)| n).sum::<u64>();

@@ -205,8 +205,9 @@ impl Raw {
         let curve: Vec<&RunRecord> = self.runs.iter().filter(|r| r.curve).collect();
         if !curve.is_empty() {
             let _ = writeln!(md, "\n## Throughput and latency (transfers; the floor is the echo endpoint)\n");
-            let _ = writeln!(md, "The rate is stepped up ({} s per step, one pass) until a variant saturates; \
-                                  later steps are skipped for it.\n", self.profile.curve_step_s);
+            let _ = writeln!(md, "The rate is stepped up ({} s per step, one pass) until a variant saturates: its achieved \
+                                  rate falls below 95 % of the target, requests are left unfinished, or its p99 grows past ten \
+                                  times its p99 at the first step (the knee). Later steps are skipped for it.\n", self.profile.curve_step_s);
             let _ = writeln!(md, "| target/s | variant | achieved/s | p50 µs | p99 µs | errors | saturated |");
             let _ = writeln!(md, "|---|---|---|---|---|---|---|");
             for r in &curve {
