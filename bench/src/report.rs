@@ -72,6 +72,40 @@ impl Raw {
         std::fs::write(dir.join("runs.csv"), self.csv())?;
         std::fs::write(dir.join("REPORT.md"), self.render())?;
         crate::charts::render(self, &dir.join("charts"))?;
+        self.write_hdr_logs(&dir.join("hdr"))?;
+        Ok(())
+    }
+
+    /// One HdrHistogram interval log per variant and scenario (every repeat
+    /// and curve step an interval, tagged), readable by the standard
+    /// HdrHistogram tools; values in nanoseconds, reported in ms.
+    fn write_hdr_logs(&self, dir: &Path) -> anyhow::Result<()> {
+        use hdrhistogram::serialization::interval_log::{IntervalLogWriterBuilder, Tag};
+        std::fs::create_dir_all(dir)?;
+        let mut keys: Vec<(String, Scenario)> = Vec::new();
+        for r in &self.runs {
+            if !keys.iter().any(|(v, s)| *v == r.variant && *s == r.scenario) {
+                keys.push((r.variant.clone(), r.scenario));
+            }
+        }
+        for (variant, scenario) in keys {
+            let mut bytes = Vec::new();
+            let mut serializer = V2Serializer::new();
+            {
+                let mut log = IntervalLogWriterBuilder::new()
+                    .add_comment(&format!("{variant} {} latency from the scheduled send, ns", scenario.name()))
+                    .with_max_value_divisor(1_000_000.0)
+                    .begin_log_with(&mut bytes, &mut serializer)?;
+                let step = std::time::Duration::from_secs_f64(self.profile.duration_s);
+                for (i, r) in self.runs.iter().filter(|r| r.variant == variant && r.scenario == scenario).enumerate() {
+                    let Some(h) = decode_histogram(&r.histogram) else { continue };
+                    let tag = format!("{}-r{}-{}", if r.curve { "curve" } else { "fixed" }, r.repeat, r.rate as u64);
+                    log.write_histogram(&h, step * i as u32, step, Tag::new(&tag))
+                        .map_err(|e| anyhow::anyhow!("writing an interval: {e:?}"))?;
+                }
+            }
+            std::fs::write(dir.join(format!("{variant}-{}.hlog", scenario.name())), bytes)?;
+        }
         Ok(())
     }
 
@@ -307,7 +341,8 @@ impl Raw {
              (tens to hundreds of microseconds on this VM): latencies there are dominated by it, for the floor too, \
              and fall as the rate rises. Read the fixed-rate table against the floor row and the curve.\n\
              - Storage is in memory for both variants: this measures the fabric, not the disk.\n\
-             - Raw data: `raw.json` (every run, with its HdrHistogram), `runs.csv`, `env.json`. `bench render <dir>` \
+             - Raw data: `raw.json` (every run, with its HdrHistogram), `runs.csv`, `env.json`, and `hdr/*.hlog` \
+             (HdrHistogram interval logs, one per variant and scenario). `bench render <dir>` \
              re-renders this report from `raw.json`.\n"
         );
         md
@@ -414,6 +449,8 @@ mod tests {
         let h = decode_histogram(&again.runs[0].histogram).expect("histogram");
         assert_eq!(h.len(), 3);
         assert!(std::fs::read_to_string(dir.join("runs.csv")).expect("csv").lines().count() == 8);
+        let hlog = std::fs::read_to_string(dir.join("hdr").join("microlith-balance.hlog")).expect("hdr log");
+        assert_eq!(hlog.lines().filter(|l| l.starts_with("Tag=fixed-")).count(), 2, "{hlog}");
         for chart in ["spectrum-balance", "throughput-p99-transfer"] {
             for ext in ["png", "svg"] {
                 let file = dir.join("charts").join(format!("{chart}.{ext}"));
