@@ -436,8 +436,7 @@ impl FaultRecord {
     pub fn of(variant: &str, fault: &str, plan: &Plan, injected_at: Duration, stats: &RunStats) -> Self {
         let width = plan.timeline.unwrap_or(Duration::from_millis(100));
         let at = (injected_at.as_nanos() / width.as_nanos().max(1)) as usize;
-        let before: Vec<u64> = stats.timeline.iter().take(at).skip(at / 2).map(|b| b.max_latency_ns).filter(|v| *v > 0).collect();
-        let mut sorted = before.clone();
+        let mut sorted: Vec<u64> = stats.timeline.iter().take(at).skip(at / 2).map(|b| b.max_latency_ns).filter(|v| *v > 0).collect();
         sorted.sort_unstable();
         let norm = sorted.get(sorted.len() / 2).copied().unwrap_or(1_000_000);
         let hurt = |b: &crate::load::Bucket| b.failed > 0 || b.max_latency_ns > norm.saturating_mul(10);

@@ -243,11 +243,6 @@ impl HttpLedger {
             tokens,
         })
     }
-
-    /// The ledger's breaker.
-    pub fn breaker(&self) -> &Arc<Breaker> {
-        &self.breaker
-    }
 }
 
 #[async_trait]

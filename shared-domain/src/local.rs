@@ -57,7 +57,9 @@ impl<C> Persist<C> for NoPersist {
 /// State under a lock, with its persister. If a change cannot be
 /// persisted, the in-memory state is ahead of the store: the holder is
 /// marked failed and answers `Unavailable` from then on, so nothing
-/// unpersisted is ever acknowledged; its process restarts and reloads.
+/// unpersisted is ever acknowledged. Restarting the process reloads the
+/// store (nothing restarts it by itself yet: the service stays up and
+/// refuses every call).
 struct Locked<B, P> {
     state: Mutex<B>,
     persist: P,
@@ -123,11 +125,6 @@ impl<P: Persist<AccountChange>> LocalAccounts<P> {
             inner: Locked::new(book, persist),
         }
     }
-
-    /// Whether a change failed to persist (the holder must restart).
-    pub fn failed(&self) -> bool {
-        self.inner.failed.load(Ordering::Acquire)
-    }
 }
 
 #[async_trait]
@@ -189,11 +186,6 @@ impl<P: Persist<JournalChange>> LocalJournal<P> {
         Self {
             inner: Locked::new(book, persist),
         }
-    }
-
-    /// Whether a change failed to persist (the holder must restart).
-    pub fn failed(&self) -> bool {
-        self.inner.failed.load(Ordering::Acquire)
     }
 }
 
@@ -282,11 +274,6 @@ impl<P: Persist<RoomChange>> LocalRooms<P> {
             buffer,
             clock,
         }
-    }
-
-    /// Whether a change failed to persist (the holder must restart).
-    pub fn failed(&self) -> bool {
-        self.inner.failed.load(Ordering::Acquire)
     }
 }
 
