@@ -318,41 +318,56 @@ pub async fn up(args: UpArgs, shutdown: impl Future<Output = ()> + Send + 'stati
     let mut tasks = Vec::new();
     // Every address is chosen before anything starts: the ledger and the
     // transfers service each call the other, so neither can wait for the
-    // other's announcement.
-    let mut addrs = BTreeMap::new();
-    for kind in ServiceKind::ALL {
-        let addr = if kind == ServiceKind::Gateway {
-            args.listen
-        } else {
-            free_port().await?
+    // other's announcement. A port free when chosen can be taken before the
+    // child binds it (another process starting at the same moment): then
+    // everything started is stopped and the boot is tried again on fresh
+    // ports, a bounded number of times.
+    const BOOT_ATTEMPTS: u32 = 3;
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let mut addrs = BTreeMap::new();
+        for kind in ServiceKind::ALL {
+            let addr = if kind == ServiceKind::Gateway {
+                args.listen
+            } else {
+                free_port().await?
+            };
+            addrs.insert(kind, addr);
+            urls.insert(kind, format!("{}://{addr}", scheme(kind)));
+        }
+        let boot = async {
+            for (index, kind) in ServiceKind::ALL.into_iter().enumerate() {
+                let env = env_of(&args.service, &urls);
+                let (child, addr) = spawn_child(kind, addrs[&kind], &env).await?;
+                let pid = child.child.id().unwrap_or(0);
+                started.push((index, kind, child, addr, env));
+                wait_healthy(&health_client, kind, &format!("{}://{addr}", scheme(kind))).await?;
+                table.lock().insert(
+                    index,
+                    ServiceRow {
+                        name: kind.name(),
+                        addr,
+                        pid,
+                        restarts: 0,
+                    },
+                );
+            }
+            anyhow::Ok(())
         };
-        addrs.insert(kind, addr);
-        urls.insert(kind, format!("{}://{addr}", scheme(kind)));
-    }
-    let boot = async {
-        for (index, kind) in ServiceKind::ALL.into_iter().enumerate() {
-            let env = env_of(&args.service, &urls);
-            let (child, addr) = spawn_child(kind, addrs[&kind], &env).await?;
-            let pid = child.child.id().unwrap_or(0);
-            started.push((index, kind, child, addr, env));
-            wait_healthy(&health_client, kind, &format!("{}://{addr}", scheme(kind))).await?;
-            table.lock().insert(
-                index,
-                ServiceRow {
-                    name: kind.name(),
-                    addr,
-                    pid,
-                    restarts: 0,
-                },
-            );
+        match boot.await {
+            Ok(()) => break,
+            Err(e) => {
+                for (_, kind, child, _, _) in std::mem::take(&mut started).into_iter().rev() {
+                    stop_child(kind, child).await;
+                }
+                table.lock().clear();
+                if attempt >= BOOT_ATTEMPTS {
+                    return Err(e);
+                }
+                tracing::warn!(error = %e, attempt, "boot failed; trying again on fresh ports");
+            }
         }
-        anyhow::Ok(())
-    };
-    if let Err(e) = boot.await {
-        for (_, kind, child, _, _) in started.into_iter().rev() {
-            stop_child(kind, child).await;
-        }
-        return Err(e);
     }
     let gateway = table
         .lock()
