@@ -5,6 +5,8 @@
 //! - [`load`]: the open-loop load generator (latency from the schedule,
 //!   so coordinated omission cannot hide a stall).
 //! - [`scenarios`]: what runs against each variant, and the invariant checks.
+//! - [`fanout`]: one chat post delivered over WebSocket to many
+//!   subscribers; delivery latency and nothing lost.
 //! - [`variants`]: starting, measuring and stopping the systems under test.
 //! - [`report`]: raw.json, runs.csv, env.json and REPORT.md (rendered from
 //!   raw.json alone).
@@ -14,6 +16,7 @@
 //!   mean estimate.
 
 pub mod charts;
+pub mod fanout;
 pub mod load;
 pub mod percall;
 pub mod report;

@@ -195,6 +195,10 @@ fn compare(profile: Profile, targets: Vec<(String, String)>, out: &Path, bin_dir
     raw.write(&dir)?;
     println!("\n{}", raw.render());
     println!("results in {}", dir.display());
+    let violations = raw.violations();
+    if !violations.is_empty() {
+        bail!("INVARIANT VIOLATED (results kept in {}):\n{}", dir.display(), violations.join("\n"));
+    }
     Ok(())
 }
 
@@ -231,7 +235,7 @@ fn measure(
     let mut answered = vec![0u64; systems.len()];
 
     let scenario_list = profile.scenarios();
-    let runs_total = profile.repeats as u64 * (scenario_list.len() as u64 * systems.len() as u64 + 1)
+    let runs_total = profile.repeats as u64 * ((scenario_list.len() as u64 + 1) * systems.len() as u64 + 1)
         + profile.curve_rates.len() as u64 * (systems.len() as u64 + 1);
     let bar = ProgressBar::new(runs_total);
     bar.set_style(
@@ -239,6 +243,7 @@ fn measure(
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     let mut runs = Vec::new();
+    let mut fanout = Vec::new();
     for repeat in 0..profile.repeats {
         bar.set_message(format!("repeat {} floor", repeat + 1));
         let mut floor_workload = profile.workload()?;
@@ -271,6 +276,30 @@ fn measure(
                 runs.push(record);
                 bar.inc(1);
             }
+        }
+        for (i, v) in systems.iter().enumerate() {
+            bar.set_message(format!(
+                "repeat {} {} fan-out to {} sockets at {:.0} posts/s",
+                repeat + 1,
+                v.name,
+                profile.fanout_subscribers,
+                profile.fanout_rate
+            ));
+            let record = bench::fanout::run(
+                client_rt.handle(),
+                control.handle(),
+                &http,
+                &v.name,
+                &v.base,
+                &format!("fanout-r{repeat}"),
+                profile.fanout_subscribers,
+                profile.plan(profile.fanout_rate),
+                repeat,
+            )
+            .with_context(|| format!("{} fan-out", v.name))?;
+            answered[i] += record.posts_ok + record.posts_failed;
+            fanout.push(record);
+            bar.inc(1);
         }
     }
     // The throughput–latency curve of transfers: step the rate up until
@@ -332,6 +361,7 @@ fn measure(
         variants: records,
         runs,
         faults: Vec::new(),
+        fanout,
     })
 }
 

@@ -61,6 +61,9 @@ pub struct Raw {
     /// Faults injected under load, per variant.
     #[serde(default)]
     pub faults: Vec<crate::scenarios::FaultRecord>,
+    /// Chat fan-out runs.
+    #[serde(default)]
+    pub fanout: Vec<crate::fanout::FanoutRecord>,
 }
 
 impl Raw {
@@ -107,6 +110,21 @@ impl Raw {
             std::fs::write(dir.join(format!("{variant}-{}.hlog", scenario.name())), bytes)?;
         }
         Ok(())
+    }
+
+    /// Invariants broken in the stored runs (the audits are checked as
+    /// they are taken; this covers what is only known from the records).
+    pub fn violations(&self) -> Vec<String> {
+        self.fanout
+            .iter()
+            .filter(|f| !f.complete())
+            .map(|f| {
+                format!(
+                    "{} fan-out repeat {}: {} lost, {} duplicated, {} out of order over {} subscribers",
+                    f.variant, f.repeat, f.lost, f.duplicates, f.out_of_order, f.subscribers
+                )
+            })
+            .collect()
     }
 
     /// Reads a stored `raw.json`.
@@ -264,6 +282,9 @@ impl Raw {
                 let _ = writeln!(md, "- {name}: {best:.0}/s");
             }
         }
+        if !self.fanout.is_empty() {
+            self.render_fanout(&mut md);
+        }
         if !self.faults.is_empty() {
             let _ = writeln!(md, "\n## Failure recovery under load\n");
             let _ = writeln!(
@@ -348,6 +369,53 @@ impl Raw {
         md
     }
 
+    fn render_fanout(&self, md: &mut String) {
+        let f0 = &self.fanout[0];
+        let _ = writeln!(md, "\n## Chat fan-out\n");
+        let _ = writeln!(
+            md,
+            "{} WebSocket subscribers in one room; posts over HTTP at {:.0}/s (open loop). Delivery latency runs from a \
+             post's scheduled send time to the frame read by a subscriber, over every subscriber and message of the \
+             recorded part. Every subscriber must end holding the room's whole history, in order, once: *lost* counts \
+             messages some subscriber never got (after resuming from a slow-reader disconnect, if any).\n",
+            f0.subscribers, f0.rate
+        );
+        let _ = writeln!(md, "| variant | deliveries/s | p50 µs | p90 µs | p99 µs | p99.9 µs | max µs | posts failed | lost / dup / reordered | reconnects |");
+        let _ = writeln!(md, "|---|---|---|---|---|---|---|---|---|---|");
+        let mut names: Vec<&str> = Vec::new();
+        for f in &self.fanout {
+            if !names.contains(&f.variant.as_str()) {
+                names.push(&f.variant);
+            }
+        }
+        let span = self.profile.duration_s + self.profile.warmup_s;
+        for name in names {
+            let runs: Vec<&crate::fanout::FanoutRecord> = self.fanout.iter().filter(|f| f.variant == name).collect();
+            let med = |field: fn(&crate::fanout::FanoutRecord) -> f64| {
+                let mut v: Vec<f64> = runs.iter().map(|f| field(f)).collect();
+                v.sort_by(f64::total_cmp);
+                let (lo, hi) = (v.first().copied().unwrap_or(0.0), v.last().copied().unwrap_or(0.0));
+                (v.get(v.len() / 2).copied().unwrap_or(0.0), lo, hi)
+            };
+            let (p50, lo50, hi50) = med(|f| f.p50_us);
+            let (p99, lo99, hi99) = med(|f| f.p99_us);
+            let sum = |field: fn(&crate::fanout::FanoutRecord) -> u64| runs.iter().map(|f| field(f)).sum::<u64>();
+            let _ = writeln!(
+                md,
+                "| {name} | {:.0} | {p50:.0} ({lo50:.0}–{hi50:.0}) | {:.0} | {p99:.0} ({lo99:.0}–{hi99:.0}) | {:.0} | {:.0} | {} | {} / {} / {} | {} |",
+                med(|f| f.deliveries as f64).0 / span.max(1e-9),
+                med(|f| f.p90_us).0,
+                med(|f| f.p999_us).0,
+                med(|f| f.max_us).0,
+                sum(|f| f.posts_failed),
+                sum(|f| f.lost),
+                sum(|f| f.duplicates),
+                sum(|f| f.out_of_order),
+                sum(|f| f.reconnects),
+            );
+        }
+    }
+
     fn floor_rate(&self) -> f64 {
         self.runs.iter().find(|r| r.scenario == Scenario::Floor).map_or(0.0, |r| r.rate)
     }
@@ -410,6 +478,30 @@ mod tests {
                 timeline: vec![crate::load::Bucket { ok: 30, failed: 0, max_latency_ns: 900_000 }; 3],
                 audit: serde_json::json!({"pending_transfers": 0}),
             }],
+            fanout: ["microlith", "microservices"]
+                .iter()
+                .enumerate()
+                .map(|(i, n)| crate::fanout::FanoutRecord {
+                    variant: (*n).into(),
+                    repeat: 0,
+                    subscribers: 100,
+                    rate: 50.0,
+                    posts_ok: 250,
+                    posts_failed: 0,
+                    messages: 250,
+                    deliveries: 25_000,
+                    lost: i as u64 * 3,
+                    duplicates: 0,
+                    out_of_order: 0,
+                    reconnects: 1,
+                    p50_us: 100.0 * (i + 1) as f64,
+                    p90_us: 150.0,
+                    p99_us: 300.0 * (i + 1) as f64,
+                    p999_us: 400.0,
+                    max_us: 500.0,
+                    histogram: encode_histogram(&h),
+                })
+                .collect(),
             runs: vec![
                 run("microlith", Scenario::Balance, 0, 100.0),
                 run("microlith", Scenario::Balance, 1, 300.0),
@@ -436,6 +528,13 @@ mod tests {
         assert!(md.contains("- microlith: 500/s"), "{md}");
         // Curve steps stay out of the fixed-rate table.
         assert!(!md.contains("| transfer |"), "{md}");
+        // Fan-out: deliveries per second over the whole run (5 s), and a
+        // loss is shown and fails the run.
+        assert!(md.contains("| microlith | 5000 | 100 (100–100) | 150 | 300 (300–300) | 400 | 500 | 0 | 0 / 0 / 0 | 1 |"), "{md}");
+        assert!(md.contains("| microservices | 5000 | 200 (200–200) | 150 | 600 (600–600) | 400 | 500 | 0 | 3 / 0 / 0 | 1 |"), "{md}");
+        let violations = fixture().violations();
+        assert_eq!(violations.len(), 1, "{violations:?}");
+        assert!(violations[0].starts_with("microservices fan-out repeat 0: 3 lost"), "{violations:?}");
     }
 
     #[test]

@@ -47,6 +47,12 @@ pub struct Profile {
     /// Length of a fault run; the fault comes at its middle.
     #[serde(default)]
     pub fault_seconds: f64,
+    /// WebSocket subscribers of the fan-out room.
+    #[serde(default)]
+    pub fanout_subscribers: u32,
+    /// Posts per second into the fan-out room.
+    #[serde(default)]
+    pub fanout_rate: f64,
 }
 
 impl Profile {
@@ -67,6 +73,8 @@ impl Profile {
             curve_step_s: 1.5,
             fault_rate: 300.0,
             fault_seconds: 6.0,
+            fanout_subscribers: 100,
+            fanout_rate: 50.0,
         }
     }
 
@@ -84,6 +92,8 @@ impl Profile {
             curve_step_s: 6.0,
             fault_rate: 1000.0,
             fault_seconds: 20.0,
+            fanout_subscribers: 500,
+            fanout_rate: 100.0,
             ..Self::quick()
         }
     }
@@ -103,6 +113,8 @@ impl Profile {
             curve_step_s: 0.3,
             fault_rate: 50.0,
             fault_seconds: 2.0,
+            fanout_subscribers: 5,
+            fanout_rate: 20.0,
             ..Self::quick()
         }
     }

@@ -1,5 +1,6 @@
 //! A smoke run of `bench compare` at a tiny rate and duration: both
-//! variants start, every scenario runs against both, the invariants hold,
+//! variants start, every scenario (fan-out and faults too) runs against
+//! both, the invariants hold,
 //! and the results directory holds raw.json, runs.csv, env.json and a
 //! REPORT.md that re-renders identically. Uses the debug binaries (built
 //! here if missing) so CI needs no release build.
@@ -41,6 +42,13 @@ fn compare_smoke_run_writes_a_full_result_set() -> anyhow::Result<()> {
     anyhow::ensure!(faults.len() == 2, "a fault run per variant: {faults:?}");
     for f in faults {
         anyhow::ensure!(f["audit"]["pending_transfers"] == 0 && f["ok"].as_u64() > Some(0), "{f}");
+    }
+    let fanout = raw["fanout"].as_array().expect("fanout");
+    anyhow::ensure!(fanout.len() == 2, "a fan-out run per variant: {fanout:?}");
+    for f in fanout {
+        // Every subscriber got every message of the room.
+        let expected = f["messages"].as_u64().unwrap_or(0) * f["subscribers"].as_u64().unwrap_or(0);
+        anyhow::ensure!(expected > 0 && f["deliveries"].as_u64() == Some(expected) && f["lost"] == 0, "{f}");
     }
     let report = std::fs::read_to_string(run.join("REPORT.md"))?;
     anyhow::ensure!(report.contains("| transfer | 50 | microservices |"), "{report}");

@@ -1,0 +1,272 @@
+//! Chat fan-out: one room, `N` WebSocket subscribers, posts over HTTP at a
+//! constant rate (open loop, as every other scenario); each post must reach
+//! every subscriber exactly once and in order.
+//!
+//! The delivery latency of a message to a subscriber is measured from the
+//! time its post was *scheduled* (the text carries the post's index, and
+//! the schedule is known), so it includes the post itself, the fan-out and
+//! the socket, and a stall anywhere cannot hide. Subscribers run on a
+//! runtime of their own so reading frames does not delay the posting.
+//!
+//! A subscriber the server disconnects for reading too slowly (close 1008,
+//! API.md) reconnects with `after=` its last seq, as a real client does;
+//! reconnects are counted. After the run every subscriber must hold exactly
+//! the room's history, `1..=messages`: anything missing, duplicated or out
+//! of order fails the run.
+
+use std::sync::{Arc, OnceLock};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use futures::StreamExt;
+use hdrhistogram::Histogram;
+use serde::{Deserialize, Serialize};
+use tokio_tungstenite::tungstenite::Message;
+
+use crate::load::{self, Outcome, Plan};
+
+/// One fan-out run, as stored in `raw.json`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FanoutRecord {
+    /// Variant.
+    pub variant: String,
+    /// Repeat number, from 0.
+    pub repeat: u32,
+    /// Connected subscribers.
+    pub subscribers: u32,
+    /// Posts per second.
+    pub rate: f64,
+    /// Posts answered 200/201.
+    pub posts_ok: u64,
+    /// Posts answered otherwise (or not at all).
+    pub posts_failed: u64,
+    /// Messages in the room's history after the run.
+    pub messages: u64,
+    /// Frames delivered to subscribers, over all of them.
+    pub deliveries: u64,
+    /// Messages some subscriber never received.
+    pub lost: u64,
+    /// Messages a subscriber received twice.
+    pub duplicates: u64,
+    /// Messages received before one with a lower seq.
+    pub out_of_order: u64,
+    /// Disconnects by the server that the subscribers resumed from.
+    pub reconnects: u64,
+    /// Delivery latency (scheduled post → frame read), recorded part only,
+    /// microseconds.
+    pub p50_us: f64,
+    /// 90th.
+    pub p90_us: f64,
+    /// 99th.
+    pub p99_us: f64,
+    /// 99.9th.
+    pub p999_us: f64,
+    /// Max.
+    pub max_us: f64,
+    /// The delivery-latency histogram (HdrHistogram V2, base64).
+    pub histogram: String,
+}
+
+impl FanoutRecord {
+    /// Whether every subscriber got every message once, in order.
+    pub fn complete(&self) -> bool {
+        self.lost == 0 && self.duplicates == 0 && self.out_of_order == 0
+    }
+}
+
+/// What one subscriber saw.
+#[derive(Default)]
+struct Seen {
+    last: u64,
+    count: u64,
+    duplicates: u64,
+    out_of_order: u64,
+    gaps: u64,
+    reconnects: u64,
+}
+
+fn histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, 3_600_000_000_000, 3).unwrap_or_else(|_| unreachable!("valid bounds"))
+}
+
+/// The text of post `i` (the index lets a subscriber find its schedule).
+fn text_of(i: u64) -> String {
+    format!("fanout {i}")
+}
+
+fn index_of(text: &str) -> Option<u64> {
+    text.strip_prefix("fanout ")?.parse().ok()
+}
+
+/// One subscriber: reads until it has seen `target` (set once the posting
+/// is over) or until `deadline`; resumes after a server disconnect.
+#[allow(clippy::too_many_arguments)]
+async fn subscribe(ws_base: String, user: String, plan: Plan, epoch: Arc<OnceLock<Instant>>, target: Arc<AtomicU64>, latency: Arc<parking_lot::Mutex<Histogram<u64>>>, ready: tokio::sync::mpsc::Sender<()>, deadline: Arc<parking_lot::Mutex<Instant>>) -> anyhow::Result<Seen> {
+    let mut seen = Seen::default();
+    let mut local = histogram();
+    let mut first = true;
+    'connect: loop {
+        let url = format!("{ws_base}?user={user}&after={}", seen.last);
+        let (mut socket, _) = tokio_tungstenite::connect_async(&url).await.with_context(|| format!("connecting {url}"))?;
+        if first {
+            first = false;
+            let _ = ready.send(()).await;
+        }
+        loop {
+            let goal = target.load(Ordering::Acquire);
+            if goal != u64::MAX && seen.last >= goal {
+                break 'connect;
+            }
+            let wait = deadline.lock().saturating_duration_since(Instant::now());
+            let frame = match tokio::time::timeout(wait.min(Duration::from_millis(200)), socket.next()).await {
+                Err(_) if Instant::now() >= *deadline.lock() => break 'connect,
+                Err(_) => continue,
+                Ok(None) => {
+                    seen.reconnects += 1;
+                    continue 'connect;
+                }
+                Ok(Some(frame)) => frame,
+            };
+            let text = match frame {
+                Ok(Message::Text(text)) => text,
+                Ok(Message::Close(_)) | Err(_) => {
+                    seen.reconnects += 1;
+                    anyhow::ensure!(seen.reconnects <= 100, "{user}: disconnected over 100 times");
+                    continue 'connect;
+                }
+                Ok(_) => continue,
+            };
+            let read_at = Instant::now();
+            let value: serde_json::Value = serde_json::from_str(&text)?;
+            if value.get("type").is_some() {
+                continue;
+            }
+            let seq = value["seq"].as_u64().context("message without seq")?;
+            seen.count += 1;
+            if seq <= seen.last {
+                // The same seq again, or an older one after a newer.
+                if seq == seen.last {
+                    seen.duplicates += 1;
+                } else {
+                    seen.out_of_order += 1;
+                }
+                continue;
+            }
+            seen.gaps += seq - seen.last - 1;
+            seen.last = seq;
+            if let Some(i) = value["text"].as_str().and_then(index_of)
+                && !plan.in_warmup(i)
+                && let Some(epoch) = epoch.get()
+            {
+                let due = *epoch + plan.due(i);
+                let _ = local.record(read_at.saturating_duration_since(due).as_nanos().max(1) as u64);
+            }
+        }
+    }
+    let _ = latency.lock().add(&local);
+    Ok(seen)
+}
+
+/// Runs one fan-out: `subscribers` sockets on `room` (created fresh), posts
+/// at `plan.rate`. Blocks this thread.
+#[allow(clippy::too_many_arguments)]
+pub fn run(
+    client: &tokio::runtime::Handle,
+    readers: &tokio::runtime::Handle,
+    http: &reqwest::Client,
+    variant: &str,
+    base: &str,
+    room: &str,
+    subscribers: u32,
+    plan: Plan,
+    repeat: u32,
+) -> anyhow::Result<FanoutRecord> {
+    let api = contract::Api::new(base)?;
+    readers.block_on(api.room(room)).with_context(|| format!("creating room {room}"))?;
+    let ws_base = api.ws_url(room, "").trim_end_matches('?').to_owned();
+    let target = Arc::new(AtomicU64::new(u64::MAX));
+    let latency = Arc::new(parking_lot::Mutex::new(histogram()));
+    // Generous until the posting ends; then the stragglers get 10 s.
+    let deadline = Arc::new(parking_lot::Mutex::new(Instant::now() + plan.warmup + plan.duration + Duration::from_secs(120)));
+    let (ready_tx, mut ready_rx) = tokio::sync::mpsc::channel(subscribers.max(1) as usize);
+    // The schedule's epoch, set just before the first post.
+    let epoch_cell = Arc::new(OnceLock::<Instant>::new());
+    let mut tasks = Vec::new();
+    for s in 0..subscribers {
+        let (ws_base, target, latency, ready, deadline, epoch_cell) = (ws_base.clone(), target.clone(), latency.clone(), ready_tx.clone(), deadline.clone(), epoch_cell.clone());
+        tasks.push(readers.spawn(subscribe(ws_base, format!("s{s}"), plan, epoch_cell, target, latency, ready, deadline)));
+    }
+    drop(ready_tx);
+    readers.block_on(async {
+        for _ in 0..subscribers {
+            tokio::time::timeout(Duration::from_secs(30), ready_rx.recv())
+                .await
+                .context("subscribers did not connect within 30 s")?
+                .context("a subscriber failed to connect")?;
+        }
+        anyhow::Ok(())
+    })?;
+
+    let (post_http, url) = (http.clone(), format!("{base}/v1/rooms/{room}/messages"));
+    let _ = epoch_cell.set(Instant::now());
+    let stats = load::run(client, plan, move |i| {
+        let request = post_http
+            .post(url.clone())
+            .header("content-type", "application/json")
+            .body(serde_json::json!({"author": "poster", "text": text_of(i), "client_msg_id": format!("f{i}")}).to_string());
+        async move {
+            match request.send().await {
+                Ok(r) => {
+                    let outcome = Outcome::of_status(r.status().as_u16());
+                    let _ = r.bytes().await;
+                    outcome
+                }
+                Err(_) => Outcome::Error,
+            }
+        }
+    });
+    // The truth: what the room holds now.
+    let messages = readers.block_on(api.history(room))?.len() as u64;
+    *deadline.lock() = Instant::now() + Duration::from_secs(10);
+    target.store(messages, Ordering::Release);
+    let mut record = FanoutRecord {
+        variant: variant.to_owned(),
+        repeat,
+        subscribers,
+        rate: plan.rate,
+        posts_ok: stats.count(Outcome::Ok),
+        posts_failed: stats.outcomes.iter().filter(|(o, _)| *o != Outcome::Ok).map(|(_, n)| n).sum(),
+        messages,
+        deliveries: 0,
+        lost: 0,
+        duplicates: 0,
+        out_of_order: 0,
+        reconnects: 0,
+        p50_us: 0.0,
+        p90_us: 0.0,
+        p99_us: 0.0,
+        p999_us: 0.0,
+        max_us: 0.0,
+        histogram: String::new(),
+    };
+    for task in tasks {
+        let seen = readers.block_on(task).context("a subscriber task died")??;
+        record.deliveries += seen.count;
+        record.duplicates += seen.duplicates;
+        record.out_of_order += seen.out_of_order;
+        record.reconnects += seen.reconnects;
+        // Holes inside what it saw, and what it never reached.
+        record.lost += seen.gaps + messages.saturating_sub(seen.last);
+    }
+    let h = latency.lock().clone();
+    let q = |p: f64| if h.is_empty() { 0.0 } else { h.value_at_quantile(p) as f64 / 1000.0 };
+    record.p50_us = q(0.5);
+    record.p90_us = q(0.9);
+    record.p99_us = q(0.99);
+    record.p999_us = q(0.999);
+    record.max_us = if h.is_empty() { 0.0 } else { h.max() as f64 / 1000.0 };
+    record.histogram = crate::report::encode_histogram(&h);
+    Ok(record)
+}
+
