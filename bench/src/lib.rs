@@ -7,6 +7,7 @@
 //! - [`scenarios`]: what runs against each variant, and the invariant checks.
 //! - [`fanout`]: one chat post delivered over WebSocket to many
 //!   subscribers; delivery latency and nothing lost.
+//! - [`faults`]: the same faults made to each variant under load.
 //! - [`variants`]: starting, measuring and stopping the systems under test.
 //! - [`report`]: raw.json, runs.csv, env.json and REPORT.md (rendered from
 //!   raw.json alone).
@@ -17,6 +18,7 @@
 
 pub mod charts;
 pub mod fanout;
+pub mod faults;
 pub mod load;
 pub mod percall;
 pub mod report;

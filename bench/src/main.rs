@@ -19,6 +19,7 @@ use bench::report::{Raw, VariantRecord};
 use bench::scenarios::{self, Profile, Scenario};
 use bench::variants::{self, Variant};
 
+
 #[derive(Parser, Debug)]
 #[command(version, about = "Measure the microlith and the microservices side by side")]
 struct Cli {
@@ -365,9 +366,7 @@ fn measure(
     })
 }
 
-/// Faults under load, each against fresh durable instances: an actor panic
-/// storm in the microlith (every bank actor crashes at once), SIGKILL of
-/// the accounts process in the microservices.
+/// Every fault of `bench::faults`, each against fresh durable instances.
 fn faults(
     profile: &Profile,
     bin: &Path,
@@ -375,72 +374,20 @@ fn faults(
     client_rt: &tokio::runtime::Runtime,
     control: &tokio::runtime::Runtime,
 ) -> anyhow::Result<Vec<scenarios::FaultRecord>> {
-    let http = {
-        let _inside = client_rt.enter();
-        reqwest::Client::builder().pool_max_idle_per_host(1024).timeout(Duration::from_secs(10)).build()?
-    };
-    let at = Duration::from_secs_f64(profile.fault_seconds / 2.0);
-    let mut records = Vec::new();
-    eprintln!("failure recovery: microlith (actor panics), then microservices (SIGKILL accounts)...");
-    for which in ["microlith", "microservices"] {
-        let data = scratch.join(format!("faults-{which}"));
-        let variant = control.block_on(async {
-            if which == "microlith" {
-                let args: Vec<String> = ["--storage", "durable", "--fault-injection", "--data-dir"]
-                    .iter()
-                    .map(|s| (*s).to_owned())
-                    .chain([data.display().to_string()])
-                    .collect();
-                Variant::microlith(bin, &args).await
-            } else {
-                Variant::microservices(bin, &data, &["--storage".to_owned(), "durable".to_owned()]).await
-            }
-        })?;
-        let outcome = (|| {
-            let mut workload = profile.workload()?;
-            let api = contract::Api::new(&variant.base)?;
-            control.block_on(scenarios::prepare(&api, &workload))?;
-            let (fault, inject): (&str, Box<dyn FnOnce() + Send>) = if which == "microlith" {
-                let (handle, base) = (control.handle().clone(), variant.base.clone());
-                (
-                    "panic in every bank actor (8 account shards, 4 journal shards)",
-                    Box::new(move || {
-                        let targets = (0..8).map(|i| format!("account-{i}")).chain((0..4).map(|i| format!("journal-{i}")));
-                        let http = reqwest::Client::new();
-                        handle.block_on(async {
-                            for t in targets {
-                                let _ = http.post(format!("{base}/admin/crash/{t}")).send().await;
-                            }
-                        });
-                    }),
-                )
-            } else {
-                let pid = variant.service_pid("accounts").context("accounts pid")?;
-                (
-                    "SIGKILL of the accounts process (the launcher restarts it)",
-                    Box::new(move || {
-                        let _ = std::process::Command::new("kill").args(["-9", &pid.to_string()]).status();
-                    }),
-                )
-            };
-            let mut record = scenarios::run_fault(
-                client_rt.handle(),
-                &http,
-                which,
-                &variant.base,
-                fault,
-                profile.fault_rate,
-                profile.fault_seconds,
-                at,
-                &mut workload,
-                inject,
-            );
-            // A violation fails the run loudly.
-            record.audit = control.block_on(scenarios::check_invariants(&api, &workload))?;
-            anyhow::Ok(record)
-        })();
-        control.block_on(variant.stop());
-        records.push(outcome.with_context(|| format!("{which} failure recovery"))?);
-    }
-    Ok(records)
+    let plans = bench::faults::plans(profile);
+    let bar = ProgressBar::new(plans.len() as u64);
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} faults, ETA {eta} {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let mut started = false;
+    let records = bench::faults::run_all(profile, &plans, bin, scratch, client_rt, control, |plan| {
+        if started {
+            bar.inc(1);
+        }
+        started = true;
+        bar.set_message(format!("{} {}: {}", plan.variant, plan.kind, plan.describe));
+    });
+    bar.finish_with_message("faults done");
+    records
 }

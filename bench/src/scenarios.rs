@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use shared_domain::invariant::{SeenMessage, check_acked_posts};
 use shared_domain::workload::{Workload, WorkloadConfig};
 
 use crate::load::{self, Outcome, Plan, RunStats};
@@ -47,6 +48,9 @@ pub struct Profile {
     /// Length of a fault run; the fault comes at its middle.
     #[serde(default)]
     pub fault_seconds: f64,
+    /// How long a paused process stays stopped, seconds.
+    #[serde(default)]
+    pub fault_pause_s: f64,
     /// WebSocket subscribers of the fan-out room.
     #[serde(default)]
     pub fanout_subscribers: u32,
@@ -73,6 +77,7 @@ impl Profile {
             curve_step_s: 1.5,
             fault_rate: 300.0,
             fault_seconds: 6.0,
+            fault_pause_s: 1.5,
             fanout_subscribers: 100,
             fanout_rate: 50.0,
         }
@@ -92,6 +97,7 @@ impl Profile {
             curve_step_s: 6.0,
             fault_rate: 1000.0,
             fault_seconds: 20.0,
+            fault_pause_s: 3.0,
             fanout_subscribers: 500,
             fanout_rate: 100.0,
             ..Self::quick()
@@ -113,6 +119,7 @@ impl Profile {
             curve_step_s: 0.3,
             fault_rate: 50.0,
             fault_seconds: 2.0,
+            fault_pause_s: 0.5,
             fanout_subscribers: 5,
             fanout_rate: 20.0,
             ..Self::quick()
@@ -236,6 +243,10 @@ pub struct RunRecord {
     pub curve: bool,
 }
 
+fn transfer() -> Scenario {
+    Scenario::Transfer
+}
+
 fn us(ns: u64) -> f64 {
     ns as f64 / 1000.0
 }
@@ -338,25 +349,8 @@ fn calls(scenario: Scenario, workload: &mut Workload, n: u64) -> Vec<Call> {
 
 /// Sends one prepared request; its outcome once the whole answer is read.
 fn send(http: &reqwest::Client, base: &str, call: &Call) -> impl Future<Output = Outcome> + Send + use<> {
-    let url = format!("{base}{}", call.path);
-    let request = if call.post {
-        http.post(url)
-            .header("content-type", "application/json")
-            .body(call.body.clone().unwrap_or_default())
-    } else {
-        http.get(url)
-    };
-    async move {
-        match request.send().await {
-            Ok(r) => {
-                let outcome = Outcome::of_status(r.status().as_u16());
-                // Read the body: the answer is not complete before it.
-                let _ = r.bytes().await;
-                outcome
-            }
-            Err(_) => Outcome::Error,
-        }
-    }
+    let answer = send_raw(http, base, call);
+    async move { answer.await.map_or(Outcome::Error, |(status, _)| Outcome::of_status(status)) }
 }
 
 /// Runs one scenario at `rate` against `base`; blocks this thread.
@@ -418,6 +412,12 @@ pub async fn check_invariants(api: &contract::Api, workload: &Workload) -> anyho
 pub struct FaultRecord {
     /// Variant.
     pub variant: String,
+    /// The kind of fault (`crash`, `pause`, …), the same for both variants.
+    #[serde(default)]
+    pub kind: String,
+    /// The load: transfers or posts.
+    #[serde(default = "transfer")]
+    pub scenario: Scenario,
     /// What was done.
     pub fault: String,
     /// Transfers per second during the run.
@@ -464,6 +464,8 @@ impl FaultRecord {
             .fold(0.0, f64::max);
         Self {
             variant: variant.to_owned(),
+            kind: String::new(),
+            scenario: Scenario::Transfer,
             fault: fault.to_owned(),
             rate: plan.rate,
             bucket_ms: width.as_millis() as u64,
@@ -478,8 +480,56 @@ impl FaultRecord {
     }
 }
 
-/// Runs transfers at `rate` for `seconds` against `base`, calling `inject`
-/// (on another thread) `at` into the run; blocks this thread.
+/// An answer that acknowledged something: the call's index, its status
+/// and its body (200/201, and 409 for a transfer: rejected for good).
+pub type Ack = (u64, u16, serde_json::Value);
+
+/// Sends one prepared request and keeps the answer if it acknowledged
+/// something, so the invariants can check it was not lost.
+fn send_keeping_acks(http: &reqwest::Client, base: &str, call: &Call, i: u64, acks: Arc<parking_lot::Mutex<Vec<Ack>>>) -> impl Future<Output = Outcome> + Send + use<> {
+    let answer = send_raw(http, base, call);
+    async move {
+        match answer.await {
+            Some((status, body)) => {
+                if matches!(status, 200 | 201 | 409) {
+                    let value = serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null);
+                    acks.lock().push((i, status, value));
+                }
+                Outcome::of_status(status)
+            }
+            None => Outcome::Error,
+        }
+    }
+}
+
+fn send_raw(http: &reqwest::Client, base: &str, call: &Call) -> impl Future<Output = Option<(u16, bytes::Bytes)>> + Send + use<> {
+    let url = format!("{base}{}", call.path);
+    let request = if call.post {
+        http.post(url)
+            .header("content-type", "application/json")
+            .body(call.body.clone().unwrap_or_default())
+    } else {
+        http.get(url)
+    };
+    async move {
+        let r = request.send().await.ok()?;
+        let status = r.status().as_u16();
+        let body = r.bytes().await.ok()?;
+        Some((status, body))
+    }
+}
+
+/// A fault run's load and what its clients were told.
+pub struct FaultRun {
+    /// The timeline and its reading.
+    pub record: FaultRecord,
+    calls: Arc<Vec<Call>>,
+    acks: Vec<Ack>,
+    scenario: Scenario,
+}
+
+/// Runs `scenario` at `rate` for `seconds` against `base`, calling
+/// `inject` (on another thread) `at` into the run; blocks this thread.
 #[allow(clippy::too_many_arguments)]
 pub fn run_fault(
     runtime: &tokio::runtime::Handle,
@@ -487,12 +537,13 @@ pub fn run_fault(
     variant: &str,
     base: &str,
     fault: &str,
+    scenario: Scenario,
     rate: f64,
     seconds: f64,
     at: Duration,
     workload: &mut Workload,
     inject: impl FnOnce() + Send + 'static,
-) -> FaultRecord {
+) -> FaultRun {
     let plan = Plan {
         rate,
         duration: Duration::from_secs_f64(seconds),
@@ -501,13 +552,93 @@ pub fn run_fault(
         drain: Duration::from_secs(5),
         timeline: Some(Duration::from_millis(100)),
     };
-    let prepared = Arc::new(calls(Scenario::Transfer, workload, plan.total()));
-    let (http, base) = (http.clone(), base.to_owned());
+    let prepared = Arc::new(calls(scenario, workload, plan.total()));
+    let acks = Arc::new(parking_lot::Mutex::new(Vec::new()));
+    let (http, base, calls, kept) = (http.clone(), base.to_owned(), prepared.clone(), acks.clone());
     let injector = std::thread::spawn(move || {
         std::thread::sleep(at);
         inject();
     });
-    let stats = load::run(runtime, plan, move |i| send(&http, &base, &prepared[i as usize]));
+    let stats = load::run(runtime, plan, move |i| send_keeping_acks(&http, &base, &calls[i as usize], i, kept.clone()));
     let _ = injector.join();
-    FaultRecord::of(variant, fault, &plan, at, &stats)
+    let mut record = FaultRecord::of(variant, fault, &plan, at, &stats);
+    record.scenario = scenario;
+    let acks = std::mem::take(&mut *acks.lock());
+    FaultRun { record, calls: prepared, acks, scenario }
+}
+
+impl FaultRun {
+    /// The invariants once the fault is over: money conserved and nothing
+    /// pending; every acknowledged transfer still has its outcome; every
+    /// acknowledged post is in its room's history at its seq, and every
+    /// history is gap-free. Fills in the record's audit.
+    pub async fn check(mut self, api: &contract::Api, workload: &Workload) -> anyhow::Result<FaultRecord> {
+        let mut audit = check_invariants(api, workload).await?;
+        let checked = match self.scenario {
+            Scenario::Transfer => self.check_transfers(api).await?,
+            Scenario::Post => self.check_posts(api, workload).await?,
+            _ => 0,
+        };
+        audit["acknowledged_checked"] = checked.into();
+        self.record.audit = audit;
+        Ok(self.record)
+    }
+
+    async fn check_transfers(&self, api: &contract::Api) -> anyhow::Result<u64> {
+        use futures::StreamExt;
+        let expected: Vec<(String, &'static str)> = self
+            .acks
+            .iter()
+            .filter_map(|(i, status, _)| {
+                let body: serde_json::Value = serde_json::from_str(self.calls.get(*i as usize)?.body.as_deref()?).ok()?;
+                let id = body["transfer_id"].as_str()?.to_owned();
+                Some((id, if *status == 409 { "rejected" } else { "committed" }))
+            })
+            .collect();
+        let mut lookups = futures::stream::iter(expected.iter().map(|(id, want)| async move {
+            let answer = api.get(&format!("/v1/transfers/{id}")).await?;
+            let status = answer.expect_status(200)?["status"].clone();
+            anyhow::ensure!(status == *want, "INVARIANT VIOLATED: transfer {id} was acknowledged {want}, now {status}");
+            anyhow::Ok(())
+        }))
+        .buffer_unordered(16);
+        while let Some(result) = lookups.next().await {
+            result?;
+        }
+        Ok(expected.len() as u64)
+    }
+
+    async fn check_posts(&self, api: &contract::Api, workload: &Workload) -> anyhow::Result<u64> {
+        let mut acked: Vec<(String, String, String, String, u64)> = Vec::new();
+        for (i, status, answer) in &self.acks {
+            let Some(call) = self.calls.get(*i as usize) else { continue };
+            let body: serde_json::Value = serde_json::from_str(call.body.as_deref().unwrap_or("null"))?;
+            let room = call.path.trim_start_matches("/v1/rooms/").trim_end_matches("/messages").to_owned();
+            let seq = answer["seq"].as_u64();
+            anyhow::ensure!(*status != 409 && seq.is_some(), "INVARIANT VIOLATED: post {i} answered {status} {answer}");
+            acked.push((
+                room,
+                body["author"].as_str().unwrap_or_default().to_owned(),
+                body["client_msg_id"].as_str().unwrap_or_default().to_owned(),
+                body["text"].as_str().unwrap_or_default().to_owned(),
+                seq.unwrap_or(0),
+            ));
+        }
+        for room in workload.rooms() {
+            let history: Vec<SeenMessage> = api
+                .history(room.as_str())
+                .await?
+                .iter()
+                .map(|m| SeenMessage {
+                    seq: m["seq"].as_u64().unwrap_or(0),
+                    author: m["author"].as_str().unwrap_or("").to_owned(),
+                    client_msg_id: None,
+                    text: m["text"].as_str().unwrap_or("").to_owned(),
+                })
+                .collect();
+            let here = acked.iter().filter(|p| p.0 == room.as_str()).map(|(_, a, k, t, s)| (a.as_str(), k.as_str(), t.as_str(), *s));
+            check_acked_posts(room.as_str(), &history, here).map_err(|v| anyhow::anyhow!("INVARIANT VIOLATED: {v}"))?;
+        }
+        Ok(acked.len() as u64)
+    }
 }

@@ -39,9 +39,12 @@ fn compare_smoke_run_writes_a_full_result_set() -> anyhow::Result<()> {
         anyhow::ensure!(v["audit"]["pending_transfers"] == 0, "{v}");
     }
     let faults = raw["faults"].as_array().expect("faults");
-    anyhow::ensure!(faults.len() == 2, "a fault run per variant: {faults:?}");
+    // crash, chat-crash and pause for both, dependency-down for the
+    // microservices only.
+    anyhow::ensure!(faults.len() == 7, "every fault: {faults:?}");
     for f in faults {
         anyhow::ensure!(f["audit"]["pending_transfers"] == 0 && f["ok"].as_u64() > Some(0), "{f}");
+        anyhow::ensure!(f["audit"]["acknowledged_checked"].as_u64() > Some(0), "acknowledged answers checked: {f}");
     }
     let fanout = raw["fanout"].as_array().expect("fanout");
     anyhow::ensure!(fanout.len() == 2, "a fan-out run per variant: {fanout:?}");
