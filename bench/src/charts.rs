@@ -1,15 +1,17 @@
 //! Charts rendered headless with plotters, as SVG and PNG, from `raw.json`
 //! alone: the latency percentile spectrum of each fixed-rate scenario
 //! (both variants and the floor, repeats merged), and the throughput–p99
-//! curve of transfers. Text uses a bundled DejaVu Sans (no system fonts).
+//! curve of transfers, the fan-out's delivery CDF, and a timeline of each
+//! kind of fault (both variants in one chart). Text uses a bundled DejaVu Sans (no system fonts).
 
 use std::path::{Path, PathBuf};
 
 use hdrhistogram::Histogram;
+use plotters::coord::combinators::WithKeyPoints;
 use plotters::prelude::*;
 
 use crate::report::{Raw, decode_histogram};
-use crate::scenarios::Scenario;
+use crate::scenarios::{FaultRecord, Scenario};
 
 const WIDTH: u32 = 1000;
 const HEIGHT: u32 = 600;
@@ -28,6 +30,20 @@ fn color(variant: &str) -> RGBColor {
 
 type ChartResult = Result<(), Box<dyn std::error::Error>>;
 
+/// Draws `$draw(area, args…)` into `<dir>/<name>.svg` and `.png`.
+macro_rules! both {
+    ($dir:expr, $name:expr, $draw:ident ( $($arg:expr),* )) => {{
+        for (path, svg) in targets($dir, $name) {
+            let result = if svg {
+                $draw(SVGBackend::new(&path, (WIDTH, HEIGHT)).into_drawing_area(), $($arg),*)
+            } else {
+                $draw(BitMapBackend::new(&path, (WIDTH, HEIGHT)).into_drawing_area(), $($arg),*)
+            };
+            result.map_err(|e| anyhow::anyhow!("drawing {}: {e}", path.display()))?;
+        }
+    }};
+}
+
 /// The charts `raw` makes, by name (what [`render`] writes).
 pub fn names(raw: &Raw) -> Vec<String> {
     let mut names: Vec<String> = raw
@@ -40,6 +56,10 @@ pub fn names(raw: &Raw) -> Vec<String> {
     if !curve_series(raw).is_empty() {
         names.push("throughput-p99-transfer".into());
     }
+    if !fanout_series(raw).is_empty() {
+        names.push("fanout-cdf".into());
+    }
+    names.extend(fault_kinds(raw).into_iter().map(|k| format!("fault-{k}")));
     names
 }
 
@@ -56,30 +76,64 @@ pub fn render(raw: &Raw, dir: &Path) -> anyhow::Result<Vec<String>> {
         }
         let name = format!("spectrum-{}", scenario.name());
         let title = format!("{} latency by percentile (open loop, {} repeats merged)", scenario.name(), raw.profile.repeats);
-        for (path, svg) in targets(dir, &name) {
-            let result = if svg {
-                spectrum(SVGBackend::new(&path, (WIDTH, HEIGHT)).into_drawing_area(), &title, &series)
-            } else {
-                spectrum(BitMapBackend::new(&path, (WIDTH, HEIGHT)).into_drawing_area(), &title, &series)
-            };
-            result.map_err(|e| anyhow::anyhow!("drawing {}: {e}", path.display()))?;
-        }
+        both!(dir, &name, spectrum(&title, &series));
         written.push(name);
     }
     let curve = curve_series(raw);
     if !curve.is_empty() {
         let name = "throughput-p99-transfer".to_owned();
-        for (path, svg) in targets(dir, &name) {
-            let result = if svg {
-                throughput(SVGBackend::new(&path, (WIDTH, HEIGHT)).into_drawing_area(), &curve)
-            } else {
-                throughput(BitMapBackend::new(&path, (WIDTH, HEIGHT)).into_drawing_area(), &curve)
-            };
-            result.map_err(|e| anyhow::anyhow!("drawing {}: {e}", path.display()))?;
-        }
+        both!(dir, &name, throughput(&curve));
+        written.push(name);
+    }
+    let cdf = fanout_series(raw);
+    if !cdf.is_empty() {
+        let name = "fanout-cdf".to_owned();
+        let f0 = &raw.fanout[0];
+        let title = format!("chat fan-out: delivery latency to {} WebSocket subscribers at {:.0} posts/s", f0.subscribers, f0.rate);
+        both!(dir, &name, fanout_cdf(&title, &cdf));
+        written.push(name);
+    }
+    for kind in fault_kinds(raw) {
+        let name = format!("fault-{kind}");
+        let faults: Vec<&FaultRecord> = raw.faults.iter().filter(|f| f.kind == kind).collect();
+        both!(dir, &name, timeline(&kind, &faults));
         written.push(name);
     }
     Ok(written)
+}
+
+/// The kinds of fault in `raw`, in run order.
+fn fault_kinds(raw: &Raw) -> Vec<String> {
+    let mut kinds: Vec<String> = Vec::new();
+    for f in &raw.faults {
+        if !f.kind.is_empty() && !kinds.contains(&f.kind) {
+            kinds.push(f.kind.clone());
+        }
+    }
+    kinds
+}
+
+/// (variant, [(delivery latency µs, fraction delivered by then)]).
+fn fanout_series(raw: &Raw) -> Vec<(String, Vec<(f64, f64)>)> {
+    let mut out: Vec<(String, Histogram<u64>)> = Vec::new();
+    for f in &raw.fanout {
+        let Some(h) = decode_histogram(&f.histogram) else { continue };
+        match out.iter_mut().find(|(n, _)| *n == f.variant) {
+            Some((_, m)) => {
+                let _ = m.add(&h);
+            }
+            None => out.push((f.variant.clone(), h)),
+        }
+    }
+    out.into_iter()
+        .filter(|(_, h)| !h.is_empty())
+        .map(|(name, h)| {
+            let mut qs: Vec<f64> = (0..=99).map(|i| f64::from(i) / 100.0).collect();
+            qs.extend([0.995, 0.999, 0.9999, 1.0]);
+            let points = qs.iter().map(|q| ((h.value_at_quantile(*q) as f64 / 1000.0).max(1.0), *q)).collect();
+            (name, points)
+        })
+        .collect()
 }
 
 fn targets(dir: &Path, name: &str) -> [(PathBuf, bool); 2] {
@@ -127,7 +181,7 @@ fn curve_series(raw: &Raw) -> Vec<(String, Vec<(f64, f64)>)> {
     out
 }
 
-type Chart<'a, DB> = ChartContext<'a, DB, Cartesian2d<plotters::coord::types::RangedCoordf64, LogCoord<f64>>>;
+type Chart<'a, DB> = ChartContext<'a, DB, Cartesian2d<plotters::coord::types::RangedCoordf64, WithKeyPoints<LogCoord<f64>>>>;
 
 /// Draws each variant's line with its points and the legend.
 fn draw_lines<'a, DB: DrawingBackend + 'a>(chart: &mut Chart<'a, DB>, series: &[(String, Vec<(f64, f64)>)], x: impl Fn(f64) -> f64) -> ChartResult
@@ -152,6 +206,37 @@ where
     Ok(())
 }
 
+/// A log axis from `lo` to `hi` labelled at 1-2-5 steps.
+fn log_axis(lo: f64, hi: f64) -> WithKeyPoints<LogCoord<f64>> {
+    let mut keys = Vec::new();
+    let mut decade = 10f64.powf(lo.max(1e-9).log10().floor());
+    while decade <= hi {
+        for m in [1.0, 2.0, 5.0] {
+            let v = decade * m;
+            if v >= lo && v <= hi {
+                keys.push(v);
+            }
+        }
+        decade *= 10.0;
+    }
+    (lo..hi).log_scale().with_key_points(keys)
+}
+
+/// A duration in microseconds as a short axis label.
+fn micros(us: f64) -> String {
+    let trim = |v: f64| {
+        let s = format!("{v:.1}");
+        s.strip_suffix(".0").map_or(s.clone(), str::to_owned)
+    };
+    if us < 1000.0 {
+        format!("{} µs", trim(us))
+    } else if us < 1_000_000.0 {
+        format!("{} ms", trim(us / 1000.0))
+    } else {
+        format!("{} s", trim(us / 1e6))
+    }
+}
+
 /// The x position of a percentile on a "nines" axis: -log10(1 - p).
 fn nines(percentile: f64) -> f64 {
     -(1.0 - percentile / 100.0).max(1e-6).log10()
@@ -169,11 +254,12 @@ where
         .margin(20)
         .x_label_area_size(50)
         .y_label_area_size(80)
-        .build_cartesian_2d(0.0..4.0, (min * 0.5..max * 1.5).log_scale())?;
+        .build_cartesian_2d(0.0..4.0, log_axis(min * 0.5, max * 1.5))?;
     chart
         .configure_mesh()
         .x_desc("percentile")
-        .y_desc("latency from the scheduled send (µs, log)")
+        .y_desc("latency from the scheduled send (log)")
+        .y_label_formatter(&|v: &f64| micros(*v))
         .x_label_formatter(&|x: &f64| match x.round() as i32 {
             0 => "0".into(),
             1 => "90".into(),
@@ -202,14 +288,130 @@ where
         .margin(20)
         .x_label_area_size(50)
         .y_label_area_size(80)
-        .build_cartesian_2d(0.0..max_x * 1.1, (min_y * 0.5..max_y * 1.5).log_scale())?;
+        .build_cartesian_2d(0.0..max_x * 1.1, log_axis(min_y * 0.5, max_y * 1.5))?;
     chart
         .configure_mesh()
         .x_desc("achieved requests per second")
-        .y_desc("p99 latency (µs, log)")
+        .y_desc("p99 latency (log)")
+        .y_label_formatter(&|v: &f64| micros(*v))
+        .x_label_formatter(&|v: &f64| format!("{v:.0}"))
         .label_style(("sans-serif", 16))
         .draw()?;
     draw_lines(&mut chart, series, |x| x)?;
+    area.present()?;
+    Ok(())
+}
+
+fn fanout_cdf<DB: DrawingBackend>(area: DrawingArea<DB, plotters::coord::Shift>, title: &str, series: &[(String, Vec<(f64, f64)>)]) -> ChartResult
+where
+    DB::ErrorType: 'static,
+{
+    area.fill(&WHITE)?;
+    let max = series.iter().flat_map(|(_, p)| p.iter().map(|(x, _)| *x)).fold(10.0, f64::max);
+    let min = series.iter().flat_map(|(_, p)| p.iter().map(|(x, _)| *x)).fold(max, f64::min).max(1.0);
+    let mut chart = ChartBuilder::on(&area)
+        .caption(title, ("sans-serif", 22))
+        .margin(20)
+        .x_label_area_size(50)
+        .y_label_area_size(80)
+        .build_cartesian_2d(log_axis(min * 0.8, max * 1.25), 0.0..1.0)?;
+    chart
+        .configure_mesh()
+        .x_desc("from the scheduled post to the frame read (log)")
+        .y_desc("share of deliveries")
+        .x_label_formatter(&|v: &f64| micros(*v))
+        .x_labels(8)
+        .label_style(("sans-serif", 16))
+        .draw()?;
+    for (name, points) in series {
+        let c = color(name);
+        chart
+            .draw_series(LineSeries::new(points.iter().copied(), c.stroke_width(3)))?
+            .label(name.as_str())
+            .legend(move |(lx, ly)| PathElement::new(vec![(lx, ly), (lx + 20, ly)], c.stroke_width(3)));
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::LowerRight)
+        .label_font(("sans-serif", 18))
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .draw()?;
+    area.present()?;
+    Ok(())
+}
+
+/// Two panels over the run's time: answers per second (ok solid, failed
+/// dashed) and the worst latency of each 100 ms bucket; the fault is the
+/// vertical line.
+fn timeline<DB: DrawingBackend>(area: DrawingArea<DB, plotters::coord::Shift>, kind: &str, faults: &[&FaultRecord]) -> ChartResult
+where
+    DB::ErrorType: 'static,
+{
+    area.fill(&WHITE)?;
+    let (top, bottom) = area.split_vertically(HEIGHT / 2 + 20);
+    let bucket_s = |f: &FaultRecord| f.bucket_ms as f64 / 1000.0;
+    let span = faults.iter().map(|f| f.timeline.len() as f64 * bucket_s(f)).fold(1.0, f64::max);
+    let per_s = |f: &FaultRecord, n: u64| n as f64 / bucket_s(f).max(1e-9);
+    let max_rate = faults.iter().flat_map(|f| f.timeline.iter().map(move |b| per_s(f, b.ok.max(b.failed)))).fold(10.0, f64::max);
+    let load = if faults.iter().any(|f| f.scenario == Scenario::Post) { "posts" } else { "transfers" };
+    let mut rates = ChartBuilder::on(&top)
+        .caption(format!("fault `{kind}` under load: {load} answered per second"), ("sans-serif", 22))
+        .margin(15)
+        .x_label_area_size(30)
+        .y_label_area_size(80)
+        .build_cartesian_2d(0.0..span, 0.0..max_rate * 1.15)?;
+    rates
+        .configure_mesh()
+        .y_desc("answers/s (failed dashed)")
+        .y_label_formatter(&|v: &f64| format!("{v:.0}"))
+        .label_style(("sans-serif", 14))
+        .draw()?;
+    for f in faults {
+        let c = color(&f.variant);
+        let w = bucket_s(f);
+        let ok: Vec<(f64, f64)> = f.timeline.iter().enumerate().map(|(i, b)| ((i as f64 + 0.5) * w, per_s(f, b.ok))).collect();
+        rates
+            .draw_series(LineSeries::new(ok, c.stroke_width(2)))?
+            .label(format!("{}: {}", f.variant, f.fault))
+            .legend(move |(lx, ly)| PathElement::new(vec![(lx, ly), (lx + 20, ly)], c.stroke_width(3)));
+        let failed: Vec<(f64, f64)> = f.timeline.iter().enumerate().map(|(i, b)| ((i as f64 + 0.5) * w, per_s(f, b.failed))).collect();
+        rates.draw_series(DashedLineSeries::new(failed, 6, 4, c.stroke_width(2)))?;
+        rates.draw_series(DashedLineSeries::new([(f.injected_at_s, 0.0), (f.injected_at_s, max_rate * 1.15)], 3, 3, BLACK.stroke_width(1)))?;
+    }
+    rates
+        .configure_series_labels()
+        .position(SeriesLabelPosition::LowerLeft)
+        .label_font(("sans-serif", 14))
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .draw()?;
+    let max_ms = faults.iter().flat_map(|f| f.timeline.iter().map(|b| b.max_latency_ns as f64 / 1e6)).fold(1.0, f64::max);
+    let mut latency = ChartBuilder::on(&bottom)
+        .margin(15)
+        .x_label_area_size(40)
+        .y_label_area_size(80)
+        .build_cartesian_2d(0.0..span, log_axis(0.1, max_ms * 2.0))?;
+    latency
+        .configure_mesh()
+        .x_desc("seconds from the start of the run (fault at the dashed line)")
+        .y_desc("worst latency per 100 ms (log)")
+        .y_label_formatter(&|v: &f64| micros(v * 1000.0))
+        .label_style(("sans-serif", 14))
+        .draw()?;
+    for f in faults {
+        let c = color(&f.variant);
+        let w = bucket_s(f);
+        let points: Vec<(f64, f64)> = f
+            .timeline
+            .iter()
+            .enumerate()
+            .filter(|(_, b)| b.max_latency_ns > 0)
+            .map(|(i, b)| ((i as f64 + 0.5) * w, (b.max_latency_ns as f64 / 1e6).max(0.1)))
+            .collect();
+        latency.draw_series(LineSeries::new(points, c.stroke_width(2)))?;
+        latency.draw_series(DashedLineSeries::new([(f.injected_at_s, 0.1), (f.injected_at_s, max_ms * 2.0)], 3, 3, BLACK.stroke_width(1)))?;
+    }
     area.present()?;
     Ok(())
 }
@@ -221,5 +423,13 @@ mod tests {
         assert!((super::nines(90.0) - 1.0).abs() < 1e-9);
         assert!((super::nines(99.9) - 3.0).abs() < 1e-9);
         assert_eq!(super::nines(0.0), 0.0);
+    }
+
+    #[test]
+    fn axis_labels_carry_their_unit() {
+        assert_eq!(super::micros(250.0), "250 µs");
+        assert_eq!(super::micros(1500.0), "1.5 ms");
+        assert_eq!(super::micros(20_000.0), "20 ms");
+        assert_eq!(super::micros(2_500_000.0), "2.5 s");
     }
 }
