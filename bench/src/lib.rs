@@ -5,6 +5,8 @@
 //! - [`load`]: the open-loop load generator (latency from the schedule,
 //!   so coordinated omission cannot hide a stall).
 //! - [`scenarios`]: what runs against each variant, and the invariant checks.
+//! - [`cost`]: lines of code by purpose, build time and binary sizes,
+//!   the per-request cost of tracing, mTLS and service tokens.
 //! - [`fanout`]: one chat post delivered over WebSocket to many
 //!   subscribers; delivery latency and nothing lost.
 //! - [`faults`]: the same faults made to each variant under load.
@@ -17,6 +19,7 @@
 //!   mean estimate.
 
 pub mod charts;
+pub mod cost;
 pub mod fanout;
 pub mod faults;
 pub mod load;

@@ -47,6 +47,10 @@ enum Cmd {
         /// Where results go (a run directory is made inside).
         #[arg(long, default_value_os_t = default_results())]
         out: PathBuf,
+        /// Also time a release build of each variant from scratch (on in
+        /// `--full`; several minutes).
+        #[arg(long)]
+        build_cost: bool,
         /// Use the variants' binaries in this directory instead of building
         /// release binaries (tests use the debug ones).
         #[arg(long, hide = true)]
@@ -130,14 +134,15 @@ fn main() -> anyhow::Result<()> {
             println!("re-rendered {}", dir.join("REPORT.md").display());
             Ok(())
         }
-        Cmd::Compare { quick: _, full, smoke, targets, out, bin_dir } => {
-            let profile = if smoke {
+        Cmd::Compare { quick: _, full, smoke, targets, out, build_cost, bin_dir } => {
+            let mut profile = if smoke {
                 Profile::smoke()
             } else if full {
                 Profile::full()
             } else {
                 Profile::quick()
             };
+            profile.build_cost |= build_cost;
             compare(profile, targets, &out, bin_dir)
         }
     }
@@ -177,6 +182,7 @@ fn compare(profile: Profile, targets: Vec<(String, String)>, out: &Path, bin_dir
             systems.push(control.block_on(Variant::external(name, url))?);
         }
     }
+    let ports: Vec<(String, u64)> = systems.iter().filter(|v| !v.pids.is_empty()).map(|v| (v.name.clone(), v.ports())).collect();
     let result = measure(&profile, &systems, &client_rt, &control, &run_id);
     // Stop what we started, whatever happened.
     control.block_on(async {
@@ -185,10 +191,14 @@ fn compare(profile: Profile, targets: Vec<(String, String)>, out: &Path, bin_dir
         }
     });
     let result = match (result, bin_for_faults) {
-        (Ok(mut raw), Some(bin)) => faults(&profile, &bin, &dir.join("tmp"), &client_rt, &control).map(|f| {
-            raw.faults = f;
-            raw
-        }),
+        (Ok(mut raw), Some(bin)) => faults(&profile, &bin, &dir.join("tmp"), &client_rt, &control)
+            .map(|f| raw.faults = f)
+            .and_then(|()| costs(&profile, &bin, &dir.join("tmp"), &client_rt, &control))
+            .map(|mut cost| {
+                cost.ports = ports;
+                raw.cost = Some(cost);
+                raw
+            }),
         (result, _) => result,
     };
     let _ = std::fs::remove_dir_all(dir.join("tmp"));
@@ -363,7 +373,49 @@ fn measure(
         runs,
         faults: Vec::new(),
         fanout,
+        cost: None,
     })
+}
+
+/// What the fabric costs: code, builds, binaries, and tracing, mTLS and
+/// tokens under load.
+fn costs(
+    profile: &Profile,
+    bin: &Path,
+    scratch: &Path,
+    client_rt: &tokio::runtime::Runtime,
+    control: &tokio::runtime::Runtime,
+) -> anyhow::Result<bench::cost::Cost> {
+    use bench::cost;
+    let root = workspace();
+    let mut measured = cost::Cost { code: cost::count_code(&root), proto_packages: cost::proto_packages(&root), ..Default::default() };
+    let configs = cost::feature_configs();
+    let bar = ProgressBar::new(configs.len() as u64);
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} cost runs, ETA {eta} {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    cost::feature_costs(&mut measured, profile, bin, scratch, client_rt, control, |variant, config| {
+        bar.inc(1);
+        bar.set_message(format!("{variant} {config} at {:.0} transfers/s", profile.cost_rate));
+    })?;
+    bar.finish_with_message("cost runs done");
+    for variant in ["microlith", "microservices"] {
+        let binary_bytes = std::fs::metadata(bin.join(variant)).map(|m| m.len()).unwrap_or(0);
+        let (seconds, crates) = if profile.build_cost {
+            let spinner = ProgressBar::new_spinner();
+            spinner.enable_steady_tick(Duration::from_millis(200));
+            let timed = cost::timed_build(&root, variant, |n| {
+                spinner.set_message(format!("release build of {variant} from scratch: {n} crates compiled"));
+            })?;
+            spinner.finish_with_message(format!("release build of {variant}: {:.0} s, {} crates", timed.0, timed.1));
+            (Some(timed.0), Some(timed.1))
+        } else {
+            (None, None)
+        };
+        measured.builds.push(cost::BuildCost { variant: variant.to_owned(), seconds, crates, binary_bytes });
+    }
+    Ok(measured)
 }
 
 /// Every fault of `bench::faults`, each against fresh durable instances.

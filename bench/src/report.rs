@@ -64,6 +64,9 @@ pub struct Raw {
     /// Chat fan-out runs.
     #[serde(default)]
     pub fanout: Vec<crate::fanout::FanoutRecord>,
+    /// Deploy and complexity cost (when the harness started the variants).
+    #[serde(default)]
+    pub cost: Option<crate::cost::Cost>,
 }
 
 impl Raw {
@@ -337,6 +340,9 @@ impl Raw {
                 let _ = writeln!(md, "\n`dependency-down` has no microlith row: its ledger read model is in the same process, so there is no dependency to lose.");
             }
         }
+        if let Some(cost) = &self.cost {
+            self.render_cost(&mut md, cost);
+        }
         let charts = crate::charts::names(self);
         if !charts.is_empty() {
             let _ = writeln!(md, "\n## Charts\n");
@@ -383,6 +389,195 @@ impl Raw {
              re-renders this report from `raw.json`.\n"
         );
         md
+    }
+
+    fn render_cost(&self, md: &mut String, cost: &crate::cost::Cost) {
+        let lines = |variant: &str, tests: bool| -> u64 {
+            cost.code.iter().filter(|a| a.variant == variant && a.area.starts_with("tests") == tests).map(|a| a.code).sum()
+        };
+        let area = |prefix: &str| cost.code.iter().filter(|a| a.area.starts_with(prefix)).map(|a| a.code).sum::<u64>();
+        let feature = |variant: &str, config: &str| cost.features.iter().find(|f| f.variant == variant && f.config == config);
+        let delta = |config: &str| -> String {
+            match (feature("microservices", "baseline"), feature("microservices", config)) {
+                (Some(base), Some(on)) => {
+                    let cpu = match (base.cpu_us_per_request, on.cpu_us_per_request) {
+                        (Some(b), Some(o)) => format!("CPU {:+.0} µs/request ({:.2}x)", o - b, o / b.max(1e-9)),
+                        _ => "CPU –".to_owned(),
+                    };
+                    format!("{cpu}, p50 {:+.0} µs ({:.2}x)", on.p50_us - base.p50_us, on.p50_us / base.p50_us.max(1e-9))
+                }
+                _ => "not measured".to_owned(),
+            }
+        };
+        let fault = |variant: &str, kind: &str| {
+            self.faults.iter().find(|f| f.variant == variant && f.kind == kind).map_or("not run".to_owned(), |f| {
+                format!(
+                    "first failure {}, impact {:.1} s, {} of {} failed",
+                    f.first_failure_s.map_or("none".to_owned(), |s| format!("{s:.1} s")),
+                    f.impact_s,
+                    f.failed,
+                    f.failed + f.ok
+                )
+            })
+        };
+        let variant = |name: &str| self.variants.iter().find(|v| v.name == name);
+        let ops = |name: &str| {
+            variant(name).map_or("–".to_owned(), |v| {
+                let mib = |b: Option<u64>| b.map_or("–".to_owned(), |b| format!("{:.1} MiB", b as f64 / 1048576.0));
+                format!(
+                    "{} process(es), {} port(s), RSS {} idle / {} loaded, CPU {} per 1k requests",
+                    v.processes,
+                    cost.ports.iter().find(|(n, _)| n == name).map_or("–".to_owned(), |(_, p)| p.to_string()),
+                    mib(v.rss_idle_bytes),
+                    mib(v.rss_loaded_bytes),
+                    v.cpu_ms_per_request.map_or("–".to_owned(), |ms| format!("{:.0} ms", ms * 1000.0)),
+                )
+            })
+        };
+        let cpu_of = |name: &str| feature(name, "baseline").and_then(|f| f.cpu_us_per_request).map_or("–".to_owned(), |c| format!("{c:.0} µs"));
+        let _ = writeln!(md, "\n## The cost table\n");
+        let _ = writeln!(
+            md,
+            "The usual Yes/No/Maybe table of extra work, with what this project needed and what it cost, measured in \
+             this run. Lines are lines of code (no comments, doc comments or blanks; unit tests inside a source file count with it) counted with tokei in this checkout; CPU is of \
+             every process of the variant, per answered request, under {:.0} transfers/s.\n",
+            self.profile.cost_rate
+        );
+        let _ = writeln!(md, "| extra work | microlith | microservices |");
+        let _ = writeln!(md, "|---|---|---|");
+        let _ = writeln!(
+            md,
+            "| communication fabric | {} lines (actor runtime and supervision {}, components as actors {}, wiring {}); CPU {} per transfer | {} lines (proto {}, codecs {}, servers {}, clients {}, resilience {}, tracing and metrics {}, tokens and CA {}, read model {}, launcher {}); CPU {} per transfer |",
+            lines("microlith", false),
+            area("actor runtime"),
+            area("components as actors"),
+            area("wiring"),
+            cpu_of("microlith"),
+            lines("microservices", false),
+            area("proto"),
+            area("codecs"),
+            area("gRPC servers"),
+            area("gRPC clients"),
+            area("resilience"),
+            area("tracing and metrics"),
+            area("service tokens"),
+            area("HTTP/JSON read model"),
+            area("processes, launcher"),
+            cpu_of("microservices"),
+        );
+        let _ = writeln!(
+            md,
+            "| internal API versioning | none: one compiled program | {} versioned proto package(s) ({}), {} lines; no compatibility check runs yet |",
+            cost.proto_packages.len(),
+            cost.proto_packages.join(", "),
+            area("proto"),
+        );
+        let _ = writeln!(
+            md,
+            "| contract tests / tests of the split | {} lines of variant tests (supervision, crashes) | {} lines of variant tests (per-service gRPC contracts, failures, security); the shared black-box suite ({} lines) runs against both |",
+            lines("microlith", true),
+            lines("microservices", true),
+            area("black-box contract suite"),
+        );
+        let spans = feature("microservices", "spans logged").and_then(|f| f.spans_per_request);
+        let _ = writeln!(
+            md,
+            "| distributed tracing | none needed: one process | traceparent on every hop; {} span records per transfer when logged; logging them: {} |",
+            spans.map_or("–".to_owned(), |s| format!("{s:.1}")),
+            delta("spans logged"),
+        );
+        let _ = writeln!(
+            md,
+            "| private CA / mTLS | none | {} CA and certificate files generated per run; mTLS on: {} |",
+            cost.pki_files.map_or("–".to_owned(), |n| n.to_string()),
+            delta("mtls"),
+        );
+        let _ = writeln!(
+            md,
+            "| service-to-service auth | none | a signed token checked on every internal call; tokens on: {}; both: {} |",
+            delta("tokens"),
+            delta("mtls+tokens"),
+        );
+        let deploy = |name: &str| {
+            cost.code.iter().find(|a| a.variant == name && a.area == "deployment configuration").map_or("not built yet (issue 5)".to_owned(), |a| format!("{} files, {} lines", a.files, a.code))
+        };
+        let ready = |name: &str| variant(name).and_then(|v| v.start_to_ready_ms).map_or("–".to_owned(), |ms| format!("{ms:.0} ms"));
+        let _ = writeln!(
+            md,
+            "| containers / orchestration | deployment configuration: {}; start to ready {} | deployment configuration: {}; start to ready {} |",
+            deploy("microlith"),
+            ready("microlith"),
+            deploy("microservices"),
+            ready("microservices"),
+        );
+        let _ = writeln!(
+            md,
+            "| eventual consistency | none: the audit reads the accounts and the journal in the same process | one replicated read model (the ledger, fed asynchronously over HTTP/JSON); the audit reads it once it has caught up; its lag is exported as `ledger_replication_lag_seconds` (not sampled by this run) |"
+        );
+        let _ = writeln!(md, "| blue/green vs hot upgrade | not measured yet (issue 5) | not measured yet (issue 5) |");
+        let _ = writeln!(
+            md,
+            "| supervision / fault detection | crash: {}; pause: {} | crash: {}; pause: {} |",
+            fault("microlith", "crash"),
+            fault("microlith", "pause"),
+            fault("microservices", "crash"),
+            fault("microservices", "pause"),
+        );
+        let _ = writeln!(md, "| operations | {} | {} |", ops("microlith"), ops("microservices"));
+
+        let _ = writeln!(md, "\n### Code by purpose\n");
+        let _ = writeln!(md, "| variant | area | files | lines of code | comment lines |");
+        let _ = writeln!(md, "|---|---|---|---|---|");
+        for a in &cost.code {
+            let _ = writeln!(md, "| {} | {} | {} | {} | {} |", a.variant, a.area, a.files, a.code, a.comments);
+        }
+        let _ = writeln!(
+            md,
+            "\nWritten once and used by both: {} lines. Only for the microlith: {} (+ {} of tests). Only for the microservices: {} (+ {} of tests).",
+            lines("both", false),
+            lines("microlith", false),
+            lines("microlith", true),
+            lines("microservices", false),
+            lines("microservices", true),
+        );
+        if !cost.builds.is_empty() {
+            let _ = writeln!(md, "\n### Builds and binaries\n");
+            let _ = writeln!(md, "| variant | release binary | release build from scratch | crates compiled |");
+            let _ = writeln!(md, "|---|---|---|---|");
+            for b in &cost.builds {
+                let _ = writeln!(
+                    md,
+                    "| {} | {:.1} MiB | {} | {} |",
+                    b.variant,
+                    b.binary_bytes as f64 / 1048576.0,
+                    b.seconds.map_or("not timed (`--build-cost` or `--full`)".to_owned(), |s| format!("{s:.0} s")),
+                    b.crates.map_or("–".to_owned(), |n| n.to_string()),
+                );
+            }
+            let _ = writeln!(md, "\nThe microservices binary holds all five services (one image per service would each carry it).");
+        }
+        if !cost.features.is_empty() {
+            let _ = writeln!(md, "\n### Tracing, mTLS and service tokens under load\n");
+            let _ = writeln!(
+                md,
+                "The same transfer load at {:.0}/s for {} s (after {} s of warm-up) against a fresh instance of each configuration, one at a time.\n",
+                self.profile.cost_rate, self.profile.duration_s, self.profile.warmup_s
+            );
+            let _ = writeln!(md, "| variant | configuration | p50 µs | p99 µs | CPU per request | errors |");
+            let _ = writeln!(md, "|---|---|---|---|---|---|");
+            for f in &cost.features {
+                let _ = writeln!(
+                    md,
+                    "| {} | {} | {:.0} | {:.0} | {} | {} |",
+                    f.variant,
+                    f.config,
+                    f.p50_us,
+                    f.p99_us,
+                    f.cpu_us_per_request.map_or("–".to_owned(), |c| format!("{c:.0} µs")),
+                    f.errors
+                );
+            }
+        }
     }
 
     fn render_fanout(&self, md: &mut String) {
@@ -496,6 +691,33 @@ mod tests {
                 timeline: vec![crate::load::Bucket { ok: 30, failed: 0, max_latency_ns: 900_000 }; 3],
                 audit: serde_json::json!({"pending_transfers": 0, "total_balance": 1000, "acknowledged_checked": 1700}),
             }],
+            cost: Some(crate::cost::Cost {
+                code: vec![
+                    crate::cost::CodeArea { variant: "both".into(), area: "business rules".into(), files: 10, code: 3000, comments: 500 },
+                    crate::cost::CodeArea { variant: "microlith".into(), area: "actor runtime and supervision".into(), files: 4, code: 800, comments: 100 },
+                    crate::cost::CodeArea { variant: "microservices".into(), area: "proto definitions".into(), files: 2, code: 120, comments: 30 },
+                    crate::cost::CodeArea { variant: "microservices".into(), area: "gRPC servers".into(), files: 1, code: 400, comments: 40 },
+                    crate::cost::CodeArea { variant: "microservices".into(), area: "tests of this variant".into(), files: 3, code: 900, comments: 40 },
+                ],
+                proto_packages: vec!["bank.v1".into(), "chat.v1".into()],
+                builds: vec![crate::cost::BuildCost { variant: "microlith".into(), seconds: Some(61.0), crates: Some(150), binary_bytes: 8 << 20 }],
+                features: ["baseline", "mtls"]
+                    .iter()
+                    .enumerate()
+                    .map(|(i, c)| crate::cost::FeatureCost {
+                        variant: "microservices".into(),
+                        config: (*c).into(),
+                        rate: 1000.0,
+                        p50_us: 1000.0 + 100.0 * i as f64,
+                        p99_us: 3000.0,
+                        cpu_us_per_request: Some(600.0 + 60.0 * i as f64),
+                        errors: 0,
+                        spans_per_request: None,
+                    })
+                    .collect(),
+                pki_files: Some(12),
+                ports: vec![("microservices".into(), 5)],
+            }),
             fanout: ["microlith", "microservices"]
                 .iter()
                 .enumerate()
@@ -553,6 +775,13 @@ mod tests {
         // loss is shown and fails the run.
         assert!(md.contains("| microlith | 5000 | 100 (100–100) | 150 | 300 (300–300) | 400 | 500 | 0 | 0 / 0 / 0 | 1 |"), "{md}");
         assert!(md.contains("| microservices | 5000 | 200 (200–200) | 150 | 600 (600–600) | 400 | 500 | 0 | 3 / 0 / 0 | 1 |"), "{md}");
+        // The cost table, from the cost record.
+        assert!(md.contains("| communication fabric | 800 lines (actor runtime and supervision 800,"), "{md}");
+        assert!(md.contains("| 520 lines (proto 120, codecs 0, servers 400,"), "{md}");
+        assert!(md.contains("| private CA / mTLS | none | 12 CA and certificate files generated per run; mTLS on: CPU +60 µs/request (1.10x), p50 +100 µs (1.10x) |"), "{md}");
+        assert!(md.contains("2 versioned proto package(s) (bank.v1, chat.v1), 120 lines"), "{md}");
+        assert!(md.contains("| microlith | 8.0 MiB | 61 s | 150 |"), "{md}");
+        assert!(md.contains("Only for the microservices: 520 (+ 900 of tests)"), "{md}");
         let violations = fixture().violations();
         assert_eq!(violations.len(), 1, "{violations:?}");
         assert!(violations[0].starts_with("microservices fan-out repeat 0: 3 lost"), "{violations:?}");

@@ -51,6 +51,13 @@ pub struct Profile {
     /// How long a paused process stays stopped, seconds.
     #[serde(default)]
     pub fault_pause_s: f64,
+    /// Transfers per second while measuring what tracing, mTLS and tokens
+    /// cost.
+    #[serde(default)]
+    pub cost_rate: f64,
+    /// Time the release build of each variant from scratch.
+    #[serde(default)]
+    pub build_cost: bool,
     /// WebSocket subscribers of the fan-out room.
     #[serde(default)]
     pub fanout_subscribers: u32,
@@ -78,6 +85,8 @@ impl Profile {
             fault_rate: 300.0,
             fault_seconds: 6.0,
             fault_pause_s: 1.5,
+            cost_rate: 1000.0,
+            build_cost: false,
             fanout_subscribers: 100,
             fanout_rate: 50.0,
         }
@@ -98,6 +107,8 @@ impl Profile {
             fault_rate: 1000.0,
             fault_seconds: 20.0,
             fault_pause_s: 3.0,
+            cost_rate: 2000.0,
+            build_cost: true,
             fanout_subscribers: 500,
             fanout_rate: 100.0,
             ..Self::quick()
@@ -120,6 +131,7 @@ impl Profile {
             fault_rate: 50.0,
             fault_seconds: 2.0,
             fault_pause_s: 0.5,
+            cost_rate: 50.0,
             fanout_subscribers: 5,
             fanout_rate: 20.0,
             ..Self::quick()

@@ -70,12 +70,23 @@ async fn wait_ready(base: &str, timeout: Duration) -> anyhow::Result<()> {
 }
 
 fn spawn(binary: &Path, args: &[String]) -> anyhow::Result<(Child, ChildStdin)> {
+    spawn_with(binary, args, &[], None)
+}
+
+/// Starts `binary` with `RUST_LOG=warn` unless `env` says otherwise, its
+/// stderr inherited or into `log`.
+fn spawn_with(binary: &Path, args: &[String], env: &[(&str, &str)], log: Option<&Path>) -> anyhow::Result<(Child, ChildStdin)> {
+    let stderr = match log {
+        Some(path) => Stdio::from(std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?),
+        None => Stdio::inherit(),
+    };
     let mut child = Command::new(binary)
         .args(args)
         .env("RUST_LOG", "warn")
+        .envs(env.iter().copied())
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
+        .stderr(stderr)
         .kill_on_drop(true)
         .spawn()
         .with_context(|| format!("starting {}", binary.display()))?;
@@ -108,6 +119,12 @@ impl Variant {
 
     /// Starts the microservices with `up` (memory storage, default knobs).
     pub async fn microservices(bin: &Path, scratch: &Path, extra: &[String]) -> anyhow::Result<Variant> {
+        Self::microservices_with(bin, scratch, extra, &[], None).await
+    }
+
+    /// Starts the microservices with `up`, extra environment, and every
+    /// process's stderr into `log` if given.
+    pub async fn microservices_with(bin: &Path, scratch: &Path, extra: &[String], env: &[(&str, &str)], log: Option<&Path>) -> anyhow::Result<Variant> {
         let port = free_port().await?;
         let base = format!("http://127.0.0.1:{port}");
         std::fs::create_dir_all(scratch)?;
@@ -125,7 +142,7 @@ impl Variant {
         ];
         args.extend_from_slice(extra);
         let started = Instant::now();
-        let (child, stdin) = spawn(&bin.join("microservices"), &args)?;
+        let (child, stdin) = spawn_with(&bin.join("microservices"), &args, env, log)?;
         let mut variant = Variant {
             name: "microservices".into(),
             base: base.clone(),
@@ -158,6 +175,16 @@ impl Variant {
             pids: Vec::new(),
             ports_file: None,
         })
+    }
+
+    /// Ports it listens on: one per service from the ports file, else one.
+    pub fn ports(&self) -> u64 {
+        self.ports_file
+            .as_ref()
+            .and_then(|p| std::fs::read_to_string(p).ok())
+            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+            .and_then(|v| v["services"].as_array().map(|rows| rows.len() as u64))
+            .unwrap_or(1)
     }
 
     /// The current PID of one microservice (it changes when the launcher

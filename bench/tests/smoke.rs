@@ -53,7 +53,11 @@ fn compare_smoke_run_writes_a_full_result_set() -> anyhow::Result<()> {
         let expected = f["messages"].as_u64().unwrap_or(0) * f["subscribers"].as_u64().unwrap_or(0);
         anyhow::ensure!(expected > 0 && f["deliveries"].as_u64() == Some(expected) && f["lost"] == 0, "{f}");
     }
+    let cost = &raw["cost"];
+    anyhow::ensure!(cost["features"].as_array().map(Vec::len) == Some(6), "every cost configuration: {cost}");
+    anyhow::ensure!(cost["pki_files"].as_u64() > Some(0) && cost["code"].as_array().is_some_and(|c| c.len() > 10), "{cost}");
     let report = std::fs::read_to_string(run.join("REPORT.md"))?;
+    anyhow::ensure!(report.contains("## The cost table"), "{report}");
     anyhow::ensure!(report.contains("| transfer | 50 | microservices |"), "{report}");
     // Re-rendering from raw.json gives the same report.
     let status = Command::new(env!("CARGO_BIN_EXE_bench")).arg("render").arg(&run).status()?;

@@ -1,0 +1,341 @@
+//! Deploy and complexity cost, measured rather than guessed: lines of code
+//! by what they exist for (counted with tokei), proto packages, release
+//! build time from scratch and binary sizes, and what tracing, mTLS and
+//! service tokens cost per request (the same transfer load with each
+//! switched on, one at a time).
+
+use std::io::BufRead;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use serde::{Deserialize, Serialize};
+use tokei::{Config, LanguageType, Languages};
+
+use crate::load::Outcome;
+use crate::scenarios::{self, Profile, Scenario};
+use crate::variants::Variant;
+
+/// Everything this module measured.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Cost {
+    /// Lines of code by area.
+    pub code: Vec<CodeArea>,
+    /// Versioned proto packages (`package` lines of the .proto files).
+    pub proto_packages: Vec<String>,
+    /// Release builds and binaries.
+    pub builds: Vec<BuildCost>,
+    /// The transfer load with each fabric feature on.
+    pub features: Vec<FeatureCost>,
+    /// Files of the private CA the microservices' `--mtls` generated
+    /// (certificates and keys).
+    pub pki_files: Option<u64>,
+    /// Listening ports per variant (when started here).
+    pub ports: Vec<(String, u64)>,
+}
+
+/// Lines of one area of the code.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CodeArea {
+    /// `both`, `microlith` or `microservices`.
+    pub variant: String,
+    /// What the code is for.
+    pub area: String,
+    /// Files counted.
+    pub files: u64,
+    /// Lines of code (no comments, no blanks).
+    pub code: u64,
+    /// Lines of comments.
+    pub comments: u64,
+}
+
+/// A release build from scratch, and its binary.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BuildCost {
+    /// Variant (its cargo package).
+    pub variant: String,
+    /// Seconds of `cargo build --release -p <variant>` in an empty target
+    /// directory (none: not measured in this profile).
+    pub seconds: Option<f64>,
+    /// Crates compiled by that build.
+    pub crates: Option<u64>,
+    /// Size of the release binary, bytes.
+    pub binary_bytes: u64,
+}
+
+/// One configuration under the same transfer load.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FeatureCost {
+    /// Variant.
+    pub variant: String,
+    /// `baseline`, `tokens`, `mtls`, `mtls+tokens`, `spans logged`.
+    pub config: String,
+    /// Transfers per second.
+    pub rate: f64,
+    /// Latency from the schedule, microseconds.
+    pub p50_us: f64,
+    /// 99th.
+    pub p99_us: f64,
+    /// CPU of every process of the variant per answered request, µs.
+    pub cpu_us_per_request: Option<f64>,
+    /// Answers other than 200/409.
+    pub errors: u64,
+    /// Span records logged per request (`spans logged` only).
+    pub spans_per_request: Option<f64>,
+}
+
+/// The areas counted: (variant, area, paths relative to the workspace).
+/// Every file of `microlith/src` and `microservices/src` must be in one
+/// (a test checks), so a new file cannot slip out of the count.
+const AREAS: &[(&str, &str, &[&str])] = &[
+    ("both", "business rules, invariants, workload (shared-domain)", &["shared-domain/src"]),
+    ("both", "storage on redb (store)", &["shared-domain/store/src"]),
+    ("both", "HTTP and WebSocket edge (edge)", &["shared-domain/edge/src"]),
+    ("both", "black-box contract suite (contract)", &["shared-domain/contract/src"]),
+    ("microlith", "actor runtime and supervision", &["microlith/src/runtime", "microlith/src/runtime.rs"]),
+    ("microlith", "components as actors", &["microlith/src/component", "microlith/src/component.rs"]),
+    ("microlith", "wiring, configuration, main", &["microlith/src/system.rs", "microlith/src/config.rs", "microlith/src/lib.rs", "microlith/src/main.rs"]),
+    ("microlith", "tests of this variant", &["microlith/tests"]),
+    ("microservices", "proto definitions", &["microservices/proto"]),
+    ("microservices", "codecs and error mapping", &["microservices/src/wire.rs", "microservices/build.rs"]),
+    ("microservices", "gRPC servers", &["microservices/src/servers.rs"]),
+    ("microservices", "gRPC clients", &["microservices/src/clients.rs"]),
+    ("microservices", "resilience: breakers, retries, deadlines", &["microservices/src/resilience.rs", "microservices/src/deadline.rs"]),
+    ("microservices", "tracing and metrics", &["microservices/src/trace.rs", "microservices/src/observe.rs"]),
+    ("microservices", "service tokens and the private CA", &["microservices/src/auth.rs", "microservices/src/pki.rs"]),
+    ("microservices", "HTTP/JSON read model (ledger)", &["microservices/src/ledger.rs"]),
+    ("microservices", "processes, launcher, main", &["microservices/src/process.rs", "microservices/src/launcher.rs", "microservices/src/main.rs", "microservices/src/lib.rs"]),
+    ("microservices", "tests of this variant", &["microservices/tests"]),
+];
+
+fn count(paths: &[PathBuf]) -> (u64, u64, u64) {
+    let existing: Vec<&PathBuf> = paths.iter().filter(|p| p.exists()).collect();
+    if existing.is_empty() {
+        return (0, 0, 0);
+    }
+    let mut languages = Languages::new();
+    // Doc comments (`///`, `//!`) count as comments, not code.
+    let config = Config { treat_doc_strings_as_comments: Some(true), ..Config::default() };
+    languages.get_statistics(&existing, &[], &config);
+    let (mut files, mut code, mut comments) = (0, 0, 0);
+    for (kind, language) in languages.iter() {
+        if matches!(kind, LanguageType::Rust | LanguageType::Protobuf | LanguageType::Yaml | LanguageType::Toml | LanguageType::Dockerfile | LanguageType::Sh) {
+            // Doc comments are parsed as Markdown children; summarise()
+            // folds them in as comments.
+            let language = language.summarise();
+            files += language.reports.len() as u64;
+            code += language.code as u64;
+            comments += language.comments as u64;
+        }
+    }
+    (files, code, comments)
+}
+
+/// Counts every area of [`AREAS`] in the workspace at `root`, plus the
+/// deployment configuration (`k8s/`, compose files) when it exists.
+pub fn count_code(root: &Path) -> Vec<CodeArea> {
+    let mut out = Vec::new();
+    for (variant, area, paths) in AREAS {
+        let paths: Vec<PathBuf> = paths.iter().map(|p| root.join(p)).collect();
+        let (files, code, comments) = count(&paths);
+        if files > 0 {
+            out.push(CodeArea { variant: (*variant).to_owned(), area: (*area).to_owned(), files, code, comments });
+        }
+    }
+    for variant in ["microlith", "microservices"] {
+        let paths = vec![root.join("k8s").join(variant), root.join("deploy").join(variant)];
+        let (files, code, comments) = count(&paths);
+        if files > 0 {
+            out.push(CodeArea { variant: variant.to_owned(), area: "deployment configuration".into(), files, code, comments });
+        }
+    }
+    out
+}
+
+/// The `package` lines of every .proto file under `root/microservices/proto`.
+pub fn proto_packages(root: &Path) -> Vec<String> {
+    let mut packages = Vec::new();
+    let mut stack = vec![root.join("microservices/proto")];
+    while let Some(dir) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.extension().is_some_and(|e| e == "proto") {
+                let text = std::fs::read_to_string(&path).unwrap_or_default();
+                packages.extend(
+                    text.lines()
+                        .filter_map(|l| l.trim().strip_prefix("package "))
+                        .map(|p| p.trim_end_matches(';').trim().to_owned()),
+                );
+            }
+        }
+    }
+    packages.sort();
+    packages
+}
+
+/// Times `cargo build --release -p <variant>` in an empty target directory
+/// under `root/target/build-cost`, reporting each compiled crate to
+/// `progress`; the directory is removed afterwards.
+pub fn timed_build(root: &Path, variant: &str, mut progress: impl FnMut(u64)) -> anyhow::Result<(f64, u64)> {
+    let dir = root.join("target").join("build-cost").join(variant);
+    let _ = std::fs::remove_dir_all(&dir);
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let started = Instant::now();
+    let mut child = std::process::Command::new(cargo)
+        .current_dir(root)
+        .args(["build", "--release", "--locked", "-p", variant, "--target-dir"])
+        .arg(&dir)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .context("running cargo build")?;
+    let mut crates = 0;
+    let mut tail = Vec::new();
+    if let Some(stderr) = child.stderr.take() {
+        for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
+            if line.trim_start().starts_with("Compiling ") {
+                crates += 1;
+                progress(crates);
+            }
+            tail.push(line);
+            if tail.len() > 20 {
+                tail.remove(0);
+            }
+        }
+    }
+    let status = child.wait()?;
+    let seconds = started.elapsed().as_secs_f64();
+    let _ = std::fs::remove_dir_all(&dir);
+    anyhow::ensure!(status.success(), "the timed build of {variant} failed: {status}\n{}", tail.join("\n"));
+    Ok((seconds, crates))
+}
+
+/// A configuration of [`feature_costs`]: (variant, name, extra arguments,
+/// extra environment).
+pub type FeatureConfig = (&'static str, &'static str, Vec<&'static str>, Vec<(&'static str, &'static str)>);
+
+/// The configurations of [`feature_costs`].
+pub fn feature_configs() -> Vec<FeatureConfig> {
+    vec![
+        ("microlith", "baseline", vec![], vec![]),
+        ("microservices", "baseline", vec![], vec![]),
+        ("microservices", "tokens", vec!["--service-tokens"], vec![]),
+        ("microservices", "mtls", vec!["--mtls"], vec![]),
+        ("microservices", "mtls+tokens", vec!["--mtls", "--service-tokens"], vec![]),
+        ("microservices", "spans logged", vec![], vec![("MICROSERVICES_LOG_SPANS", "1"), ("RUST_LOG", "info")]),
+    ]
+}
+
+/// Runs the transfer load against each configuration of
+/// [`feature_configs`], each a fresh instance (memory storage); fills in
+/// `cost.features` and `cost.pki_files`.
+#[allow(clippy::too_many_arguments)]
+pub fn feature_costs(
+    cost: &mut Cost,
+    profile: &Profile,
+    bin: &Path,
+    scratch: &Path,
+    client_rt: &tokio::runtime::Runtime,
+    control: &tokio::runtime::Runtime,
+    mut progress: impl FnMut(&str, &str),
+) -> anyhow::Result<()> {
+    let http = {
+        let _inside = client_rt.enter();
+        reqwest::Client::builder().pool_max_idle_per_host(1024).timeout(Duration::from_secs(10)).build()?
+    };
+    for (n, (variant, config, args, env)) in feature_configs().into_iter().enumerate() {
+        progress(variant, config);
+        let dir = scratch.join(format!("cost-{n}"));
+        std::fs::create_dir_all(&dir)?;
+        let args: Vec<String> = args.iter().map(|s| (*s).to_owned()).collect();
+        let log = dir.join("services.log");
+        let started = control.block_on(async {
+            if variant == "microlith" {
+                Variant::microlith(bin, &args).await
+            } else {
+                Variant::microservices_with(bin, &dir, &args, &env, Some(&log)).await
+            }
+        })?;
+        let outcome = (|| {
+            let mut workload = profile.workload()?;
+            let api = contract::Api::new(&started.base)?;
+            control.block_on(scenarios::prepare(&api, &workload))?;
+            let lines_before = count_lines(&log);
+            let cpu_before = started.cpu_seconds();
+            let record = scenarios::run_one(client_rt.handle(), &http, profile.plan(profile.cost_rate), variant, &started.base, Scenario::Transfer, 0, &mut workload);
+            let answered: u64 = record.outcomes.iter().map(|(_, n)| n).sum();
+            let cpu = match (cpu_before, started.cpu_seconds()) {
+                (Some(before), Some(after)) if answered > 0 => Some((after - before) * 1e6 / answered as f64),
+                _ => None,
+            };
+            let spans = env.iter().any(|(k, _)| *k == "MICROSERVICES_LOG_SPANS").then(|| {
+                // Warm-up requests log spans too: divide by everything sent.
+                let sent = (profile.plan(profile.cost_rate).total()).max(1);
+                count_lines(&log).saturating_sub(lines_before) as f64 / sent as f64
+            });
+            if args.iter().any(|a| a == "--mtls") {
+                cost.pki_files = std::fs::read_dir(dir.join("data").join("pki")).ok().map(|d| d.count() as u64);
+            }
+            anyhow::Ok(FeatureCost {
+                variant: variant.to_owned(),
+                config: config.to_owned(),
+                rate: profile.cost_rate,
+                p50_us: record.p50_us,
+                p99_us: record.p99_us,
+                cpu_us_per_request: cpu,
+                errors: record
+                    .outcomes
+                    .iter()
+                    .filter(|(o, _)| o != Outcome::Ok.name() && o != Outcome::Refused.name())
+                    .map(|(_, n)| n)
+                    .sum(),
+                spans_per_request: spans,
+            })
+        })();
+        control.block_on(started.stop());
+        cost.features.push(outcome.with_context(|| format!("{variant} {config}"))?);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    Ok(())
+}
+
+fn count_lines(path: &Path) -> u64 {
+    std::fs::File::open(path).map(|f| std::io::BufReader::new(f).lines().count() as u64).unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_the_areas_of_this_workspace() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let areas = count_code(&root);
+        let find = |area: &str| areas.iter().find(|a| a.area.starts_with(area)).unwrap_or_else(|| panic!("{area} missing: {areas:?}"));
+        assert!(find("business rules").code > 500);
+        assert!(find("proto definitions").code > 20);
+        assert!(find("actor runtime").code > 100);
+        assert_eq!(find("gRPC servers").files, 1);
+        assert_eq!(proto_packages(&root), vec!["bank.v1".to_owned(), "chat.v1".to_owned()]);
+    }
+
+    #[test]
+    fn every_source_file_of_the_variants_is_in_an_area() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let covered: Vec<PathBuf> = AREAS.iter().flat_map(|(_, _, paths)| paths.iter().map(|p| root.join(p))).collect();
+        let mut stack = vec![root.join("microlith/src"), root.join("microservices/src")];
+        while let Some(dir) = stack.pop() {
+            for entry in std::fs::read_dir(&dir).expect("source dir").flatten() {
+                let path = entry.path();
+                if path.is_dir() {
+                    stack.push(path);
+                } else {
+                    assert!(covered.iter().any(|c| path.starts_with(c)), "{} is in no area of cost::AREAS", path.display());
+                }
+            }
+        }
+    }
+}
