@@ -30,37 +30,66 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Cmd {
     /// Start both variants, run every scenario against both, write results.
-    Compare {
-        /// Under 5 minutes here (the default).
-        #[arg(long, conflicts_with_all = ["full", "smoke"])]
-        quick: bool,
-        /// Longer runs, more repeats, higher rates.
-        #[arg(long, conflicts_with = "smoke")]
-        full: bool,
-        /// A few seconds, for CI.
-        #[arg(long, hide = true)]
-        smoke: bool,
-        /// Measure running deployments instead: `name=http://host:port`
-        /// (repeatable).
-        #[arg(long = "target", value_parser = parse_target)]
-        targets: Vec<(String, String)>,
-        /// Where results go (a run directory is made inside).
-        #[arg(long, default_value_os_t = default_results())]
-        out: PathBuf,
-        /// Also time a release build of each variant from scratch (on in
-        /// `--full`; several minutes).
-        #[arg(long)]
-        build_cost: bool,
-        /// Use the variants' binaries in this directory instead of building
-        /// release binaries (tests use the debug ones).
-        #[arg(long, hide = true)]
-        bin_dir: Option<PathBuf>,
+    Compare(#[command(flatten)] RunArgs),
+    /// Run one part of the comparison only (same options as `compare`).
+    Run {
+        /// Which part.
+        #[arg(value_enum)]
+        part: Part,
+        #[command(flatten)]
+        args: RunArgs,
     },
     /// Re-render REPORT.md of a stored run from its raw.json.
     Render {
         /// The run directory.
         dir: PathBuf,
     },
+}
+
+/// The parts of a comparison.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum Part {
+    /// Fixed-rate latency of balance reads, transfers and posts, and the floor.
+    Latency,
+    /// The transfers' throughput–latency curve.
+    Curve,
+    /// Chat fan-out over WebSocket.
+    Fanout,
+    /// Failure recovery under load (starts its own instances).
+    Faults,
+    /// Deploy cost: code, binaries, builds, tracing/mTLS/tokens.
+    Cost,
+}
+
+const ALL_PARTS: [Part; 5] = [Part::Latency, Part::Curve, Part::Fanout, Part::Faults, Part::Cost];
+
+#[derive(clap::Args, Debug)]
+struct RunArgs {
+    /// Under 5 minutes here (the default).
+    #[arg(long, conflicts_with_all = ["full", "smoke"])]
+    quick: bool,
+    /// Longer runs, more repeats, higher rates.
+    #[arg(long, conflicts_with = "smoke")]
+    full: bool,
+    /// A few seconds, for CI.
+    #[arg(long, hide = true)]
+    smoke: bool,
+    /// Measure running deployments instead: `name=http://host:port`
+    /// (repeatable). Faults and cost need the variants started here and
+    /// are skipped.
+    #[arg(long = "target", value_parser = parse_target)]
+    targets: Vec<(String, String)>,
+    /// Where results go (a run directory is made inside).
+    #[arg(long, default_value_os_t = default_results())]
+    out: PathBuf,
+    /// Also time a release build of each variant from scratch (on in
+    /// `--full`; several minutes).
+    #[arg(long)]
+    build_cost: bool,
+    /// Use the variants' binaries in this directory instead of building
+    /// release binaries (tests use the debug ones).
+    #[arg(long, hide = true)]
+    bin_dir: Option<PathBuf>,
 }
 
 fn parse_target(raw: &str) -> Result<(String, String), String> {
@@ -134,21 +163,25 @@ fn main() -> anyhow::Result<()> {
             println!("re-rendered {}", dir.join("REPORT.md").display());
             Ok(())
         }
-        Cmd::Compare { quick: _, full, smoke, targets, out, build_cost, bin_dir } => {
-            let mut profile = if smoke {
-                Profile::smoke()
-            } else if full {
-                Profile::full()
-            } else {
-                Profile::quick()
-            };
-            profile.build_cost |= build_cost;
-            compare(profile, targets, &out, bin_dir)
-        }
+        Cmd::Compare(args) => start(args, &ALL_PARTS),
+        Cmd::Run { part, args } => start(args, &[part]),
     }
 }
 
-fn compare(profile: Profile, targets: Vec<(String, String)>, out: &Path, bin_dir: Option<PathBuf>) -> anyhow::Result<()> {
+fn start(args: RunArgs, parts: &[Part]) -> anyhow::Result<()> {
+    let RunArgs { quick: _, full, smoke, targets, out, build_cost, bin_dir } = args;
+    let mut profile = if smoke {
+        Profile::smoke()
+    } else if full {
+        Profile::full()
+    } else {
+        Profile::quick()
+    };
+    profile.build_cost |= build_cost;
+    compare(profile, parts, targets, &out, bin_dir)
+}
+
+fn compare(profile: Profile, parts: &[Part], targets: Vec<(String, String)>, out: &Path, bin_dir: Option<PathBuf>) -> anyhow::Result<()> {
     let run_id = format!(
         "{}-{}",
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs(),
@@ -183,7 +216,7 @@ fn compare(profile: Profile, targets: Vec<(String, String)>, out: &Path, bin_dir
         }
     }
     let ports: Vec<(String, u64)> = systems.iter().filter(|v| !v.pids.is_empty()).map(|v| (v.name.clone(), v.ports())).collect();
-    let result = measure(&profile, &systems, &client_rt, &control, &run_id);
+    let result = measure(&profile, parts, &systems, &client_rt, &control, &run_id);
     // Stop what we started, whatever happened.
     control.block_on(async {
         for v in systems {
@@ -191,14 +224,17 @@ fn compare(profile: Profile, targets: Vec<(String, String)>, out: &Path, bin_dir
         }
     });
     let result = match (result, bin_for_faults) {
-        (Ok(mut raw), Some(bin)) => faults(&profile, &bin, &dir.join("tmp"), &client_rt, &control)
-            .map(|f| raw.faults = f)
-            .and_then(|()| costs(&profile, &bin, &dir.join("tmp"), &client_rt, &control))
-            .map(|mut cost| {
+        (Ok(mut raw), Some(bin)) => (|| {
+            if parts.contains(&Part::Faults) {
+                raw.faults = faults(&profile, &bin, &dir.join("tmp"), &client_rt, &control)?;
+            }
+            if parts.contains(&Part::Cost) {
+                let mut cost = costs(&profile, &bin, &dir.join("tmp"), &client_rt, &control)?;
                 cost.ports = ports;
                 raw.cost = Some(cost);
-                raw
-            }),
+            }
+            anyhow::Ok(raw)
+        })(),
         (result, _) => result,
     };
     let _ = std::fs::remove_dir_all(dir.join("tmp"));
@@ -215,6 +251,7 @@ fn compare(profile: Profile, targets: Vec<(String, String)>, out: &Path, bin_dir
 
 fn measure(
     profile: &Profile,
+    parts: &[Part],
     systems: &[Variant],
     client_rt: &tokio::runtime::Runtime,
     control: &tokio::runtime::Runtime,
@@ -246,8 +283,9 @@ fn measure(
     let mut answered = vec![0u64; systems.len()];
 
     let scenario_list = profile.scenarios();
-    let runs_total = profile.repeats as u64 * ((scenario_list.len() as u64 + 1) * systems.len() as u64 + 1)
-        + profile.curve_rates.len() as u64 * (systems.len() as u64 + 1);
+    let (latency, fanout_on, curve_on) = (parts.contains(&Part::Latency), parts.contains(&Part::Fanout), parts.contains(&Part::Curve));
+    let per_repeat = if latency { scenario_list.len() as u64 * systems.len() as u64 + 1 } else { 0 } + if fanout_on { systems.len() as u64 } else { 0 };
+    let runs_total = profile.repeats as u64 * per_repeat + if curve_on { profile.curve_rates.len() as u64 * (systems.len() as u64 + 1) } else { 0 };
     let bar = ProgressBar::new(runs_total);
     bar.set_style(
         ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} runs, ETA {eta} {msg}")
@@ -256,21 +294,24 @@ fn measure(
     let mut runs = Vec::new();
     let mut fanout = Vec::new();
     for repeat in 0..profile.repeats {
-        bar.set_message(format!("repeat {} floor", repeat + 1));
         let mut floor_workload = profile.workload()?;
         let floor_rate = scenario_list.iter().map(|(_, r)| *r).fold(0.0, f64::max);
-        runs.push(scenarios::run_one(
-            client_rt.handle(),
-            &http,
-            profile.plan(floor_rate),
-            "floor",
-            &echo,
-            Scenario::Floor,
-            repeat,
-            &mut floor_workload,
-        ));
-        bar.inc(1);
-        for (scenario, rate) in &scenario_list {
+        let scenario_list = if latency { scenario_list.as_slice() } else { &[] };
+        if latency {
+            bar.set_message(format!("repeat {} floor", repeat + 1));
+            runs.push(scenarios::run_one(
+                client_rt.handle(),
+                &http,
+                profile.plan(floor_rate),
+                "floor",
+                &echo,
+                Scenario::Floor,
+                repeat,
+                &mut floor_workload,
+            ));
+            bar.inc(1);
+        }
+        for (scenario, rate) in scenario_list {
             for (i, v) in systems.iter().enumerate() {
                 bar.set_message(format!("repeat {} {} {} at {rate:.0}/s", repeat + 1, v.name, scenario.name()));
                 let record = scenarios::run_one(
@@ -288,7 +329,7 @@ fn measure(
                 bar.inc(1);
             }
         }
-        for (i, v) in systems.iter().enumerate() {
+        for (i, v) in systems.iter().enumerate().filter(|_| fanout_on) {
             bar.set_message(format!(
                 "repeat {} {} fan-out to {} sockets at {:.0} posts/s",
                 repeat + 1,
@@ -318,7 +359,8 @@ fn measure(
     let mut floor_workload = profile.workload()?;
     let mut saturated = vec![false; systems.len() + 1];
     let mut first_p99: Vec<Option<f64>> = vec![None; systems.len() + 1];
-    for rate in &profile.curve_rates {
+    let curve_rates = if curve_on { profile.curve_rates.as_slice() } else { &[] };
+    for rate in curve_rates {
         for (i, (name, base)) in systems
             .iter()
             .map(|v| (v.name.as_str(), v.base.as_str()))
@@ -366,8 +408,10 @@ fn measure(
     if started.elapsed() > Duration::from_secs(60) {
         bail!("invariant checks took over a minute");
     }
+    let mut env = environment(run_id, profile);
+    env["parts"] = parts.iter().map(|p| format!("{p:?}").to_lowercase()).collect::<Vec<_>>().into();
     Ok(Raw {
-        env: environment(run_id, profile),
+        env,
         profile: profile.clone(),
         variants: records,
         runs,
