@@ -399,6 +399,11 @@ pub fn start_echo() -> anyhow::Result<(String, tokio_util::sync::DropGuard)> {
             let Ok(addr) = listener.local_addr() else { return };
             let _ = tx.send(addr);
             let app = axum::Router::new().route("/echo", axum::routing::get(|| async { "ok" }));
+            // As the systems' edges: Nagle off.
+            use axum::serve::ListenerExt;
+            let listener = listener.tap_io(|tcp| {
+                let _ = tcp.set_nodelay(true);
+            });
             let _ = axum::serve(listener, app).with_graceful_shutdown(stopped.cancelled_owned()).await;
         });
     });

@@ -333,11 +333,7 @@ pub async fn serve(kind: ServiceKind, args: ServiceArgs, listener: TcpListener, 
             announce(kind, addr);
             match args.pki() {
                 Some(pki) => crate::pki::serve_tls(listener, router, pki.http_server(kind.name())?, shutdown).await?,
-                None => {
-                    axum::serve(listener, router)
-                        .with_graceful_shutdown(shutdown.cancelled_owned())
-                        .await?
-                }
+                None => edge::serve(listener, router, shutdown.cancelled_owned()).await?,
             }
             return Ok(());
         }
@@ -424,7 +420,10 @@ pub async fn serve_grpc(
     listener: TcpListener,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+    // Server::tcp_nodelay applies only to listeners tonic binds itself; an
+    // incoming stream carries its own. Without it, Nagle holds back the
+    // small frames of a server stream until the peer's delayed ACK (40 ms).
+    let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
     let auth = tower::util::option_layer(verifier.map(|v| AuthLayer::new(v, true)));
     let mut server = tonic::transport::Server::builder();
     if let Some(pki) = pki {

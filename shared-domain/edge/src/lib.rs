@@ -131,7 +131,21 @@ pub fn router(services: Services, config: EdgeConfig) -> Router {
         .route("/metrics", get(ops::metrics))
         .fallback(ops::not_found)
         .layer(axum::middleware::from_fn(ops::observe))
+        .layer(axum::middleware::map_response(close_after_oversized))
         .with_state(state)
+}
+
+/// Marks a 413 answer `connection: close` (use with
+/// `axum::middleware::map_response`). The rest of a refused body is never
+/// read, so the server drops the connection; saying so keeps a pooled
+/// client from sending its next request into it.
+pub async fn close_after_oversized(mut response: axum::response::Response) -> axum::response::Response {
+    if response.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+        response
+            .headers_mut()
+            .insert(axum::http::header::CONNECTION, axum::http::HeaderValue::from_static("close"));
+    }
+    response
 }
 
 /// Resolves when standard input reaches its end: the parent holding the
@@ -145,12 +159,18 @@ pub async fn stdin_closed() {
 }
 
 /// Serves `router` on `listener` until `shutdown` resolves, then drains
-/// in-flight requests.
+/// in-flight requests. Connections have Nagle's algorithm off: WebSocket
+/// frames and streamed bodies are small writes that must not wait for the
+/// peer's delayed ACK.
 pub async fn serve(
     listener: TcpListener,
     router: Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    use axum::serve::ListenerExt;
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     axum::serve(listener, router)
         .with_graceful_shutdown(shutdown)
         .await
