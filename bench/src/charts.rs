@@ -402,14 +402,24 @@ where
     for f in faults {
         let c = color(&f.variant);
         let w = bucket_s(f);
-        let points: Vec<(f64, f64)> = f
-            .timeline
-            .iter()
-            .enumerate()
-            .filter(|(_, b)| b.max_latency_ns > 0)
-            .map(|(i, b)| ((i as f64 + 0.5) * w, (b.max_latency_ns as f64 / 1e6).max(0.1)))
-            .collect();
-        latency.draw_series(LineSeries::new(points, c.stroke_width(2)))?;
+        // One line per stretch of buckets with answers: a gap (nothing
+        // answered) stays a gap instead of a line across it.
+        let mut stretches: Vec<Vec<(f64, f64)>> = vec![Vec::new()];
+        for (i, b) in f.timeline.iter().enumerate() {
+            if b.max_latency_ns == 0 {
+                if stretches.last().is_some_and(|s| !s.is_empty()) {
+                    stretches.push(Vec::new());
+                }
+                continue;
+            }
+            if let Some(stretch) = stretches.last_mut() {
+                stretch.push(((i as f64 + 0.5) * w, (b.max_latency_ns as f64 / 1e6).max(0.1)));
+            }
+        }
+        for stretch in stretches {
+            latency.draw_series(stretch.iter().map(|p| Circle::new(*p, 2, c.filled())))?;
+            latency.draw_series(LineSeries::new(stretch, c.stroke_width(2)))?;
+        }
         latency.draw_series(DashedLineSeries::new([(f.injected_at_s, 0.1), (f.injected_at_s, max_ms * 2.0)], 3, 3, BLACK.stroke_width(1)))?;
     }
     area.present()?;

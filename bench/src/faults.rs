@@ -127,7 +127,8 @@ pub fn run_all(
         let _inside = client_rt.enter();
         reqwest::Client::builder().pool_max_idle_per_host(1024).timeout(Duration::from_secs(10)).build()?
     };
-    let at = Duration::from_secs_f64(profile.fault_seconds / 2.0);
+    // Early enough to leave room for the recovery, late enough for a norm.
+    let at = Duration::from_secs_f64(profile.fault_seconds * 0.3);
     let pause = Duration::from_secs_f64(profile.fault_pause_s);
     let mut records = Vec::new();
     for (n, plan) in plans.iter().enumerate() {

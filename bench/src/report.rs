@@ -293,15 +293,16 @@ impl Raw {
             let _ = writeln!(
                 md,
                 "A constant load (transfers, or chat posts) with durable storage in both variants; the fault comes \
-                 mid-run, each against a fresh instance. *First failure*: from the fault to the first failed answer a \
-                 client saw. *Impact*: from the fault to the end of the last 100 ms bucket with a failed answer or a \
+                 at 30 % of the run, each against a fresh instance. *First failure*: from the fault to the first failed answer a \
+                 client saw. Latency runs from each request's scheduled send, so a request held up by the fault \
+                 counts all of its wait. *Impact*: from the fault to the end of the last 100 ms bucket with a failed answer or a \
                  latency over ten times the pre-fault norm. Afterwards the audit must show money conserved and nothing \
                  pending, every acknowledged transfer must still have its outcome and every acknowledged post must be \
                  in its room at its seq, with no gaps; otherwise the run fails.\n"
             );
             let _ = writeln!(
                 md,
-                "| kind | variant | fault | load/s | first failure | impact | failed / answered | worst latency, 1 s before / 1 s after | checked after |"
+                "| kind | variant | fault | load/s | first failure | impact | failed / answered | worst latency, 1 s before / after the fault | checked after |"
             );
             let _ = writeln!(md, "|---|---|---|---|---|---|---|---|---|");
             for f in &self.faults {
@@ -333,7 +334,7 @@ impl Raw {
                     f.failed,
                     f.failed + f.ok,
                     worst(at.saturating_sub(window), at),
-                    worst(at, at + window),
+                    worst(at, f.timeline.len()),
                 );
             }
             if self.faults.iter().any(|f| f.kind == "dependency-down") && !self.faults.iter().any(|f| f.kind == "dependency-down" && f.variant == "microlith") {

@@ -45,7 +45,7 @@ pub struct Profile {
     /// Transfers per second during a fault run.
     #[serde(default)]
     pub fault_rate: f64,
-    /// Length of a fault run; the fault comes at its middle.
+    /// Length of a fault run; the fault comes at 30 % of it.
     #[serde(default)]
     pub fault_seconds: f64,
     /// How long a paused process stays stopped, seconds.
@@ -71,7 +71,7 @@ impl Profile {
     pub fn quick() -> Self {
         Self {
             name: "quick".into(),
-            duration_s: 4.0,
+            duration_s: 3.0,
             warmup_s: 1.0,
             repeats: 2,
             read_rate: 400.0,
@@ -300,10 +300,15 @@ struct Call {
     body: Option<String>,
 }
 
-/// Opens the workload's accounts and rooms on a variant.
+/// Opens the workload's accounts and rooms on a variant (32 at a time).
 pub async fn prepare(api: &contract::Api, workload: &Workload) -> anyhow::Result<()> {
-    for (id, opening) in workload.accounts() {
-        api.open(id.as_str(), opening.balance().minor_units()).await?;
+    use futures::StreamExt;
+    let mut opened = futures::stream::iter(workload.accounts().into_iter().map(|(id, opening)| async move {
+        api.open(id.as_str(), opening.balance().minor_units()).await
+    }))
+    .buffer_unordered(32);
+    while let Some(result) = opened.next().await {
+        result?;
     }
     for room in workload.rooms() {
         api.room(room.as_str()).await?;
