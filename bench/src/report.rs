@@ -664,7 +664,7 @@ mod tests {
         };
         Raw {
             env: serde_json::json!({"run_id": "fixture", "git_commit": "abc", "cpu_model": "cpu", "cores": 2, "memory_gib": 24, "kernel": "k", "rustc": "rustc", "command": "bench compare --quick"}),
-            profile: Profile { repeats: 2, ..Profile::quick() },
+            profile: Profile { repeats: 2, duration_s: 4.0, ..Profile::quick() },
             variants: ["microlith", "microservices"]
                 .iter()
                 .map(|n| VariantRecord {
