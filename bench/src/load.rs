@@ -150,12 +150,45 @@ impl RunStats {
     }
 }
 
+/// Makes this thread's sleeps end on time: Linux lets a normal thread's
+/// timers fire up to 50 µs late (its timer slack) to batch wake-ups; the
+/// scheduler wants them at 1 ns. Restores the old slack when dropped.
+struct PreciseSleeps(Option<u64>);
+
+impl PreciseSleeps {
+    #[cfg(target_os = "linux")]
+    fn new() -> Self {
+        let old = rustix::thread::current_timer_slack().ok();
+        let _ = rustix::thread::set_current_timer_slack(std::num::NonZeroU64::new(1));
+        Self(old)
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    fn new() -> Self {
+        Self(None)
+    }
+}
+
+impl Drop for PreciseSleeps {
+    fn drop(&mut self) {
+        #[cfg(target_os = "linux")]
+        if let Some(old) = self.0 {
+            let _ = rustix::thread::set_current_timer_slack(std::num::NonZeroU64::new(old));
+        }
+    }
+}
+
+/// What the requests record, under one lock.
+struct Recorder {
+    latency: Histogram<u64>,
+    send_lag: Histogram<u64>,
+    outcomes: Vec<(Outcome, u64)>,
+    timeline: Vec<Bucket>,
+}
+
 struct Shared {
-    latency: Mutex<Histogram<u64>>,
-    send_lag: Mutex<Histogram<u64>>,
-    outcomes: Mutex<Vec<(Outcome, u64)>>,
+    recorder: Mutex<Recorder>,
     done: AtomicU64,
-    timeline: Mutex<Vec<Bucket>>,
 }
 
 fn histogram() -> Histogram<u64> {
@@ -165,6 +198,13 @@ fn histogram() -> Histogram<u64> {
 
 /// Runs `plan` against `op` (request `i` → its outcome) on `runtime`.
 /// Blocks the calling thread (the scheduler) until the run ends.
+///
+/// The scheduler sleeps until the next request is due, then hands the
+/// runtime every request due by then in one batch: at low rates that is
+/// one request per wake-up, precise to the OS's sleep; at high rates a
+/// wake-up finds several due and one cross-thread hand-off carries them
+/// all, so the generator's cost per request stays small. A request's
+/// latency is measured from its own scheduled time either way.
 pub fn run<F, Fut>(runtime: &tokio::runtime::Handle, plan: Plan, op: F) -> RunStats
 where
     F: Fn(u64) -> Fut + Send + Sync + 'static,
@@ -172,53 +212,81 @@ where
 {
     let op = Arc::new(op);
     let shared = Arc::new(Shared {
-        latency: Mutex::new(histogram()),
-        send_lag: Mutex::new(histogram()),
-        outcomes: Mutex::new(Outcome::ALL.iter().map(|o| (*o, 0)).collect()),
+        recorder: Mutex::new(Recorder {
+            latency: histogram(),
+            send_lag: histogram(),
+            outcomes: Outcome::ALL.iter().map(|o| (*o, 0)).collect(),
+            timeline: Vec::new(),
+        }),
         done: AtomicU64::new(0),
-        timeline: Mutex::new(Vec::new()),
     });
-    let bucket_width = plan.timeline;
     let slots = Arc::new(tokio::sync::Semaphore::new(plan.max_in_flight.max(1)));
     let total = plan.total();
     let recorded_from = (0..total).find(|i| !plan.in_warmup(*i)).unwrap_or(total);
     let start = Instant::now();
-    for i in 0..total {
-        let due = start + plan.due(i);
+    let one = {
+        let (op, shared, slots) = (op.clone(), shared.clone(), slots.clone());
+        move |i: u64| {
+            let (op, shared, slots) = (op.clone(), shared.clone(), slots.clone());
+            let due = start + plan.due(i);
+            async move {
+                let Ok(_slot) = slots.acquire_owned().await else { return };
+                let sent = Instant::now();
+                let outcome = op(i).await;
+                let answered = Instant::now();
+                let latency_ns = answered.saturating_duration_since(due).as_nanos() as u64;
+                let mut r = shared.recorder.lock();
+                if let Some(width) = plan.timeline {
+                    let index = (answered.saturating_duration_since(start).as_nanos() / width.as_nanos().max(1)) as usize;
+                    if r.timeline.len() <= index {
+                        r.timeline.resize(index + 1, Bucket::default());
+                    }
+                    let bucket = &mut r.timeline[index];
+                    if matches!(outcome, Outcome::Ok | Outcome::Refused) {
+                        bucket.ok += 1;
+                    } else {
+                        bucket.failed += 1;
+                    }
+                    bucket.max_latency_ns = bucket.max_latency_ns.max(latency_ns);
+                }
+                if i >= recorded_from {
+                    let _ = r.latency.record(latency_ns.max(1));
+                    let _ = r.send_lag.record(sent.saturating_duration_since(due).as_nanos().max(1) as u64);
+                    if let Some(entry) = r.outcomes.iter_mut().find(|(o, _)| *o == outcome) {
+                        entry.1 += 1;
+                    }
+                    drop(r);
+                    shared.done.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }
+    };
+    let _precise = PreciseSleeps::new();
+    let mut next = 0;
+    while next < total {
+        let due = start + plan.due(next);
         let now = Instant::now();
         if due > now {
             std::thread::sleep(due - now);
+            continue;
         }
-        let (op, shared, slots) = (op.clone(), shared.clone(), slots.clone());
-        let record = i >= recorded_from;
-        runtime.spawn(async move {
-            let Ok(_slot) = slots.acquire_owned().await else { return };
-            let sent = Instant::now();
-            let outcome = op(i).await;
-            let answered = Instant::now();
-            if let Some(width) = bucket_width {
-                let index = (answered.saturating_duration_since(start).as_nanos() / width.as_nanos().max(1)) as usize;
-                let mut timeline = shared.timeline.lock();
-                if timeline.len() <= index {
-                    timeline.resize(index + 1, Bucket::default());
+        // Everything due by now, in one hand-off.
+        let mut last = next + 1;
+        while last < total && start + plan.due(last) <= now {
+            last += 1;
+        }
+        if last - next == 1 {
+            runtime.spawn(one(next));
+        } else {
+            let one = one.clone();
+            let batch = next..last;
+            runtime.spawn(async move {
+                for i in batch {
+                    tokio::spawn(one(i));
                 }
-                let bucket = &mut timeline[index];
-                if matches!(outcome, Outcome::Ok | Outcome::Refused) {
-                    bucket.ok += 1;
-                } else {
-                    bucket.failed += 1;
-                }
-                bucket.max_latency_ns = bucket.max_latency_ns.max(answered.saturating_duration_since(due).as_nanos() as u64);
-            }
-            if record {
-                let _ = shared.latency.lock().record(answered.saturating_duration_since(due).as_nanos().max(1) as u64);
-                let _ = shared.send_lag.lock().record(sent.saturating_duration_since(due).as_nanos().max(1) as u64);
-                if let Some(entry) = shared.outcomes.lock().iter_mut().find(|(o, _)| *o == outcome) {
-                    entry.1 += 1;
-                }
-                shared.done.fetch_add(1, Ordering::Relaxed);
-            }
-        });
+            });
+        }
+        next = last;
     }
     let scheduled = total - recorded_from;
     let sent_all = Instant::now();
@@ -227,10 +295,10 @@ where
     }
     let done = shared.done.load(Ordering::Relaxed);
     let recorded_span = (sent_all.max(start + plan.warmup + plan.duration) - (start + plan.warmup)).as_secs_f64();
-    let latency = shared.latency.lock().clone();
-    let send_lag = shared.send_lag.lock().clone();
-    let outcomes = shared.outcomes.lock().clone();
-    let timeline = shared.timeline.lock().clone();
+    let (latency, send_lag, outcomes, timeline) = {
+        let r = shared.recorder.lock();
+        (r.latency.clone(), r.send_lag.clone(), r.outcomes.clone(), r.timeline.clone())
+    };
     let achieved_rate = if recorded_span > 0.0 { done as f64 / recorded_span } else { 0.0 };
     let unfinished = scheduled - done.min(scheduled);
     let saturated = achieved_rate < 0.95 * plan.rate.min(scheduled as f64 / plan.duration.as_secs_f64().max(1e-9))

@@ -67,6 +67,48 @@ pub struct Raw {
     /// Deploy and complexity cost (when the harness started the variants).
     #[serde(default)]
     pub cost: Option<crate::cost::Cost>,
+    /// wrk against the same echo endpoint, when wrk is installed.
+    #[serde(default)]
+    pub wrk: Option<WrkRecord>,
+}
+
+/// What wrk (closed loop) reached against the harness's echo endpoint.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct WrkRecord {
+    /// The command run.
+    pub command: String,
+    /// Its `Requests/sec`.
+    pub requests_per_s: f64,
+    /// Its 50th percentile latency, microseconds (closed loop: it does not
+    /// see coordinated omission).
+    pub p50_us: Option<f64>,
+}
+
+/// Runs `wrk -t1 -c32 --latency` for `seconds` against `url`; `None` when
+/// wrk is not installed or its output does not parse.
+pub fn run_wrk(url: &str, seconds: f64) -> Option<WrkRecord> {
+    let duration = format!("{}s", seconds.ceil() as u64);
+    let args = ["-t1", "-c32", "-d", duration.as_str(), "--latency", url];
+    let output = std::process::Command::new("wrk").args(args).output().ok()?;
+    let text = String::from_utf8_lossy(&output.stdout);
+    parse_wrk(&text).map(|(rps, p50)| WrkRecord { command: format!("wrk {}", args.join(" ")), requests_per_s: rps, p50_us: p50 })
+}
+
+/// (requests/s, p50 µs) from wrk's output.
+fn parse_wrk(text: &str) -> Option<(f64, Option<f64>)> {
+    let rps = text.lines().find_map(|l| l.trim().strip_prefix("Requests/sec:"))?.trim().parse().ok()?;
+    let p50 = text.lines().find_map(|l| l.trim().strip_prefix("50%")).and_then(|v| {
+        let v = v.trim();
+        let (number, unit) = v.split_at(v.find(|c: char| c.is_ascii_alphabetic())?);
+        let number: f64 = number.parse().ok()?;
+        Some(match unit {
+            "us" => number,
+            "ms" => number * 1000.0,
+            "s" => number * 1e6,
+            _ => return None,
+        })
+    });
+    Some((rps, p50))
 }
 
 impl Raw {
@@ -261,8 +303,8 @@ impl Raw {
         if !curve.is_empty() {
             let _ = writeln!(md, "\n## Throughput and latency (transfers; the floor is the echo endpoint)\n");
             let _ = writeln!(md, "The rate is stepped up ({} s per step, one pass) until a variant saturates: its achieved \
-                                  rate falls below 95 % of the target, requests are left unfinished, or its p99 grows past ten \
-                                  times its p99 at the first step (the knee). Later steps are skipped for it.\n", self.profile.curve_step_s);
+                                  rate falls below 95 % of the target, requests are left unfinished, or its median grows past five \
+                                  times its median at the first step (the knee: requests queue). Later steps are skipped for it.\n", self.profile.curve_step_s);
             let _ = writeln!(md, "| target/s | variant | achieved/s | p50 µs | p99 µs | errors | saturated |");
             let _ = writeln!(md, "|---|---|---|---|---|---|---|");
             for r in &curve {
@@ -284,6 +326,21 @@ impl Raw {
                 let best = curve.iter().filter(|r| r.variant == name && !r.saturated).map(|r| r.rate).fold(0.0, f64::max);
                 let _ = writeln!(md, "- {name}: {best:.0}/s");
             }
+            let floor_best = curve.iter().filter(|r| r.variant == "floor" && !r.saturated).map(|r| r.rate).fold(0.0, f64::max);
+            let _ = writeln!(
+                md,
+                "\nThe generator itself (the floor, stepped on alone past the curve) sustained {floor_best:.0}/s open loop against the echo endpoint{}.",
+                match &self.wrk {
+                    Some(w) => format!(
+                        "; in the same run `{}` (closed loop, the usual yardstick) reached {:.0} requests/s{} — our generator at {:.0} % of it",
+                        w.command,
+                        w.requests_per_s,
+                        w.p50_us.map_or(String::new(), |p| format!(" at {p:.0} µs p50")),
+                        100.0 * floor_best / w.requests_per_s.max(1.0)
+                    ),
+                    None => " (wrk was not installed, so no closed-loop yardstick was run)".to_owned(),
+                }
+            );
         }
         if !self.fanout.is_empty() {
             self.render_fanout(&mut md);
@@ -692,6 +749,7 @@ mod tests {
                 timeline: vec![crate::load::Bucket { ok: 30, failed: 0, max_latency_ns: 900_000 }; 3],
                 audit: serde_json::json!({"pending_transfers": 0, "total_balance": 1000, "acknowledged_checked": 1700}),
             }],
+            wrk: Some(WrkRecord { command: "wrk -t1 -c32 -d 2s --latency http://x/echo".into(), requests_per_s: 1000.0, p50_us: Some(80.0) }),
             cost: Some(crate::cost::Cost {
                 code: vec![
                     crate::cost::CodeArea { variant: "both".into(), area: "business rules".into(), files: 10, code: 3000, comments: 500 },
@@ -751,6 +809,7 @@ mod tests {
                 run("floor", Scenario::Floor, 0, 50.0),
                 RunRecord { curve: true, rate: 500.0, ..run("microlith", Scenario::Transfer, 0, 80.0) },
                 RunRecord { curve: true, rate: 1000.0, saturated: true, ..run("microlith", Scenario::Transfer, 0, 90.0) },
+                RunRecord { curve: true, rate: 500.0, ..run("floor", Scenario::Floor, 0, 40.0) },
             ],
         }
     }
@@ -783,9 +842,18 @@ mod tests {
         assert!(md.contains("2 versioned proto package(s) (bank.v1, chat.v1), 120 lines"), "{md}");
         assert!(md.contains("| microlith | 8.0 MiB | 61 s | 150 |"), "{md}");
         assert!(md.contains("Only for the microservices: 520 (+ 900 of tests)"), "{md}");
+        assert!(md.contains("reached 1000 requests/s at 80 µs p50 — our generator at 50 % of it"), "{md}");
         let violations = fixture().violations();
         assert_eq!(violations.len(), 1, "{violations:?}");
         assert!(violations[0].starts_with("microservices fan-out repeat 0: 3 lost"), "{violations:?}");
+    }
+
+    #[test]
+    fn wrk_output_is_read() {
+        let text = "Running 2s test @ http://127.0.0.1:1/echo\n  Latency Distribution\n     50%  152.00us\n     75%  1.20ms\nRequests/sec:  41234.56\nTransfer/sec:      5.00MB\n";
+        assert_eq!(parse_wrk(text), Some((41234.56, Some(152.0))));
+        assert_eq!(parse_wrk("     50%    1.50ms\nRequests/sec: 10\n"), Some((10.0, Some(1500.0))));
+        assert_eq!(parse_wrk("nothing"), None);
     }
 
     #[test]
@@ -798,7 +866,7 @@ mod tests {
         assert_eq!(again.render(), std::fs::read_to_string(dir.join("REPORT.md")).expect("report"));
         let h = decode_histogram(&again.runs[0].histogram).expect("histogram");
         assert_eq!(h.len(), 3);
-        assert!(std::fs::read_to_string(dir.join("runs.csv")).expect("csv").lines().count() == 8);
+        assert!(std::fs::read_to_string(dir.join("runs.csv")).expect("csv").lines().count() == 9);
         let hlog = std::fs::read_to_string(dir.join("hdr").join("microlith-balance.hlog")).expect("hdr log");
         assert_eq!(hlog.lines().filter(|l| l.starts_with("Tag=fixed-")).count(), 2, "{hlog}");
         for chart in ["spectrum-balance", "throughput-p99-transfer"] {

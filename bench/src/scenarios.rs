@@ -42,6 +42,10 @@ pub struct Profile {
     pub curve_rates: Vec<f64>,
     /// Recorded seconds per curve step.
     pub curve_step_s: f64,
+    /// Rates past the curve's at which only the generator's floor is
+    /// stepped, to find the most the generator itself sustains.
+    #[serde(default)]
+    pub generator_rates: Vec<f64>,
     /// Transfers per second during a fault run.
     #[serde(default)]
     pub fault_rate: f64,
@@ -82,6 +86,7 @@ impl Profile {
             hot_accounts: 10,
             curve_rates: vec![500.0, 1000.0, 2000.0, 4000.0, 6000.0, 8000.0],
             curve_step_s: 1.5,
+            generator_rates: vec![12000.0, 16000.0, 24000.0, 32000.0, 48000.0],
             fault_rate: 300.0,
             fault_seconds: 6.0,
             fault_pause_s: 1.5,
@@ -96,7 +101,7 @@ impl Profile {
     pub fn full() -> Self {
         Self {
             name: "full".into(),
-            duration_s: 20.0,
+            duration_s: 15.0,
             warmup_s: 3.0,
             repeats: 3,
             read_rate: 1000.0,
@@ -128,6 +133,7 @@ impl Profile {
             accounts: 50,
             curve_rates: vec![50.0, 100.0],
             curve_step_s: 0.3,
+            generator_rates: vec![200.0],
             fault_rate: 50.0,
             fault_seconds: 2.0,
             fault_pause_s: 0.5,
