@@ -223,25 +223,33 @@ fn compare(profile: Profile, parts: &[Part], targets: Vec<(String, String)>, out
             v.stop().await;
         }
     });
-    let result = match (result, bin_for_faults) {
-        (Ok(mut raw), Some(bin)) => (|| {
-            if parts.contains(&Part::Faults) {
-                raw.faults = faults(&profile, &bin, &dir.join("tmp"), &client_rt, &control)?;
+    let mut raw = result?;
+    // A later part that fails still leaves what the earlier parts measured.
+    let mut failed: Option<anyhow::Error> = None;
+    if let Some(bin) = bin_for_faults {
+        if parts.contains(&Part::Faults) {
+            match faults(&profile, &bin, &dir.join("tmp"), &client_rt, &control) {
+                Ok(f) => raw.faults = f,
+                Err(e) => failed = Some(e),
             }
-            if parts.contains(&Part::Cost) {
-                let mut cost = costs(&profile, &bin, &dir.join("tmp"), &client_rt, &control)?;
-                cost.ports = ports;
-                raw.cost = Some(cost);
+        }
+        if parts.contains(&Part::Cost) && failed.is_none() {
+            match costs(&profile, &bin, &dir.join("tmp"), &client_rt, &control) {
+                Ok(mut cost) => {
+                    cost.ports = ports;
+                    raw.cost = Some(cost);
+                }
+                Err(e) => failed = Some(e),
             }
-            anyhow::Ok(raw)
-        })(),
-        (result, _) => result,
-    };
+        }
+    }
     let _ = std::fs::remove_dir_all(dir.join("tmp"));
-    let raw = result?;
     raw.write(&dir)?;
     println!("\n{}", raw.render());
     println!("results in {}", dir.display());
+    if let Some(e) = failed {
+        return Err(e.context(format!("the run stopped early; what it measured is in {}", dir.display())));
+    }
     let violations = raw.violations();
     if !violations.is_empty() {
         bail!("INVARIANT VIOLATED (results kept in {}):\n{}", dir.display(), violations.join("\n"));

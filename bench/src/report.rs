@@ -244,6 +244,7 @@ impl Raw {
              Both variants ran with in-memory storage on this machine, one after the other within each repeat.\n",
             self.profile.repeats, self.profile.warmup_s, self.profile.duration_s
         );
+        self.render_summary(&mut md);
         let variants: Vec<String> = self.variants.iter().map(|v| v.name.clone()).collect();
         let _ = writeln!(md, "## Latency at fixed rates\n");
         let _ = writeln!(md, "| scenario | rate/s | variant | p50 µs | p99 µs | p99.9 µs | max µs | achieved/s | errors | saturated |");
@@ -447,6 +448,131 @@ impl Raw {
              re-renders this report from `raw.json`.\n"
         );
         md
+    }
+
+    /// The highest curve step `variant` sustained, and whether it was the
+    /// last step tried (so the true limit may be higher).
+    fn sustained(&self, variant: &str) -> Option<(f64, bool)> {
+        let steps: Vec<&RunRecord> = self.runs.iter().filter(|r| r.curve && r.variant == variant).collect();
+        let best = steps.iter().filter(|r| !r.saturated).map(|r| r.rate).fold(0.0, f64::max);
+        (!steps.is_empty()).then(|| (best, !steps.iter().any(|r| r.saturated)))
+    }
+
+    /// The findings, each read off the sections below.
+    fn render_summary(&self, md: &mut String) {
+        let (a, b) = ("microlith", "microservices");
+        if !self.variants.iter().any(|v| v.name == a) || !self.variants.iter().any(|v| v.name == b) {
+            return;
+        }
+        let mut lines: Vec<String> = Vec::new();
+        for (scenario, rate) in self.profile.scenarios() {
+            let (ra, rb) = (self.runs_of(a, scenario), self.runs_of(b, scenario));
+            if let (Some(a50), Some(b50), Some(a99), Some(b99)) = (
+                Self::spread(&ra, |r| r.p50_us),
+                Self::spread(&rb, |r| r.p50_us),
+                Self::spread(&ra, |r| r.p99_us),
+                Self::spread(&rb, |r| r.p99_us),
+            ) {
+                lines.push(format!(
+                    "{} at {rate:.0}/s: the microservices take {:.2}x the microlith's time at p50 ({:.0} vs {:.0} µs) and {:.2}x at p99 ({:.0} vs {:.0} µs).",
+                    scenario.name(),
+                    b50.0 / a50.0.max(1e-9),
+                    b50.0,
+                    a50.0,
+                    b99.0 / a99.0.max(1e-9),
+                    b99.0,
+                    a99.0
+                ));
+            }
+        }
+        if let (Some((sa, top_a)), Some((sb, top_b))) = (self.sustained(a), self.sustained(b)) {
+            let mark = |top: bool| if top { " (the highest step tried: at least that)" } else { "" };
+            lines.push(format!(
+                "Transfers sustained before the knee: microlith {sa:.0}/s{}, microservices {sb:.0}/s{} ({:.1}x).",
+                mark(top_a),
+                mark(top_b),
+                sa / sb.max(1.0)
+            ));
+        }
+        let va = self.variants.iter().find(|v| v.name == a);
+        let vb = self.variants.iter().find(|v| v.name == b);
+        if let (Some(va), Some(vb)) = (va, vb)
+            && let (Some(ca), Some(cb)) = (va.cpu_ms_per_request, vb.cpu_ms_per_request)
+        {
+            {
+                lines.push(format!(
+                    "CPU per request over the whole run: {:.0} vs {:.0} µs ({:.1}x); resident memory idle {:.1} vs {:.1} MiB; {} process vs {}.",
+                    ca * 1000.0,
+                    cb * 1000.0,
+                    cb / ca.max(1e-9),
+                    va.rss_idle_bytes.unwrap_or(0) as f64 / 1048576.0,
+                    vb.rss_idle_bytes.unwrap_or(0) as f64 / 1048576.0,
+                    va.processes,
+                    vb.processes
+                ));
+            }
+        }
+        let fan = |v: &str| {
+            let runs: Vec<&crate::fanout::FanoutRecord> = self.fanout.iter().filter(|f| f.variant == v).collect();
+            let mut p50: Vec<f64> = runs.iter().map(|f| f.p50_us).collect();
+            p50.sort_by(f64::total_cmp);
+            let lost: u64 = runs.iter().map(|f| f.lost + f.duplicates + f.out_of_order).sum();
+            p50.get(p50.len() / 2).map(|m| (*m, lost))
+        };
+        if let (Some((fa, la)), Some((fb, lb)), Some(f0)) = (fan(a), fan(b), self.fanout.first()) {
+            lines.push(format!(
+                "Chat fan-out to {} WebSocket subscribers: delivery p50 {:.1} vs {:.1} ms ({:.2}x); messages lost, duplicated or reordered: {la} vs {lb}.",
+                f0.subscribers,
+                fa / 1000.0,
+                fb / 1000.0,
+                fb / fa.max(1e-9)
+            ));
+        }
+        let mut kinds: Vec<&str> = Vec::new();
+        for f in &self.faults {
+            if !kinds.contains(&f.kind.as_str()) {
+                kinds.push(&f.kind);
+            }
+        }
+        for kind in kinds {
+            let of = |v: &str| {
+                self.faults.iter().find(|f| f.kind == kind && f.variant == v).map(|f| {
+                    format!("{} of {} requests failed, impact {:.1} s", f.failed, f.failed + f.ok, f.impact_s)
+                })
+            };
+            lines.push(format!(
+                "Fault `{kind}`: microlith {}; microservices {}; invariants held after each.",
+                of(a).unwrap_or_else(|| "has no counterpart".to_owned()),
+                of(b).unwrap_or_else(|| "not run".to_owned())
+            ));
+        }
+        if let Some(cost) = &self.cost {
+            let only = |v: &str| cost.code.iter().filter(|c| c.variant == v && !c.area.starts_with("tests")).map(|c| c.code).sum::<u64>();
+            lines.push(format!(
+                "Code that exists only for the fabric: {} lines in the microlith, {} in the microservices; {} lines of business logic, storage, edge and contract suite are shared.",
+                only(a),
+                only(b),
+                only("both")
+            ));
+        }
+        let floor = self.runs_of("floor", Scenario::Floor);
+        if let (Some(f50), Some(ceiling)) = (Self::spread(&floor, |r| r.p50_us), self.sustained("floor")) {
+            lines.push(format!(
+                "The load generator's own floor: {:.0} µs p50 against a trivial echo at {:.0}/s; it sustained {:.0}/s open loop{}.",
+                f50.0,
+                self.floor_rate(),
+                ceiling.0,
+                self.wrk.as_ref().map_or(String::new(), |w| format!(" (wrk, closed loop: {:.0}/s)", w.requests_per_s))
+            ));
+        }
+        if lines.is_empty() {
+            return;
+        }
+        let _ = writeln!(md, "## Summary\n");
+        for line in lines {
+            let _ = writeln!(md, "- {line}");
+        }
+        let _ = writeln!(md);
     }
 
     fn render_cost(&self, md: &mut String, cost: &crate::cost::Cost) {

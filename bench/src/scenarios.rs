@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use shared_domain::invariant::{SeenMessage, check_acked_posts};
+use shared_domain::invariant::check_acked_posts;
 use shared_domain::workload::{Workload, WorkloadConfig};
 
 use crate::load::{self, Outcome, Plan, RunStats};
@@ -109,7 +109,7 @@ impl Profile {
             post_rate: 300.0,
             curve_rates: vec![500.0, 1000.0, 2000.0, 3000.0, 4000.0, 6000.0, 8000.0, 12000.0, 16000.0],
             curve_step_s: 6.0,
-            fault_rate: 1000.0,
+            fault_rate: 500.0,
             fault_seconds: 20.0,
             fault_pause_s: 3.0,
             cost_rate: 2000.0,
@@ -624,7 +624,16 @@ impl FaultRun {
             })
             .collect();
         let mut lookups = futures::stream::iter(expected.iter().map(|(id, want)| async move {
-            let answer = api.get(&format!("/v1/transfers/{id}")).await?;
+            // A system still recovering may shed the lookups (429/503):
+            // ask again for up to 30 s; only an answer counts.
+            let deadline = std::time::Instant::now() + Duration::from_secs(30);
+            let answer = loop {
+                let answer = api.get(&format!("/v1/transfers/{id}")).await?;
+                if !matches!(answer.status.as_u16(), 429 | 503) || std::time::Instant::now() > deadline {
+                    break answer;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            };
             let status = answer.expect_status(200)?["status"].clone();
             anyhow::ensure!(status == *want, "INVARIANT VIOLATED: transfer {id} was acknowledged {want}, now {status}");
             anyhow::Ok(())
@@ -653,17 +662,7 @@ impl FaultRun {
             ));
         }
         for room in workload.rooms() {
-            let history: Vec<SeenMessage> = api
-                .history(room.as_str())
-                .await?
-                .iter()
-                .map(|m| SeenMessage {
-                    seq: m["seq"].as_u64().unwrap_or(0),
-                    author: m["author"].as_str().unwrap_or("").to_owned(),
-                    client_msg_id: None,
-                    text: m["text"].as_str().unwrap_or("").to_owned(),
-                })
-                .collect();
+            let history = api.seen_history(room.as_str()).await?;
             let here = acked.iter().filter(|p| p.0 == room.as_str()).map(|(_, a, k, t, s)| (a.as_str(), k.as_str(), t.as_str(), *s));
             check_acked_posts(room.as_str(), &history, here).map_err(|v| anyhow::anyhow!("INVARIANT VIOLATED: {v}"))?;
         }

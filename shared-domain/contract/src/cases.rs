@@ -8,7 +8,7 @@ use futures::StreamExt;
 use reqwest::Method;
 use serde_json::json;
 
-use shared_domain::invariant::{SeenMessage, check_acked_posts, check_contiguous};
+use shared_domain::invariant::{check_acked_posts, check_contiguous};
 
 use crate::client::{Api, prefix};
 use crate::ws::Session;
@@ -326,17 +326,7 @@ pub async fn concurrent_posts_are_gap_free(api: &Api) -> anyhow::Result<()> {
             _ => anyhow::bail!("post: {} {}", answer.status, answer.body),
         }
     }
-    let history: Vec<SeenMessage> = api
-        .history(&room)
-        .await?
-        .iter()
-        .map(|m| SeenMessage {
-            seq: m["seq"].as_u64().unwrap_or(0),
-            author: m["author"].as_str().unwrap_or("").to_owned(),
-            client_msg_id: None,
-            text: m["text"].as_str().unwrap_or("").to_owned(),
-        })
-        .collect();
+    let history = api.seen_history(&room).await?;
     check_acked_posts(
         &room,
         &history,

@@ -173,6 +173,21 @@ impl Api {
         .await
     }
 
+    /// The whole history of a room as the invariant checkers read it.
+    pub async fn seen_history(&self, room: &str) -> anyhow::Result<Vec<shared_domain::invariant::SeenMessage>> {
+        Ok(self
+            .history(room)
+            .await?
+            .iter()
+            .map(|m| shared_domain::invariant::SeenMessage {
+                seq: m["seq"].as_u64().unwrap_or(0),
+                author: m["author"].as_str().unwrap_or("").to_owned(),
+                client_msg_id: None,
+                text: m["text"].as_str().unwrap_or("").to_owned(),
+            })
+            .collect())
+    }
+
     /// The whole history of a room, paging by 1000.
     pub async fn history(&self, room: &str) -> anyhow::Result<Vec<Value>> {
         let mut all = Vec::new();

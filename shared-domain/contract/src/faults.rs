@@ -10,9 +10,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::ensure;
 use futures::StreamExt;
-use serde_json::Value;
 
-use shared_domain::invariant::{SeenMessage, check_acked_posts};
+use shared_domain::invariant::check_acked_posts;
 
 use crate::Api;
 
@@ -189,17 +188,7 @@ impl Load {
             ensure!(record.expect_status(200)?["status"] == *status, "acknowledged {id} {status}, now {}", record.body);
         }
         for room in self.room_ids() {
-            let history: Vec<SeenMessage> = api
-                .history(&room)
-                .await?
-                .iter()
-                .map(|m: &Value| SeenMessage {
-                    seq: m["seq"].as_u64().unwrap_or(0),
-                    author: m["author"].as_str().unwrap_or("").to_owned(),
-                    client_msg_id: None,
-                    text: m["text"].as_str().unwrap_or("").to_owned(),
-                })
-                .collect();
+            let history = api.seen_history(&room).await?;
             let acked_here: Vec<_> = acked
                 .posts
                 .iter()
