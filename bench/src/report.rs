@@ -353,8 +353,9 @@ impl Raw {
                 "A constant load (transfers, or chat posts) with durable storage in both variants; the fault comes \
                  at 30 % of the run, each against a fresh instance. *First failure*: from the fault to the first failed answer a \
                  client saw. Latency runs from each request's scheduled send, so a request held up by the fault \
-                 counts all of its wait. *Impact*: from the fault to the end of the last 100 ms bucket with a failed answer or a \
-                 latency over ten times the pre-fault norm. Afterwards the audit must show money conserved and nothing \
+                 counts all of its wait. *Impact*: from the fault to the end of the hurt stretch it caused: the last 100 ms bucket \
+                 with a failed answer, no answer at all, or a worst latency over ten times the pre-fault norm, before a \
+                 full healthy second. Afterwards the audit must show money conserved and nothing \
                  pending, every acknowledged transfer must still have its outcome and every acknowledged post must be \
                  in its room at its seq, with no gaps; otherwise the run fails.\n"
             );
@@ -388,7 +389,7 @@ impl Raw {
                     f.rate,
                     if f.scenario == Scenario::Post { "posts" } else { "transfers" },
                     f.first_failure_s.map_or("none".to_owned(), |s| format!("{s:.1} s")),
-                    f.impact_s,
+                    f.recovery_s(),
                     f.failed,
                     f.failed + f.ok,
                     worst(at.saturating_sub(window), at),
@@ -486,11 +487,20 @@ impl Raw {
             }
         }
         if let (Some((sa, top_a)), Some((sb, top_b))) = (self.sustained(a), self.sustained(b)) {
-            let mark = |top: bool| if top { " (the highest step tried: at least that)" } else { "" };
+            let generator = self.sustained("floor").map_or(f64::MAX, |(g, _)| g);
+            let mark = |top: bool, rate: f64| {
+                if top {
+                    " (the highest step tried: at least that)"
+                } else if rate >= generator {
+                    " (as far as the load generator itself went: at least that)"
+                } else {
+                    ""
+                }
+            };
             lines.push(format!(
                 "Transfers sustained before the knee: microlith {sa:.0}/s{}, microservices {sb:.0}/s{} ({:.1}x).",
-                mark(top_a),
-                mark(top_b),
+                mark(top_a, sa),
+                mark(top_b, sb),
                 sa / sb.max(1.0)
             ));
         }
@@ -537,7 +547,7 @@ impl Raw {
         for kind in kinds {
             let of = |v: &str| {
                 self.faults.iter().find(|f| f.kind == kind && f.variant == v).map(|f| {
-                    format!("{} of {} requests failed, impact {:.1} s", f.failed, f.failed + f.ok, f.impact_s)
+                    format!("{} of {} requests failed, impact {:.1} s", f.failed, f.failed + f.ok, f.recovery_s())
                 })
             };
             lines.push(format!(
@@ -598,7 +608,7 @@ impl Raw {
                 format!(
                     "first failure {}, impact {:.1} s, {} of {} failed",
                     f.first_failure_s.map_or("none".to_owned(), |s| format!("{s:.1} s")),
-                    f.impact_s,
+                    f.recovery_s(),
                     f.failed,
                     f.failed + f.ok
                 )
@@ -872,7 +882,17 @@ mod tests {
                 impact_s: 0.6,
                 failed: 40,
                 ok: 1760,
-                timeline: vec![crate::load::Bucket { ok: 30, failed: 0, max_latency_ns: 900_000 }; 3],
+                // Healthy, the fault at 0.2 s: a failed bucket, a slow one,
+                // a healthy second, then a blip the recovery must ignore.
+                timeline: {
+                    let healthy = crate::load::Bucket { ok: 30, failed: 0, max_latency_ns: 900_000 };
+                    let mut t = vec![healthy; 2];
+                    t.push(crate::load::Bucket { ok: 0, failed: 40, max_latency_ns: 50_000_000 });
+                    t.push(crate::load::Bucket { ok: 30, failed: 0, max_latency_ns: 20_000_000 });
+                    t.extend([healthy; 10]);
+                    t.push(crate::load::Bucket { ok: 30, failed: 0, max_latency_ns: 30_000_000 });
+                    t
+                },
                 audit: serde_json::json!({"pending_transfers": 0, "total_balance": 1000, "acknowledged_checked": 1700}),
             }],
             wrk: Some(WrkRecord { command: "wrk -t1 -c32 -d 2s --latency http://x/echo".into(), requests_per_s: 1000.0, p50_us: Some(80.0) }),
@@ -950,7 +970,7 @@ mod tests {
         assert!(md.contains("| 4 | 0/2 |"), "errors counted over repeats: {md}");
         assert!(md.contains("commit `abc`"));
         assert!(
-            md.contains("| crash | microservices | SIGKILL accounts | 300 transfers | 0.1 s | 0.6 s | 40 / 1800 | 0.9 / 0.9 ms | money conserved (1000), 0 pending, 1700 acknowledged found |"),
+            md.contains("| crash | microservices | SIGKILL accounts | 300 transfers | 0.1 s | 0.2 s | 40 / 1800 | 0.9 / 50.0 ms | money conserved (1000), 0 pending, 1700 acknowledged found |"),
             "{md}"
         );
         assert!(md.contains("| 1000 | microlith | 99 | 90 | 180 | 2 | yes |"), "{md}");

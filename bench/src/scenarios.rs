@@ -475,22 +475,7 @@ impl FaultRecord {
     /// Reads the impact off a run's timeline.
     pub fn of(variant: &str, fault: &str, plan: &Plan, injected_at: Duration, stats: &RunStats) -> Self {
         let width = plan.timeline.unwrap_or(Duration::from_millis(100));
-        let at = (injected_at.as_nanos() / width.as_nanos().max(1)) as usize;
-        let mut sorted: Vec<u64> = stats.timeline.iter().take(at).skip(at / 2).map(|b| b.max_latency_ns).filter(|v| *v > 0).collect();
-        sorted.sort_unstable();
-        let norm = sorted.get(sorted.len() / 2).copied().unwrap_or(1_000_000);
-        let hurt = |b: &crate::load::Bucket| b.failed > 0 || b.max_latency_ns > norm.saturating_mul(10);
-        let bucket_s = width.as_secs_f64();
-        let first_failure_s = stats.timeline.iter().enumerate().skip(at).find(|(_, b)| b.failed > 0).map(|(i, _)| ((i - at) as f64 + 1.0) * bucket_s);
-        let impact_s = stats
-            .timeline
-            .iter()
-            .enumerate()
-            .skip(at)
-            .filter(|(_, b)| hurt(b))
-            .map(|(i, _)| ((i - at) as f64 + 1.0) * bucket_s)
-            .fold(0.0, f64::max);
-        Self {
+        let mut record = Self {
             variant: variant.to_owned(),
             kind: String::new(),
             scenario: Scenario::Transfer,
@@ -498,13 +483,50 @@ impl FaultRecord {
             rate: plan.rate,
             bucket_ms: width.as_millis() as u64,
             injected_at_s: injected_at.as_secs_f64(),
-            first_failure_s,
-            impact_s,
+            first_failure_s: None,
+            impact_s: 0.0,
             failed: stats.timeline.iter().map(|b| b.failed).sum(),
             ok: stats.timeline.iter().map(|b| b.ok).sum(),
             timeline: stats.timeline.clone(),
             audit: serde_json::Value::Null,
+        };
+        let at = record.fault_bucket();
+        let bucket_s = width.as_secs_f64();
+        record.first_failure_s = record.timeline.iter().enumerate().skip(at).find(|(_, b)| b.failed > 0).map(|(i, _)| ((i - at) as f64 + 1.0) * bucket_s);
+        record.impact_s = record.recovery_s();
+        record
+    }
+
+    fn fault_bucket(&self) -> usize {
+        (self.injected_at_s * 1000.0 / self.bucket_ms.max(1) as f64) as usize
+    }
+
+    /// From the fault to the end of the hurt stretch it caused: the last
+    /// bucket with a failed answer or a worst latency over ten times the
+    /// pre-fault norm (the median of the worst latencies in the buckets
+    /// before the fault) that comes before a full second of healthy
+    /// buckets. A blip of the shared machine seconds later is not counted;
+    /// 0 when the fault hurt no bucket.
+    pub fn recovery_s(&self) -> f64 {
+        let at = self.fault_bucket();
+        let mut sorted: Vec<u64> = self.timeline.iter().take(at).skip(at / 2).map(|b| b.max_latency_ns).filter(|v| *v > 0).collect();
+        sorted.sort_unstable();
+        let norm = sorted.get(sorted.len() / 2).copied().unwrap_or(1_000_000);
+        let hurt = |b: &crate::load::Bucket| b.failed > 0 || b.max_latency_ns > norm.saturating_mul(10) || b.ok + b.failed == 0;
+        let healthy_second = (1000 / self.bucket_ms.max(1)).max(1) as usize;
+        let (mut last_hurt, mut healthy) = (None, 0);
+        for (i, b) in self.timeline.iter().enumerate().skip(at) {
+            if hurt(b) {
+                last_hurt = Some(i);
+                healthy = 0;
+            } else {
+                healthy += 1;
+                if healthy >= healthy_second {
+                    break;
+                }
+            }
         }
+        last_hurt.map_or(0.0, |i| (i - at + 1) as f64 * self.bucket_ms as f64 / 1000.0)
     }
 }
 
