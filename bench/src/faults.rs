@@ -63,9 +63,17 @@ pub fn plans(profile: &Profile) -> Vec<FaultPlan> {
     ]
 }
 
-fn signal(pid: u32, sig: &str) {
-    // kill(1): no libc binding needed, and a failure shows in the timeline.
-    let _ = std::process::Command::new("kill").args([sig, &pid.to_string()]).status();
+/// Sends `sig` to `pid` at once (no kill(1) process in between); a fault
+/// that could not be injected is said, since the run would then measure
+/// nothing.
+fn signal(pid: u32, sig: rustix::process::Signal) {
+    let sent = i32::try_from(pid)
+        .ok()
+        .and_then(rustix::process::Pid::from_raw)
+        .map(|p| rustix::process::kill_process(p, sig));
+    if !matches!(sent, Some(Ok(()))) {
+        eprintln!("could not send {sig:?} to process {pid}: {sent:?}");
+    }
 }
 
 /// Builds the injection of `plan` against a started variant.
@@ -99,14 +107,14 @@ fn injection(plan: &FaultPlan, variant: &Variant, control: &tokio::runtime::Hand
         }
         Action::Kill(service) => {
             let pid = pid_of(Some(service))?;
-            Box::new(move || signal(pid, "-KILL"))
+            Box::new(move || signal(pid, rustix::process::Signal::KILL))
         }
         Action::Stop(service) => {
             let pid = pid_of(*service)?;
             Box::new(move || {
-                signal(pid, "-STOP");
+                signal(pid, rustix::process::Signal::STOP);
                 std::thread::sleep(pause);
-                signal(pid, "-CONT");
+                signal(pid, rustix::process::Signal::CONT);
             })
         }
     })
