@@ -294,11 +294,7 @@ fn measure(
     let (latency, fanout_on, curve_on) = (parts.contains(&Part::Latency), parts.contains(&Part::Fanout), parts.contains(&Part::Curve));
     let per_repeat = if latency { scenario_list.len() as u64 * systems.len() as u64 + 1 } else { 0 } + if fanout_on { systems.len() as u64 } else { 0 };
     let runs_total = profile.repeats as u64 * per_repeat + if curve_on { profile.curve_rates.len() as u64 * (systems.len() as u64 + 1) } else { 0 };
-    let bar = ProgressBar::new(runs_total);
-    bar.set_style(
-        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} runs, ETA {eta} {msg}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
-    );
+    let bar = progress(runs_total, "runs");
     let mut runs = Vec::new();
     let mut fanout = Vec::new();
     for repeat in 0..profile.repeats {
@@ -454,6 +450,14 @@ fn measure(
     })
 }
 
+/// A progress bar counting `unit` with the elapsed time and an ETA.
+fn progress(len: u64, unit: &str) -> ProgressBar {
+    let bar = ProgressBar::new(len);
+    let template = format!("{{spinner}} [{{elapsed_precise}}] {{bar:30}} {{pos}}/{{len}} {unit}, ETA {{eta}} {{msg}}");
+    bar.set_style(ProgressStyle::with_template(&template).unwrap_or_else(|_| ProgressStyle::default_bar()));
+    bar
+}
+
 /// What the fabric costs: code, builds, binaries, and tracing, mTLS and
 /// tokens under load.
 fn costs(
@@ -467,11 +471,7 @@ fn costs(
     let root = workspace();
     let mut measured = cost::Cost { code: cost::count_code(&root), proto_packages: cost::proto_packages(&root), ..Default::default() };
     let configs = cost::feature_configs();
-    let bar = ProgressBar::new(configs.len() as u64);
-    bar.set_style(
-        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} cost runs, ETA {eta} {msg}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
-    );
+    let bar = progress(configs.len() as u64, "cost runs");
     cost::feature_costs(&mut measured, profile, bin, scratch, client_rt, control, |variant, config| {
         bar.inc(1);
         bar.set_message(format!("{variant} {config} at {:.0} transfers/s", profile.cost_rate));
@@ -504,11 +504,7 @@ fn faults(
     control: &tokio::runtime::Runtime,
 ) -> anyhow::Result<Vec<scenarios::FaultRecord>> {
     let plans = bench::faults::plans(profile);
-    let bar = ProgressBar::new(plans.len() as u64);
-    bar.set_style(
-        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} faults, ETA {eta} {msg}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
-    );
+    let bar = progress(plans.len() as u64, "faults");
     let mut started = false;
     let records = bench::faults::run_all(profile, &plans, bin, scratch, client_rt, control, |plan| {
         if started {
