@@ -24,7 +24,8 @@ use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::load::{self, Outcome, Plan};
+use crate::load::{self, Outcome, Plan, histogram};
+use crate::scenarios::{Call, send};
 
 /// One fan-out run, as stored in `raw.json`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -84,10 +85,6 @@ struct Seen {
     out_of_order: u64,
     gaps: u64,
     reconnects: u64,
-}
-
-fn histogram() -> Histogram<u64> {
-    Histogram::new_with_bounds(1, 3_600_000_000_000, 3).unwrap_or_else(|_| unreachable!("valid bounds"))
 }
 
 /// The text of post `i` (the index lets a subscriber find its schedule).
@@ -208,23 +205,15 @@ pub fn run(
         anyhow::Ok(())
     })?;
 
-    let (post_http, url) = (http.clone(), format!("{base}/v1/rooms/{room}/messages"));
+    let (post_http, base_url, path) = (http.clone(), base.to_owned(), format!("/v1/rooms/{room}/messages"));
     let _ = epoch_cell.set(Instant::now());
     let stats = load::run(client, plan, move |i| {
-        let request = post_http
-            .post(url.clone())
-            .header("content-type", "application/json")
-            .body(serde_json::json!({"author": "poster", "text": text_of(i), "client_msg_id": format!("f{i}")}).to_string());
-        async move {
-            match request.send().await {
-                Ok(r) => {
-                    let outcome = Outcome::of_status(r.status().as_u16());
-                    let _ = r.bytes().await;
-                    outcome
-                }
-                Err(_) => Outcome::Error,
-            }
-        }
+        let call = Call {
+            post: true,
+            path: path.clone(),
+            body: Some(serde_json::json!({"author": "poster", "text": text_of(i), "client_msg_id": format!("f{i}")}).to_string()),
+        };
+        send(&post_http, &base_url, &call)
     });
     // The truth: what the room holds now.
     let messages = readers.block_on(api.history(room))?.len() as u64;

@@ -191,7 +191,8 @@ struct Shared {
     done: AtomicU64,
 }
 
-fn histogram() -> Histogram<u64> {
+/// An empty latency histogram: 1 ns .. 1 hour, 3 significant digits.
+pub(crate) fn histogram() -> Histogram<u64> {
     // 1 ns .. 1 hour, 3 significant digits.
     Histogram::new_with_bounds(1, 3_600_000_000_000, 3).unwrap_or_else(|_| unreachable!("valid bounds"))
 }

@@ -300,10 +300,10 @@ impl RunRecord {
 
 /// A prepared request: method, path, JSON body.
 #[derive(Clone)]
-struct Call {
-    post: bool,
-    path: String,
-    body: Option<String>,
+pub(crate) struct Call {
+    pub(crate) post: bool,
+    pub(crate) path: String,
+    pub(crate) body: Option<String>,
 }
 
 /// Opens the workload's accounts and rooms on a variant (32 at a time).
@@ -371,7 +371,7 @@ fn calls(scenario: Scenario, workload: &mut Workload, n: u64) -> Vec<Call> {
 }
 
 /// Sends one prepared request; its outcome once the whole answer is read.
-fn send(http: &reqwest::Client, base: &str, call: &Call) -> impl Future<Output = Outcome> + Send + use<> {
+pub(crate) fn send(http: &reqwest::Client, base: &str, call: &Call) -> impl Future<Output = Outcome> + Send + use<> {
     let answer = send_raw(http, base, call);
     async move { answer.await.map_or(Outcome::Error, |(status, _)| Outcome::of_status(status)) }
 }
