@@ -242,10 +242,7 @@ pub fn feature_costs(
     control: &tokio::runtime::Runtime,
     mut progress: impl FnMut(&str, &str),
 ) -> anyhow::Result<()> {
-    let http = {
-        let _inside = client_rt.enter();
-        reqwest::Client::builder().pool_max_idle_per_host(1024).timeout(Duration::from_secs(10)).build()?
-    };
+    let http = crate::client::Client::new(Duration::from_secs(10));
     for (n, (variant, config, args, env)) in feature_configs().into_iter().enumerate() {
         progress(variant, config);
         let dir = scratch.join(format!("cost-{n}"));

@@ -171,7 +171,7 @@ async fn subscribe(ws_base: String, user: String, plan: Plan, epoch: Arc<OnceLoc
 pub fn run(
     client: &tokio::runtime::Handle,
     readers: &tokio::runtime::Handle,
-    http: &reqwest::Client,
+    http: &crate::client::Client,
     variant: &str,
     base: &str,
     room: &str,
@@ -211,7 +211,7 @@ pub fn run(
         let call = Call {
             post: true,
             path: path.clone(),
-            body: Some(serde_json::json!({"author": "poster", "text": text_of(i), "client_msg_id": format!("f{i}")}).to_string()),
+            body: Some(serde_json::json!({"author": "poster", "text": text_of(i), "client_msg_id": format!("f{i}")}).to_string().into()),
         };
         send(&post_http, &base_url, &call)
     });

@@ -131,10 +131,7 @@ pub fn run_all(
     control: &tokio::runtime::Runtime,
     mut progress: impl FnMut(&FaultPlan),
 ) -> anyhow::Result<Vec<FaultRecord>> {
-    let http = {
-        let _inside = client_rt.enter();
-        reqwest::Client::builder().pool_max_idle_per_host(1024).timeout(Duration::from_secs(10)).build()?
-    };
+    let http = crate::client::Client::new(Duration::from_secs(10));
     // Early enough to leave room for the recovery, late enough for a norm.
     let at = Duration::from_secs_f64(profile.fault_seconds * 0.3);
     let pause = Duration::from_secs_f64(profile.fault_pause_s);

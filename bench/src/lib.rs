@@ -2,6 +2,7 @@
 //! benches of both variants share.
 //!
 //! # Layout
+//! - [`client`]: the generator's lean HTTP/1.1 client (hyper connections).
 //! - [`load`]: the open-loop load generator (latency from the schedule,
 //!   so coordinated omission cannot hide a stall).
 //! - [`scenarios`]: what runs against each variant, and the invariant checks.
@@ -19,6 +20,7 @@
 //!   mean estimate.
 
 pub mod charts;
+pub mod client;
 pub mod cost;
 pub mod fanout;
 pub mod faults;

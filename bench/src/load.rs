@@ -3,9 +3,10 @@
 //! Request `i` is *scheduled* at `start + i / rate`, whatever happened to
 //! the requests before it. A scheduler thread (not a tokio task: its
 //! sleeps are the OS's, precise to tens of microseconds, not tokio's
-//! millisecond timer) hands each request to the client runtime when its
-//! time comes; at most `max_in_flight` run at once, and a request that
-//! finds no free slot waits for one. Its latency is measured from the
+//! millisecond timer) releases each request when its time comes to a
+//! fixed crew of `max_in_flight` long-lived workers on the client runtime,
+//! which take released requests in order; a request released while every
+//! worker is busy waits for one. Its latency is measured from the
 //! scheduled time, so a stall of the system (or of the sending) shows in
 //! every request that should have been sent during it, as it would for
 //! real users. The time from scheduled to actually sent is recorded too
@@ -178,6 +179,9 @@ impl Drop for PreciseSleeps {
     }
 }
 
+/// The scheduler's shortest sleep: at most 20 000 wake-ups a second.
+const MIN_SLEEP: Duration = Duration::from_micros(50);
+
 /// What the requests record, under one lock.
 struct Recorder {
     latency: Histogram<u64>,
@@ -191,6 +195,38 @@ struct Shared {
     done: AtomicU64,
 }
 
+impl Shared {
+    /// Records one answered request: the timeline (warm-up included) and,
+    /// when `recorded`, its latency from `due`, its send lag and outcome.
+    #[allow(clippy::too_many_arguments)]
+    fn record(&self, plan: &Plan, start: Instant, recorded: bool, due: Instant, sent: Instant, answered: Instant, outcome: Outcome) {
+        let latency_ns = answered.saturating_duration_since(due).as_nanos() as u64;
+        let mut r = self.recorder.lock();
+        if let Some(width) = plan.timeline {
+            let index = (answered.saturating_duration_since(start).as_nanos() / width.as_nanos().max(1)) as usize;
+            if r.timeline.len() <= index {
+                r.timeline.resize(index + 1, Bucket::default());
+            }
+            let bucket = &mut r.timeline[index];
+            if matches!(outcome, Outcome::Ok | Outcome::Refused) {
+                bucket.ok += 1;
+            } else {
+                bucket.failed += 1;
+            }
+            bucket.max_latency_ns = bucket.max_latency_ns.max(latency_ns);
+        }
+        if recorded {
+            let _ = r.latency.record(latency_ns.max(1));
+            let _ = r.send_lag.record(sent.saturating_duration_since(due).as_nanos().max(1) as u64);
+            if let Some(entry) = r.outcomes.iter_mut().find(|(o, _)| *o == outcome) {
+                entry.1 += 1;
+            }
+            drop(r);
+            self.done.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
 /// An empty latency histogram: 1 ns .. 1 hour, 3 significant digits.
 pub(crate) fn histogram() -> Histogram<u64> {
     // 1 ns .. 1 hour, 3 significant digits.
@@ -200,12 +236,13 @@ pub(crate) fn histogram() -> Histogram<u64> {
 /// Runs `plan` against `op` (request `i` → its outcome) on `runtime`.
 /// Blocks the calling thread (the scheduler) until the run ends.
 ///
-/// The scheduler sleeps until the next request is due, then hands the
-/// runtime every request due by then in one batch: at low rates that is
-/// one request per wake-up, precise to the OS's sleep; at high rates a
-/// wake-up finds several due and one cross-thread hand-off carries them
-/// all, so the generator's cost per request stays small. A request's
-/// latency is measured from its own scheduled time either way.
+/// The scheduler sleeps until the next request is due, then releases
+/// every request due by then at once: at low rates that is one request
+/// per wake-up, precise to the OS's sleep; at high rates a wake-up finds
+/// several due and releases them together, so the generator's cost per
+/// request stays small. A request's latency is measured from its own
+/// scheduled time either way. Workers still busy when the drain ends are
+/// stopped, so nothing of one run spills into the next.
 pub fn run<F, Fut>(runtime: &tokio::runtime::Handle, plan: Plan, op: F) -> RunStats
 where
     F: Fn(u64) -> Fut + Send + Sync + 'static,
@@ -221,78 +258,70 @@ where
         }),
         done: AtomicU64::new(0),
     });
-    let slots = Arc::new(tokio::sync::Semaphore::new(plan.max_in_flight.max(1)));
+    // Tickets: the scheduler releases request indices as they fall due
+    // (one permit each); `max_in_flight` long-lived workers take them in
+    // order and run them one after another. No task, semaphore slot or
+    // hand-off is made per request: a permit and a counter are all a
+    // request costs the generator beyond its own call.
+    let released = Arc::new(tokio::sync::Semaphore::new(0));
+    let claimed = Arc::new(AtomicU64::new(0));
     let total = plan.total();
     let recorded_from = (0..total).find(|i| !plan.in_warmup(*i)).unwrap_or(total);
+    let workers = plan.max_in_flight.max(1);
     let start = Instant::now();
-    let one = {
-        let (op, shared, slots) = (op.clone(), shared.clone(), slots.clone());
-        move |i: u64| {
-            let (op, shared, slots) = (op.clone(), shared.clone(), slots.clone());
-            let due = start + plan.due(i);
-            async move {
-                let Ok(_slot) = slots.acquire_owned().await else { return };
-                let sent = Instant::now();
-                let outcome = op(i).await;
-                let answered = Instant::now();
-                let latency_ns = answered.saturating_duration_since(due).as_nanos() as u64;
-                let mut r = shared.recorder.lock();
-                if let Some(width) = plan.timeline {
-                    let index = (answered.saturating_duration_since(start).as_nanos() / width.as_nanos().max(1)) as usize;
-                    if r.timeline.len() <= index {
-                        r.timeline.resize(index + 1, Bucket::default());
+    let handles: Vec<_> = (0..workers)
+        .map(|_| {
+            let (op, shared, released, claimed) = (op.clone(), shared.clone(), released.clone(), claimed.clone());
+            runtime.spawn(async move {
+                loop {
+                    let Ok(ticket) = released.acquire().await else { return };
+                    ticket.forget();
+                    let i = claimed.fetch_add(1, Ordering::Relaxed);
+                    if i >= total {
+                        return;
                     }
-                    let bucket = &mut r.timeline[index];
-                    if matches!(outcome, Outcome::Ok | Outcome::Refused) {
-                        bucket.ok += 1;
-                    } else {
-                        bucket.failed += 1;
-                    }
-                    bucket.max_latency_ns = bucket.max_latency_ns.max(latency_ns);
+                    let due = start + plan.due(i);
+                    let sent = Instant::now();
+                    let outcome = op(i).await;
+                    let answered = Instant::now();
+                    shared.record(&plan, start, i >= recorded_from, due, sent, answered, outcome);
                 }
-                if i >= recorded_from {
-                    let _ = r.latency.record(latency_ns.max(1));
-                    let _ = r.send_lag.record(sent.saturating_duration_since(due).as_nanos().max(1) as u64);
-                    if let Some(entry) = r.outcomes.iter_mut().find(|(o, _)| *o == outcome) {
-                        entry.1 += 1;
-                    }
-                    drop(r);
-                    shared.done.fetch_add(1, Ordering::Relaxed);
-                }
-            }
-        }
-    };
+            })
+        })
+        .collect();
     let _precise = PreciseSleeps::new();
     let mut next = 0;
     while next < total {
         let due = start + plan.due(next);
         let now = Instant::now();
         if due > now {
-            std::thread::sleep(due - now);
+            // Never a sleep shorter than MIN_SLEEP: at high rates the
+            // wake-ups themselves (a syscall and a context switch each)
+            // would eat the core the clients need; a wake-up then
+            // releases the few requests that fell due meanwhile, each
+            // still timed from its own schedule.
+            std::thread::sleep((due - now).max(MIN_SLEEP));
             continue;
         }
-        // Everything due by now, in one hand-off.
+        // Everything due by now, released at once.
         let mut last = next + 1;
         while last < total && start + plan.due(last) <= now {
             last += 1;
         }
-        if last - next == 1 {
-            runtime.spawn(one(next));
-        } else {
-            let one = one.clone();
-            let batch = next..last;
-            runtime.spawn(async move {
-                for i in batch {
-                    tokio::spawn(one(i));
-                }
-            });
-        }
+        released.add_permits((last - next) as usize);
         next = last;
     }
+    // One more ticket per worker: past the end, it tells the worker to stop.
+    released.add_permits(workers);
     let scheduled = total - recorded_from;
     let sent_all = Instant::now();
     while shared.done.load(Ordering::Relaxed) < scheduled && sent_all.elapsed() < plan.drain {
         std::thread::sleep(Duration::from_millis(1));
+    }
+    // What is still running now is abandoned (and counted unfinished),
+    // so it cannot spill into the next run.
+    for handle in &handles {
+        handle.abort();
     }
     let done = shared.done.load(Ordering::Relaxed);
     let recorded_span = (sent_all.max(start + plan.warmup + plan.duration) - (start + plan.warmup)).as_secs_f64();

@@ -94,8 +94,9 @@ struct RunArgs {
 
 fn parse_target(raw: &str) -> Result<(String, String), String> {
     let (name, url) = raw.split_once('=').ok_or("expected name=URL")?;
-    if !url.starts_with("http://") && !url.starts_with("https://") {
-        return Err("the URL must start with http:// or https://".into());
+    // The edges serve plain HTTP (API.md); TLS is between services only.
+    if !url.starts_with("http://") {
+        return Err("the URL must start with http:// (the load generator drives plain HTTP edges)".into());
     }
     Ok((name.to_owned(), url.to_owned()))
 }
@@ -265,10 +266,7 @@ fn measure(
     control: &tokio::runtime::Runtime,
     run_id: &str,
 ) -> anyhow::Result<Raw> {
-    let http = {
-        let _inside = client_rt.enter();
-        reqwest::Client::builder().pool_max_idle_per_host(1024).timeout(Duration::from_secs(10)).build()?
-    };
+    let http = bench::client::Client::new(Duration::from_secs(10));
     let (echo, _echo_guard) = scenarios::start_echo()?;
     let mut workloads = Vec::new();
     let mut records: Vec<VariantRecord> = Vec::new();

@@ -84,9 +84,9 @@ impl Profile {
             accounts: 1000,
             hot_fraction: 0.2,
             hot_accounts: 10,
-            curve_rates: vec![500.0, 1000.0, 2000.0, 4000.0, 6000.0, 8000.0],
+            curve_rates: vec![500.0, 1000.0, 2000.0, 4000.0, 6000.0, 8000.0, 12000.0, 16000.0, 24000.0, 32000.0],
             curve_step_s: 1.5,
-            generator_rates: vec![12000.0, 16000.0, 24000.0, 32000.0, 48000.0],
+            generator_rates: vec![48000.0, 64000.0, 96000.0, 128000.0],
             fault_rate: 300.0,
             fault_seconds: 6.0,
             fault_pause_s: 1.5,
@@ -107,7 +107,7 @@ impl Profile {
             read_rate: 1000.0,
             transfer_rate: 600.0,
             post_rate: 300.0,
-            curve_rates: vec![500.0, 1000.0, 2000.0, 3000.0, 4000.0, 6000.0, 8000.0, 12000.0, 16000.0],
+            curve_rates: vec![500.0, 1000.0, 2000.0, 3000.0, 4000.0, 6000.0, 8000.0, 12000.0, 16000.0, 20000.0, 24000.0, 32000.0, 40000.0],
             curve_step_s: 6.0,
             fault_rate: 500.0,
             fault_seconds: 20.0,
@@ -303,7 +303,7 @@ impl RunRecord {
 pub(crate) struct Call {
     pub(crate) post: bool,
     pub(crate) path: String,
-    pub(crate) body: Option<String>,
+    pub(crate) body: Option<bytes::Bytes>,
 }
 
 /// Opens the workload's accounts and rooms on a variant (32 at a time).
@@ -342,7 +342,8 @@ fn calls(scenario: Scenario, workload: &mut Workload, n: u64) -> Vec<Call> {
                             "to": t.to.as_str(),
                             "amount": t.amount.minor_units(),
                         })
-                        .to_string(),
+                        .to_string()
+                        .into(),
                     ),
                 }
             }
@@ -357,7 +358,8 @@ fn calls(scenario: Scenario, workload: &mut Workload, n: u64) -> Vec<Call> {
                             "text": p.text.as_str(),
                             "client_msg_id": p.client_msg_id.as_str(),
                         })
-                        .to_string(),
+                        .to_string()
+                        .into(),
                     ),
                 }
             }
@@ -371,7 +373,7 @@ fn calls(scenario: Scenario, workload: &mut Workload, n: u64) -> Vec<Call> {
 }
 
 /// Sends one prepared request; its outcome once the whole answer is read.
-pub(crate) fn send(http: &reqwest::Client, base: &str, call: &Call) -> impl Future<Output = Outcome> + Send + use<> {
+pub(crate) fn send(http: &crate::client::Client, base: &str, call: &Call) -> impl Future<Output = Outcome> + Send + use<> {
     let answer = send_raw(http, base, call);
     async move { answer.await.map_or(Outcome::Error, |(status, _)| Outcome::of_status(status)) }
 }
@@ -380,7 +382,7 @@ pub(crate) fn send(http: &reqwest::Client, base: &str, call: &Call) -> impl Futu
 #[allow(clippy::too_many_arguments)]
 pub fn run_one(
     runtime: &tokio::runtime::Handle,
-    http: &reqwest::Client,
+    http: &crate::client::Client,
     plan: Plan,
     variant: &str,
     base: &str,
@@ -402,7 +404,7 @@ pub fn start_echo() -> anyhow::Result<(String, tokio_util::sync::DropGuard)> {
     let stop = tokio_util::sync::CancellationToken::new();
     let stopped = stop.clone();
     std::thread::spawn(move || {
-        let Ok(rt) = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build() else {
+        let Ok(rt) = tokio::runtime::Builder::new_multi_thread().worker_threads(1).thread_name("echo").enable_all().build() else {
             return;
         };
         rt.block_on(async move {
@@ -536,7 +538,7 @@ pub type Ack = (u64, u16, serde_json::Value);
 
 /// Sends one prepared request and keeps the answer if it acknowledged
 /// something, so the invariants can check it was not lost.
-fn send_keeping_acks(http: &reqwest::Client, base: &str, call: &Call, i: u64, acks: Arc<parking_lot::Mutex<Vec<Ack>>>) -> impl Future<Output = Outcome> + Send + use<> {
+fn send_keeping_acks(http: &crate::client::Client, base: &str, call: &Call, i: u64, acks: Arc<parking_lot::Mutex<Vec<Ack>>>) -> impl Future<Output = Outcome> + Send + use<> {
     let answer = send_raw(http, base, call);
     async move {
         match answer.await {
@@ -552,21 +554,9 @@ fn send_keeping_acks(http: &reqwest::Client, base: &str, call: &Call, i: u64, ac
     }
 }
 
-fn send_raw(http: &reqwest::Client, base: &str, call: &Call) -> impl Future<Output = Option<(u16, bytes::Bytes)>> + Send + use<> {
-    let url = format!("{base}{}", call.path);
-    let request = if call.post {
-        http.post(url)
-            .header("content-type", "application/json")
-            .body(call.body.clone().unwrap_or_default())
-    } else {
-        http.get(url)
-    };
-    async move {
-        let r = request.send().await.ok()?;
-        let status = r.status().as_u16();
-        let body = r.bytes().await.ok()?;
-        Some((status, body))
-    }
+fn send_raw(http: &crate::client::Client, base: &str, call: &Call) -> impl Future<Output = Option<(u16, bytes::Bytes)>> + Send + use<> {
+    let (http, base, post, path, body) = (http.clone(), base.to_owned(), call.post, call.path.clone(), call.body.clone());
+    async move { http.request(&base, post, &path, body).await }
 }
 
 /// A fault run's load and what its clients were told.
@@ -583,7 +573,7 @@ pub struct FaultRun {
 #[allow(clippy::too_many_arguments)]
 pub fn run_fault(
     runtime: &tokio::runtime::Handle,
-    http: &reqwest::Client,
+    http: &crate::client::Client,
     variant: &str,
     base: &str,
     fault: &str,
@@ -640,7 +630,7 @@ impl FaultRun {
             .acks
             .iter()
             .filter_map(|(i, status, _)| {
-                let body: serde_json::Value = serde_json::from_str(self.calls.get(*i as usize)?.body.as_deref()?).ok()?;
+                let body: serde_json::Value = serde_json::from_slice(self.calls.get(*i as usize)?.body.as_deref()?).ok()?;
                 let id = body["transfer_id"].as_str()?.to_owned();
                 Some((id, if *status == 409 { "rejected" } else { "committed" }))
             })
@@ -671,7 +661,7 @@ impl FaultRun {
         let mut acked: Vec<(String, String, String, String, u64)> = Vec::new();
         for (i, status, answer) in &self.acks {
             let Some(call) = self.calls.get(*i as usize) else { continue };
-            let body: serde_json::Value = serde_json::from_str(call.body.as_deref().unwrap_or("null"))?;
+            let body: serde_json::Value = serde_json::from_slice(call.body.as_deref().unwrap_or(b"null"))?;
             let room = call.path.trim_start_matches("/v1/rooms/").trim_end_matches("/messages").to_owned();
             let seq = answer["seq"].as_u64();
             anyhow::ensure!(*status != 409 && seq.is_some(), "INVARIANT VIOLATED: post {i} answered {status} {answer}");
