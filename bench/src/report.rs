@@ -342,6 +342,22 @@ impl Raw {
                     None => " (wrk was not installed, so no closed-loop yardstick was run)".to_owned(),
                 }
             );
+            // Where the machine went at the generator's highest steps.
+            let cores = self.env["cores"].as_f64().unwrap_or(0.0);
+            for r in curve.iter().filter(|r| r.variant == "floor" && r.rate >= floor_best) {
+                if let Some(c) = r.harness_cpu {
+                    let share = (c.generator_us + c.echo_us) * r.rate / 1e6;
+                    let _ = writeln!(
+                        md,
+                        "At {:.0}/s{} the generator spent {:.1} µs of CPU per request and the echo server {:.1} µs: {:.2} of the machine's {cores:.0} cores busy with the harness alone.",
+                        r.rate,
+                        if r.saturated { " (saturated)" } else { "" },
+                        c.generator_us,
+                        c.echo_us,
+                        share,
+                    );
+                }
+            }
         }
         if !self.fanout.is_empty() {
             self.render_fanout(&mut md);
@@ -854,6 +870,7 @@ mod tests {
             unfinished: 0,
             histogram: encode_histogram(&h),
             curve: false,
+            harness_cpu: None,
         };
         Raw {
             env: serde_json::json!({"run_id": "fixture", "git_commit": "abc", "cpu_model": "cpu", "cores": 2, "memory_gib": 24, "kernel": "k", "rustc": "rustc", "command": "bench compare --quick"}),
@@ -955,7 +972,7 @@ mod tests {
                 run("floor", Scenario::Floor, 0, 50.0),
                 RunRecord { curve: true, rate: 500.0, ..run("microlith", Scenario::Transfer, 0, 80.0) },
                 RunRecord { curve: true, rate: 1000.0, saturated: true, ..run("microlith", Scenario::Transfer, 0, 90.0) },
-                RunRecord { curve: true, rate: 500.0, ..run("floor", Scenario::Floor, 0, 40.0) },
+                RunRecord { curve: true, rate: 500.0, harness_cpu: Some(crate::scenarios::HarnessCpu { generator_us: 6.0, echo_us: 9.0 }), ..run("floor", Scenario::Floor, 0, 40.0) },
             ],
         }
     }
@@ -975,6 +992,8 @@ mod tests {
         );
         assert!(md.contains("| 1000 | microlith | 99 | 90 | 180 | 2 | yes |"), "{md}");
         assert!(md.contains("- microlith: 500/s"), "{md}");
+        // Where the cores went at the generator's ceiling: (6 + 9) µs × 500/s.
+        assert!(md.contains("At 500/s the generator spent 6.0 µs of CPU per request and the echo server 9.0 µs: 0.01 of the machine's 2 cores"), "{md}");
         // Curve steps stay out of the fixed-rate table.
         assert!(!md.contains("| transfer |"), "{md}");
         // Fan-out: deliveries per second over the whole run (5 s), and a

@@ -259,7 +259,42 @@ pub struct RunRecord {
     /// A step of the throughput–latency curve (not a fixed-rate run).
     #[serde(default)]
     pub curve: bool,
+    /// For the floor: the CPU the harness itself spent per request, the
+    /// generator's threads and the echo server's apart.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub harness_cpu: Option<HarnessCpu>,
 }
+
+/// CPU per request of the harness's own parts during a floor run.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct HarnessCpu {
+    /// The generator (every thread of this process but the echo's), µs.
+    pub generator_us: f64,
+    /// The echo server's thread, µs.
+    pub echo_us: f64,
+}
+
+/// CPU seconds used so far by this process's threads: the echo server's
+/// thread (named `echo`) and all the others, from each thread's
+/// `schedstat` (nanoseconds on the CPU). `None` off Linux.
+pub fn harness_cpu_seconds() -> Option<(f64, f64)> {
+    let (mut echo, mut rest) = (0u64, 0u64);
+    for task in std::fs::read_dir("/proc/self/task").ok()?.flatten() {
+        let path = task.path();
+        let (Ok(comm), Ok(sched)) = (std::fs::read_to_string(path.join("comm")), std::fs::read_to_string(path.join("schedstat"))) else {
+            continue; // the thread ended meanwhile
+        };
+        let ns: u64 = sched.split_whitespace().next().and_then(|n| n.parse().ok())?;
+        if comm.trim() == ECHO_THREAD {
+            echo += ns;
+        } else {
+            rest += ns;
+        }
+    }
+    Some((rest as f64 / 1e9, echo as f64 / 1e9))
+}
+
+const ECHO_THREAD: &str = "echo";
 
 fn transfer() -> Scenario {
     Scenario::Transfer
@@ -294,6 +329,7 @@ impl RunRecord {
             unfinished: stats.unfinished,
             histogram: crate::report::encode_histogram(h),
             curve: false,
+            harness_cpu: None,
         }
     }
 }
@@ -393,8 +429,16 @@ pub fn run_one(
     let rate = plan.rate;
     let prepared = Arc::new(calls(scenario, workload, plan.total()));
     let (http, base) = (http.clone(), base.to_owned());
+    let before = (scenario == Scenario::Floor).then(harness_cpu_seconds).flatten();
     let stats = load::run(runtime, plan, move |i| send(&http, &base, &prepared[i as usize]));
-    RunRecord::of(variant, scenario, repeat, rate, &stats)
+    let mut record = RunRecord::of(variant, scenario, repeat, rate, &stats);
+    // Warm-up requests ran too: divide by every request the run made.
+    let made = (stats.latency.len() + plan.total().saturating_sub(stats.scheduled)).max(1) as f64;
+    record.harness_cpu = before.zip(harness_cpu_seconds()).map(|((g0, e0), (g1, e1))| HarnessCpu {
+        generator_us: (g1 - g0) * 1e6 / made,
+        echo_us: (e1 - e0) * 1e6 / made,
+    });
+    record
 }
 
 /// Serves `GET /echo` on a runtime of its own: the floor of the harness
@@ -404,7 +448,7 @@ pub fn start_echo() -> anyhow::Result<(String, tokio_util::sync::DropGuard)> {
     let stop = tokio_util::sync::CancellationToken::new();
     let stopped = stop.clone();
     std::thread::spawn(move || {
-        let Ok(rt) = tokio::runtime::Builder::new_multi_thread().worker_threads(1).thread_name("echo").enable_all().build() else {
+        let Ok(rt) = tokio::runtime::Builder::new_multi_thread().worker_threads(1).thread_name(ECHO_THREAD).enable_all().build() else {
             return;
         };
         rt.block_on(async move {
@@ -679,5 +723,38 @@ impl FaultRun {
             check_acked_posts(room.as_str(), &history, here).map_err(|v| anyhow::anyhow!("INVARIANT VIOLATED: {v}"))?;
         }
         Ok(acked.len() as u64)
+    }
+}
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    use super::*;
+
+    /// A thread named like the echo server's burns 50 ms of its own CPU;
+    /// the accounting puts it on the echo's side, not the generator's.
+    #[test]
+    fn harness_cpu_is_split_between_the_echo_thread_and_the_rest() {
+        let (g0, e0) = harness_cpu_seconds().expect("schedstat");
+        let (burnt_tx, burnt_rx) = std::sync::mpsc::channel();
+        let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+        let burner = std::thread::Builder::new()
+            .name(ECHO_THREAD.into())
+            .spawn(move || {
+                let goal = rustix::time::Timespec { tv_sec: 0, tv_nsec: 50_000_000 };
+                let mut x = 0u64;
+                while rustix::time::clock_gettime(rustix::time::ClockId::ThreadCPUTime) < goal {
+                    x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(7));
+                }
+                let _ = burnt_tx.send(());
+                // Alive until measured: a thread is counted while it lives.
+                let _ = done_rx.recv();
+            })
+            .expect("spawn");
+        burnt_rx.recv().expect("burnt");
+        let (g1, e1) = harness_cpu_seconds().expect("schedstat");
+        drop(done_tx);
+        let _ = burner.join();
+        assert!(e1 - e0 >= 0.05 && e1 - e0 < 0.2, "echo {:.3} s", e1 - e0);
+        assert!(g1 >= g0);
     }
 }
