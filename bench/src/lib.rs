@@ -3,6 +3,7 @@
 //!
 //! # Layout
 //! - [`client`]: the generator's lean HTTP/1.1 client (hyper connections).
+//! - [`images`]: the container images (static musl binaries FROM scratch).
 //! - [`load`]: the open-loop load generator (latency from the schedule,
 //!   so coordinated omission cannot hide a stall).
 //! - [`scenarios`]: what runs against each variant, and the invariant checks.
@@ -23,6 +24,7 @@ pub mod charts;
 pub mod client;
 pub mod cost;
 pub mod fanout;
+pub mod images;
 pub mod faults;
 pub mod load;
 pub mod percall;

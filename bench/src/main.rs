@@ -39,6 +39,10 @@ enum Cmd {
         #[command(flatten)]
         args: RunArgs,
     },
+    /// Build the container images: static musl binaries in FROM scratch
+    /// images (`mvm/<name>:local`), one per microservice and one for the
+    /// microlith; installs the musl target and musl-gcc if it can.
+    Images,
     /// Re-render REPORT.md of a stored run from its raw.json.
     Render {
         /// The run directory.
@@ -162,6 +166,20 @@ fn main() -> anyhow::Result<()> {
             let raw = Raw::read(&dir)?;
             raw.write(&dir)?;
             println!("re-rendered {}", dir.join("REPORT.md").display());
+            Ok(())
+        }
+        Cmd::Images => {
+            let bar = progress(bench::images::IMAGES.len() as u64 + 1, "steps");
+            let record = bench::images::build_all(&workspace(), |step| {
+                bar.inc(1);
+                bar.set_message(step.to_owned());
+            })?;
+            bar.finish_and_clear();
+            println!("static binaries built in {:.0} s", record.cargo_build_s);
+            for i in &record.images {
+                println!("{:<22} {:>6.1} MB (binary {:.1} MB), docker build {:.1} s", i.reference, i.bytes as f64 / 1e6, i.binary_bytes as f64 / 1e6, i.build_s);
+            }
+            println!("recorded in {}", bench::images::images_dir(&workspace()).join("images.json").display());
             Ok(())
         }
         Cmd::Compare(args) => start(args, &ALL_PARTS),

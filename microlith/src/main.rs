@@ -65,10 +65,18 @@ struct Cli {
     /// Tokio worker threads (default: one per core).
     #[arg(long, env = "MICROLITH_WORKERS")]
     workers: Option<usize>,
+    /// Instead of serving: GET this URL, exit 0 on a 2xx and 1 otherwise
+    /// (the container health check; the images have no shell or curl).
+    #[arg(long, value_name = "URL")]
+    probe: Option<String>,
 }
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    if let Some(url) = &cli.probe {
+        edge::probe::probe(url, Duration::from_secs(2)).map_err(|e| anyhow::format_err!("{url}: {e}"))?;
+        return Ok(());
+    }
     tracing_subscriber::fmt()
         .with_env_filter(
             EnvFilter::try_from_default_env()

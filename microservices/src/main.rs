@@ -34,6 +34,12 @@ enum Cmd {
         #[arg(long, default_value = "data/microservices/pki")]
         out: std::path::PathBuf,
     },
+    /// GET a URL, exit 0 on a 2xx and 1 otherwise (the container health
+    /// check; the images have no shell or curl).
+    Probe {
+        /// For example http://127.0.0.1:7001/healthz.
+        url: String,
+    },
     /// Run one service.
     Serve {
         /// Which service.
@@ -50,6 +56,10 @@ enum Cmd {
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    if let Cmd::Probe { url } = &cli.command {
+        edge::probe::probe(url, std::time::Duration::from_secs(2)).map_err(|e| anyhow::format_err!("{url}: {e}"))?;
+        return Ok(());
+    }
     microservices::pki::install_crypto_provider();
     // MICROSERVICES_LOG_SPANS=1 logs every request span as it closes, with
     // its trace_id, span_id and parent_span_id: one request's hops join up.
@@ -77,6 +87,7 @@ fn main() -> anyhow::Result<()> {
                 println!("wrote a private CA and certificates for {} to {}", names.join(", "), out.display());
                 Ok(())
             }
+            Cmd::Probe { .. } => Ok(()),
             Cmd::Serve { service, listen, args } => {
                 let listener = tokio::net::TcpListener::bind(listen)
                     .await

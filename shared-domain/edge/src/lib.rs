@@ -17,6 +17,7 @@ pub mod body;
 pub mod chat;
 pub mod error;
 pub mod ops;
+pub mod probe;
 pub mod session;
 pub mod transfers;
 pub mod ws;
