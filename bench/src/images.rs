@@ -128,6 +128,30 @@ pub struct ImagesRecord {
     pub images: Vec<ImageRecord>,
 }
 
+/// What running in containers takes: the images, and the deployment
+/// files of each variant with their lines.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Containers {
+    /// The images as built for this run.
+    pub images: ImagesRecord,
+    /// (variant, file relative to the workspace, non-blank non-comment lines).
+    pub files: Vec<(String, String, u64)>,
+}
+
+/// The deployment files of each variant, with their lines that are
+/// neither blank nor comments.
+pub fn deployment_files(workspace: &Path) -> Vec<(String, String, u64)> {
+    ["microlith", "microservices"]
+        .iter()
+        .filter_map(|v| {
+            let rel = format!("{v}/compose.yml");
+            let text = std::fs::read_to_string(workspace.join(&rel)).ok()?;
+            let lines = text.lines().filter(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#')).count() as u64;
+            Some(((*v).to_owned(), rel, lines))
+        })
+        .collect()
+}
+
 /// Where the build contexts and `images.json` go.
 pub fn images_dir(workspace: &Path) -> PathBuf {
     workspace.join("target").join("images")

@@ -9,6 +9,7 @@
 //! - [`scenarios`]: what runs against each variant, and the invariant checks.
 //! - [`cost`]: lines of code by purpose, build time and binary sizes,
 //!   the per-request cost of tracing, mTLS and service tokens.
+//! - [`compose`]: both variants as Docker Compose projects (`--deploy compose`).
 //! - [`fanout`]: one chat post delivered over WebSocket to many
 //!   subscribers; delivery latency and nothing lost.
 //! - [`faults`]: the same faults made to each variant under load.
@@ -22,6 +23,7 @@
 
 pub mod charts;
 pub mod client;
+pub mod compose;
 pub mod cost;
 pub mod fanout;
 pub mod images;

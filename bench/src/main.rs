@@ -94,6 +94,19 @@ struct RunArgs {
     /// release binaries (tests use the debug ones).
     #[arg(long, hide = true)]
     bin_dir: Option<PathBuf>,
+    /// Where the harness starts the variants: `local` processes on
+    /// loopback, or `compose`: their images (built first, `bench images`)
+    /// under Docker Compose, torn down afterwards.
+    #[arg(long, value_enum, default_value = "local", conflicts_with = "targets")]
+    deploy: Deploy,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum Deploy {
+    /// Child processes on loopback.
+    Local,
+    /// Containers under Docker Compose.
+    Compose,
 }
 
 fn parse_target(raw: &str) -> Result<(String, String), String> {
@@ -153,6 +166,7 @@ fn environment(run_id: &str, profile: &Profile) -> serde_json::Value {
         "profile": profile,
         "placement": "load generator, microlith and every microservice on the same machine, unpinned",
         "storage": "memory",
+        "deploy": "local",
         "knobs": "each variant's defaults (see README)",
     })
 }
@@ -188,7 +202,7 @@ fn main() -> anyhow::Result<()> {
 }
 
 fn start(args: RunArgs, parts: &[Part]) -> anyhow::Result<()> {
-    let RunArgs { quick: _, full, smoke, targets, out, build_cost, bin_dir } = args;
+    let RunArgs { quick: _, full, smoke, targets, out, build_cost, bin_dir, deploy } = args;
     let mut profile = if smoke {
         Profile::smoke()
     } else if full {
@@ -197,10 +211,10 @@ fn start(args: RunArgs, parts: &[Part]) -> anyhow::Result<()> {
         Profile::quick()
     };
     profile.build_cost |= build_cost;
-    compare(profile, parts, targets, &out, bin_dir)
+    compare(profile, parts, targets, &out, bin_dir, deploy)
 }
 
-fn compare(profile: Profile, parts: &[Part], targets: Vec<(String, String)>, out: &Path, bin_dir: Option<PathBuf>) -> anyhow::Result<()> {
+fn compare(profile: Profile, parts: &[Part], targets: Vec<(String, String)>, out: &Path, bin_dir: Option<PathBuf>, deploy: Deploy) -> anyhow::Result<()> {
     let run_id = format!(
         "{}-{}",
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs(),
@@ -209,11 +223,29 @@ fn compare(profile: Profile, parts: &[Part], targets: Vec<(String, String)>, out
     let dir = out.join(&run_id);
     let client_rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build()?;
     let control = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build()?;
+    bench::compose::tear_down_on_interrupt(control.handle());
 
     // The systems under test.
     let mut systems = Vec::new();
     let mut bin_for_faults = None;
-    if targets.is_empty() {
+    let mut containers = None;
+    if deploy == Deploy::Compose {
+        let bar = progress(bench::images::IMAGES.len() as u64 + 1, "steps");
+        let images = bench::images::build_all(&workspace(), |step| {
+            bar.inc(1);
+            bar.set_message(step.to_owned());
+        })?;
+        bar.finish_and_clear();
+        containers = Some(bench::images::Containers { images, files: bench::images::deployment_files(&workspace()) });
+        // One at a time, so each cold start has the machine to itself.
+        for name in ["microlith", "microservices"] {
+            eprintln!("starting {name} under compose...");
+            systems.push(control.block_on(Variant::compose(&workspace(), name))?);
+        }
+        if parts.contains(&Part::Faults) || parts.contains(&Part::Cost) {
+            eprintln!("note: container faults and the cost part are not run under --deploy compose yet (see ARCHITECTURE.md, status)");
+        }
+    } else if targets.is_empty() {
         let bin = match bin_dir {
             Some(dir) => dir,
             None => {
@@ -243,6 +275,12 @@ fn compare(profile: Profile, parts: &[Part], targets: Vec<(String, String)>, out
         }
     });
     let mut raw = result?;
+    if deploy == Deploy::Compose {
+        raw.env["deploy"] = "compose".into();
+        raw.env["storage"] = "durable (Docker volumes)".into();
+        raw.env["placement"] = "load generator on the host; each variant's containers on the same machine, unpinned".into();
+    }
+    raw.containers = containers;
     // A later part that fails still leaves what the earlier parts measured.
     let mut failed: Option<anyhow::Error> = None;
     if let Some(bin) = bin_for_faults {
@@ -463,6 +501,7 @@ fn measure(
         fanout,
         cost: None,
         wrk,
+        containers: None,
     })
 }
 

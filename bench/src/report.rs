@@ -70,6 +70,9 @@ pub struct Raw {
     /// wrk against the same echo endpoint, when wrk is installed.
     #[serde(default)]
     pub wrk: Option<WrkRecord>,
+    /// Images and deployment files, under `--deploy compose`.
+    #[serde(default)]
+    pub containers: Option<crate::images::Containers>,
 }
 
 /// What wrk (closed loop) reached against the harness's echo endpoint.
@@ -443,6 +446,7 @@ impl Raw {
                 v.audit,
             );
         }
+        self.containers_section(&mut md);
         let _ = writeln!(
             md,
             "\n## Method and threats to validity\n\n\
@@ -459,12 +463,52 @@ impl Raw {
              - At low rates the cores idle between requests and every hop pays the wake-up of an idle core \
              (tens to hundreds of microseconds on this VM): latencies there are dominated by it, for the floor too, \
              and fall as the rate rises. Read the fixed-rate table against the floor row and the curve.\n\
-             - Storage is in memory for both variants: this measures the fabric, not the disk.\n\
+             - {}\n\
              - Raw data: `raw.json` (every run, with its HdrHistogram), `runs.csv`, `env.json`, and `hdr/*.hlog` \
              (HdrHistogram interval logs, one per variant and scenario). `bench render <dir>` \
-             re-renders this report from `raw.json`.\n"
+             re-renders this report from `raw.json`.\n",
+            if self.env["deploy"] == "compose" {
+                "Both variants ran in containers under Docker Compose (`microlith/compose.yml`, `microservices/compose.yml`), \
+                 with durable storage on Docker volumes and the same limits per container; the load came from the host over the \
+                 published loopback port."
+            } else {
+                "Storage is in memory for both variants: this measures the fabric, not the disk."
+            }
         );
         md
+    }
+
+    /// Images, their bytes and build times, the deployment files and the
+    /// cold start of each variant in containers.
+    fn containers_section(&self, md: &mut String) {
+        let Some(c) = &self.containers else { return };
+        let _ = writeln!(md, "\n## Containers\n");
+        let _ = writeln!(
+            md,
+            "Static musl release binaries in `FROM scratch` images, built by `bench images` (the static build took {:.0} s this run, incremental). \
+             Start to ready in the table above is the cold start of the whole variant: from `compose up` to the first ready answer at its edge.\n",
+            c.images.cargo_build_s
+        );
+        let _ = writeln!(md, "| image | variant | bytes | binary | docker build |");
+        let _ = writeln!(md, "|---|---|---|---|---|");
+        let mb = |b: u64| format!("{:.1} MB", b as f64 / 1e6);
+        let mut totals: Vec<(&str, u64, u64)> = Vec::new();
+        for i in &c.images.images {
+            let variant = if i.name == "microlith" { "microlith" } else { "microservices" };
+            let _ = writeln!(md, "| `{}` | {variant} | {} | {} | {:.1} s |", i.reference, mb(i.bytes), mb(i.binary_bytes), i.build_s);
+            match totals.iter_mut().find(|t| t.0 == variant) {
+                Some(t) => {
+                    t.1 += 1;
+                    t.2 += i.bytes;
+                }
+                None => totals.push((variant, 1, i.bytes)),
+            }
+        }
+        let _ = writeln!(md);
+        for (variant, images, bytes) in totals {
+            let files: Vec<String> = c.files.iter().filter(|f| f.0 == variant).map(|f| format!("`{}` ({} lines)", f.1, f.2)).collect();
+            let _ = writeln!(md, "- {variant}: {images} image(s), {} in all; deployed by {}.", mb(bytes), if files.is_empty() { "–".to_owned() } else { files.join(", ") });
+        }
     }
 
     /// The highest curve step `variant` sustained, and whether it was the
@@ -913,6 +957,16 @@ mod tests {
                 audit: serde_json::json!({"pending_transfers": 0, "total_balance": 1000, "acknowledged_checked": 1700}),
             }],
             wrk: Some(WrkRecord { command: "wrk -t1 -c32 -d 2s --latency http://x/echo".into(), requests_per_s: 1000.0, p50_us: Some(80.0) }),
+            containers: Some(crate::images::Containers {
+                images: crate::images::ImagesRecord {
+                    cargo_build_s: 190.0,
+                    images: ["microlith", "accounts", "gateway"]
+                        .iter()
+                        .map(|n| crate::images::ImageRecord { name: (*n).into(), reference: format!("mvm/{n}:local"), bytes: 7_000_000, binary_bytes: 6_900_000, build_s: 5.0 })
+                        .collect(),
+                },
+                files: vec![("microlith".into(), "microlith/compose.yml".into(), 18), ("microservices".into(), "microservices/compose.yml".into(), 60)],
+            }),
             cost: Some(crate::cost::Cost {
                 code: vec![
                     crate::cost::CodeArea { variant: "both".into(), area: "business rules".into(), files: 10, code: 3000, comments: 500 },
@@ -992,6 +1046,9 @@ mod tests {
         );
         assert!(md.contains("| 1000 | microlith | 99 | 90 | 180 | 2 | yes |"), "{md}");
         assert!(md.contains("- microlith: 500/s"), "{md}");
+        // Containers: per image, and per variant in all.
+        assert!(md.contains("| `mvm/accounts:local` | microservices | 7.0 MB | 6.9 MB | 5.0 s |"), "{md}");
+        assert!(md.contains("- microservices: 2 image(s), 14.0 MB in all; deployed by `microservices/compose.yml` (60 lines)."), "{md}");
         // Where the cores went at the generator's ceiling: (6 + 9) µs × 500/s.
         assert!(md.contains("At 500/s the generator spent 6.0 µs of CPU per request and the echo server 9.0 µs: 0.01 of the machine's 2 cores"), "{md}");
         // Curve steps stay out of the fixed-rate table.

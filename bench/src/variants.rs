@@ -1,6 +1,7 @@
 //! Starting and stopping the systems under test: the microlith and the
 //! microservices, each as child processes on loopback (their release
-//! binaries, built first if missing), or a deployment already running
+//! binaries, built first if missing), as compose projects of their images
+//! (`--deploy compose`), or a deployment already running
 //! (`--target name=URL`). Children hold a pipe to stdin from us and exit
 //! when it closes, so none outlives the harness; dropping a variant stops
 //! it gracefully and kills it after a grace period.
@@ -26,6 +27,8 @@ pub struct Variant {
     pub pids: Vec<u32>,
     /// The launcher's ports file (microservices only).
     pub ports_file: Option<PathBuf>,
+    /// Its compose project, under `--deploy compose` (torn down on drop).
+    pub compose: Option<crate::compose::Project>,
 }
 
 /// Where `cargo build --release` puts the binaries.
@@ -119,6 +122,7 @@ impl Variant {
             start_to_ready: None,
             pids: vec![pid],
             ports_file: None,
+            compose: None,
         };
         wait_ready(&http, &base, Duration::from_secs(30)).await?;
         variant.start_to_ready = Some(started.elapsed());
@@ -159,6 +163,7 @@ impl Variant {
             start_to_ready: None,
             pids: Vec::new(),
             ports_file: Some(ports_file.clone()),
+            compose: None,
         };
         wait_ready(&http, &base, Duration::from_secs(60)).await?;
         variant.start_to_ready = Some(started.elapsed());
@@ -183,11 +188,47 @@ impl Variant {
             start_to_ready: None,
             pids: Vec::new(),
             ports_file: None,
+            compose: None,
         })
     }
 
-    /// Ports it listens on: one per service from the ports file, else one.
+    /// Brings `name`'s compose project up (its images built already) with
+    /// the edge on a fresh loopback port; start-to-ready runs from `up` to
+    /// the first ready answer: the cold start of the whole variant.
+    pub async fn compose(workspace: &Path, name: &str) -> anyhow::Result<Variant> {
+        let project = crate::compose::Project::new(workspace, name)?;
+        let port = free_port().await?;
+        let base = format!("http://127.0.0.1:{port}");
+        let http = ready_client()?;
+        let started = Instant::now();
+        project.up(port)?;
+        wait_ready(&http, &base, Duration::from_secs(120)).await.with_context(|| format!("{name} under compose"))?;
+        let start_to_ready = started.elapsed();
+        Ok(Variant {
+            name: name.to_owned(),
+            base,
+            children: Vec::new(),
+            start_to_ready: Some(start_to_ready),
+            pids: project.pids(),
+            ports_file: None,
+            compose: Some(project),
+        })
+    }
+
+    /// The PIDs of its processes now (containers restart with new ones).
+    fn live_pids(&self) -> Vec<u32> {
+        match &self.compose {
+            Some(project) => project.pids(),
+            None => self.pids.clone(),
+        }
+    }
+
+    /// Ports it listens on: one per service from the ports file or the
+    /// compose project, else one.
     pub fn ports(&self) -> u64 {
+        if let Some(project) = &self.compose {
+            return project.containers().len() as u64;
+        }
         self.ports_file
             .as_ref()
             .and_then(|p| std::fs::read_to_string(p).ok())
@@ -211,11 +252,12 @@ impl Variant {
 
     /// Resident memory of every process of the variant, bytes (Linux).
     pub fn rss_bytes(&self) -> Option<u64> {
-        if self.pids.is_empty() {
+        let pids = self.live_pids();
+        if pids.is_empty() {
             return None;
         }
         let mut total = 0;
-        for pid in &self.pids {
+        for pid in &pids {
             let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
             let kb: u64 = status
                 .lines()
@@ -231,12 +273,13 @@ impl Variant {
 
     /// CPU time used so far by every process of the variant, seconds.
     pub fn cpu_seconds(&self) -> Option<f64> {
-        if self.pids.is_empty() {
+        let pids = self.live_pids();
+        if pids.is_empty() {
             return None;
         }
         // Clock ticks per second: 100 on Linux (USER_HZ).
         let mut ticks = 0u64;
-        for pid in &self.pids {
+        for pid in &pids {
             let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
             // Fields after the ")" of the command name; utime and stime are
             // the 12th and 13th of them.
@@ -250,6 +293,9 @@ impl Variant {
     /// Stops what we started: close stdin (a graceful drain), then kill
     /// whatever has not exited after 10 s.
     pub async fn stop(mut self) {
+        if let Some(project) = self.compose.take() {
+            tokio::task::spawn_blocking(move || project.down()).await.ok();
+        }
         for (mut child, stdin) in self.children.drain(..) {
             drop(stdin);
             if tokio::time::timeout(Duration::from_secs(10), child.wait()).await.is_err() {

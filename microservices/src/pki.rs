@@ -150,6 +150,15 @@ impl Pki {
         Ok(Arc::new(config))
     }
 
+    /// A TLS client config that trusts nobody: for clients that only
+    /// ever speak plain HTTP, so they need no system trust roots.
+    pub fn no_roots() -> anyhow::Result<rustls::ClientConfig> {
+        Ok(rustls::ClientConfig::builder_with_provider(Self::provider())
+            .with_safe_default_protocol_versions()?
+            .with_root_certificates(rustls::RootCertStore::empty())
+            .with_no_client_auth())
+    }
+
     /// A reqwest client for the HTTP/JSON hop: trusts only the CA and
     /// presents `name`'s certificate.
     pub fn http_client(&self, name: &str, builder: reqwest::ClientBuilder) -> anyhow::Result<reqwest::ClientBuilder> {

@@ -213,7 +213,10 @@ impl ServiceArgs {
         let builder = reqwest::Client::builder();
         match self.pki() {
             Some(pki) => pki.http_client(me.name(), builder),
-            None => Ok(builder),
+            // Plain HTTP between services: no TLS, so no trust roots to
+            // load (a FROM scratch image has none, and reqwest's platform
+            // verifier refuses to start without them).
+            None => Ok(builder.tls_backend_preconfigured(Pki::no_roots()?)),
         }
     }
 

@@ -1,0 +1,145 @@
+//! Both variants under Docker Compose (`--deploy compose`): each variant's
+//! compose file (`microlith/compose.yml`, `microservices/compose.yml`) is
+//! brought up as its own project on a fresh loopback port, measured like
+//! the local processes (its containers' main processes are host
+//! processes, so RSS and CPU are read the same way), and torn down with
+//! its volumes afterwards, on error and on Ctrl-C.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Mutex;
+
+use anyhow::{Context, bail};
+
+/// Projects up right now, for the Ctrl-C handler to tear down.
+static LIVE: Mutex<Vec<(Vec<String>, PathBuf, String)>> = Mutex::new(Vec::new());
+
+/// One variant's compose project.
+#[derive(Debug)]
+pub struct Project {
+    program: Vec<String>,
+    file: PathBuf,
+    name: String,
+}
+
+/// `docker compose` (the plugin) if it answers, else `docker-compose`.
+fn program() -> anyhow::Result<Vec<String>> {
+    let answers = |cmd: &[&str]| Command::new(cmd[0]).args(&cmd[1..]).stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok_and(|s| s.success());
+    if answers(&["docker", "compose", "version"]) {
+        Ok(vec!["docker".into(), "compose".into()])
+    } else if answers(&["docker-compose", "version"]) {
+        Ok(vec!["docker-compose".into()])
+    } else {
+        bail!("neither `docker compose` nor `docker-compose` answers: --deploy compose needs Docker Compose")
+    }
+}
+
+fn command(program: &[String], file: &Path, name: &str) -> Command {
+    let mut cmd = Command::new(&program[0]);
+    cmd.args(&program[1..]).arg("-p").arg(name).arg("-f").arg(file);
+    cmd
+}
+
+fn down(program: &[String], file: &Path, name: &str) {
+    let _ = command(program, file, name).args(["down", "-v", "--remove-orphans", "-t", "10"]).stdout(Stdio::null()).stderr(Stdio::null()).status();
+}
+
+impl Project {
+    /// The project of `variant` (its `<variant>/compose.yml`), named
+    /// uniquely for this run.
+    pub fn new(workspace: &Path, variant: &str) -> anyhow::Result<Self> {
+        let file = workspace.join(variant).join("compose.yml");
+        if !file.exists() {
+            bail!("no compose file at {}", file.display());
+        }
+        Ok(Self {
+            program: program()?,
+            file,
+            name: format!("mvm-{variant}-{}", std::process::id()),
+        })
+    }
+
+    /// `up -d` with the edge published on `127.0.0.1:port`; registered for
+    /// tear-down before it starts, so a failed start is cleaned up too.
+    pub fn up(&self, port: u16) -> anyhow::Result<()> {
+        if let Ok(mut live) = LIVE.lock() {
+            live.push((self.program.clone(), self.file.clone(), self.name.clone()));
+        }
+        let out = command(&self.program, &self.file, &self.name)
+            .env("MVM_PORT", port.to_string())
+            .args(["up", "-d"])
+            .output()
+            .context("running compose up")?;
+        if !out.status.success() {
+            bail!("compose up of {} failed:\n{}", self.file.display(), String::from_utf8_lossy(&out.stderr));
+        }
+        Ok(())
+    }
+
+    /// Container id of each service (running or not).
+    pub fn containers(&self) -> Vec<(String, String)> {
+        let services = command(&self.program, &self.file, &self.name).args(["config", "--services"]).output();
+        let Ok(services) = services else { return Vec::new() };
+        String::from_utf8_lossy(&services.stdout)
+            .lines()
+            .filter_map(|service| {
+                let id = command(&self.program, &self.file, &self.name).args(["ps", "-q", service]).output().ok()?;
+                let id = String::from_utf8_lossy(&id.stdout).trim().to_owned();
+                (!id.is_empty()).then(|| (service.to_owned(), id))
+            })
+            .collect()
+    }
+
+    /// The host PID of each running container's main process.
+    pub fn pids(&self) -> Vec<u32> {
+        self.containers().iter().filter_map(|(_, id)| container_pid(id)).collect()
+    }
+
+    /// Tears the project down with its volumes.
+    pub fn down(&self) {
+        down(&self.program, &self.file, &self.name);
+        if let Ok(mut live) = LIVE.lock() {
+            live.retain(|(_, _, name)| *name != self.name);
+        }
+    }
+}
+
+impl Drop for Project {
+    fn drop(&mut self) {
+        self.down();
+    }
+}
+
+/// The host PID of a running container's main process.
+pub fn container_pid(id: &str) -> Option<u32> {
+    let out = Command::new("docker").args(["inspect", "-f", "{{.State.Pid}}", id]).output().ok()?;
+    String::from_utf8_lossy(&out.stdout).trim().parse().ok().filter(|p| *p > 0)
+}
+
+/// On Ctrl-C or SIGTERM: tear down every project still up, then exit
+/// (130). Child processes started here exit by themselves when this
+/// process ends (their stdin closes).
+pub fn tear_down_on_interrupt(runtime: &tokio::runtime::Handle) {
+    runtime.spawn(async {
+        let term = async {
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(mut s) => {
+                    s.recv().await;
+                }
+                Err(_) => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            () = term => {}
+        }
+        let live = LIVE.lock().map(|l| l.clone()).unwrap_or_default();
+        if !live.is_empty() {
+            eprintln!("\ninterrupted: tearing down {} compose project(s)...", live.len());
+        }
+        for (program, file, name) in live {
+            down(&program, &file, &name);
+        }
+        std::process::exit(130);
+    });
+}
