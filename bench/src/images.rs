@@ -152,6 +152,11 @@ pub fn deployment_files(workspace: &Path) -> Vec<(String, String, u64)> {
         .collect()
 }
 
+/// The `image:` values of a YAML file (compose file or k8s manifests).
+pub fn image_refs(text: &str) -> Vec<String> {
+    text.lines().filter_map(|l| l.trim().strip_prefix("image:").map(|v| v.trim().trim_matches('"').to_owned())).collect()
+}
+
 /// Where the build contexts and `images.json` go.
 pub fn images_dir(workspace: &Path) -> PathBuf {
     workspace.join("target").join("images")
@@ -267,5 +272,26 @@ mod tests {
         assert_eq!(IMAGES[1].args, ["serve", "accounts"]);
         assert_eq!(IMAGES[5].args, ["serve", "gateway"]);
         assert_eq!(IMAGES[5].reference(), "mvm/gateway:local");
+    }
+
+    #[test]
+    fn the_compose_files_run_exactly_the_images_the_build_produces() {
+        let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace");
+        let mut used = Vec::new();
+        for variant in ["microlith", "microservices"] {
+            let text = std::fs::read_to_string(workspace.join(variant).join("compose.yml")).expect("compose file");
+            for r in image_refs(&text) {
+                let image = IMAGES.iter().find(|i| i.reference() == r).unwrap_or_else(|| panic!("{variant}/compose.yml runs {r}, which `bench images` does not build"));
+                assert_eq!(image.name == "microlith", variant == "microlith", "{r} in {variant}/compose.yml");
+                used.push(r);
+            }
+        }
+        used.sort();
+        let mut built: Vec<String> = IMAGES.iter().map(Image::reference).collect();
+        built.sort();
+        assert_eq!(used, built, "every image is deployed once");
+        let files = deployment_files(workspace);
+        assert_eq!(files.len(), 2);
+        assert!(files.iter().all(|f| f.2 > 5), "{files:?}");
     }
 }

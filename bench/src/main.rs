@@ -42,7 +42,11 @@ enum Cmd {
     /// Build the container images: static musl binaries in FROM scratch
     /// images (`mvm/<name>:local`), one per microservice and one for the
     /// microlith; installs the musl target and musl-gcc if it can.
-    Images,
+    Images {
+        /// Only print the image references, one per line (for scripts).
+        #[arg(long)]
+        list: bool,
+    },
     /// Re-render REPORT.md of a stored run from its raw.json.
     Render {
         /// The run directory.
@@ -182,7 +186,13 @@ fn main() -> anyhow::Result<()> {
             println!("re-rendered {}", dir.join("REPORT.md").display());
             Ok(())
         }
-        Cmd::Images => {
+        Cmd::Images { list: true } => {
+            for image in bench::images::IMAGES {
+                println!("{}", image.reference());
+            }
+            Ok(())
+        }
+        Cmd::Images { list: false } => {
             let bar = progress(bench::images::IMAGES.len() as u64 + 1, "steps");
             let record = bench::images::build_all(&workspace(), |step| {
                 bar.inc(1);

@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Deploys both variants to a local kind cluster: builds the images, creates
+# the cluster (k8s/kind-config.yaml) if it is not there, loads the images
+# into it, applies the kind overlay and waits for every rollout. Needs
+# docker, kind, kubectl and cargo on a machine that can run kind (the
+# project's CI cannot: there it only renders and validates the manifests).
+#   k8s/deploy-kind.sh            deploy (again) to the cluster "mvm"
+#   CLUSTER=other k8s/deploy-kind.sh
+#   kind delete cluster --name mvm   remove it all
+set -euo pipefail
+cd "$(dirname "$0")/.."
+cluster="${CLUSTER:-mvm}"
+context="kind-${cluster}"
+
+for tool in docker kind kubectl cargo; do
+    command -v "$tool" >/dev/null || { echo "deploy-kind: $tool is needed and not on PATH" >&2; exit 1; }
+done
+
+echo "==> building the images (static musl binaries, FROM scratch)"
+cargo run --release -p bench -- images
+
+if ! kind get clusters | grep -qx "$cluster"; then
+    echo "==> creating the kind cluster $cluster"
+    kind create cluster --name "$cluster" --config k8s/kind-config.yaml --wait 120s
+fi
+
+echo "==> loading the images into $cluster"
+for image in $(cargo run --quiet --release -p bench -- images --list); do
+    kind load docker-image --name "$cluster" "$image"
+done
+
+echo "==> applying k8s/overlays/kind"
+kubectl --context "$context" apply -k k8s/overlays/kind
+# A new image under the same tag needs new pods.
+kubectl --context "$context" -n mvm rollout restart deployment
+for deployment in $(kubectl --context "$context" -n mvm get deployments -o name); do
+    kubectl --context "$context" -n mvm rollout status "$deployment" --timeout=180s
+done
+
+cat <<DONE
+==> deployed. Both edges are on the host's loopback:
+    microlith      http://127.0.0.1:8080
+    microservices  http://127.0.0.1:8081
+Measure them with:
+    cargo run --release -p bench -- compare --target microlith=http://127.0.0.1:8080 --target microservices=http://127.0.0.1:8081
+DONE
