@@ -116,6 +116,28 @@ pub fn container_pid(id: &str) -> Option<u32> {
     String::from_utf8_lossy(&out.stdout).trim().parse().ok().filter(|p| *p > 0)
 }
 
+/// Runs `docker args`; says so when it fails (a fault that was not
+/// injected must not pass for one that was).
+pub fn docker(args: &[&str]) -> bool {
+    match Command::new("docker").args(args).output() {
+        Ok(out) if out.status.success() => true,
+        Ok(out) => {
+            eprintln!("docker {} failed: {}", args.join(" "), String::from_utf8_lossy(&out.stderr).trim());
+            false
+        }
+        Err(e) => {
+            eprintln!("docker {} could not run: {e}", args.join(" "));
+            false
+        }
+    }
+}
+
+/// The networks a container is attached to.
+pub fn networks(id: &str) -> Vec<String> {
+    let out = Command::new("docker").args(["inspect", "-f", "{{range $name, $_ := .NetworkSettings.Networks}}{{$name}} {{end}}", id]).output();
+    out.map(|o| String::from_utf8_lossy(&o.stdout).split_whitespace().map(str::to_owned).collect()).unwrap_or_default()
+}
+
 /// On Ctrl-C or SIGTERM: tear down every project still up, then exit
 /// (130). Child processes started here exit by themselves when this
 /// process ends (their stdin closes).

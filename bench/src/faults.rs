@@ -12,6 +12,20 @@
 //! The microlith's `pause` is the honest counterpart of pausing one
 //! service: a stopped OS process. In the microlith that process is the
 //! whole system, which is the trade-off the report must show.
+//!
+//! Under `--deploy compose` the faults are the containers' instead
+//! ([`container_plans`]), each against a fresh compose project:
+//!
+//! | kind | load | microlith | microservices |
+//! |---|---|---|---|
+//! | `container-crash` | transfers | SIGKILL of the container's process (the engine restarts it) | the same, of the accounts container |
+//! | `container-pause` | transfers | `docker pause` (frozen: alive, silent) for a while | the same, of accounts |
+//! | `partition` | transfers | the container cut from its networks for a while | accounts cut from the backend network |
+//! | `rolling-restart` | transfers | `docker restart` (SIGTERM, drain, start) | the same, of accounts |
+//!
+//! `docker kill` is not the crash: the engine counts it as a manual stop
+//! and its restart policy does not bring the container back; a process
+//! killed from outside, as by a crash or the OOM killer, is restarted.
 
 use std::path::Path;
 use std::time::Duration;
@@ -32,6 +46,14 @@ enum Action {
     /// SIGSTOP, then SIGCONT after the pause; `None`: the variant's only
     /// process.
     Stop(Option<&'static str>),
+    /// SIGKILL of a compose service's container process.
+    ContainerKill(&'static str),
+    /// `docker pause`, then `docker unpause` after the pause.
+    ContainerPause(&'static str),
+    /// Disconnected from every network, reconnected after the pause.
+    Partition(&'static str),
+    /// `docker restart` (graceful stop, then start).
+    Restart(&'static str),
 }
 
 /// One fault of one variant.
@@ -60,6 +82,22 @@ pub fn plans(profile: &Profile) -> Vec<FaultPlan> {
         plan("pause", "microlith", Scenario::Transfer, format!("SIGSTOP of the microlith process for {pause} s (the whole system)"), Action::Stop(None)),
         plan("pause", "microservices", Scenario::Transfer, format!("SIGSTOP of the accounts process for {pause} s"), Action::Stop(Some("accounts"))),
         plan("dependency-down", "microservices", Scenario::Transfer, format!("the HTTP/JSON ledger stopped (SIGSTOP) for {pause} s"), Action::Stop(Some("ledger"))),
+    ]
+}
+
+/// The container faults, for `--deploy compose`.
+pub fn container_plans(profile: &Profile) -> Vec<FaultPlan> {
+    let pause = profile.fault_pause_s;
+    let plan = |kind, variant, describe: String, action| FaultPlan { kind, variant, scenario: Scenario::Transfer, describe, action };
+    vec![
+        plan("container-crash", "microlith", "SIGKILL of the microlith container's process (the engine restarts it)".into(), Action::ContainerKill("microlith")),
+        plan("container-crash", "microservices", "SIGKILL of the accounts container's process (the engine restarts it)".into(), Action::ContainerKill("accounts")),
+        plan("container-pause", "microlith", format!("docker pause of the microlith container for {pause} s"), Action::ContainerPause("microlith")),
+        plan("container-pause", "microservices", format!("docker pause of the accounts container for {pause} s"), Action::ContainerPause("accounts")),
+        plan("partition", "microlith", format!("the microlith container disconnected from its network for {pause} s"), Action::Partition("microlith")),
+        plan("partition", "microservices", format!("the accounts container disconnected from the backend network for {pause} s"), Action::Partition("accounts")),
+        plan("rolling-restart", "microlith", "docker restart of the microlith container (graceful stop, then start)".into(), Action::Restart("microlith")),
+        plan("rolling-restart", "microservices", "docker restart of the accounts container (graceful stop, then start)".into(), Action::Restart("accounts")),
     ]
 }
 
@@ -117,7 +155,67 @@ fn injection(plan: &FaultPlan, variant: &Variant, control: &tokio::runtime::Hand
                 signal(pid, rustix::process::Signal::CONT);
             })
         }
+        Action::ContainerKill(service) => {
+            let id = container_of(variant, service)?;
+            Box::new(move || match crate::compose::container_pid(&id) {
+                Some(pid) => signal(pid, rustix::process::Signal::KILL),
+                None => eprintln!("no process of container {id} to kill"),
+            })
+        }
+        Action::ContainerPause(service) => {
+            let id = container_of(variant, service)?;
+            Box::new(move || {
+                crate::compose::docker(&["pause", &id]);
+                std::thread::sleep(pause);
+                crate::compose::docker(&["unpause", &id]);
+            })
+        }
+        Action::Partition(service) => {
+            let id = container_of(variant, service)?;
+            let networks = crate::compose::networks(&id);
+            anyhow::ensure!(!networks.is_empty(), "container {id} of {service} is on no network");
+            let service = service.to_string();
+            Box::new(move || {
+                for n in &networks {
+                    crate::compose::docker(&["network", "disconnect", n, &id]);
+                }
+                std::thread::sleep(pause);
+                // Back under its service name, which its callers resolve.
+                for n in &networks {
+                    crate::compose::docker(&["network", "connect", "--alias", &service, n, &id]);
+                }
+            })
+        }
+        Action::Restart(service) => {
+            let id = container_of(variant, service)?;
+            Box::new(move || {
+                crate::compose::docker(&["restart", "-t", "10", &id]);
+            })
+        }
     })
+}
+
+fn container_of(variant: &Variant, service: &str) -> anyhow::Result<String> {
+    let project = variant.compose.as_ref().context("a container fault needs --deploy compose")?;
+    project.containers().into_iter().find(|(s, _)| s == service).map(|(_, id)| id).with_context(|| format!("no container of {service}"))
+}
+
+/// Where the fault runs start their fresh instances.
+#[derive(Debug, Clone, Copy)]
+pub enum Instances<'a> {
+    /// Child processes from the release binaries in `bin`, their data
+    /// under `scratch`.
+    Local {
+        /// The variants' binaries.
+        bin: &'a Path,
+        /// Data directories.
+        scratch: &'a Path,
+    },
+    /// Compose projects of the images (built already).
+    Compose {
+        /// The workspace (its `<variant>/compose.yml`).
+        workspace: &'a Path,
+    },
 }
 
 /// Runs every fault of `plans`, each against a fresh durable instance
@@ -125,8 +223,7 @@ fn injection(plan: &FaultPlan, variant: &Variant, control: &tokio::runtime::Hand
 pub fn run_all(
     profile: &Profile,
     plans: &[FaultPlan],
-    bin: &Path,
-    scratch: &Path,
+    instances: Instances<'_>,
     client_rt: &tokio::runtime::Runtime,
     control: &tokio::runtime::Runtime,
     mut progress: impl FnMut(&FaultPlan),
@@ -138,15 +235,21 @@ pub fn run_all(
     let mut records = Vec::new();
     for (n, plan) in plans.iter().enumerate() {
         progress(plan);
-        let data = scratch.join(format!("fault-{n}-{}", plan.variant));
         let durable = ["--storage".to_owned(), "durable".to_owned()];
         let variant = control.block_on(async {
-            if plan.variant == "microlith" {
-                let mut args = durable.to_vec();
-                args.extend(["--fault-injection".to_owned(), "--data-dir".to_owned(), data.display().to_string()]);
-                Variant::microlith(bin, &args).await
-            } else {
-                Variant::microservices(bin, &data, &durable).await
+            match instances {
+                // Images run with durable storage on a fresh volume.
+                Instances::Compose { workspace } => Variant::compose(workspace, plan.variant).await,
+                Instances::Local { bin, scratch } => {
+                    let data = scratch.join(format!("fault-{n}-{}", plan.variant));
+                    if plan.variant == "microlith" {
+                        let mut args = durable.to_vec();
+                        args.extend(["--fault-injection".to_owned(), "--data-dir".to_owned(), data.display().to_string()]);
+                        Variant::microlith(bin, &args).await
+                    } else {
+                        Variant::microservices(bin, &data, &durable).await
+                    }
+                }
             }
         })?;
         let outcome = (|| {

@@ -252,8 +252,8 @@ fn compare(profile: Profile, parts: &[Part], targets: Vec<(String, String)>, out
             eprintln!("starting {name} under compose...");
             systems.push(control.block_on(Variant::compose(&workspace(), name))?);
         }
-        if parts.contains(&Part::Faults) || parts.contains(&Part::Cost) {
-            eprintln!("note: container faults and the cost part are not run under --deploy compose yet (see ARCHITECTURE.md, status)");
+        if parts.contains(&Part::Cost) {
+            eprintln!("note: the cost part is not run under --deploy compose yet (see ARCHITECTURE.md, status)");
         }
     } else if targets.is_empty() {
         let bin = match bin_dir {
@@ -291,11 +291,17 @@ fn compare(profile: Profile, parts: &[Part], targets: Vec<(String, String)>, out
         raw.env["placement"] = "load generator on the host; each variant's containers on the same machine, unpinned".into();
     }
     raw.containers = containers;
-    // A later part that fails still leaves what the earlier parts measured.
     let mut failed: Option<anyhow::Error> = None;
+    if deploy == Deploy::Compose && parts.contains(&Part::Faults) {
+        match faults(&profile, bench::faults::Instances::Compose { workspace: &workspace() }, &client_rt, &control) {
+            Ok(f) => raw.faults = f,
+            Err(e) => failed = Some(e),
+        }
+    }
+    // A later part that fails still leaves what the earlier parts measured.
     if let Some(bin) = bin_for_faults {
         if parts.contains(&Part::Faults) {
-            match faults(&profile, &bin, &dir.join("tmp"), &client_rt, &control) {
+            match faults(&profile, bench::faults::Instances::Local { bin: &bin, scratch: &dir.join("tmp") }, &client_rt, &control) {
                 Ok(f) => raw.faults = f,
                 Err(e) => failed = Some(e),
             }
@@ -563,15 +569,17 @@ fn costs(
 /// Every fault of `bench::faults`, each against fresh durable instances.
 fn faults(
     profile: &Profile,
-    bin: &Path,
-    scratch: &Path,
+    instances: bench::faults::Instances<'_>,
     client_rt: &tokio::runtime::Runtime,
     control: &tokio::runtime::Runtime,
 ) -> anyhow::Result<Vec<scenarios::FaultRecord>> {
-    let plans = bench::faults::plans(profile);
+    let plans = match instances {
+        bench::faults::Instances::Local { .. } => bench::faults::plans(profile),
+        bench::faults::Instances::Compose { .. } => bench::faults::container_plans(profile),
+    };
     let bar = progress(plans.len() as u64, "faults");
     let mut started = false;
-    let records = bench::faults::run_all(profile, &plans, bin, scratch, client_rt, control, |plan| {
+    let records = bench::faults::run_all(profile, &plans, instances, client_rt, control, |plan| {
         if started {
             bar.inc(1);
         }
