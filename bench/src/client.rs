@@ -83,21 +83,42 @@ impl Client {
 
 impl Origin {
     async fn request(&self, post: bool, path: &str, body: Option<Bytes>) -> Option<(u16, Bytes)> {
-        let mut conn = loop {
-            let Some(conn) = self.idle.lock().pop() else {
-                break self.connect().await?;
+        let mut builder = hyper::Request::builder().uri(path).header(hyper::header::HOST, self.host.clone());
+        if post {
+            builder = builder.method(hyper::Method::POST).header(hyper::header::CONTENT_TYPE, "application/json");
+        }
+        let mut request = builder.body(Full::new(body.unwrap_or_default())).ok()?;
+        // A kept-alive connection the server has just closed is found out
+        // either before the request goes (`ready`) or with the request
+        // handed back unsent (`try_send_request`): then it goes on a fresh
+        // connection, as any HTTP client does. The server never saw it, so
+        // this hides nothing; a request that was sent is never sent again.
+        let mut pooled = true;
+        let (conn, answer) = loop {
+            let mut conn = match pooled.then(|| self.pop()).flatten() {
+                Some(conn) => conn,
+                None => {
+                    pooled = false;
+                    self.connect().await?
+                }
             };
-            if !conn.is_closed() {
-                break conn;
+            if conn.ready().await.is_err() {
+                if pooled {
+                    continue;
+                }
+                return None;
+            }
+            match conn.try_send_request(request).await {
+                Ok(answer) => break (conn, answer),
+                Err(mut e) => match e.take_message() {
+                    Some(unsent) if pooled => {
+                        request = unsent;
+                        pooled = false;
+                    }
+                    _ => return None,
+                },
             }
         };
-        conn.ready().await.ok()?;
-        let mut request = hyper::Request::builder().uri(path).header(hyper::header::HOST, self.host.clone());
-        if post {
-            request = request.method(hyper::Method::POST).header(hyper::header::CONTENT_TYPE, "application/json");
-        }
-        let request = request.body(Full::new(body.unwrap_or_default())).ok()?;
-        let answer = conn.send_request(request).await.ok()?;
         let status = answer.status().as_u16();
         let body = answer.into_body().collect().await.ok()?.to_bytes();
         // Kept for the next request only once its answer is read in full;
@@ -106,6 +127,17 @@ impl Origin {
             self.idle.lock().push(conn);
         }
         Some((status, body))
+    }
+
+    /// An idle connection that is not known to be closed.
+    fn pop(&self) -> Option<SendRequest<Full<Bytes>>> {
+        let mut idle = self.idle.lock();
+        while let Some(conn) = idle.pop() {
+            if !conn.is_closed() {
+                return Some(conn);
+            }
+        }
+        None
     }
 
     async fn connect(&self) -> Option<SendRequest<Full<Bytes>>> {
@@ -159,5 +191,45 @@ mod tests {
             let closed = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind").local_addr().expect("addr");
             assert_eq!(c.request(&format!("http://{closed}"), false, "/echo", None).await, None);
         });
+    }
+
+    /// A server that closes every connection after one answer, without
+    /// saying so: each next request finds its kept-alive connection gone
+    /// and goes out on a fresh one, never as an error.
+    #[test]
+    fn a_connection_the_server_closed_is_replaced_not_failed() {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let served = std::thread::spawn(move || {
+            let mut n = 0;
+            for stream in listener.incoming().take(5) {
+                let mut stream = stream.expect("accept");
+                let mut request = Vec::new();
+                let mut buf = [0u8; 1024];
+                while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                    let read = stream.read(&mut buf).expect("read");
+                    if read == 0 {
+                        break;
+                    }
+                    request.extend_from_slice(&buf[..read]);
+                }
+                stream.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok").expect("write");
+                n += 1;
+                // Dropped: closed with no `connection: close`.
+            }
+            n
+        });
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("rt");
+        let c = Client::new(Duration::from_secs(5));
+        let base = format!("http://{addr}");
+        rt.block_on(async {
+            for i in 0..5 {
+                assert_eq!(c.request(&base, false, "/", None).await, Some((200, Bytes::from_static(b"ok"))), "request {i}");
+                // Let the close arrive, as between requests of a real load.
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        });
+        assert_eq!(served.join().expect("server"), 5, "one connection per request");
     }
 }

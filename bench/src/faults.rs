@@ -8,6 +8,7 @@
 //! | `chat-crash` | posts | every room actor and the directory panic | SIGKILL of the chat process |
 //! | `pause` | transfers | SIGSTOP of the process for a while (it is the whole system) | SIGSTOP of the accounts process for a while (a gray failure: alive, silent) |
 //! | `dependency-down` | transfers | none: its read model is in-process | the HTTP/JSON ledger paused (SIGSTOP) for a while |
+//! | `upgrade` | transfers | a successor process takes the socket and the state over (zero-downtime upgrade) | SIGTERM of accounts: it drains and exits, the launcher starts it again (a rolling restart of one service) |
 //!
 //! The microlith's `pause` is the honest counterpart of pausing one
 //! service: a stopped OS process. In the microlith that process is the
@@ -46,6 +47,10 @@ enum Action {
     /// SIGSTOP, then SIGCONT after the pause; `None`: the variant's only
     /// process.
     Stop(Option<&'static str>),
+    /// The microlith's zero-downtime upgrade: a successor takes over.
+    Upgrade,
+    /// SIGTERM of a service process (a graceful restart by its launcher).
+    Term(&'static str),
     /// SIGKILL of a compose service's container process.
     ContainerKill(&'static str),
     /// `docker pause`, then `docker unpause` after the pause.
@@ -82,6 +87,8 @@ pub fn plans(profile: &Profile) -> Vec<FaultPlan> {
         plan("pause", "microlith", Scenario::Transfer, format!("SIGSTOP of the microlith process for {pause} s (the whole system)"), Action::Stop(None)),
         plan("pause", "microservices", Scenario::Transfer, format!("SIGSTOP of the accounts process for {pause} s"), Action::Stop(Some("accounts"))),
         plan("dependency-down", "microservices", Scenario::Transfer, format!("the HTTP/JSON ledger stopped (SIGSTOP) for {pause} s"), Action::Stop(Some("ledger"))),
+        plan("upgrade", "microlith", Scenario::Transfer, "a new process takes the listening socket and the state over while the old one drains".into(), Action::Upgrade),
+        plan("upgrade", "microservices", Scenario::Transfer, "SIGTERM of the accounts process: it drains, exits and is started again".into(), Action::Term("accounts")),
     ]
 }
 
@@ -154,6 +161,11 @@ fn injection(plan: &FaultPlan, variant: &Variant, control: &tokio::runtime::Hand
                 std::thread::sleep(pause);
                 signal(pid, rustix::process::Signal::CONT);
             })
+        }
+        Action::Upgrade => Box::new(variant.upgrade(control.clone()).context("an upgrade needs a microlith started with --upgrade-socket")?),
+        Action::Term(service) => {
+            let pid = pid_of(Some(service))?;
+            Box::new(move || signal(pid, rustix::process::Signal::TERM))
         }
         Action::ContainerKill(service) => {
             let id = container_of(variant, service)?;
@@ -245,6 +257,7 @@ pub fn run_all(
                     if plan.variant == "microlith" {
                         let mut args = durable.to_vec();
                         args.extend(["--fault-injection".to_owned(), "--data-dir".to_owned(), data.display().to_string()]);
+                        args.extend(["--upgrade-socket".to_owned(), data.join("upgrade.sock").display().to_string()]);
                         Variant::microlith(bin, &args).await
                     } else {
                         Variant::microservices(bin, &data, &durable).await

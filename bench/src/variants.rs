@@ -13,6 +13,8 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use tokio::process::{Child, ChildStdin, Command};
 
+type Successors = std::sync::Arc<parking_lot::Mutex<Vec<(Child, Option<ChildStdin>)>>>;
+
 /// A system under test.
 pub struct Variant {
     /// `microlith` or `microservices` (or the name given to a target).
@@ -21,6 +23,10 @@ pub struct Variant {
     pub base: String,
     /// Processes we started, and the stdin pipe each exits on.
     children: Vec<(Child, Option<ChildStdin>)>,
+    /// Successors started by [`Variant::upgrade`], stopped with the rest.
+    successors: Successors,
+    /// How the microlith was started (binary, arguments), for a successor.
+    launch: Option<(PathBuf, Vec<String>)>,
     /// Start-to-ready, when we started it.
     pub start_to_ready: Option<Duration>,
     /// PIDs of every process of the variant (for RSS and CPU).
@@ -123,6 +129,8 @@ impl Variant {
             pids: vec![pid],
             ports_file: None,
             compose: None,
+            successors: Successors::default(),
+            launch: Some((bin.join("microlith"), args.clone())),
         };
         wait_ready(&http, &base, Duration::from_secs(30)).await?;
         variant.start_to_ready = Some(started.elapsed());
@@ -164,6 +172,8 @@ impl Variant {
             pids: Vec::new(),
             ports_file: Some(ports_file.clone()),
             compose: None,
+            successors: Successors::default(),
+            launch: None,
         };
         wait_ready(&http, &base, Duration::from_secs(60)).await?;
         variant.start_to_ready = Some(started.elapsed());
@@ -189,6 +199,8 @@ impl Variant {
             pids: Vec::new(),
             ports_file: None,
             compose: None,
+            successors: Successors::default(),
+            launch: None,
         })
     }
 
@@ -212,6 +224,8 @@ impl Variant {
             pids: project.pids(),
             ports_file: None,
             compose: Some(project),
+            successors: Successors::default(),
+            launch: None,
         })
     }
 
@@ -290,9 +304,31 @@ impl Variant {
         Some(ticks as f64 / 100.0)
     }
 
+    /// A zero-downtime upgrade of a microlith started with
+    /// `--upgrade-socket PATH`: starts a successor with the same arguments
+    /// and `--take-over PATH`, which takes the listening socket and then
+    /// the state while the running process drains and exits. `None` for
+    /// anything else.
+    pub fn upgrade(&self, runtime: tokio::runtime::Handle) -> Option<impl FnOnce() + Send + 'static> {
+        let (binary, args) = self.launch.clone()?;
+        let socket = args.iter().position(|a| a == "--upgrade-socket").and_then(|i| args.get(i + 1)).cloned()?;
+        let successors = self.successors.clone();
+        Some(move || {
+            let _inside = runtime.enter();
+            let mut args = args;
+            args.extend(["--take-over".to_owned(), socket]);
+            match spawn(&binary, &args) {
+                Ok((child, stdin)) => successors.lock().push((child, Some(stdin))),
+                Err(e) => eprintln!("could not start the successor: {e:#}"),
+            }
+        })
+    }
+
     /// Stops what we started: close stdin (a graceful drain), then kill
     /// whatever has not exited after 10 s.
     pub async fn stop(mut self) {
+        let successors: Vec<_> = self.successors.lock().drain(..).collect();
+        self.children.extend(successors);
         if let Some(project) = self.compose.take() {
             tokio::task::spawn_blocking(move || project.down()).await.ok();
         }

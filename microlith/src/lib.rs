@@ -12,6 +12,7 @@ pub mod component;
 pub mod config;
 pub mod runtime;
 pub mod system;
+pub mod upgrade;
 
 use std::sync::Arc;
 
@@ -98,10 +99,66 @@ pub async fn run(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), RunError> {
-    edge::ops::prometheus();
     let storage = store::Storage::open(&config.storage, "microlith")?;
+    run_with_storage(config, storage, listener, shutdown, Drain::none()).await
+}
+
+/// A gentler stop, for an upgrade: once `started`, every answer carries
+/// `connection: close` for `grace`, so clients leave their keep-alive
+/// connections by themselves (an idle connection the server closes can
+/// race a request the client is just sending on it); then the edge stops
+/// as on `shutdown`.
+#[derive(Clone, Debug)]
+pub struct Drain {
+    /// Cancelled when the drain begins.
+    pub started: tokio_util::sync::CancellationToken,
+    /// How long answers say `connection: close` before the edge stops.
+    pub grace: std::time::Duration,
+}
+
+impl Drain {
+    /// No drain: only `shutdown` stops the edge.
+    pub fn none() -> Self {
+        Self {
+            started: tokio_util::sync::CancellationToken::new(),
+            grace: std::time::Duration::ZERO,
+        }
+    }
+}
+
+/// [`run`] on a store opened by the caller (a successor taking over
+/// opens it once its predecessor has let go).
+pub async fn run_with_storage(
+    config: Config,
+    storage: store::Storage,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    drain: Drain,
+) -> Result<(), RunError> {
+    edge::ops::prometheus();
     let system = Arc::new(Microlith::start(&config, storage));
-    let router = edge::router(services(&system, config.fault_injection), config.edge.clone());
+    let draining = drain.started.clone();
+    let router = edge::router(services(&system, config.fault_injection), config.edge.clone()).layer(axum::middleware::map_response(
+        move |mut response: axum::response::Response| {
+            let draining = draining.is_cancelled();
+            async move {
+                if draining {
+                    response.headers_mut().insert(axum::http::header::CONNECTION, axum::http::HeaderValue::from_static("close"));
+                }
+                response
+            }
+        },
+    ));
+    let shutdown = async move {
+        let drained = async {
+            drain.started.cancelled().await;
+            tokio::time::sleep(drain.grace).await;
+        };
+        tokio::select! {
+            () = shutdown => {}
+            () = drained => {}
+        }
+    };
     tracing::info!(addr = %listener.local_addr()?, storage = ?config.storage, "microlith serving");
     let served = edge::serve(listener, router, shutdown).await;
     system.stop().await;

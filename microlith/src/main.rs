@@ -65,6 +65,15 @@ struct Cli {
     /// Tokio worker threads (default: one per core).
     #[arg(long, env = "MICROLITH_WORKERS")]
     workers: Option<usize>,
+    /// Wait on this Unix socket for a successor (`--take-over`): hand it
+    /// the listening socket and, once drained and stopped, the state.
+    #[arg(long, env = "MICROLITH_UPGRADE_SOCKET", value_name = "PATH")]
+    upgrade_socket: Option<PathBuf>,
+    /// Take the listening socket and the state over from the microlith
+    /// waiting on this Unix socket (a zero-downtime upgrade: no connection
+    /// is refused; `--listen` is then ignored). Use the same storage.
+    #[arg(long, value_name = "PATH")]
+    take_over: Option<PathBuf>,
     /// Instead of serving: GET this URL, exit 0 on a 2xx and 1 otherwise
     /// (the container health check; the images have no shell or curl).
     #[arg(long, value_name = "URL")]
@@ -111,9 +120,37 @@ fn main() -> anyhow::Result<()> {
     }
     let runtime = runtime.enable_all().build()?;
     let result = runtime.block_on(async move {
-        let listener = tokio::net::TcpListener::bind(config.listen)
-            .await
-            .map_err(|e| anyhow::format_err!("binding {}: {e}", config.listen))?;
+        let listener = match cli.take_over.clone() {
+            Some(path) => {
+                let taken = tokio::task::spawn_blocking(move || {
+                    let taken = microlith::upgrade::TakeOver::connect(&path).map_err(|e| anyhow::format_err!("taking over from {}: {e}", path.display()))?;
+                    tracing::info!(addr = ?taken.listener.local_addr().ok(), "took the listening socket over; waiting for the state");
+                    anyhow::Ok(taken.released()?)
+                })
+                .await??;
+                tokio::net::TcpListener::from_std(taken)?
+            }
+            None => tokio::net::TcpListener::bind(config.listen)
+                .await
+                .map_err(|e| anyhow::format_err!("binding {}: {e}", config.listen))?,
+        };
+        // A successor, when one connects: it gets a duplicate of the
+        // listening socket at once, and the state after the drain.
+        let upgrading = tokio_util::sync::CancellationToken::new();
+        let successor = std::sync::Arc::new(parking_lot::Mutex::new(None));
+        if let Some(path) = &cli.upgrade_socket {
+            let handover = microlith::upgrade::Handover::bind(path).map_err(|e| anyhow::format_err!("{}: {e}", path.display()))?;
+            let spare = std::os::fd::AsFd::as_fd(&listener).try_clone_to_owned()?;
+            let (slot, token) = (successor.clone(), upgrading.clone());
+            tokio::task::spawn_blocking(move || match handover.wait(&spare) {
+                Ok(s) => {
+                    tracing::info!("a successor took the listening socket; draining and releasing the state");
+                    *slot.lock() = Some(s);
+                    token.cancel();
+                }
+                Err(e) => tracing::warn!(error = %e, "upgrade socket failed; no upgrade possible"),
+            });
+        }
         let exit_on_eof = cli.exit_on_stdin_eof;
         let shutdown = async move {
             let stdin_closed = async {
@@ -129,7 +166,31 @@ fn main() -> anyhow::Result<()> {
                 () = stdin_closed => {}
             }
         };
-        microlith::run(config, listener, shutdown).await?;
+        // An upgrade drains gently: half a second of answers that close
+        // their connections, then the stop.
+        let drain = microlith::Drain {
+            started: upgrading.clone(),
+            grace: Duration::from_millis(500),
+        };
+        // A successor may find the store still closing: a little patience.
+        let mut attempts = 0;
+        let storage = loop {
+            match store::Storage::open(&config.storage, "microlith") {
+                Ok(s) => break s,
+                Err(e) if cli.take_over.is_some() && attempts < 100 => {
+                    attempts += 1;
+                    tracing::warn!(error = %e, "store not free yet; retrying");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Err(e) => return Err(anyhow::format_err!("opening storage: {e}")),
+            }
+        };
+        microlith::run_with_storage(config, storage, listener, shutdown, drain).await?;
+        let successor = successor.lock().take();
+        if let Some(s) = successor {
+            s.released()?;
+            tracing::info!("state released to the successor");
+        }
         anyhow::Ok(())
     });
     // Don't wait for a blocking read of stdin that may never end.
