@@ -768,7 +768,19 @@ impl Raw {
             md,
             "| eventual consistency | none: the audit reads the accounts and the journal in the same process | one replicated read model (the ledger, fed asynchronously over HTTP/JSON); the audit reads it once it has caught up; its lag is exported as `ledger_replication_lag_seconds` (not sampled by this run) |"
         );
-        let _ = writeln!(md, "| blue/green vs hot upgrade | not measured yet (issue 5) | not measured yet (issue 5) |");
+        let upgrade = |variant: &str, how: &str| {
+            let run = ["upgrade", "rolling-restart"].iter().find_map(|k| self.faults.iter().find(|f| f.variant == variant && f.kind == *k));
+            run.map_or("not run".to_owned(), |f| {
+                let worst = f.timeline.iter().skip((f.injected_at_s * 1000.0 / f.bucket_ms.max(1) as f64) as usize).map(|b| b.max_latency_ns).max().unwrap_or(0);
+                format!("{how} ({}): {} of {} requests failed under {:.0}/s, worst latency after it {:.0} ms", f.kind, f.failed, f.failed + f.ok, f.rate, worst as f64 / 1e6)
+            })
+        };
+        let _ = writeln!(
+            md,
+            "| blue/green vs hot upgrade | {} | {} |",
+            upgrade("microlith", "a new process takes the socket and the state over"),
+            upgrade("microservices", "one service restarted gracefully"),
+        );
         let _ = writeln!(
             md,
             "| supervision / fault detection | crash: {}; pause: {} | crash: {}; pause: {} |",
@@ -1076,6 +1088,22 @@ mod tests {
         assert_eq!(parse_wrk(text), Some((41234.56, Some(152.0))));
         assert_eq!(parse_wrk("     50%    1.50ms\nRequests/sec: 10\n"), Some((10.0, Some(1500.0))));
         assert_eq!(parse_wrk("nothing"), None);
+    }
+
+    #[test]
+    fn the_upgrade_row_reads_the_upgrade_runs() {
+        let mut raw = fixture();
+        let mut upgrade = raw.faults[0].clone();
+        upgrade.variant = "microlith".into();
+        upgrade.kind = "upgrade".into();
+        upgrade.failed = 0;
+        raw.faults.push(upgrade);
+        let md = raw.render();
+        // The worst latency from the fault on: the 50 ms bucket.
+        assert!(
+            md.contains("| blue/green vs hot upgrade | a new process takes the socket and the state over (upgrade): 0 of 1760 requests failed under 300/s, worst latency after it 50 ms | not run |"),
+            "{md}"
+        );
     }
 
     #[test]
