@@ -143,18 +143,7 @@ pub fn networks(id: &str) -> Vec<String> {
 /// process ends (their stdin closes).
 pub fn tear_down_on_interrupt(runtime: &tokio::runtime::Handle) {
     runtime.spawn(async {
-        let term = async {
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(mut s) => {
-                    s.recv().await;
-                }
-                Err(_) => std::future::pending().await,
-            }
-        };
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            () = term => {}
-        }
+        edge::interrupted().await;
         let live = LIVE.lock().map(|l| l.clone()).unwrap_or_default();
         if !live.is_empty() {
             eprintln!("\ninterrupted: tearing down {} compose project(s)...", live.len());

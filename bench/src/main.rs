@@ -193,12 +193,7 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Cmd::Images { list: false } => {
-            let bar = progress(bench::images::IMAGES.len() as u64 + 1, "steps");
-            let record = bench::images::build_all(&workspace(), |step| {
-                bar.inc(1);
-                bar.set_message(step.to_owned());
-            })?;
-            bar.finish_and_clear();
+            let record = build_images()?;
             println!("static binaries built in {:.0} s", record.cargo_build_s);
             for i in &record.images {
                 println!("{:<22} {:>6.1} MB (binary {:.1} MB), docker build {:.1} s", i.reference, i.bytes as f64 / 1e6, i.binary_bytes as f64 / 1e6, i.build_s);
@@ -240,13 +235,7 @@ fn compare(profile: Profile, parts: &[Part], targets: Vec<(String, String)>, out
     let mut bin_for_faults = None;
     let mut containers = None;
     if deploy == Deploy::Compose {
-        let bar = progress(bench::images::IMAGES.len() as u64 + 1, "steps");
-        let images = bench::images::build_all(&workspace(), |step| {
-            bar.inc(1);
-            bar.set_message(step.to_owned());
-        })?;
-        bar.finish_and_clear();
-        containers = Some(bench::images::Containers { images, files: bench::images::deployment_files(&workspace()) });
+        containers = Some(bench::images::Containers { images: build_images()?, files: bench::images::deployment_files(&workspace()) });
         // One at a time, so each cold start has the machine to itself.
         for name in ["microlith", "microservices"] {
             eprintln!("starting {name} under compose...");
@@ -519,6 +508,17 @@ fn measure(
         wrk,
         containers: None,
     })
+}
+
+/// `bench images`, with a progress bar over its steps.
+fn build_images() -> anyhow::Result<bench::images::ImagesRecord> {
+    let bar = progress(bench::images::IMAGES.len() as u64 + 1, "steps");
+    let record = bench::images::build_all(&workspace(), |step| {
+        bar.inc(1);
+        bar.set_message(step.to_owned());
+    })?;
+    bar.finish_and_clear();
+    Ok(record)
 }
 
 /// A progress bar counting `unit` with the elapsed time and an ETA.

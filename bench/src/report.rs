@@ -753,12 +753,17 @@ impl Raw {
             delta("mtls+tokens"),
         );
         let deploy = |name: &str| {
-            cost.code.iter().find(|a| a.variant == name && a.area == "deployment configuration").map_or("not built yet (issue 5)".to_owned(), |a| format!("{} files, {} lines", a.files, a.code))
+            let files = cost.code.iter().find(|a| a.variant == name && a.area.starts_with("deployment")).map_or("–".to_owned(), |a| format!("{} files, {} lines (compose, k8s)", a.files, a.code));
+            let images = self.containers.as_ref().map_or("images sized under `--deploy compose`".to_owned(), |c| {
+                let mine: Vec<_> = c.images.images.iter().filter(|i| (i.name == "microlith") == (name == "microlith")).collect();
+                format!("{} image(s), {:.1} MB", mine.len(), mine.iter().map(|i| i.bytes).sum::<u64>() as f64 / 1e6)
+            });
+            format!("{files}; {images}")
         };
         let ready = |name: &str| variant(name).and_then(|v| v.start_to_ready_ms).map_or("–".to_owned(), |ms| format!("{ms:.0} ms"));
         let _ = writeln!(
             md,
-            "| containers / orchestration | deployment configuration: {}; start to ready {} | deployment configuration: {}; start to ready {} |",
+            "| containers / orchestration | {}; start to ready {} | {}; start to ready {} |",
             deploy("microlith"),
             ready("microlith"),
             deploy("microservices"),
@@ -1058,6 +1063,7 @@ mod tests {
         );
         assert!(md.contains("| 1000 | microlith | 99 | 90 | 180 | 2 | yes |"), "{md}");
         assert!(md.contains("- microlith: 500/s"), "{md}");
+        assert!(md.contains("| containers / orchestration | –; 1 image(s), 7.0 MB; start to ready 12 ms | –; 2 image(s), 14.0 MB; start to ready 12 ms |"), "{md}");
         // Containers: per image, and per variant in all.
         assert!(md.contains("| `mvm/accounts:local` | microservices | 7.0 MB | 6.9 MB | 5.0 s |"), "{md}");
         assert!(md.contains("- microservices: 2 image(s), 14.0 MB in all; deployed by `microservices/compose.yml` (60 lines)."), "{md}");

@@ -32,6 +32,21 @@ pub enum UpgradeError {
     NoSocket,
 }
 
+/// A Unix socket path may hold at most 107 bytes; a longer one (a deep
+/// data directory) is reached through its directory's descriptor instead,
+/// `/proc/self/fd/N/name`, which the kernel resolves. The directory stays
+/// open as long as the returned `File` lives.
+fn reachable(path: &Path) -> std::io::Result<(Option<std::fs::File>, PathBuf)> {
+    use std::os::fd::AsRawFd;
+    if path.as_os_str().len() < 100 {
+        return Ok((None, path.to_owned()));
+    }
+    let dir = std::fs::File::open(path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new(".")))?;
+    let name = path.file_name().ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidInput, "a socket path needs a file name"))?;
+    let short = Path::new("/proc/self/fd").join(dir.as_raw_fd().to_string()).join(name);
+    Ok((Some(dir), short))
+}
+
 impl From<rustix::io::Errno> for UpgradeError {
     fn from(e: rustix::io::Errno) -> Self {
         Self::Io(e.into())
@@ -59,8 +74,9 @@ impl Handover {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.into()),
             _ => {}
         }
+        let (_dir, reachable) = reachable(path)?;
         Ok(Self {
-            listener: UnixListener::bind(path)?,
+            listener: UnixListener::bind(reachable)?,
             path: path.to_owned(),
         })
     }
@@ -98,7 +114,8 @@ impl TakeOver {
     /// Connects to the running process at `path` and receives its
     /// listening socket.
     pub fn connect(path: &Path) -> Result<Self, UpgradeError> {
-        let stream = UnixStream::connect(path)?;
+        let (_dir, reachable) = reachable(path)?;
+        let stream = UnixStream::connect(reachable)?;
         let mut byte = [0u8; 1];
         let mut space = [MaybeUninit::<u8>::uninit(); rustix::cmsg_space!(ScmRights(1))];
         let mut control = RecvAncillaryBuffer::new(&mut space);
@@ -159,5 +176,24 @@ mod tests {
         let _late = std::net::TcpStream::connect(addr).expect("connect after");
         let (_, _) = listener.accept().expect("accepted");
         assert!(!path.exists(), "the old socket file is gone for the successor to bind");
+    }
+
+    /// A socket path past the 107 bytes a Unix socket address holds.
+    #[test]
+    fn a_deep_socket_path_works_too() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let deep = dir.path().join("a-directory-name-long-enough-to-matter".repeat(3));
+        std::fs::create_dir_all(&deep).expect("mkdir");
+        let path = deep.join("upgrade.sock");
+        assert!(path.as_os_str().len() > 108);
+        let tcp = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = tcp.local_addr().expect("addr");
+        let handover = Handover::bind(&path).expect("handover");
+        assert!(path.exists(), "bound at the real path");
+        let old = std::thread::spawn(move || handover.wait(&tcp).expect("wait").released().expect("released"));
+        let taken = TakeOver::connect(&path).expect("take over");
+        assert_eq!(taken.listener.local_addr().expect("addr"), addr);
+        taken.released().expect("released");
+        old.join().expect("old side");
     }
 }

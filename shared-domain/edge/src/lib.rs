@@ -159,6 +159,24 @@ pub async fn stdin_closed() {
     while matches!(stdin.read(&mut buf).await, Ok(n) if n > 0) {}
 }
 
+/// Resolves on Ctrl-C or SIGTERM (what `docker stop` and Kubernetes send):
+/// the one shutdown signal of both variants and the harness.
+pub async fn interrupted() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            // No SIGTERM handler: Ctrl-C still works.
+            Err(_) => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        () = term => {}
+    }
+}
+
 /// Serves `router` on `listener` until `shutdown` resolves, then drains
 /// in-flight requests. Connections have Nagle's algorithm off: WebSocket
 /// frames and streamed bodies are small writes that must not wait for the
