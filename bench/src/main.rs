@@ -241,9 +241,7 @@ fn compare(profile: Profile, parts: &[Part], targets: Vec<(String, String)>, out
             eprintln!("starting {name} under compose...");
             systems.push(control.block_on(Variant::compose(&workspace(), name))?);
         }
-        if parts.contains(&Part::Cost) {
-            eprintln!("note: the cost part is not run under --deploy compose yet (see ARCHITECTURE.md, status)");
-        }
+
     } else if targets.is_empty() {
         let bin = match bin_dir {
             Some(dir) => dir,
@@ -287,6 +285,21 @@ fn compare(profile: Profile, parts: &[Part], targets: Vec<(String, String)>, out
             Err(e) => failed = Some(e),
         }
     }
+    // The cost part measures code, builds and the fabric's features, none
+    // of which depends on where the variants run: under compose it runs on
+    // local processes, and the operations row keeps the containers'.
+    if deploy == Deploy::Compose && parts.contains(&Part::Cost) && failed.is_none() {
+        let measured = variants::build_binaries(&workspace())
+            .and_then(|()| variants::release_dir())
+            .and_then(|bin| costs(&profile, &bin, &dir.join("tmp"), &client_rt, &control));
+        match measured {
+            Ok(mut cost) => {
+                cost.ports = ports.clone();
+                raw.cost = Some(cost);
+            }
+            Err(e) => failed = Some(e),
+        }
+    }
     // A later part that fails still leaves what the earlier parts measured.
     if let Some(bin) = bin_for_faults {
         if parts.contains(&Part::Faults) {
@@ -295,7 +308,7 @@ fn compare(profile: Profile, parts: &[Part], targets: Vec<(String, String)>, out
                 Err(e) => failed = Some(e),
             }
         }
-        if parts.contains(&Part::Cost) && failed.is_none() {
+        if parts.contains(&Part::Cost) && failed.is_none() && deploy == Deploy::Local {
             match costs(&profile, &bin, &dir.join("tmp"), &client_rt, &control) {
                 Ok(mut cost) => {
                     cost.ports = ports;

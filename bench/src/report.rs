@@ -663,10 +663,13 @@ impl Raw {
                 _ => "not measured".to_owned(),
             }
         };
+        // Under compose the containers' faults stand in for the processes'.
         let fault = |variant: &str, kind: &str| {
-            self.faults.iter().find(|f| f.variant == variant && f.kind == kind).map_or("not run".to_owned(), |f| {
+            let run = [kind.to_owned(), format!("container-{kind}")].into_iter().find_map(|k| self.faults.iter().find(|f| f.variant == variant && f.kind == k));
+            run.map_or(format!("{kind}: not run"), |f| {
                 format!(
-                    "first failure {}, impact {:.1} s, {} of {} failed",
+                    "{}: first failure {}, impact {:.1} s, {} of {} failed",
+                    f.kind,
                     f.first_failure_s.map_or("none".to_owned(), |s| format!("{s:.1} s")),
                     f.recovery_s(),
                     f.failed,
@@ -777,6 +780,7 @@ impl Raw {
             let run = ["upgrade", "rolling-restart"].iter().find_map(|k| self.faults.iter().find(|f| f.variant == variant && f.kind == *k));
             run.map_or("not run".to_owned(), |f| {
                 let worst = f.timeline.iter().skip((f.injected_at_s * 1000.0 / f.bucket_ms.max(1) as f64) as usize).map(|b| b.max_latency_ns).max().unwrap_or(0);
+                let how = if f.kind == "upgrade" { how } else { "its container restarted (docker restart)" };
                 format!("{how} ({}): {} of {} requests failed under {:.0}/s, worst latency after it {:.0} ms", f.kind, f.failed, f.failed + f.ok, f.rate, worst as f64 / 1e6)
             })
         };
@@ -788,7 +792,7 @@ impl Raw {
         );
         let _ = writeln!(
             md,
-            "| supervision / fault detection | crash: {}; pause: {} | crash: {}; pause: {} |",
+            "| supervision / fault detection | {}; {} | {}; {} |",
             fault("microlith", "crash"),
             fault("microlith", "pause"),
             fault("microservices", "crash"),
@@ -1064,6 +1068,7 @@ mod tests {
         assert!(md.contains("| 1000 | microlith | 99 | 90 | 180 | 2 | yes |"), "{md}");
         assert!(md.contains("- microlith: 500/s"), "{md}");
         assert!(md.contains("| containers / orchestration | –; 1 image(s), 7.0 MB; start to ready 12 ms | –; 2 image(s), 14.0 MB; start to ready 12 ms |"), "{md}");
+        assert!(md.contains("| supervision / fault detection | crash: not run; pause: not run | crash: first failure 0.1 s, impact 0.2 s, 40 of 1800 failed; pause: not run |"), "{md}");
         // Containers: per image, and per variant in all.
         assert!(md.contains("| `mvm/accounts:local` | microservices | 7.0 MB | 6.9 MB | 5.0 s |"), "{md}");
         assert!(md.contains("- microservices: 2 image(s), 14.0 MB in all; deployed by `microservices/compose.yml` (60 lines)."), "{md}");
