@@ -10,7 +10,7 @@ pub mod saga;
 pub mod transfer;
 
 pub use account::{AccountBook, AccountChange, AccountStep, AccountView, StepKind, StepResult};
-pub use saga::{Resolution, complete, resume_pending, run_saga, transfer};
+pub use saga::{Orphan, Resolution, complete, finish, resume_pending, run_saga, transfer};
 pub use transfer::{
     Begin, JournalChange, RejectReason, TransferBook, TransferRecord, TransferRequest, TransferStatus,
 };

@@ -223,15 +223,81 @@ fn a_transfer_dropped_mid_saga_is_handed_over_and_completes() {
     let on_orphan = |r| orphans.lock().expect("lock").push(r);
     let pending = bank::transfer(&journal, &accounts, &NoPause, request, &on_orphan).now_or_never();
     assert!(pending.is_none(), "the debit never answers, so the transfer cannot finish");
-    let orphaned = orphans.lock().expect("lock").clone();
+    let orphaned: Vec<bank::Orphan> = orphans.lock().expect("lock").clone();
     assert_eq!(orphaned.len(), 1, "dropping the saga hands its record over");
+    assert!(matches!(orphaned[0], bank::Orphan::Begun(_)), "{orphaned:?}");
     block_on(async {
         assert_eq!(journal.pending_count().await.expect("count"), 1);
-        let done = bank::complete(&journal, &accounts.0, &NoPause, orphaned[0].clone())
+        let done = bank::finish(&journal, &accounts.0, &NoPause, orphaned[0].clone())
             .await
-            .expect("completes");
+            .expect("completes")
+            .expect("resolved");
         assert_eq!(done.status, TransferStatus::Committed);
         assert_eq!(accounts.0.balance(&account(0)).await.expect("a0").balance.minor_units(), 60);
         assert_eq!(accounts.0.balance(&account(1)).await.expect("a1").balance.minor_units(), 40);
+    });
+}
+
+/// A journal whose first `begin` records the transfer and then never
+/// answers (a caller that gives up while `begin` is in flight).
+struct StuckBegin(LocalJournal, std::sync::atomic::AtomicBool);
+
+#[async_trait]
+impl TransferJournal for StuckBegin {
+    async fn begin(&self, request: TransferRequest) -> BankResult<bank::Begin> {
+        let result = self.0.begin(request).await;
+        if !self.1.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            futures::future::pending::<()>().await;
+        }
+        result
+    }
+    async fn resolve(&self, id: &TransferId, status: TransferStatus) -> BankResult<bank::TransferRecord> {
+        self.0.resolve(id, status).await
+    }
+    async fn abandon(&self, id: &TransferId) -> BankResult<()> {
+        self.0.abandon(id).await
+    }
+    async fn get(&self, id: &TransferId) -> BankResult<bank::TransferRecord> {
+        self.0.get(id).await
+    }
+    async fn pending(&self) -> BankResult<Vec<bank::TransferRecord>> {
+        self.0.pending().await
+    }
+    async fn pending_count(&self) -> BankResult<u64> {
+        self.0.pending_count().await
+    }
+}
+
+/// Found by the harness (a 3 s `docker pause` of the microlith left a
+/// transfer pending): a caller dropped while `begin` is in flight must
+/// still hand the transfer over, or the journal keeps it pending with
+/// nobody to complete it.
+#[test]
+fn a_transfer_dropped_while_beginning_is_handed_over_and_completes() {
+    use futures::FutureExt;
+    let accounts = LocalAccounts::new();
+    let journal = StuckBegin(LocalJournal::new(), std::sync::atomic::AtomicBool::new(false));
+    block_on(async {
+        accounts.open(account(0), OpeningBalance::new(100).expect("ok")).await.expect("open");
+        accounts.open(account(1), OpeningBalance::new(0).expect("ok")).await.expect("open");
+    });
+    let orphans = std::sync::Mutex::new(Vec::new());
+    let request = TransferRequest::new(TransferId::new("t").expect("id"), account(0), account(1), Amount::new(40).expect("amount")).expect("valid");
+    let on_orphan = |o| orphans.lock().expect("lock").push(o);
+    let dropped = bank::transfer(&journal, &accounts, &NoPause, request.clone(), &on_orphan).now_or_never();
+    assert!(dropped.is_none(), "begin never answers");
+    let orphaned: Vec<bank::Orphan> = orphans.lock().expect("lock").clone();
+    assert_eq!(orphaned, vec![bank::Orphan::Beginning(request)], "the request is handed over before begin answers");
+    block_on(async {
+        assert_eq!(journal.pending_count().await.expect("count"), 1, "the journal recorded it");
+        let done = bank::finish(&journal, &accounts, &NoPause, orphaned[0].clone()).await.expect("finishes").expect("resolved");
+        assert_eq!(done.status, TransferStatus::Committed);
+        assert_eq!(journal.pending_count().await.expect("count"), 0);
+        assert_eq!(accounts.balance(&account(0)).await.expect("a0").balance.minor_units(), 60);
+        assert_eq!(accounts.balance(&account(1)).await.expect("a1").balance.minor_units(), 40);
+        // Finishing again changes nothing: the steps and the resolution are idempotent.
+        let again = bank::finish(&journal, &accounts, &NoPause, bank::Orphan::IfRecorded(done.request.clone())).await.expect("ok").expect("found");
+        assert_eq!(again.status, TransferStatus::Committed);
+        assert_eq!(accounts.balance(&account(1)).await.expect("a1").balance.minor_units(), 40);
     });
 }

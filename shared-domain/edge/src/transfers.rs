@@ -31,10 +31,12 @@ where
         Self { journal, accounts, pause }
     }
 
-    fn finish_elsewhere(&self, record: TransferRecord) {
+    fn finish_elsewhere(&self, orphan: bank::Orphan) {
         let (journal, accounts, pause) = (self.journal.clone(), self.accounts.clone(), self.pause.clone());
         tokio::spawn(async move {
-            let _ = bank::complete(&*journal, &*accounts, &*pause, record).await;
+            if let Err(e) = bank::finish(&*journal, &*accounts, &*pause, orphan.clone()).await {
+                tracing::warn!(?orphan, error = %e, "an orphaned transfer could not be finished; recovery resumes it");
+            }
         });
     }
 
@@ -52,8 +54,8 @@ where
     A: AccountsService + 'static,
 {
     async fn transfer(&self, request: TransferRequest) -> BankResult<TransferRecord> {
-        bank::transfer(&*self.journal, &*self.accounts, &*self.pause, request, &|record| {
-            self.finish_elsewhere(record)
+        bank::transfer(&*self.journal, &*self.accounts, &*self.pause, request, &|orphan| {
+            self.finish_elsewhere(orphan)
         })
         .await
     }

@@ -127,45 +127,105 @@ pub async fn complete(
     }
 }
 
-/// Hands a begun transfer to `orphaned` if the future completing it is
-/// dropped part-way (its caller gave up), so the variant can finish it
-/// elsewhere; a saga is never abandoned between debit and credit.
+/// A transfer whose caller went away before it was resolved, to be
+/// finished elsewhere ([`finish`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Orphan {
+    /// Dropped while its `begin` was in flight: the journal may or may
+    /// not hold it; the caller was told it is pending, so it is carried
+    /// out (a repeated `begin` answers the recorded transfer).
+    Beginning(TransferRequest),
+    /// Its `begin` failed for the fabric (a timeout, say): the journal may
+    /// hold it; the caller heard an error, so it is only completed if it
+    /// was recorded.
+    IfRecorded(TransferRequest),
+    /// Begun and dropped part-way through its saga.
+    Begun(TransferRecord),
+}
+
+/// Hands a transfer to `orphaned` if the future carrying it is dropped
+/// part-way (its caller gave up), from the moment its `begin` is sent, so
+/// the variant can finish it elsewhere: a journaled transfer is never left
+/// pending with nobody to complete it, nor abandoned between debit and
+/// credit.
 struct OrphanGuard<'a> {
-    record: Option<TransferRecord>,
-    orphaned: &'a (dyn Fn(TransferRecord) + Send + Sync),
+    orphan: Option<Orphan>,
+    orphaned: &'a (dyn Fn(Orphan) + Send + Sync),
 }
 
 impl Drop for OrphanGuard<'_> {
     fn drop(&mut self) {
-        if let Some(record) = self.record.take() {
-            (self.orphaned)(record);
+        if let Some(orphan) = self.orphan.take() {
+            (self.orphaned)(orphan);
         }
     }
 }
 
 /// A whole transfer: begin in the journal (or answer a repeat), then
 /// complete it in the caller's task. A repeat of a pending transfer answers
-/// `pending`. If this future is dropped after the journal recorded the
-/// transfer, `orphaned` receives the record to complete it elsewhere.
+/// `pending`. If this future is dropped before the transfer is resolved,
+/// or its `begin` fails for the fabric, `orphaned` receives it to finish
+/// elsewhere ([`finish`]).
 pub async fn transfer(
     journal: &dyn TransferJournal,
     accounts: &dyn AccountsService,
     pause: &dyn Pause,
     request: TransferRequest,
-    orphaned: &(dyn Fn(TransferRecord) + Send + Sync),
+    orphaned: &(dyn Fn(Orphan) + Send + Sync),
 ) -> BankResult<TransferRecord> {
-    match journal.begin(request).await? {
-        Begin::Recorded(record) => Ok(record),
-        Begin::Started(record) => {
-            let mut guard = OrphanGuard {
-                record: Some(record.clone()),
-                orphaned,
-            };
+    let mut guard = OrphanGuard {
+        orphan: Some(Orphan::Beginning(request.clone())),
+        orphaned,
+    };
+    let begun = journal.begin(request.clone()).await;
+    match begun {
+        Ok(Begin::Recorded(record)) => {
+            guard.orphan = None;
+            Ok(record)
+        }
+        Ok(Begin::Started(record)) => {
+            guard.orphan = Some(Orphan::Begun(record.clone()));
             let result = complete(journal, accounts, pause, record).await;
-            guard.record = None;
+            guard.orphan = None;
             result
         }
+        Err(CallError::Domain(e)) => {
+            guard.orphan = None;
+            Err(CallError::Domain(e))
+        }
+        Err(e) => {
+            guard.orphan = Some(Orphan::IfRecorded(request));
+            Err(e)
+        }
     }
+}
+
+/// Finishes an [`Orphan`]: begins it again or looks it up, as it says,
+/// and completes it while it is pending. Retries the fabric until `pause`
+/// says stop (then it stays pending, for recovery).
+pub async fn finish(
+    journal: &dyn TransferJournal,
+    accounts: &dyn AccountsService,
+    pause: &dyn Pause,
+    orphan: Orphan,
+) -> BankResult<Option<TransferRecord>> {
+    let record = match orphan {
+        Orphan::Begun(record) => record,
+        Orphan::Beginning(request) => match retrying(pause, || journal.begin(request.clone())).await {
+            None => return Ok(None),
+            Some(begun) => match begun.map_err(CallError::Domain)? {
+                Begin::Started(record) | Begin::Recorded(record) => record,
+            },
+        },
+        Orphan::IfRecorded(request) => match retrying(pause, || journal.get(&request.transfer_id)).await {
+            None | Some(Err(_)) => return Ok(None),
+            Some(Ok(record)) => record,
+        },
+    };
+    if record.status != TransferStatus::Pending {
+        return Ok(Some(record));
+    }
+    complete(journal, accounts, pause, record).await.map(Some)
 }
 
 /// Completes every transfer the journal holds as pending (recovery after a
