@@ -20,6 +20,8 @@ pub struct Project {
     program: Vec<String>,
     file: PathBuf,
     name: String,
+    /// Torn down already (by `down`, so dropping it does nothing more).
+    gone: std::sync::atomic::AtomicBool,
 }
 
 /// `docker compose` (the plugin) if it answers, else `docker-compose`.
@@ -56,6 +58,7 @@ impl Project {
             program: program()?,
             file,
             name: format!("mvm-{variant}-{}", std::process::id()),
+            gone: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -95,8 +98,11 @@ impl Project {
         self.containers().iter().filter_map(|(_, id)| container_pid(id)).collect()
     }
 
-    /// Tears the project down with its volumes.
+    /// Tears the project down with its volumes (once).
     pub fn down(&self) {
+        if self.gone.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            return;
+        }
         down(&self.program, &self.file, &self.name);
         if let Ok(mut live) = LIVE.lock() {
             live.retain(|(_, _, name)| *name != self.name);
