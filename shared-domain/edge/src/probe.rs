@@ -40,11 +40,13 @@ pub fn probe(url: &str, timeout: Duration) -> Result<(), ProbeError> {
     let mut head = [0u8; 64];
     let mut len = 0;
     while len < 12 {
-        let n = stream.read(&mut head[len..])?;
-        if n == 0 {
-            break;
+        match stream.read(&mut head[len..]) {
+            Ok(0) => break,
+            Ok(n) => len += n,
+            // A peer that answered and reset: judge what it sent.
+            Err(_) if len > 0 => break,
+            Err(e) => return Err(e.into()),
         }
-        len += n;
     }
     let line = String::from_utf8_lossy(&head[..len]).lines().next().unwrap_or_default().to_owned();
     let code = line.split_whitespace().nth(1).unwrap_or_default();
