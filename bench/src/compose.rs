@@ -26,10 +26,10 @@ pub struct Project {
 
 /// `docker compose` (the plugin) if it answers, else `docker-compose`.
 fn program() -> anyhow::Result<Vec<String>> {
-    let answers = |cmd: &[&str]| Command::new(cmd[0]).args(&cmd[1..]).stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok_and(|s| s.success());
-    if answers(&["docker", "compose", "version"]) {
+    use crate::images::ok;
+    if ok(Command::new("docker").args(["compose", "version"])) {
         Ok(vec!["docker".into(), "compose".into()])
-    } else if answers(&["docker-compose", "version"]) {
+    } else if ok(Command::new("docker-compose").arg("version")) {
         Ok(vec!["docker-compose".into()])
     } else {
         bail!("neither `docker compose` nor `docker-compose` answers: --deploy compose needs Docker Compose")

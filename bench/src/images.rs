@@ -162,7 +162,8 @@ pub fn images_dir(workspace: &Path) -> PathBuf {
     workspace.join("target").join("images")
 }
 
-fn ok(cmd: &mut Command) -> bool {
+/// Whether `cmd` runs and succeeds, its output discarded.
+pub(crate) fn ok(cmd: &mut Command) -> bool {
     cmd.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()).status().is_ok_and(|s| s.success())
 }
 

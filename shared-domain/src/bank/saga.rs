@@ -173,11 +173,13 @@ pub async fn transfer(
     request: TransferRequest,
     orphaned: &(dyn Fn(Orphan) + Send + Sync),
 ) -> BankResult<TransferRecord> {
+    let begun = journal.begin(request.clone());
+    // Armed before `begin` is polled; the guard owns the request from here.
     let mut guard = OrphanGuard {
-        orphan: Some(Orphan::Beginning(request.clone())),
+        orphan: Some(Orphan::Beginning(request)),
         orphaned,
     };
-    let begun = journal.begin(request.clone()).await;
+    let begun = begun.await;
     match begun {
         Ok(Begin::Recorded(record)) => {
             guard.orphan = None;
@@ -194,7 +196,10 @@ pub async fn transfer(
             Err(CallError::Domain(e))
         }
         Err(e) => {
-            guard.orphan = Some(Orphan::IfRecorded(request));
+            guard.orphan = match guard.orphan.take() {
+                Some(Orphan::Beginning(request)) => Some(Orphan::IfRecorded(request)),
+                other => other,
+            };
             Err(e)
         }
     }
