@@ -19,6 +19,15 @@ done
 echo "==> building the images (static musl binaries, FROM scratch)"
 cargo run --release -p bench -- images
 
+# The private CA, the services' certificates and the token key: made here,
+# by the project's own command, never committed. Delete the directory to
+# rotate them (the next apply rolls every pod onto the new Secrets).
+pki=k8s/components/mtls/pki
+if [ ! -f "$pki/ca.pem" ]; then
+    echo "==> generating a private CA and service certificates into $pki"
+    cargo run --quiet --release -p microservices -- certs --out "$pki"
+fi
+
 if ! kind get clusters | grep -qx "$cluster"; then
     echo "==> creating the kind cluster $cluster"
     kind create cluster --name "$cluster" --config k8s/kind-config.yaml --wait 120s

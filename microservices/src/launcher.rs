@@ -163,7 +163,7 @@ async fn spawn_child(kind: ServiceKind, listen: SocketAddr, env: &[(&'static str
 }
 
 /// Makes a fresh signing key for this run, readable by this user only.
-fn write_token_key(path: &std::path::Path) -> anyhow::Result<()> {
+pub fn write_token_key(path: &std::path::Path) -> anyhow::Result<()> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;
     }
@@ -304,9 +304,7 @@ pub async fn up(args: UpArgs, shutdown: impl Future<Output = ()> + Send + 'stati
     }
     // A fresh private CA per run, never reused or committed.
     let health_client = if args.service.mtls {
-        let mut names: Vec<&str> = ServiceKind::ALL.iter().map(|k| k.name()).collect();
-        names.push("launcher");
-        let pki = crate::pki::Pki::generate(&args.service.pki_path(), &names)?;
+        let pki = crate::pki::Pki::generate(&args.service.pki_path(), &crate::pki::Pki::certified())?;
         pki.http_client("launcher", reqwest::Client::builder())?
     } else {
         reqwest::Client::builder()

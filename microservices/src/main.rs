@@ -27,18 +27,27 @@ enum Cmd {
     /// Start every service on loopback, wait until healthy, restart any
     /// that dies; Ctrl-C stops them all.
     Up(UpArgs),
-    /// Make a private CA and a certificate per service for --mtls (`up
-    /// --mtls` does this by itself at every start).
+    /// Make a private CA and a certificate per service for --mtls, and a
+    /// service-token signing key for --service-tokens (`up` does this by
+    /// itself at every start; Kubernetes mounts them from Secrets).
     Certs {
-        /// Where to write ca.pem, <service>.pem and <service>.key.
+        /// Where to write ca.pem, <service>.pem, <service>.key and token.key.
         #[arg(long, default_value = "data/microservices/pki")]
         out: std::path::PathBuf,
     },
     /// GET a URL, exit 0 on a 2xx and 1 otherwise (the container health
-    /// check; the images have no shell or curl).
+    /// check; the images have no shell or curl). An https:// URL is asked
+    /// over mutual TLS with `--as`'s certificate from `--pki-dir`, as the
+    /// services require under --mtls.
     Probe {
         /// For example http://127.0.0.1:7001/healthz.
         url: String,
+        /// The private CA and certificates, for an https:// URL.
+        #[arg(long, requires = "as_name")]
+        pki_dir: Option<std::path::PathBuf>,
+        /// Whose certificate to present, for an https:// URL.
+        #[arg(long = "as", id = "as_name", requires = "pki_dir")]
+        as_name: Option<String>,
     },
     /// Run one service.
     Serve {
@@ -56,8 +65,12 @@ enum Cmd {
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    if let Cmd::Probe { url } = &cli.command {
-        edge::probe::probe(url, std::time::Duration::from_secs(2)).map_err(|e| anyhow::format_err!("{url}: {e}"))?;
+    if let Cmd::Probe { url, pki_dir, as_name } = &cli.command {
+        let timeout = std::time::Duration::from_secs(2);
+        match (pki_dir, as_name) {
+            (Some(dir), Some(name)) => microservices::pki::probe_tls(url, dir, name, timeout)?,
+            _ => edge::probe::probe(url, timeout).map_err(|e| anyhow::format_err!("{url}: {e}"))?,
+        }
         return Ok(());
     }
     microservices::pki::install_crypto_provider();
@@ -81,10 +94,8 @@ fn main() -> anyhow::Result<()> {
         match cli.command {
             Cmd::Up(args) => microservices::launcher::up(args, shutdown_signal()).await,
             Cmd::Certs { out } => {
-                let mut names: Vec<&str> = ServiceKind::ALL.iter().map(|k| k.name()).collect();
-                names.push("launcher");
-                microservices::pki::Pki::generate(&out, &names)?;
-                println!("wrote a private CA and certificates for {} to {}", names.join(", "), out.display());
+                let names = microservices::pki::Pki::generate_deployment(&out)?;
+                println!("wrote a private CA, certificates for {} and a service-token key to {}", names.join(", "), out.display());
                 Ok(())
             }
             Cmd::Probe { .. } => Ok(()),

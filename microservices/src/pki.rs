@@ -81,6 +81,25 @@ impl Pki {
         Ok(Self::at(dir))
     }
 
+    /// Who gets a certificate: every service, and the launcher (which
+    /// probes them).
+    pub fn certified() -> Vec<&'static str> {
+        let mut names: Vec<&'static str> = crate::process::ServiceKind::ALL.iter().map(|k| k.name()).collect();
+        names.push("launcher");
+        names
+    }
+
+    /// What `microservices certs` writes to `dir` for a deployment (the
+    /// kind overlay's Secrets): a fresh CA, a certificate per service and
+    /// for the launcher, and a service-token key (`token.key`). Returns
+    /// the names certified.
+    pub fn generate_deployment(dir: &Path) -> anyhow::Result<Vec<&'static str>> {
+        let names = Self::certified();
+        Self::generate(dir, &names)?;
+        crate::launcher::write_token_key(&dir.join("token.key"))?;
+        Ok(names)
+    }
+
     fn read(&self, file: &str) -> anyhow::Result<Vec<u8>> {
         let path = self.dir.join(file);
         std::fs::read(&path).with_context(|| format!("reading {} (run `microservices certs`?)", path.display()))
@@ -169,6 +188,20 @@ impl Pki {
             .with_client_auth_cert(Self::certs(&cert)?, Self::key(&key)?)?;
         Ok(builder.tls_backend_preconfigured(config))
     }
+}
+
+/// GETs an https:// `url` over mutual TLS, presenting `name`'s certificate
+/// from the PKI in `dir`; Ok on a 2xx within `timeout`. The health probe
+/// of a service under `--mtls` (Kubernetes runs it in the container: the
+/// kubelet's own probes cannot present a client certificate).
+pub fn probe_tls(url: &str, dir: &Path, name: &str, timeout: std::time::Duration) -> anyhow::Result<()> {
+    anyhow::ensure!(url.starts_with("https://"), "{url}: a probe with a certificate needs an https:// URL");
+    install_crypto_provider();
+    let client = Pki::at(dir).http_client(name, reqwest::Client::builder())?.timeout(timeout).build()?;
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let status = runtime.block_on(async { client.get(url).send().await.map(|r| r.status()) }).with_context(|| format!("GET {url}"))?;
+    anyhow::ensure!(status.is_success(), "{url}: answered {status}");
+    Ok(())
 }
 
 /// Serves `router` over TLS on `listener` until `shutdown`: the HTTP/JSON

@@ -94,5 +94,23 @@ async fn mtls_and_tokens_serve_the_whole_api_and_refuse_strangers() -> anyhow::R
     request.metadata_mut().insert("authorization", format!("Bearer {token}").parse()?);
     let totals = AccountsClient::new(channel).totals(request).await?.into_inner();
     ensure!(totals.accounts >= 2);
+
+    // The health probe Kubernetes runs in each container under mTLS
+    // (`microservices probe --pki-dir --as`): a gRPC service and the
+    // HTTP/JSON ledger answer it with the service's own certificate, and
+    // not a certificate from another CA, nor a plain http:// probe.
+    let probe = |url: String, dir: std::path::PathBuf, name: &'static str| {
+        tokio::task::spawn_blocking(move || microservices::pki::probe_tls(&url, &dir, name, std::time::Duration::from_secs(2)))
+    };
+    let dir = cluster.data_dir().join("pki");
+    for service in ["accounts", "ledger"] {
+        let url = format!("https://{}/healthz", cluster.service(service).addr);
+        probe(url.clone(), dir.clone(), service).await??;
+        let stranger = cluster.data_dir().join("stranger-pki");
+        Pki::generate(&stranger, &[service])?;
+        ensure!(probe(url.clone(), stranger, service).await?.is_err(), "{service} answered a certificate from another CA");
+        ensure!(probe(url.replace("https://", "http://"), dir.clone(), service).await?.is_err(), "a probe with a certificate needs https");
+        ensure!(edge::probe::probe(&url.replace("https://", "http://"), std::time::Duration::from_secs(2)).is_err(), "{service} answered plain HTTP");
+    }
     Ok(())
 }
