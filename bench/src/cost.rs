@@ -95,7 +95,7 @@ const AREAS: &[(&str, &str, &[&str])] = &[
     ("microlith", "actor runtime and supervision", &["microlith/src/runtime", "microlith/src/runtime.rs"]),
     ("microlith", "components as actors", &["microlith/src/component", "microlith/src/component.rs"]),
     ("microlith", "wiring, configuration, main", &["microlith/src/system.rs", "microlith/src/config.rs", "microlith/src/lib.rs", "microlith/src/main.rs"]),
-    ("microlith", "zero-downtime upgrade (socket and state hand-over)", &["microlith/src/upgrade.rs"]),
+    ("microlith", "zero-downtime upgrade (socket and state hand-over, the container's init)", &["microlith/src/upgrade.rs", "microlith/src/init.rs"]),
     ("microlith", "deployment: compose file and Kubernetes manifests", &["microlith/compose.yml", "k8s/base/microlith.yaml"]),
     ("microlith", "tests of this variant", &["microlith/tests"]),
     ("microservices", "proto definitions", &["microservices/proto"]),
@@ -107,7 +107,7 @@ const AREAS: &[(&str, &str, &[&str])] = &[
     ("microservices", "service tokens and the private CA", &["microservices/src/auth.rs", "microservices/src/pki.rs"]),
     ("microservices", "HTTP/JSON read model (ledger)", &["microservices/src/ledger.rs"]),
     ("microservices", "processes, launcher, main", &["microservices/src/process.rs", "microservices/src/launcher.rs", "microservices/src/main.rs", "microservices/src/lib.rs"]),
-    ("microservices", "deployment: compose file and Kubernetes manifests", &["microservices/compose.yml", "k8s/base/microservices.yaml", "k8s/base/policies.yaml"]),
+    ("microservices", "deployment: compose file and Kubernetes manifests", &["microservices/compose.yml", "k8s/base/microservices.yaml", "k8s/base/policies.yaml", "k8s/components/mtls/kustomization.yaml"]),
     ("microservices", "tests of this variant", &["microservices/tests"]),
 ];
 

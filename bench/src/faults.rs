@@ -23,6 +23,7 @@
 //! | `container-pause` | transfers | `docker pause` (frozen: alive, silent) for a while | the same, of accounts |
 //! | `partition` | transfers | the container cut from its networks for a while | accounts cut from the backend network |
 //! | `rolling-restart` | transfers | `docker restart` (SIGTERM, drain, start) | the same, of accounts |
+//! | `upgrade` | transfers | SIGHUP to the container's init: a successor in the same container takes the socket and the state over | – (its rolling restart above) |
 //!
 //! `docker kill` is not the crash: the engine counts it as a manual stop
 //! and its restart policy does not bring the container back; a process
@@ -59,6 +60,8 @@ enum Action {
     Partition(&'static str),
     /// `docker restart` (graceful stop, then start).
     Restart(&'static str),
+    /// `docker kill -s HUP`: the microlith's init starts a successor.
+    ContainerUpgrade(&'static str),
 }
 
 /// One fault of one variant.
@@ -105,6 +108,12 @@ pub fn container_plans(profile: &Profile) -> Vec<FaultPlan> {
         plan("partition", "microservices", format!("the accounts container disconnected from the backend network for {pause} s"), Action::Partition("accounts")),
         plan("rolling-restart", "microlith", "docker restart of the microlith container (graceful stop, then start)".into(), Action::Restart("microlith")),
         plan("rolling-restart", "microservices", "docker restart of the accounts container (graceful stop, then start)".into(), Action::Restart("accounts")),
+        plan(
+            "upgrade",
+            "microlith",
+            "SIGHUP to the microlith container's init: a new process in the container takes the listening socket and the state over while the old one drains".into(),
+            Action::ContainerUpgrade("microlith"),
+        ),
     ]
 }
 
@@ -204,6 +213,12 @@ fn injection(plan: &FaultPlan, variant: &Variant, control: &tokio::runtime::Hand
                 crate::compose::docker(&["restart", "-t", "10", &id]);
             })
         }
+        Action::ContainerUpgrade(service) => {
+            let id = container_of(variant, service)?;
+            Box::new(move || {
+                crate::compose::docker(&["kill", "-s", "HUP", &id]);
+            })
+        }
     })
 }
 
@@ -251,7 +266,7 @@ pub fn run_all(
         let variant = control.block_on(async {
             match instances {
                 // Images run with durable storage on a fresh volume.
-                Instances::Compose { workspace } => Variant::compose(workspace, plan.variant).await,
+                Instances::Compose { workspace } => Variant::compose(workspace, plan.variant, "durable").await,
                 Instances::Local { bin, scratch } => {
                     let data = scratch.join(format!("fault-{n}-{}", plan.variant));
                     if plan.variant == "microlith" {

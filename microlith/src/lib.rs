@@ -13,6 +13,7 @@ pub mod config;
 pub mod runtime;
 pub mod system;
 pub mod upgrade;
+pub mod init;
 
 use std::sync::Arc;
 
@@ -159,7 +160,11 @@ pub async fn run_with_storage(
             () = drained => {}
         }
     };
-    tracing::info!(addr = %listener.local_addr()?, storage = ?config.storage, "microlith serving");
+    let addr = listener.local_addr()?;
+    tracing::info!(%addr, storage = ?config.storage, "microlith serving");
+    // One line on stdout once the state is recovered and the socket bound,
+    // as each microservice prints: how a container's start is timed.
+    println!("listening microlith {addr}");
     let served = edge::serve(listener, router, shutdown).await;
     system.stop().await;
     tracing::info!("microlith stopped");

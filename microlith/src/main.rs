@@ -74,6 +74,15 @@ struct Cli {
     /// is refused; `--listen` is then ignored). Use the same storage.
     #[arg(long, value_name = "PATH")]
     take_over: Option<PathBuf>,
+    /// Run as the container's first process: supervise the microlith as a
+    /// child and start a successor that takes over on SIGHUP (the
+    /// zero-downtime upgrade inside one container); see `init` in the docs.
+    #[arg(long, env = "MICROLITH_INIT")]
+    init: bool,
+    /// Instead of serving: ask the supervisor (`--init`, process 1 of this
+    /// container) to upgrade, by sending it SIGHUP.
+    #[arg(long)]
+    signal_upgrade: bool,
     /// Instead of serving: GET this URL, exit 0 on a 2xx and 1 otherwise
     /// (the container health check; the images have no shell or curl).
     #[arg(long, value_name = "URL")]
@@ -86,6 +95,9 @@ fn main() -> anyhow::Result<()> {
         edge::probe::probe(url, Duration::from_secs(2)).map_err(|e| anyhow::format_err!("{url}: {e}"))?;
         return Ok(());
     }
+    if cli.signal_upgrade {
+        return microlith::init::signal_upgrade();
+    }
     tracing_subscriber::fmt()
         .with_env_filter(
             EnvFilter::try_from_default_env()
@@ -93,6 +105,19 @@ fn main() -> anyhow::Result<()> {
         )
         .init();
     microlith::log_panics();
+    if cli.init {
+        let mut own = std::env::args_os();
+        // The binary on disk under the name it was started by, so a
+        // successor runs whatever is there now.
+        let binary = match own.next().map(PathBuf::from) {
+            Some(path) if path.components().count() > 1 => path,
+            _ => std::env::current_exe()?,
+        };
+        let (args, socket) = microlith::init::child_args(own, cli.upgrade_socket.as_deref(), &cli.data_dir);
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+        let code = runtime.block_on(microlith::init::run(binary, args, socket))?;
+        std::process::exit(code);
+    }
     let config = microlith::Config {
         listen: cli.listen,
         storage: match cli.storage {

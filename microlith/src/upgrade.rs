@@ -147,12 +147,20 @@ impl TakeOver {
 mod tests {
     use super::*;
 
+    /// A fresh directory inside the workspace's `target/` (tests write
+    /// nothing outside the project tree).
+    fn test_dir() -> tempfile::TempDir {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/test-tmp");
+        std::fs::create_dir_all(&root).expect("create target/test-tmp");
+        tempfile::tempdir_in(root).expect("tempdir")
+    }
+
     /// The socket handed over is the same listening socket: a connection
     /// made to its address before and after the hand-over is accepted by
     /// the successor, and the successor waits for the release.
     #[test]
     fn the_listening_socket_and_the_release_pass_to_the_successor() {
-        let dir = tempfile::tempdir().expect("tempdir");
+        let dir = test_dir();
         let path = dir.path().join("upgrade.sock");
         let tcp = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         let addr = tcp.local_addr().expect("addr");
@@ -181,7 +189,7 @@ mod tests {
     /// A socket path past the 107 bytes a Unix socket address holds.
     #[test]
     fn a_deep_socket_path_works_too() {
-        let dir = tempfile::tempdir().expect("tempdir");
+        let dir = test_dir();
         let deep = dir.path().join("a-directory-name-long-enough-to-matter".repeat(3));
         std::fs::create_dir_all(&deep).expect("mkdir");
         let path = deep.join("upgrade.sock");
