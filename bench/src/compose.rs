@@ -62,14 +62,16 @@ impl Project {
         })
     }
 
-    /// `up -d` with the edge published on `127.0.0.1:port`; registered for
+    /// `up -d` with the edge published on `127.0.0.1:port` and `storage`
+    /// (`memory` or `durable`) in every container; registered for
     /// tear-down before it starts, so a failed start is cleaned up too.
-    pub fn up(&self, port: u16) -> anyhow::Result<()> {
+    pub fn up(&self, port: u16, storage: &str) -> anyhow::Result<()> {
         if let Ok(mut live) = LIVE.lock() {
             live.push((self.program.clone(), self.file.clone(), self.name.clone()));
         }
         let out = command(&self.program, &self.file, &self.name)
             .env("MVM_PORT", port.to_string())
+            .env("MVM_STORAGE", storage)
             .args(["up", "-d"])
             .output()
             .context("running compose up")?;
@@ -93,9 +95,9 @@ impl Project {
             .collect()
     }
 
-    /// The host PID of each running container's main process.
+    /// The host PIDs of every process in every running container.
     pub fn pids(&self) -> Vec<u32> {
-        self.containers().iter().filter_map(|(_, id)| container_pid(id)).collect()
+        self.containers().iter().flat_map(|(_, id)| container_pids(id)).collect()
     }
 
     /// Tears the project down with its volumes (once).
@@ -120,6 +122,41 @@ impl Drop for Project {
 pub fn container_pid(id: &str) -> Option<u32> {
     let out = Command::new("docker").args(["inspect", "-f", "{{.State.Pid}}", id]).output().ok()?;
     String::from_utf8_lossy(&out.stdout).trim().parse().ok().filter(|p| *p > 0)
+}
+
+/// The host PIDs of a running container's processes: its main process
+/// and its descendants (the microlith's init has the microlith as its
+/// child, and a successor beside it during an upgrade).
+pub fn container_pids(id: &str) -> Vec<u32> {
+    let mut pids: Vec<u32> = container_pid(id).into_iter().collect();
+    let mut i = 0;
+    while i < pids.len() {
+        let pid = pids[i];
+        if let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) {
+            for task in tasks.flatten() {
+                let children = std::fs::read_to_string(task.path().join("children")).unwrap_or_default();
+                pids.extend(children.split_whitespace().filter_map(|c| c.parse::<u32>().ok()));
+            }
+        }
+        i += 1;
+    }
+    pids
+}
+
+/// How long a container took from the engine starting its process to the
+/// process announcing that it serves (its first `listening <name> <addr>`
+/// line on stdout, printed once its state is loaded and its socket bound);
+/// both instants are the Docker engine's own (`State.StartedAt` and the
+/// log line's timestamp), so no polling interval is added. Meant right
+/// after the start: a restarted container has a later StartedAt.
+pub fn start_to_listening(id: &str) -> Option<std::time::Duration> {
+    let started = Command::new("docker").args(["inspect", "-f", "{{.State.StartedAt}}", id]).output().ok()?;
+    let started = chrono::DateTime::parse_from_rfc3339(String::from_utf8_lossy(&started.stdout).trim()).ok()?;
+    let logs = Command::new("docker").args(["logs", "--timestamps", id]).output().ok()?;
+    let logs = String::from_utf8_lossy(&logs.stdout);
+    let line = logs.lines().find(|l| l.split_whitespace().nth(1) == Some("listening"))?;
+    let listening = chrono::DateTime::parse_from_rfc3339(line.split_whitespace().next()?).ok()?;
+    (listening - started).to_std().ok()
 }
 
 /// Runs `docker args`; says so when it fails (a fault that was not

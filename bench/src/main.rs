@@ -103,6 +103,29 @@ struct RunArgs {
     /// under Docker Compose, torn down afterwards.
     #[arg(long, value_enum, default_value = "local", conflicts_with = "targets")]
     deploy: Deploy,
+    /// The variants' storage for the latency, curve and fan-out parts:
+    /// `memory` (the fabric alone) or `durable` (redb, every commit
+    /// synced to disk). Default: memory for local processes, durable under
+    /// compose (on Docker volumes). The fault runs are always durable.
+    #[arg(long, value_enum, conflicts_with = "targets")]
+    storage: Option<Storage>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum Storage {
+    /// In memory: survives actor restarts, not the process.
+    Memory,
+    /// redb on disk.
+    Durable,
+}
+
+impl Storage {
+    fn name(self) -> &'static str {
+        match self {
+            Storage::Memory => "memory",
+            Storage::Durable => "durable",
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -207,7 +230,7 @@ fn main() -> anyhow::Result<()> {
 }
 
 fn start(args: RunArgs, parts: &[Part]) -> anyhow::Result<()> {
-    let RunArgs { quick: _, full, smoke, targets, out, build_cost, bin_dir, deploy } = args;
+    let RunArgs { quick: _, full, smoke, targets, out, build_cost, bin_dir, deploy, storage } = args;
     let mut profile = if smoke {
         Profile::smoke()
     } else if full {
@@ -216,10 +239,11 @@ fn start(args: RunArgs, parts: &[Part]) -> anyhow::Result<()> {
         Profile::quick()
     };
     profile.build_cost |= build_cost;
-    compare(profile, parts, targets, &out, bin_dir, deploy)
+    let storage = storage.unwrap_or(if deploy == Deploy::Compose { Storage::Durable } else { Storage::Memory });
+    compare(profile, parts, targets, &out, bin_dir, deploy, storage)
 }
 
-fn compare(profile: Profile, parts: &[Part], targets: Vec<(String, String)>, out: &Path, bin_dir: Option<PathBuf>, deploy: Deploy) -> anyhow::Result<()> {
+fn compare(profile: Profile, parts: &[Part], targets: Vec<(String, String)>, out: &Path, bin_dir: Option<PathBuf>, deploy: Deploy, storage: Storage) -> anyhow::Result<()> {
     let run_id = format!(
         "{}-{}",
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs(),
@@ -239,7 +263,7 @@ fn compare(profile: Profile, parts: &[Part], targets: Vec<(String, String)>, out
         // One at a time, so each cold start has the machine to itself.
         for name in ["microlith", "microservices"] {
             eprintln!("starting {name} under compose...");
-            systems.push(control.block_on(Variant::compose(&workspace(), name))?);
+            systems.push(control.block_on(Variant::compose(&workspace(), name, storage.name()))?);
         }
 
     } else if targets.is_empty() {
@@ -253,8 +277,17 @@ fn compare(profile: Profile, parts: &[Part], targets: Vec<(String, String)>, out
         let scratch = dir.join("tmp");
         bin_for_faults = Some(bin.clone());
         let start = control.block_on(async {
-            let lith = Variant::microlith(&bin, &[]).await?;
-            let services = Variant::microservices(&bin, &scratch, &[]).await?;
+            let (lith_args, services_args) = match storage {
+                Storage::Memory => (Vec::new(), Vec::new()),
+                Storage::Durable => {
+                    let durable = vec!["--storage".to_owned(), "durable".to_owned()];
+                    let mut lith = durable.clone();
+                    lith.extend(["--data-dir".to_owned(), scratch.join("microlith").display().to_string()]);
+                    (lith, durable)
+                }
+            };
+            let lith = Variant::microlith(&bin, &lith_args).await?;
+            let services = Variant::microservices(&bin, &scratch, &services_args).await?;
             anyhow::Ok(vec![lith, services])
         });
         systems = start.context("starting the variants")?;
@@ -272,9 +305,14 @@ fn compare(profile: Profile, parts: &[Part], targets: Vec<(String, String)>, out
         }
     });
     let mut raw = result?;
+    raw.env["storage"] = if targets.is_empty() { storage.name() } else { "as deployed (not started by the harness)" }.into();
     if deploy == Deploy::Compose {
         raw.env["deploy"] = "compose".into();
-        raw.env["storage"] = "durable (Docker volumes)".into();
+        if storage == Storage::Durable {
+            raw.env["storage"] = "durable (Docker volumes)".into();
+        } else {
+            raw.env["storage"] = storage.name().into();
+        }
         raw.env["placement"] = "load generator on the host; each variant's containers on the same machine, unpinned".into();
     }
     raw.containers = containers;
@@ -356,6 +394,16 @@ fn measure(
             rss_loaded_bytes: None,
             cpu_ms_per_request: None,
             audit: serde_json::Value::Null,
+            replicas: v
+                .replica_rss()
+                .into_iter()
+                .map(|(service, rss)| bench::report::ReplicaRecord {
+                    start_to_listening_ms: v.replicas.iter().find(|r| r.0 == service).and_then(|r| r.1).map(|d| d.as_secs_f64() * 1000.0),
+                    service,
+                    rss_idle_bytes: rss,
+                    rss_loaded_bytes: None,
+                })
+                .collect(),
         });
         workloads.push(workload);
     }
@@ -499,6 +547,11 @@ fn measure(
         let audit = control.block_on(scenarios::check_invariants(&api, &workloads[i])).with_context(|| format!("{} after the runs", v.name))?;
         records[i].audit = audit;
         records[i].rss_loaded_bytes = v.rss_bytes();
+        for (service, rss) in v.replica_rss() {
+            if let Some(r) = records[i].replicas.iter_mut().find(|r| r.service == service) {
+                r.rss_loaded_bytes = rss;
+            }
+        }
         if let (Some(before), Some(after)) = (cpu_before[i], v.cpu_seconds())
             && answered[i] > 0
         {

@@ -28,6 +28,11 @@ pub fn decode_histogram(text: &str) -> Option<Histogram<u64>> {
     Deserializer::new().deserialize(&mut bytes.as_slice()).ok()
 }
 
+/// Bytes as MiB with one decimal, or a dash.
+fn mib(bytes: Option<u64>) -> String {
+    bytes.map_or("–".to_owned(), |b| format!("{:.1} MiB", b as f64 / 1048576.0))
+}
+
 /// What was measured about a variant as a whole.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct VariantRecord {
@@ -45,6 +50,23 @@ pub struct VariantRecord {
     pub cpu_ms_per_request: Option<f64>,
     /// The audit after the runs (money conserved, nothing pending).
     pub audit: serde_json::Value,
+    /// Under `--deploy compose`: each container.
+    #[serde(default)]
+    pub replicas: Vec<ReplicaRecord>,
+}
+
+/// One container of a variant under `--deploy compose`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ReplicaRecord {
+    /// Its compose service.
+    pub service: String,
+    /// From the engine starting its process to the process announcing that
+    /// it serves (state loaded, socket bound), milliseconds.
+    pub start_to_listening_ms: Option<f64>,
+    /// Resident memory of its process once ready, bytes.
+    pub rss_idle_bytes: Option<u64>,
+    /// Resident memory of its process after the load, bytes.
+    pub rss_loaded_bytes: Option<u64>,
 }
 
 /// Everything a run of the harness measured.
@@ -244,8 +266,20 @@ impl Raw {
             "Open-loop load at constant rates: each request is scheduled by the clock and its latency is measured from \
              its scheduled time, so a stall cannot hide (no coordinated omission). {} repeat(s) per scenario and variant, \
              interleaved; {} s warm-up excluded, {} s recorded. Numbers are medians over repeats with the min–max spread. \
-             Both variants ran with in-memory storage on this machine, one after the other within each repeat.\n",
-            self.profile.repeats, self.profile.warmup_s, self.profile.duration_s
+             Both variants ran {}, one after the other within each repeat.\n",
+            self.profile.repeats,
+            self.profile.warmup_s,
+            self.profile.duration_s,
+            {
+                let place = if env["deploy"] == "compose" { "in containers under Docker Compose" } else { "as processes on this machine" };
+                let storage = match env["storage"].as_str().unwrap_or("memory") {
+                    "memory" => "in-memory storage (the fabric alone)".to_owned(),
+                    "durable" => "durable storage (redb, every commit synced to disk)".to_owned(),
+                    "durable (Docker volumes)" => "durable storage on Docker volumes (redb, every commit synced to disk)".to_owned(),
+                    other => format!("storage {other}"),
+                };
+                format!("{place} with {storage}")
+            }
         );
         self.render_summary(&mut md);
         let variants: Vec<String> = self.variants.iter().map(|v| v.name.clone()).collect();
@@ -433,7 +467,6 @@ impl Raw {
         let _ = writeln!(md, "| variant | processes | start to ready | RSS idle | RSS after load | CPU per request | audit after the runs |");
         let _ = writeln!(md, "|---|---|---|---|---|---|---|");
         for v in &self.variants {
-            let mib = |b: Option<u64>| b.map_or("–".to_owned(), |b| format!("{:.1} MiB", b as f64 / 1048576.0));
             let _ = writeln!(
                 md,
                 "| {} | {} | {} | {} | {} | {} | {} |",
@@ -508,6 +541,36 @@ impl Raw {
         for (variant, images, bytes) in totals {
             let files: Vec<String> = c.files.iter().filter(|f| f.0 == variant).map(|f| format!("`{}` ({} lines)", f.1, f.2)).collect();
             let _ = writeln!(md, "- {variant}: {images} image(s), {} in all; deployed by {}.", mb(bytes), if files.is_empty() { "–".to_owned() } else { files.join(", ") });
+        }
+        // Each container: its own start (the engine's clock, from its
+        // process starting to its announcing that it serves) and its memory.
+        let replicas: Vec<(&str, &ReplicaRecord)> = self.variants.iter().flat_map(|v| v.replicas.iter().map(move |r| (v.name.as_str(), r))).collect();
+        if !replicas.is_empty() {
+            let _ = writeln!(
+                md,
+                "\nPer container: start to listening is the Docker engine's time from starting the container's process to the process announcing \
+                 that it serves (state loaded, socket bound; its first `listening` line on stdout), RSS that of its process once ready and after the load.\n"
+            );
+            let _ = writeln!(md, "| variant | container | start to listening | RSS ready | RSS after load |");
+            let _ = writeln!(md, "|---|---|---|---|---|");
+            for (variant, r) in &replicas {
+                let ms = r.start_to_listening_ms.map_or("–".to_owned(), |ms| format!("{ms:.0} ms"));
+                let _ = writeln!(md, "| {variant} | {} | {ms} | {} | {} |", r.service, mib(r.rss_idle_bytes), mib(r.rss_loaded_bytes));
+            }
+            let _ = writeln!(md);
+            for v in self.variants.iter().filter(|v| !v.replicas.is_empty()) {
+                let n = v.replicas.len();
+                let idle: u64 = v.replicas.iter().filter_map(|r| r.rss_idle_bytes).sum();
+                let slowest = v.replicas.iter().filter_map(|r| r.start_to_listening_ms).fold(None, |m: Option<f64>, x| Some(m.map_or(x, |m| m.max(x))));
+                let _ = writeln!(
+                    md,
+                    "- {}: {n} container(s), {} resident once ready ({} per container on average); slowest start to listening {}.",
+                    v.name,
+                    mib(Some(idle)),
+                    mib(Some(idle / n as u64)),
+                    slowest.map_or("–".to_owned(), |ms| format!("{ms:.0} ms"))
+                );
+            }
         }
     }
 
@@ -680,8 +743,7 @@ impl Raw {
         let variant = |name: &str| self.variants.iter().find(|v| v.name == name);
         let ops = |name: &str| {
             variant(name).map_or("–".to_owned(), |v| {
-                let mib = |b: Option<u64>| b.map_or("–".to_owned(), |b| format!("{:.1} MiB", b as f64 / 1048576.0));
-                format!(
+                    format!(
                     "{} process(es), {} port(s), RSS {} idle / {} loaded, CPU {} per 1k requests",
                     v.processes,
                     cost.ports.iter().find(|(n, _)| n == name).map_or("–".to_owned(), |(_, p)| p.to_string()),
@@ -950,6 +1012,15 @@ mod tests {
                     rss_loaded_bytes: Some(20 << 20),
                     cpu_ms_per_request: Some(0.05),
                     audit: serde_json::json!({"accounts": 1000}),
+                    replicas: if *n == "microlith" { vec![("microlith", 9.5, 8u64)] } else { vec![("accounts", 14.0, 12), ("gateway", 6.0, 9)] }
+                        .into_iter()
+                        .map(|(service, ms, mib)| ReplicaRecord {
+                            service: service.into(),
+                            start_to_listening_ms: Some(ms),
+                            rss_idle_bytes: Some(mib << 20),
+                            rss_loaded_bytes: Some((mib + 4) << 20),
+                        })
+                        .collect(),
                 })
                 .collect(),
             faults: vec![crate::scenarios::FaultRecord {
@@ -1072,6 +1143,10 @@ mod tests {
         // Containers: per image, and per variant in all.
         assert!(md.contains("| `mvm/accounts:local` | microservices | 7.0 MB | 6.9 MB | 5.0 s |"), "{md}");
         assert!(md.contains("- microservices: 2 image(s), 14.0 MB in all; deployed by `microservices/compose.yml` (60 lines)."), "{md}");
+        // Each container: its start and its memory, and per variant.
+        assert!(md.contains("| microservices | accounts | 14 ms | 12.0 MiB | 16.0 MiB |"), "{md}");
+        assert!(md.contains("- microservices: 2 container(s), 21.0 MiB resident once ready (10.5 MiB per container on average); slowest start to listening 14 ms."), "{md}");
+        assert!(md.contains("- microlith: 1 container(s), 8.0 MiB resident once ready (8.0 MiB per container on average); slowest start to listening 10 ms."), "{md}");
         // Where the cores went at the generator's ceiling: (6 + 9) µs × 500/s.
         assert!(md.contains("At 500/s the generator spent 6.0 µs of CPU per request and the echo server 9.0 µs: 0.01 of the machine's 2 cores"), "{md}");
         // Curve steps stay out of the fixed-rate table.

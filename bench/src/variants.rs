@@ -35,6 +35,15 @@ pub struct Variant {
     pub ports_file: Option<PathBuf>,
     /// Its compose project, under `--deploy compose` (torn down on drop).
     pub compose: Option<crate::compose::Project>,
+    /// Under compose: each container's service and its start to listening.
+    pub replicas: Vec<(String, Option<Duration>)>,
+}
+
+/// Resident memory of one process, bytes (Linux's VmRSS).
+fn rss_of(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let kb: u64 = status.lines().find(|l| l.starts_with("VmRSS:"))?.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
 }
 
 /// Where `cargo build --release` puts the binaries.
@@ -130,6 +139,7 @@ impl Variant {
             ports_file: None,
             compose: None,
             successors: Successors::default(),
+            replicas: Vec::new(),
             launch: Some((bin.join("microlith"), args.clone())),
         };
         wait_ready(&http, &base, Duration::from_secs(30)).await?;
@@ -173,6 +183,7 @@ impl Variant {
             ports_file: Some(ports_file.clone()),
             compose: None,
             successors: Successors::default(),
+            replicas: Vec::new(),
             launch: None,
         };
         wait_ready(&http, &base, Duration::from_secs(60)).await?;
@@ -200,6 +211,7 @@ impl Variant {
             ports_file: None,
             compose: None,
             successors: Successors::default(),
+            replicas: Vec::new(),
             launch: None,
         })
     }
@@ -207,15 +219,17 @@ impl Variant {
     /// Brings `name`'s compose project up (its images built already) with
     /// the edge on a fresh loopback port; start-to-ready runs from `up` to
     /// the first ready answer: the cold start of the whole variant.
-    pub async fn compose(workspace: &Path, name: &str) -> anyhow::Result<Variant> {
+    /// `storage` (`memory` or `durable`) goes to every container.
+    pub async fn compose(workspace: &Path, name: &str, storage: &str) -> anyhow::Result<Variant> {
         let project = crate::compose::Project::new(workspace, name)?;
         let port = free_port().await?;
         let base = format!("http://127.0.0.1:{port}");
         let http = ready_client()?;
         let started = Instant::now();
-        project.up(port)?;
+        project.up(port, storage)?;
         wait_ready(&http, &base, Duration::from_secs(120)).await.with_context(|| format!("{name} under compose"))?;
         let start_to_ready = started.elapsed();
+        let replicas = project.containers().into_iter().map(|(service, id)| (service, crate::compose::start_to_listening(&id))).collect();
         Ok(Variant {
             name: name.to_owned(),
             base,
@@ -225,6 +239,7 @@ impl Variant {
             ports_file: None,
             compose: Some(project),
             successors: Successors::default(),
+            replicas,
             launch: None,
         })
     }
@@ -270,19 +285,21 @@ impl Variant {
         if pids.is_empty() {
             return None;
         }
-        let mut total = 0;
-        for pid in &pids {
-            let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-            let kb: u64 = status
-                .lines()
-                .find(|l| l.starts_with("VmRSS:"))?
-                .split_whitespace()
-                .nth(1)?
-                .parse()
-                .ok()?;
-            total += kb * 1024;
-        }
-        Some(total)
+        pids.iter().map(|pid| rss_of(*pid)).sum()
+    }
+
+    /// Under compose: resident memory of each container's processes, by
+    /// service (None for a container not running).
+    pub fn replica_rss(&self) -> Vec<(String, Option<u64>)> {
+        let Some(project) = &self.compose else { return Vec::new() };
+        project
+            .containers()
+            .into_iter()
+            .map(|(service, id)| {
+                let pids = crate::compose::container_pids(&id);
+                (service, if pids.is_empty() { None } else { pids.into_iter().map(rss_of).sum() })
+            })
+            .collect()
     }
 
     /// CPU time used so far by every process of the variant, seconds.
