@@ -54,6 +54,10 @@ pub struct FanoutRecord {
     pub out_of_order: u64,
     /// Disconnects by the server that the subscribers resumed from.
     pub reconnects: u64,
+    /// How long the room's history answered 503 after the run before it
+    /// could be read (None: at once).
+    #[serde(default)]
+    pub history_wait_s: Option<f64>,
     /// Delivery latency (scheduled post → frame read), recorded part only,
     /// microseconds.
     pub p50_us: f64,
@@ -215,8 +219,20 @@ pub fn run(
         };
         send(&post_http, &base_url, &call)
     });
-    // The truth: what the room holds now.
-    let messages = readers.block_on(api.history(room))?.len() as u64;
+    // The truth: what the room holds now. A system shedding load right
+    // after the run (a breaker open) may answer 503 for a while: the read
+    // is repeated, for at most 30 s, and the wait is kept in the record.
+    let asked = Instant::now();
+    let messages = loop {
+        match readers.block_on(api.history(room)) {
+            Ok(history) => break history.len() as u64,
+            Err(e) if format!("{e:#}").contains("got 503") && asked.elapsed() < Duration::from_secs(30) => {
+                std::thread::sleep(Duration::from_millis(200));
+            }
+            Err(e) => return Err(e.context(format!("reading room {room}'s history after the run"))),
+        }
+    };
+    let history_wait_s = asked.elapsed().as_secs_f64();
     *deadline.lock() = Instant::now() + Duration::from_secs(10);
     target.store(messages, Ordering::Release);
     let mut record = FanoutRecord {
@@ -238,6 +254,7 @@ pub fn run(
         p999_us: 0.0,
         max_us: 0.0,
         histogram: String::new(),
+        history_wait_s: (history_wait_s > 0.2).then_some(history_wait_s),
     };
     for task in tasks {
         let seen = readers.block_on(task).context("a subscriber task died")??;

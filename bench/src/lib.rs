@@ -27,6 +27,7 @@ pub mod compose;
 pub mod cost;
 pub mod fanout;
 pub mod images;
+pub mod lag;
 pub mod faults;
 pub mod load;
 pub mod percall;

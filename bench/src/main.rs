@@ -404,11 +404,19 @@ fn measure(
                     rss_loaded_bytes: None,
                 })
                 .collect(),
+            replication_lag: None,
         });
         workloads.push(workload);
     }
     let cpu_before: Vec<Option<f64>> = systems.iter().map(Variant::cpu_seconds).collect();
     let mut answered = vec![0u64; systems.len()];
+    // The microservices' read model: its lag histogram before and after.
+    let lag_http = reqwest::Client::builder().timeout(Duration::from_secs(5)).build()?;
+    let ledger_metrics: Vec<Option<String>> = systems.iter().map(|v| v.service_addr("ledger").map(|a| format!("http://{a}/metrics"))).collect();
+    let lag_before: Vec<Option<bench::lag::Sample>> = ledger_metrics
+        .iter()
+        .map(|url| url.as_ref().and_then(|u| control.block_on(bench::lag::sample(&lag_http, u))))
+        .collect();
 
     let scenario_list = profile.scenarios();
     let (latency, fanout_on, curve_on) = (parts.contains(&Part::Latency), parts.contains(&Part::Fanout), parts.contains(&Part::Curve));
@@ -547,6 +555,11 @@ fn measure(
         let audit = control.block_on(scenarios::check_invariants(&api, &workloads[i])).with_context(|| format!("{} after the runs", v.name))?;
         records[i].audit = audit;
         records[i].rss_loaded_bytes = v.rss_bytes();
+        if let Some(url) = &ledger_metrics[i]
+            && let Some(after) = control.block_on(bench::lag::sample(&lag_http, url))
+        {
+            records[i].replication_lag = bench::lag::LagRecord::between(lag_before[i].as_ref(), &after);
+        }
         for (service, rss) in v.replica_rss() {
             if let Some(r) = records[i].replicas.iter_mut().find(|r| r.service == service) {
                 r.rss_loaded_bytes = rss;

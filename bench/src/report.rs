@@ -53,6 +53,10 @@ pub struct VariantRecord {
     /// Under `--deploy compose`: each container.
     #[serde(default)]
     pub replicas: Vec<ReplicaRecord>,
+    /// The replicated read model's lag over the run's load (the
+    /// microservices' ledger, when the harness could reach it).
+    #[serde(default)]
+    pub replication_lag: Option<crate::lag::LagRecord>,
 }
 
 /// One container of a variant under `--deploy compose`.
@@ -834,9 +838,16 @@ impl Raw {
             deploy("microservices"),
             ready("microservices"),
         );
+        let lag = self.variants.iter().find_map(|v| v.replication_lag.as_ref()).map_or_else(
+            || "its lag is exported as `ledger_replication_lag_seconds` (not sampled by this run)".to_owned(),
+            |l| {
+                let p99 = l.bound_for(0.99).map_or("over 10 s".to_owned(), |s| format!("within {}", crate::charts::micros(s * 1e6)));
+                format!("its lag over this run's load (`ledger_replication_lag_seconds`): mean {:.2} ms over {} entries, 99 % applied {p99}", l.mean_ms, l.entries)
+            },
+        );
         let _ = writeln!(
             md,
-            "| eventual consistency | none: the audit reads the accounts and the journal in the same process | one replicated read model (the ledger, fed asynchronously over HTTP/JSON); the audit reads it once it has caught up; its lag is exported as `ledger_replication_lag_seconds` (not sampled by this run) |"
+            "| eventual consistency | none: the audit reads the accounts and the journal in the same process | one replicated read model (the ledger, fed asynchronously over HTTP/JSON); the audit reads it once it has caught up; {lag} |"
         );
         let upgrade = |variant: &str, how: &str| {
             let run = ["upgrade", "rolling-restart"].iter().find_map(|k| self.faults.iter().find(|f| f.variant == variant && f.kind == *k));
@@ -962,6 +973,17 @@ impl Raw {
                 sum(|f| f.reconnects),
             );
         }
+        // A history that could not be read at once after a run: said, with
+        // how long it answered 503.
+        for f in self.fanout.iter().filter(|f| f.history_wait_s.is_some()) {
+            let _ = writeln!(
+                md,
+                "\n{} (repeat {}): right after the posts the room's history answered 503 for {:.1} s before it could be read (load shed while the last deliveries went out).",
+                f.variant,
+                f.repeat + 1,
+                f.history_wait_s.unwrap_or(0.0)
+            );
+        }
     }
 
     fn floor_rate(&self) -> f64 {
@@ -1021,6 +1043,7 @@ mod tests {
                             rss_loaded_bytes: Some((mib + 4) << 20),
                         })
                         .collect(),
+                    replication_lag: (*n == "microservices").then(|| crate::lag::LagRecord { entries: 1200, mean_ms: 1.5, within: vec![(0.0001, 0.0), (0.001, 0.4), (0.01, 0.995), (0.1, 1.0)] }),
                 })
                 .collect(),
             faults: vec![crate::scenarios::FaultRecord {
@@ -1102,6 +1125,7 @@ mod tests {
                     duplicates: 0,
                     out_of_order: 0,
                     reconnects: 1,
+                    history_wait_s: (i == 1).then_some(2.5),
                     p50_us: 100.0 * (i + 1) as f64,
                     p90_us: 150.0,
                     p99_us: 300.0 * (i + 1) as f64,
@@ -1143,6 +1167,10 @@ mod tests {
         // Containers: per image, and per variant in all.
         assert!(md.contains("| `mvm/accounts:local` | microservices | 7.0 MB | 6.9 MB | 5.0 s |"), "{md}");
         assert!(md.contains("- microservices: 2 image(s), 14.0 MB in all; deployed by `microservices/compose.yml` (60 lines)."), "{md}");
+        // A history read that waited out a 503 is said.
+        assert!(md.contains("answered 503 for 2.5 s before it could be read"), "{md}");
+        // The read model's lag, from the histogram's difference.
+        assert!(md.contains("its lag over this run's load (`ledger_replication_lag_seconds`): mean 1.50 ms over 1200 entries, 99 % applied within 10 ms |"), "{md}");
         // Each container: its start and its memory, and per variant.
         assert!(md.contains("| microservices | accounts | 14 ms | 12.0 MiB | 16.0 MiB |"), "{md}");
         assert!(md.contains("- microservices: 2 container(s), 21.0 MiB resident once ready (10.5 MiB per container on average); slowest start to listening 14 ms."), "{md}");

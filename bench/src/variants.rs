@@ -58,11 +58,14 @@ pub fn build_binaries(workspace: &Path) -> anyhow::Result<()> {
     eprintln!("building the release binaries of both variants (once; later runs reuse them)...");
     let status = std::process::Command::new(cargo)
         .current_dir(workspace)
-        .args(["build", "--release", "-p", "microlith", "-p", "microservices"])
+        // `--bin`, not `-p`: features are then unified over the whole
+        // workspace, as for `cargo run --release --bin bench`, so the
+        // dependencies both builds share are compiled once, not twice.
+        .args(["build", "--release", "--bin", "microlith", "--bin", "microservices"])
         .status()
         .context("running cargo build")?;
     if !status.success() {
-        bail!("cargo build --release -p microlith -p microservices failed: {status}");
+        bail!("cargo build --release --bin microlith --bin microservices failed: {status}");
     }
     Ok(())
 }
@@ -264,6 +267,15 @@ impl Variant {
             .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
             .and_then(|v| v["services"].as_array().map(|rows| rows.len() as u64))
             .unwrap_or(1)
+    }
+
+    /// Where one microservice listens, from the launcher's ports file
+    /// (local processes only: under compose the services are on a private
+    /// network).
+    pub fn service_addr(&self, service: &str) -> Option<String> {
+        let text = std::fs::read_to_string(self.ports_file.as_ref()?).ok()?;
+        let ports: serde_json::Value = serde_json::from_str(&text).ok()?;
+        ports["services"].as_array()?.iter().find(|r| r["name"] == service)?["addr"].as_str().map(str::to_owned)
     }
 
     /// The current PID of one microservice (it changes when the launcher
