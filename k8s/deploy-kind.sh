@@ -17,7 +17,7 @@ for tool in docker kind kubectl cargo; do
 done
 
 echo "==> building the images (static musl binaries, FROM scratch)"
-cargo run --release -p bench -- images
+cargo run --release --bin bench -- images
 
 # The private CA, the services' certificates and the token key: made here,
 # by the project's own command, never committed. Delete the directory to
@@ -34,7 +34,7 @@ if ! kind get clusters | grep -qx "$cluster"; then
 fi
 
 echo "==> loading the images into $cluster"
-for image in $(cargo run --quiet --release -p bench -- images --list); do
+for image in $(cargo run --quiet --release --bin bench -- images --list); do
     kind load docker-image --name "$cluster" "$image"
 done
 
@@ -51,5 +51,5 @@ cat <<DONE
     microlith      http://127.0.0.1:8080
     microservices  http://127.0.0.1:8081
 Measure them with:
-    cargo run --release -p bench -- compare --target microlith=http://127.0.0.1:8080 --target microservices=http://127.0.0.1:8081
+    cargo run --release --bin bench -- compare --target microlith=http://127.0.0.1:8080 --target microservices=http://127.0.0.1:8081
 DONE

@@ -214,7 +214,7 @@ pub fn build_all(workspace: &Path, mut progress: impl FnMut(&str)) -> anyhow::Re
     let started = Instant::now();
     let status = Command::new(cargo)
         .current_dir(workspace)
-        .args(["build", "--release", "--target", TARGET, "-p", "microlith", "-p", "microservices"])
+        .args(["build", "--release", "--target", TARGET, "--bin", "microlith", "--bin", "microservices"])
         .env(format!("CC_{}", TARGET.replace('-', "_")), "musl-gcc")
         // Images carry no debug info and no symbols.
         .env("CARGO_PROFILE_RELEASE_DEBUG", "false")
