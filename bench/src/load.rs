@@ -58,6 +58,11 @@ impl Outcome {
         }
     }
 
+    /// The outcome of a name in results.
+    pub fn of_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|o| o.name() == name)
+    }
+
     /// Reads an HTTP status.
     pub fn of_status(status: u16) -> Self {
         match status {
@@ -333,6 +338,7 @@ where
     let unfinished = scheduled - done.min(scheduled);
     let saturated = achieved_rate < 0.95 * plan.rate.min(scheduled as f64 / plan.duration.as_secs_f64().max(1e-9))
         || unfinished > 0
+        || too_many_errors(&outcomes)
         || (!send_lag.is_empty() && send_lag.value_at_quantile(0.5) > 1_000_000);
     RunStats {
         latency,
@@ -344,6 +350,15 @@ where
         timeline,
         saturated,
     }
+}
+
+/// Whether errors (shed, unavailable, pending, failed) are over 1 % of the
+/// answers: a system answering fast by refusing is not keeping the rate.
+/// Refusals (409) are correct answers.
+pub fn too_many_errors(outcomes: &[(Outcome, u64)]) -> bool {
+    let answered: u64 = outcomes.iter().map(|(_, n)| n).sum();
+    let errors: u64 = outcomes.iter().filter(|(o, _)| !matches!(o, Outcome::Ok | Outcome::Refused)).map(|(_, n)| n).sum();
+    errors as f64 > 0.01 * answered as f64
 }
 
 #[cfg(test)]
@@ -421,6 +436,18 @@ mod tests {
         assert_eq!(stats.count(Outcome::Shed), 50);
         assert_eq!(stats.count(Outcome::Pending), 0);
         assert_eq!(stats.latency.len(), 200);
+        // Three in four answers are errors: the rate is not kept.
+        assert!(stats.saturated);
+    }
+
+    #[test]
+    fn errors_beyond_one_percent_flag_a_run_saturated_and_refusals_do_not() {
+        use Outcome::*;
+        assert!(too_many_errors(&[(Ok, 950), (Unavailable, 50)]), "5 % errors");
+        assert!(too_many_errors(&[(Ok, 980), (Shed, 11), (Pending, 5), (Error, 4)]), "2 % of mixed errors");
+        assert!(!too_many_errors(&[(Ok, 995), (Error, 5)]), "0.5 %");
+        assert!(!too_many_errors(&[(Ok, 500), (Refused, 500)]), "409s are answers");
+        assert!(!too_many_errors(&[]));
     }
 
     #[test]

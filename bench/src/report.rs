@@ -203,7 +203,14 @@ impl Raw {
 
     /// Reads a stored `raw.json`.
     pub fn read(dir: &Path) -> anyhow::Result<Self> {
-        Ok(serde_json::from_slice(&std::fs::read(dir.join("raw.json"))?)?)
+        let mut raw: Self = serde_json::from_slice(&std::fs::read(dir.join("raw.json"))?)?;
+        // Runs stored before errors counted towards saturation (over 1 % of
+        // the answers, `load::too_many_errors`) are judged by it too.
+        for r in &mut raw.runs {
+            let outcomes: Vec<(crate::load::Outcome, u64)> = r.outcomes.iter().filter_map(|(name, n)| Some((crate::load::Outcome::of_name(name)?, *n))).collect();
+            r.saturated |= crate::load::too_many_errors(&outcomes);
+        }
+        Ok(raw)
     }
 
     fn csv(&self) -> String {
@@ -345,7 +352,7 @@ impl Raw {
         if !curve.is_empty() {
             let _ = writeln!(md, "\n## Throughput and latency (transfers; the floor is the echo endpoint)\n");
             let _ = writeln!(md, "The rate is stepped up ({} s per step, one pass) until a variant saturates: its achieved \
-                                  rate falls below 95 % of the target, requests are left unfinished, or its median grows past five \
+                                  rate falls below 95 % of the target, requests are left unfinished, more than 1 % of its answers are errors, or its median grows past five \
                                   times its median at the first step (the knee: requests queue). Later steps are skipped for it.\n", self.profile.curve_step_s);
             let _ = writeln!(md, "| target/s | variant | achieved/s | p50 µs | p99 µs | errors | saturated |");
             let _ = writeln!(md, "|---|---|---|---|---|---|---|");
@@ -495,8 +502,8 @@ impl Raw {
              - `errors` counts 429, 503, 202 and other failures; a 409 (insufficient funds, a conflict) is a correct \
              answer of the system and is counted apart (`refused_409` in `raw.json`).\n\
              - Latency is measured from the scheduled send time; `send lag` (scheduled → sent) in `raw.json` is the \
-             generator's own delay. A run whose achieved rate fell below 95 % of the target, or that left requests \
-             unfinished, is flagged saturated.\n\
+             generator's own delay. A run whose achieved rate fell below 95 % of the target, that left requests \
+             unfinished, or more than 1 % of whose answers were errors, is flagged saturated.\n\
              - At low rates the cores idle between requests and every hop pays the wake-up of an idle core \
              (tens to hundreds of microseconds on this VM): latencies there are dominated by it, for the floor too, \
              and fall as the rate rises. Read the fixed-rate table against the floor row and the curve.\n\
@@ -1218,6 +1225,21 @@ mod tests {
             md.contains("| blue/green vs hot upgrade | a new process takes the socket and the state over (upgrade): 0 of 1760 requests failed under 300/s, worst latency after it 50 ms | not run |"),
             "{md}"
         );
+    }
+
+    #[test]
+    fn a_stored_step_answering_errors_reads_as_saturated() {
+        // Stored by a harness that did not yet count errors: 1000/s kept,
+        // 87 % of the answers 503.
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/test-tmp").join(format!("report-errors-{}", std::process::id()));
+        let mut raw = fixture();
+        let step = raw.runs.iter_mut().find(|r| r.curve && r.variant == "microlith" && !r.saturated).expect("a sustained step");
+        step.outcomes = vec![("ok".into(), 800), ("unavailable_503".into(), 5200)];
+        raw.write(&dir).expect("write");
+        let again = Raw::read(&dir).expect("read");
+        let _ = std::fs::remove_dir_all(&dir);
+        assert!(again.runs.iter().filter(|r| r.curve && r.variant == "microlith").all(|r| r.saturated));
+        assert!(again.render().contains("- microlith: 0/s"), "{}", again.render());
     }
 
     #[test]
