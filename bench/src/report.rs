@@ -645,13 +645,14 @@ impl Raw {
         {
             {
                 lines.push(format!(
-                    "CPU per request over the whole run: {:.0} vs {:.0} µs ({:.1}x); resident memory idle {:.1} vs {:.1} MiB; {} process vs {}.",
+                    "CPU per request over the whole run: {:.0} vs {:.0} µs ({:.1}x); resident memory idle {:.1} vs {:.1} MiB; {} process{} vs {}.",
                     ca * 1000.0,
                     cb * 1000.0,
                     cb / ca.max(1e-9),
                     va.rss_idle_bytes.unwrap_or(0) as f64 / 1048576.0,
                     vb.rss_idle_bytes.unwrap_or(0) as f64 / 1048576.0,
                     va.processes,
+                    if va.processes == 1 { "" } else { "es" },
                     vb.processes
                 ));
             }
