@@ -265,7 +265,6 @@ fn compare(profile: Profile, parts: &[Part], targets: Vec<(String, String)>, out
             eprintln!("starting {name} under compose...");
             systems.push(control.block_on(Variant::compose(&workspace(), name, storage.name()))?);
         }
-
     } else if targets.is_empty() {
         let bin = match bin_dir {
             Some(dir) => dir,
@@ -310,8 +309,6 @@ fn compare(profile: Profile, parts: &[Part], targets: Vec<(String, String)>, out
         raw.env["deploy"] = "compose".into();
         if storage == Storage::Durable {
             raw.env["storage"] = "durable (Docker volumes)".into();
-        } else {
-            raw.env["storage"] = storage.name().into();
         }
         raw.env["placement"] = "load generator on the host; each variant's containers on the same machine, unpinned".into();
     }

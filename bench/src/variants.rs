@@ -46,6 +46,15 @@ fn rss_of(pid: u32) -> Option<u64> {
     Some(kb * 1024)
 }
 
+/// Resident memory of a set of processes, bytes; None when it is empty
+/// or one of them is gone.
+fn rss_sum(pids: &[u32]) -> Option<u64> {
+    if pids.is_empty() {
+        return None;
+    }
+    pids.iter().map(|pid| rss_of(*pid)).sum()
+}
+
 /// Where `cargo build --release` puts the binaries.
 pub fn release_dir() -> anyhow::Result<PathBuf> {
     let exe = std::env::current_exe()?;
@@ -293,11 +302,7 @@ impl Variant {
 
     /// Resident memory of every process of the variant, bytes (Linux).
     pub fn rss_bytes(&self) -> Option<u64> {
-        let pids = self.live_pids();
-        if pids.is_empty() {
-            return None;
-        }
-        pids.iter().map(|pid| rss_of(*pid)).sum()
+        rss_sum(&self.live_pids())
     }
 
     /// Under compose: resident memory of each container's processes, by
@@ -307,10 +312,7 @@ impl Variant {
         project
             .containers()
             .into_iter()
-            .map(|(service, id)| {
-                let pids = crate::compose::container_pids(&id);
-                (service, if pids.is_empty() { None } else { pids.into_iter().map(rss_of).sum() })
-            })
+            .map(|(service, id)| (service, rss_sum(&crate::compose::container_pids(&id))))
             .collect()
     }
 
