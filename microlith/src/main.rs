@@ -77,7 +77,7 @@ struct Cli {
     /// Run as the container's first process: supervise the microlith as a
     /// child and start a successor that takes over on SIGHUP (the
     /// zero-downtime upgrade inside one container); see `init` in the docs.
-    #[arg(long, env = "MICROLITH_INIT")]
+    #[arg(long, env = microlith::init::ENV)]
     init: bool,
     /// Instead of serving: ask the supervisor (`--init`, process 1 of this
     /// container) to upgrade, by sending it SIGHUP.

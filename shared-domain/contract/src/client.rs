@@ -190,18 +190,32 @@ impl Api {
 
     /// The whole history of a room, paging by 1000.
     pub async fn history(&self, room: &str) -> anyhow::Result<Vec<Value>> {
+        Ok(self.history_within(room, std::time::Duration::ZERO).await?.0)
+    }
+
+    /// A room's whole history, asking a page again while it answers 503
+    /// (load shed, a breaker open) for up to `patience`; with how long it
+    /// waited. Any other answer, or a 503 past `patience`, is an error.
+    pub async fn history_within(&self, room: &str, patience: std::time::Duration) -> anyhow::Result<(Vec<Value>, std::time::Duration)> {
+        let started = std::time::Instant::now();
+        let mut waited = std::time::Duration::ZERO;
         let mut all = Vec::new();
         loop {
             let after = all.last().and_then(|m: &Value| m["seq"].as_u64()).unwrap_or(0);
             let page = self
                 .get(&format!("/v1/rooms/{room}/messages?after={after}&limit=1000"))
                 .await?;
+            if page.status.as_u16() == 503 && started.elapsed() < patience {
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                waited = started.elapsed();
+                continue;
+            }
             let msgs = page.expect_status(200)?["messages"]
                 .as_array()
                 .context("messages array")?
                 .clone();
             if msgs.is_empty() {
-                return Ok(all);
+                return Ok((all, waited));
             }
             all.extend(msgs);
         }
