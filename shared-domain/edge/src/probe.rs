@@ -35,7 +35,9 @@ pub fn probe(url: &str, timeout: Duration) -> Result<(), ProbeError> {
     let mut stream = TcpStream::connect_timeout(&addr, timeout)?;
     stream.set_read_timeout(Some(timeout))?;
     stream.set_write_timeout(Some(timeout))?;
-    write!(stream, "GET {path} HTTP/1.0\r\nHost: {authority}\r\nConnection: close\r\n\r\n")?;
+    // One write, so the request leaves in one segment (write! would write
+    // it piece by piece).
+    stream.write_all(format!("GET {path} HTTP/1.0\r\nHost: {authority}\r\nConnection: close\r\n\r\n").as_bytes())?;
     // The status line is all we need; read what the first packets bring.
     let mut head = [0u8; 64];
     let mut len = 0;
@@ -66,8 +68,15 @@ mod tests {
         let addr = listener.local_addr().expect("addr");
         std::thread::spawn(move || {
             if let Ok((mut s, _)) = listener.accept() {
-                let mut buf = [0u8; 512];
-                let _ = s.read(&mut buf);
+                // The whole request before answering: closing with unread
+                // bytes would reset the connection under the answer.
+                let (mut buf, mut len) = ([0u8; 512], 0);
+                while !buf[..len].windows(4).any(|w| w == b"\r\n\r\n") {
+                    match s.read(&mut buf[len..]) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => len += n,
+                    }
+                }
                 let _ = s.write_all(answer.as_bytes());
             }
         });
