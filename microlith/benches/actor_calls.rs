@@ -24,10 +24,23 @@ use shared_domain::service::{AccountsService, TransfersService};
 
 const ACCOUNTS: u32 = 1000;
 
+/// The crashes the bench injects are expected: keep them off the terminal,
+/// and print any other panic (the default hook would drown in 500k of the
+/// former; `log_panics` alone prints nothing without a tracing subscriber).
+fn quiet_injected_panics() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if info.payload().downcast_ref::<&str>() != Some(&"injected crash") {
+            default(info);
+        }
+    }));
+}
+
 /// Worker threads of the bench runtime: 2 (one per core here) unless
 /// `BENCH_WORKERS` says otherwise, to see what cross-worker wake-ups cost.
 fn runtime() -> tokio::runtime::Runtime {
-    microlith::log_panics();
+    quiet_injected_panics();
+    bench::charts::register_font();
     let workers = std::env::var("BENCH_WORKERS")
         .ok()
         .and_then(|w| w.parse().ok())

@@ -181,6 +181,7 @@ fn client(servers: &Servers, addr: SocketAddr, tls: bool, tokens: bool) -> Arc<G
 }
 
 fn hops(c: &mut Criterion) {
+    bench::charts::register_font();
     let servers = start_servers();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
