@@ -15,6 +15,7 @@
 
 use std::hash::{BuildHasher, Hash};
 use std::sync::Arc;
+use std::sync::atomic::AtomicUsize;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -72,12 +73,23 @@ pub struct ActorAccounts {
     /// Accounts known to exist. Accounts are never deleted, so this cache
     /// of an immutable fact never goes stale; it saves a transfer the hop
     /// that checks its payee.
-    known: parking_lot::RwLock<shared_domain::FastSet<AccountId>>,
+    /// One set per shard, as the accounts are, so the two cores do not
+    /// contend on one lock word.
+    known: Vec<parking_lot::RwLock<shared_domain::FastSet<AccountId>>>,
+    /// Per shard: how many transfers have step results kept there.
+    step_records: Vec<Arc<AtomicUsize>>,
 }
 
 impl ActorAccounts {
     fn shard(&self, id: &AccountId) -> &ActorRef<AccountMsg> {
         &self.shards[self.shard_index(id)]
+    }
+
+    /// Per shard (`account-N`): how many transfers have step results kept
+    /// there. Settled transfers are forgotten, so this stays near the
+    /// number of transfers in flight.
+    pub fn step_records(&self) -> Vec<usize> {
+        self.step_records.iter().map(|r| r.load(std::sync::atomic::Ordering::Relaxed)).collect()
     }
 
     /// Which shard (`account-N`) holds an account.
@@ -91,16 +103,17 @@ impl AccountsService for ActorAccounts {
     async fn open(&self, account: AccountId, opening: OpeningBalance) -> BankResult<AccountView> {
         let shard = self.shard(&account);
         let view = shard.call(|r| AccountMsg::Open(account, opening, r), self.timeout).await?;
-        self.known.write().insert(view.account_id.clone());
+        self.known[self.shard_index(&view.account_id)].write().insert(view.account_id.clone());
         Ok(view)
     }
     async fn exists(&self, account: &AccountId) -> BankResult<bool> {
-        if self.known.read().contains(account) {
+        let known = &self.known[self.shard_index(account)];
+        if known.read().contains(account) {
             return Ok(true);
         }
         let exists = shared_domain::service::exists_from_balance(self.balance(account).await)?;
         if exists {
-            self.known.write().insert(account.clone());
+            known.write().insert(account.clone());
         }
         Ok(exists)
     }
@@ -112,6 +125,18 @@ impl AccountsService for ActorAccounts {
     async fn apply_step(&self, step: AccountStep) -> BankResult<StepResult> {
         let shard = self.shard(&step.account);
         shard.call(|r| AccountMsg::Step(step, r), self.timeout).await
+    }
+    /// Mailboxes are FIFO and a shard handles a message only after every
+    /// message sent to it before, so once the saga's runner has its
+    /// resolution no copy of its steps can still be waiting: the shards may
+    /// forget them. A full mailbox keeps them (a lost forget costs memory,
+    /// never money).
+    fn settled(&self, request: &TransferRequest) {
+        let (payer, payee) = (self.shard_index(&request.from), self.shard_index(&request.to));
+        let _ = self.shards[payer].tell::<shared_domain::BankError>(AccountMsg::Forget(request.transfer_id.clone()));
+        if payee != payer {
+            let _ = self.shards[payee].tell::<shared_domain::BankError>(AccountMsg::Forget(request.transfer_id.clone()));
+        }
     }
     async fn totals(&self) -> BankResult<AccountTotals> {
         let calls = self
@@ -281,23 +306,28 @@ impl Microlith {
         let journal_sup = bank_sup.spawn_supervisor("journal", Strategy::OneForOne, intensity);
         let chat_sup = root.spawn_supervisor("chat", Strategy::OneForOne, intensity);
 
+        let step_records: Vec<Arc<AtomicUsize>> = (0..config.account_shards.max(1)).map(|_| Arc::default()).collect();
         let accounts = Arc::new(ActorAccounts {
-            shards: (0..config.account_shards.max(1))
-                .map(|i| {
+            shards: step_records
+                .iter()
+                .enumerate()
+                .map(|(i, records)| {
                     accounts_sup.spawn::<AccountShardActor>(
                         &format!("account-{i}"),
                         Arc::new(AccountShardArgs {
                             home: home(&storage, &format!("accounts/{i}"), AccountStore::new),
+                            step_records: records.clone(),
                         }),
                         config.mailbox,
                     )
                 })
                 .collect(),
+            step_records,
             timeout: config.call_timeout,
-            known: parking_lot::RwLock::default(),
+            known: (0..config.account_shards.max(1)).map(|_| parking_lot::RwLock::default()).collect(),
         });
 
-        // Journal shards resume their pending sagas at every (re)start; the
+        // Journal shards resume the pending sagas of an earlier process; the
         // recovery needs the journal itself, which exists only after the
         // shards do, hence the slot.
         // A weak reference: the shards' arguments must not own the journal
@@ -331,6 +361,7 @@ impl Microlith {
                         Arc::new(JournalShardArgs {
                             home: home(&storage, &format!("journal/{i}"), JournalStore::new),
                             on_recover,
+                            recovered: std::sync::atomic::AtomicBool::new(false),
                         }),
                         config.mailbox,
                     )

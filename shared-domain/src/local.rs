@@ -131,12 +131,13 @@ impl<P: Persist<AccountChange>> LocalAccounts<P> {
 impl<P: Persist<AccountChange>> AccountsService for LocalAccounts<P> {
     async fn open(&self, account: AccountId, opening: OpeningBalance) -> BankResult<AccountView> {
         let mut book = self.inner.lock()?;
+        let view = AccountView {
+            account_id: account.clone(),
+            balance: opening.balance(),
+        };
         let change = book.open(account, opening)?;
         self.inner.keep(&book, &change)?;
-        Ok(AccountView {
-            account_id: change.account,
-            balance: change.balance,
-        })
+        Ok(view)
     }
     async fn balance(&self, account: &AccountId) -> BankResult<AccountView> {
         Ok(self.inner.lock()?.balance(account)?)

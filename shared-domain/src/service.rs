@@ -28,6 +28,15 @@ pub trait AccountsService: Send + Sync {
     }
     /// Applies one idempotent transfer step.
     async fn apply_step(&self, step: AccountStep) -> BankResult<StepResult>;
+    /// `request` is resolved in the journal by its one saga runner, which
+    /// sends none of its steps again. A fabric that also guarantees no
+    /// stale copy of an earlier step can still reach an account (FIFO
+    /// mailboxes in one process) may drop the steps' results
+    /// ([`crate::bank::AccountBook::forget`]), which keeps the books
+    /// bounded. The default keeps them: a network may deliver a delayed
+    /// duplicate of a step, and without its record it would move money
+    /// twice.
+    fn settled(&self, _request: &TransferRequest) {}
     /// Account count and exact balance sum over every account.
     async fn totals(&self) -> BankResult<AccountTotals>;
 }

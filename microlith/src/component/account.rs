@@ -1,10 +1,11 @@
 //! One shard of the accounts: an [`AccountBook`] and its store.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use shared_domain::bank::{AccountBook, AccountChange, AccountStep, AccountTotals, AccountView, StepResult};
 use shared_domain::error::BankResult;
-use shared_domain::id::AccountId;
+use shared_domain::id::{AccountId, TransferId};
 use shared_domain::money::OpeningBalance;
 use store::AccountStore;
 
@@ -24,6 +25,8 @@ pub enum AccountMsg {
     Step(AccountStep, Reply<BankResult<StepResult>>),
     /// Count and sum the shard.
     Totals(Reply<BankResult<AccountTotals>>),
+    /// Drop the step results of a settled transfer (no reply).
+    Forget(TransferId),
     /// Fault injection: panic inside the handler.
     Crash,
 }
@@ -32,6 +35,9 @@ pub enum AccountMsg {
 pub struct AccountShardArgs {
     /// Where the shard's state lives.
     pub home: Home<AccountBook, AccountStore>,
+    /// How many transfers have step results kept in the shard, refreshed
+    /// by every step and forget (the `microlith_step_records` gauge).
+    pub step_records: Arc<AtomicUsize>,
 }
 
 /// The shard actor.
@@ -41,6 +47,7 @@ pub struct AccountShardActor {
     store: Option<AccountStore>,
     changes: Vec<AccountChange>,
     replies: Outbox,
+    step_records: Arc<AtomicUsize>,
 }
 
 impl Actor for AccountShardActor {
@@ -54,6 +61,7 @@ impl Actor for AccountShardActor {
             store,
             changes: Vec::new(),
             replies: Outbox::new(),
+            step_records: args.step_records.clone(),
         })
     }
 
@@ -62,11 +70,11 @@ impl Actor for AccountShardActor {
         let mut book = self.book.lock();
         match msg {
             AccountMsg::Open(id, opening, reply) => {
+                let view = AccountView {
+                    account_id: id.clone(),
+                    balance: opening.balance(),
+                };
                 let res = book.open(id, opening).map(|change| {
-                    let view = AccountView {
-                        account_id: change.account.clone(),
-                        balance: change.balance,
-                    };
                     if durable {
                         self.changes.push(change);
                     }
@@ -85,11 +93,20 @@ impl Actor for AccountShardActor {
                     }
                     result
                 });
+                self.step_records.store(book.step_records(), Ordering::Relaxed);
                 self.replies.send(self.changes.is_empty(), reply, res.map_err(Into::into));
             }
             AccountMsg::Totals(reply) => {
                 let totals = book.totals();
                 self.replies.send(self.changes.is_empty(), reply, Ok(totals));
+            }
+            AccountMsg::Forget(transfer_id) => {
+                if let Some(change) = book.forget(&transfer_id)
+                    && durable
+                {
+                    self.changes.push(change);
+                }
+                self.step_records.store(book.step_records(), Ordering::Relaxed);
             }
             AccountMsg::Crash => panic!("injected crash"),
         }

@@ -35,9 +35,15 @@ pub enum JournalMsg {
 pub struct JournalShardArgs {
     /// Where the shard's state lives.
     pub home: Home<TransferBook, JournalStore>,
-    /// Called at every (re)start with the records found pending, so their
-    /// sagas are resumed.
+    /// Called at the shard's first start with the records found pending
+    /// (left by an earlier process), so their sagas are resumed.
     pub on_recover: Box<dyn Fn(Vec<TransferRecord>) + Send + Sync>,
+    /// Set once `on_recover` has had the shard's first records. A restart
+    /// of the actor does not call it again: every transfer pending then
+    /// has a runner alive in this process (its caller's task, or the
+    /// finisher of its orphan), and a second runner beside it would break
+    /// the saga's one-runner rule (`bank::complete`).
+    pub recovered: std::sync::atomic::AtomicBool,
 }
 
 /// The shard actor.
@@ -55,9 +61,11 @@ impl Actor for JournalShardActor {
 
     fn start(args: &Self::Args) -> Result<Self, StartError> {
         let (mut book, store) = Book::open(&args.home, JournalStore::load)?;
-        let pending: Vec<_> = book.lock().pending().cloned().collect();
-        if !pending.is_empty() {
-            (args.on_recover)(pending);
+        if !args.recovered.swap(true, std::sync::atomic::Ordering::AcqRel) {
+            let pending: Vec<_> = book.lock().pending().cloned().collect();
+            if !pending.is_empty() {
+                (args.on_recover)(pending);
+            }
         }
         Ok(Self {
             book,

@@ -85,6 +85,17 @@ impl<M: Send + 'static> ActorRef<M> {
         })
     }
 
+    /// Sends a message without waiting, handling it at once in the
+    /// caller's thread when the actor is idle with nothing queued (as
+    /// [`ActorRef::call`] does), else queueing it like [`ActorRef::cast`].
+    /// Either way it is handled after every message sent before it.
+    pub fn tell<E>(&self, msg: M) -> Result<(), CallError<E>> {
+        match self.direct.try_direct(msg) {
+            Ok(()) => Ok(()),
+            Err(msg) => self.cast(msg),
+        }
+    }
+
     /// Sends a request built around a reply port and waits for the answer
     /// until `timeout`. If the actor crashes while the call is queued or
     /// running, the reply port is dropped and the caller gets

@@ -25,6 +25,10 @@ struct Slot<A> {
     since_flush: usize,
 }
 
+/// How many times a caller retries the lock of a busy idle actor before it
+/// queues its message (see [`Cell::try_direct`]).
+const DIRECT_SPINS: u32 = 64;
+
 /// One actor's state and lifecycle.
 pub(crate) struct Cell<A: Actor> {
     slot: Mutex<Slot<A>>,
@@ -136,8 +140,25 @@ impl<A: Actor> Cell<A> {
         if self.in_flight.load(Ordering::Acquire) != 0 {
             return Err(msg);
         }
-        let Some(mut slot) = self.slot.try_lock() else {
-            return Err(msg);
+        let mut slot = match self.slot.try_lock() {
+            Some(slot) => slot,
+            None => {
+                // Another thread runs a handler directly. Handlers are
+                // short, so waiting a moment for it beats queueing (two
+                // task wake-ups); a bounded spin, so a long handler (a
+                // durable commit) sends us to the queue instead.
+                let mut spins = 0;
+                loop {
+                    if self.in_flight.load(Ordering::Acquire) != 0 || spins == DIRECT_SPINS {
+                        return Err(msg);
+                    }
+                    std::hint::spin_loop();
+                    spins += 1;
+                    if let Some(slot) = self.slot.try_lock() {
+                        break slot;
+                    }
+                }
+            }
         };
         if self.in_flight.load(Ordering::Acquire) != 0 || slot.actor.is_none() {
             return Err(msg);

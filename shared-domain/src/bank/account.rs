@@ -66,13 +66,28 @@ pub enum StepResult {
 
 /// What a transition changed, for the store to persist atomically.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AccountChange {
-    /// The account and its new balance.
-    pub account: AccountId,
-    /// Its balance after the change.
-    pub balance: Balance,
-    /// The step recorded, when the change came from a step.
-    pub step: Option<(TransferId, StepKind, StepResult)>,
+pub enum AccountChange {
+    /// An account's balance was written (opened, or moved by a step).
+    Balance {
+        /// The account.
+        account: AccountId,
+        /// Its balance after the change.
+        balance: Balance,
+        /// The step recorded, when the change came from a step.
+        step: Option<(TransferId, StepKind, StepResult)>,
+    },
+    /// A settled transfer's step results were dropped ([`AccountBook::forget`]).
+    Forget(TransferId),
+}
+
+/// The recorded results of one transfer's steps on one book, by kind.
+#[derive(Debug, Default, Clone, Copy)]
+struct StepResults([Option<StepResult>; 3]);
+
+impl StepResults {
+    fn slot(&mut self, kind: StepKind) -> &mut Option<StepResult> {
+        &mut self.0[kind as usize]
+    }
 }
 
 /// The balances of some accounts (one shard, or all of them) and the
@@ -80,7 +95,9 @@ pub struct AccountChange {
 #[derive(Debug, Default, Clone)]
 pub struct AccountBook {
     balances: FastMap<AccountId, Balance>,
-    steps: FastMap<(TransferId, StepKind), StepResult>,
+    /// The results of the steps of unsettled transfers (and of settled ones
+    /// whose fabric cannot tell, see [`AccountBook::forget`]).
+    steps: FastMap<TransferId, StepResults>,
     total: Total,
 }
 
@@ -98,11 +115,15 @@ impl AccountBook {
     ) -> Self {
         let balances: FastMap<_, _> = balances.into_iter().collect();
         let total = balances.values().fold(Total::default(), |t, b| t.plus(*b));
-        Self {
+        let mut book = Self {
             balances,
-            steps: steps.into_iter().collect(),
+            steps: FastMap::default(),
             total,
+        };
+        for ((transfer_id, kind), result) in steps {
+            *book.steps.entry(transfer_id).or_default().slot(kind) = Some(result);
         }
+        book
     }
 
     /// Opens an account.
@@ -117,7 +138,7 @@ impl AccountBook {
         let balance = opening.balance();
         self.balances.insert(account.clone(), balance);
         self.total = self.total.plus(balance);
-        Ok(AccountChange {
+        Ok(AccountChange::Balance {
             account,
             balance,
             step: None,
@@ -146,9 +167,9 @@ impl AccountBook {
         &mut self,
         step: &AccountStep,
     ) -> Result<(StepResult, Option<AccountChange>), BankError> {
-        let key = (step.transfer_id.clone(), step.kind);
-        if let Some(recorded) = self.steps.get(&key) {
-            return Ok((*recorded, None));
+        let recorded = self.steps.get(&step.transfer_id).and_then(|r| r.0[step.kind as usize]);
+        if let Some(recorded) = recorded {
+            return Ok((recorded, None));
         }
         let Some(balance) = self.balances.get_mut(&step.account) else {
             return Err(BankError::UnknownAccount(step.account.clone()));
@@ -175,15 +196,29 @@ impl AccountBook {
                     + i128::from(balance_after.minor_units()),
             );
         }
-        self.steps.insert(key.clone(), result);
+        let balance = *balance;
+        *self.steps.entry(step.transfer_id.clone()).or_default().slot(step.kind) = Some(result);
         Ok((
             result,
-            Some(AccountChange {
+            Some(AccountChange::Balance {
                 account: step.account.clone(),
-                balance: *balance,
-                step: Some((key.0, key.1, result)),
+                balance,
+                step: Some((step.transfer_id.clone(), step.kind, result)),
             }),
         ))
+    }
+
+    /// Drops the step results of a settled transfer: resolved in the
+    /// journal by the one saga runner it had, which will send it no step
+    /// again. Only a fabric that also guarantees no stale copy of an
+    /// earlier step can still arrive may call this (an actor's FIFO
+    /// mailbox does; a network that may deliver a delayed duplicate does
+    /// not): a step applied after its record is gone would move money
+    /// twice. The change is `None` when nothing was recorded.
+    pub fn forget(&mut self, transfer_id: &TransferId) -> Option<AccountChange> {
+        self.steps
+            .remove(transfer_id)
+            .map(|_| AccountChange::Forget(transfer_id.clone()))
     }
 
     /// How many accounts and the exact sum of their balances.
@@ -194,10 +229,16 @@ impl AccountBook {
         }
     }
 
+    /// How many transfers have step results kept here: the unsettled ones
+    /// (and settled ones whose fabric keeps them, see [`Self::forget`]).
+    pub fn step_records(&self) -> usize {
+        self.steps.len()
+    }
+
     /// How many step results are remembered (they are the proof that a
     /// retried step must not move money again, so they are kept).
     pub fn remembered_steps(&self) -> usize {
-        self.steps.len()
+        self.steps.values().map(|r| r.0.iter().flatten().count()).sum()
     }
 }
 
@@ -280,5 +321,33 @@ mod tests {
         };
         assert!(book.apply(&step).is_err());
         assert_eq!(book.remembered_steps(), 0);
+    }
+
+    #[test]
+    fn each_kind_is_recorded_apart_and_forget_drops_them_all() {
+        let mut book = book();
+        let step = |transfer: &str, kind, account: &str| AccountStep {
+            transfer_id: tid(transfer),
+            kind,
+            account: id(account),
+            amount: amount(10),
+        };
+        // t1 moves 10 from a to b; t2's credit failed, so it is refunded.
+        book.apply(&step("t1", StepKind::Debit, "a")).expect("debit");
+        book.apply(&step("t1", StepKind::Credit, "b")).expect("credit");
+        book.apply(&step("t2", StepKind::Debit, "a")).expect("debit");
+        assert!(book.apply(&step("t2", StepKind::Refund, "a")).expect("refund").1.is_some());
+        assert_eq!(book.remembered_steps(), 4);
+        assert_eq!(book.step_records(), 2);
+        // A repeat of any kind replays.
+        assert_eq!(book.apply(&step("t1", StepKind::Credit, "b")).expect("repeat").1, None);
+        assert_eq!(book.apply(&step("t2", StepKind::Refund, "a")).expect("repeat").1, None);
+        assert_eq!(book.balance(&id("a")).expect("a").balance.minor_units(), 90);
+        assert_eq!(book.forget(&tid("t1")), Some(AccountChange::Forget(tid("t1"))));
+        assert_eq!(book.remembered_steps(), 2);
+        assert_eq!(book.forget(&tid("t1")), None, "nothing left to forget");
+        assert!(book.forget(&tid("t2")).is_some());
+        assert_eq!(book.step_records(), 0);
+        assert_eq!(book.totals().total_balance, Total(100));
     }
 }

@@ -101,7 +101,12 @@ pub async fn run_saga(
     }
 }
 
-/// Runs the saga of a begun transfer and records its resolution.
+/// Runs the saga of a begun transfer and records its resolution, then
+/// tells the accounts it is settled ([`AccountsService::settled`]). A
+/// transfer has one runner at a time: its caller's task, the finisher of
+/// its orphan once that task is gone, or the recovery of a process that
+/// starts with it pending; a fabric must not start a second runner while
+/// one is alive.
 pub async fn complete(
     journal: &dyn TransferJournal,
     accounts: &dyn AccountsService,
@@ -111,12 +116,14 @@ pub async fn complete(
     let id = record.request.transfer_id.clone();
     match run_saga(accounts, pause, &record.request).await {
         None => Ok(record),
-        Some(Resolution::Resolved(status)) => {
-            match retrying(pause, || journal.resolve(&id, status)).await {
-                Some(res) => res.map_err(CallError::Domain),
-                None => Ok(record),
+        Some(Resolution::Resolved(status)) => match retrying(pause, || journal.resolve(&id, status)).await {
+            Some(Ok(resolved)) => {
+                accounts.settled(&resolved.request);
+                Ok(resolved)
             }
-        }
+            Some(Err(e)) => Err(CallError::Domain(e)),
+            None => Ok(record),
+        },
         Some(Resolution::Abandon(e)) => {
             match retrying(pause, || journal.abandon(&id)).await {
                 Some(res) => res.map_err(CallError::Domain)?,

@@ -1,5 +1,7 @@
 //! The transfer journal: one record per `transfer_id`, the idempotency key.
 
+use std::collections::hash_map::Entry;
+
 use crate::FastMap;
 
 use crate::error::BankError;
@@ -149,18 +151,25 @@ impl TransferBook {
     /// Begins a transfer, or answers a repeat. The same id with a different
     /// body is an [`BankError::IdempotencyConflict`] and changes nothing.
     pub fn begin(&mut self, request: TransferRequest) -> Result<Begin, BankError> {
-        if let Some(existing) = self.records.get(&request.transfer_id) {
-            if existing.request.same_body(&request) {
-                return Ok(Begin::Recorded(existing.clone()));
+        // One probe of the map for both the repeat check and the insert.
+        match self.records.entry(request.transfer_id.clone()) {
+            Entry::Occupied(existing) => {
+                let existing = existing.get();
+                if existing.request.same_body(&request) {
+                    return Ok(Begin::Recorded(existing.clone()));
+                }
+                Err(BankError::IdempotencyConflict(request.transfer_id))
             }
-            return Err(BankError::IdempotencyConflict(request.transfer_id));
+            Entry::Vacant(slot) => {
+                let record = TransferRecord {
+                    request,
+                    status: TransferStatus::Pending,
+                };
+                self.pending += 1;
+                slot.insert(record.clone());
+                Ok(Begin::Started(record))
+            }
         }
-        let record = TransferRecord {
-            request,
-            status: TransferStatus::Pending,
-        };
-        self.put(record.clone());
-        Ok(Begin::Started(record))
     }
 
     /// Records the final status of a pending transfer. Resolving a transfer
@@ -174,15 +183,16 @@ impl TransferBook {
     ) -> Result<(TransferRecord, bool), BankError> {
         let record = self
             .records
-            .get(transfer_id)
+            .get_mut(transfer_id)
             .ok_or_else(|| BankError::UnknownTransfer(transfer_id.clone()))?;
         if record.status != TransferStatus::Pending {
             return Ok((record.clone(), false));
         }
-        let mut record = record.clone();
         record.status = status;
-        self.put(record.clone());
-        Ok((record, true))
+        if status != TransferStatus::Pending {
+            self.pending -= 1;
+        }
+        Ok((record.clone(), true))
     }
 
     /// Forgets a pending transfer that was refused before any money could

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use shared_domain::bank::{AccountBook, AccountChange, JournalChange, TransferBook};
+use shared_domain::bank::{AccountBook, AccountChange, JournalChange, StepKind, TransferBook};
 use shared_domain::chat::{ChatMessage, Room, RoomChange, RoomDirectory};
 use shared_domain::local::{Persist, PersistError};
 use shared_domain::id::{AccountId, RoomName};
@@ -53,17 +53,28 @@ impl AccountStore {
     pub fn persist(&self, changes: &[AccountChange]) -> Result<(), StoreError> {
         let mut writes = Vec::with_capacity(changes.len() * 2);
         for change in changes {
-            writes.push(Write {
-                table: BALANCES,
-                key: change.account.as_str().as_bytes().to_vec(),
-                value: Some(codec::encode_balance(change.balance)),
-            });
-            if let Some((id, kind, result)) = &change.step {
-                writes.push(Write {
-                    table: STEPS,
-                    key: codec::encode_step_key(id, *kind),
-                    value: Some(codec::encode_step_result(*result)),
-                });
+            match change {
+                AccountChange::Balance { account, balance, step } => {
+                    writes.push(Write {
+                        table: BALANCES,
+                        key: account.as_str().as_bytes().to_vec(),
+                        value: Some(codec::encode_balance(*balance)),
+                    });
+                    if let Some((id, kind, result)) = step {
+                        writes.push(Write {
+                            table: STEPS,
+                            key: codec::encode_step_key(id, *kind),
+                            value: Some(codec::encode_step_result(*result)),
+                        });
+                    }
+                }
+                AccountChange::Forget(id) => {
+                    writes.extend([StepKind::Debit, StepKind::Credit, StepKind::Refund].map(|kind| Write {
+                        table: STEPS,
+                        key: codec::encode_step_key(id, kind),
+                        value: None,
+                    }));
+                }
             }
         }
         self.kv.commit(&writes)
@@ -237,7 +248,7 @@ impl Persist<RoomChange> for ChatStore {
 mod tests {
     use super::*;
     use crate::kv::{Storage, StorageMode};
-    use shared_domain::bank::{AccountStep, Begin, StepKind, TransferRequest, TransferStatus};
+    use shared_domain::bank::{AccountStep, Begin, TransferRequest, TransferStatus};
     use shared_domain::chat::MessageText;
     use shared_domain::id::{ClientMsgId, TransferId, UserId};
     use shared_domain::money::{Amount, OpeningBalance};
@@ -269,6 +280,12 @@ mod tests {
         assert_eq!(loaded.balance(&a).expect("a").balance.minor_units(), 6);
         assert_eq!(loaded.remembered_steps(), 1);
         assert_eq!(loaded.totals(), book.totals());
+        // A settled transfer's steps are deleted from the store too.
+        let forgotten = book.forget(&TransferId::new("t").expect("id")).expect("recorded");
+        store.persist(&[forgotten]).expect("persist");
+        let loaded = store.load().expect("load");
+        assert_eq!(loaded.remembered_steps(), 0);
+        assert_eq!(loaded.balance(&a).expect("a").balance.minor_units(), 6);
     }
 
     #[test]
