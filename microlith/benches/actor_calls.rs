@@ -58,7 +58,7 @@ fn config() -> microlith::Config {
         listen: "127.0.0.1:0".parse().expect("addr"),
         storage: store::StorageMode::Memory,
         account_shards: 8,
-        journal_shards: 4,
+        journal_shards: 8,
         mailbox: 4096,
         call_timeout: Duration::from_secs(2),
         subscriber_buffer: 64,

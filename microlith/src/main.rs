@@ -32,7 +32,7 @@ struct Cli {
     #[arg(long, env = "MICROLITH_ACCOUNT_SHARDS", default_value_t = 8)]
     account_shards: usize,
     /// Transfer journal shards (actors).
-    #[arg(long, env = "MICROLITH_JOURNAL_SHARDS", default_value_t = 4)]
+    #[arg(long, env = "MICROLITH_JOURNAL_SHARDS", default_value_t = 8)]
     journal_shards: usize,
     /// Mailbox capacity per actor.
     #[arg(long, env = "MICROLITH_MAILBOX", default_value_t = 1024)]

@@ -72,7 +72,8 @@ pub(crate) async fn get_account(
         .into_response())
 }
 
-fn record_json(record: &TransferRecord) -> serde_json::Value {
+/// A transfer's record as `GET /v1/transfers/{id}` answers it.
+pub fn record_json(record: &TransferRecord) -> serde_json::Value {
     let mut body = json!({
         "transfer_id": record.request.transfer_id.as_str(),
         "status": record.status.as_str(),
@@ -94,19 +95,30 @@ fn pending(id: &TransferId) -> Response {
         .into_response()
 }
 
+/// A transfer body's values, checked in API.md's order (422 each).
+fn transfer_request(body: TransferBody) -> Result<TransferRequest, ApiError> {
+    let amount = body.amount.value("amount")?;
+    let transfer_id = TransferId::new(&body.transfer_id)?;
+    let from = AccountId::new(&body.from)?;
+    let to = AccountId::new(&body.to)?;
+    let amount = Amount::new(amount)?;
+    TransferRequest::new(transfer_id, from, to, amount).map_err(ApiError::from)
+}
+
+/// Reads a `POST /v1/transfers` body as the edge does: JSON shape (400),
+/// then values (422). For the serialization benches.
+pub fn parse_transfer(bytes: &[u8]) -> Result<TransferRequest, ApiError> {
+    transfer_request(crate::body::parse_json(bytes)?)
+}
+
 /// `POST /v1/transfers`.
 pub(crate) async fn transfer(
     State(state): State<AppState>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let body: TransferBody = read_json(&headers, body).await?;
-    let amount = body.amount.value("amount")?;
-    let transfer_id = TransferId::new(&body.transfer_id)?;
-    let from = AccountId::new(&body.from)?;
-    let to = AccountId::new(&body.to)?;
-    let amount = Amount::new(amount)?;
-    let request = TransferRequest::new(transfer_id.clone(), from, to, amount).map_err(ApiError::from)?;
+    let request = transfer_request(read_json(&headers, body).await?)?;
+    let transfer_id = request.transfer_id.clone();
     match within(&state, state.services.transfers.transfer(request)).await {
         Ok(record) => Ok(transfer_answer(&record)),
         // In flight at the deadline: it completes or is compensated on its

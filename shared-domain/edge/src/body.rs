@@ -26,7 +26,12 @@ pub async fn read_json<T: DeserializeOwned>(headers: &HeaderMap, body: Body) -> 
             "request body must be application/json",
         ));
     }
-    serde_json::from_slice(&bytes).map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))
+    parse_json(&bytes)
+}
+
+/// Parses a JSON body into `T`; a bad shape is a 400.
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(bytes).map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))
 }
 
 /// Whether the content type is `application/json` (any case, parameters allowed).
