@@ -46,9 +46,17 @@ pub struct AccountShardActor {
     /// The durable store; `None` in memory mode.
     store: Option<AccountStore>,
     changes: Vec<AccountChange>,
+    /// Forgets not yet committed. No reply waits for them and losing them
+    /// costs only memory, so they never cost a commit (a sync) of their
+    /// own: they ride along with the next batch that commits anyway, or
+    /// go alone once [`FORGETS_PER_COMMIT`] have gathered, or at shutdown.
+    forgotten: Vec<AccountChange>,
     replies: Outbox,
     step_records: Arc<AtomicUsize>,
 }
+
+/// Forgets gathered before they are committed on their own.
+const FORGETS_PER_COMMIT: usize = 1024;
 
 impl Actor for AccountShardActor {
     type Msg = AccountMsg;
@@ -60,6 +68,7 @@ impl Actor for AccountShardActor {
             book,
             store,
             changes: Vec::new(),
+            forgotten: Vec::new(),
             replies: Outbox::new(),
             step_records: args.step_records.clone(),
         })
@@ -104,7 +113,7 @@ impl Actor for AccountShardActor {
                 if let Some(change) = book.forget(&transfer_id)
                     && durable
                 {
-                    self.changes.push(change);
+                    self.forgotten.push(change);
                 }
                 self.step_records.store(book.step_records(), Ordering::Relaxed);
             }
@@ -113,6 +122,9 @@ impl Actor for AccountShardActor {
     }
 
     fn flush(&mut self) {
+        if !self.changes.is_empty() || self.forgotten.len() >= FORGETS_PER_COMMIT {
+            self.changes.append(&mut self.forgotten);
+        }
         commit_batch(
             "account",
             &mut self.changes,
@@ -120,5 +132,10 @@ impl Actor for AccountShardActor {
             AccountStore::persist,
             &mut self.replies,
         );
+    }
+
+    fn finish(&mut self) {
+        self.changes.append(&mut self.forgotten);
+        self.flush();
     }
 }

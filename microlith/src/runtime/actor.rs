@@ -38,6 +38,12 @@ pub trait Actor: Send + Sized + 'static {
     /// Completes deferred work (persist, then reply). Called when the
     /// mailbox is empty or after [`FLUSH_EVERY`] messages.
     fn flush(&mut self) {}
+
+    /// Completes everything before the actor stops for good (a graceful
+    /// shutdown), including work `flush` may defer. Flushes by default.
+    fn finish(&mut self) {
+        self.flush();
+    }
 }
 
 /// The reply port of a call.

@@ -92,7 +92,7 @@ impl<A: Actor> Cell<A> {
     pub(crate) fn flush_and_stop(&self) {
         let mut slot = self.slot.lock();
         if let Some(actor) = slot.actor.as_mut() {
-            let _ = std::panic::catch_unwind(AssertUnwindSafe(|| actor.flush()));
+            let _ = std::panic::catch_unwind(AssertUnwindSafe(|| actor.finish()));
         }
         if slot.actor.take().is_some() {
             self.generation.send_modify(|g| *g += 1);

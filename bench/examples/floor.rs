@@ -1,0 +1,70 @@
+//! The generator's floor alone, at one rate, for profiling the generator
+//! (`perf record ./target/release/examples/floor 24000`): the harness's
+//! echo server and open-loop generator in this process, as in `bench
+//! compare`'s floor, with the process's CPU per request and the loopback's
+//! TCP segments per request (from /proc/net/snmp).
+//!
+//! `cargo run --release -p bench --example floor -- [RATE] [SECONDS]`
+
+use std::time::Duration;
+
+use anyhow::Context;
+use bench::load::{Outcome, Plan};
+
+fn main() -> anyhow::Result<()> {
+    let mut args = std::env::args().skip(1);
+    let rate: f64 = args.next().map(|r| r.parse()).transpose().context("RATE: requests per second")?.unwrap_or(24_000.0);
+    let secs: u64 = args.next().map(|s| s.parse()).transpose().context("SECONDS: recorded duration")?.unwrap_or(5);
+    let (base, _echo) = bench::scenarios::start_echo()?;
+    let client_rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build()?;
+    let http = bench::client::Client::new(Duration::from_secs(5));
+    let plan = Plan {
+        rate,
+        duration: Duration::from_secs(secs),
+        warmup: Duration::from_secs(1),
+        max_in_flight: 1024,
+        drain: Duration::from_secs(3),
+        timeline: None,
+    };
+    let (cpu0, segs0) = (process_cpu_seconds()?, tcp_out_segments()?);
+    let stats = bench::load::run(client_rt.handle(), plan, move |_| {
+        let (http, base) = (http.clone(), base.clone());
+        async move {
+            match http.request(&base, false, "/echo", None).await {
+                Some((200, _)) => Outcome::Ok,
+                _ => Outcome::Error,
+            }
+        }
+    });
+    let (cpu, segs) = (process_cpu_seconds()? - cpu0, tcp_out_segments()? - segs0);
+    let made = plan.total().max(1) as f64;
+    println!(
+        "{rate}/s for {secs} s: achieved {:.0}/s, saturated: {}, p50 {} µs, p99 {} µs; CPU {:.1} µs and {:.2} TCP segments per request",
+        stats.achieved_rate,
+        stats.saturated,
+        stats.latency.value_at_quantile(0.5) / 1000,
+        stats.latency.value_at_quantile(0.99) / 1000,
+        cpu * 1e6 / made,
+        segs as f64 / made,
+    );
+    Ok(())
+}
+
+/// User and system CPU of this process so far, in seconds.
+fn process_cpu_seconds() -> anyhow::Result<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat")?;
+    let fields: Vec<&str> = stat.rsplit(')').next().context("stat")?.split_whitespace().collect();
+    let ticks = |i: usize| -> anyhow::Result<f64> { Ok(fields.get(i).context("stat field")?.parse::<f64>()?) };
+    // utime and stime, in clock ticks of 1/100 s.
+    Ok((ticks(11)? + ticks(12)?) / 100.0)
+}
+
+/// The host's TCP segments sent so far (both ends of a loopback connection
+/// count theirs).
+fn tcp_out_segments() -> anyhow::Result<u64> {
+    let snmp = std::fs::read_to_string("/proc/net/snmp")?;
+    let mut tcp = snmp.lines().filter(|l| l.starts_with("Tcp:"));
+    let (names, values) = (tcp.next().context("Tcp header")?, tcp.next().context("Tcp values")?);
+    let index = names.split_whitespace().position(|n| n == "OutSegs").context("OutSegs")?;
+    Ok(values.split_whitespace().nth(index).context("OutSegs value")?.parse()?)
+}
