@@ -70,11 +70,11 @@ async fn panicking_actors_under_load_lose_nothing_and_survive_restart() -> anyho
     let crashes = crashes.load(Ordering::Relaxed);
     ensure!(crashes >= 20, "only {crashes} crashes were injected");
     // Every injected panic was contained and restarted by a supervisor.
-    let restarts = metric_sum(&server.base, "microlith_actor_restarts_total").await?;
+    let restarts = api.metric_sum("microlith_actor_restarts_total").await?;
     ensure!(restarts >= crashes as f64, "{crashes} crashes but {restarts} restarts");
     // A crash drops the forgets queued in a shard's mailbox; their records
     // stay (memory, never money): reported, not asserted.
-    println!("step records left after crashes: {}", metric_sum(&server.base, "microlith_step_records").await?);
+    println!("step records left after crashes: {}", api.metric_sum("microlith_step_records").await?);
     // Callers that met a crash got an error (and retried), never a hang;
     // how many met one depends on timing, so it is reported, not asserted.
     println!("crashes={crashes} restarts={restarts} faults_seen_by_callers={}", acked.faults);
@@ -88,16 +88,6 @@ async fn panicking_actors_under_load_lose_nothing_and_survive_restart() -> anyho
     LOAD.check_invariants(&api, &acked).await?;
     server.stop();
     Ok(())
-}
-
-/// The sum of a metric's series on a server's /metrics.
-async fn metric_sum(base: &str, name: &str) -> anyhow::Result<f64> {
-    let metrics = reqwest::get(format!("{base}/metrics")).await?.text().await?;
-    Ok(metrics
-        .lines()
-        .filter(|l| l.starts_with(name) && l[name.len()..].starts_with(['{', ' ']))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum())
 }
 
 /// The account shards drop a transfer's step results once it is settled,
@@ -117,7 +107,7 @@ async fn settled_transfers_leave_no_step_records_and_repeats_move_nothing() -> a
     ensure!(acked.transfers.len() > 300, "too few transfers completed: {}", acked.transfers.len());
     ensure!(acked.transfers.values().any(|s| s == "committed") && acked.transfers.values().any(|s| s == "rejected"));
     load.check_invariants(&api, &acked).await?;
-    let records = metric_sum(&server.base, "microlith_step_records").await?;
+    let records = api.metric_sum("microlith_step_records").await?;
     ensure!(records == 0.0, "{records} transfers still have step records after all settled");
 
     // Every transfer again, same ids and bodies: the recorded outcomes.
@@ -131,7 +121,7 @@ async fn settled_transfers_leave_no_step_records_and_repeats_move_nothing() -> a
     let api = Api::new(&server.base)?;
     let _ = api.balance("a0").await?; // every shard answers once started
     load.check_invariants(&api, &acked).await?;
-    let records = metric_sum(&server.base, "microlith_step_records").await?;
+    let records = api.metric_sum("microlith_step_records").await?;
     ensure!(records == 0.0, "{records} transfers have step records after a restart");
     server.stop();
     Ok(())

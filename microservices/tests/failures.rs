@@ -82,13 +82,6 @@ async fn read_until(api: &Api, stop: Arc<AtomicBool>, fast: Duration) -> anyhow:
     Ok(total)
 }
 
-fn metric(text: &str, prefix: &str) -> f64 {
-    text.lines()
-        .filter(|l| l.starts_with(prefix))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
-}
-
 async fn wait_for_restart(cluster: &common::Cluster, name: &str, restarts: u32) -> anyhow::Result<()> {
     let deadline = Instant::now() + Duration::from_secs(30);
     while cluster.service(name).restarts < restarts {
@@ -149,11 +142,11 @@ async fn accounts_and_transfers_processes_fail_under_load_and_nothing_is_lost() 
     }
     let metrics = reqwest::get(format!("{}/metrics", cluster.base)).await?.text().await?;
     ensure!(
-        metric(&metrics, "breaker_transitions_total{downstream=\"accounts\",to=\"open\"}") >= 1.0,
+        contract::client::metric_sum(&metrics, "breaker_transitions_total{downstream=\"accounts\",to=\"open\"}") >= 1.0,
         "the gateway's accounts breaker never opened"
     );
     ensure!(
-        metric(&metrics, "breaker_state{downstream=\"accounts\"}") == 0.0,
+        contract::client::metric_sum(&metrics, "breaker_state{downstream=\"accounts\"}") == 0.0,
         "the gateway's accounts breaker did not close after recovery"
     );
 

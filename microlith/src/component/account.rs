@@ -63,7 +63,9 @@ impl Actor for AccountShardActor {
     type Args = Arc<AccountShardArgs>;
 
     fn start(args: &Self::Args) -> Result<Self, StartError> {
-        let (book, store) = Book::open(&args.home, AccountStore::load)?;
+        let (mut book, store) = Book::open(&args.home, AccountStore::load)?;
+        // What a (re)start found, so the gauge is right before any step.
+        args.step_records.store(book.lock().step_records(), Ordering::Relaxed);
         Ok(Self {
             book,
             store,

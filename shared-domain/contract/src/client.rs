@@ -72,6 +72,12 @@ pub fn prefix(case: &str) -> String {
 }
 
 impl Api {
+    /// The sum of the `/metrics` series `selector` picks (see [`metric_sum`]).
+    pub async fn metric_sum(&self, selector: &str) -> anyhow::Result<f64> {
+        let text = self.http.get(format!("{}/metrics", self.base)).send().await?.text().await?;
+        Ok(metric_sum(&text, selector))
+    }
+
     /// A client for the edge at `base`.
     pub fn new(base: &str) -> anyhow::Result<Self> {
         Ok(Self {
@@ -244,5 +250,28 @@ impl Api {
     pub fn ws_url(&self, room: &str, query: &str) -> String {
         let base = self.base.replacen("http://", "ws://", 1);
         format!("{base}/v1/rooms/{room}/ws?{query}")
+    }
+}
+
+/// The sum of the series of a Prometheus text exposition that `selector`
+/// picks: a metric name (all its series), or a name with its labels as
+/// written (`breaker_state{downstream="accounts"}`). A longer name that
+/// merely starts with the selector is not picked.
+pub fn metric_sum(text: &str, selector: &str) -> f64 {
+    text.lines()
+        .filter(|l| l.strip_prefix(selector).is_some_and(|rest| rest.starts_with(['{', ' '])))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+#[cfg(test)]
+mod metric_tests {
+    #[test]
+    fn a_selector_sums_its_series_only() {
+        let text = "# TYPE x counter\nx{a=\"1\"} 2\nx{a=\"2\"} 3\nx_total 7\ny 1\n";
+        assert_eq!(super::metric_sum(text, "x"), 5.0);
+        assert_eq!(super::metric_sum(text, "x{a=\"2\"}"), 3.0);
+        assert_eq!(super::metric_sum(text, "x_total"), 7.0);
+        assert_eq!(super::metric_sum(text, "z"), 0.0);
     }
 }
