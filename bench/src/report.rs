@@ -5,6 +5,7 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
+use anyhow::Context as _;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use hdrhistogram::Histogram;
@@ -142,14 +143,21 @@ fn parse_wrk(text: &str) -> Option<(f64, Option<f64>)> {
 
 impl Raw {
     /// Writes `raw.json`, `runs.csv`, `env.json` and `REPORT.md` into `dir`.
+    ///
+    /// Everything but raw.json is rendered from raw.json as written, read
+    /// back, not from this record: a value JSON cannot carry exactly (a
+    /// non-finite float, say) would otherwise make the first report differ
+    /// from every re-rendering of it.
     pub fn write(&self, dir: &Path) -> anyhow::Result<()> {
         std::fs::create_dir_all(dir)?;
-        std::fs::write(dir.join("raw.json"), serde_json::to_vec_pretty(self)?)?;
-        std::fs::write(dir.join("env.json"), serde_json::to_vec_pretty(&self.env)?)?;
-        std::fs::write(dir.join("runs.csv"), self.csv())?;
-        std::fs::write(dir.join("REPORT.md"), self.render())?;
-        crate::charts::render(self, &dir.join("charts"))?;
-        self.write_hdr_logs(&dir.join("hdr"))?;
+        let json = serde_json::to_vec_pretty(self)?;
+        std::fs::write(dir.join("raw.json"), &json)?;
+        let raw: Raw = serde_json::from_slice(&json).context("reading back raw.json")?;
+        std::fs::write(dir.join("env.json"), serde_json::to_vec_pretty(&raw.env)?)?;
+        std::fs::write(dir.join("runs.csv"), raw.csv())?;
+        std::fs::write(dir.join("REPORT.md"), raw.render())?;
+        crate::charts::render(&raw, &dir.join("charts"))?;
+        raw.write_hdr_logs(&dir.join("hdr"))?;
         Ok(())
     }
 

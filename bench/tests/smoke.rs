@@ -69,7 +69,9 @@ fn compare_smoke_run_writes_a_full_result_set() -> anyhow::Result<()> {
     // Re-rendering from raw.json gives the same report.
     let status = Command::new(env!("CARGO_BIN_EXE_bench")).arg("render").arg(&run).status()?;
     anyhow::ensure!(status.success());
-    anyhow::ensure!(std::fs::read_to_string(run.join("REPORT.md"))? == report, "re-rendering changed the report");
+    let again = std::fs::read_to_string(run.join("REPORT.md"))?;
+    let changed: Vec<String> = report.lines().zip(again.lines()).filter(|(a, b)| a != b).take(5).map(|(a, b)| format!("- {a}\n+ {b}")).collect();
+    anyhow::ensure!(again == report, "re-rendering changed the report ({} lines against {}):\n{}", report.lines().count(), again.lines().count(), changed.join("\n"));
     let _ = std::fs::remove_dir_all(&out);
     Ok(())
 }
