@@ -4,7 +4,9 @@
 //! compare`'s floor, with the process's CPU per request and the loopback's
 //! TCP segments per request (from /proc/net/snmp).
 //!
-//! `cargo run --release -p bench --example floor -- [RATE] [SECONDS]`
+//! `cargo run --release -p bench --example floor -- [RATE] [SECONDS] [wrk]`
+//! (`wrk` last: then wrk, when installed, against the same echo server
+//! for as long, for comparison).
 
 use std::time::Duration;
 
@@ -16,6 +18,7 @@ fn main() -> anyhow::Result<()> {
     let rate: f64 = args.next().map(|r| r.parse()).transpose().context("RATE: requests per second")?.unwrap_or(24_000.0);
     let secs: u64 = args.next().map(|s| s.parse()).transpose().context("SECONDS: recorded duration")?.unwrap_or(5);
     let (base, _echo) = bench::scenarios::start_echo()?;
+    let echo_url = format!("{base}/echo");
     let client_rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build()?;
     let http = bench::client::Client::new(Duration::from_secs(5));
     let plan = Plan {
@@ -26,7 +29,7 @@ fn main() -> anyhow::Result<()> {
         drain: Duration::from_secs(3),
         timeline: None,
     };
-    let (cpu0, segs0) = (process_cpu_seconds()?, tcp_out_segments()?);
+    let (cpu0, segs0, threads0) = (process_cpu_seconds()?, tcp_out_segments()?, thread_cpu());
     let stats = bench::load::run(client_rt.handle(), plan, move |_| {
         let (http, base) = (http.clone(), base.clone());
         async move {
@@ -47,6 +50,31 @@ fn main() -> anyhow::Result<()> {
         cpu * 1e6 / made,
         segs as f64 / made,
     );
+    let threads = thread_cpu();
+    let by_thread: Vec<String> = threads
+        .iter()
+        .map(|(name, ns)| {
+            let before = threads0.iter().find(|(n, _)| n == name).map_or(0, |(_, b)| *b);
+            format!("{name} {:.1}", (ns - before) as f64 / 1e3 / made)
+        })
+        .collect();
+    println!("  µs per request by thread: {}", by_thread.join(", "));
+    if args.next().as_deref() == Some("wrk") {
+        let (cpu0, segs0, children0) = (process_cpu_seconds()?, tcp_out_segments()?, children_cpu_seconds()?);
+        let wrk = bench::report::run_wrk(&echo_url, secs as f64).context("wrk is not installed or its output did not parse")?;
+        let (cpu, segs, wrk_cpu) = (process_cpu_seconds()? - cpu0, tcp_out_segments()? - segs0, children_cpu_seconds()? - children0);
+        let made = (wrk.requests_per_s * secs as f64).max(1.0);
+        println!(
+            "{}: {:.0}/s, p50 {:?} µs; CPU {:.1} µs (wrk {:.1}, the echo server {:.1}) and {:.2} TCP segments per request",
+            wrk.command,
+            wrk.requests_per_s,
+            wrk.p50_us,
+            (cpu + wrk_cpu) * 1e6 / made,
+            wrk_cpu * 1e6 / made,
+            cpu * 1e6 / made,
+            segs as f64 / made
+        );
+    }
     Ok(())
 }
 
@@ -59,6 +87,16 @@ fn process_cpu_seconds() -> anyhow::Result<f64> {
     Ok((ticks(11)? + ticks(12)?) / 100.0)
 }
 
+/// User and system CPU of this process's waited-for children (wrk), in
+/// seconds.
+fn children_cpu_seconds() -> anyhow::Result<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat")?;
+    let fields: Vec<&str> = stat.rsplit(')').next().context("stat")?.split_whitespace().collect();
+    let ticks = |i: usize| -> anyhow::Result<f64> { Ok(fields.get(i).context("stat field")?.parse::<f64>()?) };
+    // cutime and cstime, in clock ticks of 1/100 s.
+    Ok((ticks(13)? + ticks(14)?) / 100.0)
+}
+
 /// The host's TCP segments sent so far (both ends of a loopback connection
 /// count theirs).
 fn tcp_out_segments() -> anyhow::Result<u64> {
@@ -67,4 +105,18 @@ fn tcp_out_segments() -> anyhow::Result<u64> {
     let (names, values) = (tcp.next().context("Tcp header")?, tcp.next().context("Tcp values")?);
     let index = names.split_whitespace().position(|n| n == "OutSegs").context("OutSegs")?;
     Ok(values.split_whitespace().nth(index).context("OutSegs value")?.parse()?)
+}
+
+/// CPU nanoseconds so far by thread name (threads of one name summed).
+fn thread_cpu() -> Vec<(String, u64)> {
+    let mut out: Vec<(String, u64)> = Vec::new();
+    for task in std::fs::read_dir("/proc/self/task").into_iter().flatten().flatten() {
+        let (Ok(comm), Ok(sched)) = (std::fs::read_to_string(task.path().join("comm")), std::fs::read_to_string(task.path().join("schedstat"))) else { continue };
+        let ns: u64 = sched.split_whitespace().next().and_then(|n| n.parse().ok()).unwrap_or(0);
+        match out.iter_mut().find(|(n, _)| *n == comm.trim()) {
+            Some(entry) => entry.1 += ns,
+            None => out.push((comm.trim().to_owned(), ns)),
+        }
+    }
+    out
 }

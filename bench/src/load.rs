@@ -156,31 +156,69 @@ impl RunStats {
     }
 }
 
-/// Makes this thread's sleeps end on time: Linux lets a normal thread's
-/// timers fire up to 50 µs late (its timer slack) to batch wake-ups; the
-/// scheduler wants them at 1 ns. Restores the old slack when dropped.
-struct PreciseSleeps(Option<u64>);
-
-impl PreciseSleeps {
+/// The scheduler's sleeps, on the client runtime itself.
+///
+/// tokio's own timer rounds to the millisecond, too coarse for a schedule
+/// of tens of microseconds. On Linux the scheduler arms a `timerfd` (its
+/// expiry is a high-resolution timer with no timer slack) and waits for
+/// it on the runtime's reactor like any socket: the thread that sends the
+/// requests wakes once for its timer and its sockets together, and nothing
+/// crosses threads per request. Elsewhere tokio's timer serves.
+struct Ticker {
     #[cfg(target_os = "linux")]
-    fn new() -> Self {
-        let old = rustix::thread::current_timer_slack().ok();
-        let _ = rustix::thread::set_current_timer_slack(std::num::NonZeroU64::new(1));
-        Self(old)
-    }
-
-    #[cfg(not(target_os = "linux"))]
-    fn new() -> Self {
-        Self(None)
-    }
+    fd: Option<tokio::io::unix::AsyncFd<std::os::fd::OwnedFd>>,
 }
 
-impl Drop for PreciseSleeps {
-    fn drop(&mut self) {
+impl Ticker {
+    /// A ticker for the current runtime (call it on the runtime).
+    fn new() -> Self {
         #[cfg(target_os = "linux")]
-        if let Some(old) = self.0 {
-            let _ = rustix::thread::set_current_timer_slack(std::num::NonZeroU64::new(old));
+        {
+            use rustix::time::{TimerfdClockId, TimerfdFlags, timerfd_create};
+            // tokio 1.54 deprecates the safe constructor for its unsafe
+            // `register_with_interest`, whose promise is that the fd stays
+            // open while registered: an `OwnedFd` moved into the AsyncFd
+            // keeps it (and this crate forbids unsafe code).
+            #[allow(deprecated)]
+            let fd = timerfd_create(TimerfdClockId::Monotonic, TimerfdFlags::NONBLOCK | TimerfdFlags::CLOEXEC)
+                .ok()
+                .and_then(|fd| tokio::io::unix::AsyncFd::with_interest(fd, tokio::io::Interest::READABLE).ok());
+            Self { fd }
         }
+        #[cfg(not(target_os = "linux"))]
+        Self {}
+    }
+
+    /// Returns at `deadline` or soon after.
+    async fn sleep_until(&mut self, deadline: Instant) {
+        #[cfg(target_os = "linux")]
+        if let Some(fd) = &self.fd {
+            use rustix::time::{Itimerspec, Timespec, TimerfdTimerFlags, timerfd_settime};
+            let wait = deadline.saturating_duration_since(Instant::now());
+            if wait.is_zero() {
+                return;
+            }
+            let spec = Itimerspec {
+                it_interval: Timespec { tv_sec: 0, tv_nsec: 0 },
+                it_value: Timespec {
+                    tv_sec: wait.as_secs() as _,
+                    tv_nsec: wait.subsec_nanos() as _,
+                },
+            };
+            // Arming resets the expiry count, so a readiness left from the
+            // last expiry reads as "would block" below and is cleared.
+            if timerfd_settime(fd.get_ref(), TimerfdTimerFlags::empty(), &spec).is_ok() {
+                loop {
+                    let Ok(mut ready) = fd.readable().await else { break };
+                    match rustix::io::read(fd.get_ref(), &mut [0u8; 8]) {
+                        Ok(_) => return,
+                        Err(rustix::io::Errno::AGAIN) => ready.clear_ready(),
+                        Err(_) => break,
+                    }
+                }
+            }
+        }
+        tokio::time::sleep_until(deadline.into()).await;
     }
 }
 
@@ -294,28 +332,38 @@ where
             })
         })
         .collect();
-    let _precise = PreciseSleeps::new();
-    let mut next = 0;
-    while next < total {
-        let due = start + plan.due(next);
-        let now = Instant::now();
-        if due > now {
-            // Never a sleep shorter than MIN_SLEEP: at high rates the
-            // wake-ups themselves (a syscall and a context switch each)
-            // would eat the core the clients need; a wake-up then
-            // releases the few requests that fell due meanwhile, each
-            // still timed from its own schedule.
-            std::thread::sleep((due - now).max(MIN_SLEEP));
-            continue;
-        }
-        // Everything due by now, released at once.
-        let mut last = next + 1;
-        while last < total && start + plan.due(last) <= now {
-            last += 1;
-        }
-        released.add_permits((last - next) as usize);
-        next = last;
-    }
+    // The scheduler is a task on the same runtime as the workers, so a
+    // release is a wake-up within the thread, not across threads.
+    let scheduler = {
+        let released = released.clone();
+        runtime.spawn(async move {
+            let mut ticker = Ticker::new();
+            let mut next = 0;
+            while next < total {
+                let due = start + plan.due(next);
+                let now = Instant::now();
+                if due > now {
+                    // Never a sleep shorter than MIN_SLEEP: at high rates
+                    // the wake-ups themselves would eat the core the
+                    // clients need; a wake-up then releases the few
+                    // requests that fell due meanwhile, each still timed
+                    // from its own schedule.
+                    ticker.sleep_until(due.max(now + MIN_SLEEP)).await;
+                    continue;
+                }
+                // Everything due by now, released at once.
+                let mut last = next + 1;
+                while last < total && start + plan.due(last) <= now {
+                    last += 1;
+                }
+                released.add_permits((last - next) as usize);
+                next = last;
+            }
+        })
+    };
+    // A scheduler that panicked has released what it could: the run ends
+    // with the rest unscheduled and counted unfinished.
+    let _ = runtime.block_on(scheduler);
     // One more ticket per worker: past the end, it tells the worker to stop.
     released.add_permits(workers);
     let scheduled = total - recorded_from;
