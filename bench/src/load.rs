@@ -1,12 +1,12 @@
 //! An open-loop load generator that coordinated omission cannot fool.
 //!
 //! Request `i` is *scheduled* at `start + i / rate`, whatever happened to
-//! the requests before it. A scheduler thread (not a tokio task: its
-//! sleeps are the OS's, precise to tens of microseconds, not tokio's
-//! millisecond timer) releases each request when its time comes to a
-//! fixed crew of `max_in_flight` long-lived workers on the client runtime,
-//! which take released requests in order; a request released while every
-//! worker is busy waits for one. Its latency is measured from the
+//! the requests before it. A scheduler task on the client runtime (its
+//! sleeps a `timerfd` on the runtime's reactor, precise to microseconds,
+//! not tokio's millisecond timer) releases each request when its time
+//! comes to a fixed crew of `max_in_flight` long-lived workers on the same
+//! runtime, which take released requests in order; a request released
+//! while every worker is busy waits for one. Its latency is measured from the
 //! scheduled time, so a stall of the system (or of the sending) shows in
 //! every request that should have been sent during it, as it would for
 //! real users. The time from scheduled to actually sent is recorded too
@@ -277,11 +277,12 @@ pub(crate) fn histogram() -> Histogram<u64> {
 }
 
 /// Runs `plan` against `op` (request `i` → its outcome) on `runtime`.
-/// Blocks the calling thread (the scheduler) until the run ends.
+/// Blocks the calling thread (not a thread of `runtime`) until the run
+/// ends.
 ///
-/// The scheduler sleeps until the next request is due, then releases
-/// every request due by then at once: at low rates that is one request
-/// per wake-up, precise to the OS's sleep; at high rates a wake-up finds
+/// The scheduler, a task on `runtime`, sleeps until the next request is
+/// due, then releases every request due by then at once: at low rates
+/// that is one request per wake-up, precise to the timer's; at high rates a wake-up finds
 /// several due and releases them together, so the generator's cost per
 /// request stays small. A request's latency is measured from its own
 /// scheduled time either way. Workers still busy when the drain ends are
