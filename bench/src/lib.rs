@@ -1,4 +1,4 @@
-//! The comparison harness (issue 4, being built) and what the criterion
+//! The comparison harness and what the criterion
 //! benches of both variants share.
 //!
 //! # Layout
@@ -19,7 +19,7 @@
 //! - [`charts`]: SVG and PNG charts from raw.json (plotters, bundled font).
 //! - [`percall`]: criterion benches timed call by call into an
 //!   HdrHistogram, so each bench reports percentiles beside criterion's
-//!   mean estimate.
+//!   mean estimate (feature `percall`, on for the variants' benches).
 
 pub mod charts;
 pub mod client;
@@ -30,6 +30,7 @@ pub mod images;
 pub mod lag;
 pub mod faults;
 pub mod load;
+#[cfg(feature = "percall")]
 pub mod percall;
 pub mod report;
 pub mod scenarios;

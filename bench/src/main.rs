@@ -250,6 +250,18 @@ fn compare(profile: Profile, parts: &[Part], targets: Vec<(String, String)>, out
         profile.name
     );
     let dir = out.join(&run_id);
+    // How long each phase took, for the report (and the 5-minute goal).
+    let began = Instant::now();
+    let mut elapsed = serde_json::Map::new();
+    let mut lap = {
+        let mut last = Instant::now();
+        move |elapsed: &mut serde_json::Map<String, serde_json::Value>, phase: &str| {
+            let s = last.elapsed().as_secs_f64();
+            last = Instant::now();
+            let before = elapsed.get(phase).and_then(serde_json::Value::as_f64).unwrap_or(0.0);
+            elapsed.insert(phase.to_owned(), (((before + s) * 10.0).round() / 10.0).into());
+        }
+    };
     let client_rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build()?;
     let control = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build()?;
     bench::compose::tear_down_on_interrupt(control.handle());
@@ -270,6 +282,7 @@ fn compare(profile: Profile, parts: &[Part], targets: Vec<(String, String)>, out
             Some(dir) => dir,
             None => {
                 variants::build_binaries(&workspace())?;
+                lap(&mut elapsed, "build");
                 variants::release_dir()?
             }
         };
@@ -296,6 +309,7 @@ fn compare(profile: Profile, parts: &[Part], targets: Vec<(String, String)>, out
         }
     }
     let ports: Vec<(String, u64)> = systems.iter().filter(|v| !v.pids.is_empty()).map(|v| (v.name.clone(), v.ports())).collect();
+    lap(&mut elapsed, "start");
     let result = measure(&profile, parts, &systems, &client_rt, &control, &run_id);
     // Stop what we started, whatever happened.
     control.block_on(async {
@@ -303,6 +317,7 @@ fn compare(profile: Profile, parts: &[Part], targets: Vec<(String, String)>, out
             v.stop().await;
         }
     });
+    lap(&mut elapsed, "load");
     let mut raw = result?;
     raw.env["storage"] = if targets.is_empty() { storage.name() } else { "as deployed (not started by the harness)" }.into();
     if deploy == Deploy::Compose {
@@ -319,6 +334,7 @@ fn compare(profile: Profile, parts: &[Part], targets: Vec<(String, String)>, out
             Ok(f) => raw.faults = f,
             Err(e) => failed = Some(e),
         }
+        lap(&mut elapsed, "faults");
     }
     // The cost part measures code, builds and the fabric's features, none
     // of which depends on where the variants run: under compose it runs on
@@ -342,6 +358,7 @@ fn compare(profile: Profile, parts: &[Part], targets: Vec<(String, String)>, out
                 Ok(f) => raw.faults = f,
                 Err(e) => failed = Some(e),
             }
+            lap(&mut elapsed, "faults");
         }
         if parts.contains(&Part::Cost) && failed.is_none() && deploy == Deploy::Local {
             match costs(&profile, &bin, &dir.join("tmp"), &client_rt, &control) {
@@ -353,6 +370,9 @@ fn compare(profile: Profile, parts: &[Part], targets: Vec<(String, String)>, out
             }
         }
     }
+    lap(&mut elapsed, "cost");
+    elapsed.insert("total".to_owned(), ((began.elapsed().as_secs_f64() * 10.0).round() / 10.0).into());
+    raw.env["elapsed_s"] = elapsed.into();
     let _ = std::fs::remove_dir_all(dir.join("tmp"));
     raw.write(&dir)?;
     println!("\n{}", raw.render());

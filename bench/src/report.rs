@@ -280,6 +280,13 @@ impl Raw {
             env["rustc"].as_str().unwrap_or("?"),
             env["command"].as_str().unwrap_or("?"),
         );
+        if let Some(phases) = env["elapsed_s"].as_object() {
+            let parts: Vec<String> = ["build", "start", "load", "faults", "cost"]
+                .iter()
+                .filter_map(|k| phases.get(*k).and_then(serde_json::Value::as_f64).map(|v| format!("{k} {v:.0} s")))
+                .collect();
+            let _ = writeln!(md, "The run took {:.1} min: {}.\n", env["elapsed_s"]["total"].as_f64().unwrap_or(0.0) / 60.0, parts.join(", "));
+        }
         let _ = writeln!(
             md,
             "Open-loop load at constant rates: each request is scheduled by the clock and its latency is measured from \
@@ -1043,7 +1050,7 @@ mod tests {
             harness_cpu: None,
         };
         Raw {
-            env: serde_json::json!({"run_id": "fixture", "git_commit": "abc", "cpu_model": "cpu", "cores": 2, "memory_gib": 24, "kernel": "k", "rustc": "rustc", "command": "bench compare --quick"}),
+            env: serde_json::json!({"run_id": "fixture", "git_commit": "abc", "cpu_model": "cpu", "cores": 2, "memory_gib": 24, "kernel": "k", "rustc": "rustc", "command": "bench compare --quick", "elapsed_s": {"build": 30.0, "start": 0.5, "load": 120.0, "faults": 60.0, "cost": 40.0, "total": 250.5}}),
             profile: Profile { repeats: 2, duration_s: 4.0, ..Profile::quick() },
             variants: ["microlith", "microservices"]
                 .iter()
@@ -1213,6 +1220,7 @@ mod tests {
         assert!(md.contains("2 versioned proto package(s) (bank.v1, chat.v1), 120 lines"), "{md}");
         assert!(md.contains("| microlith | 8.0 MiB | 61 s | 150 |"), "{md}");
         assert!(md.contains("Only for the microservices: 520 (+ 900 of tests)"), "{md}");
+        assert!(md.contains("The run took 4.2 min: build 30 s, start 0 s, load 120 s, faults 60 s, cost 40 s."), "{md}");
         assert!(md.contains("sustained 500/s open loop against the echo endpoint with its latency intact, and answered up to 800/s when overdriven"), "{md}");
         assert!(md.contains("reached 1000 requests/s at 80 µs p50: our generator's sustained rate is 50 % of it, its peak 80 %"), "{md}");
         let violations = fixture().violations();
