@@ -2,7 +2,8 @@
 //! benches of both variants share.
 //!
 //! # Layout
-//! - [`client`]: the generator's lean HTTP/1.1 client (hyper connections).
+//! - [`client`]: the generator's lean HTTP/1.1 client (httparse over
+//!   kept-alive TCP connections).
 //! - [`images`]: the container images (static musl binaries FROM scratch).
 //! - [`load`]: the open-loop load generator (latency from the schedule,
 //!   so coordinated omission cannot hide a stall).
