@@ -29,7 +29,7 @@ fn main() -> anyhow::Result<()> {
         drain: Duration::from_secs(3),
         timeline: None,
     };
-    let (cpu0, segs0, threads0) = (process_cpu_seconds()?, tcp_out_segments()?, thread_cpu());
+    let (cpu0, segs0, threads0) = (process_cpu_seconds()?, tcp_out_segments()?, bench::scenarios::cpu_by_thread_name().unwrap_or_default());
     let stats = bench::load::run(client_rt.handle(), plan, move |_| {
         let (http, base) = (http.clone(), base.clone());
         async move {
@@ -50,7 +50,7 @@ fn main() -> anyhow::Result<()> {
         cpu * 1e6 / made,
         segs as f64 / made,
     );
-    let threads = thread_cpu();
+    let threads = bench::scenarios::cpu_by_thread_name().unwrap_or_default();
     let by_thread: Vec<String> = threads
         .iter()
         .map(|(name, ns)| {
@@ -80,21 +80,24 @@ fn main() -> anyhow::Result<()> {
 
 /// User and system CPU of this process so far, in seconds.
 fn process_cpu_seconds() -> anyhow::Result<f64> {
-    let stat = std::fs::read_to_string("/proc/self/stat")?;
-    let fields: Vec<&str> = stat.rsplit(')').next().context("stat")?.split_whitespace().collect();
-    let ticks = |i: usize| -> anyhow::Result<f64> { Ok(fields.get(i).context("stat field")?.parse::<f64>()?) };
-    // utime and stime, in clock ticks of 1/100 s.
-    Ok((ticks(11)? + ticks(12)?) / 100.0)
+    // utime and stime.
+    stat_seconds(11, 12)
 }
 
 /// User and system CPU of this process's waited-for children (wrk), in
 /// seconds.
 fn children_cpu_seconds() -> anyhow::Result<f64> {
+    // cutime and cstime.
+    stat_seconds(13, 14)
+}
+
+/// The sum of two clock-tick fields (1/100 s) of /proc/self/stat, counted
+/// after the command name, in seconds.
+fn stat_seconds(a: usize, b: usize) -> anyhow::Result<f64> {
     let stat = std::fs::read_to_string("/proc/self/stat")?;
     let fields: Vec<&str> = stat.rsplit(')').next().context("stat")?.split_whitespace().collect();
     let ticks = |i: usize| -> anyhow::Result<f64> { Ok(fields.get(i).context("stat field")?.parse::<f64>()?) };
-    // cutime and cstime, in clock ticks of 1/100 s.
-    Ok((ticks(13)? + ticks(14)?) / 100.0)
+    Ok((ticks(a)? + ticks(b)?) / 100.0)
 }
 
 /// The host's TCP segments sent so far (both ends of a loopback connection
@@ -107,16 +110,3 @@ fn tcp_out_segments() -> anyhow::Result<u64> {
     Ok(values.split_whitespace().nth(index).context("OutSegs value")?.parse()?)
 }
 
-/// CPU nanoseconds so far by thread name (threads of one name summed).
-fn thread_cpu() -> Vec<(String, u64)> {
-    let mut out: Vec<(String, u64)> = Vec::new();
-    for task in std::fs::read_dir("/proc/self/task").into_iter().flatten().flatten() {
-        let (Ok(comm), Ok(sched)) = (std::fs::read_to_string(task.path().join("comm")), std::fs::read_to_string(task.path().join("schedstat"))) else { continue };
-        let ns: u64 = sched.split_whitespace().next().and_then(|n| n.parse().ok()).unwrap_or(0);
-        match out.iter_mut().find(|(n, _)| *n == comm.trim()) {
-            Some(entry) => entry.1 += ns,
-            None => out.push((comm.trim().to_owned(), ns)),
-        }
-    }
-    out
-}

@@ -252,6 +252,7 @@ fn compare(profile: Profile, parts: &[Part], targets: Vec<(String, String)>, out
     let dir = out.join(&run_id);
     // How long each phase took, for the report (and the 5-minute goal).
     let began = Instant::now();
+    let tenths = |s: f64| (s * 10.0).round() / 10.0;
     let mut elapsed = serde_json::Map::new();
     let mut lap = {
         let mut last = Instant::now();
@@ -259,7 +260,7 @@ fn compare(profile: Profile, parts: &[Part], targets: Vec<(String, String)>, out
             let s = last.elapsed().as_secs_f64();
             last = Instant::now();
             let before = elapsed.get(phase).and_then(serde_json::Value::as_f64).unwrap_or(0.0);
-            elapsed.insert(phase.to_owned(), (((before + s) * 10.0).round() / 10.0).into());
+            elapsed.insert(phase.to_owned(), tenths(before + s).into());
         }
     };
     let client_rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build()?;
@@ -371,7 +372,7 @@ fn compare(profile: Profile, parts: &[Part], targets: Vec<(String, String)>, out
         }
     }
     lap(&mut elapsed, "cost");
-    elapsed.insert("total".to_owned(), ((began.elapsed().as_secs_f64() * 10.0).round() / 10.0).into());
+    elapsed.insert("total".to_owned(), tenths(began.elapsed().as_secs_f64()).into());
     raw.env["elapsed_s"] = elapsed.into();
     let _ = std::fs::remove_dir_all(dir.join("tmp"));
     raw.write(&dir)?;

@@ -391,9 +391,7 @@ impl Raw {
                 let _ = writeln!(md, "- {name}: {best:.0}/s");
             }
             let floor_best = curve.iter().filter(|r| r.variant == "floor" && !r.saturated).map(|r| r.rate).fold(0.0, f64::max);
-            // The most it answered, overdriven: what a closed-loop tool
-            // reports as its rate (its latency is then all queueing).
-            let floor_peak = curve.iter().filter(|r| r.variant == "floor").map(|r| r.achieved_rate).fold(0.0, f64::max);
+            let floor_peak = self.peak("floor");
             let _ = writeln!(
                 md,
                 "\nThe generator itself (the floor, stepped on alone past the curve) sustained {floor_best:.0}/s open loop against the echo endpoint with its latency intact, and answered up to {floor_peak:.0}/s when overdriven{}.",
@@ -612,6 +610,13 @@ impl Raw {
         (!steps.is_empty()).then(|| (best, !steps.iter().any(|r| r.saturated)))
     }
 
+    /// The most a variant answered per second on the curve, overdriven
+    /// steps included: what a closed-loop tool reports as its rate (its
+    /// latency then all queueing).
+    fn peak(&self, variant: &str) -> f64 {
+        self.runs.iter().filter(|r| r.curve && r.variant == variant).map(|r| r.achieved_rate).fold(0.0, f64::max)
+    }
+
     /// The findings, each read off the sections below.
     fn render_summary(&self, md: &mut String) {
         let (a, b) = ("microlith", "microservices");
@@ -726,7 +731,7 @@ impl Raw {
                 f50.0,
                 self.floor_rate(),
                 ceiling.0,
-                self.runs.iter().filter(|r| r.curve && r.variant == "floor").map(|r| r.achieved_rate).fold(0.0, f64::max),
+                self.peak("floor"),
                 self.wrk.as_ref().map_or(String::new(), |w| format!(" (wrk, closed loop: {:.0}/s)", w.requests_per_s))
             ));
         }

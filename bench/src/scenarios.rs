@@ -278,6 +278,20 @@ pub struct HarnessCpu {
 /// thread (named `echo`) and all the others, from each thread's
 /// `schedstat` (nanoseconds on the CPU). `None` off Linux.
 pub fn harness_cpu_seconds() -> Option<(f64, f64)> {
+    let threads = read_threads()?;
+    let (rest, echo) = split_cpu(threads.iter().map(|(c, s)| (c.as_str(), s.as_str())))?;
+    Some((rest as f64 / 1e9, echo as f64 / 1e9))
+}
+
+/// CPU nanoseconds used so far by this process's threads, summed by thread
+/// name, in the order the names are first met. `None` off Linux.
+pub fn cpu_by_thread_name() -> Option<Vec<(String, u64)>> {
+    let threads = read_threads()?;
+    cpu_by_name(threads.iter().map(|(c, s)| (c.as_str(), s.as_str())))
+}
+
+/// Each thread's name (`comm`) and `schedstat`, as read from /proc.
+fn read_threads() -> Option<Vec<(String, String)>> {
     let mut threads = Vec::new();
     for task in std::fs::read_dir("/proc/self/task").ok()?.flatten() {
         let path = task.path();
@@ -286,22 +300,28 @@ pub fn harness_cpu_seconds() -> Option<(f64, f64)> {
         };
         threads.push((comm, sched));
     }
-    let (rest, echo) = split_cpu(threads.iter().map(|(c, s)| (c.as_str(), s.as_str())))?;
-    Some((rest as f64 / 1e9, echo as f64 / 1e9))
+    Some(threads)
 }
 
 /// Sums the threads' CPU nanoseconds (the first field of each
-/// `schedstat`) into the rest and the echo thread's, by name (`comm`).
-fn split_cpu<'a>(threads: impl IntoIterator<Item = (&'a str, &'a str)>) -> Option<(u64, u64)> {
-    let (mut echo, mut rest) = (0u64, 0u64);
+/// `schedstat`) by name (`comm`).
+fn cpu_by_name<'a>(threads: impl IntoIterator<Item = (&'a str, &'a str)>) -> Option<Vec<(String, u64)>> {
+    let mut by_name: Vec<(String, u64)> = Vec::new();
     for (comm, sched) in threads {
         let ns: u64 = sched.split_whitespace().next().and_then(|n| n.parse().ok())?;
-        if comm.trim() == ECHO_THREAD {
-            echo += ns;
-        } else {
-            rest += ns;
+        match by_name.iter_mut().find(|(n, _)| n == comm.trim()) {
+            Some(entry) => entry.1 += ns,
+            None => by_name.push((comm.trim().to_owned(), ns)),
         }
     }
+    Some(by_name)
+}
+
+/// Sums the threads' CPU nanoseconds into the rest and the echo thread's.
+fn split_cpu<'a>(threads: impl IntoIterator<Item = (&'a str, &'a str)>) -> Option<(u64, u64)> {
+    let by_name = cpu_by_name(threads)?;
+    let echo = by_name.iter().filter(|(n, _)| n == ECHO_THREAD).map(|(_, ns)| ns).sum();
+    let rest = by_name.iter().filter(|(n, _)| n != ECHO_THREAD).map(|(_, ns)| ns).sum();
     Some((rest, echo))
 }
 
