@@ -4,9 +4,11 @@
 //! compare`'s floor, with the process's CPU per request and the loopback's
 //! TCP segments per request (from /proc/net/snmp).
 //!
-//! `cargo run --release -p bench --example floor -- [RATE] [SECONDS] [wrk]`
-//! (`wrk` last: then wrk, when installed, against the same echo server
-//! for as long, for comparison).
+//! `cargo run --release -p bench --example floor -- [RATE] [SECONDS]
+//! [IN_FLIGHT] [wrk]` (IN_FLIGHT: the most requests in flight, so
+//! connections, 32 by default like `bench compare`'s ceiling and wrk's
+//! `-c32`; `wrk` last: then wrk, when installed, against the same echo
+//! server for as long, for comparison).
 
 use std::time::Duration;
 
@@ -17,6 +19,12 @@ fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
     let rate: f64 = args.next().map(|r| r.parse()).transpose().context("RATE: requests per second")?.unwrap_or(24_000.0);
     let secs: u64 = args.next().map(|s| s.parse()).transpose().context("SECONDS: recorded duration")?.unwrap_or(5);
+    let mut rest: Vec<String> = args.collect();
+    let wrk = rest.last().is_some_and(|a| a == "wrk");
+    if wrk {
+        rest.pop();
+    }
+    let in_flight: usize = rest.first().map(|s| s.parse()).transpose().context("IN_FLIGHT: the most requests in flight")?.unwrap_or(bench::report::WRK_CONNECTIONS);
     let (base, _echo) = bench::scenarios::start_echo()?;
     let echo_url = format!("{base}/echo");
     let client_rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build()?;
@@ -25,7 +33,7 @@ fn main() -> anyhow::Result<()> {
         rate,
         duration: Duration::from_secs(secs),
         warmup: Duration::from_secs(1),
-        max_in_flight: 1024,
+        max_in_flight: in_flight,
         drain: Duration::from_secs(3),
         timeline: None,
     };
@@ -42,7 +50,7 @@ fn main() -> anyhow::Result<()> {
     let (cpu, segs) = (process_cpu_seconds()? - cpu0, tcp_out_segments()? - segs0);
     let made = plan.total().max(1) as f64;
     println!(
-        "{rate}/s for {secs} s: achieved {:.0}/s, saturated: {}, p50 {} µs, p99 {} µs; CPU {:.1} µs and {:.2} TCP segments per request",
+        "{rate}/s for {secs} s, at most {in_flight} in flight: achieved {:.0}/s, saturated: {}, p50 {} µs, p99 {} µs; CPU {:.1} µs and {:.2} TCP segments per request",
         stats.achieved_rate,
         stats.saturated,
         stats.latency.value_at_quantile(0.5) / 1000,
@@ -59,7 +67,7 @@ fn main() -> anyhow::Result<()> {
         })
         .collect();
     println!("  µs per request by thread: {}", by_thread.join(", "));
-    if args.next().as_deref() == Some("wrk") {
+    if wrk {
         let (cpu0, segs0, children0) = (process_cpu_seconds()?, tcp_out_segments()?, children_cpu_seconds()?);
         let wrk = bench::report::run_wrk(&echo_url, secs as f64).context("wrk is not installed or its output did not parse")?;
         let (cpu, segs, wrk_cpu) = (process_cpu_seconds()? - cpu0, tcp_out_segments()? - segs0, children_cpu_seconds()? - children0);

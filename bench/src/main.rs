@@ -543,18 +543,26 @@ fn measure(
             runs.push(record);
         }
     }
-    // The generator's own ceiling: the floor alone, stepped on past the
-    // curve until it saturates; then wrk, a standard closed-loop tool,
-    // against the same echo endpoint when it is installed.
+    // The generator's own ceiling. First wrk, a standard closed-loop tool,
+    // against the same echo endpoint when it is installed; then the floor
+    // alone, with as many requests in flight as wrk has connections,
+    // stepped at fractions of wrk's rate (or, without wrk, at the
+    // profile's fixed rates) past the curve until it saturates.
     let mut wrk = None;
     if curve_on {
+        bar.set_message("wrk against the echo endpoint");
+        wrk = bench::report::run_wrk(&format!("{echo}/echo"), profile.curve_step_s.max(2.0));
+        let rates: Vec<f64> = match &wrk {
+            Some(w) => profile.generator_wrk_fractions.iter().map(|f| (f * w.requests_per_s / 1000.0).round() * 1000.0).collect(),
+            None => profile.generator_rates.clone(),
+        };
         let floor = systems.len();
-        for rate in profile.generator_rates.iter().filter(|r| **r > curve_rates.last().copied().unwrap_or(0.0)) {
+        for rate in rates.iter().filter(|r| **r > curve_rates.last().copied().unwrap_or(0.0)) {
             if saturated[floor] {
                 break;
             }
             bar.set_message(format!("generator ceiling: floor at {rate:.0}/s"));
-            let mut record = scenarios::run_one(client_rt.handle(), &http, profile.curve_plan(*rate), "floor", &echo, Scenario::Floor, 0, &mut floor_workload);
+            let mut record = scenarios::run_one(client_rt.handle(), &http, profile.ceiling_plan(*rate), "floor", &echo, Scenario::Floor, 0, &mut floor_workload);
             record.curve = true;
             if record.p50_us > 5.0 * first_p50[floor].unwrap_or(f64::MAX) {
                 record.saturated = true;
@@ -562,8 +570,6 @@ fn measure(
             saturated[floor] = record.saturated;
             runs.push(record);
         }
-        bar.set_message("wrk against the echo endpoint");
-        wrk = bench::report::run_wrk(&format!("{echo}/echo"), profile.curve_step_s.max(2.0));
     }
     bar.finish_with_message("load done; checking invariants");
     let started = Instant::now();

@@ -114,11 +114,17 @@ pub struct WrkRecord {
     pub p50_us: Option<f64>,
 }
 
-/// Runs `wrk -t1 -c32 --latency` for `seconds` against `url`; `None` when
-/// wrk is not installed or its output does not parse.
+/// wrk's connections, and the generator's requests in flight when its
+/// ceiling is measured beside it: like for like.
+pub const WRK_CONNECTIONS: usize = 32;
+
+/// Runs `wrk -t1 -c32 --latency` (one thread, like the generator's client
+/// runtime) for `seconds` against `url`; `None` when wrk is not installed
+/// or its output does not parse.
 pub fn run_wrk(url: &str, seconds: f64) -> Option<WrkRecord> {
     let duration = format!("{}s", seconds.ceil() as u64);
-    let args = ["-t1", "-c32", "-d", duration.as_str(), "--latency", url];
+    let connections = format!("-c{WRK_CONNECTIONS}");
+    let args = ["-t1", connections.as_str(), "-d", duration.as_str(), "--latency", url];
     let output = std::process::Command::new("wrk").args(args).output().ok()?;
     let text = String::from_utf8_lossy(&output.stdout);
     parse_wrk(&text).map(|(rps, p50)| WrkRecord { command: format!("wrk {}", args.join(" ")), requests_per_s: rps, p50_us: p50 })
@@ -394,7 +400,11 @@ impl Raw {
             let floor_peak = self.peak("floor");
             let _ = writeln!(
                 md,
-                "\nThe generator itself (the floor, stepped on alone past the curve) sustained {floor_best:.0}/s open loop against the echo endpoint with its latency intact, and answered up to {floor_peak:.0}/s when overdriven{}.",
+                "\nThe generator itself (the floor, stepped on alone past the curve{}) sustained {floor_best:.0}/s open loop against the echo endpoint with its latency intact, and answered up to {floor_peak:.0}/s when overdriven{}.",
+                match curve.iter().filter(|r| r.variant == "floor" && r.rate == floor_best).find_map(|r| r.in_flight_limit) {
+                    Some(n) => format!(", at most {n} requests in flight at that step"),
+                    None => String::new(),
+                },
                 match &self.wrk {
                     Some(w) => format!(
                         "; in the same run `{}` (closed loop, the usual yardstick, its latency all queueing at that rate) reached {:.0} requests/s{}: our generator's sustained rate is {:.0} % of it, its peak {:.0} %",
@@ -1053,6 +1063,7 @@ mod tests {
             histogram: encode_histogram(&h),
             curve: false,
             harness_cpu: None,
+            in_flight_limit: None,
         };
         Raw {
             env: serde_json::json!({"run_id": "fixture", "git_commit": "abc", "cpu_model": "cpu", "cores": 2, "memory_gib": 24, "kernel": "k", "rustc": "rustc", "command": "bench compare --quick", "elapsed_s": {"build": 30.0, "start": 0.5, "load": 120.0, "faults": 60.0, "cost": 40.0, "total": 250.5}}),
@@ -1175,7 +1186,7 @@ mod tests {
                 run("floor", Scenario::Floor, 0, 50.0),
                 RunRecord { curve: true, rate: 500.0, ..run("microlith", Scenario::Transfer, 0, 80.0) },
                 RunRecord { curve: true, rate: 1000.0, saturated: true, ..run("microlith", Scenario::Transfer, 0, 90.0) },
-                RunRecord { curve: true, rate: 500.0, harness_cpu: Some(crate::scenarios::HarnessCpu { generator_us: 6.0, echo_us: 9.0 }), ..run("floor", Scenario::Floor, 0, 40.0) },
+                RunRecord { curve: true, rate: 500.0, harness_cpu: Some(crate::scenarios::HarnessCpu { generator_us: 6.0, echo_us: 9.0 }), in_flight_limit: Some(32), ..run("floor", Scenario::Floor, 0, 40.0) },
                 // Overdriven: it answered 800/s of 1000/s.
                 RunRecord { curve: true, rate: 1000.0, saturated: true, achieved_rate: 800.0, ..run("floor", Scenario::Floor, 0, 9000.0) },
             ],
@@ -1226,7 +1237,7 @@ mod tests {
         assert!(md.contains("| microlith | 8.0 MiB | 61 s | 150 |"), "{md}");
         assert!(md.contains("Only for the microservices: 520 (+ 900 of tests)"), "{md}");
         assert!(md.contains("The run took 4.2 min: build 30 s, start 0 s, load 120 s, faults 60 s, cost 40 s."), "{md}");
-        assert!(md.contains("sustained 500/s open loop against the echo endpoint with its latency intact, and answered up to 800/s when overdriven"), "{md}");
+        assert!(md.contains("(the floor, stepped on alone past the curve, at most 32 requests in flight at that step) sustained 500/s open loop against the echo endpoint with its latency intact, and answered up to 800/s when overdriven"), "{md}");
         assert!(md.contains("reached 1000 requests/s at 80 µs p50: our generator's sustained rate is 50 % of it, its peak 80 %"), "{md}");
         let violations = fixture().violations();
         assert_eq!(violations.len(), 1, "{violations:?}");

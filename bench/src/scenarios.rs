@@ -43,9 +43,14 @@ pub struct Profile {
     /// Recorded seconds per curve step.
     pub curve_step_s: f64,
     /// Rates past the curve's at which only the generator's floor is
-    /// stepped, to find the most the generator itself sustains.
+    /// stepped, to find the most the generator itself sustains, when wrk
+    /// is not installed.
     #[serde(default)]
     pub generator_rates: Vec<f64>,
+    /// With wrk installed, the generator's ceiling is stepped at these
+    /// fractions of the rate wrk reached in the same run instead.
+    #[serde(default = "wrk_fractions")]
+    pub generator_wrk_fractions: Vec<f64>,
     /// Transfers per second during a fault run.
     #[serde(default)]
     pub fault_rate: f64,
@@ -70,6 +75,11 @@ pub struct Profile {
     pub fanout_rate: f64,
 }
 
+/// The generator's ceiling steps when wrk ran: from 80 % to 110 % of its rate.
+fn wrk_fractions() -> Vec<f64> {
+    vec![0.8, 0.9, 1.0, 1.1]
+}
+
 impl Profile {
     /// The README default: under 5 minutes here.
     pub fn quick() -> Self {
@@ -86,7 +96,8 @@ impl Profile {
             hot_accounts: 10,
             curve_rates: vec![500.0, 1000.0, 2000.0, 4000.0, 6000.0, 8000.0, 12000.0, 16000.0, 24000.0, 32000.0, 40000.0, 48000.0],
             curve_step_s: 1.5,
-            generator_rates: vec![48000.0, 64000.0, 80000.0, 96000.0, 128000.0],
+            generator_rates: vec![64000.0, 96000.0, 128000.0, 160000.0, 192000.0],
+            generator_wrk_fractions: wrk_fractions(),
             fault_rate: 300.0,
             fault_seconds: 6.0,
             fault_pause_s: 1.5,
@@ -134,6 +145,7 @@ impl Profile {
             curve_rates: vec![50.0, 100.0],
             curve_step_s: 0.3,
             generator_rates: vec![200.0],
+            generator_wrk_fractions: vec![0.05],
             fault_rate: 50.0,
             fault_seconds: 2.0,
             fault_pause_s: 0.5,
@@ -153,6 +165,23 @@ impl Profile {
             max_in_flight: 1024,
             drain: Duration::from_secs(3),
             timeline: None,
+        }
+    }
+
+    /// The plan of one step of the generator's own ceiling: a curve step
+    /// with as many requests in flight as wrk has connections.
+    ///
+    /// The curve lets up to 1024 requests be in flight, so that a system's
+    /// stall meets the burst real users would make. Against the echo at
+    /// its highest rates that costs the generator itself: each hiccup
+    /// opens connections, and the extra sockets' wake-ups and segments
+    /// made the floor saturate at 160 000/s where 32 in flight sustained
+    /// 170 000/s (`cargo run --release -p bench --example floor -- 160000
+    /// 5 1024`, against `... 32`; 2026-11-27, Intel Xeon, 2 cores).
+    pub fn ceiling_plan(&self, rate: f64) -> Plan {
+        Plan {
+            max_in_flight: crate::report::WRK_CONNECTIONS,
+            ..self.curve_plan(rate)
         }
     }
 
@@ -263,6 +292,10 @@ pub struct RunRecord {
     /// generator's threads and the echo server's apart.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub harness_cpu: Option<HarnessCpu>,
+    /// The most requests the generator had in flight at once (its
+    /// connections); not recorded before 2026-11-27.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub in_flight_limit: Option<usize>,
 }
 
 /// CPU per request of the harness's own parts during a floor run.
@@ -361,6 +394,7 @@ impl RunRecord {
             histogram: crate::report::encode_histogram(h),
             curve: false,
             harness_cpu: None,
+            in_flight_limit: None,
         }
     }
 }
@@ -463,6 +497,7 @@ pub fn run_one(
     let before = (scenario == Scenario::Floor).then(harness_cpu_seconds).flatten();
     let stats = load::run(runtime, plan, move |i| send(&http, &base, &prepared[i as usize]));
     let mut record = RunRecord::of(variant, scenario, repeat, rate, &stats);
+    record.in_flight_limit = Some(plan.max_in_flight);
     // Warm-up requests ran too: divide by every request the run made.
     let made = (stats.latency.len() + plan.total().saturating_sub(stats.scheduled)).max(1) as f64;
     record.harness_cpu = before.zip(harness_cpu_seconds()).map(|((g0, e0), (g1, e1))| HarnessCpu {
