@@ -61,20 +61,24 @@ pub fn release_dir() -> anyhow::Result<PathBuf> {
     Ok(exe.parent().context("binary without a directory")?.to_path_buf())
 }
 
+/// The harness's build of the variants (and of itself, already current).
+pub const BUILD_ARGS: [&str; 8] = ["build", "--release", "--bin", "bench", "--bin", "microlith", "--bin", "microservices"];
+
 /// Builds the variants' release binaries (a no-op when they are current).
 pub fn build_binaries(workspace: &Path) -> anyhow::Result<()> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
     eprintln!("building the release binaries of both variants (once; later runs reuse them)...");
     let status = std::process::Command::new(cargo)
         .current_dir(workspace)
-        // `--bin`, not `-p`: features are then unified over the whole
-        // workspace, as for `cargo run --release --bin bench`, so the
-        // dependencies both builds share are compiled once, not twice.
-        .args(["build", "--release", "--bin", "microlith", "--bin", "microservices"])
+        // The same features as `cargo run --release --bin bench`: bench
+        // depends on both variants' libraries, so this selection and
+        // bench's alone resolve every shared dependency alike, and
+        // neither build undoes the other (`tests/features.rs`).
+        .args(BUILD_ARGS)
         .status()
         .context("running cargo build")?;
     if !status.success() {
-        bail!("cargo build --release --bin microlith --bin microservices failed: {status}");
+        bail!("cargo {} failed: {status}", BUILD_ARGS.join(" "));
     }
     Ok(())
 }
