@@ -185,9 +185,8 @@ pub fn proto_packages(root: &Path) -> Vec<String> {
 pub fn timed_build(root: &Path, variant: &str, mut progress: impl FnMut(u64)) -> anyhow::Result<(f64, u64)> {
     let dir = root.join("target").join("build-cost").join(variant);
     let _ = std::fs::remove_dir_all(&dir);
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
     let started = Instant::now();
-    let mut child = std::process::Command::new(cargo)
+    let mut child = crate::variants::cargo()
         .current_dir(root)
         .args(["build", "--release", "--locked", "-p", variant, "--target-dir"])
         .arg(&dir)

@@ -210,9 +210,8 @@ pub fn ensure_toolchain() -> anyhow::Result<()> {
 pub fn build_all(workspace: &Path, mut progress: impl FnMut(&str)) -> anyhow::Result<ImagesRecord> {
     ensure_toolchain()?;
     progress("static release binaries (cargo, musl)");
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
     let started = Instant::now();
-    let status = Command::new(cargo)
+    let status = crate::variants::cargo()
         .current_dir(workspace)
         .args(["build", "--release", "--target", TARGET, "--bin", "microlith", "--bin", "microservices"])
         .env(format!("CC_{}", TARGET.replace('-', "_")), "musl-gcc")

@@ -64,11 +64,30 @@ pub fn release_dir() -> anyhow::Result<PathBuf> {
 /// The harness's build of the variants (and of itself, already current).
 pub const BUILD_ARGS: [&str; 8] = ["build", "--release", "--bin", "bench", "--bin", "microlith", "--bin", "microservices"];
 
+/// A `cargo` command (the one that ran the harness, when it did) with the
+/// environment cargo set for the harness taken out.
+///
+/// `cargo run` sets `CARGO_MANIFEST_DIR`, `CARGO_PKG_NAME` and the like for
+/// the program it runs, and ring's build script asks to be rerun when any
+/// of them changes (`rerun-if-env-changed`). Passed on, they made every
+/// build the harness started recompile ring and all that depends on it
+/// (rustls, tonic, reqwest, the microservices: 64 s), and the next `cargo
+/// run`, without them, compile it all back.
+pub fn cargo() -> std::process::Command {
+    let mut command = std::process::Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    for (name, _) in std::env::vars_os() {
+        let Some(name) = name.to_str() else { continue };
+        if name.starts_with("CARGO_PKG_") || name.starts_with("CARGO_MANIFEST_") || matches!(name, "CARGO_CRATE_NAME" | "CARGO_BIN_NAME" | "CARGO_PRIMARY_PACKAGE") {
+            command.env_remove(name);
+        }
+    }
+    command
+}
+
 /// Builds the variants' release binaries (a no-op when they are current).
 pub fn build_binaries(workspace: &Path) -> anyhow::Result<()> {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
     eprintln!("building the release binaries of both variants (once; later runs reuse them)...");
-    let status = std::process::Command::new(cargo)
+    let status = cargo()
         .current_dir(workspace)
         // The same features as `cargo run --release --bin bench`: bench
         // depends on both variants' libraries, so this selection and

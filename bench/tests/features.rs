@@ -6,13 +6,11 @@
 //! clone compiles them twice.
 
 use std::collections::BTreeSet;
-use std::process::Command;
 
 /// Every package of the normal and build graph with its features, as
 /// `cargo tree` resolves them for `packages` built together.
 fn tree(packages: &[&str]) -> BTreeSet<String> {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-    let mut command = Command::new(cargo);
+    let mut command = bench::variants::cargo();
     command.current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/..")).args(["tree", "--locked", "-e", "normal,build", "--prefix", "none", "-f", "{p} [{f}]"]);
     for p in packages {
         command.args(["-p", p]);
@@ -36,4 +34,18 @@ fn bench_alone_resolves_the_same_features_as_the_harness_build() {
     );
     // The test can fail: bench's own tree lacks what only the variants use.
     assert!(together.iter().any(|l| l.starts_with("tonic ")), "{together:#?}");
+}
+
+/// Under `cargo test`, as under `cargo run`, this process has cargo's
+/// package variables; the harness's cargo must not pass them on (ring's
+/// build script reruns when they change).
+#[test]
+fn the_harness_cargo_drops_the_variables_cargo_set_for_it() {
+    assert!(std::env::var_os("CARGO_PKG_NAME").is_some() && std::env::var_os("CARGO_MANIFEST_DIR").is_some(), "run under cargo");
+    let command = bench::variants::cargo();
+    let removed: Vec<_> = command.get_envs().filter(|(_, v)| v.is_none()).map(|(k, _)| k.to_string_lossy().into_owned()).collect();
+    for name in ["CARGO_PKG_NAME", "CARGO_MANIFEST_DIR", "CARGO_PKG_VERSION_MAJOR"] {
+        assert!(removed.iter().any(|r| r == name), "{name} is passed on: {removed:?}");
+    }
+    assert!(!removed.iter().any(|r| r == "CARGO_HOME" || r == "CARGO_TARGET_DIR"), "the user's own settings stay: {removed:?}");
 }
