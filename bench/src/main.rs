@@ -550,16 +550,21 @@ fn measure(
     // profile's fixed rates) past the curve until it saturates.
     let mut wrk = None;
     if curve_on {
+        bar.inc_length(1);
         bar.set_message("wrk against the echo endpoint");
         wrk = bench::report::run_wrk(&format!("{echo}/echo"), profile.curve_step_s.max(2.0));
+        bar.inc(1);
         let rates: Vec<f64> = match &wrk {
             Some(w) => profile.generator_wrk_fractions.iter().map(|f| (f * w.requests_per_s / 1000.0).round() * 1000.0).collect(),
             None => profile.generator_rates.clone(),
         };
+        let rates: Vec<f64> = rates.into_iter().filter(|r| *r > curve_rates.last().copied().unwrap_or(0.0)).collect();
+        bar.inc_length(rates.len() as u64);
         let floor = systems.len();
-        for rate in rates.iter().filter(|r| **r > curve_rates.last().copied().unwrap_or(0.0)) {
+        for rate in &rates {
+            bar.inc(1);
             if saturated[floor] {
-                break;
+                continue;
             }
             bar.set_message(format!("generator ceiling: floor at {rate:.0}/s"));
             let mut record = scenarios::run_one(client_rt.handle(), &http, profile.ceiling_plan(*rate), "floor", &echo, Scenario::Floor, 0, &mut floor_workload);
