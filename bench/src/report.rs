@@ -374,7 +374,8 @@ impl Raw {
             let _ = writeln!(md, "\n## Throughput and latency (transfers; the floor is the echo endpoint)\n");
             let _ = writeln!(md, "The rate is stepped up ({} s per step, one pass) until a variant saturates: its achieved \
                                   rate falls below 95 % of the target, requests are left unfinished, more than 1 % of its answers are errors, or its median grows past five \
-                                  times its median at the first step (the knee: requests queue). Later steps are skipped for it.\n", self.profile.curve_step_s);
+                                  times its median at the first step (the knee: requests queue). Later steps are skipped for it. The knee rule says nothing of \
+                                  the tail, so the highest step whose p99 stayed under {} ms is given beside it.\n", self.profile.curve_step_s, self.profile.curve_p99_bound_ms);
             let _ = writeln!(md, "| target/s | variant | achieved/s | p50 µs | p99 µs | errors | saturated |");
             let _ = writeln!(md, "|---|---|---|---|---|---|---|");
             for r in &curve {
@@ -394,7 +395,8 @@ impl Raw {
             }
             for name in names {
                 let best = curve.iter().filter(|r| r.variant == name && !r.saturated).map(|r| r.rate).fold(0.0, f64::max);
-                let _ = writeln!(md, "- {name}: {best:.0}/s");
+                let tail = self.within_tail_bound(name).unwrap_or(0.0);
+                let _ = writeln!(md, "- {name}: {best:.0}/s; the highest step with p99 under {:.0} ms: {tail:.0}/s", self.profile.curve_p99_bound_ms);
             }
             let floor_best = curve.iter().filter(|r| r.variant == "floor" && !r.saturated).map(|r| r.rate).fold(0.0, f64::max);
             let floor_peak = self.peak("floor");
@@ -620,6 +622,15 @@ impl Raw {
         (!steps.is_empty()).then(|| (best, !steps.iter().any(|r| r.saturated)))
     }
 
+    /// The highest curve step `variant` kept without saturating and with
+    /// its p99 under the profile's bound (`None`: no curve for it; 0: no
+    /// step stayed under).
+    fn within_tail_bound(&self, variant: &str) -> Option<f64> {
+        let bound_us = self.profile.curve_p99_bound_ms * 1000.0;
+        let steps: Vec<&RunRecord> = self.runs.iter().filter(|r| r.curve && r.variant == variant).collect();
+        (!steps.is_empty()).then(|| steps.iter().filter(|r| !r.saturated && r.p99_us <= bound_us).map(|r| r.rate).fold(0.0, f64::max))
+    }
+
     /// The most a variant answered per second on the curve, overdriven
     /// steps included: what a closed-loop tool reports as its rate (its
     /// latency then all queueing).
@@ -666,10 +677,14 @@ impl Raw {
                 }
             };
             lines.push(format!(
-                "Transfers sustained before the knee: microlith {sa:.0}/s{}, microservices {sb:.0}/s{} ({:.1}x).",
+                "Transfers sustained before the knee: microlith {sa:.0}/s{}, microservices {sb:.0}/s{} ({:.1}x){}.",
                 mark(top_a, sa),
                 mark(top_b, sb),
-                sa / sb.max(1.0)
+                sa / sb.max(1.0),
+                match (self.within_tail_bound(a), self.within_tail_bound(b)) {
+                    (Some(ta), Some(tb)) => format!("; with p99 under {:.0} ms: {ta:.0}/s and {tb:.0}/s", self.profile.curve_p99_bound_ms),
+                    _ => String::new(),
+                }
             ));
         }
         let va = self.variants.iter().find(|v| v.name == a);
@@ -1185,7 +1200,10 @@ mod tests {
                 run("microservices", Scenario::Balance, 1, 600.0),
                 run("floor", Scenario::Floor, 0, 50.0),
                 RunRecord { curve: true, rate: 500.0, ..run("microlith", Scenario::Transfer, 0, 80.0) },
+                // Kept by the knee rule, but its tail is past the bound.
+                RunRecord { curve: true, rate: 750.0, p99_us: 25_000.0, ..run("microlith", Scenario::Transfer, 0, 85.0) },
                 RunRecord { curve: true, rate: 1000.0, saturated: true, ..run("microlith", Scenario::Transfer, 0, 90.0) },
+                RunRecord { curve: true, rate: 500.0, p99_us: 30_000.0, ..run("microservices", Scenario::Transfer, 0, 300.0) },
                 RunRecord { curve: true, rate: 500.0, harness_cpu: Some(crate::scenarios::HarnessCpu { generator_us: 6.0, echo_us: 9.0 }), in_flight_limit: Some(32), ..run("floor", Scenario::Floor, 0, 40.0) },
                 // Overdriven: it answered 800/s of 1000/s.
                 RunRecord { curve: true, rate: 1000.0, saturated: true, achieved_rate: 800.0, ..run("floor", Scenario::Floor, 0, 9000.0) },
@@ -1207,7 +1225,10 @@ mod tests {
             "{md}"
         );
         assert!(md.contains("| 1000 | microlith | 99 | 90 | 180 | 2 | yes |"), "{md}");
-        assert!(md.contains("- microlith: 500/s"), "{md}");
+        assert!(md.contains("- microlith: 750/s; the highest step with p99 under 10 ms: 500/s"), "{md}");
+        assert!(md.contains("- microservices: 500/s; the highest step with p99 under 10 ms: 0/s"), "{md}");
+        assert!(md.contains("Transfers sustained before the knee: microlith 750/s"), "{md}");
+        assert!(md.contains("; with p99 under 10 ms: 500/s and 0/s."), "{md}");
         assert!(md.contains("| containers / orchestration | –; 1 image(s), 7.0 MB; start to ready 12 ms | –; 2 image(s), 14.0 MB; start to ready 12 ms |"), "{md}");
         assert!(md.contains("| supervision / fault detection | crash: not run; pause: not run | crash: first failure 0.1 s, impact 0.2 s, 40 of 1800 failed; pause: not run |"), "{md}");
         // Containers: per image, and per variant in all.
@@ -1274,8 +1295,12 @@ mod tests {
         // 87 % of the answers 503.
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/test-tmp").join(format!("report-errors-{}", std::process::id()));
         let mut raw = fixture();
-        let step = raw.runs.iter_mut().find(|r| r.curve && r.variant == "microlith" && !r.saturated).expect("a sustained step");
-        step.outcomes = vec![("ok".into(), 800), ("unavailable_503".into(), 5200)];
+        let mut steps = 0;
+        for step in raw.runs.iter_mut().filter(|r| r.curve && r.variant == "microlith" && !r.saturated) {
+            step.outcomes = vec![("ok".into(), 800), ("unavailable_503".into(), 5200)];
+            steps += 1;
+        }
+        assert_eq!(steps, 2, "the fixture's sustained steps");
         raw.write(&dir).expect("write");
         let again = Raw::read(&dir).expect("read");
         let _ = std::fs::remove_dir_all(&dir);
@@ -1293,7 +1318,7 @@ mod tests {
         assert_eq!(again.render(), std::fs::read_to_string(dir.join("REPORT.md")).expect("report"));
         let h = decode_histogram(&again.runs[0].histogram).expect("histogram");
         assert_eq!(h.len(), 3);
-        assert!(std::fs::read_to_string(dir.join("runs.csv")).expect("csv").lines().count() == 10, "a header and a row per run");
+        assert!(std::fs::read_to_string(dir.join("runs.csv")).expect("csv").lines().count() == 12, "a header and a row per run");
         let hlog = std::fs::read_to_string(dir.join("hdr").join("microlith-balance.hlog")).expect("hdr log");
         assert_eq!(hlog.lines().filter(|l| l.starts_with("Tag=fixed-")).count(), 2, "{hlog}");
         for chart in ["spectrum-balance", "throughput-p99-transfer"] {

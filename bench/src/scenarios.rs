@@ -42,6 +42,11 @@ pub struct Profile {
     pub curve_rates: Vec<f64>,
     /// Recorded seconds per curve step.
     pub curve_step_s: f64,
+    /// The report also gives the highest curve step whose p99 stayed
+    /// under this bound, ms: the knee rule (rate kept, median not grown
+    /// fivefold) says nothing of the tail.
+    #[serde(default = "curve_p99_bound_ms")]
+    pub curve_p99_bound_ms: f64,
     /// Rates past the curve's at which only the generator's floor is
     /// stepped, to find the most the generator itself sustains, when wrk
     /// is not installed.
@@ -75,6 +80,11 @@ pub struct Profile {
     pub fanout_rate: f64,
 }
 
+/// The tail bound of the curve's second reading: 10 ms at p99.
+fn curve_p99_bound_ms() -> f64 {
+    10.0
+}
+
 /// The generator's ceiling steps when wrk ran: from 80 % to 110 % of its rate.
 fn wrk_fractions() -> Vec<f64> {
     vec![0.8, 0.9, 1.0, 1.1]
@@ -96,6 +106,7 @@ impl Profile {
             hot_accounts: 10,
             curve_rates: vec![500.0, 1000.0, 2000.0, 4000.0, 6000.0, 8000.0, 12000.0, 16000.0, 24000.0, 32000.0, 40000.0, 48000.0],
             curve_step_s: 1.5,
+            curve_p99_bound_ms: curve_p99_bound_ms(),
             generator_rates: vec![64000.0, 96000.0, 128000.0, 160000.0, 192000.0],
             generator_wrk_fractions: wrk_fractions(),
             fault_rate: 300.0,
