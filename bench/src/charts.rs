@@ -547,6 +547,8 @@ mod tests {
             ok: 1801,
             timeline,
             audit: serde_json::Value::Null,
+            outcomes: Vec::new(),
+            unfinished: 0,
         };
         assert_eq!(super::sending_window(&f), 60);
         // A run cut short keeps what it has.

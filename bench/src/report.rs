@@ -475,7 +475,7 @@ impl Raw {
                 };
                 let _ = writeln!(
                     md,
-                    "| {} | {} | {} | {:.0} {} | {} | {:.1} s | {} / {} | {:.1} / {:.1} ms | {checked} |",
+                    "| {} | {} | {} | {:.0} {} | {} | {:.1} s | {} / {}{} | {:.1} / {:.1} ms | {checked} |",
                     if f.kind.is_empty() { "crash" } else { &f.kind },
                     f.variant,
                     f.fault,
@@ -485,6 +485,10 @@ impl Raw {
                     f.recovery_s(),
                     f.failed,
                     f.failed + f.ok,
+                    match f.failure_kinds() {
+                        k if k.is_empty() => String::new(),
+                        k => format!(" ({k})"),
+                    },
                     worst(at.saturating_sub(window), at),
                     worst(at, f.timeline.len()),
                 );
@@ -1129,6 +1133,8 @@ mod tests {
                     t
                 },
                 audit: serde_json::json!({"pending_transfers": 0, "total_balance": 1000, "acknowledged_checked": 1700}),
+                outcomes: vec![("ok".into(), 1700), ("refused_409".into(), 60), ("unavailable_503".into(), 38), ("error".into(), 2), ("shed_429".into(), 0)],
+                unfinished: 0,
             }],
             wrk: Some(WrkRecord { command: "wrk -t1 -c32 -d 2s --latency http://x/echo".into(), requests_per_s: 1000.0, p50_us: Some(80.0) }),
             containers: Some(crate::images::Containers {
@@ -1221,7 +1227,7 @@ mod tests {
         assert!(md.contains("| 4 | 0/2 |"), "errors counted over repeats: {md}");
         assert!(md.contains("commit `abc`"));
         assert!(
-            md.contains("| crash | microservices | SIGKILL accounts | 300 transfers | 0.1 s | 0.2 s | 40 / 1800 | 0.9 / 50.0 ms | money conserved (1000), 0 pending, 1700 acknowledged found |"),
+            md.contains("| crash | microservices | SIGKILL accounts | 300 transfers | 0.1 s | 0.2 s | 40 / 1800 (unavailable_503 38, error 2) | 0.9 / 50.0 ms | money conserved (1000), 0 pending, 1700 acknowledged found |"),
             "{md}"
         );
         assert!(md.contains("| 1000 | microlith | 99 | 90 | 180 | 2 | yes |"), "{md}");

@@ -592,6 +592,14 @@ pub struct FaultRecord {
     pub timeline: Vec<crate::load::Bucket>,
     /// The audit after the run (money conserved, nothing pending).
     pub audit: serde_json::Value,
+    /// Every answer by kind (`ok`, `unavailable_503`, `error`, ...), so a
+    /// failure can be read as shed, refused for a breaker or broken; not
+    /// recorded before 2026-11-27.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub outcomes: Vec<(String, u64)>,
+    /// Requests still unanswered when the drain ended.
+    #[serde(default)]
+    pub unfinished: u64,
 }
 
 impl FaultRecord {
@@ -612,12 +620,24 @@ impl FaultRecord {
             ok: stats.timeline.iter().map(|b| b.ok).sum(),
             timeline: stats.timeline.clone(),
             audit: serde_json::Value::Null,
+            outcomes: stats.outcomes.iter().map(|(o, n)| (o.name().to_owned(), *n)).collect(),
+            unfinished: stats.unfinished,
         };
         let at = record.fault_bucket();
         let bucket_s = width.as_secs_f64();
         record.first_failure_s = record.timeline.iter().enumerate().skip(at).find(|(_, b)| b.failed > 0).map(|(i, _)| ((i - at) as f64 + 1.0) * bucket_s);
         record.impact_s = record.recovery_s();
         record
+    }
+
+    /// The failures by kind, e.g. `unavailable_503 500, error 17`
+    /// (empty when none failed or the kinds were not recorded).
+    pub fn failure_kinds(&self) -> String {
+        let mut kinds: Vec<String> = self.outcomes.iter().filter(|(o, n)| *n > 0 && o != "ok" && o != "refused_409").map(|(o, n)| format!("{o} {n}")).collect();
+        if self.unfinished > 0 && !self.outcomes.is_empty() {
+            kinds.push(format!("unanswered {}", self.unfinished));
+        }
+        kinds.join(", ")
     }
 
     fn fault_bucket(&self) -> usize {

@@ -52,6 +52,9 @@ fn compare_smoke_run_writes_a_full_result_set() -> anyhow::Result<()> {
     for f in faults {
         anyhow::ensure!(f["audit"]["pending_transfers"] == 0 && f["ok"].as_u64() > Some(0), "{f}");
         anyhow::ensure!(f["audit"]["acknowledged_checked"].as_u64() > Some(0), "acknowledged answers checked: {f}");
+        // Every answer is kept by kind: the kinds add up to the timeline's.
+        let by_kind: u64 = f["outcomes"].as_array().map_or(0, |o| o.iter().filter_map(|k| k[1].as_u64()).sum());
+        anyhow::ensure!(Some(by_kind) == f["ok"].as_u64().zip(f["failed"].as_u64()).map(|(ok, failed)| ok + failed), "answers by kind: {f}");
     }
     let fanout = raw["fanout"].as_array().expect("fanout");
     anyhow::ensure!(fanout.len() == 2, "a fan-out run per variant: {fanout:?}");
