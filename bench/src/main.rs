@@ -557,8 +557,10 @@ fn measure(
         let rates: Vec<f64> = match &wrk {
             Some(w) => profile.generator_wrk_fractions.iter().map(|f| (f * w.requests_per_s / 1000.0).round() * 1000.0).collect(),
             None => profile.generator_rates.clone(),
-        };
-        let rates: Vec<f64> = rates.into_iter().filter(|r| *r > curve_rates.last().copied().unwrap_or(0.0)).collect();
+        }
+        .into_iter()
+        .filter(|r| *r > curve_rates.last().copied().unwrap_or(0.0))
+        .collect();
         bar.inc_length(rates.len() as u64);
         let floor = systems.len();
         for rate in &rates {

@@ -394,11 +394,11 @@ impl Raw {
                 }
             }
             for name in names {
-                let best = curve.iter().filter(|r| r.variant == name && !r.saturated).map(|r| r.rate).fold(0.0, f64::max);
+                let best = self.sustained(name).map_or(0.0, |(best, _)| best);
                 let tail = self.within_tail_bound(name).unwrap_or(0.0);
                 let _ = writeln!(md, "- {name}: {best:.0}/s; the highest step with p99 under {:.0} ms: {tail:.0}/s", self.profile.curve_p99_bound_ms);
             }
-            let floor_best = curve.iter().filter(|r| r.variant == "floor" && !r.saturated).map(|r| r.rate).fold(0.0, f64::max);
+            let floor_best = self.sustained("floor").map_or(0.0, |(best, _)| best);
             let floor_peak = self.peak("floor");
             let _ = writeln!(
                 md,
@@ -621,9 +621,8 @@ impl Raw {
     /// The highest curve step `variant` sustained, and whether it was the
     /// last step tried (so the true limit may be higher).
     fn sustained(&self, variant: &str) -> Option<(f64, bool)> {
-        let steps: Vec<&RunRecord> = self.runs.iter().filter(|r| r.curve && r.variant == variant).collect();
-        let best = steps.iter().filter(|r| !r.saturated).map(|r| r.rate).fold(0.0, f64::max);
-        (!steps.is_empty()).then(|| (best, !steps.iter().any(|r| r.saturated)))
+        let best = self.highest_step(variant, |r| !r.saturated)?;
+        Some((best, !self.runs.iter().any(|r| r.curve && r.variant == variant && r.saturated)))
     }
 
     /// The highest curve step `variant` kept without saturating and with
@@ -631,8 +630,15 @@ impl Raw {
     /// step stayed under).
     fn within_tail_bound(&self, variant: &str) -> Option<f64> {
         let bound_us = self.profile.curve_p99_bound_ms * 1000.0;
-        let steps: Vec<&RunRecord> = self.runs.iter().filter(|r| r.curve && r.variant == variant).collect();
-        (!steps.is_empty()).then(|| steps.iter().filter(|r| !r.saturated && r.p99_us <= bound_us).map(|r| r.rate).fold(0.0, f64::max))
+        self.highest_step(variant, |r| !r.saturated && r.p99_us <= bound_us)
+    }
+
+    /// The highest rate among `variant`'s curve steps that pass `keep`
+    /// (`None`: no curve for it; 0: none passed).
+    fn highest_step(&self, variant: &str, keep: impl Fn(&RunRecord) -> bool) -> Option<f64> {
+        let mut steps = self.runs.iter().filter(|r| r.curve && r.variant == variant).peekable();
+        steps.peek()?;
+        Some(steps.filter(|r| keep(r)).map(|r| r.rate).fold(0.0, f64::max))
     }
 
     /// The most a variant answered per second on the curve, overdriven
