@@ -115,7 +115,7 @@ fn calls(c: &mut Criterion) {
     // A probe account that lives on the shard the bench crashes.
     let probe = (0..ACCOUNTS)
         .map(account)
-        .find(|a| system.accounts.shard_index(a) == 0)
+        .find(|a| system.accounts.inner().shard_index(a) == 0)
         .expect("shard 0 holds an account");
     per_call(
         &mut group,

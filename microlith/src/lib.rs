@@ -61,7 +61,7 @@ impl edge::MetricsSource for Gauges {
         for (actor, depth) in self.0.mailbox_depths() {
             metrics::gauge!("microlith_mailbox_depth", "actor" => actor).set(depth as f64);
         }
-        for (i, records) in self.0.accounts.step_records().into_iter().enumerate() {
+        for (i, records) in self.0.accounts.inner().step_records().into_iter().enumerate() {
             metrics::gauge!("microlith_step_records", "actor" => format!("account-{i}")).set(records as f64);
         }
     }

@@ -28,6 +28,7 @@ use shared_domain::bank::{
 use shared_domain::chat::{ChatMessage, HistoryQuery, PostOutcome, PostRequest};
 use shared_domain::error::{BankResult, CallError, ChatResult};
 use shared_domain::id::{AccountId, RoomName, TransferId};
+use shared_domain::known::KnownAccounts;
 use shared_domain::money::OpeningBalance;
 use shared_domain::service::{
     AccountsService, LedgerService, Pause, RoomsService,
@@ -75,12 +76,6 @@ fn shard_of(key: &str, shards: usize) -> usize {
 pub struct ActorAccounts {
     shards: Vec<ActorRef<AccountMsg>>,
     timeout: Duration,
-    /// Accounts known to exist. Accounts are never deleted, so this cache
-    /// of an immutable fact never goes stale; it saves a transfer the hop
-    /// that checks its payee.
-    /// One set per shard, as the accounts are, so the two cores do not
-    /// contend on one lock word.
-    known: Vec<parking_lot::RwLock<shared_domain::FastSet<AccountId>>>,
     /// Per shard: how many transfers have step results kept there.
     step_records: Vec<Arc<AtomicUsize>>,
 }
@@ -107,20 +102,7 @@ impl ActorAccounts {
 impl AccountsService for ActorAccounts {
     async fn open(&self, account: AccountId, opening: OpeningBalance) -> BankResult<AccountView> {
         let shard = self.shard(&account);
-        let view = shard.call(|r| AccountMsg::Open(account, opening, r), self.timeout).await?;
-        self.known[self.shard_index(&view.account_id)].write().insert(view.account_id.clone());
-        Ok(view)
-    }
-    async fn exists(&self, account: &AccountId) -> BankResult<bool> {
-        let known = &self.known[self.shard_index(account)];
-        if known.read().contains(account) {
-            return Ok(true);
-        }
-        let exists = shared_domain::service::exists_from_balance(self.balance(account).await)?;
-        if exists {
-            known.write().insert(account.clone());
-        }
-        Ok(exists)
+        shard.call(|r| AccountMsg::Open(account, opening, r), self.timeout).await
     }
     async fn balance(&self, account: &AccountId) -> BankResult<AccountView> {
         self.shard(account)
@@ -210,12 +192,15 @@ impl TransferJournal for ActorJournal {
 }
 
 /// Transfers: the shared saga over the journal and account actors.
-pub type ActorTransfers = SagaTransfers<ActorJournal, ActorAccounts>;
+pub type ActorTransfers = SagaTransfers<ActorJournal, PayeeCached>;
+
+/// The account actors behind the shared payee cache.
+pub type PayeeCached = KnownAccounts<ActorAccounts>;
 
 /// The audit: exact totals from every account shard and the pending count
 /// from every journal shard.
 pub struct ActorLedger {
-    accounts: Arc<ActorAccounts>,
+    accounts: Arc<PayeeCached>,
     journal: Arc<ActorJournal>,
 }
 
@@ -272,8 +257,8 @@ impl RoomsService for ActorRooms {
 
 /// A running microlith.
 pub struct Microlith {
-    /// Accounts.
-    pub accounts: Arc<ActorAccounts>,
+    /// Accounts (the actors behind the shared payee cache).
+    pub accounts: Arc<PayeeCached>,
     /// The transfer journal.
     pub journal: Arc<ActorJournal>,
     /// Transfers.
@@ -312,7 +297,8 @@ impl Microlith {
         let chat_sup = root.spawn_supervisor("chat", Strategy::OneForOne, intensity);
 
         let step_records: Vec<Arc<AtomicUsize>> = (0..config.account_shards.max(1)).map(|_| Arc::default()).collect();
-        let accounts = Arc::new(ActorAccounts {
+        // The payee cache every fabric puts in front of its accounts.
+        let accounts = Arc::new(KnownAccounts::new(ActorAccounts {
             shards: step_records
                 .iter()
                 .enumerate()
@@ -329,8 +315,7 @@ impl Microlith {
                 .collect(),
             step_records,
             timeout: config.call_timeout,
-            known: (0..config.account_shards.max(1)).map(|_| parking_lot::RwLock::default()).collect(),
-        });
+        }));
 
         // Journal shards resume the pending sagas of an earlier process; the
         // recovery needs the journal itself, which exists only after the
@@ -423,6 +408,7 @@ impl Microlith {
         let sent = if let Some(i) = target.strip_prefix("account-") {
             let i: usize = i.parse().map_err(|_| format!("bad shard in {target}"))?;
             self.accounts
+                .inner()
                 .shards
                 .get(i)
                 .map(|s| s.cast::<()>(AccountMsg::Crash))
@@ -449,7 +435,7 @@ impl Microlith {
 
     /// The names of every crashable actor.
     pub fn actor_names(&self) -> Vec<String> {
-        let mut names: Vec<String> = self.accounts.shards.iter().map(|s| s.name().to_owned()).collect();
+        let mut names: Vec<String> = self.accounts.inner().shards.iter().map(|s| s.name().to_owned()).collect();
         names.extend(self.journal.shards.iter().map(|s| s.name().to_owned()));
         names.push("directory".into());
         names.extend(self.rooms.registry.all().iter().map(|r| r.name().to_owned()));
@@ -460,6 +446,7 @@ impl Microlith {
     pub fn mailbox_depths(&self) -> Vec<(String, usize)> {
         let mut out: Vec<(String, usize)> = self
             .accounts
+            .inner()
             .shards
             .iter()
             .map(|s| (s.name().to_owned(), s.mailbox_depth()))

@@ -28,7 +28,7 @@ use tokio_util::sync::CancellationToken;
 
 use bench::percall::{Percentiles, per_call};
 use microservices::auth::{Minter, TokenKey, Verifier};
-use microservices::clients::{ClientConfig, Downstream, GrpcAccounts};
+use microservices::clients::{ClientConfig, Downstream, GrpcAccounts, TransferPath};
 use microservices::pki::Pki;
 use microservices::resilience::{BreakerConfig, RetryConfig};
 use microservices::servers::AccountsServer;
@@ -177,7 +177,7 @@ fn client(servers: &Servers, addr: SocketAddr, tls: bool, tokens: bool) -> Arc<G
         tokens: tokens.then(|| Arc::new(Minter::new(servers.key.clone(), "bench"))),
         tls: tls.then(|| servers.pki.grpc_client("bench", "accounts").expect("client tls")),
     };
-    Arc::new(GrpcAccounts(Downstream::new(&config).expect("client")))
+    Arc::new(GrpcAccounts::new(Downstream::new(&config).expect("client"), TransferPath::Coarse))
 }
 
 fn hops(c: &mut Criterion) {

@@ -16,7 +16,7 @@ use futures::StreamExt;
 use tonic::transport::{Channel, Endpoint};
 use tonic::{Request, Response, Status};
 
-use shared_domain::bank::{AccountStep, AccountTotals, AccountView, StepResult, TransferRecord, TransferRequest};
+use shared_domain::bank::{AccountStep, AccountTotals, AccountView, Resolution, StepResult, TransferRecord, TransferRequest};
 use shared_domain::chat::{ChatMessage, HistoryQuery, PostOutcome, PostRequest};
 use shared_domain::error::{BankResult, CallError, ChatError, ChatResult};
 use shared_domain::id::{AccountId, RoomName, TransferId};
@@ -171,8 +171,47 @@ fn decoded<T, E>(r: Result<T, Status>) -> Result<T, CallError<E>> {
     r.map_err(|s| CallError::Unavailable(format!("undecodable answer: {}", s.message())))
 }
 
+/// How the transfers service moves a transfer's money at the accounts
+/// service: the switch that shows what chattiness costs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum TransferPath {
+    /// One `ApplyTransfer` call: the payee check, debit and credit in one
+    /// round trip, applied under one lock and committed together (what a
+    /// latency-minded team ships when one service owns every account).
+    Coarse,
+    /// One call per step: `Balance` for the payee (until the payee cache
+    /// knows it), `ApplyStep` for the debit, `ApplyStep` for the credit:
+    /// three sequential round trips to the same process.
+    Fine,
+}
+
+impl TransferPath {
+    /// The name on the command line and in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            TransferPath::Coarse => "coarse",
+            TransferPath::Fine => "fine",
+        }
+    }
+}
+
 /// `AccountsService` over `bank.v1.Accounts`.
-pub struct GrpcAccounts(pub Downstream);
+pub struct GrpcAccounts {
+    downstream: Downstream,
+    path: TransferPath,
+}
+
+impl GrpcAccounts {
+    /// A client of the accounts service whose sagas take `path`.
+    pub fn new(downstream: Downstream, path: TransferPath) -> Self {
+        Self { downstream, path }
+    }
+
+    /// The client's channel and policy (its breaker, say).
+    pub fn downstream(&self) -> &Downstream {
+        &self.downstream
+    }
+}
 
 #[async_trait]
 impl AccountsService for GrpcAccounts {
@@ -182,22 +221,35 @@ impl AccountsService for GrpcAccounts {
             opening_balance: opening.balance().minor_units(),
         };
         // Not idempotent: a retry after a lost answer would say "exists".
-        let a = self.0.unary(false, message, bank_error, |ch, r| async move { AccountsClient::new(ch).open(r).await }).await?;
+        let a = self.downstream.unary(false, message, bank_error, |ch, r| async move { AccountsClient::new(ch).open(r).await }).await?;
         decoded(wire::account_from_wire(&a))
     }
     async fn balance(&self, account: &AccountId) -> BankResult<AccountView> {
         let message = b::BalanceRequest { account_id: account.to_string() };
-        let a = self.0.unary(true, message, bank_error, |ch, r| async move { AccountsClient::new(ch).balance(r).await }).await?;
+        let a = self.downstream.unary(true, message, bank_error, |ch, r| async move { AccountsClient::new(ch).balance(r).await }).await?;
         decoded(wire::account_from_wire(&a))
     }
     async fn apply_step(&self, step: AccountStep) -> BankResult<StepResult> {
         let message = wire::step_to_wire(&step);
         // Idempotent per (transfer_id, kind): a retried step moves no money twice.
-        let r = self.0.unary(true, message, bank_error, |ch, r| async move { AccountsClient::new(ch).apply_step(r).await }).await?;
+        let r = self.downstream.unary(true, message, bank_error, |ch, r| async move { AccountsClient::new(ch).apply_step(r).await }).await?;
         decoded(wire::step_result_from_wire(&r))
     }
+    async fn apply_transfer(&self, request: &TransferRequest) -> BankResult<Option<Resolution>> {
+        if self.path == TransferPath::Fine {
+            return Ok(None);
+        }
+        let message = wire::transfer_to_wire(request);
+        // Idempotent: every step it applies is recorded per (transfer_id, kind).
+        match self.downstream.unary(true, message, bank_error, |ch, r| async move { AccountsClient::new(ch).apply_transfer(r).await }).await {
+            Ok(outcome) => Ok(Some(Resolution::Resolved(decoded(wire::outcome_status_from_wire(&outcome))?))),
+            // Refused before money moved, as the saga's own checks refuse.
+            Err(CallError::Domain(e)) => Ok(Some(Resolution::Abandon(e))),
+            Err(e) => Err(e),
+        }
+    }
     async fn totals(&self) -> BankResult<AccountTotals> {
-        let t = self.0.unary(true, b::TotalsRequest {}, bank_error, |ch, r| async move { AccountsClient::new(ch).totals(r).await }).await?;
+        let t = self.downstream.unary(true, b::TotalsRequest {}, bank_error, |ch, r| async move { AccountsClient::new(ch).totals(r).await }).await?;
         Ok(wire::totals_from_wire(&t))
     }
 }

@@ -90,7 +90,11 @@ fn env_of(args: &ServiceArgs, urls: &BTreeMap<ServiceKind, String>) -> Vec<(&'st
         ("MICROSERVICES_MAX_IN_FLIGHT", args.max_in_flight.to_string()),
         ("MICROSERVICES_SESSION_BUFFER", args.session_buffer.to_string()),
         ("MICROSERVICES_SUBSCRIBER_BUFFER", args.subscriber_buffer.to_string()),
+        ("MICROSERVICES_TRANSFER_PATH", args.transfer_path.name().to_owned()),
     ];
+    if let Some(workers) = args.workers {
+        env.push(("MICROSERVICES_WORKERS", workers.to_string()));
+    }
     if args.mtls {
         env.push(("MICROSERVICES_MTLS", "true".to_owned()));
         env.push(("MICROSERVICES_PKI_DIR", args.pki_path().display().to_string()));

@@ -89,7 +89,19 @@ fn main() -> anyhow::Result<()> {
                 .unwrap_or_else(|_| EnvFilter::new("microservices=info,edge=info,warn")),
         )
         .init();
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let mut runtime = tokio::runtime::Builder::new_multi_thread();
+    match &cli.command {
+        Cmd::Serve { args, .. } => {
+            if let Some(workers) = args.workers {
+                runtime.worker_threads(workers.max(1));
+            }
+        }
+        // The launcher only starts, watches and restarts its children.
+        Cmd::Up(_) | Cmd::Certs { .. } | Cmd::Probe { .. } => {
+            runtime.worker_threads(1);
+        }
+    }
+    let runtime = runtime.enable_all().build()?;
     let result = runtime.block_on(async move {
         match cli.command {
             Cmd::Up(args) => microservices::launcher::up(args, shutdown_signal()).await,

@@ -17,6 +17,7 @@ use tokio_util::sync::CancellationToken;
 use shared_domain::bank::{Begin, TransferRecord, TransferRequest, TransferStatus};
 use shared_domain::error::BankResult;
 use shared_domain::id::TransferId;
+use shared_domain::known::KnownAccounts;
 use shared_domain::local::{LocalAccounts, LocalJournal, LocalRooms};
 use shared_domain::service::{Pause, TransferJournal};
 use store::{AccountStore, ChatStore, JournalStore, Storage, StorageMode};
@@ -25,7 +26,7 @@ use anyhow::Context as _;
 
 use crate::auth::{AuthLayer, Minter, TokenKey, Verifier};
 use crate::pki::Pki;
-use crate::clients::{ClientConfig, Downstream, GrpcAccounts, GrpcRooms, GrpcTransfers};
+use crate::clients::{ClientConfig, Downstream, GrpcAccounts, GrpcRooms, GrpcTransfers, TransferPath};
 use crate::ledger::{Feed, HttpLedger, Ledger, now_us};
 use crate::observe::GrpcMetricsLayer;
 use crate::resilience::{Breaker, BreakerConfig, RetryConfig};
@@ -159,6 +160,16 @@ pub struct ServiceArgs {
     /// certs` makes one by hand.
     #[arg(long, env = "MICROSERVICES_PKI_DIR")]
     pub pki_dir: Option<PathBuf>,
+    /// Tokio worker threads of each service process (default: one per
+    /// core, tokio's own default). Five processes on two cores each start
+    /// two workers by default; the harness sizes them to its core budget
+    /// (see bench's README).
+    #[arg(long, env = "MICROSERVICES_WORKERS")]
+    pub workers: Option<usize>,
+    /// How the transfers service moves money at the accounts service:
+    /// `coarse` (one call per transfer) or `fine` (one call per step).
+    #[arg(long, env = "MICROSERVICES_TRANSFER_PATH", value_enum, default_value = "coarse")]
+    pub transfer_path: TransferPath,
     /// Shut down gracefully when standard input closes: the parent (the
     /// launcher, a test, the harness) holds the other end, so nothing it
     /// started outlives it.
@@ -325,7 +336,7 @@ pub async fn serve(kind: ServiceKind, args: ServiceArgs, listener: TcpListener, 
         ServiceKind::Gateway => return serve_gateway(&args, &tokens, listener, addr, shutdown).await,
         ServiceKind::Ledger => {
             let ledger = Ledger::new(
-                GrpcAccounts(Downstream::new(&args.client("accounts", &args.accounts_url, &tokens)?)?),
+                GrpcAccounts::new(Downstream::new(&args.client("accounts", &args.accounts_url, &tokens)?)?, args.transfer_path),
                 GrpcTransfers(Downstream::new(&args.client("transfers", &args.transfers_url, &tokens)?)?),
             );
             let mut router = ledger.router().merge(ops_routes());
@@ -370,8 +381,10 @@ pub async fn serve(kind: ServiceKind, args: ServiceArgs, listener: TcpListener, 
             };
             let feed = Feed::start(args.http(kind)?, &args.ledger_url, 65_536, snapshot, tokens.minter.clone(), shutdown.clone())?;
             let journal = Arc::new(FeedingJournal { inner: local, feed });
-            let accounts = Arc::new(GrpcAccounts(Downstream::new(&args.client("accounts", &args.accounts_url, &tokens)?)?));
-            let accounts_breaker = accounts.0.breaker().clone();
+            let accounts = GrpcAccounts::new(Downstream::new(&args.client("accounts", &args.accounts_url, &tokens)?)?, args.transfer_path);
+            let accounts_breaker = accounts.downstream().breaker().clone();
+            // The payee cache every fabric puts in front of its accounts.
+            let accounts = Arc::new(KnownAccounts::new(accounts));
             let pause: Arc<dyn Pause> = Arc::new(edge::backoff::Backoff::new(
                 Duration::from_millis(5),
                 Duration::from_millis(500),
@@ -484,7 +497,7 @@ impl edge::Probe for Downstreams {
 }
 
 async fn serve_gateway(args: &ServiceArgs, tokens: &Credentials, listener: TcpListener, addr: SocketAddr, shutdown: CancellationToken) -> anyhow::Result<()> {
-    let accounts = Arc::new(GrpcAccounts(Downstream::new(&args.client("accounts", &args.accounts_url, tokens)?)?));
+    let accounts = Arc::new(GrpcAccounts::new(Downstream::new(&args.client("accounts", &args.accounts_url, tokens)?)?, args.transfer_path));
     let transfers = Arc::new(GrpcTransfers(Downstream::new(&args.client("transfers", &args.transfers_url, tokens)?)?));
     let rooms = Arc::new(GrpcRooms(Downstream::new(&args.client("chat", &args.chat_url, tokens)?)?));
     let ledger = Arc::new(HttpLedger::new(

@@ -7,7 +7,9 @@ use std::sync::Arc;
 use futures::{Stream, StreamExt};
 use tonic::{Request, Response, Status};
 
+use shared_domain::bank::Resolution;
 use shared_domain::chat::HistoryQuery;
+use shared_domain::error::CallError;
 use shared_domain::service::{AccountsService, RoomsService, TransferJournal, TransfersService};
 
 use crate::deadline::scoped;
@@ -33,6 +35,16 @@ impl b::accounts_server::Accounts for AccountsServer {
         let step = wire::step_from_wire(request.get_ref())?;
         let result = self.0.apply_step(step).await.map_err(bank_call_status)?;
         Ok(Response::new(wire::step_result_to_wire(result)))
+    }
+    async fn apply_transfer(&self, request: Request<b::TransferRequest>) -> Result<Response<b::TransferOutcome>, Status> {
+        let transfer = wire::transfer_from_wire(request.get_ref())?;
+        match self.0.apply_transfer(&transfer).await.map_err(bank_call_status)? {
+            Some(Resolution::Resolved(status)) => Ok(Response::new(wire::outcome_status_to_wire(status))),
+            // Refused before money moved: the domain error itself, so the
+            // caller rebuilds the same `Abandon`.
+            Some(Resolution::Abandon(e)) => Err(bank_call_status(CallError::Domain(e))),
+            None => Err(Status::unimplemented("these accounts apply transfers one step at a time")),
+        }
     }
     async fn totals(&self, _request: Request<b::TotalsRequest>) -> Result<Response<b::Totals>, Status> {
         let totals = self.0.totals().await.map_err(bank_call_status)?;

@@ -199,17 +199,30 @@ pub fn record_to_wire(r: &TransferRecord) -> b::TransferRecord {
     }
 }
 
-/// `TransferRecord` → domain.
-pub fn record_from_wire(r: &b::TransferRecord) -> Result<TransferRecord, Status> {
-    let request = transfer_from_wire(r.request.as_ref().ok_or_else(|| invalid("request", "missing"))?)?;
-    let status = match b::TransferStatus::try_from(r.status) {
+fn status_from_wire(status: i32) -> Result<TransferStatus, Status> {
+    Ok(match b::TransferStatus::try_from(status) {
         Ok(b::TransferStatus::Pending) => TransferStatus::Pending,
         Ok(b::TransferStatus::Committed) => TransferStatus::Committed,
         Ok(b::TransferStatus::RejectedInsufficientFunds) => TransferStatus::Rejected(RejectReason::InsufficientFunds),
         Ok(b::TransferStatus::RejectedBalanceOverflow) => TransferStatus::Rejected(RejectReason::BalanceOverflow),
         Ok(b::TransferStatus::Unspecified) | Err(_) => return Err(invalid("status", "unknown status")),
-    };
-    Ok(TransferRecord { request, status })
+    })
+}
+
+/// `TransferRecord` → domain.
+pub fn record_from_wire(r: &b::TransferRecord) -> Result<TransferRecord, Status> {
+    let request = transfer_from_wire(r.request.as_ref().ok_or_else(|| invalid("request", "missing"))?)?;
+    Ok(TransferRecord { request, status: status_from_wire(r.status)? })
+}
+
+/// A transfer's final status (`ApplyTransfer`'s answer) → wire.
+pub fn outcome_status_to_wire(status: TransferStatus) -> b::TransferOutcome {
+    b::TransferOutcome { status: status_to_wire(status).into() }
+}
+
+/// `ApplyTransfer`'s answer → the transfer's final status.
+pub fn outcome_status_from_wire(o: &b::TransferOutcome) -> Result<TransferStatus, Status> {
+    status_from_wire(o.status)
 }
 
 // ---- chat -----------------------------------------------------------------

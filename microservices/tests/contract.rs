@@ -11,3 +11,21 @@ fn base() -> String {
 }
 
 contract::contract_tests!(base());
+
+/// The bank's cases again with `--transfer-path fine`: one call per saga
+/// step instead of one per transfer. Both paths must serve API.md alike.
+mod fine_transfer_path {
+    use super::common;
+    use std::sync::OnceLock;
+
+    fn base() -> String {
+        static CLUSTER: OnceLock<common::Cluster> = OnceLock::new();
+        CLUSTER.get_or_init(|| common::Cluster::start(false, &["--transfer-path", "fine"])).base.clone()
+    }
+
+    contract::contract_tests!(@cases base();
+        transfer_happy_path_and_idempotency,
+        transfer_errors_and_precedence,
+        concurrent_transfers_conserve_money,
+    );
+}

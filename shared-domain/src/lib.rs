@@ -13,6 +13,7 @@
 //! - [`service`]: one trait per component (**API Boundary**).
 //! - [`local`]: the components as state under one lock, with an optional
 //!   persister: the reference implementations, and each microservice's core.
+//! - [`known`]: the positive payee cache every fabric puts in front of its accounts.
 //! - [`invariant`]: money conserved, chat gap-free, nothing acknowledged lost.
 //! - [`workload`]: the deterministic, seeded workload generator.
 
@@ -21,6 +22,7 @@ pub mod chat;
 pub mod error;
 pub mod id;
 pub mod invariant;
+pub mod known;
 pub mod local;
 pub mod money;
 pub mod service;

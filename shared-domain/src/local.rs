@@ -17,7 +17,7 @@ use futures::channel::mpsc;
 use crate::FastMap;
 use crate::bank::{
     AccountBook, AccountChange, AccountStep, AccountTotals, AccountView, Begin, JournalChange,
-    StepResult, TransferBook, TransferRecord, TransferRequest, TransferStatus,
+    Resolution, StepResult, TransferBook, TransferRecord, TransferRequest, TransferStatus,
 };
 use crate::chat::{
     ChatMessage, HistoryQuery, PostOutcome, PostRequest, Room, RoomChange, RoomDirectory,
@@ -31,6 +31,12 @@ use crate::service::{AccountsService, Pause, RoomsService, Subscription, Transfe
 pub trait Persist<C>: Send + Sync {
     /// Persists a change atomically, or says why not.
     fn persist(&self, change: &C) -> Result<(), PersistError>;
+    /// Persists several changes made together. The default persists them
+    /// one by one, in order; a store that can commit them in one
+    /// transaction (one sync) overrides it.
+    fn persist_all(&self, changes: &[C]) -> Result<(), PersistError> {
+        changes.iter().try_for_each(|change| self.persist(change))
+    }
 }
 
 /// A store refused a change.
@@ -41,6 +47,9 @@ pub struct PersistError(pub String);
 impl<C, P: Persist<C>> Persist<C> for Option<P> {
     fn persist(&self, change: &C) -> Result<(), PersistError> {
         self.as_ref().map_or(Ok(()), |p| p.persist(change))
+    }
+    fn persist_all(&self, changes: &[C]) -> Result<(), PersistError> {
+        self.as_ref().map_or(Ok(()), |p| p.persist_all(changes))
     }
 }
 
@@ -88,11 +97,27 @@ impl<B, P> Locked<B, P> {
 
     /// Persists a change made under `_guard` (held, so the store sees
     /// changes in the order they were made).
-    fn keep<C, E>(&self, _guard: &MutexGuard<'_, B>, change: &C) -> Result<(), CallError<E>>
+    fn keep<C, E>(&self, guard: &MutexGuard<'_, B>, change: &C) -> Result<(), CallError<E>>
     where
         P: Persist<C>,
     {
-        self.persist.persist(change).map_err(|e| {
+        self.keep_all(guard, std::slice::from_ref(change))
+    }
+
+    /// Persists changes made together under `_guard`, as one commit where
+    /// the store can.
+    fn keep_all<C, E>(&self, _guard: &MutexGuard<'_, B>, changes: &[C]) -> Result<(), CallError<E>>
+    where
+        P: Persist<C>,
+    {
+        if changes.is_empty() {
+            return Ok(());
+        }
+        let persisted = match changes {
+            [one] => self.persist.persist(one),
+            many => self.persist.persist_all(many),
+        };
+        persisted.map_err(|e| {
             self.failed.store(true, Ordering::Release);
             tracing::error!(error = %e, "state is ahead of its store; refusing every call");
             CallError::Unavailable(e.to_string())
@@ -149,6 +174,14 @@ impl<P: Persist<AccountChange>> AccountsService for LocalAccounts<P> {
             self.inner.keep(&book, &change)?;
         }
         Ok(result)
+    }
+    /// Both accounts are in this one book, so every step of a transfer is
+    /// applied under one lock and persisted in one commit.
+    async fn apply_transfer(&self, request: &TransferRequest) -> BankResult<Option<Resolution>> {
+        let mut book = self.inner.lock()?;
+        let (resolution, changes) = book.apply_transfer(request);
+        self.inner.keep_all(&book, &changes)?;
+        Ok(Some(resolution))
     }
     async fn totals(&self) -> BankResult<AccountTotals> {
         Ok(self.inner.lock()?.totals())

@@ -6,8 +6,8 @@ use async_trait::async_trait;
 use futures::stream::BoxStream;
 
 use crate::bank::{
-    AccountStep, AccountTotals, AccountView, AuditView, Begin, StepResult, TransferRecord,
-    TransferRequest, TransferStatus,
+    AccountStep, AccountTotals, AccountView, AuditView, Begin, Resolution, StepResult,
+    TransferRecord, TransferRequest, TransferStatus,
 };
 use crate::chat::{ChatMessage, HistoryQuery, PostOutcome, PostRequest};
 use crate::error::{BankResult, ChatResult};
@@ -28,6 +28,15 @@ pub trait AccountsService: Send + Sync {
     }
     /// Applies one idempotent transfer step.
     async fn apply_step(&self, step: AccountStep) -> BankResult<StepResult>;
+    /// Applies every step of a transfer in one call
+    /// ([`crate::bank::AccountBook::apply_transfer`]), when this service
+    /// holds both accounts and the fabric chose to (the microservices'
+    /// `coarse` transfer path: one round trip instead of three). `None`:
+    /// not done here; the saga sends the steps one at a time. Idempotent
+    /// like the steps it applies.
+    async fn apply_transfer(&self, _request: &TransferRequest) -> BankResult<Option<Resolution>> {
+        Ok(None)
+    }
     /// `request` is resolved in the journal by its one saga runner, which
     /// sends none of its steps again. A fabric that also guarantees no
     /// stale copy of an earlier step can still reach an account (FIFO

@@ -11,7 +11,7 @@ use crate::error::BankError;
 use crate::id::{AccountId, TransferId};
 use crate::money::{Amount, Balance, OpeningBalance, Total};
 
-use super::AccountTotals;
+use super::{AccountTotals, RejectReason, Resolution, TransferRequest, TransferStatus};
 
 /// One account's public view.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -208,6 +208,53 @@ impl AccountBook {
         ))
     }
 
+    /// Applies every step of a transfer whose two accounts are both in
+    /// this book, at once: the same steps, checks and order as the saga
+    /// runs one call at a time ([`crate::bank::run_saga`]): the payee must
+    /// exist, then the debit, then the credit, and a refund if the credit
+    /// cannot be made. Each step is recorded under its `(transfer_id,
+    /// kind)` as [`Self::apply`] records it, so a repeat (a retried call,
+    /// or a saga resumed one step at a time after a crash) replays the
+    /// recorded results and moves no money twice. Returns the resolution
+    /// and the changes to persist together.
+    pub fn apply_transfer(&mut self, request: &TransferRequest) -> (Resolution, Vec<AccountChange>) {
+        let mut changes = Vec::new();
+        if !self.contains(&request.to) {
+            return (Resolution::Abandon(BankError::UnknownAccount(request.to.clone())), changes);
+        }
+        let step = |kind, account: &AccountId| AccountStep {
+            transfer_id: request.transfer_id.clone(),
+            kind,
+            account: account.clone(),
+            amount: request.amount,
+        };
+        let mut apply = |book: &mut Self, step: AccountStep| {
+            book.apply(&step).map(|(result, change)| {
+                changes.extend(change);
+                result
+            })
+        };
+        let resolution = match apply(self, step(StepKind::Debit, &request.from)) {
+            Err(e) => Resolution::Abandon(e),
+            Ok(StepResult::InsufficientFunds { .. }) => {
+                Resolution::Resolved(TransferStatus::Rejected(RejectReason::InsufficientFunds))
+            }
+            Ok(StepResult::Overflow | StepResult::Applied { .. }) => {
+                match apply(self, step(StepKind::Credit, &request.to)) {
+                    Ok(StepResult::Applied { .. }) => Resolution::Resolved(TransferStatus::Committed),
+                    // The payee's balance would overflow: give the money
+                    // back (it cannot overflow; the payer held it a moment
+                    // ago, and the payer exists, it was just debited).
+                    Ok(StepResult::Overflow | StepResult::InsufficientFunds { .. }) | Err(_) => {
+                        let _ = apply(self, step(StepKind::Refund, &request.from));
+                        Resolution::Resolved(TransferStatus::Rejected(RejectReason::BalanceOverflow))
+                    }
+                }
+            }
+        };
+        (resolution, changes)
+    }
+
     /// Drops the step results of a settled transfer: resolved in the
     /// journal by the one saga runner it had, which will send it no step
     /// again. Only a fabric that also guarantees no stale copy of an
@@ -321,6 +368,50 @@ mod tests {
         };
         assert!(book.apply(&step).is_err());
         assert_eq!(book.remembered_steps(), 0);
+    }
+
+    fn request(transfer: &str, from: &str, to: &str, n: i128) -> TransferRequest {
+        TransferRequest::new(tid(transfer), id(from), id(to), amount(n)).expect("valid")
+    }
+
+    #[test]
+    fn a_whole_transfer_applies_the_same_steps_as_the_saga() {
+        let mut book = book();
+        let (resolution, changes) = book.apply_transfer(&request("t1", "a", "b", 30));
+        assert_eq!(resolution, Resolution::Resolved(TransferStatus::Committed));
+        assert_eq!(changes.len(), 2, "the debit and the credit, to commit together");
+        assert_eq!(book.remembered_steps(), 2);
+        // A repeat, whole or step by step, replays and moves nothing.
+        let (again, changes) = book.apply_transfer(&request("t1", "a", "b", 30));
+        assert_eq!((again, changes.len()), (Resolution::Resolved(TransferStatus::Committed), 0));
+        let credit = AccountStep { transfer_id: tid("t1"), kind: StepKind::Credit, account: id("b"), amount: amount(30) };
+        assert_eq!(book.apply(&credit).expect("known").1, None);
+        assert_eq!(book.balance(&id("b")).expect("b").balance.minor_units(), 30);
+        // Refusals: an unknown payee before anything moves (and nothing is
+        // recorded), then insufficient funds (recorded, as a step is).
+        assert_eq!(
+            book.apply_transfer(&request("t2", "a", "zz", 1)),
+            (Resolution::Abandon(BankError::UnknownAccount(id("zz"))), Vec::new())
+        );
+        assert_eq!(
+            book.apply_transfer(&request("t3", "zz", "a", 1)).0,
+            Resolution::Abandon(BankError::UnknownAccount(id("zz")))
+        );
+        let (short, changes) = book.apply_transfer(&request("t4", "b", "a", 31));
+        assert_eq!(short, Resolution::Resolved(TransferStatus::Rejected(RejectReason::InsufficientFunds)));
+        assert_eq!(changes.len(), 1);
+        assert_eq!(book.totals().total_balance, Total(100));
+    }
+
+    #[test]
+    fn a_whole_transfer_whose_credit_would_overflow_is_refunded() {
+        let near_max = Balance::from_stored(i64::MAX - 5).expect("a stored balance");
+        let ten = Balance::from_stored(10).expect("a stored balance");
+        let mut book = AccountBook::restore([(id("a"), ten), (id("rich"), near_max)], []);
+        let (resolution, changes) = book.apply_transfer(&request("t1", "a", "rich", 10));
+        assert_eq!(resolution, Resolution::Resolved(TransferStatus::Rejected(RejectReason::BalanceOverflow)));
+        assert_eq!(changes.len(), 3, "debit, the refused credit, refund");
+        assert_eq!(book.balance(&id("a")).expect("a").balance.minor_units(), 10);
     }
 
     #[test]

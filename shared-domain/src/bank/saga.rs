@@ -5,7 +5,10 @@
 //! refund the payer if the credit cannot be made. Every step is keyed by
 //! `(transfer_id, kind)`, so running the saga again from the start (a retry
 //! after a timeout, or recovery after a crash between debit and credit)
-//! replays recorded results and never moves money twice.
+//! replays recorded results and never moves money twice. A fabric whose
+//! accounts service holds both accounts may apply all the steps in one
+//! call instead ([`AccountsService::apply_transfer`]): the same steps,
+//! recorded the same way, so the two paths mix safely.
 
 use crate::error::{BankError, BankResult, CallError};
 use crate::service::{AccountsService, Pause, TransferJournal};
@@ -69,6 +72,13 @@ pub async fn run_saga(
     pause: &dyn Pause,
     request: &TransferRequest,
 ) -> Option<Resolution> {
+    // One call for every step, where the fabric offers it (the same steps,
+    // applied together and recorded alike).
+    match retrying(pause, || accounts.apply_transfer(request)).await? {
+        Ok(Some(resolution)) => return Some(resolution),
+        Ok(None) => {}
+        Err(e) => return Some(Resolution::Abandon(e)),
+    }
     match retrying(pause, || accounts.exists(&request.to)).await? {
         Ok(true) => {}
         Ok(false) => {

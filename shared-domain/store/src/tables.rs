@@ -227,6 +227,9 @@ impl Persist<AccountChange> for AccountStore {
     fn persist(&self, change: &AccountChange) -> Result<(), PersistError> {
         persisted(AccountStore::persist(self, std::slice::from_ref(change)))
     }
+    fn persist_all(&self, changes: &[AccountChange]) -> Result<(), PersistError> {
+        persisted(AccountStore::persist(self, changes))
+    }
 }
 
 impl Persist<JournalChange> for JournalStore {
