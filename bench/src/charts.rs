@@ -142,7 +142,10 @@ fn cost_bars(raw: &Raw) -> Vec<CostPanel> {
     panel("processes", &|n| variant(n).map(|v| v.processes as f64));
     panel("start to ready (ms)", &|n| variant(n).and_then(|v| v.start_to_ready_ms));
     panel("RSS idle (MiB)", &|n| variant(n).and_then(|v| v.rss_idle_bytes).map(|b| b as f64 / 1048576.0));
-    panel("CPU per request (µs)", &|n| variant(n).and_then(|v| v.cpu_ms_per_request).map(|ms| ms * 1000.0));
+    panel("CPU per transfer (µs)", &|n| {
+        raw.cpu_per_request(n, crate::scenarios::Scenario::Transfer)
+            .or_else(|| variant(n).and_then(|v| v.cpu_ms_per_request).map(|ms| ms * 1000.0))
+    });
     if let Some(cost) = &raw.cost {
         panel("fabric-only lines", &|n| Some(cost.code.iter().filter(|c| c.variant == n && !c.area.starts_with("tests")).map(|c| c.code as f64).sum()));
         panel("release binary (MiB)", &|n| cost.builds.iter().find(|b| b.variant == n).map(|b| b.binary_bytes as f64 / 1048576.0));

@@ -263,13 +263,10 @@ pub fn feature_costs(
             let api = contract::Api::new(&started.base)?;
             control.block_on(scenarios::prepare(&api, &workload))?;
             let lines_before = count_lines(&log);
-            let cpu_before = started.cpu_seconds();
-            let record = scenarios::run_one(client_rt.handle(), &http, profile.plan(profile.cost_rate), variant, &started.base, Scenario::Transfer, 0, &mut workload);
-            let answered: u64 = record.outcomes.iter().map(|(_, n)| n).sum();
-            let cpu = match (cpu_before, started.cpu_seconds()) {
-                (Some(before), Some(after)) if answered > 0 => Some((after - before) * 1e6 / answered as f64),
-                _ => None,
-            };
+            let meter = started.cpu_meter();
+            let target = scenarios::Target { name: variant, base: &started.base, meter: Some(&meter) };
+            let record = scenarios::run_one(client_rt.handle(), &http, profile.plan(profile.cost_rate), target, Scenario::Transfer, 0, &mut workload);
+            let cpu = record.cpu_us_per_request;
             let spans = env.iter().any(|(k, _)| *k == "MICROSERVICES_LOG_SPANS").then(|| {
                 // Warm-up requests log spans too: divide by everything sent.
                 let sent = (profile.plan(profile.cost_rate).total()).max(1);

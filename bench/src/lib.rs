@@ -8,6 +8,7 @@
 //! - [`load`]: the open-loop load generator (latency from the schedule,
 //!   so coordinated omission cannot hide a stall).
 //! - [`scenarios`]: what runs against each variant, and the invariant checks.
+//! - [`cpu`]: the CPU time of a system's processes, per thread from `/proc`.
 //! - [`cost`]: lines of code by purpose, build time and binary sizes,
 //!   the per-request cost of tracing, mTLS and service tokens.
 //! - [`compose`]: both variants as Docker Compose projects (`--deploy compose`).
@@ -26,6 +27,7 @@ pub mod charts;
 pub mod client;
 pub mod compose;
 pub mod cost;
+pub mod cpu;
 pub mod fanout;
 pub mod images;
 pub mod lag;

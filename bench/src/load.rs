@@ -24,6 +24,8 @@ use std::time::{Duration, Instant};
 use hdrhistogram::Histogram;
 use parking_lot::Mutex;
 
+use crate::cpu::CpuMeter;
+
 /// How a request ended, as the load generator counts it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Outcome {
@@ -147,6 +149,11 @@ pub struct RunStats {
     /// achieved rate fell below 95 % of the target, or requests were left
     /// unfinished, or the median send lag exceeded a millisecond.
     pub saturated: bool,
+    /// CPU seconds the system under test used in the recorded window
+    /// (from the end of the warm-up to the end of the drain), when a
+    /// [`CpuMeter`] was given: divided by the recorded answers, it is the
+    /// CPU per request, with no warm-up in it.
+    pub system_cpu_s: Option<f64>,
 }
 
 impl RunStats {
@@ -292,6 +299,19 @@ where
     F: Fn(u64) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = Outcome> + Send + 'static,
 {
+    run_metered(runtime, plan, None, op)
+}
+
+/// [`run`], also reading the CPU of the system under test with `meter` at
+/// the end of the warm-up and at the end of the drain
+/// ([`RunStats::system_cpu_s`]). The first reading is taken by a thread of
+/// its own that sleeps until then, so the generator's runtime does no
+/// file I/O.
+pub fn run_metered<F, Fut>(runtime: &tokio::runtime::Handle, plan: Plan, meter: Option<&CpuMeter>, op: F) -> RunStats
+where
+    F: Fn(u64) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Outcome> + Send + 'static,
+{
     let op = Arc::new(op);
     let shared = Arc::new(Shared {
         recorder: Mutex::new(Recorder {
@@ -313,6 +333,13 @@ where
     let recorded_from = (0..total).find(|i| !plan.in_warmup(*i)).unwrap_or(total);
     let workers = plan.max_in_flight.max(1);
     let start = Instant::now();
+    let window_opens = meter.cloned().map(|meter| {
+        let at = start + plan.warmup;
+        std::thread::spawn(move || {
+            std::thread::sleep(at.saturating_duration_since(Instant::now()));
+            meter.seconds()
+        })
+    });
     let handles: Vec<_> = (0..workers)
         .map(|_| {
             let (op, shared, released, claimed) = (op.clone(), shared.clone(), released.clone(), claimed.clone());
@@ -372,11 +399,14 @@ where
     while shared.done.load(Ordering::Relaxed) < scheduled && sent_all.elapsed() < plan.drain {
         std::thread::sleep(Duration::from_millis(1));
     }
+    let window_closed = meter.and_then(CpuMeter::seconds);
     // What is still running now is abandoned (and counted unfinished),
     // so it cannot spill into the next run.
     for handle in &handles {
         handle.abort();
     }
+    let window_opened = window_opens.and_then(|reader| reader.join().ok().flatten());
+    let system_cpu_s = window_opened.zip(window_closed).map(|(opened, closed)| (closed - opened).max(0.0));
     let done = shared.done.load(Ordering::Relaxed);
     let recorded_span = (sent_all.max(start + plan.warmup + plan.duration) - (start + plan.warmup)).as_secs_f64();
     let (latency, send_lag, outcomes, timeline) = {
@@ -398,6 +428,7 @@ where
         achieved_rate,
         timeline,
         saturated,
+        system_cpu_s,
     }
 }
 

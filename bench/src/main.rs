@@ -16,7 +16,7 @@ use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use bench::report::{Raw, VariantRecord};
-use bench::scenarios::{self, Profile, Scenario};
+use bench::scenarios::{self, Profile, Scenario, Target};
 use bench::variants::{self, Variant};
 
 
@@ -426,8 +426,10 @@ fn measure(
         });
         workloads.push(workload);
     }
-    let cpu_before: Vec<Option<f64>> = systems.iter().map(Variant::cpu_seconds).collect();
-    let mut answered = vec![0u64; systems.len()];
+    // The CPU of each variant's own processes, read around each run's
+    // recorded window (none for a deployment the harness did not start).
+    let meters: Vec<Option<bench::cpu::CpuMeter>> =
+        systems.iter().map(|v| Some(v.cpu_meter()).filter(|m| !m.pids().is_empty())).collect();
     // The microservices' read model: its lag histogram before and after.
     let lag_http = reqwest::Client::builder().timeout(Duration::from_secs(5)).build()?;
     let ledger_metrics: Vec<Option<String>> = systems.iter().map(|v| v.service_addr("ledger").map(|a| format!("http://{a}/metrics"))).collect();
@@ -453,8 +455,7 @@ fn measure(
                 client_rt.handle(),
                 &http,
                 profile.plan(floor_rate),
-                "floor",
-                &echo,
+                Target { name: "floor", base: &echo, meter: None },
                 Scenario::Floor,
                 repeat,
                 &mut floor_workload,
@@ -468,18 +469,16 @@ fn measure(
                     client_rt.handle(),
                     &http,
                     profile.plan(*rate),
-                    &v.name,
-                    &v.base,
+                    Target { name: &v.name, base: &v.base, meter: meters[i].as_ref() },
                     *scenario,
                     repeat,
                     &mut workloads[i],
                 );
-                answered[i] += record.outcomes.iter().map(|(_, n)| n).sum::<u64>();
                 runs.push(record);
                 bar.inc(1);
             }
         }
-        for (i, v) in systems.iter().enumerate().filter(|_| fanout_on) {
+        for v in systems.iter().filter(|_| fanout_on) {
             bar.set_message(format!(
                 "repeat {} {} fan-out to {} sockets at {:.0} posts/s",
                 repeat + 1,
@@ -499,7 +498,6 @@ fn measure(
                 repeat,
             )
             .with_context(|| format!("{} fan-out", v.name))?;
-            answered[i] += record.posts_ok + record.posts_failed;
             fanout.push(record);
             bar.inc(1);
         }
@@ -517,6 +515,7 @@ fn measure(
             .chain([("floor", echo.as_str())])
             .enumerate()
         {
+            let meter = meters.get(i).and_then(Option::as_ref);
             bar.inc(1);
             if saturated[i] {
                 continue;
@@ -527,7 +526,7 @@ fn measure(
             } else {
                 (Scenario::Floor, &mut floor_workload)
             };
-            let mut record = scenarios::run_one(client_rt.handle(), &http, profile.curve_plan(*rate), name, base, scenario, 0, workload);
+            let mut record = scenarios::run_one(client_rt.handle(), &http, profile.curve_plan(*rate), Target { name, base, meter }, scenario, 0, workload);
             record.curve = true;
             // Past the knee: requests queue, so the median grew fivefold
             // over the first step's (a stall of the shared machine moves
@@ -537,9 +536,6 @@ fn measure(
                 record.saturated = true;
             }
             saturated[i] = record.saturated;
-            if i < systems.len() {
-                answered[i] += record.outcomes.iter().map(|(_, n)| n).sum::<u64>();
-            }
             runs.push(record);
         }
     }
@@ -569,7 +565,7 @@ fn measure(
                 continue;
             }
             bar.set_message(format!("generator ceiling: floor at {rate:.0}/s"));
-            let mut record = scenarios::run_one(client_rt.handle(), &http, profile.ceiling_plan(*rate), "floor", &echo, Scenario::Floor, 0, &mut floor_workload);
+            let mut record = scenarios::run_one(client_rt.handle(), &http, profile.ceiling_plan(*rate), Target { name: "floor", base: &echo, meter: None }, Scenario::Floor, 0, &mut floor_workload);
             record.curve = true;
             if record.p50_us > 5.0 * first_p50[floor].unwrap_or(f64::MAX) {
                 record.saturated = true;
@@ -595,11 +591,6 @@ fn measure(
             if let Some(r) = records[i].replicas.iter_mut().find(|r| r.service == service) {
                 r.rss_loaded_bytes = rss;
             }
-        }
-        if let (Some(before), Some(after)) = (cpu_before[i], v.cpu_seconds())
-            && answered[i] > 0
-        {
-            records[i].cpu_ms_per_request = Some((after - before) * 1000.0 / answered[i] as f64);
         }
     }
     if started.elapsed() > Duration::from_secs(60) {

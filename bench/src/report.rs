@@ -47,7 +47,10 @@ pub struct VariantRecord {
     pub rss_idle_bytes: Option<u64>,
     /// Resident memory after the load, bytes.
     pub rss_loaded_bytes: Option<u64>,
-    /// CPU seconds per 1000 answered requests during the load.
+    /// CPU seconds per 1000 answered requests over the whole load, warm-ups
+    /// included: written by runs before 2026-11-28 only (each run now
+    /// records its own window, [`RunRecord::cpu_us_per_request`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cpu_ms_per_request: Option<f64>,
     /// The audit after the runs (money conserved, nothing pending).
     pub audit: serde_json::Value,
@@ -270,6 +273,13 @@ impl Raw {
     }
 
     /// `REPORT.md`, from this record alone.
+    /// The median over the fixed-rate runs of `variant`'s CPU per request
+    /// in `scenario` (recorded windows only), µs.
+    pub(crate) fn cpu_per_request(&self, variant: &str, scenario: Scenario) -> Option<f64> {
+        let runs: Vec<&RunRecord> = self.runs_of(variant, scenario).into_iter().filter(|r| r.cpu_us_per_request.is_some()).collect();
+        Self::spread(&runs, |r| r.cpu_us_per_request.unwrap_or(0.0)).map(|(median, _, _)| median)
+    }
+
     pub fn render(&self) -> String {
         let mut md = String::new();
         let env = &self.env;
@@ -316,8 +326,9 @@ impl Raw {
         self.render_summary(&mut md);
         let variants: Vec<String> = self.variants.iter().map(|v| v.name.clone()).collect();
         let _ = writeln!(md, "## Latency at fixed rates\n");
-        let _ = writeln!(md, "| scenario | rate/s | variant | p50 µs | p99 µs | p99.9 µs | max µs | achieved/s | errors | saturated |");
-        let _ = writeln!(md, "|---|---|---|---|---|---|---|---|---|---|");
+        let _ = writeln!(md, "CPU/req is the CPU of every process of the variant in the recorded window (warm-up excluded), per recorded answer.\n");
+        let _ = writeln!(md, "| scenario | rate/s | variant | p50 µs | p99 µs | p99.9 µs | max µs | achieved/s | CPU/req µs | errors | saturated |");
+        let _ = writeln!(md, "|---|---|---|---|---|---|---|---|---|---|---|");
         let mut ratios = Vec::new();
         for (scenario, rate) in self.profile.scenarios().into_iter().chain([(Scenario::Floor, self.floor_rate())]) {
             let names: Vec<String> = if scenario == Scenario::Floor { vec!["floor".into()] } else { variants.clone() };
@@ -342,7 +353,7 @@ impl Raw {
                 let saturated = runs.iter().filter(|r| r.saturated).count();
                 let _ = writeln!(
                     md,
-                    "| {} | {rate:.0} | {name} | {:.0} ({:.0}–{:.0}) | {:.0} ({:.0}–{:.0}) | {:.0} | {:.0} | {:.0} | {errors} | {saturated}/{} |",
+                    "| {} | {rate:.0} | {name} | {:.0} ({:.0}–{:.0}) | {:.0} ({:.0}–{:.0}) | {:.0} | {:.0} | {:.0} | {} | {errors} | {saturated}/{} |",
                     scenario.name(),
                     p50.0,
                     p50.1,
@@ -353,6 +364,7 @@ impl Raw {
                     p999.0,
                     max.0,
                     achieved.0,
+                    self.cpu_per_request(name, scenario).map_or("–".to_owned(), |c| format!("{c:.0}")),
                     runs.len()
                 );
                 p50s.push((name.clone(), p50.0, p99.0));
@@ -376,14 +388,20 @@ impl Raw {
                                   rate falls below 95 % of the target, requests are left unfinished, more than 1 % of its answers are errors, or its median grows past five \
                                   times its median at the first step (the knee: requests queue). Later steps are skipped for it. The knee rule says nothing of \
                                   the tail, so the highest step whose p99 stayed under {} ms is given beside it.\n", self.profile.curve_step_s, self.profile.curve_p99_bound_ms);
-            let _ = writeln!(md, "| target/s | variant | achieved/s | p50 µs | p99 µs | errors | saturated |");
-            let _ = writeln!(md, "|---|---|---|---|---|---|---|");
+            let _ = writeln!(md, "| target/s | variant | achieved/s | p50 µs | p99 µs | CPU/req µs | errors | saturated |");
+            let _ = writeln!(md, "|---|---|---|---|---|---|---|---|");
             for r in &curve {
                 let errors: u64 = r.outcomes.iter().filter(|(o, _)| o != "ok" && o != "refused_409").map(|(_, n)| n).sum();
                 let _ = writeln!(
                     md,
-                    "| {:.0} | {} | {:.0} | {:.0} | {:.0} | {errors} | {} |",
-                    r.rate, r.variant, r.achieved_rate, r.p50_us, r.p99_us, if r.saturated { "yes" } else { "no" }
+                    "| {:.0} | {} | {:.0} | {:.0} | {:.0} | {} | {errors} | {} |",
+                    r.rate,
+                    r.variant,
+                    r.achieved_rate,
+                    r.p50_us,
+                    r.p99_us,
+                    r.cpu_us_per_request.map_or("–".to_owned(), |c| format!("{c:.0}")),
+                    if r.saturated { "yes" } else { "no" }
                 );
             }
             let _ = writeln!(md, "\nHighest step sustained without saturating:\n");
@@ -508,7 +526,7 @@ impl Raw {
             }
         }
         let _ = writeln!(md, "\n## Operations\n");
-        let _ = writeln!(md, "| variant | processes | start to ready | RSS idle | RSS after load | CPU per request | audit after the runs |");
+        let _ = writeln!(md, "| variant | processes | start to ready | RSS idle | RSS after load | CPU per transfer | audit after the runs |");
         let _ = writeln!(md, "|---|---|---|---|---|---|---|");
         for v in &self.variants {
             let _ = writeln!(
@@ -519,7 +537,9 @@ impl Raw {
                 v.start_to_ready_ms.map_or("–".to_owned(), |ms| format!("{ms:.0} ms")),
                 mib(v.rss_idle_bytes),
                 mib(v.rss_loaded_bytes),
-                v.cpu_ms_per_request.map_or("–".to_owned(), |ms| format!("{:.0} µs", ms * 1000.0)),
+                self.cpu_per_request(&v.name, Scenario::Transfer)
+                    .or(v.cpu_ms_per_request.map(|ms| ms * 1000.0))
+                    .map_or("–".to_owned(), |us| format!("{us:.0} µs")),
                 v.audit,
             );
         }
@@ -699,22 +719,37 @@ impl Raw {
         }
         let va = self.variants.iter().find(|v| v.name == a);
         let vb = self.variants.iter().find(|v| v.name == b);
-        if let (Some(va), Some(vb)) = (va, vb)
-            && let (Some(ca), Some(cb)) = (va.cpu_ms_per_request, vb.cpu_ms_per_request)
-        {
-            {
-                lines.push(format!(
-                    "CPU per request over the whole run: {:.0} vs {:.0} µs ({:.1}x); resident memory idle {:.1} vs {:.1} MiB; {} process{} vs {}.",
+        if let (Some(va), Some(vb)) = (va, vb) {
+            let per_scenario: Vec<String> = self
+                .profile
+                .scenarios()
+                .into_iter()
+                .filter_map(|(scenario, rate)| {
+                    let (ca, cb) = (self.cpu_per_request(a, scenario)?, self.cpu_per_request(b, scenario)?);
+                    Some(format!("{} at {rate:.0}/s {ca:.0} vs {cb:.0} µs ({:.1}x)", scenario.name(), cb / ca.max(1e-9)))
+                })
+                .collect();
+            let cpu = if !per_scenario.is_empty() {
+                format!("CPU per request, recorded windows only: {}", per_scenario.join(", "))
+            } else if let (Some(ca), Some(cb)) = (va.cpu_ms_per_request, vb.cpu_ms_per_request) {
+                // Runs recorded before 2026-11-28 kept only this figure.
+                format!(
+                    "CPU per request over the whole run (warm-ups included, every part's mix: the older accounting, about 1.2x too high): {:.0} vs {:.0} µs ({:.1}x)",
                     ca * 1000.0,
                     cb * 1000.0,
-                    cb / ca.max(1e-9),
-                    va.rss_idle_bytes.unwrap_or(0) as f64 / 1048576.0,
-                    vb.rss_idle_bytes.unwrap_or(0) as f64 / 1048576.0,
-                    va.processes,
-                    if va.processes == 1 { "" } else { "es" },
-                    vb.processes
-                ));
-            }
+                    cb / ca.max(1e-9)
+                )
+            } else {
+                "CPU per request not measured".to_owned()
+            };
+            lines.push(format!(
+                "{cpu}; resident memory idle {:.1} vs {:.1} MiB; {} process{} vs {}.",
+                va.rss_idle_bytes.unwrap_or(0) as f64 / 1048576.0,
+                vb.rss_idle_bytes.unwrap_or(0) as f64 / 1048576.0,
+                va.processes,
+                if va.processes == 1 { "" } else { "es" },
+                vb.processes
+            ));
         }
         let fan = |v: &str| {
             let runs: Vec<&crate::fanout::FanoutRecord> = self.fanout.iter().filter(|f| f.variant == v).collect();
@@ -816,12 +851,14 @@ impl Raw {
         let ops = |name: &str| {
             variant(name).map_or("–".to_owned(), |v| {
                     format!(
-                    "{} process(es), {} port(s), RSS {} idle / {} loaded, CPU {} per 1k requests",
+                    "{} process(es), {} port(s), RSS {} idle / {} loaded, CPU {} per 1k transfers",
                     v.processes,
                     cost.ports.iter().find(|(n, _)| n == name).map_or("–".to_owned(), |(_, p)| p.to_string()),
                     mib(v.rss_idle_bytes),
                     mib(v.rss_loaded_bytes),
-                    v.cpu_ms_per_request.map_or("–".to_owned(), |ms| format!("{:.0} ms", ms * 1000.0)),
+                    self.cpu_per_request(name, Scenario::Transfer)
+                        .or(v.cpu_ms_per_request.map(|ms| ms * 1000.0))
+                        .map_or("–".to_owned(), |us| format!("{us:.0} ms")),
                 )
             })
         };
@@ -1089,6 +1126,7 @@ mod tests {
             curve: false,
             harness_cpu: None,
             in_flight_limit: None,
+            cpu_us_per_request: (variant != "floor").then_some(if variant == "microlith" { 40.0 } else { 600.0 }),
         };
         Raw {
             env: serde_json::json!({"run_id": "fixture", "git_commit": "abc", "cpu_model": "cpu", "cores": 2, "memory_gib": 24, "kernel": "k", "rustc": "rustc", "command": "bench compare --quick", "elapsed_s": {"build": 30.0, "start": 0.5, "load": 120.0, "faults": 60.0, "cost": 40.0, "total": 250.5}}),
@@ -1236,7 +1274,10 @@ mod tests {
             md.contains("| crash | microservices | SIGKILL accounts | 300 transfers | 0.1 s | 0.2 s | 40 / 1800 (unavailable_503 38, error 2) | 0.9 / 50.0 ms | money conserved (1000), 0 pending, 1700 acknowledged found |"),
             "{md}"
         );
-        assert!(md.contains("| 1000 | microlith | 99 | 90 | 180 | 2 | yes |"), "{md}");
+        assert!(md.contains("| 1000 | microlith | 99 | 90 | 180 | 40 | 2 | yes |"), "{md}");
+        // CPU per request: each run's own window, per scenario.
+        assert!(md.contains("| 99 | 600 | 4 | 0/2 |"), "the fixed-rate table's CPU column: {md}");
+        assert!(md.contains("CPU per request, recorded windows only: balance at 400/s 40 vs 600 µs (15.0x)"), "{md}");
         assert!(md.contains("- microlith: 750/s; the highest step with p99 under 10 ms: 500/s"), "{md}");
         assert!(md.contains("- microservices: 500/s; the highest step with p99 under 10 ms: 0/s"), "{md}");
         assert!(md.contains("Transfers sustained before the knee: microlith 750/s"), "{md}");

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use shared_domain::invariant::check_acked_posts;
 use shared_domain::workload::{Workload, WorkloadConfig};
 
+use crate::cpu::CpuMeter;
 use crate::load::{self, Outcome, Plan, RunStats};
 
 /// How long and how hard.
@@ -307,6 +308,11 @@ pub struct RunRecord {
     /// connections); not recorded before 2026-11-27.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub in_flight_limit: Option<usize>,
+    /// CPU of every process of the system under test in the recorded
+    /// window (warm-up excluded), per recorded answer, µs; not recorded
+    /// before 2026-11-28.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_us_per_request: Option<f64>,
 }
 
 /// CPU per request of the harness's own parts during a floor run.
@@ -406,6 +412,10 @@ impl RunRecord {
             curve: false,
             harness_cpu: None,
             in_flight_limit: None,
+            cpu_us_per_request: stats.system_cpu_s.and_then(|cpu| {
+                let answered: u64 = stats.outcomes.iter().map(|(_, n)| n).sum();
+                (answered > 0).then(|| cpu * 1e6 / answered as f64)
+            }),
         }
     }
 }
@@ -490,24 +500,35 @@ pub(crate) fn send(http: &crate::client::Client, base: &str, call: &Call) -> imp
     async move { answer.await.map_or(Outcome::Error, |(status, _)| Outcome::of_status(status)) }
 }
 
-/// Runs one scenario at `rate` against `base`; blocks this thread.
-#[allow(clippy::too_many_arguments)]
+/// What a run is aimed at: a variant (or the echo floor) by name, its
+/// base URL, and the meter of its processes' CPU when the harness started
+/// them.
+#[derive(Debug, Clone, Copy)]
+pub struct Target<'a> {
+    /// The variant's name (`floor` for the echo endpoint).
+    pub name: &'a str,
+    /// `http://host:port`.
+    pub base: &'a str,
+    /// Reads its processes' CPU, for the CPU per request of each run.
+    pub meter: Option<&'a CpuMeter>,
+}
+
+/// Runs one scenario at `rate` against `target`; blocks this thread.
 pub fn run_one(
     runtime: &tokio::runtime::Handle,
     http: &crate::client::Client,
     plan: Plan,
-    variant: &str,
-    base: &str,
+    target: Target<'_>,
     scenario: Scenario,
     repeat: u32,
     workload: &mut Workload,
 ) -> RunRecord {
     let rate = plan.rate;
     let prepared = Arc::new(calls(scenario, workload, plan.total()));
-    let (http, base) = (http.clone(), base.to_owned());
+    let (http, base) = (http.clone(), target.base.to_owned());
     let before = (scenario == Scenario::Floor).then(harness_cpu_seconds).flatten();
-    let stats = load::run(runtime, plan, move |i| send(&http, &base, &prepared[i as usize]));
-    let mut record = RunRecord::of(variant, scenario, repeat, rate, &stats);
+    let stats = load::run_metered(runtime, plan, target.meter, move |i| send(&http, &base, &prepared[i as usize]));
+    let mut record = RunRecord::of(target.name, scenario, repeat, rate, &stats);
     record.in_flight_limit = Some(plan.max_in_flight);
     // Warm-up requests ran too: divide by every request the run made.
     let made = (stats.latency.len() + plan.total().saturating_sub(stats.scheduled)).max(1) as f64;

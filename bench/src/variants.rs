@@ -339,23 +339,15 @@ impl Variant {
             .collect()
     }
 
+    /// A meter of the CPU of every process of the variant (as they are
+    /// now: a process restarted later is not followed).
+    pub fn cpu_meter(&self) -> crate::cpu::CpuMeter {
+        crate::cpu::CpuMeter::of_pids(self.live_pids())
+    }
+
     /// CPU time used so far by every process of the variant, seconds.
     pub fn cpu_seconds(&self) -> Option<f64> {
-        let pids = self.live_pids();
-        if pids.is_empty() {
-            return None;
-        }
-        // Clock ticks per second: 100 on Linux (USER_HZ).
-        let mut ticks = 0u64;
-        for pid in &pids {
-            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-            // Fields after the ")" of the command name; utime and stime are
-            // the 12th and 13th of them.
-            let rest = stat.rsplit_once(')')?.1;
-            let fields: Vec<&str> = rest.split_whitespace().collect();
-            ticks += fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
-        }
-        Some(ticks as f64 / 100.0)
+        self.cpu_meter().seconds()
     }
 
     /// A zero-downtime upgrade of a microlith started with
