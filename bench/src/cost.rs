@@ -12,6 +12,7 @@ use anyhow::Context;
 use serde::{Deserialize, Serialize};
 use tokei::{Config, LanguageType, Languages};
 
+use crate::budget::{Budget, Sizing};
 use crate::load::Outcome;
 use crate::scenarios::{self, Profile, Scenario};
 use crate::variants::Variant;
@@ -215,24 +216,50 @@ pub fn timed_build(root: &Path, variant: &str, mut progress: impl FnMut(u64)) ->
     Ok((seconds, crates))
 }
 
-/// A configuration of [`feature_costs`]: (variant, name, extra arguments,
-/// extra environment).
-pub type FeatureConfig = (&'static str, &'static str, Vec<&'static str>, Vec<(&'static str, &'static str)>);
+/// A configuration of [`feature_costs`].
+#[derive(Debug, Clone)]
+pub struct FeatureConfig {
+    /// `microlith` or `microservices`.
+    pub variant: &'static str,
+    /// Its name in the report.
+    pub name: &'static str,
+    /// Extra arguments.
+    pub args: Vec<&'static str>,
+    /// Extra environment.
+    pub env: Vec<(&'static str, &'static str)>,
+    /// The runtimes' sizing, when not the run's own.
+    pub sizing: Option<Sizing>,
+}
 
-/// The configurations of [`feature_costs`].
+/// The name of the microservices' configuration with one call per saga
+/// step (`--transfer-path fine`).
+pub const FINE_PATH: &str = "fine transfer path";
+/// The name of the microservices' configuration with tokio's default
+/// runtimes (one worker per core in every process).
+pub const TOKIO_DEFAULT: &str = "tokio-default runtimes";
+
+/// The configurations of [`feature_costs`]: each variant as the run
+/// starts it (`baseline`), then the microservices with one switch turned
+/// each: the fabric's optional features (tokens, mTLS, spans logged) and
+/// the fairness switches (the fine transfer path, tokio's default
+/// runtimes), so each is measured both ways in every run.
 pub fn feature_configs() -> Vec<FeatureConfig> {
+    let config = |variant, name, args: Vec<&'static str>, env: Vec<(&'static str, &'static str)>| FeatureConfig { variant, name, args, env, sizing: None };
     vec![
-        ("microlith", "baseline", vec![], vec![]),
-        ("microservices", "baseline", vec![], vec![]),
-        ("microservices", "tokens", vec!["--service-tokens"], vec![]),
-        ("microservices", "mtls", vec!["--mtls"], vec![]),
-        ("microservices", "mtls+tokens", vec!["--mtls", "--service-tokens"], vec![]),
-        ("microservices", "spans logged", vec![], vec![("MICROSERVICES_LOG_SPANS", "1"), ("RUST_LOG", "info")]),
+        config("microlith", "baseline", vec![], vec![]),
+        config("microservices", "baseline", vec![], vec![]),
+        config("microservices", FINE_PATH, vec!["--transfer-path", "fine"], vec![]),
+        FeatureConfig { sizing: Some(Sizing::TokioDefault), ..config("microservices", TOKIO_DEFAULT, vec![], vec![]) },
+        config("microservices", "tokens", vec!["--service-tokens"], vec![]),
+        config("microservices", "mtls", vec!["--mtls"], vec![]),
+        config("microservices", "mtls+tokens", vec!["--mtls", "--service-tokens"], vec![]),
+        config("microservices", "spans logged", vec![], vec![("MICROSERVICES_LOG_SPANS", "1"), ("RUST_LOG", "info")]),
     ]
 }
 
 /// Runs the transfer load against each configuration of
-/// [`feature_configs`], each a fresh instance (memory storage); fills in
+/// [`feature_configs`], each a fresh instance (memory storage) sized by
+/// `budget` unless the configuration says otherwise; fills in
 /// `cost.features` and `cost.pki_files`.
 #[allow(clippy::too_many_arguments)]
 pub fn feature_costs(
@@ -240,22 +267,24 @@ pub fn feature_costs(
     profile: &Profile,
     bin: &Path,
     scratch: &Path,
+    budget: &Budget,
     client_rt: &tokio::runtime::Runtime,
     control: &tokio::runtime::Runtime,
     mut progress: impl FnMut(&str, &str),
 ) -> anyhow::Result<()> {
     let http = crate::client::Client::new(Duration::from_secs(10));
-    for (n, (variant, config, args, env)) in feature_configs().into_iter().enumerate() {
+    for (n, FeatureConfig { variant, name: config, args, env, sizing }) in feature_configs().into_iter().enumerate() {
         progress(variant, config);
+        let budget = Budget { sizing: sizing.unwrap_or(budget.sizing), ..*budget };
         let dir = scratch.join(format!("cost-{n}"));
         std::fs::create_dir_all(&dir)?;
         let args: Vec<String> = args.iter().map(|s| (*s).to_owned()).collect();
         let log = dir.join("services.log");
         let started = control.block_on(async {
             if variant == "microlith" {
-                Variant::microlith(bin, &args).await
+                Variant::microlith(bin, &args, &budget).await
             } else {
-                Variant::microservices_with(bin, &dir, &args, &env, Some(&log)).await
+                Variant::microservices_with(bin, &dir, &args, &env, Some(&log), &budget).await
             }
         })?;
         let outcome = (|| {

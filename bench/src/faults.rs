@@ -237,6 +237,8 @@ pub enum Instances<'a> {
         bin: &'a Path,
         /// Data directories.
         scratch: &'a Path,
+        /// The runtimes' sizing.
+        budget: crate::budget::Budget,
     },
     /// Compose projects of the images (built already).
     Compose {
@@ -267,15 +269,15 @@ pub fn run_all(
             match instances {
                 // Images run with durable storage on a fresh volume.
                 Instances::Compose { workspace } => Variant::compose(workspace, plan.variant, "durable").await,
-                Instances::Local { bin, scratch } => {
+                Instances::Local { bin, scratch, budget } => {
                     let data = scratch.join(format!("fault-{n}-{}", plan.variant));
                     if plan.variant == "microlith" {
                         let mut args = durable.to_vec();
                         args.extend(["--fault-injection".to_owned(), "--data-dir".to_owned(), data.display().to_string()]);
                         args.extend(["--upgrade-socket".to_owned(), data.join("upgrade.sock").display().to_string()]);
-                        Variant::microlith(bin, &args).await
+                        Variant::microlith(bin, &args, &budget).await
                     } else {
-                        Variant::microservices(bin, &data, &durable).await
+                        Variant::microservices(bin, &data, &durable, &budget).await
                     }
                 }
             }

@@ -2,6 +2,8 @@
 //! benches of both variants share.
 //!
 //! # Layout
+//! - [`budget`]: the core budget and each variant's runtime sizing (a
+//!   policy of the harness, recorded in `env.json`).
 //! - [`client`]: the generator's lean HTTP/1.1 client (httparse over
 //!   kept-alive TCP connections).
 //! - [`images`]: the container images (static musl binaries FROM scratch).
@@ -12,6 +14,8 @@
 //! - [`cost`]: lines of code by purpose, build time and binary sizes,
 //!   the per-request cost of tracing, mTLS and service tokens.
 //! - [`compose`]: both variants as Docker Compose projects (`--deploy compose`).
+//! - [`fairness`]: the fairness ledger of REPORT.md (each difference between
+//!   the variants, its switch and its measured effect).
 //! - [`fanout`]: one chat post delivered over WebSocket to many
 //!   subscribers; delivery latency and nothing lost.
 //! - [`faults`]: the same faults made to each variant under load.
@@ -23,11 +27,13 @@
 //!   HdrHistogram, so each bench reports percentiles beside criterion's
 //!   mean estimate (feature `percall`, on for the variants' benches).
 
+pub mod budget;
 pub mod charts;
 pub mod client;
 pub mod compose;
 pub mod cost;
 pub mod cpu;
+pub mod fairness;
 pub mod fanout;
 pub mod images;
 pub mod lag;

@@ -17,6 +17,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use bench::report::{Raw, VariantRecord};
 use bench::scenarios::{self, Profile, Scenario, Target};
+use bench::budget::{Budget, Sizing};
 use bench::variants::{self, Variant};
 
 
@@ -109,6 +110,12 @@ struct RunArgs {
     /// compose (on Docker volumes). The fault runs are always durable.
     #[arg(long, value_enum, conflicts_with = "targets")]
     storage: Option<Storage>,
+    /// How the microservices' tokio runtimes are sized to the cores both
+    /// variants share: `sized` (the cores split among the five service
+    /// processes, at least one worker each) or `tokio-default` (one worker
+    /// per core in every process). The cost part measures both either way.
+    #[arg(long, value_enum, default_value = "sized", conflicts_with = "targets")]
+    runtimes: Sizing,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -230,7 +237,7 @@ fn main() -> anyhow::Result<()> {
 }
 
 fn start(args: RunArgs, parts: &[Part]) -> anyhow::Result<()> {
-    let RunArgs { quick: _, full, smoke, targets, out, build_cost, bin_dir, deploy, storage } = args;
+    let RunArgs { quick: _, full, smoke, targets, out, build_cost, bin_dir, deploy, storage, runtimes } = args;
     let mut profile = if smoke {
         Profile::smoke()
     } else if full {
@@ -240,10 +247,20 @@ fn start(args: RunArgs, parts: &[Part]) -> anyhow::Result<()> {
     };
     profile.build_cost |= build_cost;
     let storage = storage.unwrap_or(if deploy == Deploy::Compose { Storage::Durable } else { Storage::Memory });
-    compare(profile, parts, targets, &out, bin_dir, deploy, storage)
+    compare(profile, parts, targets, &out, bin_dir, deploy, storage, Budget::of_machine(runtimes))
 }
 
-fn compare(profile: Profile, parts: &[Part], targets: Vec<(String, String)>, out: &Path, bin_dir: Option<PathBuf>, deploy: Deploy, storage: Storage) -> anyhow::Result<()> {
+#[allow(clippy::too_many_arguments)]
+fn compare(
+    profile: Profile,
+    parts: &[Part],
+    targets: Vec<(String, String)>,
+    out: &Path,
+    bin_dir: Option<PathBuf>,
+    deploy: Deploy,
+    storage: Storage,
+    budget: Budget,
+) -> anyhow::Result<()> {
     let run_id = format!(
         "{}-{}",
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs(),
@@ -299,8 +316,8 @@ fn compare(profile: Profile, parts: &[Part], targets: Vec<(String, String)>, out
                     (lith, durable)
                 }
             };
-            let lith = Variant::microlith(&bin, &lith_args).await?;
-            let services = Variant::microservices(&bin, &scratch, &services_args).await?;
+            let lith = Variant::microlith(&bin, &lith_args, &budget).await?;
+            let services = Variant::microservices(&bin, &scratch, &services_args, &budget).await?;
             anyhow::Ok(vec![lith, services])
         });
         systems = start.context("starting the variants")?;
@@ -321,6 +338,18 @@ fn compare(profile: Profile, parts: &[Part], targets: Vec<(String, String)>, out
     lap(&mut elapsed, "load");
     let mut raw = result?;
     raw.env["storage"] = if targets.is_empty() { storage.name() } else { "as deployed (not started by the harness)" }.into();
+    // The core budget and every process's workers (local processes; under
+    // compose each container runs its image's defaults, as deployed).
+    raw.env["runtimes"] = if targets.is_empty() && deploy == Deploy::Local {
+        serde_json::json!({
+            "core_budget": budget.cores,
+            "sizing": budget.sizing.name(),
+            "policy": budget.describe(),
+            "processes": budget.processes(),
+        })
+    } else {
+        serde_json::json!({ "policy": "as deployed: each process's default (one tokio worker per core it sees)" })
+    };
     if deploy == Deploy::Compose {
         raw.env["deploy"] = "compose".into();
         if storage == Storage::Durable {
@@ -343,7 +372,7 @@ fn compare(profile: Profile, parts: &[Part], targets: Vec<(String, String)>, out
     if deploy == Deploy::Compose && parts.contains(&Part::Cost) && failed.is_none() {
         let measured = variants::build_binaries(&workspace())
             .and_then(|()| variants::release_dir())
-            .and_then(|bin| costs(&profile, &bin, &dir.join("tmp"), &client_rt, &control));
+            .and_then(|bin| costs(&profile, &bin, &dir.join("tmp"), &budget, &client_rt, &control));
         match measured {
             Ok(mut cost) => {
                 cost.ports = ports.clone();
@@ -355,14 +384,14 @@ fn compare(profile: Profile, parts: &[Part], targets: Vec<(String, String)>, out
     // A later part that fails still leaves what the earlier parts measured.
     if let Some(bin) = bin_for_faults {
         if parts.contains(&Part::Faults) {
-            match faults(&profile, bench::faults::Instances::Local { bin: &bin, scratch: &dir.join("tmp") }, &client_rt, &control) {
+            match faults(&profile, bench::faults::Instances::Local { bin: &bin, scratch: &dir.join("tmp"), budget }, &client_rt, &control) {
                 Ok(f) => raw.faults = f,
                 Err(e) => failed = Some(e),
             }
             lap(&mut elapsed, "faults");
         }
         if parts.contains(&Part::Cost) && failed.is_none() && deploy == Deploy::Local {
-            match costs(&profile, &bin, &dir.join("tmp"), &client_rt, &control) {
+            match costs(&profile, &bin, &dir.join("tmp"), &budget, &client_rt, &control) {
                 Ok(mut cost) => {
                     cost.ports = ports;
                     raw.cost = Some(cost);
@@ -636,6 +665,7 @@ fn costs(
     profile: &Profile,
     bin: &Path,
     scratch: &Path,
+    budget: &Budget,
     client_rt: &tokio::runtime::Runtime,
     control: &tokio::runtime::Runtime,
 ) -> anyhow::Result<bench::cost::Cost> {
@@ -644,7 +674,7 @@ fn costs(
     let mut measured = cost::Cost { code: cost::count_code(&root), proto_packages: cost::proto_packages(&root), ..Default::default() };
     let configs = cost::feature_configs();
     let bar = progress(configs.len() as u64, "cost runs");
-    cost::feature_costs(&mut measured, profile, bin, scratch, client_rt, control, |variant, config| {
+    cost::feature_costs(&mut measured, profile, bin, scratch, budget, client_rt, control, |variant, config| {
         bar.inc(1);
         bar.set_message(format!("{variant} {config} at {:.0} transfers/s", profile.cost_rate));
     })?;

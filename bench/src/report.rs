@@ -324,6 +324,12 @@ impl Raw {
             }
         );
         self.render_summary(&mut md);
+        // Runs from before 2026-11-28 had other differences (no shared
+        // payee cache, no coarse path): their ledger would be wrong.
+        if !self.env["runtimes"].is_null() && self.variants.len() > 1 {
+            crate::fairness::render(self, &mut md);
+            md.push('\n');
+        }
         let variants: Vec<String> = self.variants.iter().map(|v| v.name.clone()).collect();
         let _ = writeln!(md, "## Latency at fixed rates\n");
         let _ = writeln!(md, "CPU/req is the CPU of every process of the variant in the recorded window (warm-up excluded), per recorded answer.\n");
@@ -1316,6 +1322,21 @@ mod tests {
         let violations = fixture().violations();
         assert_eq!(violations.len(), 1, "{violations:?}");
         assert!(violations[0].starts_with("microservices fan-out repeat 0: 3 lost"), "{violations:?}");
+    }
+
+    #[test]
+    fn the_fairness_ledger_gives_each_switch_its_measured_effect() {
+        let mut raw = fixture();
+        assert!(!raw.render().contains("## Fairness ledger"), "a run without a runtime record predates the ledger");
+        raw.env["runtimes"] = serde_json::json!({"policy": "2 core(s) shared", "sizing": "sized"});
+        if let Some(cost) = raw.cost.as_mut() {
+            let base = cost.features[0].clone();
+            cost.features.push(crate::cost::FeatureCost { config: crate::cost::FINE_PATH.into(), p50_us: 2500.0, cpu_us_per_request: Some(1200.0), ..base });
+        }
+        let md = raw.render();
+        assert!(md.contains("## Fairness ledger"), "{md}");
+        assert!(md.contains("fine: p50 1000 → 2500 µs (2.50x), p99 3000 → 3000 µs, CPU 600 → 1200 µs per transfer (2.00x), at 1000 transfers/s"), "{md}");
+        assert!(md.contains("2 core(s) shared. tokio-default: not measured"), "{md}");
     }
 
     #[test]

@@ -13,6 +13,8 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use tokio::process::{Child, ChildStdin, Command};
 
+use crate::budget::Budget;
+
 type Successors = std::sync::Arc<parking_lot::Mutex<Vec<(Child, Option<ChildStdin>)>>>;
 
 /// A system under test.
@@ -155,15 +157,18 @@ fn spawn_with(binary: &Path, args: &[String], env: &[(&str, &str)], log: Option<
 }
 
 impl Variant {
-    /// Starts the microlith (memory storage, default knobs).
-    pub async fn microlith(bin: &Path, extra: &[String]) -> anyhow::Result<Variant> {
+    /// Starts the microlith (memory storage, default knobs), its runtime
+    /// sized by `budget`.
+    pub async fn microlith(bin: &Path, extra: &[String], budget: &Budget) -> anyhow::Result<Variant> {
         let port = free_port().await?;
         let base = format!("http://127.0.0.1:{port}");
         let mut args = vec!["--listen".to_owned(), format!("127.0.0.1:{port}"), "--exit-on-stdin-eof".to_owned()];
         args.extend_from_slice(extra);
         let http = ready_client()?;
         let started = Instant::now();
-        let (child, stdin) = spawn(&bin.join("microlith"), &args)?;
+        let env = budget.microlith_env();
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let (child, stdin) = spawn_with(&bin.join("microlith"), &args, &env, None)?;
         let pid = child.id().unwrap_or(0);
         let mut variant = Variant {
             name: "microlith".into(),
@@ -182,14 +187,25 @@ impl Variant {
         Ok(variant)
     }
 
-    /// Starts the microservices with `up` (memory storage, default knobs).
-    pub async fn microservices(bin: &Path, scratch: &Path, extra: &[String]) -> anyhow::Result<Variant> {
-        Self::microservices_with(bin, scratch, extra, &[], None).await
+    /// Starts the microservices with `up` (memory storage, default knobs),
+    /// their runtimes sized by `budget`.
+    pub async fn microservices(bin: &Path, scratch: &Path, extra: &[String], budget: &Budget) -> anyhow::Result<Variant> {
+        Self::microservices_with(bin, scratch, extra, &[], None, budget).await
     }
 
     /// Starts the microservices with `up`, extra environment, and every
     /// process's stderr into `log` if given.
-    pub async fn microservices_with(bin: &Path, scratch: &Path, extra: &[String], env: &[(&str, &str)], log: Option<&Path>) -> anyhow::Result<Variant> {
+    pub async fn microservices_with(
+        bin: &Path,
+        scratch: &Path,
+        extra: &[String],
+        env: &[(&str, &str)],
+        log: Option<&Path>,
+        budget: &Budget,
+    ) -> anyhow::Result<Variant> {
+        let sizing = budget.microservices_env();
+        let env: Vec<(&str, &str)> = sizing.iter().map(|(k, v)| (*k, v.as_str())).chain(env.iter().copied()).collect();
+        let env = env.as_slice();
         let port = free_port().await?;
         let base = format!("http://127.0.0.1:{port}");
         std::fs::create_dir_all(scratch)?;

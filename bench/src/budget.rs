@@ -1,0 +1,150 @@
+//! The core budget both variants get, and how each variant's tokio
+//! runtimes are sized to it: a policy of the harness, recorded in
+//! `env.json` with every process's worker count.
+//!
+//! Both variants run on the same cores (every core of the machine, shared
+//! with the load generator). The microlith is one process: one worker per
+//! core. The microservices are five service processes (and a launcher
+//! that only supervises them): left at tokio's default, each starts one
+//! worker per core, so on two cores ten workers wake and steal from each
+//! other on every hop. Sized, the cores are split evenly among the five,
+//! and each gets one worker when they outnumber the cores. `--runtimes
+//! tokio-default` runs the microservices as they ship without the harness,
+//! and the cost part measures that configuration beside the sized one in
+//! every run.
+
+use serde::{Deserialize, Serialize};
+
+/// The service processes of the microservices (gateway, transfers,
+/// accounts, ledger, chat); the launcher runs one worker of its own.
+pub const SERVICE_PROCESSES: usize = 5;
+
+/// How the microservices' runtimes are sized.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum Sizing {
+    /// The cores split evenly among the service processes, at least one
+    /// worker each.
+    Sized,
+    /// Tokio's default: one worker per core in every process.
+    TokioDefault,
+}
+
+impl Sizing {
+    /// The name on the command line and in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Sizing::Sized => "sized",
+            Sizing::TokioDefault => "tokio-default",
+        }
+    }
+}
+
+/// The cores both variants get, and the sizing of the microservices.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Budget {
+    /// Cores of the machine, all of them shared by both variants and the
+    /// load generator.
+    pub cores: usize,
+    /// How the microservices' runtimes are sized to them.
+    pub sizing: Sizing,
+}
+
+/// One process's runtime, as `env.json` records it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProcessRuntime {
+    /// `microlith` or `microservices`.
+    pub variant: String,
+    /// The process (`microlith`, `gateway`, …, `launcher`).
+    pub process: String,
+    /// Its tokio worker threads.
+    pub workers: usize,
+}
+
+impl Budget {
+    /// Every core of this machine.
+    pub fn of_machine(sizing: Sizing) -> Self {
+        Self {
+            cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            sizing,
+        }
+    }
+
+    /// The microlith's workers: one per core.
+    pub fn microlith_workers(&self) -> usize {
+        self.cores.max(1)
+    }
+
+    /// Each service process's workers.
+    pub fn service_workers(&self) -> usize {
+        match self.sizing {
+            Sizing::Sized => (self.cores / SERVICE_PROCESSES).max(1),
+            Sizing::TokioDefault => self.cores.max(1),
+        }
+    }
+
+    /// The microlith's environment (knobs by environment, so that older
+    /// binaries, which ignore them, can be measured by the same harness).
+    pub fn microlith_env(&self) -> Vec<(&'static str, String)> {
+        vec![("MICROLITH_WORKERS", self.microlith_workers().to_string())]
+    }
+
+    /// The microservices' environment: sized workers, or none (tokio's
+    /// default).
+    pub fn microservices_env(&self) -> Vec<(&'static str, String)> {
+        match self.sizing {
+            Sizing::Sized => vec![("MICROSERVICES_WORKERS", self.service_workers().to_string())],
+            Sizing::TokioDefault => Vec::new(),
+        }
+    }
+
+    /// Every process's workers, for `env.json`.
+    pub fn processes(&self) -> Vec<ProcessRuntime> {
+        let row = |variant: &str, process: &str, workers| ProcessRuntime {
+            variant: variant.to_owned(),
+            process: process.to_owned(),
+            workers,
+        };
+        let mut rows = vec![row("microlith", "microlith", self.microlith_workers())];
+        for process in ["gateway", "transfers", "accounts", "ledger", "chat"] {
+            rows.push(row("microservices", process, self.service_workers()));
+        }
+        rows.push(row("microservices", "launcher", 1));
+        rows
+    }
+
+    /// The policy in one sentence, for the report.
+    pub fn describe(&self) -> String {
+        let per_service = self.service_workers();
+        format!(
+            "{} core(s) shared by both variants and the load generator; the microlith: 1 process with {} worker(s); \
+             the microservices ({}): {} service processes with {} worker(s) each ({} in all) and a launcher with 1",
+            self.cores,
+            self.microlith_workers(),
+            self.sizing.name(),
+            SERVICE_PROCESSES,
+            per_service,
+            per_service * SERVICE_PROCESSES,
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sized_runtimes_split_the_cores_and_never_go_below_one_worker() {
+        let two = Budget { cores: 2, sizing: Sizing::Sized };
+        assert_eq!((two.microlith_workers(), two.service_workers()), (2, 1));
+        assert_eq!(two.microservices_env(), vec![("MICROSERVICES_WORKERS", "1".to_owned())]);
+        let sixteen = Budget { cores: 16, sizing: Sizing::Sized };
+        assert_eq!(sixteen.service_workers(), 3);
+        let default = Budget { cores: 2, sizing: Sizing::TokioDefault };
+        assert_eq!(default.service_workers(), 2);
+        assert!(default.microservices_env().is_empty(), "tokio's default is no setting at all");
+        let rows = two.processes();
+        assert_eq!(rows.iter().filter(|r| r.variant == "microservices").map(|r| r.workers).sum::<usize>(), 6);
+        assert_eq!(rows.len(), 7);
+    }
+}

@@ -1,0 +1,111 @@
+//! The fairness ledger of REPORT.md: every difference between the variants
+//! that the numbers depend on, why it exists, the switch that turns it,
+//! and its measured effect in this run (from the cost part, which runs
+//! each switch's other position under the same transfer load).
+
+use std::fmt::Write as _;
+
+use crate::cost::{Cost, FINE_PATH, FeatureCost, TOKIO_DEFAULT};
+use crate::report::Raw;
+
+/// One row: what differs, why, its switch, and what it did in this run.
+struct Row {
+    what: &'static str,
+    why: &'static str,
+    switch: &'static str,
+    effect: String,
+}
+
+fn feature<'a>(cost: Option<&'a Cost>, variant: &str, config: &str) -> Option<&'a FeatureCost> {
+    cost?.features.iter().find(|f| f.variant == variant && f.config == config)
+}
+
+/// "p50 A → B µs (r×), CPU A → B µs per transfer (r×)" from the baseline
+/// to the switch's other position.
+fn change(base: Option<&FeatureCost>, other: Option<&FeatureCost>, other_name: &str) -> String {
+    let (Some(base), Some(other)) = (base, other) else {
+        return format!("{other_name}: not measured in this run");
+    };
+    let cpu = match (base.cpu_us_per_request, other.cpu_us_per_request) {
+        (Some(b), Some(o)) => format!(", CPU {b:.0} → {o:.0} µs per transfer ({:.2}x)", o / b.max(1e-9)),
+        _ => String::new(),
+    };
+    format!(
+        "{other_name}: p50 {:.0} → {:.0} µs ({:.2}x), p99 {:.0} → {:.0} µs{cpu}, at {:.0} transfers/s",
+        base.p50_us,
+        other.p50_us,
+        other.p50_us / base.p50_us.max(1e-9),
+        base.p99_us,
+        other.p99_us,
+        base.rate
+    )
+}
+
+/// Writes the ledger section.
+pub fn render(raw: &Raw, md: &mut String) {
+    let cost = raw.cost.as_ref();
+    let base = feature(cost, "microservices", "baseline");
+    let policy = raw.env["runtimes"]["policy"].as_str().unwrap_or("not recorded (a run from before 2026-11-28: tokio's default in every process)");
+    let rows = [
+        Row {
+            what: "Transfer decomposition: the microservices' transfers service makes one `ApplyTransfer` call to the accounts service per transfer (payee check, debit and credit applied together under one lock, committed together); the microlith sends each step to the actor of its account (up to two of its eight account shards), in process",
+            why: "One accounts process holds every account, so a latency-minded team makes one round trip, not three. The microlith's accounts are sharded actors; its steps are in-process calls",
+            switch: "`microservices --transfer-path fine` (`MICROSERVICES_TRANSFER_PATH`): one call per step (the payee check until cached, the debit, the credit)",
+            effect: change(base, feature(cost, "microservices", FINE_PATH), "fine"),
+        },
+        Row {
+            what: "Runtime sizing",
+            why: policy_why(),
+            switch: "`bench … --runtimes tokio-default`; per process `--workers` (`MICROLITH_WORKERS`, `MICROSERVICES_WORKERS`)",
+            effect: format!("{policy}. {}", change(base, feature(cost, "microservices", TOKIO_DEFAULT), "tokio-default")),
+        },
+        Row {
+            what: "Payee cache: a transfer's payee check is answered from a cache of accounts seen to exist",
+            why: "Accounts are never deleted, so the fact never goes stale; either fabric may cache it",
+            switch: "none: the same code (`shared_domain::known::KnownAccounts`) in front of both variants' accounts",
+            effect: "the same in both".to_owned(),
+        },
+        Row {
+            what: "Step records of settled transfers: the microlith forgets them once a transfer is resolved; the microservices' accounts keep every one",
+            why: "The microlith's mailboxes are FIFO, so no stale copy of a step can arrive after its transfer settled. A network can deliver a delayed duplicate, so the microservices keep the record that makes it harmless (bounding them safely is open work)",
+            switch: "none yet",
+            effect: "not measured: the microservices' accounts map grows by one entry per transfer (its RSS after the load is in the Operations table)".to_owned(),
+        },
+        Row {
+            what: "Audit and read model: the microservices' audit is served by a separate ledger process fed over HTTP/JSON in batches; the microlith's audit asks its actors",
+            why: "A read model in its own service is how the split is usually built; its lag is measured",
+            switch: "none",
+            effect: "the read model's lag is in the cost table (eventual consistency)".to_owned(),
+        },
+        Row {
+            what: "The fabric's own features: the microservices propagate trace context on every hop, shed load per downstream, and run circuit breakers and retry budgets; mTLS and service tokens are off by default",
+            why: "What a production deployment without a service mesh ships; each optional one is measured on",
+            switch: "`--mtls`, `--service-tokens`, `MICROSERVICES_LOG_SPANS`",
+            effect: "in the cost table (tracing, mTLS, tokens rows)".to_owned(),
+        },
+        Row {
+            what: "Everything else is the same code: the HTTP edge (`edge`), the business rules (`shared-domain`), the store (`store`), the same storage mode, machine and load",
+            why: "One body of logic, two fabrics",
+            switch: "–",
+            effect: "–".to_owned(),
+        },
+    ];
+    let _ = writeln!(md, "\n## Fairness ledger\n");
+    let _ = writeln!(
+        md,
+        "Every difference between the variants that the numbers above depend on, why it exists, how to turn it, and \
+         what it did in this run. Each switch's other position ran under the same transfer load as the baselines \
+         (the cost part, {:.0} transfers/s, a fresh instance each).\n",
+        raw.profile.cost_rate
+    );
+    let _ = writeln!(md, "| difference | why | switch | measured effect in this run |");
+    let _ = writeln!(md, "|---|---|---|---|");
+    for row in rows {
+        let _ = writeln!(md, "| {} | {} | {} | {} |", row.what, row.why, row.switch, row.effect);
+    }
+}
+
+fn policy_why() -> &'static str {
+    "Both variants get the same cores; tokio's default starts one worker per core in each of the microservices' \
+     processes, so on few cores idle workers are woken and steal on every hop"
+}
