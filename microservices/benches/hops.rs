@@ -88,7 +88,7 @@ fn start_servers() -> Servers {
                         .expect("open");
                 }
                 let routes = || {
-                    tonic::service::Routes::new(b::accounts_server::AccountsServer::new(AccountsServer(accounts.clone())))
+                    tonic::service::Routes::new(b::accounts_server::AccountsServer::new(AccountsServer::new(accounts.clone())))
                 };
                 let verifier = || Some(Arc::new(Verifier::new(key.clone(), "accounts")));
                 let mut addrs = Vec::new();

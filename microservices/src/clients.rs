@@ -116,7 +116,11 @@ impl Downstream {
 
     fn request<T>(&self, message: T) -> Request<T> {
         let mut request = Request::new(message);
-        request.set_timeout(deadline::budget(self.timeout));
+        let budget = deadline::budget(self.timeout);
+        request.set_timeout(budget);
+        // The absolute deadline too: the accounts service's fence refuses a
+        // step that arrives after it (a stale copy).
+        crate::settlement::set_deadline(&mut request, budget);
         traced(&mut request);
         self.authorize(&mut request);
         request
@@ -197,19 +201,68 @@ impl TransferPath {
 
 /// `AccountsService` over `bank.v1.Accounts`.
 pub struct GrpcAccounts {
-    downstream: Downstream,
+    downstream: Arc<Downstream>,
     path: TransferPath,
+    /// Settled transfers on their way to the accounts service, in
+    /// batches (started with the first one).
+    settled: std::sync::OnceLock<tokio::sync::mpsc::Sender<TransferId>>,
 }
+
+/// Settled transfers waiting to be reported before more are dropped (and
+/// their records kept).
+const SETTLE_QUEUE: usize = 65_536;
+/// Transfers reported in one `Settle` call at most.
+const SETTLE_BATCH: usize = 1024;
+/// Tries of one `Settle` batch (about 10 s in all) before its records are
+/// left to the accounts.
+const SETTLE_ATTEMPTS: u32 = 15;
 
 impl GrpcAccounts {
     /// A client of the accounts service whose sagas take `path`.
     pub fn new(downstream: Downstream, path: TransferPath) -> Self {
-        Self { downstream, path }
+        Self { downstream: Arc::new(downstream), path, settled: std::sync::OnceLock::new() }
     }
 
     /// The client's channel and policy (its breaker, say).
     pub fn downstream(&self) -> &Downstream {
         &self.downstream
+    }
+
+    /// Reports settled transfers in batches: whatever is waiting when the
+    /// last call returns goes in the next (no timer; at low rates a batch
+    /// is one transfer). A batch that fails is dropped: the accounts keep
+    /// those records (memory, never money).
+    fn settler(&self) -> &tokio::sync::mpsc::Sender<TransferId> {
+        self.settled.get_or_init(|| {
+            let (tx, mut rx) = tokio::sync::mpsc::channel::<TransferId>(SETTLE_QUEUE);
+            let downstream = self.downstream.clone();
+            tokio::spawn(async move {
+                let mut batch = Vec::with_capacity(SETTLE_BATCH);
+                while rx.recv_many(&mut batch, SETTLE_BATCH).await > 0 {
+                    let message = b::SettleRequest { transfer_ids: batch.drain(..).map(|id| id.to_string()).collect() };
+                    // Across an outage of the accounts (a restart takes
+                    // about half a second), then given up.
+                    let mut pause = Duration::from_millis(50);
+                    for attempt in 1..=SETTLE_ATTEMPTS {
+                        let sent = downstream
+                            .unary(true, message.clone(), bank_error, |ch, r| async move { AccountsClient::new(ch).settle(r).await })
+                            .await;
+                        match sent {
+                            Ok(_) => break,
+                            Err(e) if attempt == SETTLE_ATTEMPTS => {
+                                metrics::counter!("transfers_settle_batches_failed_total").increment(1);
+                                tracing::warn!(error = %e, "a batch of settled transfers was not reported; the accounts keep their records");
+                            }
+                            Err(_) => {
+                                tokio::time::sleep(pause).await;
+                                pause = (pause * 2).min(Duration::from_secs(1));
+                            }
+                        }
+                    }
+                }
+            });
+            tx
+        })
     }
 }
 
@@ -234,6 +287,13 @@ impl AccountsService for GrpcAccounts {
         // Idempotent per (transfer_id, kind): a retried step moves no money twice.
         let r = self.downstream.unary(true, message, bank_error, |ch, r| async move { AccountsClient::new(ch).apply_step(r).await }).await?;
         decoded(wire::step_result_from_wire(&r))
+    }
+    /// Queued for the next `Settle` batch; a full queue drops it (and the
+    /// accounts keep its records).
+    fn settled(&self, request: &TransferRequest) {
+        if self.settler().try_send(request.transfer_id.clone()).is_err() {
+            metrics::counter!("transfers_settle_dropped_total").increment(1);
+        }
     }
     async fn apply_transfer(&self, request: &TransferRequest) -> BankResult<Option<Resolution>> {
         if self.path == TransferPath::Fine {

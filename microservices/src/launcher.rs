@@ -91,6 +91,7 @@ fn env_of(args: &ServiceArgs, urls: &BTreeMap<ServiceKind, String>) -> Vec<(&'st
         ("MICROSERVICES_SESSION_BUFFER", args.session_buffer.to_string()),
         ("MICROSERVICES_SUBSCRIBER_BUFFER", args.subscriber_buffer.to_string()),
         ("MICROSERVICES_TRANSFER_PATH", args.transfer_path.name().to_owned()),
+        ("MICROSERVICES_MAX_CLOCK_SKEW_MS", args.max_clock_skew_ms.to_string()),
     ];
     if let Some(workers) = args.workers {
         env.push(("MICROSERVICES_WORKERS", workers.to_string()));

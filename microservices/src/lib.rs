@@ -14,9 +14,12 @@
 //! - [`auth`]: signed service tokens (HS256 JWT, audience per service).
 //! - [`pki`]: the private CA generated at run time, rustls configs for `--mtls`.
 //! - [`resilience`]: circuit breaker (tower layer), retries with jitter and a budget.
+//! - [`settlement`]: settled transfers forgotten by the accounts service
+//!   behind a fence of tombstones and deadlines (bounded books, no stale step applied).
 //! - [`wire`]: generated protobuf types and their conversions to the domain.
 pub mod wire;
 pub mod resilience;
+pub mod settlement;
 pub mod deadline;
 pub mod servers;
 pub mod clients;

@@ -31,6 +31,7 @@ use crate::ledger::{Feed, HttpLedger, Ledger, now_us};
 use crate::observe::GrpcMetricsLayer;
 use crate::resilience::{Breaker, BreakerConfig, RetryConfig};
 use crate::servers::{AccountsServer, ChatServer, TransfersServer};
+use crate::settlement::Settlement;
 use crate::wire::pb;
 
 /// The largest request message a service decodes. Requests are small (a
@@ -166,6 +167,11 @@ pub struct ServiceArgs {
     /// (see bench's README).
     #[arg(long, env = "MICROSERVICES_WORKERS")]
     pub workers: Option<usize>,
+    /// How far apart two services' clocks may be, milliseconds: a settled
+    /// transfer's tombstone lives `--call-timeout-ms` plus this, so no
+    /// delayed copy of its steps is applied (see `settlement`).
+    #[arg(long, env = "MICROSERVICES_MAX_CLOCK_SKEW_MS", default_value_t = 1000)]
+    pub max_clock_skew_ms: u64,
     /// How the transfers service moves money at the accounts service:
     /// `coarse` (one call per transfer) or `fine` (one call per step).
     #[arg(long, env = "MICROSERVICES_TRANSFER_PATH", value_enum, default_value = "coarse")]
@@ -368,8 +374,21 @@ pub async fn serve(kind: ServiceKind, args: ServiceArgs, listener: TcpListener, 
         ServiceKind::Accounts => {
             let store = AccountStore::new(storage.namespace("accounts"));
             let book = store.load()?;
-            let accounts = LocalAccounts::restored(book, durable.then_some(store));
-            routes = routes.add_service(pb::bank::accounts_server::AccountsServer::new(AccountsServer(Arc::new(accounts))).max_decoding_message_size(MAX_REQUEST_BYTES));
+            let accounts = Arc::new(LocalAccounts::restored(book, durable.then_some(store)));
+            // Settled transfers' step records are dropped behind the fence;
+            // a durable book reloaded here lost its tombstones.
+            let settlement = {
+                let (forget, count) = (accounts.clone(), accounts.clone());
+                Settlement::new(
+                    Duration::from_millis(args.call_timeout_ms),
+                    Duration::from_millis(args.max_clock_skew_ms),
+                    durable,
+                    move |ids| forget.forget(ids),
+                    move || count.step_records(),
+                )
+            };
+            let server = AccountsServer::settling(accounts, settlement);
+            routes = routes.add_service(pb::bank::accounts_server::AccountsServer::new(server).max_decoding_message_size(MAX_REQUEST_BYTES));
             reporter.set_serving::<pb::bank::accounts_server::AccountsServer<AccountsServer>>().await;
         }
         ServiceKind::Transfers => {

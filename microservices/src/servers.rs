@@ -9,36 +9,67 @@ use tonic::{Request, Response, Status};
 
 use shared_domain::bank::Resolution;
 use shared_domain::chat::HistoryQuery;
-use shared_domain::error::CallError;
+use shared_domain::error::{BankResult, CallError};
+use shared_domain::id::TransferId;
 use shared_domain::service::{AccountsService, RoomsService, TransferJournal, TransfersService};
 
 use crate::deadline::scoped;
+use crate::settlement::{Settlement, deadline_of};
 use crate::wire::pb::{bank as b, chat as c};
 use crate::wire::{self, bank_call_status, chat_call_status, invalid};
 
 /// `bank.v1.Accounts` over any accounts service.
-pub struct AccountsServer(pub Arc<dyn AccountsService>);
+pub struct AccountsServer {
+    accounts: Arc<dyn AccountsService>,
+    /// When the books forget settled transfers: every step goes through
+    /// the fence ([`crate::settlement`]). Without it, `Settle` is refused
+    /// and every step record is kept.
+    settlement: Option<Arc<Settlement>>,
+}
+
+impl AccountsServer {
+    /// Serves `accounts`, keeping every step record.
+    pub fn new(accounts: Arc<dyn AccountsService>) -> Self {
+        Self { accounts, settlement: None }
+    }
+
+    /// Serves `accounts` whose settled transfers are forgotten behind
+    /// `settlement`'s fence.
+    pub fn settling(accounts: Arc<dyn AccountsService>, settlement: Arc<Settlement>) -> Self {
+        Self { accounts, settlement: Some(settlement) }
+    }
+
+    /// Runs `apply` for `transfer_id` through the fence, if there is one.
+    async fn fenced<T, R>(&self, transfer_id: &TransferId, request: &Request<R>, apply: impl Future<Output = BankResult<T>>) -> Result<T, Status> {
+        match &self.settlement {
+            Some(settlement) => settlement.guarded(transfer_id, deadline_of(request), apply).await?,
+            None => apply.await,
+        }
+        .map_err(bank_call_status)
+    }
+}
 
 #[tonic::async_trait]
 impl b::accounts_server::Accounts for AccountsServer {
     async fn open(&self, request: Request<b::OpenRequest>) -> Result<Response<b::Account>, Status> {
         let (id, opening) = wire::open_request(request.get_ref())?;
-        let view = self.0.open(id, opening).await.map_err(bank_call_status)?;
+        let view = self.accounts.open(id, opening).await.map_err(bank_call_status)?;
         Ok(Response::new(wire::account_to_wire(&view)))
     }
     async fn balance(&self, request: Request<b::BalanceRequest>) -> Result<Response<b::Account>, Status> {
         let id = wire::id("account_id", &request.get_ref().account_id)?;
-        let view = self.0.balance(&id).await.map_err(bank_call_status)?;
+        let view = self.accounts.balance(&id).await.map_err(bank_call_status)?;
         Ok(Response::new(wire::account_to_wire(&view)))
     }
     async fn apply_step(&self, request: Request<b::ApplyStepRequest>) -> Result<Response<b::StepResult>, Status> {
         let step = wire::step_from_wire(request.get_ref())?;
-        let result = self.0.apply_step(step).await.map_err(bank_call_status)?;
+        let transfer_id = step.transfer_id.clone();
+        let result = self.fenced(&transfer_id, &request, self.accounts.apply_step(step)).await?;
         Ok(Response::new(wire::step_result_to_wire(result)))
     }
     async fn apply_transfer(&self, request: Request<b::TransferRequest>) -> Result<Response<b::TransferOutcome>, Status> {
         let transfer = wire::transfer_from_wire(request.get_ref())?;
-        match self.0.apply_transfer(&transfer).await.map_err(bank_call_status)? {
+        match self.fenced(&transfer.transfer_id, &request, self.accounts.apply_transfer(&transfer)).await? {
             Some(Resolution::Resolved(status)) => Ok(Response::new(wire::outcome_status_to_wire(status))),
             // Refused before money moved: the domain error itself, so the
             // caller rebuilds the same `Abandon`.
@@ -47,8 +78,21 @@ impl b::accounts_server::Accounts for AccountsServer {
         }
     }
     async fn totals(&self, _request: Request<b::TotalsRequest>) -> Result<Response<b::Totals>, Status> {
-        let totals = self.0.totals().await.map_err(bank_call_status)?;
+        let totals = self.accounts.totals().await.map_err(bank_call_status)?;
         Ok(Response::new(wire::totals_to_wire(totals)))
+    }
+    async fn settle(&self, request: Request<b::SettleRequest>) -> Result<Response<b::SettleResponse>, Status> {
+        let Some(settlement) = &self.settlement else {
+            return Err(Status::unimplemented("these accounts keep every step record"));
+        };
+        let ids = request
+            .get_ref()
+            .transfer_ids
+            .iter()
+            .map(|id| wire::transfer_id(id))
+            .collect::<Result<Vec<_>, _>>()?;
+        settlement.settle(&ids).await.map_err(bank_call_status)?;
+        Ok(Response::new(b::SettleResponse {}))
     }
 }
 

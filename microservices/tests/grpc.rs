@@ -40,6 +40,48 @@ fn account(id: &str) -> AccountId {
     AccountId::new(id).expect("valid id")
 }
 
+/// A request carrying its absolute deadline a second ahead, as every
+/// client of the accounts service sends it.
+fn timed<T>(message: T) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    microservices::settlement::set_deadline(&mut request, std::time::Duration::from_secs(1));
+    request
+}
+
+/// A settled transfer's step records are dropped, and a delayed copy of
+/// one of its steps (sent before the settlement, delivered after it) is
+/// refused and moves no money: the tombstone while its deadline lies
+/// ahead, the deadline after that. Without the fence, the copy would find
+/// no record and debit the payer again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delayed_duplicate_after_settlement_moves_no_money() -> anyhow::Result<()> {
+    let mut accounts = AccountsClient::new(channel("accounts").await?);
+    accounts.open(b::OpenRequest { account_id: "s-a1".into(), opening_balance: 100 }).await?;
+    accounts.open(b::OpenRequest { account_id: "s-a2".into(), opening_balance: 0 }).await?;
+    let debit = b::ApplyStepRequest { transfer_id: "s-t1".into(), kind: b::StepKind::Debit as i32, account_id: "s-a1".into(), amount: 30 };
+    // Sent now, delivered later: its deadline is fixed now.
+    let delayed = timed(debit.clone());
+    let transfer = b::TransferRequest { transfer_id: "s-t1".into(), from: "s-a1".into(), to: "s-a2".into(), amount: 30 };
+    let outcome = accounts.apply_transfer(timed(transfer)).await?.into_inner();
+    ensure!(outcome.status == b::TransferStatus::Committed as i32, "{outcome:?}");
+    accounts.settle(b::SettleRequest { transfer_ids: vec!["s-t1".into()] }).await?;
+
+    let refused = accounts.apply_step(delayed).await.expect_err("a stale copy");
+    ensure!(refused.code() == Code::FailedPrecondition, "{refused:?}");
+    let mut past = tonic::Request::new(debit.clone());
+    past.metadata_mut().insert(microservices::settlement::DEADLINE_HEADER, "1".parse()?);
+    ensure!(accounts.apply_step(past).await.expect_err("past its deadline").code() == Code::DeadlineExceeded);
+    let bare = accounts.apply_step(debit).await.expect_err("no deadline");
+    ensure!(bare.code() == Code::InvalidArgument, "{bare:?}");
+    let balance = |id: &'static str| {
+        let mut accounts = accounts.clone();
+        async move { anyhow::Ok(accounts.balance(b::BalanceRequest { account_id: id.into() }).await?.into_inner().balance) }
+    };
+    ensure!(balance("s-a1").await? == 70 && balance("s-a2").await? == 30, "the stale copy moved money");
+
+    Ok(())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn accounts_service_contract() -> anyhow::Result<()> {
     let mut accounts = AccountsClient::new(channel("accounts").await?);
@@ -70,17 +112,17 @@ async fn accounts_service_contract() -> anyhow::Result<()> {
         account_id: "g-a1".into(),
         amount: 30,
     };
-    let first = accounts.apply_step(step.clone()).await?.into_inner();
-    let second = accounts.apply_step(step).await?.into_inner();
+    let first = accounts.apply_step(timed(step.clone())).await?.into_inner();
+    let second = accounts.apply_step(timed(step)).await?.into_inner();
     ensure!(first == second, "{first:?} vs {second:?}");
     ensure!(accounts.balance(b::BalanceRequest { account_id: "g-a1".into() }).await?.into_inner().balance == 70);
     let broke = accounts
-        .apply_step(b::ApplyStepRequest {
+        .apply_step(timed(b::ApplyStepRequest {
             transfer_id: "g-t2".into(),
             kind: b::StepKind::Debit as i32,
             account_id: "g-a2".into(),
             amount: 5,
-        })
+        }))
         .await?
         .into_inner();
     ensure!(broke.result == Some(b::step_result::Result::InsufficientFundsBalance(0)), "{broke:?}");
@@ -102,7 +144,7 @@ async fn accounts_service_contract() -> anyhow::Result<()> {
         b::ApplyStepRequest { transfer_id: "g-t3".into(), kind: 1, account_id: String::new(), amount: 1 },
     ];
     for bad in bad_requests {
-        let refused = accounts.apply_step(bad.clone()).await.expect_err("refused");
+        let refused = accounts.apply_step(timed(bad.clone())).await.expect_err("refused");
         ensure!(refused.code() == Code::InvalidArgument, "{bad:?}: {refused:?}");
     }
     for opening in [-1, 1_000_000_000_000_001] {
@@ -311,7 +353,7 @@ async fn malformed_wrong_and_oversized_messages_get_a_clean_status_and_change_no
     // Other tests share this cluster: check what the bad input named.
     ensure!(accounts.balance(b::BalanceRequest { account_id: "m-a1".into() }).await?.into_inner().balance == 5, "bad input moved money");
     let step = b::ApplyStepRequest { transfer_id: "m-a1".into(), kind: b::StepKind::Credit as i32, account_id: "m-a1".into(), amount: 1 };
-    let applied = accounts.apply_step(step).await?.into_inner();
+    let applied = accounts.apply_step(timed(step)).await?.into_inner();
     ensure!(applied.result == Some(b::step_result::Result::AppliedBalanceAfter(6)), "a refused step was recorded: {applied:?}");
     let history = chat.history(c::HistoryRequest { room: "m-room".into(), after: 0, limit: 10 }).await?.into_inner();
     ensure!(history.messages.is_empty(), "bad input posted a message");

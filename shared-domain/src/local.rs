@@ -188,6 +188,23 @@ impl<P: Persist<AccountChange>> AccountsService for LocalAccounts<P> {
     }
 }
 
+impl<P: Persist<AccountChange>> LocalAccounts<P> {
+    /// Drops the step results of settled transfers and persists that
+    /// ([`AccountBook::forget`]): only for a caller that guarantees no stale
+    /// copy of their steps can still be applied (a FIFO mailbox, or a
+    /// [`crate::bank::StepFence`] checked under the same order).
+    pub fn forget(&self, transfer_ids: &[TransferId]) -> BankResult<()> {
+        let mut book = self.inner.lock()?;
+        let changes: Vec<AccountChange> = transfer_ids.iter().filter_map(|id| book.forget(id)).collect();
+        self.inner.keep_all(&book, &changes)
+    }
+
+    /// How many transfers have step results kept here.
+    pub fn step_records(&self) -> usize {
+        self.inner.lock::<()>().map_or(0, |book| book.step_records())
+    }
+}
+
 /// The journal in one [`TransferBook`].
 pub struct LocalJournal<P = NoPersist> {
     inner: Locked<TransferBook, P>,
