@@ -103,7 +103,7 @@ const AREAS: &[(&str, &str, &[&str])] = &[
     ("microservices", "codecs and error mapping", &["microservices/src/wire.rs", "microservices/build.rs"]),
     ("microservices", "gRPC servers", &["microservices/src/servers.rs"]),
     ("microservices", "gRPC clients", &["microservices/src/clients.rs"]),
-    ("microservices", "resilience: breakers, retries, deadlines", &["microservices/src/resilience.rs", "microservices/src/deadline.rs"]),
+    ("microservices", "resilience: breakers, retries, deadlines, settlement fence", &["microservices/src/resilience.rs", "microservices/src/deadline.rs", "microservices/src/settlement.rs"]),
     ("microservices", "tracing and metrics", &["microservices/src/trace.rs", "microservices/src/observe.rs"]),
     ("microservices", "service tokens and the private CA", &["microservices/src/auth.rs", "microservices/src/pki.rs"]),
     ("microservices", "HTTP/JSON read model (ledger)", &["microservices/src/ledger.rs"]),

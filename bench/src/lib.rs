@@ -9,6 +9,7 @@
 //! - [`images`]: the container images (static musl binaries FROM scratch).
 //! - [`load`]: the open-loop load generator (latency from the schedule,
 //!   so coordinated omission cannot hide a stall).
+//! - [`oha`]: the generator cross-checked against oha at the same rates.
 //! - [`scenarios`]: what runs against each variant, and the invariant checks.
 //! - [`cpu`]: the CPU time of a system's processes, per thread from `/proc`.
 //! - [`cost`]: lines of code by purpose, build time and binary sizes,
@@ -39,6 +40,7 @@ pub mod images;
 pub mod lag;
 pub mod faults;
 pub mod load;
+pub mod oha;
 #[cfg(feature = "percall")]
 pub mod percall;
 pub mod report;

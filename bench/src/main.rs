@@ -116,6 +116,11 @@ struct RunArgs {
     /// per core in every process). The cost part measures both either way.
     #[arg(long, value_enum, default_value = "sized", conflicts_with = "targets")]
     runtimes: Sizing,
+    /// Cross-check the load generator against oha at the same rates (on in
+    /// `--full`; builds oha into `target/tools` first, several minutes the
+    /// first time).
+    #[arg(long)]
+    cross_check: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -237,7 +242,7 @@ fn main() -> anyhow::Result<()> {
 }
 
 fn start(args: RunArgs, parts: &[Part]) -> anyhow::Result<()> {
-    let RunArgs { quick: _, full, smoke, targets, out, build_cost, bin_dir, deploy, storage, runtimes } = args;
+    let RunArgs { quick: _, full, smoke, targets, out, build_cost, bin_dir, deploy, storage, runtimes, cross_check } = args;
     let mut profile = if smoke {
         Profile::smoke()
     } else if full {
@@ -246,6 +251,7 @@ fn start(args: RunArgs, parts: &[Part]) -> anyhow::Result<()> {
         Profile::quick()
     };
     profile.build_cost |= build_cost;
+    profile.cross_check |= cross_check;
     let storage = storage.unwrap_or(if deploy == Deploy::Compose { Storage::Durable } else { Storage::Memory });
     compare(profile, parts, targets, &out, bin_dir, deploy, storage, Budget::of_machine(runtimes))
 }
@@ -283,6 +289,19 @@ fn compare(
     let client_rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build()?;
     let control = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build()?;
     bench::compose::tear_down_on_interrupt(control.handle());
+
+    // oha for the cross-check, built before anything is measured.
+    let oha = if profile.cross_check && parts.contains(&Part::Latency) {
+        let spinner = ProgressBar::new_spinner();
+        spinner.enable_steady_tick(Duration::from_millis(200));
+        spinner.set_message("oha for the cross-check");
+        let oha = bench::oha::ensure_installed(&workspace(), |n| spinner.set_message(format!("building oha {}: {n} crates compiled", bench::oha::OHA_VERSION)))?;
+        spinner.finish_and_clear();
+        lap(&mut elapsed, "build");
+        Some(oha)
+    } else {
+        None
+    };
 
     // The systems under test.
     let mut systems = Vec::new();
@@ -328,7 +347,7 @@ fn compare(
     }
     let ports: Vec<(String, u64)> = systems.iter().filter(|v| !v.pids.is_empty()).map(|v| (v.name.clone(), v.ports())).collect();
     lap(&mut elapsed, "start");
-    let result = measure(&profile, parts, &systems, &client_rt, &control, &run_id);
+    let result = measure(&profile, parts, &systems, oha.as_deref(), &client_rt, &control, &run_id);
     // Stop what we started, whatever happened.
     control.block_on(async {
         for v in systems {
@@ -421,6 +440,7 @@ fn measure(
     profile: &Profile,
     parts: &[Part],
     systems: &[Variant],
+    oha: Option<&Path>,
     client_rt: &tokio::runtime::Runtime,
     control: &tokio::runtime::Runtime,
     run_id: &str,
@@ -603,6 +623,25 @@ fn measure(
             runs.push(record);
         }
     }
+    // The generator against oha, at the floor and against the microlith
+    // (balance reads), at the fixed read rate and four times it.
+    let mut cross_check = None;
+    if let Some(oha) = oha
+        && latency
+    {
+        let rates = [profile.read_rate, 4.0 * profile.read_rate];
+        let mut floor_workload = profile.workload()?;
+        let mut endpoints = vec![bench::oha::Endpoint { name: "floor", base: &echo, scenario: Scenario::Floor, workload: &mut floor_workload }];
+        if let Some(i) = systems.iter().position(|v| v.name == "microlith") {
+            let workload = &mut workloads[i];
+            endpoints.push(bench::oha::Endpoint { name: "microlith", base: &systems[i].base, scenario: Scenario::Balance, workload });
+        }
+        bar.inc_length((rates.len() * endpoints.len()) as u64);
+        cross_check = Some(bench::oha::cross_check(oha, client_rt.handle(), &http, profile, &rates, &mut endpoints, |name, rate| {
+            bar.inc(1);
+            bar.set_message(format!("cross-check: ours and oha against {name} at {rate:.0}/s"));
+        })?);
+    }
     bar.finish_with_message("load done; checking invariants");
     let started = Instant::now();
     for (i, v) in systems.iter().enumerate() {
@@ -637,6 +676,7 @@ fn measure(
         cost: None,
         wrk,
         containers: None,
+        cross_check,
     })
 }
 

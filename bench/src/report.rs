@@ -103,6 +103,9 @@ pub struct Raw {
     /// Images and deployment files, under `--deploy compose`.
     #[serde(default)]
     pub containers: Option<crate::images::Containers>,
+    /// The generator against oha, at the same rates (`--full`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cross_check: Option<crate::oha::CrossCheckRecord>,
 }
 
 /// What wrk (closed loop) reached against the harness's echo endpoint.
@@ -523,6 +526,9 @@ impl Raw {
         }
         if let Some(cost) = &self.cost {
             self.render_cost(&mut md, cost);
+        }
+        if let Some(cross_check) = &self.cross_check {
+            crate::oha::render(cross_check, &mut md);
         }
         let charts = crate::charts::names(self);
         if !charts.is_empty() {
@@ -1197,6 +1203,22 @@ mod tests {
                 },
                 files: vec![("microlith".into(), "microlith/compose.yml".into(), 18), ("microservices".into(), "microservices/compose.yml".into(), 60)],
             }),
+            cross_check: Some(crate::oha::CrossCheckRecord {
+                oha_version: "oha 1.16.0".into(),
+                checks: vec![crate::oha::CrossCheck {
+                    target: "floor".into(),
+                    path: "/echo".into(),
+                    rate: 400.0,
+                    seconds: 3.0,
+                    ours_p50_us: 230.0,
+                    ours_p99_us: 900.0,
+                    oha_p50_us: 200.0,
+                    oha_p99_us: 1000.0,
+                    oha_rate: 399.0,
+                    oha_errors: 0,
+                    command: "oha -q 400 -z 3s -c 16 --latency-correction --no-tui -j http://127.0.0.1:1/echo".into(),
+                }],
+            }),
             cost: Some(crate::cost::Cost {
                 code: vec![
                     crate::cost::CodeArea { variant: "both".into(), area: "business rules".into(), files: 10, code: 3000, comments: 500 },
@@ -1281,6 +1303,8 @@ mod tests {
             "{md}"
         );
         assert!(md.contains("| 1000 | microlith | 99 | 90 | 180 | 40 | 2 | yes |"), "{md}");
+        // The cross-check: 15 % apart at p50 is still agreement; the sign says whose is higher.
+        assert!(md.contains("| floor | `/echo` | 400 | 230 | 200 (+15 %) | 900 | 1000 (-10 %) | 399 | 0 | yes |"), "{md}");
         // CPU per request: each run's own window, per scenario.
         assert!(md.contains("| 99 | 600 | 4 | 0/2 |"), "the fixed-rate table's CPU column: {md}");
         assert!(md.contains("CPU per request, recorded windows only: balance at 400/s 40 vs 600 µs (15.0x)"), "{md}");

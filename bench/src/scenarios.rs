@@ -79,6 +79,10 @@ pub struct Profile {
     /// Posts per second into the fan-out room.
     #[serde(default)]
     pub fanout_rate: f64,
+    /// Cross-check the generator against oha (built into `target/tools`
+    /// first if needed) at the floor and against the microlith.
+    #[serde(default)]
+    pub cross_check: bool,
 }
 
 /// The tail bound of the curve's second reading: 10 ms at p99.
@@ -117,6 +121,7 @@ impl Profile {
             build_cost: false,
             fanout_subscribers: 100,
             fanout_rate: 50.0,
+            cross_check: false,
         }
     }
 
@@ -139,6 +144,7 @@ impl Profile {
             build_cost: true,
             fanout_subscribers: 500,
             fanout_rate: 100.0,
+            cross_check: true,
             ..Self::quick()
         }
     }
