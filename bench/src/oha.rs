@@ -148,7 +148,8 @@ pub fn command(oha: &Path, url: &str, rate: f64, seconds: f64) -> Command {
         &CONNECTIONS.to_string(),
         "--latency-correction",
         "--no-tui",
-        "-j",
+        "--output-format",
+        "json",
         url,
     ]);
     command
@@ -163,13 +164,17 @@ pub fn run(oha: &Path, url: &str, rate: f64, seconds: f64) -> anyhow::Result<Oha
     parse(&String::from_utf8_lossy(&output.stdout))
 }
 
-/// Reads oha's JSON output (`-j`; latencies in seconds).
+/// Reads oha's JSON output (`--output-format json`; latencies in seconds).
 pub fn parse(json: &str) -> anyhow::Result<OhaRun> {
     let value: serde_json::Value = serde_json::from_str(json).context("oha's JSON output")?;
     let seconds = |v: &serde_json::Value| v.as_f64().context("a number in oha's output");
     let statuses = value["statusCodeDistribution"].as_object().context("statusCodeDistribution")?;
     let not_ok: u64 = statuses.iter().filter(|(code, _)| code.as_str() != "200").filter_map(|(_, n)| n.as_u64()).sum();
-    let errors: u64 = value["errorDistribution"].as_object().map_or(0, |e| e.values().filter_map(serde_json::Value::as_u64).sum());
+    // `-z` aborts what is in flight when the time is up: not an error of
+    // the system.
+    let errors: u64 = value["errorDistribution"].as_object().map_or(0, |e| {
+        e.iter().filter(|(kind, _)| !kind.contains("deadline")).filter_map(|(_, n)| n.as_u64()).sum()
+    });
     Ok(OhaRun {
         p50_us: seconds(&value["latencyPercentiles"]["p50"])? * 1e6,
         p99_us: seconds(&value["latencyPercentiles"]["p99"])? * 1e6,
@@ -186,7 +191,7 @@ mod tests {
     fn reads_oha_json_and_judges_agreement() {
         let json = r#"{"summary":{"successRate":1.0,"total":5.0,"slowest":0.01,"fastest":0.0001,"average":0.0002,"requestsPerSec":999.5,"totalData":10,"sizePerRequest":2,"sizePerSec":4.0},
             "latencyPercentiles":{"p10":0.0001,"p25":0.00015,"p50":0.0002,"p75":0.0003,"p90":0.0004,"p95":0.0005,"p99":0.001,"p99.9":0.002,"p99.99":0.003},
-            "statusCodeDistribution":{"200":4990,"503":7},"errorDistribution":{"connection closed":3}}"#;
+            "statusCodeDistribution":{"200":4990,"503":7},"errorDistribution":{"connection closed":3,"aborted due to deadline":16}}"#;
         let run = parse(json).expect("parses");
         assert!((run.p50_us - 200.0).abs() < 1e-6 && (run.p99_us - 1000.0).abs() < 1e-6, "{run:?}");
         assert_eq!((run.rate, run.errors), (999.5, 10));

@@ -1216,7 +1216,7 @@ mod tests {
                     oha_p99_us: 1000.0,
                     oha_rate: 399.0,
                     oha_errors: 0,
-                    command: "oha -q 400 -z 3s -c 16 --latency-correction --no-tui -j http://127.0.0.1:1/echo".into(),
+                    command: "oha -q 400 -z 3s -c 16 --latency-correction --no-tui --output-format json http://127.0.0.1:1/echo".into(),
                 }],
             }),
             cost: Some(crate::cost::Cost {
