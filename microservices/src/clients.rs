@@ -213,6 +213,8 @@ pub struct GrpcAccounts {
 const SETTLE_QUEUE: usize = 65_536;
 /// Transfers reported in one `Settle` call at most.
 const SETTLE_BATCH: usize = 1024;
+/// How long the first settled transfer of a batch waits for others.
+const SETTLE_LINGER: Duration = Duration::from_millis(20);
 /// Tries of one `Settle` batch (about 10 s in all) before its records are
 /// left to the accounts.
 const SETTLE_ATTEMPTS: u32 = 15;
@@ -228,17 +230,24 @@ impl GrpcAccounts {
         &self.downstream
     }
 
-    /// Reports settled transfers in batches: whatever is waiting when the
-    /// last call returns goes in the next (no timer; at low rates a batch
-    /// is one transfer). A batch that fails is dropped: the accounts keep
-    /// those records (memory, never money).
+    /// Reports settled transfers in batches: the first one waits
+    /// [`SETTLE_LINGER`] for others (nothing waits on a settlement, so a
+    /// batch may take its time; sent at once, a batch would be one
+    /// transfer at moderate rates, an extra call per transfer), then
+    /// everything waiting goes, up to [`SETTLE_BATCH`]. A batch that cannot
+    /// be sent is dropped after its retries: the accounts keep those
+    /// records (memory, never money).
     fn settler(&self) -> &tokio::sync::mpsc::Sender<TransferId> {
         self.settled.get_or_init(|| {
             let (tx, mut rx) = tokio::sync::mpsc::channel::<TransferId>(SETTLE_QUEUE);
             let downstream = self.downstream.clone();
             tokio::spawn(async move {
                 let mut batch = Vec::with_capacity(SETTLE_BATCH);
-                while rx.recv_many(&mut batch, SETTLE_BATCH).await > 0 {
+                while rx.recv_many(&mut batch, 1).await > 0 {
+                    tokio::time::sleep(SETTLE_LINGER).await;
+                    while batch.len() < SETTLE_BATCH && let Ok(id) = rx.try_recv() {
+                        batch.push(id);
+                    }
                     let message = b::SettleRequest { transfer_ids: batch.drain(..).map(|id| id.to_string()).collect() };
                     // Across an outage of the accounts (a restart takes
                     // about half a second), then given up.
