@@ -183,37 +183,17 @@ pub fn proto_packages(root: &Path) -> Vec<String> {
 /// Times `cargo build --release -p <variant>` in an empty target directory
 /// under `root/target/build-cost`, reporting each compiled crate to
 /// `progress`; the directory is removed afterwards.
-pub fn timed_build(root: &Path, variant: &str, mut progress: impl FnMut(u64)) -> anyhow::Result<(f64, u64)> {
+pub fn timed_build(root: &Path, variant: &str, progress: impl FnMut(u64)) -> anyhow::Result<(f64, u64)> {
     let dir = root.join("target").join("build-cost").join(variant);
     let _ = std::fs::remove_dir_all(&dir);
     let started = Instant::now();
-    let mut child = crate::variants::cargo()
-        .current_dir(root)
-        .args(["build", "--release", "--locked", "-p", variant, "--target-dir"])
-        .arg(&dir)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .context("running cargo build")?;
-    let mut crates = 0;
-    let mut tail = Vec::new();
-    if let Some(stderr) = child.stderr.take() {
-        for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
-            if line.trim_start().starts_with("Compiling ") {
-                crates += 1;
-                progress(crates);
-            }
-            tail.push(line);
-            if tail.len() > 20 {
-                tail.remove(0);
-            }
-        }
-    }
-    let status = child.wait()?;
+    let mut command = crate::variants::cargo();
+    command.current_dir(root).args(["build", "--release", "--locked", "-p", variant, "--target-dir"]).arg(&dir);
+    let built = crate::variants::cargo_counting(command, progress)?;
     let seconds = started.elapsed().as_secs_f64();
     let _ = std::fs::remove_dir_all(&dir);
-    anyhow::ensure!(status.success(), "the timed build of {variant} failed: {status}\n{}", tail.join("\n"));
-    Ok((seconds, crates))
+    anyhow::ensure!(built.status.success(), "the timed build of {variant} failed: {}\n{}", built.status, built.tail);
+    Ok((seconds, built.crates))
 }
 
 /// A configuration of [`feature_costs`].

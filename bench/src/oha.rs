@@ -78,37 +78,18 @@ pub fn binary(workspace: &Path) -> PathBuf {
 
 /// oha, built first if it is not there yet (several minutes on two cores;
 /// `progress` hears each crate compiled).
-pub fn ensure_installed(workspace: &Path, mut progress: impl FnMut(u64)) -> anyhow::Result<PathBuf> {
+pub fn ensure_installed(workspace: &Path, progress: impl FnMut(u64)) -> anyhow::Result<PathBuf> {
     let oha = binary(workspace);
     if oha.exists() {
         return Ok(oha);
     }
-    let root = workspace.join("target").join("tools");
-    let mut child = crate::variants::cargo()
+    let mut command = crate::variants::cargo();
+    command
         .args(["install", "oha", "--version", &format!("={OHA_VERSION}"), "--locked", "--root"])
-        .arg(&root)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .context("running cargo install oha")?;
-    let mut tail = Vec::new();
-    let mut crates = 0;
-    if let Some(stderr) = child.stderr.take() {
-        use std::io::BufRead;
-        for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
-            if line.trim_start().starts_with("Compiling ") {
-                crates += 1;
-                progress(crates);
-            }
-            tail.push(line);
-            if tail.len() > 20 {
-                tail.remove(0);
-            }
-        }
-    }
-    let status = child.wait()?;
-    if !status.success() || !oha.exists() {
-        bail!("cargo install oha {OHA_VERSION} failed: {status}\n{}", tail.join("\n"));
+        .arg(workspace.join("target").join("tools"));
+    let installed = crate::variants::cargo_counting(command, progress)?;
+    if !installed.status.success() || !oha.exists() {
+        bail!("cargo install oha {OHA_VERSION} failed: {}\n{}", installed.status, installed.tail);
     }
     Ok(oha)
 }

@@ -86,6 +86,43 @@ pub fn cargo() -> std::process::Command {
     command
 }
 
+/// What a cargo command that compiles did.
+pub struct CargoRun {
+    /// Its exit status.
+    pub status: std::process::ExitStatus,
+    /// Crates it compiled.
+    pub crates: u64,
+    /// The last lines of its stderr (for an error message).
+    pub tail: String,
+}
+
+/// Runs a cargo `command` that compiles, telling `progress` the count of
+/// crates compiled so far.
+pub fn cargo_counting(mut command: std::process::Command, mut progress: impl FnMut(u64)) -> anyhow::Result<CargoRun> {
+    use std::io::BufRead;
+    let mut child = command
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .context("running cargo")?;
+    let mut crates = 0;
+    let mut tail = std::collections::VecDeque::new();
+    if let Some(stderr) = child.stderr.take() {
+        for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
+            if line.trim_start().starts_with("Compiling ") {
+                crates += 1;
+                progress(crates);
+            }
+            tail.push_back(line);
+            if tail.len() > 20 {
+                tail.pop_front();
+            }
+        }
+    }
+    let status = child.wait()?;
+    Ok(CargoRun { status, crates, tail: Vec::from(tail).join("\n") })
+}
+
 /// Builds the variants' release binaries (a no-op when they are current).
 pub fn build_binaries(workspace: &Path) -> anyhow::Result<()> {
     eprintln!("building the release binaries of both variants (once; later runs reuse them)...");
