@@ -374,16 +374,17 @@ pub async fn serve(kind: ServiceKind, args: ServiceArgs, listener: TcpListener, 
         ServiceKind::Accounts => {
             let store = AccountStore::new(storage.namespace("accounts"));
             let book = store.load()?;
+            let tombstones = store.tombstones(crate::settlement::now_unix_us())?;
             let accounts = Arc::new(LocalAccounts::restored(book, durable.then_some(store)));
-            // Settled transfers' step records are dropped behind the fence;
-            // a durable book reloaded here lost its tombstones.
+            // Settled transfers' step records are dropped behind the fence,
+            // which keeps the tombstones this book persisted.
             let settlement = {
-                let (forget, count) = (accounts.clone(), accounts.clone());
+                let (settle, count) = (accounts.clone(), accounts.clone());
                 Settlement::new(
                     Duration::from_millis(args.call_timeout_ms),
                     Duration::from_millis(args.max_clock_skew_ms),
-                    durable,
-                    move |ids| forget.forget(ids),
+                    tombstones,
+                    move |ids, until_us| settle.settle(ids, until_us),
                     move || count.step_records(),
                 )
             };

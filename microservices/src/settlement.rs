@@ -10,6 +10,8 @@
 //! - the accounts server admits a step (or a whole transfer) only through
 //!   the fence, and holds the fence's lock while it applies it, so a
 //!   settlement cannot slip between the check and the step;
+//! - a settlement drops the records and persists their tombstones in one
+//!   commit, and a restarted accounts service restores the live ones;
 //! - the transfers service reports settled transfers in batches
 //!   (`Settle`), off the request path; a batch that cannot be sent is
 //!   dropped, which keeps those records (memory, never money).
@@ -50,29 +52,35 @@ pub fn set_deadline<T>(request: &mut Request<T>, budget: Duration) {
     }
 }
 
+/// Drops settled transfers' step records and persists their tombstones
+/// (valid until the given time) in one commit.
+pub type Settle = Box<dyn Fn(&[TransferId], u64) -> BankResult<()> + Send + Sync>;
+
 /// The accounts server's fence and what a settlement drops.
 pub struct Settlement {
     fence: tokio::sync::Mutex<StepFence>,
-    forget: Box<dyn Fn(&[TransferId]) -> BankResult<()> + Send + Sync>,
+    settle: Settle,
     records: Box<dyn Fn() -> usize + Send + Sync>,
 }
 
 impl Settlement {
     /// A fence for callers whose budget is at most `max_budget`, with
-    /// clocks at most `max_skew` apart; `reloaded`: the book was loaded
-    /// from a store (its tombstones were not kept). `forget` drops step
-    /// records; `records` counts those kept (for the gauge).
+    /// clocks at most `max_skew` apart, holding the `tombstones` a durable
+    /// book kept (transfer, expiry). `settle` drops step records and
+    /// persists tombstones; `records` counts the records kept (the gauge).
     pub fn new(
         max_budget: Duration,
         max_skew: Duration,
-        reloaded: bool,
-        forget: impl Fn(&[TransferId]) -> BankResult<()> + Send + Sync + 'static,
+        tombstones: Vec<(TransferId, u64)>,
+        settle: impl Fn(&[TransferId], u64) -> BankResult<()> + Send + Sync + 'static,
         records: impl Fn() -> usize + Send + Sync + 'static,
     ) -> Arc<Self> {
         let micros = |d: Duration| u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
+        let mut fence = StepFence::new(micros(max_budget), micros(max_skew));
+        fence.restore(tombstones);
         Arc::new(Self {
-            fence: tokio::sync::Mutex::new(StepFence::new(micros(max_budget), micros(max_skew), reloaded.then(now_unix_us))),
-            forget: Box::new(forget),
+            fence: tokio::sync::Mutex::new(fence),
+            settle: Box::new(settle),
             records: Box::new(records),
         })
     }
@@ -94,13 +102,17 @@ impl Settlement {
     pub async fn settle(&self, transfer_ids: &[TransferId]) -> BankResult<()> {
         let mut fence = self.fence.lock().await;
         let now = now_unix_us();
-        for id in transfer_ids {
-            fence.bury(id.clone(), now);
+        // Persisted first: a crash after it keeps both the dropped records'
+        // absence and the tombstones; a failure keeps the records.
+        let settled = (self.settle)(transfer_ids, fence.expiry(now));
+        if settled.is_ok() {
+            for id in transfer_ids {
+                fence.bury(id.clone(), now);
+            }
         }
-        let forgotten = (self.forget)(transfer_ids);
         metrics::gauge!("accounts_step_records").set((self.records)() as f64);
         metrics::gauge!("accounts_settled_tombstones").set(fence.tombstones() as f64);
-        forgotten
+        settled
     }
 }
 
@@ -110,7 +122,7 @@ impl Settlement {
 fn refused(transfer_id: &TransferId, stale: Stale) -> Status {
     let message = format!("step of transfer {transfer_id} refused: {stale}");
     match stale {
-        Stale::PastDeadline | Stale::BeforeRestart => Status::deadline_exceeded(message),
+        Stale::PastDeadline => Status::deadline_exceeded(message),
         Stale::Settled => {
             metrics::counter!("accounts_stale_steps_refused_total").increment(1);
             tracing::info!(%transfer_id, "a stale copy of a settled transfer's step was refused");

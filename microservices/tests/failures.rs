@@ -202,3 +202,46 @@ async fn ledger_down_fails_only_the_audit_and_its_read_model_catches_up() -> any
     load(1).check_invariants(&api, &acked).await?;
     Ok(())
 }
+
+/// A settled transfer's tombstone outlives a crash of the accounts process:
+/// a copy of one of its steps sent before the settlement and delivered
+/// after the restart is refused, and moves no money (the records it would
+/// have replayed are gone; without the persisted tombstone it would apply).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tombstone_survives_a_crash_of_the_accounts() -> anyhow::Result<()> {
+    use microservices::wire::pb::bank as b;
+    use microservices::wire::pb::bank::accounts_client::AccountsClient;
+    let cluster = common::Cluster::start(true, &["--call-timeout-ms", "5000"]);
+    let url = format!("http://{}", cluster.service("accounts").addr);
+    let connect = || async { anyhow::Ok(AccountsClient::new(tonic::transport::Channel::from_shared(url.clone())?.connect().await?)) };
+    let mut accounts = connect().await?;
+    fn timed<T>(message: T) -> tonic::Request<T> {
+        let mut request = tonic::Request::new(message);
+        microservices::settlement::set_deadline(&mut request, Duration::from_secs(5));
+        request
+    }
+    accounts.open(b::OpenRequest { account_id: "k-a1".into(), opening_balance: 100 }).await?;
+    accounts.open(b::OpenRequest { account_id: "k-a2".into(), opening_balance: 0 }).await?;
+    let delayed = timed(b::ApplyStepRequest { transfer_id: "k-t1".into(), kind: b::StepKind::Debit as i32, account_id: "k-a1".into(), amount: 30 });
+    let transfer = b::TransferRequest { transfer_id: "k-t1".into(), from: "k-a1".into(), to: "k-a2".into(), amount: 30 };
+    accounts.apply_transfer(timed(transfer)).await?;
+    accounts.settle(b::SettleRequest { transfer_ids: vec!["k-t1".into()] }).await?;
+
+    cluster.signal("accounts", "KILL");
+    wait_for_restart(&cluster, "accounts", 1).await?;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut accounts = loop {
+        if let Ok(mut client) = connect().await
+            && client.balance(b::BalanceRequest { account_id: "k-a1".into() }).await.is_ok()
+        {
+            break client;
+        }
+        ensure!(Instant::now() < deadline, "the accounts did not come back");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let refused = accounts.apply_step(delayed).await.expect_err("a stale copy after the restart");
+    ensure!(refused.code() == tonic::Code::FailedPrecondition, "{refused:?}");
+    let balance = accounts.balance(b::BalanceRequest { account_id: "k-a1".into() }).await?.into_inner().balance;
+    ensure!(balance == 70, "the stale copy moved money: {balance}");
+    Ok(())
+}

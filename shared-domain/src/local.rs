@@ -189,13 +189,18 @@ impl<P: Persist<AccountChange>> AccountsService for LocalAccounts<P> {
 }
 
 impl<P: Persist<AccountChange>> LocalAccounts<P> {
-    /// Drops the step results of settled transfers and persists that
-    /// ([`AccountBook::forget`]): only for a caller that guarantees no stale
-    /// copy of their steps can still be applied (a FIFO mailbox, or a
-    /// [`crate::bank::StepFence`] checked under the same order).
-    pub fn forget(&self, transfer_ids: &[TransferId]) -> BankResult<()> {
+    /// Drops the step results of settled transfers and persists that with
+    /// their tombstones, valid until `until_us`, in one commit
+    /// ([`AccountBook::forget`]): for a caller that refuses stale copies of
+    /// their steps through a [`crate::bank::StepFence`] holding the same
+    /// tombstones, checked in the same order.
+    pub fn settle(&self, transfer_ids: &[TransferId], until_us: u64) -> BankResult<()> {
         let mut book = self.inner.lock()?;
-        let changes: Vec<AccountChange> = transfer_ids.iter().filter_map(|id| book.forget(id)).collect();
+        let mut changes = Vec::with_capacity(transfer_ids.len() * 2);
+        for id in transfer_ids {
+            changes.extend(book.forget(id));
+            changes.push(AccountChange::Tombstone { transfer_id: id.clone(), until_us });
+        }
         self.inner.keep_all(&book, &changes)
     }
 

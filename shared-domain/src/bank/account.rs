@@ -78,6 +78,15 @@ pub enum AccountChange {
     },
     /// A settled transfer's step results were dropped ([`AccountBook::forget`]).
     Forget(TransferId),
+    /// A settled transfer's tombstone ([`crate::bank::StepFence`]), kept
+    /// until `until_us` (µs since the Unix epoch), so a book reloaded after
+    /// a crash still refuses a delayed copy of its steps.
+    Tombstone {
+        /// The settled transfer.
+        transfer_id: TransferId,
+        /// When the tombstone expires.
+        until_us: u64,
+    },
 }
 
 /// The recorded results of one transfer's steps on one book, by kind.

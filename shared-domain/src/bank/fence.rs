@@ -19,10 +19,9 @@
 //!   max_budget`) meets the tombstone while it lives, and its own expired
 //!   deadline after that, even if the two processes' clocks differ by up to
 //!   `max_skew`;
-//! - tombstones are not persisted: a book reloaded from its store after a
-//!   restart at `r` refuses, until `r + max_budget`, every step whose
-//!   deadline is before `r + max_budget` (only a step sent before the
-//!   restart can have one; a saga retries it with a fresh budget).
+//! - a durable book persists each tombstone with the dropped records, in
+//!   one commit, and a book reloaded after a crash restores the live ones
+//!   ([`StepFence::restore`]), so a restart opens no gap.
 //!
 //! Memory stays bounded: the book holds unsettled transfers' records and
 //! one tombstone per transfer settled in the last `max_budget + max_skew`.
@@ -51,9 +50,6 @@ pub enum Stale {
     /// Its transfer is settled: this is a stale copy.
     #[error("the step's transfer is settled")]
     Settled,
-    /// The book was just reloaded and the step was sent before that.
-    #[error("the step was sent before this book was reloaded")]
-    BeforeRestart,
 }
 
 /// The fence: tombstones of recently settled transfers and the rules above.
@@ -61,9 +57,6 @@ pub enum Stale {
 pub struct StepFence {
     max_budget_us: u64,
     max_skew_us: u64,
-    /// Steps whose deadline is before this are refused (a reload's fence;
-    /// 0 when the book started empty).
-    reloaded_fence_us: u64,
     tombstones: FastSet<TransferId>,
     /// Tombstones by expiry, oldest first (settlements come in time order).
     expiries: VecDeque<(u64, TransferId)>,
@@ -71,16 +64,31 @@ pub struct StepFence {
 
 impl StepFence {
     /// A fence for steps whose budget is at most `max_budget_us`, between
-    /// clocks at most `max_skew_us` apart. `reloaded_at_us`: when the book
-    /// was reloaded from a store (its tombstones lost), or `None` for a
-    /// book that started empty.
-    pub fn new(max_budget_us: u64, max_skew_us: u64, reloaded_at_us: Option<u64>) -> Self {
+    /// clocks at most `max_skew_us` apart.
+    pub fn new(max_budget_us: u64, max_skew_us: u64) -> Self {
         Self {
             max_budget_us,
             max_skew_us,
-            reloaded_fence_us: reloaded_at_us.map_or(0, |r| r.saturating_add(max_budget_us)),
             tombstones: FastSet::default(),
             expiries: VecDeque::new(),
+        }
+    }
+
+    /// When a tombstone laid at `now_us` expires: the longest budget plus
+    /// the clock skew later.
+    pub fn expiry(&self, now_us: u64) -> u64 {
+        now_us.saturating_add(self.max_budget_us).saturating_add(self.max_skew_us)
+    }
+
+    /// Restores persisted tombstones (transfer, expiry), after a restart;
+    /// expired ones are dropped at the next check.
+    pub fn restore(&mut self, tombstones: impl IntoIterator<Item = (TransferId, u64)>) {
+        let mut restored: Vec<(u64, TransferId)> = tombstones.into_iter().map(|(id, until)| (until, id)).collect();
+        restored.sort();
+        for (until, id) in restored {
+            if self.tombstones.insert(id.clone()) {
+                self.expiries.push_back((until, id));
+            }
         }
     }
 
@@ -106,9 +114,6 @@ impl StepFence {
         if deadline > now_us.saturating_add(self.max_budget_us).saturating_add(self.max_skew_us) {
             return Err(Stale::BudgetTooLong);
         }
-        if deadline < self.reloaded_fence_us {
-            return Err(Stale::BeforeRestart);
-        }
         if self.tombstones.contains(transfer_id) {
             return Err(Stale::Settled);
         }
@@ -116,11 +121,11 @@ impl StepFence {
     }
 
     /// Records that `transfer_id` settled at `now_us` (its step records
-    /// are being dropped).
+    /// are being dropped); its tombstone lasts until [`Self::expiry`].
     pub fn bury(&mut self, transfer_id: TransferId, now_us: u64) {
         self.prune(now_us);
         if self.tombstones.insert(transfer_id.clone()) {
-            let expiry = now_us.saturating_add(self.max_budget_us).saturating_add(self.max_skew_us);
+            let expiry = self.expiry(now_us);
             self.expiries.push_back((expiry, transfer_id));
         }
     }
@@ -144,7 +149,7 @@ mod tests {
     #[test]
     fn a_stale_copy_meets_the_tombstone_then_its_own_deadline() {
         // Budgets up to 1 s, clocks up to 2 s apart.
-        let mut fence = StepFence::new(SECOND, 2 * SECOND, None);
+        let mut fence = StepFence::new(SECOND, 2 * SECOND);
         let t0 = 100 * SECOND;
         // A copy sent at t0 with a full budget; the transfer settles later.
         let deadline = t0 + SECOND;
@@ -168,7 +173,7 @@ mod tests {
 
     #[test]
     fn missing_or_overlong_deadlines_are_refused() {
-        let mut fence = StepFence::new(SECOND, SECOND, None);
+        let mut fence = StepFence::new(SECOND, SECOND);
         let now = 50 * SECOND;
         assert_eq!(fence.admit(&tid("t"), None, now), Err(Stale::NoDeadline));
         assert_eq!(fence.admit(&tid("t"), Some(now + 3 * SECOND), now), Err(Stale::BudgetTooLong));
@@ -176,12 +181,16 @@ mod tests {
     }
 
     #[test]
-    fn a_reloaded_book_refuses_steps_sent_before_the_reload() {
-        let reload = 10 * SECOND;
-        let mut fence = StepFence::new(SECOND, 0, Some(reload));
-        // Sent just before the reload with a full budget: refused.
-        assert_eq!(fence.admit(&tid("t"), Some(reload + SECOND / 2), reload + SECOND / 4), Err(Stale::BeforeRestart));
-        // Sent after it with a full budget: applied.
-        assert_eq!(fence.admit(&tid("t"), Some(reload + SECOND / 4 + SECOND), reload + SECOND / 4), Ok(()));
+    fn restored_tombstones_refuse_as_before_and_expire_in_order() {
+        let now = 10 * SECOND;
+        let mut fence = StepFence::new(SECOND, 0);
+        // Persisted in any order; one already expired.
+        fence.restore([(tid("late"), now + SECOND), (tid("old"), now - 1), (tid("soon"), now + SECOND / 2)]);
+        assert_eq!(fence.admit(&tid("late"), Some(now + SECOND / 2), now), Err(Stale::Settled));
+        assert_eq!(fence.admit(&tid("soon"), Some(now + SECOND / 2), now), Err(Stale::Settled));
+        assert_eq!(fence.admit(&tid("old"), Some(now + SECOND / 2), now), Ok(()), "expired before the restart");
+        assert_eq!(fence.tombstones(), 2);
+        assert_eq!(fence.admit(&tid("x"), Some(now + SECOND), now + 3 * SECOND / 4), Ok(()));
+        assert_eq!(fence.tombstones(), 1, "the sooner one expired first");
     }
 }

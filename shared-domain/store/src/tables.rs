@@ -6,7 +6,7 @@ use std::sync::Arc;
 use shared_domain::bank::{AccountBook, AccountChange, JournalChange, StepKind, TransferBook};
 use shared_domain::chat::{ChatMessage, Room, RoomChange, RoomDirectory};
 use shared_domain::local::{Persist, PersistError};
-use shared_domain::id::{AccountId, RoomName};
+use shared_domain::id::{AccountId, RoomName, TransferId};
 
 use crate::codec::{self, corrupt};
 use crate::kv::{KvStore, StoreError, Write};
@@ -16,6 +16,7 @@ const STEPS: &str = "steps";
 const TRANSFERS: &str = "transfers";
 const MESSAGES: &str = "messages";
 const ROOMS: &str = "rooms";
+const TOMBSTONES: &str = "tombstones";
 
 /// The balances and step results of one account shard.
 #[derive(Clone)]
@@ -49,6 +50,26 @@ impl AccountStore {
         Ok(AccountBook::restore(balances, steps))
     }
 
+    /// The settled transfers' tombstones still live at `now_us` (transfer,
+    /// expiry), for a fence to restore; expired ones are deleted.
+    pub fn tombstones(&self, now_us: u64) -> Result<Vec<(TransferId, u64)>, StoreError> {
+        let (mut live, mut expired) = (Vec::new(), Vec::new());
+        for (k, v) in self.kv.scan(TOMBSTONES)? {
+            let id = std::str::from_utf8(&k).map_err(|e| corrupt(TOMBSTONES, e))?;
+            let id = TransferId::new(id).map_err(|e| corrupt(TOMBSTONES, e))?;
+            let until = u64::from_be_bytes(v.as_slice().try_into().map_err(|_| corrupt(TOMBSTONES, "not 8 bytes"))?);
+            if until > now_us {
+                live.push((id, until));
+            } else {
+                expired.push(Write { table: TOMBSTONES, key: k, value: None });
+            }
+        }
+        if !expired.is_empty() {
+            self.kv.commit(&expired)?;
+        }
+        Ok(live)
+    }
+
     /// Persists changes atomically.
     pub fn persist(&self, changes: &[AccountChange]) -> Result<(), StoreError> {
         let mut writes = Vec::with_capacity(changes.len() * 2);
@@ -68,6 +89,11 @@ impl AccountStore {
                         });
                     }
                 }
+                AccountChange::Tombstone { transfer_id, until_us } => writes.push(Write {
+                    table: TOMBSTONES,
+                    key: transfer_id.as_str().as_bytes().to_vec(),
+                    value: Some(until_us.to_be_bytes().to_vec()),
+                }),
                 AccountChange::Forget(id) => {
                     writes.extend([StepKind::Debit, StepKind::Credit, StepKind::Refund].map(|kind| Write {
                         table: STEPS,
@@ -289,6 +315,17 @@ mod tests {
         let loaded = store.load().expect("load");
         assert_eq!(loaded.remembered_steps(), 0);
         assert_eq!(loaded.balance(&a).expect("a").balance.minor_units(), 6);
+    }
+
+    #[test]
+    fn tombstones_survive_a_reload_until_they_expire() {
+        let (_dir, storage) = durable();
+        let store = AccountStore::new(storage.namespace("acc"));
+        let tomb = |id: &str, until_us| AccountChange::Tombstone { transfer_id: TransferId::new(id).expect("id"), until_us };
+        store.persist(&[tomb("t1", 100), tomb("t2", 300)]).expect("persist");
+        assert_eq!(store.tombstones(200).expect("read"), vec![(TransferId::new("t2").expect("id"), 300)]);
+        // The expired one was deleted, not just skipped.
+        assert_eq!(store.tombstones(0).expect("read").len(), 1);
     }
 
     #[test]
