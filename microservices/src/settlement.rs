@@ -28,11 +28,14 @@ use shared_domain::id::TransferId;
 /// The metadata key holding a call's absolute deadline.
 pub const DEADLINE_HEADER: &str = "x-deadline-unix-us";
 
+/// A duration in whole microseconds (saturating).
+fn micros(d: Duration) -> u64 {
+    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
+}
+
 /// Microseconds since the Unix epoch, now.
 pub fn now_unix_us() -> u64 {
-    SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
+    SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, micros)
 }
 
 /// The absolute deadline a request carries, if any.
@@ -46,8 +49,7 @@ pub fn deadline_of<T>(request: &Request<T>) -> Option<u64> {
 
 /// Sets a request's absolute deadline: now plus `budget`.
 pub fn set_deadline<T>(request: &mut Request<T>, budget: Duration) {
-    let budget_us = u64::try_from(budget.as_micros()).unwrap_or(u64::MAX);
-    if let Ok(value) = now_unix_us().saturating_add(budget_us).to_string().parse() {
+    if let Ok(value) = now_unix_us().saturating_add(micros(budget)).to_string().parse() {
         request.metadata_mut().insert(DEADLINE_HEADER, value);
     }
 }
@@ -75,7 +77,6 @@ impl Settlement {
         settle: impl Fn(&[TransferId], u64) -> BankResult<()> + Send + Sync + 'static,
         records: impl Fn() -> usize + Send + Sync + 'static,
     ) -> Arc<Self> {
-        let micros = |d: Duration| u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
         let mut fence = StepFence::new(micros(max_budget), micros(max_skew));
         fence.restore(tombstones);
         Arc::new(Self {

@@ -113,11 +113,7 @@ impl<B, P> Locked<B, P> {
         if changes.is_empty() {
             return Ok(());
         }
-        let persisted = match changes {
-            [one] => self.persist.persist(one),
-            many => self.persist.persist_all(many),
-        };
-        persisted.map_err(|e| {
+        self.persist.persist_all(changes).map_err(|e| {
             self.failed.store(true, Ordering::Release);
             tracing::error!(error = %e, "state is ahead of its store; refusing every call");
             CallError::Unavailable(e.to_string())
