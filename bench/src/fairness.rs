@@ -69,7 +69,7 @@ pub fn render(raw: &Raw, md: &mut String) {
             what: "Bounded books: both variants drop a settled transfer's step records. The microlith tells its account actors once the journal has the resolution; the microservices' transfers service reports settled transfers to accounts in batches (`Settle`), and accounts keeps a tombstone per settled transfer for the call timeout plus the clock skew and refuses any step past the absolute deadline it carries",
             why: "In one process a FIFO mailbox rules out a stale copy of a step arriving after its transfer settled; a network does not, so the microservices need the fence (tombstones, deadlines) to forget safely",
             switch: "none: both bounded (`--max-clock-skew-ms` sets the tombstones' lifetime)",
-            effect: "the fence's cost is in every microservices number (a lock and a header per step, a `Settle` call per batch)".to_owned(),
+            effect: "the fence's cost is in every microservices number (a lock per step, an absolute-deadline header on every internal gRPC call, a `Settle` call per batch of settled transfers)".to_owned(),
         },
         Row {
             what: "Audit and read model: the microservices' audit is served by a separate ledger process fed over HTTP/JSON in batches; the microlith's audit asks its actors",
