@@ -70,6 +70,7 @@ fn config() -> microlith::Config {
             request_timeout: Duration::from_secs(2),
             max_in_flight: 4096,
             ws_send_timeout: Duration::from_secs(1),
+            server_timing: false,
         },
     }
 }

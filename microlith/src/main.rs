@@ -55,6 +55,10 @@ struct Cli {
     /// Restart intensity window, milliseconds.
     #[arg(long, env = "MICROLITH_RESTART_WINDOW_MS", default_value_t = 1000)]
     restart_window_ms: u64,
+    /// Answer requests sampled by their `traceparent` (flag 01) with their
+    /// timing, actor call by actor call, in `Server-Timing`. Off by default.
+    #[arg(long, env = "MICROLITH_SERVER_TIMING")]
+    server_timing: bool,
     /// Serve POST /admin/crash/{actor} for fault injection. Off by default.
     #[arg(long, env = "MICROLITH_FAULT_INJECTION")]
     fault_injection: bool,
@@ -137,6 +141,7 @@ fn main() -> anyhow::Result<()> {
             request_timeout: Duration::from_millis(cli.request_timeout_ms),
             max_in_flight: cli.max_in_flight,
             ws_send_timeout: Duration::from_secs(5),
+            server_timing: cli.server_timing,
         },
     };
     let mut runtime = tokio::runtime::Builder::new_multi_thread();

@@ -280,6 +280,7 @@ pub struct Microlith {
 impl Microlith {
     /// Builds the supervision tree and starts every actor.
     pub fn start(config: &Config, storage: Storage) -> Microlith {
+        crate::runtime::actor::timing::set_enabled(config.edge.server_timing);
         let shutdown = CancellationToken::new();
         let pause: Arc<dyn Pause> = Arc::new(Backoff::new(
             Duration::from_millis(1),

@@ -25,3 +25,9 @@ async fn admin_routes_are_off_by_default() -> anyhow::Result<()> {
     api.get("/admin/targets").await?.expect_error(404, "not_found")?;
     Ok(())
 }
+
+/// A sampled request is answered with its actor calls' timing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sampled_requests_answer_their_timing() -> anyhow::Result<()> {
+    contract::timing::sampled_requests_answer_their_timing(&contract::Api::new(&base())?, "ask.", "handle.").await
+}

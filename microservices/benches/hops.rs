@@ -102,7 +102,7 @@ fn start_servers() -> Servers {
                         shutdown.clone(),
                     );
                     tokio::spawn(async move {
-                        microservices::process::serve_grpc(routes, "accounts", pki.as_ref(), verifier, listener, shutdown)
+                        microservices::process::serve_grpc(routes, "accounts", pki.as_ref(), verifier, false, listener, shutdown)
                             .await
                             .expect("grpc server");
                     });

@@ -69,6 +69,8 @@ pub struct Downstream {
     retry: Retry,
     timeout: Duration,
     name: String,
+    /// `call.<name>`: this downstream's span in `Server-Timing`.
+    span_name: String,
     tokens: Option<Arc<crate::auth::Minter>>,
 }
 
@@ -105,6 +107,7 @@ impl Downstream {
             retry: Retry::new(&config.name, config.retry),
             timeout: config.timeout,
             name: config.name.clone(),
+            span_name: format!("call.{}", config.name),
             tokens: config.tokens.clone(),
         })
     }
@@ -151,9 +154,20 @@ impl Downstream {
         self.retry
             .run(idempotent, || {
                 let request = self.request(message.clone());
+                // A sampled request times each attempt, with what the
+                // callee reports of itself nested under it.
+                let span = edge::timing::enter(&self.span_name);
                 let fut = call(self.channel.clone(), request);
                 async move {
-                    fut.await.map(Response::into_inner).map_err(|s| if shed(&s) { CallError::Overloaded } else { error(&s) })
+                    let answer = fut.await;
+                    if let Some(span) = &span {
+                        span.adopt_header(match &answer {
+                            Ok(response) => response.metadata().as_ref().get(edge::timing::HEADER),
+                            Err(status) => status.metadata().as_ref().get(edge::timing::HEADER),
+                        });
+                    }
+                    drop(span);
+                    answer.map(Response::into_inner).map_err(|s| if shed(&s) { CallError::Overloaded } else { error(&s) })
                 }
             })
             .await

@@ -96,6 +96,9 @@ fn env_of(args: &ServiceArgs, urls: &BTreeMap<ServiceKind, String>) -> Vec<(&'st
     if let Some(workers) = args.workers {
         env.push(("MICROSERVICES_WORKERS", workers.to_string()));
     }
+    if args.server_timing {
+        env.push(("MICROSERVICES_SERVER_TIMING", "true".to_owned()));
+    }
     if args.mtls {
         env.push(("MICROSERVICES_MTLS", "true".to_owned()));
         env.push(("MICROSERVICES_PKI_DIR", args.pki_path().display().to_string()));

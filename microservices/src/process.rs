@@ -172,6 +172,12 @@ pub struct ServiceArgs {
     /// delayed copy of its steps is applied (see `settlement`).
     #[arg(long, env = "MICROSERVICES_MAX_CLOCK_SKEW_MS", default_value_t = 1000)]
     pub max_clock_skew_ms: u64,
+    /// Answer requests sampled by their `traceparent` (flag 01) with their
+    /// timing, hop by hop, in `Server-Timing`: every service reports its
+    /// own spans to its caller and the gateway answers the whole tree. Off
+    /// by default.
+    #[arg(long, env = "MICROSERVICES_SERVER_TIMING")]
+    pub server_timing: bool,
     /// How the transfers service moves money at the accounts service:
     /// `coarse` (one call per transfer) or `fine` (one call per step).
     #[arg(long, env = "MICROSERVICES_TRANSFER_PATH", value_enum, default_value = "coarse")]
@@ -349,7 +355,9 @@ pub async fn serve(kind: ServiceKind, args: ServiceArgs, listener: TcpListener, 
             if let Some(verifier) = &tokens.verifier {
                 router = router.layer(AuthLayer::new(verifier.clone(), false));
             }
-            let router = router.layer(crate::trace::TraceLayer);
+            let router = router
+                .layer(crate::trace::TraceLayer)
+                .layer(edge::timing::ServeLayer::new(args.server_timing));
             announce(kind, addr);
             match args.pki() {
                 Some(pki) => crate::pki::serve_tls(listener, router, pki.http_server(kind.name())?, shutdown).await?,
@@ -441,18 +449,20 @@ pub async fn serve(kind: ServiceKind, args: ServiceArgs, listener: TcpListener, 
         ServiceKind::Gateway | ServiceKind::Ledger => unreachable!("served above"),
     }
     announce(kind, addr);
-    serve_grpc(routes, kind.name(), args.pki().as_ref(), tokens.verifier.clone(), listener, shutdown).await
+    serve_grpc(routes, kind.name(), args.pki().as_ref(), tokens.verifier.clone(), args.server_timing, listener, shutdown).await
 }
 
 /// Serves gRPC `routes` as every service does: TLS with client
 /// certificates when `pki` is given, tokens checked when `verifier` is,
-/// per-method metrics, trace context, HTTP/1 beside HTTP/2 for the ops
-/// routes, and a draining shutdown.
+/// per-method metrics, trace context, `Server-Timing` for sampled calls
+/// when `server_timing`, HTTP/1 beside HTTP/2 for the ops routes, and a
+/// draining shutdown.
 pub async fn serve_grpc(
     routes: tonic::service::Routes,
     name: &str,
     pki: Option<&Pki>,
     verifier: Option<Arc<Verifier>>,
+    server_timing: bool,
     listener: TcpListener,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
@@ -473,6 +483,7 @@ pub async fn serve_grpc(
         // default of 20 such resets in flight makes the server drop the
         // whole connection under exactly the overload it should shed.
         .http2_max_pending_accept_reset_streams(Some(4096))
+        .layer(edge::timing::ServeLayer::new(server_timing))
         .layer(GrpcMetricsLayer)
         .layer(crate::trace::TraceLayer)
         .layer(auth)
@@ -536,6 +547,7 @@ async fn serve_gateway(args: &ServiceArgs, tokens: &Credentials, listener: TcpLi
         request_timeout: Duration::from_millis(args.request_timeout_ms),
         max_in_flight: args.max_in_flight,
         ws_send_timeout: Duration::from_secs(5),
+        server_timing: args.server_timing,
     };
     let sessions = Arc::new(edge::session::TaskSessions::new(
         rooms.clone(),

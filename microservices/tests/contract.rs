@@ -7,10 +7,18 @@ use std::sync::OnceLock;
 
 fn base() -> String {
     static CLUSTER: OnceLock<common::Cluster> = OnceLock::new();
-    CLUSTER.get_or_init(|| common::Cluster::start(false, &[])).base.clone()
+    // Timing on: only requests that ask for it (sampled) are timed.
+    CLUSTER.get_or_init(|| common::Cluster::start(false, &["--server-timing"])).base.clone()
 }
 
 contract::contract_tests!(base());
+
+/// A sampled request is answered with every hop's timing, each service's
+/// own nested under its caller's call.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sampled_requests_answer_their_timing() -> anyhow::Result<()> {
+    contract::timing::sampled_requests_answer_their_timing(&contract::Api::new(&base())?, "call.", "serve.").await
+}
 
 /// The bank's cases again with `--transfer-path fine`: one call per saga
 /// step instead of one per transfer. Both paths must serve API.md alike.

@@ -6,6 +6,7 @@
 //! empty (or every [`FLUSH_EVERY`] messages), so a durable actor commits a
 //! whole batch with one fsync before answering any of it (group commit).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot, watch};
@@ -46,8 +47,93 @@ pub trait Actor: Send + Sized + 'static {
     }
 }
 
-/// The reply port of a call.
-pub type Reply<T> = oneshot::Sender<T>;
+/// The reply port of a call. A call the edge times (a sampled request
+/// under `--server-timing`) carries a stamp, and the reply notes on it how
+/// long the handler that answered had been running (see [`timing`]).
+pub struct Reply<T> {
+    tx: oneshot::Sender<T>,
+    stamp: Option<Arc<timing::Stamp>>,
+}
+
+impl<T> Reply<T> {
+    /// A reply port and its receiving end, not timed.
+    pub fn channel() -> (Self, oneshot::Receiver<T>) {
+        let (tx, rx) = oneshot::channel();
+        (Self { tx, stamp: None }, rx)
+    }
+
+    /// Answers the caller; `Err(value)` when the caller is gone.
+    pub fn send(self, value: T) -> Result<(), T> {
+        if let Some(stamp) = &self.stamp {
+            stamp.replied();
+        }
+        self.tx.send(value)
+    }
+}
+
+/// How long handlers take, for the calls a sampled request makes: the
+/// split of an actor call into the handler's own time and the rest (the
+/// mailbox, the wake-ups, a batch's commit the reply waited for).
+///
+/// A cell notes, in a thread-local, when the handler (or the flush) it is
+/// running started; a reply sent from it reads that. The clock is read
+/// only when timing is switched on ([`set_enabled`]), once per handled
+/// message then.
+pub mod timing {
+    use std::cell::Cell;
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    use std::time::{Duration, Instant};
+
+    static ENABLED: AtomicBool = AtomicBool::new(false);
+
+    thread_local! {
+        static HANDLING_SINCE: Cell<Option<Instant>> = const { Cell::new(None) };
+    }
+
+    /// Switches the handlers' clock on or off for the whole process.
+    pub fn set_enabled(on: bool) {
+        ENABLED.store(on, Ordering::Relaxed);
+    }
+
+    /// Runs `f` (a handler or a flush) noting when it started, when
+    /// timing is on.
+    pub(crate) fn handling<R>(f: impl FnOnce() -> R) -> R {
+        if !ENABLED.load(Ordering::Relaxed) {
+            return f();
+        }
+        let outer = HANDLING_SINCE.with(|h| h.replace(Some(Instant::now())));
+        let result = f();
+        HANDLING_SINCE.with(|h| h.set(outer));
+        result
+    }
+
+    /// Where a reply notes its handler's time.
+    #[derive(Debug)]
+    pub(crate) struct Stamp {
+        handler_ns: AtomicU64,
+    }
+
+    impl Stamp {
+        pub(crate) fn new() -> Self {
+            Self {
+                handler_ns: AtomicU64::new(u64::MAX),
+            }
+        }
+
+        pub(crate) fn replied(&self) {
+            if let Some(since) = HANDLING_SINCE.with(Cell::get) {
+                let ns = u64::try_from(since.elapsed().as_nanos()).unwrap_or(u64::MAX - 1);
+                self.handler_ns.store(ns, Ordering::Release);
+            }
+        }
+
+        /// The handler's time, if a handler replied.
+        pub(crate) fn handler(&self) -> Option<Duration> {
+            let ns = self.handler_ns.load(Ordering::Acquire);
+            (ns != u64::MAX).then(|| Duration::from_nanos(ns))
+        }
+    }
+}
 
 /// A handle to an actor's mailbox. Cloning it is cheap; it stays valid
 /// across restarts (the supervisor restarts the actor on the same mailbox).
@@ -110,12 +196,39 @@ impl<M: Send + 'static> ActorRef<M> {
     /// When the actor is idle with nothing queued, the caller runs the
     /// handler itself (one at a time still holds: it takes the actor's
     /// lock), so an uncontended call costs no task wake-up at all.
+    ///
+    /// In a timed request (`edge::timing`) the call is the span
+    /// `ask.<actor>`, with the handler's own time nested as
+    /// `handle.<actor>`.
     pub async fn call<T, E>(
         &self,
         make: impl FnOnce(Reply<Result<T, CallError<E>>>) -> M,
         timeout: Duration,
     ) -> Result<T, CallError<E>> {
-        let (reply, mut rx) = oneshot::channel();
+        let span = if edge::timing::collecting() { edge::timing::enter(&format!("ask.{}", self.name)) } else { None };
+        let Some(span) = span else {
+            return self.call_untimed(make, None, timeout).await;
+        };
+        let stamp = Arc::new(timing::Stamp::new());
+        let answer = self.call_untimed(make, Some(stamp.clone()), timeout).await;
+        if let Some(handler) = stamp.handler() {
+            span.adopt([edge::timing::Span {
+                depth: 0,
+                name: format!("handle.{}", self.name),
+                duration: handler,
+            }]);
+        }
+        answer
+    }
+
+    async fn call_untimed<T, E>(
+        &self,
+        make: impl FnOnce(Reply<Result<T, CallError<E>>>) -> M,
+        stamp: Option<Arc<timing::Stamp>>,
+        timeout: Duration,
+    ) -> Result<T, CallError<E>> {
+        let (tx, mut rx) = oneshot::channel();
+        let reply = Reply { tx, stamp };
         if let Err(msg) = self.direct.try_direct(make(reply)) {
             self.cast(msg)?;
         }

@@ -112,7 +112,7 @@ impl<A: Actor> Cell<A> {
         let Some(actor) = slot.actor.as_mut() else {
             return; // crashed or suspended: dropping `msg` fails its caller
         };
-        if std::panic::catch_unwind(AssertUnwindSafe(|| actor.handle(msg))).is_err() {
+        if super::actor::timing::handling(|| std::panic::catch_unwind(AssertUnwindSafe(|| actor.handle(msg)))).is_err() {
             self.crashed(slot);
             return;
         }
@@ -120,7 +120,7 @@ impl<A: Actor> Cell<A> {
         if flush || slot.since_flush >= FLUSH_EVERY {
             slot.since_flush = 0;
             let Some(actor) = slot.actor.as_mut() else { return };
-            if std::panic::catch_unwind(AssertUnwindSafe(|| actor.flush())).is_err() {
+            if super::actor::timing::handling(|| std::panic::catch_unwind(AssertUnwindSafe(|| actor.flush()))).is_err() {
                 self.crashed(slot);
             }
         }

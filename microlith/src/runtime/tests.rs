@@ -209,7 +209,7 @@ async fn a_full_mailbox_sheds_load() {
     // run the actor: on a current-thread runtime, nothing drains in between.
     let mut overloaded = 0;
     for _ in 0..10 {
-        let (reply, _rx) = tokio::sync::oneshot::channel();
+        let (reply, _rx) = Reply::channel();
         if actor.cast::<()>(CounterMsg::Add(1, reply)) == Err(CallError::Overloaded) {
             overloaded += 1;
         }
@@ -227,7 +227,7 @@ async fn calls_after_casts_see_them_in_order() {
             tokio::spawn(async move {
                 for round in 0..200u64 {
                     for _ in 0..5 {
-                        let (reply, _rx) = tokio::sync::oneshot::channel();
+                        let (reply, _rx) = Reply::channel();
                         actor.cast::<()>(CounterMsg::Add(1, reply)).expect("room in the mailbox");
                     }
                     // A call after this task's casts may take the direct

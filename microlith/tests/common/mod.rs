@@ -25,6 +25,7 @@ pub(crate) fn config(storage: StorageMode, fault_injection: bool) -> microlith::
             request_timeout: Duration::from_secs(3),
             max_in_flight: 1024,
             ws_send_timeout: Duration::from_secs(1),
+            server_timing: true,
         },
     }
 }

@@ -103,7 +103,22 @@ impl Api {
         content_type: Option<&str>,
         body: Option<Vec<u8>>,
     ) -> anyhow::Result<Answer> {
+        self.raw_with(method, path, content_type, body, &[]).await
+    }
+
+    /// [`Api::raw`] with extra request headers.
+    pub async fn raw_with(
+        &self,
+        method: Method,
+        path: &str,
+        content_type: Option<&str>,
+        body: Option<Vec<u8>>,
+        headers: &[(&str, &str)],
+    ) -> anyhow::Result<Answer> {
         let mut req = self.http.request(method.clone(), format!("{}{}", self.base, path));
+        for (name, value) in headers {
+            req = req.header(*name, *value);
+        }
         if let Some(ct) = content_type {
             req = req.header(reqwest::header::CONTENT_TYPE, ct);
         }

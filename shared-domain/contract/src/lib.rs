@@ -11,6 +11,7 @@
 pub mod client;
 pub mod faults;
 pub mod cases;
+pub mod timing;
 pub mod ws;
 
 pub use client::Api;

@@ -10,6 +10,7 @@
 //! - [`session`]: one task per connected chat user, over any rooms service.
 //! - [`transfers`]: the transfer saga run in the caller's task, over any fabric.
 //! - [`backoff`]: exponential backoff with full jitter, stopped by shutdown.
+//! - [`timing`]: `Server-Timing` for sampled requests, hop by hop.
 
 pub mod backoff;
 pub mod bank;
@@ -19,6 +20,7 @@ pub mod error;
 pub mod ops;
 pub mod probe;
 pub mod session;
+pub mod timing;
 pub mod transfers;
 pub mod ws;
 
@@ -93,6 +95,9 @@ pub struct EdgeConfig {
     /// How long a WebSocket send may block before the reader counts as
     /// too slow and is disconnected.
     pub ws_send_timeout: Duration,
+    /// Answer requests sampled by their `traceparent` with their timing,
+    /// hop by hop, in `Server-Timing` ([`timing`]). Off by default.
+    pub server_timing: bool,
 }
 
 #[derive(Clone)]
@@ -133,7 +138,23 @@ pub fn router(services: Services, config: EdgeConfig) -> Router {
         .fallback(ops::not_found)
         .layer(axum::middleware::from_fn(ops::observe))
         .layer(axum::middleware::map_response(close_after_oversized))
+        .layer(axum::middleware::from_fn_with_state(config.server_timing, timed))
         .with_state(state)
+}
+
+/// Times a sampled request as the span `edge` and answers its spans in
+/// `Server-Timing`, when `enabled` (see [`timing`]).
+async fn timed(
+    axum::extract::State(enabled): axum::extract::State<bool>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    if !enabled || !timing::sampled(request.headers()) {
+        return next.run(request).await;
+    }
+    let (mut response, spans) = timing::collect("edge", next.run(request)).await;
+    timing::answer_with(response.headers_mut(), &spans);
+    response
 }
 
 /// Marks a 413 answer `connection: close` (use with
