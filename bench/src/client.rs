@@ -98,13 +98,22 @@ impl Client {
     /// answer that is not HTTP/1.1, or the deadline.
     pub async fn request(&self, base: &str, post: bool, path: &str, body: Option<Bytes>) -> Option<(u16, Bytes)> {
         let origin = self.origin(base).ok()?;
-        tokio::time::timeout(self.timeout, origin.request(post, path, body)).await.ok()?
+        let answer = tokio::time::timeout(self.timeout, origin.request(post, path, body, None)).await.ok()??;
+        Some((answer.0, answer.1))
+    }
+
+    /// [`Client::request`] asking for the request's timing: it carries
+    /// `traceparent` (sampled), and the answer's `Server-Timing` value is
+    /// returned beside the status and body.
+    pub async fn request_timed(&self, base: &str, post: bool, path: &str, body: Option<Bytes>, traceparent: &str) -> Option<(u16, Bytes, Option<String>)> {
+        let origin = self.origin(base).ok()?;
+        tokio::time::timeout(self.timeout, origin.request(post, path, body, Some(traceparent))).await.ok()?
     }
 }
 
 impl Origin {
-    async fn request(&self, post: bool, path: &str, body: Option<Bytes>) -> Option<(u16, Bytes)> {
-        if path.contains([' ', '\r', '\n']) {
+    async fn request(&self, post: bool, path: &str, body: Option<Bytes>, traceparent: Option<&str>) -> Option<(u16, Bytes, Option<String>)> {
+        if path.contains([' ', '\r', '\n']) || traceparent.is_some_and(|t| t.contains(['\r', '\n'])) {
             return None;
         }
         let body = body.unwrap_or_default();
@@ -113,6 +122,10 @@ impl Origin {
         request.extend_from_slice(path.as_bytes());
         request.extend_from_slice(b" HTTP/1.1\r\nhost: ");
         request.extend_from_slice(self.authority.as_bytes());
+        if let Some(traceparent) = traceparent {
+            request.extend_from_slice(b"\r\ntraceparent: ");
+            request.extend_from_slice(traceparent.as_bytes());
+        }
         if post {
             request.extend_from_slice(b"\r\ncontent-type: application/json\r\ncontent-length: ");
             request.extend_from_slice(body.len().to_string().as_bytes());
@@ -129,11 +142,11 @@ impl Origin {
             None => self.connect().await?,
         };
         conn.stream.write_all(&request).await.ok()?;
-        let (status, answer, keep) = conn.read_answer().await?;
+        let (status, answer, keep, timing) = conn.read_answer(traceparent.is_some()).await?;
         if keep {
             self.idle.lock().push(conn);
         }
-        Some((status, answer))
+        Some((status, answer, timing))
     }
 
     /// An idle connection that is not known to be closed.
@@ -156,11 +169,12 @@ impl Origin {
 }
 
 impl Conn {
-    /// Reads one answer: its status, its whole body, and whether the
-    /// connection may carry another request.
-    async fn read_answer(&mut self) -> Option<(u16, Bytes, bool)> {
+    /// Reads one answer: its status, its whole body, whether the
+    /// connection may carry another request, and its `Server-Timing` when
+    /// `timed`.
+    async fn read_answer(&mut self, timed: bool) -> Option<(u16, Bytes, bool, Option<String>)> {
         // The head.
-        let (status, head_len, length, keep) = loop {
+        let (status, head_len, length, keep, timing) = loop {
             let mut headers = [httparse::EMPTY_HEADER; 32];
             let mut answer = httparse::Response::new(&mut headers);
             if let httparse::Status::Complete(head_len) = answer.parse(&self.buf).ok()? {
@@ -170,7 +184,11 @@ impl Conn {
                 }
                 let mut length = Length::UntilClose;
                 let mut keep = true;
+                let mut timing = None;
                 for h in answer.headers.iter() {
+                    if timed && h.name.eq_ignore_ascii_case("server-timing") {
+                        timing = std::str::from_utf8(h.value).ok().map(str::to_owned);
+                    }
                     if h.name.eq_ignore_ascii_case("content-length") {
                         length = Length::Exactly(std::str::from_utf8(h.value).ok()?.trim().parse().ok()?);
                     } else if h.name.eq_ignore_ascii_case("transfer-encoding") {
@@ -187,7 +205,7 @@ impl Conn {
                 if status == 204 || status == 304 {
                     length = Length::Exactly(0);
                 }
-                break (status, head_len, length, keep);
+                break (status, head_len, length, keep, timing);
             }
             if self.buf.len() > MAX_HEAD || !self.fill().await? {
                 return None;
@@ -205,7 +223,7 @@ impl Conn {
                         return None;
                     }
                 }
-                Some((status, self.buf.split_to(n).freeze(), keep))
+                Some((status, self.buf.split_to(n).freeze(), keep, timing))
             }
             Length::Chunked => {
                 let mut body = BytesMut::new();
@@ -235,7 +253,7 @@ impl Conn {
                         return None;
                     }
                     if size == 0 {
-                        return Some((status, body.freeze(), keep));
+                        return Some((status, body.freeze(), keep, timing));
                     }
                 }
             }
@@ -245,7 +263,7 @@ impl Conn {
                         return None;
                     }
                 }
-                Some((status, self.buf.split().freeze(), false))
+                Some((status, self.buf.split().freeze(), false, timing))
             }
         }
     }
@@ -285,7 +303,14 @@ mod tests {
             let counter = accepted.clone();
             let app = axum::Router::new()
                 .route("/echo", axum::routing::get(|| async { "ok" }))
-                .route("/body", axum::routing::post(|body: Bytes| async move { (axum::http::StatusCode::CREATED, body) }));
+                .route("/body", axum::routing::post(|body: Bytes| async move { (axum::http::StatusCode::CREATED, body) }))
+                .route(
+                    "/timed",
+                    axum::routing::get(|headers: axum::http::HeaderMap| async move {
+                        let asked = headers.get("traceparent").cloned();
+                        ([("server-timing", asked.unwrap_or(axum::http::HeaderValue::from_static("none")))], "ok")
+                    }),
+                );
             let listener = axum::serve::ListenerExt::tap_io(listener, move |_| {
                 counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             });
@@ -298,6 +323,12 @@ mod tests {
             let (status, body) = c.request(&base, true, "/body", Some(Bytes::from_static(b"{\"a\":1}"))).await.expect("answer");
             assert_eq!((status, &body[..]), (201, &b"{\"a\":1}"[..]));
             assert_eq!(c.request(&base, false, "/nowhere", None).await.map(|a| a.0), Some(404));
+            // A timed request carries its traceparent and gets the answer's
+            // Server-Timing back (here the server echoes what it was sent).
+            let traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+            let timed = c.request_timed(&base, false, "/timed", None, traceparent).await.expect("answer");
+            assert_eq!((timed.0, timed.2.as_deref()), (200, Some(traceparent)));
+            assert_eq!(c.request(&base, false, "/timed", None).await, Some((200, Bytes::from_static(b"ok"))));
             assert_eq!(accepted.load(std::sync::atomic::Ordering::Relaxed), 1, "one connection, reused");
             // Nothing listens there: an error, not a hang.
             let closed = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind").local_addr().expect("addr");

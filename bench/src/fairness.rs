@@ -84,6 +84,12 @@ pub fn render(raw: &Raw, md: &mut String) {
             effect: "in the cost table (tracing, mTLS, tokens rows)".to_owned(),
         },
         Row {
+            what: "Timing of sampled requests (\"Where the time goes\"): both variants run with `--server-timing`; about 512 requests per run carry a sampled `traceparent` and are answered with their spans. With it on, the microlith reads the clock once per handled actor message, the microservices' servers look for the header on every call",
+            why: "The breakdown needs each process's own account of a request; the unsampled requests pay a header or task-local lookup per hop and (microlith) a clock read per message",
+            switch: "`--server-timing` (`MICROLITH_SERVER_TIMING`, `MICROSERVICES_SERVER_TIMING`); always on in the harness",
+            effect: "in every number of both variants; the breakdown's sum/p50 column shows whether the sampled requests were typical".to_owned(),
+        },
+        Row {
             what: "Everything else is the same code: the HTTP edge (`edge`), the business rules (`shared-domain`), the store (`store`), the same storage mode, machine and load",
             why: "One body of logic, two fabrics",
             switch: "–",

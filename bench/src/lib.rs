@@ -28,6 +28,7 @@
 //!   HdrHistogram, so each bench reports percentiles beside criterion's
 //!   mean estimate (feature `percall`, on for the variants' benches).
 
+pub mod breakdown;
 pub mod budget;
 pub mod charts;
 pub mod client;

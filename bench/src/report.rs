@@ -390,6 +390,7 @@ impl Raw {
                 let _ = writeln!(md, "| {} | {b} / {a} | {r50:.2}x | {r99:.2}x |", scenario.name());
             }
         }
+        crate::breakdown::render(self, &mut md);
         let curve: Vec<&RunRecord> = self.runs.iter().filter(|r| r.curve).collect();
         if !curve.is_empty() {
             let _ = writeln!(md, "\n## Throughput and latency (transfers; the floor is the echo endpoint)\n");
@@ -1139,6 +1140,18 @@ mod tests {
             harness_cpu: None,
             in_flight_limit: None,
             cpu_us_per_request: (variant != "floor").then_some(if variant == "microlith" { 40.0 } else { 600.0 }),
+            // Parts of 0.8 of the p50; the 50 µs send lag makes up the rest
+            // at p50 = 250.
+            breakdown: (variant != "floor").then(|| crate::breakdown::Breakdown {
+                samples: 40,
+                band: 8,
+                outside_us: p50 * 0.4,
+                edge_us: p50 * 0.2,
+                hops_us: p50 * 0.1,
+                handlers_us: p50 * 0.1,
+                hops: if variant == "microlith" { 4.0 } else { 2.0 },
+                hop_us: p50 * 0.05,
+            }),
         };
         Raw {
             env: serde_json::json!({"run_id": "fixture", "git_commit": "abc", "cpu_model": "cpu", "cores": 2, "memory_gib": 24, "kernel": "k", "rustc": "rustc", "command": "bench compare --quick", "elapsed_s": {"build": 30.0, "start": 0.5, "load": 120.0, "faults": 60.0, "cost": 40.0, "total": 250.5}}),
@@ -1296,6 +1309,10 @@ mod tests {
         assert!(md.contains("| balance | 400 | microservices | 600 (400–600) |"), "{md}");
         assert!(md.contains("| balance | microservices / microlith | 2.00x | 2.00x |"), "{md}");
         assert!(md.contains("| floor |"), "{md}");
+        // Where the time goes, and the hop budget (the floor's p50 is 50).
+        assert!(md.contains("## Where the time goes"), "{md}");
+        assert!(md.contains("| balance | microlith | 120 | 60 | 30 | 30 | 50 | 290 | 300 | 0.97 | 80 |"), "{md}");
+        assert!(md.contains("| balance | microlith | 4.0 | 15.0 | 110 | 300 | 2.73x | 90 | 120 |"), "{md}");
         assert!(md.contains("| 4 | 0/2 |"), "errors counted over repeats: {md}");
         assert!(md.contains("commit `abc`"));
         assert!(

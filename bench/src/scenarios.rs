@@ -319,6 +319,10 @@ pub struct RunRecord {
     /// before 2026-11-28.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cpu_us_per_request: Option<f64>,
+    /// Where the sampled requests' time went (`breakdown`); not recorded
+    /// before 2026-11-28's session 10, nor for a target that does not time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub breakdown: Option<crate::breakdown::Breakdown>,
 }
 
 /// CPU per request of the harness's own parts during a floor run.
@@ -422,6 +426,7 @@ impl RunRecord {
                 let answered: u64 = stats.outcomes.iter().map(|(_, n)| n).sum();
                 (answered > 0).then(|| cpu * 1e6 / answered as f64)
             }),
+            breakdown: None,
         }
     }
 }
@@ -502,7 +507,7 @@ fn calls(scenario: Scenario, workload: &mut Workload, n: u64) -> Vec<Call> {
 
 /// Sends one prepared request; its outcome once the whole answer is read.
 pub(crate) fn send(http: &crate::client::Client, base: &str, call: &Call) -> impl Future<Output = Outcome> + Send + use<> {
-    let answer = send_raw(http, base, call);
+    let answer = send_raw(http, base, call, None);
     async move { answer.await.map_or(Outcome::Error, |(status, _)| Outcome::of_status(status)) }
 }
 
@@ -533,8 +538,18 @@ pub fn run_one(
     let prepared = Arc::new(calls(scenario, workload, plan.total()));
     let (http, base) = (http.clone(), target.base.to_owned());
     let before = (scenario == Scenario::Floor).then(harness_cpu_seconds).flatten();
-    let stats = load::run_metered(runtime, plan, target.meter, move |i| send(&http, &base, &prepared[i as usize]));
+    let total = plan.total();
+    let samples = Arc::new(parking_lot::Mutex::new(Vec::new()));
+    let kept = samples.clone();
+    let stats = load::run_metered(runtime, plan, target.meter, move |i| {
+        let call = &prepared[i as usize];
+        // A share of the recorded requests ask for their timing.
+        let timed = (!plan.in_warmup(i) && crate::breakdown::sampled(i, total)).then(|| (crate::breakdown::traceparent(i), kept.clone()));
+        let answer = send_raw(&http, &base, call, timed);
+        async move { answer.await.map_or(Outcome::Error, |(status, _)| Outcome::of_status(status)) }
+    });
     let mut record = RunRecord::of(target.name, scenario, repeat, rate, &stats);
+    record.breakdown = crate::breakdown::of(&samples.lock());
     record.in_flight_limit = Some(plan.max_in_flight);
     // Warm-up requests ran too: divide by every request the run made.
     let made = (stats.latency.len() + plan.total().saturating_sub(stats.scheduled)).max(1) as f64;
@@ -707,7 +722,7 @@ pub type Ack = (u64, u16, serde_json::Value);
 /// Sends one prepared request and keeps the answer if it acknowledged
 /// something, so the invariants can check it was not lost.
 fn send_keeping_acks(http: &crate::client::Client, base: &str, call: &Call, i: u64, acks: Arc<parking_lot::Mutex<Vec<Ack>>>) -> impl Future<Output = Outcome> + Send + use<> {
-    let answer = send_raw(http, base, call);
+    let answer = send_raw(http, base, call, None);
     async move {
         match answer.await {
             Some((status, body)) => {
@@ -722,9 +737,29 @@ fn send_keeping_acks(http: &crate::client::Client, base: &str, call: &Call, i: u
     }
 }
 
-fn send_raw(http: &crate::client::Client, base: &str, call: &Call) -> impl Future<Output = Option<(u16, bytes::Bytes)>> + Send + use<> {
+/// A sample's `traceparent` and where its timing goes.
+type Timed = (String, Arc<parking_lot::Mutex<Vec<crate::breakdown::Sample>>>);
+
+/// Sends `call`; when `timed`, asks for its timing and keeps the sample
+/// (a correct answer with a `Server-Timing` tree) with its time from
+/// sending to the whole answer.
+fn send_raw(http: &crate::client::Client, base: &str, call: &Call, timed: Option<Timed>) -> impl Future<Output = Option<(u16, bytes::Bytes)>> + Send + use<> {
     let (http, base, post, path, body) = (http.clone(), base.to_owned(), call.post, call.path.clone(), call.body.clone());
-    async move { http.request(&base, post, &path, body).await }
+    async move {
+        let Some((traceparent, samples)) = timed else {
+            return http.request(&base, post, &path, body).await;
+        };
+        let sent = std::time::Instant::now();
+        let (status, answer, timing) = http.request_timed(&base, post, &path, body, &traceparent).await?;
+        let latency = sent.elapsed();
+        if let Some(timing) = timing.filter(|_| matches!(Outcome::of_status(status), Outcome::Ok | Outcome::Refused)) {
+            samples.lock().push(crate::breakdown::Sample {
+                latency,
+                spans: edge::timing::decode(&timing),
+            });
+        }
+        Some((status, answer))
+    }
 }
 
 /// A fault run's load and what its clients were told.

@@ -193,6 +193,12 @@ fn spawn_with(binary: &Path, args: &[String], env: &[(&str, &str)], log: Option<
     Ok((child, stdin))
 }
 
+/// Both variants answer sampled requests with their timing
+/// (`breakdown`); only the generator's sampled share asks.
+const TIMING_MICROLITH: (&str, &str) = ("MICROLITH_SERVER_TIMING", "true");
+/// See [`TIMING_MICROLITH`].
+const TIMING_MICROSERVICES: (&str, &str) = ("MICROSERVICES_SERVER_TIMING", "true");
+
 impl Variant {
     /// Starts the microlith (memory storage, default knobs), its runtime
     /// sized by `budget`.
@@ -204,7 +210,7 @@ impl Variant {
         let http = ready_client()?;
         let started = Instant::now();
         let env = budget.microlith_env();
-        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).chain([TIMING_MICROLITH]).collect();
         let (child, stdin) = spawn_with(&bin.join("microlith"), &args, &env, None)?;
         let pid = child.id().unwrap_or(0);
         let mut variant = Variant {
@@ -241,7 +247,7 @@ impl Variant {
         budget: &Budget,
     ) -> anyhow::Result<Variant> {
         let sizing = budget.microservices_env();
-        let env: Vec<(&str, &str)> = sizing.iter().map(|(k, v)| (*k, v.as_str())).chain(env.iter().copied()).collect();
+        let env: Vec<(&str, &str)> = sizing.iter().map(|(k, v)| (*k, v.as_str())).chain([TIMING_MICROSERVICES]).chain(env.iter().copied()).collect();
         let env = env.as_slice();
         let port = free_port().await?;
         let base = format!("http://127.0.0.1:{port}");
