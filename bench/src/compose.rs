@@ -72,6 +72,9 @@ impl Project {
         let out = command(&self.program, &self.file, &self.name)
             .env("MVM_PORT", port.to_string())
             .env("MVM_STORAGE", storage)
+            // As when the harness starts them itself: sampled requests are
+            // answered with their timing (`breakdown`).
+            .env("MVM_SERVER_TIMING", "true")
             .args(["up", "-d"])
             .output()
             .context("running compose up")?;

@@ -46,7 +46,8 @@ pub fn render(raw: &Raw, md: &mut String) {
     let cost = raw.cost.as_ref();
     let base = feature(cost, "microservices", "baseline");
     let policy = raw.env["runtimes"]["policy"].as_str().unwrap_or("not recorded (a run from before 2026-11-28: tokio's default in every process)");
-    let rows = [
+    let timed = raw.runs.iter().any(|r| r.breakdown.is_some());
+    let mut rows = vec![
         Row {
             what: "Transfer decomposition: the microservices' transfers service makes one `ApplyTransfer` call to the accounts service per transfer (payee check, debit and credit applied together under one lock, committed together); the microlith sends each step to the actor of its account (up to two of its eight account shards), in process",
             why: "One accounts process holds every account, so a latency-minded team makes one round trip, not three. The microlith's accounts are sharded actors; its steps are in-process calls",
@@ -84,18 +85,25 @@ pub fn render(raw: &Raw, md: &mut String) {
             effect: "in the cost table (tracing, mTLS, tokens rows)".to_owned(),
         },
         Row {
-            what: "Timing of sampled requests (\"Where the time goes\"): both variants run with `--server-timing`; about 512 requests per run carry a sampled `traceparent` and are answered with their spans. With it on, the microlith reads the clock once per handled actor message, the microservices' servers look for the header on every call",
-            why: "The breakdown needs each process's own account of a request; the unsampled requests pay a header or task-local lookup per hop and (microlith) a clock read per message",
-            switch: "`--server-timing` (`MICROLITH_SERVER_TIMING`, `MICROSERVICES_SERVER_TIMING`); always on in the harness",
-            effect: "in every number of both variants; the breakdown's sum/p50 column shows whether the sampled requests were typical".to_owned(),
-        },
-        Row {
             what: "Everything else is the same code: the HTTP edge (`edge`), the business rules (`shared-domain`), the store (`store`), the same storage mode, machine and load",
             why: "One body of logic, two fabrics",
             switch: "–",
             effect: "–".to_owned(),
         },
     ];
+    if timed {
+        // Before the last row ("everything else"): runs from before the
+        // breakdown had no timing on.
+        rows.insert(
+            rows.len() - 1,
+            Row {
+                what: "Timing of sampled requests (\"Where the time goes\"): both variants run with `--server-timing`; about 512 requests per run carry a sampled `traceparent` and are answered with their spans. With it on, the microlith reads the clock once per handled actor message, the microservices' servers look for the header on every call",
+                why: "The breakdown needs each process's own account of a request; the unsampled requests pay a header or task-local lookup per hop and (microlith) a clock read per message",
+                switch: "`--server-timing` (`MICROLITH_SERVER_TIMING`, `MICROSERVICES_SERVER_TIMING`); always on in the harness",
+                effect: "in every number of both variants; the breakdown's sum/p50 column shows whether the sampled requests were typical".to_owned(),
+            },
+        );
+    }
     let _ = writeln!(md, "\n## Fairness ledger\n");
     let _ = writeln!(
         md,

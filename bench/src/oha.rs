@@ -192,6 +192,17 @@ mod tests {
         };
         assert!(check(225.0).agrees());
         assert!(!check(240.0).agrees(), "20 % apart");
+        // Disagreement past oha's one request per timer tick is explained;
+        // at or below it, it is only marked.
+        let render_of = |checks: Vec<CrossCheck>| {
+            let mut md = String::new();
+            render(&CrossCheckRecord { oha_version: "oha 1.16.0".into(), checks }, &mut md);
+            md
+        };
+        let below = render_of(vec![check(240.0)]);
+        assert!(below.contains("**no**") && !below.contains("Why the rows above"), "{below}");
+        let above = render_of(vec![check(225.0), CrossCheck { rate: 4000.0, ..check(100.0) }]);
+        assert!(above.contains("Why the rows above 1000/s are not expected to agree"), "{above}");
     }
 }
 
@@ -289,4 +300,18 @@ pub fn render(record: &CrossCheckRecord, md: &mut String) {
     if let Some(c) = record.checks.first() {
         let _ = writeln!(md, "\nCommand (for the first row): `{}`.", c.command);
     }
+    if record.checks.iter().any(|c| !c.agrees() && c.rate > TIMER_TICKS_PER_S) {
+        let _ = writeln!(
+            md,
+            "\nWhy the rows above {TIMER_TICKS_PER_S:.0}/s are not expected to agree: oha releases `-q` requests by sleeping on tokio's timer, \
+             whose resolution is one millisecond, and `--latency-correction` starts each request's clock when the scheduler wakes, not at its \
+             scheduled time (oha 1.16.0, `src/client.rs`, `work_until_with_qps_latency_correction`). Above {TIMER_TICKS_PER_S:.0}/s it therefore sends \
+             its requests in bursts, rate/1000 at each tick, through a channel to its connection tasks: each burst queues at the server and in oha itself, \
+             and that queueing is in its figures. Ours releases every request at its own time (a `timerfd`, microseconds) and measures from it \
+             (`bench/src/load.rs`). At {TIMER_TICKS_PER_S:.0}/s and below, one request per tick, the two should agree."
+        );
+    }
 }
+
+/// Ticks per second of tokio's timer, on which oha schedules its requests.
+const TIMER_TICKS_PER_S: f64 = 1000.0;
