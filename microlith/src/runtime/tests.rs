@@ -28,6 +28,8 @@ enum CounterMsg {
     /// Panics while its caller waits (on the direct hand-off, in the
     /// caller's own task).
     CrashCall(Reply<Result<u64, CallError<()>>>),
+    /// Takes this long in the handler, then answers the value.
+    Slow(Duration, Reply<Result<u64, CallError<()>>>),
 }
 
 impl Actor for Counter {
@@ -47,6 +49,10 @@ impl Actor for Counter {
             CounterMsg::Add(n, reply) => {
                 self.value += n;
                 self.store.value.store(self.value, Ordering::SeqCst);
+                let _ = reply.send(Ok(self.value));
+            }
+            CounterMsg::Slow(took, reply) => {
+                std::thread::sleep(took);
                 let _ = reply.send(Ok(self.value));
             }
             CounterMsg::Crash => panic!("injected crash"),
@@ -252,4 +258,34 @@ async fn a_panic_on_the_direct_hand_off_is_contained() {
     let res = actor.call(CounterMsg::CrashCall, T).await;
     assert!(matches!(res, Err(CallError::Unavailable(_))), "{res:?}");
     assert_eq!(until_up(actor).await, 3, "restarted with its state");
+}
+
+/// In a timed request, an actor call is an `ask` span with its handler's
+/// own time nested under it: the time a message waited behind another in
+/// the mailbox is the hop's, not the handler's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_timed_call_splits_the_wait_from_the_handler() {
+    super::actor::timing::set_enabled(true);
+    let (root, _events) = Supervisor::root("root", Strategy::OneForOne, lenient());
+    let actor = root.spawn::<Counter>("c", Arc::default(), 16);
+    let slow = |ms| {
+        let actor = actor.clone();
+        async move { actor.call(|r| CounterMsg::Slow(Duration::from_millis(ms), r), T).await }
+    };
+    // Idle: handled in the caller's task.
+    let (answer, inline) = edge::timing::collect("edge", slow(2)).await;
+    assert_eq!(answer, Ok(0));
+    let names: Vec<&str> = inline.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, ["edge", "ask.c", "handle.c"]);
+    assert!(inline[2].duration >= Duration::from_millis(2) && inline[2].duration <= inline[1].duration, "{inline:?}");
+    // Busy: queued behind a 30 ms message sent just before.
+    let (reply, _rx) = Reply::channel();
+    actor.cast::<()>(CounterMsg::Slow(Duration::from_millis(30), reply)).expect("room in the mailbox");
+    let (answer, queued) = edge::timing::collect("edge", slow(2)).await;
+    assert_eq!(answer, Ok(0));
+    let (ask, handle) = (queued[1].duration, queued[2].duration);
+    assert!(handle >= Duration::from_millis(2) && handle < Duration::from_millis(30), "the handler's own time only: {queued:?}");
+    assert!(ask >= handle + Duration::from_millis(20), "the wait is the hop's: {queued:?}");
+    // Outside a timed request nothing is collected, and the call works.
+    assert_eq!(slow(0).await, Ok(0));
 }
