@@ -415,7 +415,7 @@ where
         let of: Vec<&crate::breakdown::Row> = rows.iter().filter(|r| r.scenario == *scenario).collect();
         let max = of
             .iter()
-            .map(|r| (r.parts.total_us() + r.send_lag_us).max(r.p50_us).max(r.budget_us.unwrap_or(0.0)))
+            .map(|r| (r.parts.total_us() + r.send_lag_us).max(r.p50_us).max(r.budget_us))
             .fold(1.0, f64::max);
         let names: Vec<String> = of.iter().map(|r| r.variant.clone()).collect();
         let mut chart = ChartBuilder::on(cell)
@@ -445,9 +445,7 @@ where
                 x += value;
             }
             chart.draw_series([Rectangle::new([(r.p50_us, y + 0.1), (r.p50_us + max * 0.004, y + 0.9)], BLACK.filled())])?;
-            if let Some(budget) = r.budget_us {
-                chart.draw_series(DashedLineSeries::new([(budget, y + 0.1), (budget, y + 0.9)], 4, 3, BLACK.stroke_width(2)))?;
-            }
+            chart.draw_series(DashedLineSeries::new([(r.budget_us, y + 0.1), (r.budget_us, y + 0.9)], 4, 3, BLACK.stroke_width(2)))?;
             chart.draw_series([Text::new(format!("p50 {}", micros(r.p50_us)), (r.p50_us + max * 0.01, y + 0.15), ("sans-serif", 12))])?;
         }
     }

@@ -708,6 +708,7 @@ impl Raw {
                 ));
             }
         }
+        lines.extend(crate::breakdown::summary(self));
         if let (Some((sa, top_a)), Some((sb, top_b))) = (self.sustained(a), self.sustained(b)) {
             let generator = self.sustained("floor").map_or(f64::MAX, |(g, _)| g);
             let mark = |top: bool, rate: f64| {
@@ -1309,10 +1310,11 @@ mod tests {
         assert!(md.contains("| balance | 400 | microservices | 600 (400–600) |"), "{md}");
         assert!(md.contains("| balance | microservices / microlith | 2.00x | 2.00x |"), "{md}");
         assert!(md.contains("| floor |"), "{md}");
-        // Where the time goes, and the hop budget (the floor's p50 is 50).
+        // Where the time goes, and the hop budget: the round trip into the
+        // edge (120 + 50) plus 4 hops of 15 µs.
         assert!(md.contains("## Where the time goes"), "{md}");
         assert!(md.contains("| balance | microlith | 120 | 60 | 30 | 30 | 50 | 290 | 300 | 0.97 | 80 |"), "{md}");
-        assert!(md.contains("| balance | microlith | 4.0 | 15.0 | 110 | 300 | 2.73x | 90 | 120 |"), "{md}");
+        assert!(md.contains("| balance | microlith | 170 | 4.0 | 15.0 | 230 | 300 | 1.30x | 90 |"), "{md}");
         assert!(md.contains("| 4 | 0/2 |"), "errors counted over repeats: {md}");
         assert!(md.contains("commit `abc`"));
         assert!(
