@@ -345,109 +345,159 @@ pub async fn serve(kind: ServiceKind, args: ServiceArgs, listener: TcpListener, 
     }
     let tokens = Credentials::of(kind, &args)?;
     match kind {
-        ServiceKind::Gateway => return serve_gateway(&args, &tokens, listener, addr, shutdown).await,
-        ServiceKind::Ledger => {
-            let ledger = Ledger::new(
-                GrpcAccounts::new(Downstream::new(&args.client("accounts", &args.accounts_url, &tokens)?)?, args.transfer_path),
-                GrpcTransfers(Downstream::new(&args.client("transfers", &args.transfers_url, &tokens)?)?),
-            );
-            let mut router = ledger.router().merge(ops_routes());
-            if let Some(verifier) = &tokens.verifier {
-                router = router.layer(AuthLayer::new(verifier.clone(), false));
-            }
-            let router = router
-                .layer(crate::trace::TraceLayer)
-                .layer(edge::timing::ServeLayer::new(args.server_timing));
-            announce(kind, addr);
-            match args.pki() {
-                Some(pki) => crate::pki::serve_tls(listener, router, pki.http_server(kind.name())?, shutdown).await?,
-                None => edge::serve(listener, router, shutdown.cancelled_owned()).await?,
-            }
-            return Ok(());
+        ServiceKind::Gateway => serve_gateway(&args, &tokens, listener, addr, shutdown).await,
+        ServiceKind::Ledger => serve_ledger(&args, &tokens, listener, addr, shutdown).await,
+        ServiceKind::Accounts => {
+            let (routes, reporter, storage) = grpc_base(kind, &args)?;
+            let routes = accounts_routes(routes, &reporter, storage, &args).await?;
+            serve_domain(kind, routes, &args, &tokens, listener, addr, shutdown).await
         }
-        _ => {}
+        ServiceKind::Transfers => {
+            let (routes, reporter, storage) = grpc_base(kind, &args)?;
+            let routes = transfers_routes(routes, &reporter, storage, &args, &tokens, &shutdown).await?;
+            serve_domain(kind, routes, &args, &tokens, listener, addr, shutdown).await
+        }
+        ServiceKind::Chat => {
+            let (routes, reporter, storage) = grpc_base(kind, &args)?;
+            let routes = chat_routes(routes, &reporter, storage, &args).await?;
+            serve_domain(kind, routes, &args, &tokens, listener, addr, shutdown).await
+        }
     }
+}
 
+/// The ledger: the read model, served over HTTP/JSON.
+async fn serve_ledger(args: &ServiceArgs, tokens: &Credentials, listener: TcpListener, addr: SocketAddr, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let kind = ServiceKind::Ledger;
+    let ledger = Ledger::new(
+        GrpcAccounts::new(Downstream::new(&args.client("accounts", &args.accounts_url, tokens)?)?, args.transfer_path),
+        GrpcTransfers(Downstream::new(&args.client("transfers", &args.transfers_url, tokens)?)?),
+    );
+    let mut router = ledger.router().merge(ops_routes());
+    if let Some(verifier) = &tokens.verifier {
+        router = router.layer(AuthLayer::new(verifier.clone(), false));
+    }
+    let router = router
+        .layer(crate::trace::TraceLayer)
+        .layer(edge::timing::ServeLayer::new(args.server_timing));
+    announce(kind, addr);
+    match args.pki() {
+        Some(pki) => crate::pki::serve_tls(listener, router, pki.http_server(kind.name())?, shutdown).await?,
+        None => edge::serve(listener, router, shutdown.cancelled_owned()).await?,
+    }
+    Ok(())
+}
+
+/// What every gRPC service serves besides its own: health, reflection and
+/// the ops routes; and its storage.
+fn grpc_base(kind: ServiceKind, args: &ServiceArgs) -> anyhow::Result<(tonic::service::Routes, tonic_health::server::HealthReporter, Storage)> {
     let (reporter, health) = tonic_health::server::health_reporter();
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(pb::DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1()?;
-    let mut routes = tonic::service::Routes::from(ops_routes())
+    let routes = tonic::service::Routes::from(ops_routes())
         .add_service(health)
         .add_service(reflection);
-    let storage = args.storage(kind)?;
+    Ok((routes, reporter, args.storage(kind)?))
+}
+
+/// The accounts service.
+async fn accounts_routes(mut routes: tonic::service::Routes, reporter: &tonic_health::server::HealthReporter, storage: Storage, args: &ServiceArgs) -> anyhow::Result<tonic::service::Routes> {
     let durable = storage.is_durable();
-    match kind {
-        ServiceKind::Accounts => {
-            let store = AccountStore::new(storage.namespace("accounts"));
-            let book = store.load()?;
-            let tombstones = store.tombstones(crate::settlement::now_unix_us())?;
-            let accounts = Arc::new(LocalAccounts::restored(book, durable.then_some(store)));
-            // Settled transfers' step records are dropped behind the fence,
-            // which keeps the tombstones this book persisted.
-            let settlement = {
-                let (settle, count) = (accounts.clone(), accounts.clone());
-                Settlement::new(
-                    Duration::from_millis(args.call_timeout_ms),
-                    Duration::from_millis(args.max_clock_skew_ms),
-                    tombstones,
-                    move |ids, until_us| settle.settle(ids, until_us),
-                    move || count.step_records(),
-                )
-            };
-            let server = AccountsServer::settling(accounts, settlement);
-            routes = routes.add_service(pb::bank::accounts_server::AccountsServer::new(server).max_decoding_message_size(MAX_REQUEST_BYTES));
-            reporter.set_serving::<pb::bank::accounts_server::AccountsServer<AccountsServer>>().await;
+    let store = AccountStore::new(storage.namespace("accounts"));
+    let book = store.load()?;
+    let tombstones = store.tombstones(crate::settlement::now_unix_us())?;
+    let accounts = Arc::new(LocalAccounts::restored(book, durable.then_some(store)));
+    // Settled transfers' step records are dropped behind the fence,
+    // which keeps the tombstones this book persisted.
+    let settlement = {
+        let (settle, count) = (accounts.clone(), accounts.clone());
+        Settlement::new(
+            Duration::from_millis(args.call_timeout_ms),
+            Duration::from_millis(args.max_clock_skew_ms),
+            tombstones,
+            move |ids, until_us| settle.settle(ids, until_us),
+            move || count.step_records(),
+        )
+    };
+    let server = AccountsServer::settling(accounts, settlement);
+    routes = routes.add_service(pb::bank::accounts_server::AccountsServer::new(server).max_decoding_message_size(MAX_REQUEST_BYTES));
+    reporter.set_serving::<pb::bank::accounts_server::AccountsServer<AccountsServer>>().await;
+    Ok(routes)
+}
+
+/// The transfers service: the saga over its journal and the accounts.
+async fn transfers_routes(
+    mut routes: tonic::service::Routes,
+    reporter: &tonic_health::server::HealthReporter,
+    storage: Storage,
+    args: &ServiceArgs,
+    tokens: &Credentials,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<tonic::service::Routes> {
+    let kind = ServiceKind::Transfers;
+    let durable = storage.is_durable();
+    let store = JournalStore::new(storage.namespace("journal"));
+    let local = Arc::new(LocalJournal::restored(store.load()?, durable.then_some(store)));
+    let snapshot = {
+        let local = local.clone();
+        Arc::new(move || local.records())
+    };
+    let feed = Feed::start(args.http(kind)?, &args.ledger_url, 65_536, snapshot, tokens.minter.clone(), shutdown.clone())?;
+    let journal = Arc::new(FeedingJournal { inner: local, feed });
+    let accounts = GrpcAccounts::new(Downstream::new(&args.client("accounts", &args.accounts_url, tokens)?)?, args.transfer_path);
+    let accounts_breaker = accounts.downstream().breaker().clone();
+    // The payee cache every fabric puts in front of its accounts.
+    let accounts = Arc::new(KnownAccounts::new(accounts));
+    let pause: Arc<dyn Pause> = Arc::new(edge::backoff::Backoff::new(
+        Duration::from_millis(5),
+        Duration::from_millis(500),
+        shutdown.clone(),
+    ));
+    let transfers = Arc::new(edge::transfers::SagaTransfers::new(journal.clone(), accounts, pause));
+    // Transfers left pending by a crash complete once the accounts
+    // answer; until then the saga's pause retries.
+    let resume = transfers.clone();
+    tokio::spawn(async move {
+        match resume.resume_pending().await {
+            Ok(n) if n > 0 => tracing::info!(resolved = n, "resumed pending transfers"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "resuming pending transfers stopped"),
         }
-        ServiceKind::Transfers => {
-            let store = JournalStore::new(storage.namespace("journal"));
-            let local = Arc::new(LocalJournal::restored(store.load()?, durable.then_some(store)));
-            let snapshot = {
-                let local = local.clone();
-                Arc::new(move || local.records())
-            };
-            let feed = Feed::start(args.http(kind)?, &args.ledger_url, 65_536, snapshot, tokens.minter.clone(), shutdown.clone())?;
-            let journal = Arc::new(FeedingJournal { inner: local, feed });
-            let accounts = GrpcAccounts::new(Downstream::new(&args.client("accounts", &args.accounts_url, &tokens)?)?, args.transfer_path);
-            let accounts_breaker = accounts.downstream().breaker().clone();
-            // The payee cache every fabric puts in front of its accounts.
-            let accounts = Arc::new(KnownAccounts::new(accounts));
-            let pause: Arc<dyn Pause> = Arc::new(edge::backoff::Backoff::new(
-                Duration::from_millis(5),
-                Duration::from_millis(500),
-                shutdown.clone(),
-            ));
-            let transfers = Arc::new(edge::transfers::SagaTransfers::new(journal.clone(), accounts, pause));
-            // Transfers left pending by a crash complete once the accounts
-            // answer; until then the saga's pause retries.
-            let resume = transfers.clone();
-            tokio::spawn(async move {
-                match resume.resume_pending().await {
-                    Ok(n) if n > 0 => tracing::info!(resolved = n, "resumed pending transfers"),
-                    Ok(_) => {}
-                    Err(e) => tracing::warn!(error = %e, "resuming pending transfers stopped"),
-                }
-            });
-            routes = routes.add_service(
-                pb::bank::transfers_server::TransfersServer::new(TransfersServer {
-                    transfers,
-                    journal,
-                    accounts: Some(accounts_breaker),
-                })
-                .max_decoding_message_size(MAX_REQUEST_BYTES),
-            );
-            reporter.set_serving::<pb::bank::transfers_server::TransfersServer<TransfersServer>>().await;
-        }
-        ServiceKind::Chat => {
-            let store = ChatStore::new(storage.clone());
-            let state = store.load()?;
-            let rooms = LocalRooms::restored(state, durable.then_some(store), args.subscriber_buffer, Arc::new(now_us));
-            routes = routes.add_service(pb::chat::chat_server::ChatServer::new(ChatServer(Arc::new(rooms))).max_decoding_message_size(MAX_REQUEST_BYTES));
-            reporter.set_serving::<pb::chat::chat_server::ChatServer<ChatServer>>().await;
-        }
-        ServiceKind::Gateway | ServiceKind::Ledger => unreachable!("served above"),
-    }
+    });
+    routes = routes.add_service(
+        pb::bank::transfers_server::TransfersServer::new(TransfersServer {
+            transfers,
+            journal,
+            accounts: Some(accounts_breaker),
+        })
+        .max_decoding_message_size(MAX_REQUEST_BYTES),
+    );
+    reporter.set_serving::<pb::bank::transfers_server::TransfersServer<TransfersServer>>().await;
+    Ok(routes)
+}
+
+/// The chat service.
+async fn chat_routes(mut routes: tonic::service::Routes, reporter: &tonic_health::server::HealthReporter, storage: Storage, args: &ServiceArgs) -> anyhow::Result<tonic::service::Routes> {
+    let durable = storage.is_durable();
+    let store = ChatStore::new(storage);
+    let state = store.load()?;
+    let rooms = LocalRooms::restored(state, durable.then_some(store), args.subscriber_buffer, Arc::new(now_us));
+    routes = routes.add_service(pb::chat::chat_server::ChatServer::new(ChatServer(Arc::new(rooms))).max_decoding_message_size(MAX_REQUEST_BYTES));
+    reporter.set_serving::<pb::chat::chat_server::ChatServer<ChatServer>>().await;
+    Ok(routes)
+}
+
+/// Announces and serves one of the gRPC services.
+async fn serve_domain(
+    kind: ServiceKind,
+    routes: tonic::service::Routes,
+    args: &ServiceArgs,
+    tokens: &Credentials,
+    listener: TcpListener,
+    addr: SocketAddr,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
     announce(kind, addr);
     serve_grpc(routes, kind.name(), args.pki().as_ref(), tokens.verifier.clone(), args.server_timing, listener, shutdown).await
 }
