@@ -18,7 +18,10 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use prost::Message;
 
 use microservices::wire::{self, pb};
-use shared_domain::bank::{AccountBook, AccountStep, Begin, JournalChange, StepKind, TransferBook, TransferRequest, TransferStatus};
+use shared_domain::bank::{
+    AccountBook, AccountStep, Begin, JournalChange, StepKind, TransferBook, TransferRequest,
+    TransferStatus,
+};
 use shared_domain::id::{AccountId, TransferId};
 use shared_domain::money::{Amount, OpeningBalance};
 use store::{AccountStore, JournalStore, Storage, StorageMode};
@@ -36,23 +39,46 @@ fn request(n: u64) -> TransferRequest {
 fn serialization(c: &mut Criterion) {
     bench::charts::register_font();
     let mut group = c.benchmark_group("serialization");
-    let json = br#"{"transfer_id":"t-000000000042","from":"alice-0001","to":"bob-0002","amount":12345}"#;
+    let json =
+        br#"{"transfer_id":"t-000000000042","from":"alice-0001","to":"bob-0002","amount":12345}"#;
     let req = request(42);
-    let record = shared_domain::bank::TransferRecord { request: req.clone(), status: TransferStatus::Committed };
+    let record = shared_domain::bank::TransferRecord {
+        request: req.clone(),
+        status: TransferStatus::Committed,
+    };
     let proto = wire::transfer_to_wire(&req).encode_to_vec();
-    let step = AccountStep { transfer_id: req.transfer_id.clone(), kind: StepKind::Debit, account: req.from.clone(), amount: req.amount };
+    let step = AccountStep {
+        transfer_id: req.transfer_id.clone(),
+        kind: StepKind::Debit,
+        account: req.from.clone(),
+        amount: req.amount,
+    };
     let step_proto = wire::step_to_wire(&step).encode_to_vec();
-    println!("sizes: transfer as JSON {} B, as protobuf {} B; account step as protobuf {} B", json.len(), proto.len(), step_proto.len());
+    println!(
+        "sizes: transfer as JSON {} B, as protobuf {} B; account step as protobuf {} B",
+        json.len(),
+        proto.len(),
+        step_proto.len()
+    );
 
     group.throughput(Throughput::Elements(1));
-    group.bench_function("http_json_parse_transfer", |b| b.iter(|| edge::bank::parse_transfer(std::hint::black_box(json)).expect("valid")));
-    group.bench_function("http_json_render_record", |b| {
-        b.iter(|| serde_json::to_vec(&edge::bank::record_json(std::hint::black_box(&record))).expect("json"))
+    group.bench_function("http_json_parse_transfer", |b| {
+        b.iter(|| edge::bank::parse_transfer(std::hint::black_box(json)).expect("valid"))
     });
-    group.bench_function("grpc_proto_encode_transfer", |b| b.iter(|| wire::transfer_to_wire(std::hint::black_box(&req)).encode_to_vec()));
+    group.bench_function("http_json_render_record", |b| {
+        b.iter(|| {
+            serde_json::to_vec(&edge::bank::record_json(std::hint::black_box(&record)))
+                .expect("json")
+        })
+    });
+    group.bench_function("grpc_proto_encode_transfer", |b| {
+        b.iter(|| wire::transfer_to_wire(std::hint::black_box(&req)).encode_to_vec())
+    });
     group.bench_function("grpc_proto_decode_transfer", |b| {
         b.iter(|| {
-            let wire_req = pb::bank::TransferRequest::decode(std::hint::black_box(proto.as_slice())).expect("decode");
+            let wire_req =
+                pb::bank::TransferRequest::decode(std::hint::black_box(proto.as_slice()))
+                    .expect("decode");
             wire::transfer_from_wire(&wire_req).expect("valid")
         })
     });
@@ -81,25 +107,51 @@ impl Shard {
         let journal = JournalStore::new(storage.namespace("journal"));
         let mut book = AccountBook::new();
         for name in ["alice-0001", "bob-0002"] {
-            let change = book.open(AccountId::new(name).expect("id"), OpeningBalance::new(i128::from(shared_domain::money::MAX_AMOUNT)).expect("ok")).expect("open");
+            let change = book
+                .open(
+                    AccountId::new(name).expect("id"),
+                    OpeningBalance::new(i128::from(shared_domain::money::MAX_AMOUNT)).expect("ok"),
+                )
+                .expect("open");
             accounts.persist(&[change]).expect("persist");
         }
-        Shard { accounts, journal, book, transfers: TransferBook::new() }
+        Shard {
+            accounts,
+            journal,
+            book,
+            transfers: TransferBook::new(),
+        }
     }
 
     /// One transfer, each component committing its own change as it would
     /// with nothing else in its batch: four commits.
     fn transfer(&mut self, n: u64) {
         let req = request(n);
-        let Ok(Begin::Started(record)) = self.transfers.begin(req.clone()) else { panic!("a fresh id") };
-        self.journal.persist(&[JournalChange::Put(record)]).expect("commit");
+        let Ok(Begin::Started(record)) = self.transfers.begin(req.clone()) else {
+            panic!("a fresh id")
+        };
+        self.journal
+            .persist(&[JournalChange::Put(record)])
+            .expect("commit");
         for (kind, account) in [(StepKind::Debit, &req.from), (StepKind::Credit, &req.to)] {
-            let step = AccountStep { transfer_id: req.transfer_id.clone(), kind, account: account.clone(), amount: req.amount };
+            let step = AccountStep {
+                transfer_id: req.transfer_id.clone(),
+                kind,
+                account: account.clone(),
+                amount: req.amount,
+            };
             let (_, change) = self.book.apply(&step).expect("known account");
-            self.accounts.persist(&change.into_iter().collect::<Vec<_>>()).expect("commit");
+            self.accounts
+                .persist(&change.into_iter().collect::<Vec<_>>())
+                .expect("commit");
         }
-        let (record, _) = self.transfers.resolve(&req.transfer_id, TransferStatus::Committed).expect("begun");
-        self.journal.persist(&[JournalChange::Put(record)]).expect("commit");
+        let (record, _) = self
+            .transfers
+            .resolve(&req.transfer_id, TransferStatus::Committed)
+            .expect("begun");
+        self.journal
+            .persist(&[JournalChange::Put(record)])
+            .expect("commit");
     }
 
     /// 64 debits in one commit (an account shard's batch under load).
@@ -123,8 +175,13 @@ fn storage(c: &mut Criterion) {
     bench::charts::register_font();
     let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("temp dir under target/");
     let mut group = c.benchmark_group("storage");
-    group.sample_size(20).measurement_time(Duration::from_secs(4));
-    for (name, mode) in [("memory", StorageMode::Memory), ("durable", StorageMode::Durable(dir.path().to_path_buf()))] {
+    group
+        .sample_size(20)
+        .measurement_time(Duration::from_secs(4));
+    for (name, mode) in [
+        ("memory", StorageMode::Memory),
+        ("durable", StorageMode::Durable(dir.path().to_path_buf())),
+    ] {
         let storage = Storage::open(&mode, &format!("micro-{name}")).expect("storage");
         let mut shard = Shard::open(&storage);
         let mut next = 0u64;

@@ -17,17 +17,35 @@ use bench::load::{Outcome, Plan};
 
 fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
-    let rate: f64 = args.next().map(|r| r.parse()).transpose().context("RATE: requests per second")?.unwrap_or(24_000.0);
-    let secs: u64 = args.next().map(|s| s.parse()).transpose().context("SECONDS: recorded duration")?.unwrap_or(5);
+    let rate: f64 = args
+        .next()
+        .map(|r| r.parse())
+        .transpose()
+        .context("RATE: requests per second")?
+        .unwrap_or(24_000.0);
+    let secs: u64 = args
+        .next()
+        .map(|s| s.parse())
+        .transpose()
+        .context("SECONDS: recorded duration")?
+        .unwrap_or(5);
     let mut rest: Vec<String> = args.collect();
     let wrk = rest.last().is_some_and(|a| a == "wrk");
     if wrk {
         rest.pop();
     }
-    let in_flight: usize = rest.first().map(|s| s.parse()).transpose().context("IN_FLIGHT: the most requests in flight")?.unwrap_or(bench::report::WRK_CONNECTIONS);
+    let in_flight: usize = rest
+        .first()
+        .map(|s| s.parse())
+        .transpose()
+        .context("IN_FLIGHT: the most requests in flight")?
+        .unwrap_or(bench::report::WRK_CONNECTIONS);
     let (base, _echo) = bench::scenarios::start_echo()?;
     let echo_url = format!("{base}/echo");
-    let client_rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build()?;
+    let client_rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()?;
     let http = bench::client::Client::new(Duration::from_secs(5));
     let plan = Plan {
         rate,
@@ -37,7 +55,11 @@ fn main() -> anyhow::Result<()> {
         drain: Duration::from_secs(3),
         timeline: None,
     };
-    let (cpu0, segs0, threads0) = (process_cpu_seconds()?, tcp_out_segments()?, bench::scenarios::cpu_by_thread_name().unwrap_or_default());
+    let (cpu0, segs0, threads0) = (
+        process_cpu_seconds()?,
+        tcp_out_segments()?,
+        bench::scenarios::cpu_by_thread_name().unwrap_or_default(),
+    );
     let stats = bench::load::run(client_rt.handle(), plan, move |_| {
         let (http, base) = (http.clone(), base.clone());
         async move {
@@ -62,15 +84,27 @@ fn main() -> anyhow::Result<()> {
     let by_thread: Vec<String> = threads
         .iter()
         .map(|(name, ns)| {
-            let before = threads0.iter().find(|(n, _)| n == name).map_or(0, |(_, b)| *b);
+            let before = threads0
+                .iter()
+                .find(|(n, _)| n == name)
+                .map_or(0, |(_, b)| *b);
             format!("{name} {:.1}", (ns - before) as f64 / 1e3 / made)
         })
         .collect();
     println!("  µs per request by thread: {}", by_thread.join(", "));
     if wrk {
-        let (cpu0, segs0, children0) = (process_cpu_seconds()?, tcp_out_segments()?, children_cpu_seconds()?);
-        let wrk = bench::report::run_wrk(&echo_url, secs as f64).context("wrk is not installed or its output did not parse")?;
-        let (cpu, segs, wrk_cpu) = (process_cpu_seconds()? - cpu0, tcp_out_segments()? - segs0, children_cpu_seconds()? - children0);
+        let (cpu0, segs0, children0) = (
+            process_cpu_seconds()?,
+            tcp_out_segments()?,
+            children_cpu_seconds()?,
+        );
+        let wrk = bench::report::run_wrk(&echo_url, secs as f64)
+            .context("wrk is not installed or its output did not parse")?;
+        let (cpu, segs, wrk_cpu) = (
+            process_cpu_seconds()? - cpu0,
+            tcp_out_segments()? - segs0,
+            children_cpu_seconds()? - children0,
+        );
         let made = (wrk.requests_per_s * secs as f64).max(1.0);
         println!(
             "{}: {:.0}/s, p50 {:?} µs; CPU {:.1} µs (wrk {:.1}, the echo server {:.1}) and {:.2} TCP segments per request",
@@ -103,8 +137,15 @@ fn children_cpu_seconds() -> anyhow::Result<f64> {
 /// after the command name, in seconds.
 fn stat_seconds(a: usize, b: usize) -> anyhow::Result<f64> {
     let stat = std::fs::read_to_string("/proc/self/stat")?;
-    let fields: Vec<&str> = stat.rsplit(')').next().context("stat")?.split_whitespace().collect();
-    let ticks = |i: usize| -> anyhow::Result<f64> { Ok(fields.get(i).context("stat field")?.parse::<f64>()?) };
+    let fields: Vec<&str> = stat
+        .rsplit(')')
+        .next()
+        .context("stat")?
+        .split_whitespace()
+        .collect();
+    let ticks = |i: usize| -> anyhow::Result<f64> {
+        Ok(fields.get(i).context("stat field")?.parse::<f64>()?)
+    };
     Ok((ticks(a)? + ticks(b)?) / 100.0)
 }
 
@@ -113,8 +154,17 @@ fn stat_seconds(a: usize, b: usize) -> anyhow::Result<f64> {
 fn tcp_out_segments() -> anyhow::Result<u64> {
     let snmp = std::fs::read_to_string("/proc/net/snmp")?;
     let mut tcp = snmp.lines().filter(|l| l.starts_with("Tcp:"));
-    let (names, values) = (tcp.next().context("Tcp header")?, tcp.next().context("Tcp values")?);
-    let index = names.split_whitespace().position(|n| n == "OutSegs").context("OutSegs")?;
-    Ok(values.split_whitespace().nth(index).context("OutSegs value")?.parse()?)
+    let (names, values) = (
+        tcp.next().context("Tcp header")?,
+        tcp.next().context("Tcp values")?,
+    );
+    let index = names
+        .split_whitespace()
+        .position(|n| n == "OutSegs")
+        .context("OutSegs")?;
+    Ok(values
+        .split_whitespace()
+        .nth(index)
+        .context("OutSegs value")?
+        .parse()?)
 }
-

@@ -168,19 +168,28 @@ pub fn of(samples: &[Sample]) -> Option<Breakdown> {
         hops_us: mean(&|p| p.hops),
         handlers_us: mean(&|p| p.handlers),
         hops: mean(&|p| p.hop_costs.len() as f64),
-        hop_us: median(all.iter().flat_map(|p| p.hop_costs.iter().copied()).collect()).unwrap_or(0.0),
+        hop_us: median(
+            all.iter()
+                .flat_map(|p| p.hop_costs.iter().copied())
+                .collect(),
+        )
+        .unwrap_or(0.0),
     })
 }
 
 /// Whether request `i` of a run of `total` is one of its samples.
 pub fn sampled(i: u64, total: u64) -> bool {
-    i % (total / STRIDE).max(1) == 0
+    i.is_multiple_of((total / STRIDE).max(1))
 }
 
 /// The `traceparent` of sample `i`: sampled, its trace id naming the run's
 /// request (never zero).
 pub fn traceparent(i: u64) -> String {
-    format!("00-{:032x}-{:016x}-01", u128::from(i) + 1, 0x6265_6e63_6800_0001u64)
+    format!(
+        "00-{:032x}-{:016x}-01",
+        u128::from(i) + 1,
+        0x6265_6e63_6800_0001u64
+    )
 }
 
 /// One variant's breakdown of one scenario over the run's repeats (each
@@ -222,10 +231,24 @@ pub fn rows(raw: &Raw) -> Vec<Row> {
             let runs: Vec<&RunRecord> = raw
                 .runs
                 .iter()
-                .filter(|r| r.variant == variant && r.scenario == scenario && !r.curve && r.breakdown.is_some())
+                .filter(|r| {
+                    r.variant == variant
+                        && r.scenario == scenario
+                        && !r.curve
+                        && r.breakdown.is_some()
+                })
                 .collect();
             let part = |f: fn(&Breakdown) -> f64| median_of(&runs, |r| r.breakdown.as_ref().map(f));
-            let (Some(outside), Some(edge), Some(hops_us), Some(handlers), Some(hops), Some(hop_us), Some(p50), Some(lag)) = (
+            let (
+                Some(outside),
+                Some(edge),
+                Some(hops_us),
+                Some(handlers),
+                Some(hops),
+                Some(hop_us),
+                Some(p50),
+                Some(lag),
+            ) = (
                 part(|b| b.outside_us),
                 part(|b| b.edge_us),
                 part(|b| b.hops_us),
@@ -234,11 +257,20 @@ pub fn rows(raw: &Raw) -> Vec<Row> {
                 part(|b| b.hop_us),
                 median_of(&runs, |r| Some(r.p50_us)),
                 median_of(&runs, |r| Some(r.send_lag_p50_us)),
-            ) else {
+            )
+            else {
                 continue;
             };
-            let samples = runs.iter().filter_map(|r| r.breakdown.as_ref()).map(|b| b.samples).sum();
-            let band = runs.iter().filter_map(|r| r.breakdown.as_ref()).map(|b| b.band).sum();
+            let samples = runs
+                .iter()
+                .filter_map(|r| r.breakdown.as_ref())
+                .map(|b| b.samples)
+                .sum();
+            let band = runs
+                .iter()
+                .filter_map(|r| r.breakdown.as_ref())
+                .map(|b| b.band)
+                .sum();
             rows.push(Row {
                 variant: variant.to_owned(),
                 scenario,
@@ -264,7 +296,10 @@ pub fn rows(raw: &Raw) -> Vec<Row> {
 /// The summary's line: a transfer's parts in each variant, and each
 /// against its hop budget (nothing without a breakdown of transfers).
 pub fn summary(raw: &Raw) -> Option<String> {
-    let rows: Vec<Row> = rows(raw).into_iter().filter(|r| r.scenario == Scenario::Transfer).collect();
+    let rows: Vec<Row> = rows(raw)
+        .into_iter()
+        .filter(|r| r.scenario == Scenario::Transfer)
+        .collect();
     if rows.is_empty() {
         return None;
     }
@@ -286,7 +321,10 @@ pub fn summary(raw: &Raw) -> Option<String> {
             )
         })
         .collect();
-    Some(format!("Where a typical transfer's time goes (sampled requests around the median): {}.", each.join("; ")))
+    Some(format!(
+        "Where a typical transfer's time goes (sampled requests around the median): {}.",
+        each.join("; ")
+    ))
 }
 
 /// The "Where the time goes" section of REPORT.md (nothing when no run
@@ -307,12 +345,19 @@ pub fn render(raw: &Raw, md: &mut String) {
          **lag**: the generator's median send lag. The sum is checked against the run's p50 (flagged past {:.0} %).\n",
         TOLERANCE * 100.0
     );
-    let _ = writeln!(md, "| scenario | variant | outside µs | edge µs | hops µs | handlers µs | lag µs | sum µs | p50 µs | sum/p50 | samples |");
+    let _ = writeln!(
+        md,
+        "| scenario | variant | outside µs | edge µs | hops µs | handlers µs | lag µs | sum µs | p50 µs | sum/p50 | samples |"
+    );
     let _ = writeln!(md, "|---|---|---|---|---|---|---|---|---|---|---|");
     for r in &rows {
         let b = &r.parts;
         let ratio = r.sum_over_p50();
-        let flag = if (ratio - 1.0).abs() > TOLERANCE { " ⚠" } else { "" };
+        let flag = if (ratio - 1.0).abs() > TOLERANCE {
+            " ⚠"
+        } else {
+            ""
+        };
         let _ = writeln!(
             md,
             "| {} | {} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {ratio:.2}{flag} | {} |",
@@ -335,7 +380,10 @@ pub fn render(raw: &Raw, md: &mut String) {
          into the edge as the same requests measured it (outside and lag above, at the scenario's rate) plus the hops on its critical path times \
          one hop's median cost in this run and placement. p50/budget is what the variant's own code adds on top.\n"
     );
-    let _ = writeln!(md, "| scenario | variant | round trip to the edge µs | hops | one hop µs | budget µs | p50 µs | p50/budget | edge + handlers µs |");
+    let _ = writeln!(
+        md,
+        "| scenario | variant | round trip to the edge µs | hops | one hop µs | budget µs | p50 µs | p50/budget | edge + handlers µs |"
+    );
     let _ = writeln!(md, "|---|---|---|---|---|---|---|---|---|");
     for r in &rows {
         let _ = writeln!(
@@ -394,11 +442,27 @@ mod tests {
         // An actor-shaped one: asks with their handlers.
         let actors = Sample {
             latency: Duration::from_micros(100),
-            spans: vec![span(0, "edge", 60), span(1, "ask.journal-0", 10), span(2, "handle.journal-0", 4), span(1, "ask.account-1", 6), span(2, "handle.account-1", 5)],
+            spans: vec![
+                span(0, "edge", 60),
+                span(1, "ask.journal-0", 10),
+                span(2, "handle.journal-0", 4),
+                span(1, "ask.account-1", 6),
+                span(2, "handle.account-1", 5),
+            ],
         };
         let p = parts(&actors).expect("rooted");
-        assert_eq!((p.outside, p.edge, p.hops, p.handlers), (40.0, 44.0, 7.0, 9.0));
-        assert!(parts(&Sample { latency: Duration::from_micros(5), spans: vec![span(0, "serve.x", 1)] }).is_none(), "not the edge's tree");
+        assert_eq!(
+            (p.outside, p.edge, p.hops, p.handlers),
+            (40.0, 44.0, 7.0, 9.0)
+        );
+        assert!(
+            parts(&Sample {
+                latency: Duration::from_micros(5),
+                spans: vec![span(0, "serve.x", 1)]
+            })
+            .is_none(),
+            "not the edge's tree"
+        );
     }
 
     #[test]
@@ -408,7 +472,10 @@ mod tests {
         let b = of(&samples).expect("breakdown");
         assert_eq!((b.samples, b.band), (10, 2));
         assert_eq!(b.outside_us, 550.0, "(500 + 600) / 2");
-        assert_eq!((b.edge_us, b.hops_us, b.handlers_us, b.hops, b.hop_us), (20.0, 160.0, 120.0, 2.0, 80.0));
+        assert_eq!(
+            (b.edge_us, b.hops_us, b.handlers_us, b.hops, b.hop_us),
+            (20.0, 160.0, 120.0, 2.0, 80.0)
+        );
         assert_eq!(b.total_us(), 850.0, "the band's mean time");
         assert!(of(&[]).is_none());
         let one = of(&samples[..1]).expect("one sample is its own band");
@@ -418,8 +485,14 @@ mod tests {
     #[test]
     fn about_one_in_stride_is_sampled_and_each_has_its_own_trace() {
         let total = STRIDE * 40;
-        assert_eq!((0..total).filter(|i| sampled(*i, total)).count() as u64, STRIDE);
-        assert!((0..10).all(|i| sampled(i, 10)), "a short run samples every request");
+        assert_eq!(
+            (0..total).filter(|i| sampled(*i, total)).count() as u64,
+            STRIDE
+        );
+        assert!(
+            (0..10).all(|i| sampled(i, 10)),
+            "a short run samples every request"
+        );
         let (a, b) = (traceparent(0), traceparent(1));
         assert_ne!(a, b);
         assert!(edge::timing::traceparent(&a).is_some_and(|(_, _, sampled)| sampled));

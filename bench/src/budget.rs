@@ -135,16 +135,37 @@ mod tests {
 
     #[test]
     fn sized_runtimes_split_the_cores_and_never_go_below_one_worker() {
-        let two = Budget { cores: 2, sizing: Sizing::Sized };
+        let two = Budget {
+            cores: 2,
+            sizing: Sizing::Sized,
+        };
         assert_eq!((two.microlith_workers(), two.service_workers()), (2, 1));
-        assert_eq!(two.microservices_env(), vec![("MICROSERVICES_WORKERS", "1".to_owned())]);
-        let sixteen = Budget { cores: 16, sizing: Sizing::Sized };
+        assert_eq!(
+            two.microservices_env(),
+            vec![("MICROSERVICES_WORKERS", "1".to_owned())]
+        );
+        let sixteen = Budget {
+            cores: 16,
+            sizing: Sizing::Sized,
+        };
         assert_eq!(sixteen.service_workers(), 3);
-        let default = Budget { cores: 2, sizing: Sizing::TokioDefault };
+        let default = Budget {
+            cores: 2,
+            sizing: Sizing::TokioDefault,
+        };
         assert_eq!(default.service_workers(), 2);
-        assert!(default.microservices_env().is_empty(), "tokio's default is no setting at all");
+        assert!(
+            default.microservices_env().is_empty(),
+            "tokio's default is no setting at all"
+        );
         let rows = two.processes();
-        assert_eq!(rows.iter().filter(|r| r.variant == "microservices").map(|r| r.workers).sum::<usize>(), 6);
+        assert_eq!(
+            rows.iter()
+                .filter(|r| r.variant == "microservices")
+                .map(|r| r.workers)
+                .sum::<usize>(),
+            6
+        );
         assert_eq!(rows.len(), 7);
     }
 }

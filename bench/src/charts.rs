@@ -20,7 +20,8 @@ const HEIGHT: u32 = 600;
 /// criterion's plots, which share our plotters build) ask for: with the
 /// `ab_glyph` backend nothing else is found, since system fonts are not read.
 pub fn register_font() {
-    let _ = plotters::style::register_font("sans-serif", FontStyle::Normal, dejavu::sans::regular());
+    let _ =
+        plotters::style::register_font("sans-serif", FontStyle::Normal, dejavu::sans::regular());
 }
 
 fn color(variant: &str) -> RGBColor {
@@ -84,7 +85,11 @@ pub fn render(raw: &Raw, dir: &Path) -> anyhow::Result<Vec<String>> {
             continue;
         }
         let name = format!("spectrum-{}", scenario.name());
-        let title = format!("{} latency by percentile (open loop, {} repeats merged)", scenario.name(), raw.profile.repeats);
+        let title = format!(
+            "{} latency by percentile (open loop, {} repeats merged)",
+            scenario.name(),
+            raw.profile.repeats
+        );
         both!(dir, &name, spectrum(&title, &series));
         written.push(name);
     }
@@ -104,7 +109,10 @@ pub fn render(raw: &Raw, dir: &Path) -> anyhow::Result<Vec<String>> {
     if !cdf.is_empty() {
         let name = "fanout-cdf".to_owned();
         let f0 = &raw.fanout[0];
-        let title = format!("chat fan-out: delivery latency to {} WebSocket subscribers at {:.0} posts/s", f0.subscribers, f0.rate);
+        let title = format!(
+            "chat fan-out: delivery latency to {} WebSocket subscribers at {:.0} posts/s",
+            f0.subscribers, f0.rate
+        );
         both!(dir, &name, fanout_cdf(&title, &cdf));
         written.push(name);
     }
@@ -143,31 +151,63 @@ fn cost_bars(raw: &Raw) -> Vec<CostPanel> {
     let variant = |n: &str| raw.variants.iter().find(|v| v.name == n);
     let mut panels: Vec<CostPanel> = Vec::new();
     let mut panel = |title: &str, value: &dyn Fn(&str) -> Option<f64>| {
-        let values: Option<Vec<(String, f64)>> = names.iter().map(|n| value(n).map(|v| ((*n).to_owned(), v))).collect();
+        let values: Option<Vec<(String, f64)>> = names
+            .iter()
+            .map(|n| value(n).map(|v| ((*n).to_owned(), v)))
+            .collect();
         if let Some(values) = values {
             panels.push((title.to_owned(), values));
         }
     };
     panel("processes", &|n| variant(n).map(|v| v.processes as f64));
-    panel("start to ready (ms)", &|n| variant(n).and_then(|v| v.start_to_ready_ms));
-    panel("RSS idle (MiB)", &|n| variant(n).and_then(|v| v.rss_idle_bytes).map(|b| b as f64 / 1048576.0));
+    panel("start to ready (ms)", &|n| {
+        variant(n).and_then(|v| v.start_to_ready_ms)
+    });
+    panel("RSS idle (MiB)", &|n| {
+        variant(n)
+            .and_then(|v| v.rss_idle_bytes)
+            .map(|b| b as f64 / 1048576.0)
+    });
     panel("CPU per transfer (µs)", &|n| {
         raw.cpu_per_request(n, crate::scenarios::Scenario::Transfer)
-            .or_else(|| variant(n).and_then(|v| v.cpu_ms_per_request).map(|ms| ms * 1000.0))
+            .or_else(|| {
+                variant(n)
+                    .and_then(|v| v.cpu_ms_per_request)
+                    .map(|ms| ms * 1000.0)
+            })
     });
     if let Some(cost) = &raw.cost {
-        panel("fabric-only lines", &|n| Some(cost.code.iter().filter(|c| c.variant == n && !c.area.starts_with("tests")).map(|c| c.code as f64).sum()));
-        panel("release binary (MiB)", &|n| cost.builds.iter().find(|b| b.variant == n).map(|b| b.binary_bytes as f64 / 1048576.0));
+        panel("fabric-only lines", &|n| {
+            Some(
+                cost.code
+                    .iter()
+                    .filter(|c| c.variant == n && !c.area.starts_with("tests"))
+                    .map(|c| c.code as f64)
+                    .sum(),
+            )
+        });
+        panel("release binary (MiB)", &|n| {
+            cost.builds
+                .iter()
+                .find(|b| b.variant == n)
+                .map(|b| b.binary_bytes as f64 / 1048576.0)
+        });
     }
     panels
 }
 
-fn cost_chart<DB: DrawingBackend>(area: DrawingArea<DB, plotters::coord::Shift>, panels: &[CostPanel]) -> ChartResult
+fn cost_chart<DB: DrawingBackend>(
+    area: DrawingArea<DB, plotters::coord::Shift>,
+    panels: &[CostPanel],
+) -> ChartResult
 where
     DB::ErrorType: 'static,
 {
     area.fill(&WHITE)?;
-    let area = area.titled("what each variant costs to run and to own (measured in this run)", ("sans-serif", 22))?;
+    let area = area.titled(
+        "what each variant costs to run and to own (measured in this run)",
+        ("sans-serif", 22),
+    )?;
     let cells = area.split_evenly((1, panels.len().max(1)));
     for (cell, (title, values)) in cells.iter().zip(panels) {
         let max = values.iter().map(|(_, v)| *v).fold(0.0, f64::max).max(1e-9);
@@ -182,16 +222,37 @@ where
             .disable_x_mesh()
             .x_labels(0)
             .y_labels(5)
-            .y_label_formatter(&|v: &f64| if *v >= 100.0 { format!("{v:.0}") } else { format!("{v:.1}") })
+            .y_label_formatter(&|v: &f64| {
+                if *v >= 100.0 {
+                    format!("{v:.0}")
+                } else {
+                    format!("{v:.1}")
+                }
+            })
             .label_style(("sans-serif", 12))
             .draw()?;
         for (i, (name, value)) in values.iter().enumerate() {
             let c = color(name);
             let x = i as f64;
-            chart.draw_series([Rectangle::new([(x + 0.15, 0.0), (x + 0.85, *value)], c.filled())])?;
-            let label = if *value >= 100.0 { format!("{value:.0}") } else { format!("{value:.1}") };
-            chart.draw_series([Text::new(label, (x + 0.2, *value + max * 0.03), ("sans-serif", 13))])?;
-            chart.draw_series([Text::new(name.chars().take(12).collect::<String>(), (x + 0.12, -max * 0.02), ("sans-serif", 11))])?;
+            chart.draw_series([Rectangle::new(
+                [(x + 0.15, 0.0), (x + 0.85, *value)],
+                c.filled(),
+            )])?;
+            let label = if *value >= 100.0 {
+                format!("{value:.0}")
+            } else {
+                format!("{value:.1}")
+            };
+            chart.draw_series([Text::new(
+                label,
+                (x + 0.2, *value + max * 0.03),
+                ("sans-serif", 13),
+            )])?;
+            chart.draw_series([Text::new(
+                name.chars().take(12).collect::<String>(),
+                (x + 0.12, -max * 0.02),
+                ("sans-serif", 11),
+            )])?;
         }
     }
     area.present()?;
@@ -202,7 +263,9 @@ where
 fn fanout_series(raw: &Raw) -> Vec<(String, Vec<(f64, f64)>)> {
     let mut out: Vec<(String, Histogram<u64>)> = Vec::new();
     for f in &raw.fanout {
-        let Some(h) = decode_histogram(&f.histogram) else { continue };
+        let Some(h) = decode_histogram(&f.histogram) else {
+            continue;
+        };
         match out.iter_mut().find(|(n, _)| *n == f.variant) {
             Some((_, m)) => {
                 let _ = m.add(&h);
@@ -215,14 +278,20 @@ fn fanout_series(raw: &Raw) -> Vec<(String, Vec<(f64, f64)>)> {
         .map(|(name, h)| {
             let mut qs: Vec<f64> = (0..=99).map(|i| f64::from(i) / 100.0).collect();
             qs.extend([0.995, 0.999, 0.9999, 1.0]);
-            let points = qs.iter().map(|q| ((h.value_at_quantile(*q) as f64 / 1000.0).max(1.0), *q)).collect();
+            let points = qs
+                .iter()
+                .map(|q| ((h.value_at_quantile(*q) as f64 / 1000.0).max(1.0), *q))
+                .collect();
             (name, points)
         })
         .collect()
 }
 
 fn targets(dir: &Path, name: &str) -> [(PathBuf, bool); 2] {
-    [(dir.join(format!("{name}.svg")), true), (dir.join(format!("{name}.png")), false)]
+    [
+        (dir.join(format!("{name}.svg")), true),
+        (dir.join(format!("{name}.png")), false),
+    ]
 }
 
 /// (variant, [(percentile, latency µs)]) with the floor last.
@@ -231,9 +300,17 @@ fn spectrum_series(raw: &Raw, scenario: Scenario) -> Vec<(String, Vec<(f64, f64)
     names.push("floor".into());
     let mut out = Vec::new();
     for name in names {
-        let wanted = if name == "floor" { Scenario::Floor } else { scenario };
+        let wanted = if name == "floor" {
+            Scenario::Floor
+        } else {
+            scenario
+        };
         let mut merged: Option<Histogram<u64>> = None;
-        for run in raw.runs.iter().filter(|r| !r.curve && r.variant == name && r.scenario == wanted) {
+        for run in raw
+            .runs
+            .iter()
+            .filter(|r| !r.curve && r.variant == name && r.scenario == wanted)
+        {
             if let Some(h) = decode_histogram(&run.histogram) {
                 match &mut merged {
                     Some(m) => {
@@ -243,11 +320,15 @@ fn spectrum_series(raw: &Raw, scenario: Scenario) -> Vec<(String, Vec<(f64, f64)
                 }
             }
         }
-        let Some(h) = merged.filter(|h| !h.is_empty()) else { continue };
-        let points = [0.0, 0.5, 0.75, 0.9, 0.95, 0.99, 0.995, 0.999, 0.9995, 0.9999]
-            .iter()
-            .map(|q| (*q * 100.0, h.value_at_quantile(*q) as f64 / 1000.0))
-            .collect();
+        let Some(h) = merged.filter(|h| !h.is_empty()) else {
+            continue;
+        };
+        let points = [
+            0.0, 0.5, 0.75, 0.9, 0.95, 0.99, 0.995, 0.999, 0.9995, 0.9999,
+        ]
+        .iter()
+        .map(|q| (*q * 100.0, h.value_at_quantile(*q) as f64 / 1000.0))
+        .collect();
         out.push((name, points));
     }
     out
@@ -266,20 +347,37 @@ fn curve_series(raw: &Raw) -> Vec<(String, Vec<(f64, f64)>)> {
     out
 }
 
-type Chart<'a, DB> = ChartContext<'a, DB, Cartesian2d<plotters::coord::types::RangedCoordf64, WithKeyPoints<LogCoord<f64>>>>;
+type Chart<'a, DB> = ChartContext<
+    'a,
+    DB,
+    Cartesian2d<plotters::coord::types::RangedCoordf64, WithKeyPoints<LogCoord<f64>>>,
+>;
 
 /// Draws each variant's line with its points and the legend.
-fn draw_lines<'a, DB: DrawingBackend + 'a>(chart: &mut Chart<'a, DB>, series: &[(String, Vec<(f64, f64)>)], x: impl Fn(f64) -> f64) -> ChartResult
+fn draw_lines<'a, DB: DrawingBackend + 'a>(
+    chart: &mut Chart<'a, DB>,
+    series: &[(String, Vec<(f64, f64)>)],
+    x: impl Fn(f64) -> f64,
+) -> ChartResult
 where
     DB::ErrorType: 'static,
 {
     for (name, points) in series {
         let c = color(name);
         chart
-            .draw_series(LineSeries::new(points.iter().map(|(px, v)| (x(*px), *v)), c.stroke_width(3)))?
+            .draw_series(LineSeries::new(
+                points.iter().map(|(px, v)| (x(*px), *v)),
+                c.stroke_width(3),
+            ))?
             .label(name.as_str())
-            .legend(move |(lx, ly)| PathElement::new(vec![(lx, ly), (lx + 20, ly)], c.stroke_width(3)));
-        chart.draw_series(points.iter().map(|(px, v)| Circle::new((x(*px), *v), 4, c.filled())))?;
+            .legend(move |(lx, ly)| {
+                PathElement::new(vec![(lx, ly), (lx + 20, ly)], c.stroke_width(3))
+            });
+        chart.draw_series(
+            points
+                .iter()
+                .map(|(px, v)| Circle::new((x(*px), *v), 4, c.filled())),
+        )?;
     }
     chart
         .configure_series_labels()
@@ -327,13 +425,24 @@ fn nines(percentile: f64) -> f64 {
     -(1.0 - percentile / 100.0).max(1e-6).log10()
 }
 
-fn spectrum<DB: DrawingBackend>(area: DrawingArea<DB, plotters::coord::Shift>, title: &str, series: &[(String, Vec<(f64, f64)>)]) -> ChartResult
+fn spectrum<DB: DrawingBackend>(
+    area: DrawingArea<DB, plotters::coord::Shift>,
+    title: &str,
+    series: &[(String, Vec<(f64, f64)>)],
+) -> ChartResult
 where
     DB::ErrorType: 'static,
 {
     area.fill(&WHITE)?;
-    let max = series.iter().flat_map(|(_, p)| p.iter().map(|(_, v)| *v)).fold(1.0, f64::max);
-    let min = series.iter().flat_map(|(_, p)| p.iter().map(|(_, v)| *v)).fold(max, f64::min).max(1.0);
+    let max = series
+        .iter()
+        .flat_map(|(_, p)| p.iter().map(|(_, v)| *v))
+        .fold(1.0, f64::max);
+    let min = series
+        .iter()
+        .flat_map(|(_, p)| p.iter().map(|(_, v)| *v))
+        .fold(max, f64::min)
+        .max(1.0);
     let mut chart = ChartBuilder::on(&area)
         .caption(title, ("sans-serif", 24))
         .margin(20)
@@ -360,16 +469,32 @@ where
     Ok(())
 }
 
-fn throughput<DB: DrawingBackend>(area: DrawingArea<DB, plotters::coord::Shift>, series: &[(String, Vec<(f64, f64)>)]) -> ChartResult
+fn throughput<DB: DrawingBackend>(
+    area: DrawingArea<DB, plotters::coord::Shift>,
+    series: &[(String, Vec<(f64, f64)>)],
+) -> ChartResult
 where
     DB::ErrorType: 'static,
 {
     area.fill(&WHITE)?;
-    let max_x = series.iter().flat_map(|(_, p)| p.iter().map(|(x, _)| *x)).fold(1.0, f64::max);
-    let max_y = series.iter().flat_map(|(_, p)| p.iter().map(|(_, y)| *y)).fold(10.0, f64::max);
-    let min_y = series.iter().flat_map(|(_, p)| p.iter().map(|(_, y)| *y)).fold(max_y, f64::min).max(1.0);
+    let max_x = series
+        .iter()
+        .flat_map(|(_, p)| p.iter().map(|(x, _)| *x))
+        .fold(1.0, f64::max);
+    let max_y = series
+        .iter()
+        .flat_map(|(_, p)| p.iter().map(|(_, y)| *y))
+        .fold(10.0, f64::max);
+    let min_y = series
+        .iter()
+        .flat_map(|(_, p)| p.iter().map(|(_, y)| *y))
+        .fold(max_y, f64::min)
+        .max(1.0);
     let mut chart = ChartBuilder::on(&area)
-        .caption("transfers: achieved throughput vs p99 latency", ("sans-serif", 24))
+        .caption(
+            "transfers: achieved throughput vs p99 latency",
+            ("sans-serif", 24),
+        )
         .margin(20)
         .x_label_area_size(50)
         .y_label_area_size(80)
@@ -390,7 +515,10 @@ where
 /// The parts of a typical request, stacked, one panel per scenario, one
 /// bar per variant; a black tick at the measured p50, a dashed one at the
 /// hop budget.
-fn time_breakdown<DB: DrawingBackend>(area: DrawingArea<DB, plotters::coord::Shift>, rows: &[crate::breakdown::Row]) -> ChartResult
+fn time_breakdown<DB: DrawingBackend>(
+    area: DrawingArea<DB, plotters::coord::Shift>,
+    rows: &[crate::breakdown::Row],
+) -> ChartResult
 where
     DB::ErrorType: 'static,
 {
@@ -402,7 +530,10 @@ where
         ("handlers", RGBColor(148, 103, 189)),
     ];
     area.fill(&WHITE)?;
-    let area = area.titled("where a typical request's time goes (sampled requests around the median)", ("sans-serif", 22))?;
+    let area = area.titled(
+        "where a typical request's time goes (sampled requests around the median)",
+        ("sans-serif", 22),
+    )?;
     let mut scenarios: Vec<Scenario> = Vec::new();
     for r in rows {
         if !scenarios.contains(&r.scenario) {
@@ -412,10 +543,15 @@ where
     let (panels, legend) = area.split_vertically(area.dim_in_pixel().1.saturating_sub(40));
     let cells = panels.split_evenly((scenarios.len().max(1), 1));
     for (cell, scenario) in cells.iter().zip(&scenarios) {
-        let of: Vec<&crate::breakdown::Row> = rows.iter().filter(|r| r.scenario == *scenario).collect();
+        let of: Vec<&crate::breakdown::Row> =
+            rows.iter().filter(|r| r.scenario == *scenario).collect();
         let max = of
             .iter()
-            .map(|r| (r.parts.total_us() + r.send_lag_us).max(r.p50_us).max(r.budget_us))
+            .map(|r| {
+                (r.parts.total_us() + r.send_lag_us)
+                    .max(r.p50_us)
+                    .max(r.budget_us)
+            })
             .fold(1.0, f64::max);
         let names: Vec<String> = of.iter().map(|r| r.variant.clone()).collect();
         let mut chart = ChartBuilder::on(cell)
@@ -430,7 +566,11 @@ where
             .y_labels(of.len() * 2 + 1)
             .y_label_formatter(&|y: &f64| {
                 let i = (*y - 0.5).round();
-                if (*y - 0.5 - i).abs() < 1e-6 && i >= 0.0 { names.get(i as usize).cloned().unwrap_or_default() } else { String::new() }
+                if (*y - 0.5 - i).abs() < 1e-6 && i >= 0.0 {
+                    names.get(i as usize).cloned().unwrap_or_default()
+                } else {
+                    String::new()
+                }
             })
             .x_label_formatter(&|v: &f64| micros(*v))
             .light_line_style(WHITE)
@@ -440,13 +580,34 @@ where
             let y = i as f64;
             let b = &r.parts;
             let mut x = 0.0;
-            for ((_, colour), value) in PARTS.iter().zip([r.send_lag_us, b.outside_us, b.edge_us, b.hops_us, b.handlers_us]) {
-                chart.draw_series([Rectangle::new([(x, y + 0.2), (x + value, y + 0.8)], colour.filled())])?;
+            for ((_, colour), value) in PARTS.iter().zip([
+                r.send_lag_us,
+                b.outside_us,
+                b.edge_us,
+                b.hops_us,
+                b.handlers_us,
+            ]) {
+                chart.draw_series([Rectangle::new(
+                    [(x, y + 0.2), (x + value, y + 0.8)],
+                    colour.filled(),
+                )])?;
                 x += value;
             }
-            chart.draw_series([Rectangle::new([(r.p50_us, y + 0.1), (r.p50_us + max * 0.004, y + 0.9)], BLACK.filled())])?;
-            chart.draw_series(DashedLineSeries::new([(r.budget_us, y + 0.1), (r.budget_us, y + 0.9)], 4, 3, BLACK.stroke_width(2)))?;
-            chart.draw_series([Text::new(format!("p50 {}", micros(r.p50_us)), (r.p50_us + max * 0.01, y + 0.15), ("sans-serif", 12))])?;
+            chart.draw_series([Rectangle::new(
+                [(r.p50_us, y + 0.1), (r.p50_us + max * 0.004, y + 0.9)],
+                BLACK.filled(),
+            )])?;
+            chart.draw_series(DashedLineSeries::new(
+                [(r.budget_us, y + 0.1), (r.budget_us, y + 0.9)],
+                4,
+                3,
+                BLACK.stroke_width(2),
+            ))?;
+            chart.draw_series([Text::new(
+                format!("p50 {}", micros(r.p50_us)),
+                (r.p50_us + max * 0.01, y + 0.15),
+                ("sans-serif", 12),
+            )])?;
         }
     }
     let mut x = 20;
@@ -455,18 +616,33 @@ where
         legend.draw(&Text::new(name, (x + 22, 13), ("sans-serif", 14)))?;
         x += 40 + 8 * name.len() as i32;
     }
-    legend.draw(&Text::new("▮ p50   ┆ hop budget", (x, 13), ("sans-serif", 14)))?;
+    legend.draw(&Text::new(
+        "▮ p50   ┆ hop budget",
+        (x, 13),
+        ("sans-serif", 14),
+    ))?;
     area.present()?;
     Ok(())
 }
 
-fn fanout_cdf<DB: DrawingBackend>(area: DrawingArea<DB, plotters::coord::Shift>, title: &str, series: &[(String, Vec<(f64, f64)>)]) -> ChartResult
+fn fanout_cdf<DB: DrawingBackend>(
+    area: DrawingArea<DB, plotters::coord::Shift>,
+    title: &str,
+    series: &[(String, Vec<(f64, f64)>)],
+) -> ChartResult
 where
     DB::ErrorType: 'static,
 {
     area.fill(&WHITE)?;
-    let max = series.iter().flat_map(|(_, p)| p.iter().map(|(x, _)| *x)).fold(10.0, f64::max);
-    let min = series.iter().flat_map(|(_, p)| p.iter().map(|(x, _)| *x)).fold(max, f64::min).max(1.0);
+    let max = series
+        .iter()
+        .flat_map(|(_, p)| p.iter().map(|(x, _)| *x))
+        .fold(10.0, f64::max);
+    let min = series
+        .iter()
+        .flat_map(|(_, p)| p.iter().map(|(x, _)| *x))
+        .fold(max, f64::min)
+        .max(1.0);
     let mut chart = ChartBuilder::on(&area)
         .caption(title, ("sans-serif", 22))
         .margin(20)
@@ -486,7 +662,9 @@ where
         chart
             .draw_series(LineSeries::new(points.iter().copied(), c.stroke_width(3)))?
             .label(name.as_str())
-            .legend(move |(lx, ly)| PathElement::new(vec![(lx, ly), (lx + 20, ly)], c.stroke_width(3)));
+            .legend(move |(lx, ly)| {
+                PathElement::new(vec![(lx, ly), (lx + 20, ly)], c.stroke_width(3))
+            });
     }
     chart
         .configure_series_labels()
@@ -504,14 +682,19 @@ where
 /// bucket past it, which would read as a drop at the end of the chart.
 fn sending_window(f: &FaultRecord) -> usize {
     let sent = (f.ok + f.failed) as f64;
-    let window = (sent / f.rate.max(1e-9) / (f.bucket_ms as f64 / 1000.0).max(1e-9)).round() as usize;
+    let window =
+        (sent / f.rate.max(1e-9) / (f.bucket_ms as f64 / 1000.0).max(1e-9)).round() as usize;
     f.timeline.len().min(window.max(1))
 }
 
 /// Two panels over the run's time: answers per second (ok solid, failed
 /// dashed) and the worst latency of each 100 ms bucket; the fault is the
 /// vertical line.
-fn timeline<DB: DrawingBackend>(area: DrawingArea<DB, plotters::coord::Shift>, kind: &str, faults: &[&FaultRecord]) -> ChartResult
+fn timeline<DB: DrawingBackend>(
+    area: DrawingArea<DB, plotters::coord::Shift>,
+    kind: &str,
+    faults: &[&FaultRecord],
+) -> ChartResult
 where
     DB::ErrorType: 'static,
 {
@@ -519,12 +702,29 @@ where
     let (top, bottom) = area.split_vertically(HEIGHT / 2 + 20);
     let bucket_s = |f: &FaultRecord| f.bucket_ms as f64 / 1000.0;
     let shown = sending_window;
-    let span = faults.iter().map(|f| shown(f) as f64 * bucket_s(f)).fold(1.0, f64::max);
+    let span = faults
+        .iter()
+        .map(|f| shown(f) as f64 * bucket_s(f))
+        .fold(1.0, f64::max);
     let per_s = |f: &FaultRecord, n: u64| n as f64 / bucket_s(f).max(1e-9);
-    let max_rate = faults.iter().flat_map(|f| f.timeline[..shown(f)].iter().map(move |b| per_s(f, b.ok.max(b.failed)))).fold(10.0, f64::max);
-    let load = if faults.iter().any(|f| f.scenario == Scenario::Post) { "posts" } else { "transfers" };
+    let max_rate = faults
+        .iter()
+        .flat_map(|f| {
+            f.timeline[..shown(f)]
+                .iter()
+                .map(move |b| per_s(f, b.ok.max(b.failed)))
+        })
+        .fold(10.0, f64::max);
+    let load = if faults.iter().any(|f| f.scenario == Scenario::Post) {
+        "posts"
+    } else {
+        "transfers"
+    };
     let mut rates = ChartBuilder::on(&top)
-        .caption(format!("fault `{kind}` under load: {load} answered per second"), ("sans-serif", 22))
+        .caption(
+            format!("fault `{kind}` under load: {load} answered per second"),
+            ("sans-serif", 22),
+        )
         .margin(15)
         .x_label_area_size(30)
         .y_label_area_size(80)
@@ -538,14 +738,29 @@ where
     for f in faults {
         let c = color(&f.variant);
         let w = bucket_s(f);
-        let ok: Vec<(f64, f64)> = f.timeline[..shown(f)].iter().enumerate().map(|(i, b)| ((i as f64 + 0.5) * w, per_s(f, b.ok))).collect();
+        let ok: Vec<(f64, f64)> = f.timeline[..shown(f)]
+            .iter()
+            .enumerate()
+            .map(|(i, b)| ((i as f64 + 0.5) * w, per_s(f, b.ok)))
+            .collect();
         rates
             .draw_series(LineSeries::new(ok, c.stroke_width(2)))?
             .label(format!("{}: {}", f.variant, f.fault))
-            .legend(move |(lx, ly)| PathElement::new(vec![(lx, ly), (lx + 20, ly)], c.stroke_width(3)));
-        let failed: Vec<(f64, f64)> = f.timeline[..shown(f)].iter().enumerate().map(|(i, b)| ((i as f64 + 0.5) * w, per_s(f, b.failed))).collect();
+            .legend(move |(lx, ly)| {
+                PathElement::new(vec![(lx, ly), (lx + 20, ly)], c.stroke_width(3))
+            });
+        let failed: Vec<(f64, f64)> = f.timeline[..shown(f)]
+            .iter()
+            .enumerate()
+            .map(|(i, b)| ((i as f64 + 0.5) * w, per_s(f, b.failed)))
+            .collect();
         rates.draw_series(DashedLineSeries::new(failed, 6, 4, c.stroke_width(2)))?;
-        rates.draw_series(DashedLineSeries::new([(f.injected_at_s, 0.0), (f.injected_at_s, max_rate * 1.15)], 3, 3, BLACK.stroke_width(1)))?;
+        rates.draw_series(DashedLineSeries::new(
+            [(f.injected_at_s, 0.0), (f.injected_at_s, max_rate * 1.15)],
+            3,
+            3,
+            BLACK.stroke_width(1),
+        ))?;
     }
     rates
         .configure_series_labels()
@@ -554,7 +769,14 @@ where
         .background_style(WHITE.mix(0.85))
         .border_style(BLACK)
         .draw()?;
-    let max_ms = faults.iter().flat_map(|f| f.timeline[..shown(f)].iter().map(|b| b.max_latency_ns as f64 / 1e6)).fold(1.0, f64::max);
+    let max_ms = faults
+        .iter()
+        .flat_map(|f| {
+            f.timeline[..shown(f)]
+                .iter()
+                .map(|b| b.max_latency_ns as f64 / 1e6)
+        })
+        .fold(1.0, f64::max);
     let mut latency = ChartBuilder::on(&bottom)
         .margin(15)
         .x_label_area_size(40)
@@ -581,14 +803,22 @@ where
                 continue;
             }
             if let Some(stretch) = stretches.last_mut() {
-                stretch.push(((i as f64 + 0.5) * w, (b.max_latency_ns as f64 / 1e6).max(0.1)));
+                stretch.push((
+                    (i as f64 + 0.5) * w,
+                    (b.max_latency_ns as f64 / 1e6).max(0.1),
+                ));
             }
         }
         for stretch in stretches {
             latency.draw_series(stretch.iter().map(|p| Circle::new(*p, 2, c.filled())))?;
             latency.draw_series(LineSeries::new(stretch, c.stroke_width(2)))?;
         }
-        latency.draw_series(DashedLineSeries::new([(f.injected_at_s, 0.1), (f.injected_at_s, max_ms * 2.0)], 3, 3, BLACK.stroke_width(1)))?;
+        latency.draw_series(DashedLineSeries::new(
+            [(f.injected_at_s, 0.1), (f.injected_at_s, max_ms * 2.0)],
+            3,
+            3,
+            BLACK.stroke_width(1),
+        ))?;
     }
     area.present()?;
     Ok(())
@@ -615,9 +845,17 @@ mod tests {
     fn a_fault_timeline_is_drawn_over_its_sending_window_only() {
         // 6 s at 300/s in 100 ms buckets: 60 buckets, and a 61st holding
         // the last answers, which came in after the sending stopped.
-        let bucket = crate::load::Bucket { ok: 30, failed: 0, max_latency_ns: 1_000_000 };
+        let bucket = crate::load::Bucket {
+            ok: 30,
+            failed: 0,
+            max_latency_ns: 1_000_000,
+        };
         let mut timeline = vec![bucket; 60];
-        timeline.push(crate::load::Bucket { ok: 1, failed: 0, max_latency_ns: 1_000_000 });
+        timeline.push(crate::load::Bucket {
+            ok: 1,
+            failed: 0,
+            max_latency_ns: 1_000_000,
+        });
         let mut f = crate::scenarios::FaultRecord {
             variant: "microlith".into(),
             kind: "crash".into(),

@@ -81,7 +81,11 @@ impl Client {
         if let Some(o) = origins.get(base) {
             return Ok(o.clone());
         }
-        let authority = base.strip_prefix("http://").ok_or_else(|| ClientError::Scheme(base.to_owned()))?.trim_end_matches('/').to_owned();
+        let authority = base
+            .strip_prefix("http://")
+            .ok_or_else(|| ClientError::Scheme(base.to_owned()))?
+            .trim_end_matches('/')
+            .to_owned();
         if authority.is_empty() || authority.contains(['/', ' ', '\r', '\n']) {
             return Err(ClientError::Scheme(base.to_owned()));
         }
@@ -96,24 +100,51 @@ impl Client {
     /// Sends `method path` (with a JSON `body` when given) to `base`; the
     /// status and the whole body, or `None` on a transport error, an
     /// answer that is not HTTP/1.1, or the deadline.
-    pub async fn request(&self, base: &str, post: bool, path: &str, body: Option<Bytes>) -> Option<(u16, Bytes)> {
+    pub async fn request(
+        &self,
+        base: &str,
+        post: bool,
+        path: &str,
+        body: Option<Bytes>,
+    ) -> Option<(u16, Bytes)> {
         let origin = self.origin(base).ok()?;
-        let answer = tokio::time::timeout(self.timeout, origin.request(post, path, body, None)).await.ok()??;
+        let answer = tokio::time::timeout(self.timeout, origin.request(post, path, body, None))
+            .await
+            .ok()??;
         Some((answer.0, answer.1))
     }
 
     /// [`Client::request`] asking for the request's timing: it carries
     /// `traceparent` (sampled), and the answer's `Server-Timing` value is
     /// returned beside the status and body.
-    pub async fn request_timed(&self, base: &str, post: bool, path: &str, body: Option<Bytes>, traceparent: &str) -> Option<(u16, Bytes, Option<String>)> {
+    pub async fn request_timed(
+        &self,
+        base: &str,
+        post: bool,
+        path: &str,
+        body: Option<Bytes>,
+        traceparent: &str,
+    ) -> Option<(u16, Bytes, Option<String>)> {
         let origin = self.origin(base).ok()?;
-        tokio::time::timeout(self.timeout, origin.request(post, path, body, Some(traceparent))).await.ok()?
+        tokio::time::timeout(
+            self.timeout,
+            origin.request(post, path, body, Some(traceparent)),
+        )
+        .await
+        .ok()?
     }
 }
 
 impl Origin {
-    async fn request(&self, post: bool, path: &str, body: Option<Bytes>, traceparent: Option<&str>) -> Option<(u16, Bytes, Option<String>)> {
-        if path.contains([' ', '\r', '\n']) || traceparent.is_some_and(|t| t.contains(['\r', '\n'])) {
+    async fn request(
+        &self,
+        post: bool,
+        path: &str,
+        body: Option<Bytes>,
+        traceparent: Option<&str>,
+    ) -> Option<(u16, Bytes, Option<String>)> {
+        if path.contains([' ', '\r', '\n']) || traceparent.is_some_and(|t| t.contains(['\r', '\n']))
+        {
             return None;
         }
         let body = body.unwrap_or_default();
@@ -155,7 +186,9 @@ impl Origin {
             let conn = self.idle.lock().pop()?;
             // Open and quiet: nothing to read yet. Anything else (an end
             // of stream, bytes no request asked for, an error) retires it.
-            if conn.buf.is_empty() && matches!(conn.stream.try_read(&mut [0u8; 1]), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock) {
+            if conn.buf.is_empty()
+                && matches!(conn.stream.try_read(&mut [0u8; 1]), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock)
+            {
                 return Some(conn);
             }
         }
@@ -164,7 +197,10 @@ impl Origin {
     async fn connect(&self) -> Option<Conn> {
         let stream = TcpStream::connect(self.authority.as_str()).await.ok()?;
         stream.set_nodelay(true).ok()?;
-        Some(Conn { stream, buf: BytesMut::with_capacity(4096) })
+        Some(Conn {
+            stream,
+            buf: BytesMut::with_capacity(4096),
+        })
     }
 }
 
@@ -179,7 +215,8 @@ impl Conn {
             let mut answer = httparse::Response::new(&mut headers);
             if let httparse::Status::Complete(head_len) = answer.parse(&self.buf).ok()? {
                 let status = answer.code?;
-                if head_len > MAX_HEAD || answer.version != Some(1) || (100..200).contains(&status) {
+                if head_len > MAX_HEAD || answer.version != Some(1) || (100..200).contains(&status)
+                {
                     return None; // too long, HTTP/1.0, or an interim answer never asked for
                 }
                 let mut length = Length::UntilClose;
@@ -190,7 +227,9 @@ impl Conn {
                         timing = std::str::from_utf8(h.value).ok().map(str::to_owned);
                     }
                     if h.name.eq_ignore_ascii_case("content-length") {
-                        length = Length::Exactly(std::str::from_utf8(h.value).ok()?.trim().parse().ok()?);
+                        length = Length::Exactly(
+                            std::str::from_utf8(h.value).ok()?.trim().parse().ok()?,
+                        );
                     } else if h.name.eq_ignore_ascii_case("transfer-encoding") {
                         // Chunked is the only coding an HTTP/1.1 answer
                         // may end with; anything else is not read.
@@ -198,7 +237,9 @@ impl Conn {
                             return None;
                         }
                         length = Length::Chunked;
-                    } else if h.name.eq_ignore_ascii_case("connection") && h.value.eq_ignore_ascii_case(b"close") {
+                    } else if h.name.eq_ignore_ascii_case("connection")
+                        && h.value.eq_ignore_ascii_case(b"close")
+                    {
                         keep = false;
                     }
                 }
@@ -239,7 +280,9 @@ impl Conn {
                             httparse::Status::Partial => return None,
                         }
                     };
-                    let size = usize::try_from(size).ok().filter(|s| body.len() + s <= MAX_BODY)?;
+                    let size = usize::try_from(size)
+                        .ok()
+                        .filter(|s| body.len() + s <= MAX_BODY)?;
                     // The chunk and its CRLF (after the last, empty chunk:
                     // no trailers are sent to us, so just the CRLF).
                     while self.buf.len() < start + size + 2 {
@@ -289,26 +332,52 @@ mod tests {
     #[test]
     fn only_plain_http_bases_are_accepted() {
         let c = Client::new(Duration::from_secs(1));
-        assert!(matches!(c.origin("https://example.test"), Err(ClientError::Scheme(_))));
-        assert_eq!(c.origin("http://127.0.0.1:9/").map(|o| o.authority.clone()).ok().as_deref(), Some("127.0.0.1:9"));
+        assert!(matches!(
+            c.origin("https://example.test"),
+            Err(ClientError::Scheme(_))
+        ));
+        assert_eq!(
+            c.origin("http://127.0.0.1:9/")
+                .map(|o| o.authority.clone())
+                .ok()
+                .as_deref(),
+            Some("127.0.0.1:9")
+        );
     }
 
     #[test]
     fn requests_reuse_one_connection_and_read_the_whole_answer() {
-        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().expect("rt");
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .expect("rt");
         rt.block_on(async {
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                .await
+                .expect("bind");
             let addr = listener.local_addr().expect("addr");
             let accepted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
             let counter = accepted.clone();
             let app = axum::Router::new()
                 .route("/echo", axum::routing::get(|| async { "ok" }))
-                .route("/body", axum::routing::post(|body: Bytes| async move { (axum::http::StatusCode::CREATED, body) }))
+                .route(
+                    "/body",
+                    axum::routing::post(|body: Bytes| async move {
+                        (axum::http::StatusCode::CREATED, body)
+                    }),
+                )
                 .route(
                     "/timed",
                     axum::routing::get(|headers: axum::http::HeaderMap| async move {
                         let asked = headers.get("traceparent").cloned();
-                        ([("server-timing", asked.unwrap_or(axum::http::HeaderValue::from_static("none")))], "ok")
+                        (
+                            [(
+                                "server-timing",
+                                asked.unwrap_or(axum::http::HeaderValue::from_static("none")),
+                            )],
+                            "ok",
+                        )
                     }),
                 );
             let listener = axum::serve::ListenerExt::tap_io(listener, move |_| {
@@ -318,21 +387,48 @@ mod tests {
             let c = Client::new(Duration::from_secs(5));
             let base = format!("http://{addr}");
             for _ in 0..20 {
-                assert_eq!(c.request(&base, false, "/echo", None).await, Some((200, Bytes::from_static(b"ok"))));
+                assert_eq!(
+                    c.request(&base, false, "/echo", None).await,
+                    Some((200, Bytes::from_static(b"ok")))
+                );
             }
-            let (status, body) = c.request(&base, true, "/body", Some(Bytes::from_static(b"{\"a\":1}"))).await.expect("answer");
+            let (status, body) = c
+                .request(&base, true, "/body", Some(Bytes::from_static(b"{\"a\":1}")))
+                .await
+                .expect("answer");
             assert_eq!((status, &body[..]), (201, &b"{\"a\":1}"[..]));
-            assert_eq!(c.request(&base, false, "/nowhere", None).await.map(|a| a.0), Some(404));
+            assert_eq!(
+                c.request(&base, false, "/nowhere", None).await.map(|a| a.0),
+                Some(404)
+            );
             // A timed request carries its traceparent and gets the answer's
             // Server-Timing back (here the server echoes what it was sent).
             let traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
-            let timed = c.request_timed(&base, false, "/timed", None, traceparent).await.expect("answer");
+            let timed = c
+                .request_timed(&base, false, "/timed", None, traceparent)
+                .await
+                .expect("answer");
             assert_eq!((timed.0, timed.2.as_deref()), (200, Some(traceparent)));
-            assert_eq!(c.request(&base, false, "/timed", None).await, Some((200, Bytes::from_static(b"ok"))));
-            assert_eq!(accepted.load(std::sync::atomic::Ordering::Relaxed), 1, "one connection, reused");
+            assert_eq!(
+                c.request(&base, false, "/timed", None).await,
+                Some((200, Bytes::from_static(b"ok")))
+            );
+            assert_eq!(
+                accepted.load(std::sync::atomic::Ordering::Relaxed),
+                1,
+                "one connection, reused"
+            );
             // Nothing listens there: an error, not a hang.
-            let closed = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind").local_addr().expect("addr");
-            assert_eq!(c.request(&format!("http://{closed}"), false, "/echo", None).await, None);
+            let closed = tokio::net::TcpListener::bind("127.0.0.1:0")
+                .await
+                .expect("bind")
+                .local_addr()
+                .expect("addr");
+            assert_eq!(
+                c.request(&format!("http://{closed}"), false, "/echo", None)
+                    .await,
+                None
+            );
         });
     }
 
@@ -357,23 +453,36 @@ mod tests {
                     }
                     request.extend_from_slice(&buf[..read]);
                 }
-                stream.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok").expect("write");
+                stream
+                    .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+                    .expect("write");
                 n += 1;
                 // Dropped: closed with no `connection: close`.
             }
             n
         });
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("rt");
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("rt");
         let c = Client::new(Duration::from_secs(5));
         let base = format!("http://{addr}");
         rt.block_on(async {
             for i in 0..5 {
-                assert_eq!(c.request(&base, false, "/", None).await, Some((200, Bytes::from_static(b"ok"))), "request {i}");
+                assert_eq!(
+                    c.request(&base, false, "/", None).await,
+                    Some((200, Bytes::from_static(b"ok"))),
+                    "request {i}"
+                );
                 // Let the close arrive, as between requests of a real load.
                 tokio::time::sleep(Duration::from_millis(10)).await;
             }
         });
-        assert_eq!(served.join().expect("server"), 5, "one connection per request");
+        assert_eq!(
+            served.join().expect("server"),
+            5,
+            "one connection per request"
+        );
     }
 
     /// Serves each scripted answer on a connection of its own after reading
@@ -411,7 +520,11 @@ mod tests {
     /// head past its limit, a truncated body) are errors, never guesses.
     #[test]
     fn answers_are_read_by_their_framing_and_unreadable_ones_are_errors() {
-        let head = Box::leak(format!("HTTP/1.1 200 OK\r\nx: {}\r\n\r\n", "a".repeat(MAX_HEAD)).into_bytes().into_boxed_slice());
+        let head = Box::leak(
+            format!("HTTP/1.1 200 OK\r\nx: {}\r\n\r\n", "a".repeat(MAX_HEAD))
+                .into_bytes()
+                .into_boxed_slice(),
+        );
         let (base, served) = scripted(vec![
             b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n3\r\nabc\r\n2;ext=1\r\nde\r\n0\r\n\r\n",
             b"HTTP/1.1 201 Created\r\nconnection: close\r\n\r\nuntil close",
@@ -421,19 +534,41 @@ mod tests {
             b"HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\nshort",
             head,
         ]);
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("rt");
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("rt");
         let c = Client::new(Duration::from_secs(5));
         rt.block_on(async {
-            assert_eq!(c.request(&base, false, "/", None).await, Some((200, Bytes::from_static(b"abcde"))));
+            assert_eq!(
+                c.request(&base, false, "/", None).await,
+                Some((200, Bytes::from_static(b"abcde")))
+            );
             // The chunked answer kept its connection; the server moved on,
             // so that connection is closed now: wait for its end to arrive.
             tokio::time::sleep(Duration::from_millis(20)).await;
-            assert_eq!(c.request(&base, true, "/", Some(Bytes::from_static(b"{}"))).await, Some((201, Bytes::from_static(b"until close"))));
-            assert_eq!(c.request(&base, false, "/", None).await, Some((204, Bytes::new())));
-            for what in ["HTTP/1.0", "an unknown transfer coding", "a truncated body", "an endless head"] {
+            assert_eq!(
+                c.request(&base, true, "/", Some(Bytes::from_static(b"{}")))
+                    .await,
+                Some((201, Bytes::from_static(b"until close")))
+            );
+            assert_eq!(
+                c.request(&base, false, "/", None).await,
+                Some((204, Bytes::new()))
+            );
+            for what in [
+                "HTTP/1.0",
+                "an unknown transfer coding",
+                "a truncated body",
+                "an endless head",
+            ] {
                 assert_eq!(c.request(&base, false, "/", None).await, None, "{what}");
             }
-            assert_eq!(c.request(&base, false, "/a path", None).await, None, "a path that would break the request line");
+            assert_eq!(
+                c.request(&base, false, "/a path", None).await,
+                None,
+                "a path that would break the request line"
+            );
         });
         assert_eq!(served.join().expect("server"), 7);
     }

@@ -32,18 +32,28 @@ fn program() -> anyhow::Result<Vec<String>> {
     } else if ok(Command::new("docker-compose").arg("version")) {
         Ok(vec!["docker-compose".into()])
     } else {
-        bail!("neither `docker compose` nor `docker-compose` answers: --deploy compose needs Docker Compose")
+        bail!(
+            "neither `docker compose` nor `docker-compose` answers: --deploy compose needs Docker Compose"
+        )
     }
 }
 
 fn command(program: &[String], file: &Path, name: &str) -> Command {
     let mut cmd = Command::new(&program[0]);
-    cmd.args(&program[1..]).arg("-p").arg(name).arg("-f").arg(file);
+    cmd.args(&program[1..])
+        .arg("-p")
+        .arg(name)
+        .arg("-f")
+        .arg(file);
     cmd
 }
 
 fn down(program: &[String], file: &Path, name: &str) {
-    let _ = command(program, file, name).args(["down", "-v", "--remove-orphans", "-t", "10"]).stdout(Stdio::null()).stderr(Stdio::null()).status();
+    let _ = command(program, file, name)
+        .args(["down", "-v", "--remove-orphans", "-t", "10"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
 }
 
 impl Project {
@@ -79,19 +89,30 @@ impl Project {
             .output()
             .context("running compose up")?;
         if !out.status.success() {
-            bail!("compose up of {} failed:\n{}", self.file.display(), String::from_utf8_lossy(&out.stderr));
+            bail!(
+                "compose up of {} failed:\n{}",
+                self.file.display(),
+                String::from_utf8_lossy(&out.stderr)
+            );
         }
         Ok(())
     }
 
     /// Container id of each service (running or not).
     pub fn containers(&self) -> Vec<(String, String)> {
-        let services = command(&self.program, &self.file, &self.name).args(["config", "--services"]).output();
-        let Ok(services) = services else { return Vec::new() };
+        let services = command(&self.program, &self.file, &self.name)
+            .args(["config", "--services"])
+            .output();
+        let Ok(services) = services else {
+            return Vec::new();
+        };
         String::from_utf8_lossy(&services.stdout)
             .lines()
             .filter_map(|service| {
-                let id = command(&self.program, &self.file, &self.name).args(["ps", "-q", service]).output().ok()?;
+                let id = command(&self.program, &self.file, &self.name)
+                    .args(["ps", "-q", service])
+                    .output()
+                    .ok()?;
                 let id = String::from_utf8_lossy(&id.stdout).trim().to_owned();
                 (!id.is_empty()).then(|| (service.to_owned(), id))
             })
@@ -100,7 +121,10 @@ impl Project {
 
     /// The host PIDs of every process in every running container.
     pub fn pids(&self) -> Vec<u32> {
-        self.containers().iter().flat_map(|(_, id)| container_pids(id)).collect()
+        self.containers()
+            .iter()
+            .flat_map(|(_, id)| container_pids(id))
+            .collect()
     }
 
     /// Tears the project down with its volumes (once).
@@ -123,8 +147,15 @@ impl Drop for Project {
 
 /// The host PID of a running container's main process.
 pub fn container_pid(id: &str) -> Option<u32> {
-    let out = Command::new("docker").args(["inspect", "-f", "{{.State.Pid}}", id]).output().ok()?;
-    String::from_utf8_lossy(&out.stdout).trim().parse().ok().filter(|p| *p > 0)
+    let out = Command::new("docker")
+        .args(["inspect", "-f", "{{.State.Pid}}", id])
+        .output()
+        .ok()?;
+    String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .ok()
+        .filter(|p| *p > 0)
 }
 
 /// The host PIDs of a running container's processes: its main process
@@ -137,8 +168,13 @@ pub fn container_pids(id: &str) -> Vec<u32> {
         let pid = pids[i];
         if let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) {
             for task in tasks.flatten() {
-                let children = std::fs::read_to_string(task.path().join("children")).unwrap_or_default();
-                pids.extend(children.split_whitespace().filter_map(|c| c.parse::<u32>().ok()));
+                let children =
+                    std::fs::read_to_string(task.path().join("children")).unwrap_or_default();
+                pids.extend(
+                    children
+                        .split_whitespace()
+                        .filter_map(|c| c.parse::<u32>().ok()),
+                );
             }
         }
         i += 1;
@@ -153,11 +189,21 @@ pub fn container_pids(id: &str) -> Vec<u32> {
 /// log line's timestamp), so no polling interval is added. Meant right
 /// after the start: a restarted container has a later StartedAt.
 pub fn start_to_listening(id: &str) -> Option<std::time::Duration> {
-    let started = Command::new("docker").args(["inspect", "-f", "{{.State.StartedAt}}", id]).output().ok()?;
-    let started = chrono::DateTime::parse_from_rfc3339(String::from_utf8_lossy(&started.stdout).trim()).ok()?;
-    let logs = Command::new("docker").args(["logs", "--timestamps", id]).output().ok()?;
+    let started = Command::new("docker")
+        .args(["inspect", "-f", "{{.State.StartedAt}}", id])
+        .output()
+        .ok()?;
+    let started =
+        chrono::DateTime::parse_from_rfc3339(String::from_utf8_lossy(&started.stdout).trim())
+            .ok()?;
+    let logs = Command::new("docker")
+        .args(["logs", "--timestamps", id])
+        .output()
+        .ok()?;
     let logs = String::from_utf8_lossy(&logs.stdout);
-    let line = logs.lines().find(|l| l.split_whitespace().nth(1) == Some("listening"))?;
+    let line = logs
+        .lines()
+        .find(|l| l.split_whitespace().nth(1) == Some("listening"))?;
     let listening = chrono::DateTime::parse_from_rfc3339(line.split_whitespace().next()?).ok()?;
     (listening - started).to_std().ok()
 }
@@ -168,7 +214,11 @@ pub fn docker(args: &[&str]) -> bool {
     match Command::new("docker").args(args).output() {
         Ok(out) if out.status.success() => true,
         Ok(out) => {
-            eprintln!("docker {} failed: {}", args.join(" "), String::from_utf8_lossy(&out.stderr).trim());
+            eprintln!(
+                "docker {} failed: {}",
+                args.join(" "),
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
             false
         }
         Err(e) => {
@@ -180,8 +230,21 @@ pub fn docker(args: &[&str]) -> bool {
 
 /// The networks a container is attached to.
 pub fn networks(id: &str) -> Vec<String> {
-    let out = Command::new("docker").args(["inspect", "-f", "{{range $name, $_ := .NetworkSettings.Networks}}{{$name}} {{end}}", id]).output();
-    out.map(|o| String::from_utf8_lossy(&o.stdout).split_whitespace().map(str::to_owned).collect()).unwrap_or_default()
+    let out = Command::new("docker")
+        .args([
+            "inspect",
+            "-f",
+            "{{range $name, $_ := .NetworkSettings.Networks}}{{$name}} {{end}}",
+            id,
+        ])
+        .output();
+    out.map(|o| {
+        String::from_utf8_lossy(&o.stdout)
+            .split_whitespace()
+            .map(str::to_owned)
+            .collect()
+    })
+    .unwrap_or_default()
 }
 
 /// On Ctrl-C or SIGTERM: tear down every project still up, then exit
@@ -192,7 +255,10 @@ pub fn tear_down_on_interrupt(runtime: &tokio::runtime::Handle) {
         edge::interrupted().await;
         let live = LIVE.lock().map(|l| l.clone()).unwrap_or_default();
         if !live.is_empty() {
-            eprintln!("\ninterrupted: tearing down {} compose project(s)...", live.len());
+            eprintln!(
+                "\ninterrupted: tearing down {} compose project(s)...",
+                live.len()
+            );
         }
         for (program, file, name) in live {
             down(&program, &file, &name);

@@ -89,27 +89,126 @@ pub struct FeatureCost {
 /// Every file of `microlith/src` and `microservices/src` must be in one
 /// (a test checks), so a new file cannot slip out of the count.
 const AREAS: &[(&str, &str, &[&str])] = &[
-    ("both", "business rules, invariants, workload (shared-domain)", &["shared-domain/src"]),
-    ("both", "storage on redb (store)", &["shared-domain/store/src"]),
-    ("both", "HTTP and WebSocket edge (edge)", &["shared-domain/edge/src"]),
-    ("both", "black-box contract suite (contract)", &["shared-domain/contract/src"]),
-    ("microlith", "actor runtime and supervision", &["microlith/src/runtime", "microlith/src/runtime.rs"]),
-    ("microlith", "components as actors", &["microlith/src/component", "microlith/src/component.rs"]),
-    ("microlith", "wiring, configuration, main", &["microlith/src/system.rs", "microlith/src/config.rs", "microlith/src/lib.rs", "microlith/src/main.rs"]),
-    ("microlith", "zero-downtime upgrade (socket and state hand-over, the container's init)", &["microlith/src/upgrade.rs", "microlith/src/init.rs"]),
-    ("microlith", "deployment: compose file and Kubernetes manifests", &["microlith/compose.yml", "k8s/base/microlith.yaml"]),
+    (
+        "both",
+        "business rules, invariants, workload (shared-domain)",
+        &["shared-domain/src"],
+    ),
+    (
+        "both",
+        "storage on redb (store)",
+        &["shared-domain/store/src"],
+    ),
+    (
+        "both",
+        "HTTP and WebSocket edge (edge)",
+        &["shared-domain/edge/src"],
+    ),
+    (
+        "both",
+        "black-box contract suite (contract)",
+        &["shared-domain/contract/src"],
+    ),
+    (
+        "microlith",
+        "actor runtime and supervision",
+        &["microlith/src/runtime", "microlith/src/runtime.rs"],
+    ),
+    (
+        "microlith",
+        "components as actors",
+        &["microlith/src/component", "microlith/src/component.rs"],
+    ),
+    (
+        "microlith",
+        "wiring, configuration, main",
+        &[
+            "microlith/src/system.rs",
+            "microlith/src/config.rs",
+            "microlith/src/lib.rs",
+            "microlith/src/main.rs",
+        ],
+    ),
+    (
+        "microlith",
+        "zero-downtime upgrade (socket and state hand-over, the container's init)",
+        &["microlith/src/upgrade.rs", "microlith/src/init.rs"],
+    ),
+    (
+        "microlith",
+        "deployment: compose file and Kubernetes manifests",
+        &["microlith/compose.yml", "k8s/base/microlith.yaml"],
+    ),
     ("microlith", "tests of this variant", &["microlith/tests"]),
-    ("microservices", "proto definitions", &["microservices/proto"]),
-    ("microservices", "codecs and error mapping", &["microservices/src/wire.rs", "microservices/build.rs"]),
-    ("microservices", "gRPC servers", &["microservices/src/servers.rs"]),
-    ("microservices", "gRPC clients", &["microservices/src/clients.rs"]),
-    ("microservices", "resilience: breakers, retries, deadlines, settlement fence", &["microservices/src/resilience.rs", "microservices/src/deadline.rs", "microservices/src/settlement.rs"]),
-    ("microservices", "tracing and metrics", &["microservices/src/trace.rs", "microservices/src/observe.rs"]),
-    ("microservices", "service tokens and the private CA", &["microservices/src/auth.rs", "microservices/src/pki.rs"]),
-    ("microservices", "HTTP/JSON read model (ledger)", &["microservices/src/ledger.rs"]),
-    ("microservices", "processes, launcher, main", &["microservices/src/process.rs", "microservices/src/launcher.rs", "microservices/src/main.rs", "microservices/src/lib.rs"]),
-    ("microservices", "deployment: compose file and Kubernetes manifests", &["microservices/compose.yml", "k8s/base/microservices.yaml", "k8s/base/policies.yaml", "k8s/components/mtls/kustomization.yaml"]),
-    ("microservices", "tests of this variant", &["microservices/tests"]),
+    (
+        "microservices",
+        "proto definitions",
+        &["microservices/proto"],
+    ),
+    (
+        "microservices",
+        "codecs and error mapping",
+        &["microservices/src/wire.rs", "microservices/build.rs"],
+    ),
+    (
+        "microservices",
+        "gRPC servers",
+        &["microservices/src/servers.rs"],
+    ),
+    (
+        "microservices",
+        "gRPC clients",
+        &["microservices/src/clients.rs"],
+    ),
+    (
+        "microservices",
+        "resilience: breakers, retries, deadlines, settlement fence",
+        &[
+            "microservices/src/resilience.rs",
+            "microservices/src/deadline.rs",
+            "microservices/src/settlement.rs",
+        ],
+    ),
+    (
+        "microservices",
+        "tracing and metrics",
+        &["microservices/src/trace.rs", "microservices/src/observe.rs"],
+    ),
+    (
+        "microservices",
+        "service tokens and the private CA",
+        &["microservices/src/auth.rs", "microservices/src/pki.rs"],
+    ),
+    (
+        "microservices",
+        "HTTP/JSON read model (ledger)",
+        &["microservices/src/ledger.rs"],
+    ),
+    (
+        "microservices",
+        "processes, launcher, main",
+        &[
+            "microservices/src/process.rs",
+            "microservices/src/launcher.rs",
+            "microservices/src/main.rs",
+            "microservices/src/lib.rs",
+        ],
+    ),
+    (
+        "microservices",
+        "deployment: compose file and Kubernetes manifests",
+        &[
+            "microservices/compose.yml",
+            "k8s/base/microservices.yaml",
+            "k8s/base/policies.yaml",
+            "k8s/components/mtls/kustomization.yaml",
+        ],
+    ),
+    (
+        "microservices",
+        "tests of this variant",
+        &["microservices/tests"],
+    ),
 ];
 
 fn count(paths: &[PathBuf]) -> (u64, u64, u64) {
@@ -119,11 +218,22 @@ fn count(paths: &[PathBuf]) -> (u64, u64, u64) {
     }
     let mut languages = Languages::new();
     // Doc comments (`///`, `//!`) count as comments, not code.
-    let config = Config { treat_doc_strings_as_comments: Some(true), ..Config::default() };
+    let config = Config {
+        treat_doc_strings_as_comments: Some(true),
+        ..Config::default()
+    };
     languages.get_statistics(&existing, &[], &config);
     let (mut files, mut code, mut comments) = (0, 0, 0);
     for (kind, language) in languages.iter() {
-        if matches!(kind, LanguageType::Rust | LanguageType::Protobuf | LanguageType::Yaml | LanguageType::Toml | LanguageType::Dockerfile | LanguageType::Sh) {
+        if matches!(
+            kind,
+            LanguageType::Rust
+                | LanguageType::Protobuf
+                | LanguageType::Yaml
+                | LanguageType::Toml
+                | LanguageType::Dockerfile
+                | LanguageType::Sh
+        ) {
             // Doc comments are parsed as Markdown children; summarise()
             // folds them in as comments.
             let language = language.summarise();
@@ -143,7 +253,13 @@ pub fn count_code(root: &Path) -> Vec<CodeArea> {
         let paths: Vec<PathBuf> = paths.iter().map(|p| root.join(p)).collect();
         let (files, code, comments) = count(&paths);
         if files > 0 {
-            out.push(CodeArea { variant: (*variant).to_owned(), area: (*area).to_owned(), files, code, comments });
+            out.push(CodeArea {
+                variant: (*variant).to_owned(),
+                area: (*area).to_owned(),
+                files,
+                code,
+                comments,
+            });
         }
     }
     out
@@ -154,7 +270,9 @@ pub fn proto_packages(root: &Path) -> Vec<String> {
     let mut packages = Vec::new();
     let mut stack = vec![root.join("microservices/proto")];
     while let Some(dir) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
         for entry in entries.flatten() {
             let path = entry.path();
             if path.is_dir() {
@@ -176,16 +294,35 @@ pub fn proto_packages(root: &Path) -> Vec<String> {
 /// Times `cargo build --release -p <variant>` in an empty target directory
 /// under `root/target/build-cost`, reporting each compiled crate to
 /// `progress`; the directory is removed afterwards.
-pub fn timed_build(root: &Path, variant: &str, progress: impl FnMut(u64)) -> anyhow::Result<(f64, u64)> {
+pub fn timed_build(
+    root: &Path,
+    variant: &str,
+    progress: impl FnMut(u64),
+) -> anyhow::Result<(f64, u64)> {
     let dir = root.join("target").join("build-cost").join(variant);
     let _ = std::fs::remove_dir_all(&dir);
     let started = Instant::now();
     let mut command = crate::variants::cargo();
-    command.current_dir(root).args(["build", "--release", "--locked", "-p", variant, "--target-dir"]).arg(&dir);
+    command
+        .current_dir(root)
+        .args([
+            "build",
+            "--release",
+            "--locked",
+            "-p",
+            variant,
+            "--target-dir",
+        ])
+        .arg(&dir);
     let built = crate::variants::cargo_counting(command, progress)?;
     let seconds = started.elapsed().as_secs_f64();
     let _ = std::fs::remove_dir_all(&dir);
-    anyhow::ensure!(built.status.success(), "the timed build of {variant} failed: {}\n{}", built.status, built.tail);
+    anyhow::ensure!(
+        built.status.success(),
+        "the timed build of {variant} failed: {}\n{}",
+        built.status,
+        built.tail
+    );
     Ok((seconds, built.crates))
 }
 
@@ -217,16 +354,43 @@ pub const TOKIO_DEFAULT: &str = "tokio-default runtimes";
 /// the fairness switches (the fine transfer path, tokio's default
 /// runtimes), so each is measured both ways in every run.
 pub fn feature_configs() -> Vec<FeatureConfig> {
-    let config = |variant, name, args: Vec<&'static str>, env: Vec<(&'static str, &'static str)>| FeatureConfig { variant, name, args, env, sizing: None };
+    let config = |variant,
+                  name,
+                  args: Vec<&'static str>,
+                  env: Vec<(&'static str, &'static str)>| FeatureConfig {
+        variant,
+        name,
+        args,
+        env,
+        sizing: None,
+    };
     vec![
         config("microlith", "baseline", vec![], vec![]),
         config("microservices", "baseline", vec![], vec![]),
-        config("microservices", FINE_PATH, vec!["--transfer-path", "fine"], vec![]),
-        FeatureConfig { sizing: Some(Sizing::TokioDefault), ..config("microservices", TOKIO_DEFAULT, vec![], vec![]) },
+        config(
+            "microservices",
+            FINE_PATH,
+            vec!["--transfer-path", "fine"],
+            vec![],
+        ),
+        FeatureConfig {
+            sizing: Some(Sizing::TokioDefault),
+            ..config("microservices", TOKIO_DEFAULT, vec![], vec![])
+        },
         config("microservices", "tokens", vec!["--service-tokens"], vec![]),
         config("microservices", "mtls", vec!["--mtls"], vec![]),
-        config("microservices", "mtls+tokens", vec!["--mtls", "--service-tokens"], vec![]),
-        config("microservices", "spans logged", vec![], vec![("MICROSERVICES_LOG_SPANS", "1"), ("RUST_LOG", "info")]),
+        config(
+            "microservices",
+            "mtls+tokens",
+            vec!["--mtls", "--service-tokens"],
+            vec![],
+        ),
+        config(
+            "microservices",
+            "spans logged",
+            vec![],
+            vec![("MICROSERVICES_LOG_SPANS", "1"), ("RUST_LOG", "info")],
+        ),
     ]
 }
 
@@ -246,9 +410,22 @@ pub fn feature_costs(
     mut progress: impl FnMut(&str, &str),
 ) -> anyhow::Result<()> {
     let http = crate::client::Client::new(Duration::from_secs(10));
-    for (n, FeatureConfig { variant, name: config, args, env, sizing }) in feature_configs().into_iter().enumerate() {
+    for (
+        n,
+        FeatureConfig {
+            variant,
+            name: config,
+            args,
+            env,
+            sizing,
+        },
+    ) in feature_configs().into_iter().enumerate()
+    {
         progress(variant, config);
-        let budget = Budget { sizing: sizing.unwrap_or(budget.sizing), ..*budget };
+        let budget = Budget {
+            sizing: sizing.unwrap_or(budget.sizing),
+            ..*budget
+        };
         let dir = scratch.join(format!("cost-{n}"));
         std::fs::create_dir_all(&dir)?;
         let args: Vec<String> = args.iter().map(|s| (*s).to_owned()).collect();
@@ -266,16 +443,33 @@ pub fn feature_costs(
             control.block_on(scenarios::prepare(&api, &workload))?;
             let lines_before = count_lines(&log);
             let meter = started.cpu_meter();
-            let target = scenarios::Target { name: variant, base: &started.base, meter: Some(&meter) };
-            let record = scenarios::run_one(client_rt.handle(), &http, profile.plan(profile.cost_rate), target, Scenario::Transfer, 0, &mut workload);
+            let target = scenarios::Target {
+                name: variant,
+                base: &started.base,
+                meter: Some(&meter),
+            };
+            let record = scenarios::run_one(
+                client_rt.handle(),
+                &http,
+                profile.plan(profile.cost_rate),
+                target,
+                Scenario::Transfer,
+                0,
+                &mut workload,
+            );
             let cpu = record.cpu_us_per_request;
-            let spans = env.iter().any(|(k, _)| *k == "MICROSERVICES_LOG_SPANS").then(|| {
-                // Warm-up requests log spans too: divide by everything sent.
-                let sent = (profile.plan(profile.cost_rate).total()).max(1);
-                count_lines(&log).saturating_sub(lines_before) as f64 / sent as f64
-            });
+            let spans = env
+                .iter()
+                .any(|(k, _)| *k == "MICROSERVICES_LOG_SPANS")
+                .then(|| {
+                    // Warm-up requests log spans too: divide by everything sent.
+                    let sent = (profile.plan(profile.cost_rate).total()).max(1);
+                    count_lines(&log).saturating_sub(lines_before) as f64 / sent as f64
+                });
             if args.iter().any(|a| a == "--mtls") {
-                cost.pki_files = std::fs::read_dir(dir.join("data").join("pki")).ok().map(|d| d.count() as u64);
+                cost.pki_files = std::fs::read_dir(dir.join("data").join("pki"))
+                    .ok()
+                    .map(|d| d.count() as u64);
             }
             anyhow::Ok(FeatureCost {
                 variant: variant.to_owned(),
@@ -294,14 +488,17 @@ pub fn feature_costs(
             })
         })();
         control.block_on(started.stop());
-        cost.features.push(outcome.with_context(|| format!("{variant} {config}"))?);
+        cost.features
+            .push(outcome.with_context(|| format!("{variant} {config}"))?);
         let _ = std::fs::remove_dir_all(&dir);
     }
     Ok(())
 }
 
 fn count_lines(path: &Path) -> u64 {
-    std::fs::File::open(path).map(|f| std::io::BufReader::new(f).lines().count() as u64).unwrap_or(0)
+    std::fs::File::open(path)
+        .map(|f| std::io::BufReader::new(f).lines().count() as u64)
+        .unwrap_or(0)
 }
 
 #[cfg(test)]
@@ -312,22 +509,40 @@ mod tests {
     fn counts_the_areas_of_this_workspace() {
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
         let areas = count_code(&root);
-        let find = |area: &str| areas.iter().find(|a| a.area.starts_with(area)).unwrap_or_else(|| panic!("{area} missing: {areas:?}"));
+        let find = |area: &str| {
+            areas
+                .iter()
+                .find(|a| a.area.starts_with(area))
+                .unwrap_or_else(|| panic!("{area} missing: {areas:?}"))
+        };
         assert!(find("business rules").code > 500);
         assert!(find("proto definitions").code > 20);
         assert!(find("actor runtime").code > 100);
         assert_eq!(find("gRPC servers").files, 1);
-        assert_eq!(proto_packages(&root), vec!["bank.v1".to_owned(), "chat.v1".to_owned()]);
+        assert_eq!(
+            proto_packages(&root),
+            vec!["bank.v1".to_owned(), "chat.v1".to_owned()]
+        );
         // Every path an area names exists: a renamed file would silently
         // count as nothing.
-        let missing: Vec<&str> = AREAS.iter().flat_map(|(_, _, paths)| paths.iter().copied()).filter(|p| !root.join(p).exists()).collect();
-        assert!(missing.is_empty(), "areas name paths that do not exist: {missing:?}");
+        let missing: Vec<&str> = AREAS
+            .iter()
+            .flat_map(|(_, _, paths)| paths.iter().copied())
+            .filter(|p| !root.join(p).exists())
+            .collect();
+        assert!(
+            missing.is_empty(),
+            "areas name paths that do not exist: {missing:?}"
+        );
     }
 
     #[test]
     fn every_source_file_of_the_variants_is_in_an_area() {
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-        let covered: Vec<PathBuf> = AREAS.iter().flat_map(|(_, _, paths)| paths.iter().map(|p| root.join(p))).collect();
+        let covered: Vec<PathBuf> = AREAS
+            .iter()
+            .flat_map(|(_, _, paths)| paths.iter().map(|p| root.join(p)))
+            .collect();
         let mut stack = vec![root.join("microlith/src"), root.join("microservices/src")];
         while let Some(dir) = stack.pop() {
             for entry in std::fs::read_dir(&dir).expect("source dir").flatten() {
@@ -335,7 +550,11 @@ mod tests {
                 if path.is_dir() {
                     stack.push(path);
                 } else {
-                    assert!(covered.iter().any(|c| path.starts_with(c)), "{} is in no area of cost::AREAS", path.display());
+                    assert!(
+                        covered.iter().any(|c| path.starts_with(c)),
+                        "{} is in no area of cost::AREAS",
+                        path.display()
+                    );
                 }
             }
         }

@@ -46,8 +46,14 @@ pub fn process_cpu_ns(pid: u32) -> Option<u64> {
     let mut ns = 0u64;
     let mut read_any = false;
     for task in tasks.flatten() {
-        let Ok(text) = std::fs::read_to_string(task.path().join("schedstat")) else { continue };
-        if let Some(run_ns) = text.split_whitespace().next().and_then(|v| v.parse::<u64>().ok()) {
+        let Ok(text) = std::fs::read_to_string(task.path().join("schedstat")) else {
+            continue;
+        };
+        if let Some(run_ns) = text
+            .split_whitespace()
+            .next()
+            .and_then(|v| v.parse::<u64>().ok())
+        {
             ns += run_ns;
             read_any = true;
         }
@@ -84,8 +90,16 @@ mod tests {
             x = std::hint::black_box(x.wrapping_add(1));
         }
         let after = meter.seconds().expect("readable");
-        assert!(after - before >= 0.005, "spun, yet {:.4} s measured", after - before);
+        assert!(
+            after - before >= 0.005,
+            "spun, yet {:.4} s measured",
+            after - before
+        );
         assert_eq!(CpuMeter::of_pids(Vec::new()).seconds(), None);
-        assert_eq!(CpuMeter::of_pids(vec![u32::MAX]).seconds(), None, "no such process");
+        assert_eq!(
+            CpuMeter::of_pids(vec![u32::MAX]).seconds(),
+            None,
+            "no such process"
+        );
     }
 }

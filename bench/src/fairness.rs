@@ -17,7 +17,10 @@ struct Row {
 }
 
 fn feature<'a>(cost: Option<&'a Cost>, variant: &str, config: &str) -> Option<&'a FeatureCost> {
-    cost?.features.iter().find(|f| f.variant == variant && f.config == config)
+    cost?
+        .features
+        .iter()
+        .find(|f| f.variant == variant && f.config == config)
 }
 
 /// "p50 A → B µs (r×), CPU A → B µs per transfer (r×)" from the baseline
@@ -27,7 +30,10 @@ fn change(base: Option<&FeatureCost>, other: Option<&FeatureCost>, other_name: &
         return format!("{other_name}: not measured in this run");
     };
     let cpu = match (base.cpu_us_per_request, other.cpu_us_per_request) {
-        (Some(b), Some(o)) => format!(", CPU {b:.0} → {o:.0} µs per transfer ({:.2}x)", o / b.max(1e-9)),
+        (Some(b), Some(o)) => format!(
+            ", CPU {b:.0} → {o:.0} µs per transfer ({:.2}x)",
+            o / b.max(1e-9)
+        ),
         _ => String::new(),
     };
     format!(
@@ -45,7 +51,9 @@ fn change(base: Option<&FeatureCost>, other: Option<&FeatureCost>, other_name: &
 pub fn render(raw: &Raw, md: &mut String) {
     let cost = raw.cost.as_ref();
     let base = feature(cost, "microservices", "baseline");
-    let policy = raw.env["runtimes"]["policy"].as_str().unwrap_or("not recorded (a run from before 2026-11-28: tokio's default in every process)");
+    let policy = raw.env["runtimes"]["policy"]
+        .as_str()
+        .unwrap_or("not recorded (a run from before 2026-11-28: tokio's default in every process)");
     let timed = raw.runs.iter().any(|r| r.breakdown.is_some());
     let mut rows = vec![
         Row {
@@ -112,10 +120,17 @@ pub fn render(raw: &Raw, md: &mut String) {
          (the cost part, {:.0} transfers/s, a fresh instance each).\n",
         raw.profile.cost_rate
     );
-    let _ = writeln!(md, "| difference | why | switch | measured effect in this run |");
+    let _ = writeln!(
+        md,
+        "| difference | why | switch | measured effect in this run |"
+    );
     let _ = writeln!(md, "|---|---|---|---|");
     for row in rows {
-        let _ = writeln!(md, "| {} | {} | {} | {} |", row.what, row.why, row.switch, row.effect);
+        let _ = writeln!(
+            md,
+            "| {} | {} | {} | {} |",
+            row.what, row.why, row.switch, row.effect
+        );
     }
 }
 

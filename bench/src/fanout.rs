@@ -14,8 +14,8 @@
 //! the room's history, `1..=messages`: anything missing, duplicated or out
 //! of order fails the run.
 
-use std::sync::{Arc, OnceLock};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -103,13 +103,24 @@ fn index_of(text: &str) -> Option<u64> {
 /// One subscriber: reads until it has seen `target` (set once the posting
 /// is over) or until `deadline`; resumes after a server disconnect.
 #[allow(clippy::too_many_arguments)]
-async fn subscribe(ws_base: String, user: String, plan: Plan, epoch: Arc<OnceLock<Instant>>, target: Arc<AtomicU64>, latency: Arc<parking_lot::Mutex<Histogram<u64>>>, ready: tokio::sync::mpsc::Sender<()>, deadline: Arc<parking_lot::Mutex<Instant>>) -> anyhow::Result<Seen> {
+async fn subscribe(
+    ws_base: String,
+    user: String,
+    plan: Plan,
+    epoch: Arc<OnceLock<Instant>>,
+    target: Arc<AtomicU64>,
+    latency: Arc<parking_lot::Mutex<Histogram<u64>>>,
+    ready: tokio::sync::mpsc::Sender<()>,
+    deadline: Arc<parking_lot::Mutex<Instant>>,
+) -> anyhow::Result<Seen> {
     let mut seen = Seen::default();
     let mut local = histogram();
     let mut first = true;
     'connect: loop {
         let url = format!("{ws_base}?user={user}&after={}", seen.last);
-        let (mut socket, _) = tokio_tungstenite::connect_async(&url).await.with_context(|| format!("connecting {url}"))?;
+        let (mut socket, _) = tokio_tungstenite::connect_async(&url)
+            .await
+            .with_context(|| format!("connecting {url}"))?;
         if first {
             first = false;
             let _ = ready.send(()).await;
@@ -120,20 +131,26 @@ async fn subscribe(ws_base: String, user: String, plan: Plan, epoch: Arc<OnceLoc
                 break 'connect;
             }
             let wait = deadline.lock().saturating_duration_since(Instant::now());
-            let frame = match tokio::time::timeout(wait.min(Duration::from_millis(200)), socket.next()).await {
-                Err(_) if Instant::now() >= *deadline.lock() => break 'connect,
-                Err(_) => continue,
-                Ok(None) => {
-                    seen.reconnects += 1;
-                    continue 'connect;
-                }
-                Ok(Some(frame)) => frame,
-            };
+            let frame =
+                match tokio::time::timeout(wait.min(Duration::from_millis(200)), socket.next())
+                    .await
+                {
+                    Err(_) if Instant::now() >= *deadline.lock() => break 'connect,
+                    Err(_) => continue,
+                    Ok(None) => {
+                        seen.reconnects += 1;
+                        continue 'connect;
+                    }
+                    Ok(Some(frame)) => frame,
+                };
             let text = match frame {
                 Ok(Message::Text(text)) => text,
                 Ok(Message::Close(_)) | Err(_) => {
                     seen.reconnects += 1;
-                    anyhow::ensure!(seen.reconnects <= 100, "{user}: disconnected over 100 times");
+                    anyhow::ensure!(
+                        seen.reconnects <= 100,
+                        "{user}: disconnected over 100 times"
+                    );
                     continue 'connect;
                 }
                 Ok(_) => continue,
@@ -161,7 +178,8 @@ async fn subscribe(ws_base: String, user: String, plan: Plan, epoch: Arc<OnceLoc
                 && let Some(epoch) = epoch.get()
             {
                 let due = *epoch + plan.due(i);
-                let _ = local.record(read_at.saturating_duration_since(due).as_nanos().max(1) as u64);
+                let _ =
+                    local.record(read_at.saturating_duration_since(due).as_nanos().max(1) as u64);
             }
         }
     }
@@ -184,19 +202,39 @@ pub fn run(
     repeat: u32,
 ) -> anyhow::Result<FanoutRecord> {
     let api = contract::Api::new(base)?;
-    readers.block_on(api.room(room)).with_context(|| format!("creating room {room}"))?;
+    readers
+        .block_on(api.room(room))
+        .with_context(|| format!("creating room {room}"))?;
     let ws_base = api.ws_url(room, "").trim_end_matches('?').to_owned();
     let target = Arc::new(AtomicU64::new(u64::MAX));
     let latency = Arc::new(parking_lot::Mutex::new(histogram()));
     // Generous until the posting ends; then the stragglers get 10 s.
-    let deadline = Arc::new(parking_lot::Mutex::new(Instant::now() + plan.warmup + plan.duration + Duration::from_secs(120)));
+    let deadline = Arc::new(parking_lot::Mutex::new(
+        Instant::now() + plan.warmup + plan.duration + Duration::from_secs(120),
+    ));
     let (ready_tx, mut ready_rx) = tokio::sync::mpsc::channel(subscribers.max(1) as usize);
     // The schedule's epoch, set just before the first post.
     let epoch_cell = Arc::new(OnceLock::<Instant>::new());
     let mut tasks = Vec::new();
     for s in 0..subscribers {
-        let (ws_base, target, latency, ready, deadline, epoch_cell) = (ws_base.clone(), target.clone(), latency.clone(), ready_tx.clone(), deadline.clone(), epoch_cell.clone());
-        tasks.push(readers.spawn(subscribe(ws_base, format!("s{s}"), plan, epoch_cell, target, latency, ready, deadline)));
+        let (ws_base, target, latency, ready, deadline, epoch_cell) = (
+            ws_base.clone(),
+            target.clone(),
+            latency.clone(),
+            ready_tx.clone(),
+            deadline.clone(),
+            epoch_cell.clone(),
+        );
+        tasks.push(readers.spawn(subscribe(
+            ws_base,
+            format!("s{s}"),
+            plan,
+            epoch_cell,
+            target,
+            latency,
+            ready,
+            deadline,
+        )));
     }
     drop(ready_tx);
     readers.block_on(async {
@@ -209,7 +247,11 @@ pub fn run(
         anyhow::Ok(())
     })?;
 
-    let (post_http, base_url, path) = (http.clone(), base.to_owned(), format!("/v1/rooms/{room}/messages"));
+    let (post_http, base_url, path) = (
+        http.clone(),
+        base.to_owned(),
+        format!("/v1/rooms/{room}/messages"),
+    );
     let _ = epoch_cell.set(Instant::now());
     let stats = load::run(client, plan, move |i| {
         let call = Call {
@@ -235,7 +277,12 @@ pub fn run(
         subscribers,
         rate: plan.rate,
         posts_ok: stats.count(Outcome::Ok),
-        posts_failed: stats.outcomes.iter().filter(|(o, _)| *o != Outcome::Ok).map(|(_, n)| n).sum(),
+        posts_failed: stats
+            .outcomes
+            .iter()
+            .filter(|(o, _)| *o != Outcome::Ok)
+            .map(|(_, n)| n)
+            .sum(),
         messages,
         deliveries: 0,
         lost: 0,
@@ -260,13 +307,22 @@ pub fn run(
         record.lost += seen.gaps + messages.saturating_sub(seen.last);
     }
     let h = latency.lock().clone();
-    let q = |p: f64| if h.is_empty() { 0.0 } else { h.value_at_quantile(p) as f64 / 1000.0 };
+    let q = |p: f64| {
+        if h.is_empty() {
+            0.0
+        } else {
+            h.value_at_quantile(p) as f64 / 1000.0
+        }
+    };
     record.p50_us = q(0.5);
     record.p90_us = q(0.9);
     record.p99_us = q(0.99);
     record.p999_us = q(0.999);
-    record.max_us = if h.is_empty() { 0.0 } else { h.max() as f64 / 1000.0 };
+    record.max_us = if h.is_empty() {
+        0.0
+    } else {
+        h.max() as f64 / 1000.0
+    };
     record.histogram = crate::report::encode_histogram(&h);
     Ok(record)
 }
-

@@ -81,24 +81,91 @@ pub struct FaultPlan {
 /// Every fault, in the order they run.
 pub fn plans(profile: &Profile) -> Vec<FaultPlan> {
     let pause = profile.fault_pause_s;
-    let plan = |kind, variant, scenario, describe: String, action| FaultPlan { kind, variant, scenario, describe, action };
+    let plan = |kind, variant, scenario, describe: String, action| FaultPlan {
+        kind,
+        variant,
+        scenario,
+        describe,
+        action,
+    };
     vec![
-        plan("crash", "microlith", Scenario::Transfer, "panic in every bank actor (account and journal shards)".into(), Action::Panic(vec!["account-", "journal-"])),
-        plan("crash", "microservices", Scenario::Transfer, "SIGKILL of the accounts process (the launcher restarts it)".into(), Action::Kill("accounts")),
-        plan("chat-crash", "microlith", Scenario::Post, "panic in every room actor and the room directory".into(), Action::Panic(vec!["room:", "directory"])),
-        plan("chat-crash", "microservices", Scenario::Post, "SIGKILL of the chat process (the launcher restarts it)".into(), Action::Kill("chat")),
-        plan("pause", "microlith", Scenario::Transfer, format!("SIGSTOP of the microlith process for {pause} s (the whole system)"), Action::Stop(None)),
-        plan("pause", "microservices", Scenario::Transfer, format!("SIGSTOP of the accounts process for {pause} s"), Action::Stop(Some("accounts"))),
-        plan("dependency-down", "microservices", Scenario::Transfer, format!("the HTTP/JSON ledger stopped (SIGSTOP) for {pause} s"), Action::Stop(Some("ledger"))),
-        plan("upgrade", "microlith", Scenario::Transfer, "a new process takes the listening socket and the state over while the old one drains".into(), Action::Upgrade),
-        plan("upgrade", "microservices", Scenario::Transfer, "SIGTERM of the accounts process: it drains, exits and is started again".into(), Action::Term("accounts")),
+        plan(
+            "crash",
+            "microlith",
+            Scenario::Transfer,
+            "panic in every bank actor (account and journal shards)".into(),
+            Action::Panic(vec!["account-", "journal-"]),
+        ),
+        plan(
+            "crash",
+            "microservices",
+            Scenario::Transfer,
+            "SIGKILL of the accounts process (the launcher restarts it)".into(),
+            Action::Kill("accounts"),
+        ),
+        plan(
+            "chat-crash",
+            "microlith",
+            Scenario::Post,
+            "panic in every room actor and the room directory".into(),
+            Action::Panic(vec!["room:", "directory"]),
+        ),
+        plan(
+            "chat-crash",
+            "microservices",
+            Scenario::Post,
+            "SIGKILL of the chat process (the launcher restarts it)".into(),
+            Action::Kill("chat"),
+        ),
+        plan(
+            "pause",
+            "microlith",
+            Scenario::Transfer,
+            format!("SIGSTOP of the microlith process for {pause} s (the whole system)"),
+            Action::Stop(None),
+        ),
+        plan(
+            "pause",
+            "microservices",
+            Scenario::Transfer,
+            format!("SIGSTOP of the accounts process for {pause} s"),
+            Action::Stop(Some("accounts")),
+        ),
+        plan(
+            "dependency-down",
+            "microservices",
+            Scenario::Transfer,
+            format!("the HTTP/JSON ledger stopped (SIGSTOP) for {pause} s"),
+            Action::Stop(Some("ledger")),
+        ),
+        plan(
+            "upgrade",
+            "microlith",
+            Scenario::Transfer,
+            "a new process takes the listening socket and the state over while the old one drains"
+                .into(),
+            Action::Upgrade,
+        ),
+        plan(
+            "upgrade",
+            "microservices",
+            Scenario::Transfer,
+            "SIGTERM of the accounts process: it drains, exits and is started again".into(),
+            Action::Term("accounts"),
+        ),
     ]
 }
 
 /// The container faults, for `--deploy compose`.
 pub fn container_plans(profile: &Profile) -> Vec<FaultPlan> {
     let pause = profile.fault_pause_s;
-    let plan = |kind, variant, describe: String, action| FaultPlan { kind, variant, scenario: Scenario::Transfer, describe, action };
+    let plan = |kind, variant, describe: String, action| FaultPlan {
+        kind,
+        variant,
+        scenario: Scenario::Transfer,
+        describe,
+        action,
+    };
     vec![
         plan("container-crash", "microlith", "SIGKILL of the microlith container's process (the engine restarts it)".into(), Action::ContainerKill("microlith")),
         plan("container-crash", "microservices", "SIGKILL of the accounts container's process (the engine restarts it)".into(), Action::ContainerKill("accounts")),
@@ -131,9 +198,16 @@ fn signal(pid: u32, sig: rustix::process::Signal) {
 }
 
 /// Builds the injection of `plan` against a started variant.
-fn injection(plan: &FaultPlan, variant: &Variant, control: &tokio::runtime::Handle, pause: Duration) -> anyhow::Result<Box<dyn FnOnce() + Send>> {
+fn injection(
+    plan: &FaultPlan,
+    variant: &Variant,
+    control: &tokio::runtime::Handle,
+    pause: Duration,
+) -> anyhow::Result<Box<dyn FnOnce() + Send>> {
     let pid_of = |service: Option<&str>| match service {
-        Some(s) => variant.service_pid(s).with_context(|| format!("no pid of {s}")),
+        Some(s) => variant
+            .service_pid(s)
+            .with_context(|| format!("no pid of {s}")),
         None => variant.pids.first().copied().context("no pid"),
     };
     Ok(match &plan.action {
@@ -171,7 +245,11 @@ fn injection(plan: &FaultPlan, variant: &Variant, control: &tokio::runtime::Hand
                 signal(pid, rustix::process::Signal::CONT);
             })
         }
-        Action::Upgrade => Box::new(variant.upgrade(control.clone()).context("an upgrade needs a microlith started with --upgrade-socket")?),
+        Action::Upgrade => Box::new(
+            variant
+                .upgrade(control.clone())
+                .context("an upgrade needs a microlith started with --upgrade-socket")?,
+        ),
         Action::Term(service) => {
             let pid = pid_of(Some(service))?;
             Box::new(move || signal(pid, rustix::process::Signal::TERM))
@@ -194,7 +272,10 @@ fn injection(plan: &FaultPlan, variant: &Variant, control: &tokio::runtime::Hand
         Action::Partition(service) => {
             let id = container_of(variant, service)?;
             let networks = crate::compose::networks(&id);
-            anyhow::ensure!(!networks.is_empty(), "container {id} of {service} is on no network");
+            anyhow::ensure!(
+                !networks.is_empty(),
+                "container {id} of {service} is on no network"
+            );
             let service = service.to_string();
             Box::new(move || {
                 for n in &networks {
@@ -223,8 +304,16 @@ fn injection(plan: &FaultPlan, variant: &Variant, control: &tokio::runtime::Hand
 }
 
 fn container_of(variant: &Variant, service: &str) -> anyhow::Result<String> {
-    let project = variant.compose.as_ref().context("a container fault needs --deploy compose")?;
-    project.containers().into_iter().find(|(s, _)| s == service).map(|(_, id)| id).with_context(|| format!("no container of {service}"))
+    let project = variant
+        .compose
+        .as_ref()
+        .context("a container fault needs --deploy compose")?;
+    project
+        .containers()
+        .into_iter()
+        .find(|(s, _)| s == service)
+        .map(|(_, id)| id)
+        .with_context(|| format!("no container of {service}"))
 }
 
 /// Where the fault runs start their fresh instances.
@@ -268,13 +357,26 @@ pub fn run_all(
         let variant = control.block_on(async {
             match instances {
                 // Images run with durable storage on a fresh volume.
-                Instances::Compose { workspace } => Variant::compose(workspace, plan.variant, "durable").await,
-                Instances::Local { bin, scratch, budget } => {
+                Instances::Compose { workspace } => {
+                    Variant::compose(workspace, plan.variant, "durable").await
+                }
+                Instances::Local {
+                    bin,
+                    scratch,
+                    budget,
+                } => {
                     let data = scratch.join(format!("fault-{n}-{}", plan.variant));
                     if plan.variant == "microlith" {
                         let mut args = durable.to_vec();
-                        args.extend(["--fault-injection".to_owned(), "--data-dir".to_owned(), data.display().to_string()]);
-                        args.extend(["--upgrade-socket".to_owned(), data.join("upgrade.sock").display().to_string()]);
+                        args.extend([
+                            "--fault-injection".to_owned(),
+                            "--data-dir".to_owned(),
+                            data.display().to_string(),
+                        ]);
+                        args.extend([
+                            "--upgrade-socket".to_owned(),
+                            data.join("upgrade.sock").display().to_string(),
+                        ]);
                         Variant::microlith(bin, &args, &budget).await
                     } else {
                         Variant::microservices(bin, &data, &durable, &budget).await
@@ -287,7 +389,11 @@ pub fn run_all(
             let api = contract::Api::new(&variant.base)?;
             control.block_on(scenarios::prepare(&api, &workload))?;
             let inject = injection(plan, &variant, control.handle(), pause)?;
-            let rate = if plan.scenario == Scenario::Post { profile.fault_rate.min(profile.post_rate * 2.0) } else { profile.fault_rate };
+            let rate = if plan.scenario == Scenario::Post {
+                profile.fault_rate.min(profile.post_rate * 2.0)
+            } else {
+                profile.fault_rate
+            };
             let run = scenarios::run_fault(
                 client_rt.handle(),
                 &http,
@@ -307,7 +413,9 @@ pub fn run_all(
             anyhow::Ok(record)
         })();
         control.block_on(variant.stop());
-        records.push(outcome.with_context(|| format!("{} {} failure recovery", plan.variant, plan.kind))?);
+        records.push(
+            outcome.with_context(|| format!("{} {} failure recovery", plan.variant, plan.kind))?,
+        );
     }
     Ok(records)
 }

@@ -26,11 +26,20 @@ pub fn parse(page: &str) -> Option<Sample> {
     let mut sample = Sample::default();
     let mut seen = false;
     for line in page.lines() {
-        let Some(rest) = line.strip_prefix(NAME) else { continue };
+        let Some(rest) = line.strip_prefix(NAME) else {
+            continue;
+        };
         let (key, value) = rest.rsplit_once(' ')?;
         if let Some(labels) = key.strip_prefix("_bucket{") {
-            let le = labels.split(',').find_map(|l| l.trim().strip_prefix("le=\""))?.trim_end_matches(['"', '}']);
-            let le = if le == "+Inf" { f64::INFINITY } else { le.parse().ok()? };
+            let le = labels
+                .split(',')
+                .find_map(|l| l.trim().strip_prefix("le=\""))?
+                .trim_end_matches(['"', '}']);
+            let le = if le == "+Inf" {
+                f64::INFINITY
+            } else {
+                le.parse().ok()?
+            };
             sample.buckets.push((le, value.parse::<f64>().ok()? as u64));
         } else if key == "_sum" {
             sample.sum_s = value.parse().ok()?;
@@ -71,7 +80,11 @@ impl LagRecord {
             .filter(|b| b.0.is_finite())
             .map(|&(le, n)| (le, n.saturating_sub(earlier(le)) as f64 / entries as f64))
             .collect();
-        Some(LagRecord { entries, mean_ms: (after.sum_s - before.sum_s).max(0.0) * 1000.0 / entries as f64, within })
+        Some(LagRecord {
+            entries,
+            mean_ms: (after.sum_s - before.sum_s).max(0.0) * 1000.0 / entries as f64,
+            within,
+        })
     }
 
     /// The smallest bound holding at least `share` of the entries, seconds.
@@ -104,14 +117,24 @@ mod tests {
         let after = parse(PAGE).expect("a histogram");
         assert_eq!(after.count, 100);
         assert_eq!(after.buckets.last(), Some(&(f64::INFINITY, 100)));
-        let before = Sample { buckets: vec![(0.0001, 0), (0.001, 10), (0.01, 10), (f64::INFINITY, 20)], sum_s: 0.3, count: 20 };
+        let before = Sample {
+            buckets: vec![(0.0001, 0), (0.001, 10), (0.01, 10), (f64::INFINITY, 20)],
+            sum_s: 0.3,
+            count: 20,
+        };
         let lag = LagRecord::between(Some(&before), &after).expect("entries in between");
         assert_eq!(lag.entries, 80);
         assert!((lag.mean_ms - 2.5).abs() < 1e-9, "{lag:?}");
-        assert_eq!(lag.within, vec![(0.0001, 0.0), (0.001, 30.0 / 80.0), (0.01, 1.0)]);
+        assert_eq!(
+            lag.within,
+            vec![(0.0001, 0.0), (0.001, 30.0 / 80.0), (0.01, 1.0)]
+        );
         assert_eq!(lag.bound_for(0.99), Some(0.01));
         // From nothing: all of it; nothing in between: no record.
-        assert_eq!(LagRecord::between(None, &after).map(|l| l.entries), Some(100));
+        assert_eq!(
+            LagRecord::between(None, &after).map(|l| l.entries),
+            Some(100)
+        );
         assert_eq!(LagRecord::between(Some(&after), &after), None);
         assert_eq!(parse("ledger_entries_total 3\n"), None);
     }

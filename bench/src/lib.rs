@@ -37,9 +37,9 @@ pub mod cost;
 pub mod cpu;
 pub mod fairness;
 pub mod fanout;
+pub mod faults;
 pub mod images;
 pub mod lag;
-pub mod faults;
 pub mod load;
 pub mod oha;
 #[cfg(feature = "percall")]

@@ -46,7 +46,14 @@ pub enum Outcome {
 
 impl Outcome {
     /// Every outcome, in report order.
-    pub const ALL: [Outcome; 6] = [Outcome::Ok, Outcome::Refused, Outcome::Shed, Outcome::Unavailable, Outcome::Pending, Outcome::Error];
+    pub const ALL: [Outcome; 6] = [
+        Outcome::Ok,
+        Outcome::Refused,
+        Outcome::Shed,
+        Outcome::Unavailable,
+        Outcome::Pending,
+        Outcome::Error,
+    ];
 
     /// Its name in results.
     pub fn name(self) -> &'static str {
@@ -159,7 +166,10 @@ pub struct RunStats {
 impl RunStats {
     /// How many recorded requests ended with `outcome`.
     pub fn count(&self, outcome: Outcome) -> u64 {
-        self.outcomes.iter().find(|(o, _)| *o == outcome).map_or(0, |(_, n)| *n)
+        self.outcomes
+            .iter()
+            .find(|(o, _)| *o == outcome)
+            .map_or(0, |(_, n)| *n)
     }
 }
 
@@ -187,9 +197,14 @@ impl Ticker {
             // open while registered: an `OwnedFd` moved into the AsyncFd
             // keeps it (and this crate forbids unsafe code).
             #[allow(deprecated)]
-            let fd = timerfd_create(TimerfdClockId::Monotonic, TimerfdFlags::NONBLOCK | TimerfdFlags::CLOEXEC)
-                .ok()
-                .and_then(|fd| tokio::io::unix::AsyncFd::with_interest(fd, tokio::io::Interest::READABLE).ok());
+            let fd = timerfd_create(
+                TimerfdClockId::Monotonic,
+                TimerfdFlags::NONBLOCK | TimerfdFlags::CLOEXEC,
+            )
+            .ok()
+            .and_then(|fd| {
+                tokio::io::unix::AsyncFd::with_interest(fd, tokio::io::Interest::READABLE).ok()
+            });
             Self { fd }
         }
         #[cfg(not(target_os = "linux"))]
@@ -200,13 +215,16 @@ impl Ticker {
     async fn sleep_until(&mut self, deadline: Instant) {
         #[cfg(target_os = "linux")]
         if let Some(fd) = &self.fd {
-            use rustix::time::{Itimerspec, Timespec, TimerfdTimerFlags, timerfd_settime};
+            use rustix::time::{Itimerspec, TimerfdTimerFlags, Timespec, timerfd_settime};
             let wait = deadline.saturating_duration_since(Instant::now());
             if wait.is_zero() {
                 return;
             }
             let spec = Itimerspec {
-                it_interval: Timespec { tv_sec: 0, tv_nsec: 0 },
+                it_interval: Timespec {
+                    tv_sec: 0,
+                    tv_nsec: 0,
+                },
                 it_value: Timespec {
                     tv_sec: wait.as_secs() as _,
                     tv_nsec: wait.subsec_nanos() as _,
@@ -216,7 +234,9 @@ impl Ticker {
             // last expiry reads as "would block" below and is cleared.
             if timerfd_settime(fd.get_ref(), TimerfdTimerFlags::empty(), &spec).is_ok() {
                 loop {
-                    let Ok(mut ready) = fd.readable().await else { break };
+                    let Ok(mut ready) = fd.readable().await else {
+                        break;
+                    };
                     match rustix::io::read(fd.get_ref(), &mut [0u8; 8]) {
                         Ok(_) => return,
                         Err(rustix::io::Errno::AGAIN) => ready.clear_ready(),
@@ -249,11 +269,21 @@ impl Shared {
     /// Records one answered request: the timeline (warm-up included) and,
     /// when `recorded`, its latency from `due`, its send lag and outcome.
     #[allow(clippy::too_many_arguments)]
-    fn record(&self, plan: &Plan, start: Instant, recorded: bool, due: Instant, sent: Instant, answered: Instant, outcome: Outcome) {
+    fn record(
+        &self,
+        plan: &Plan,
+        start: Instant,
+        recorded: bool,
+        due: Instant,
+        sent: Instant,
+        answered: Instant,
+        outcome: Outcome,
+    ) {
         let latency_ns = answered.saturating_duration_since(due).as_nanos() as u64;
         let mut r = self.recorder.lock();
         if let Some(width) = plan.timeline {
-            let index = (answered.saturating_duration_since(start).as_nanos() / width.as_nanos().max(1)) as usize;
+            let index = (answered.saturating_duration_since(start).as_nanos()
+                / width.as_nanos().max(1)) as usize;
             if r.timeline.len() <= index {
                 r.timeline.resize(index + 1, Bucket::default());
             }
@@ -267,7 +297,9 @@ impl Shared {
         }
         if recorded {
             let _ = r.latency.record(latency_ns.max(1));
-            let _ = r.send_lag.record(sent.saturating_duration_since(due).as_nanos().max(1) as u64);
+            let _ = r
+                .send_lag
+                .record(sent.saturating_duration_since(due).as_nanos().max(1) as u64);
             if let Some(entry) = r.outcomes.iter_mut().find(|(o, _)| *o == outcome) {
                 entry.1 += 1;
             }
@@ -280,7 +312,8 @@ impl Shared {
 /// An empty latency histogram: 1 ns .. 1 hour, 3 significant digits.
 pub(crate) fn histogram() -> Histogram<u64> {
     // 1 ns .. 1 hour, 3 significant digits.
-    Histogram::new_with_bounds(1, 3_600_000_000_000, 3).unwrap_or_else(|_| unreachable!("valid bounds"))
+    Histogram::new_with_bounds(1, 3_600_000_000_000, 3)
+        .unwrap_or_else(|_| unreachable!("valid bounds"))
 }
 
 /// Runs `plan` against `op` (request `i` → its outcome) on `runtime`.
@@ -307,7 +340,12 @@ where
 /// ([`RunStats::system_cpu_s`]). The first reading is taken by a thread of
 /// its own that sleeps until then, so the generator's runtime does no
 /// file I/O.
-pub fn run_metered<F, Fut>(runtime: &tokio::runtime::Handle, plan: Plan, meter: Option<&CpuMeter>, op: F) -> RunStats
+pub fn run_metered<F, Fut>(
+    runtime: &tokio::runtime::Handle,
+    plan: Plan,
+    meter: Option<&CpuMeter>,
+    op: F,
+) -> RunStats
 where
     F: Fn(u64) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = Outcome> + Send + 'static,
@@ -342,10 +380,17 @@ where
     });
     let handles: Vec<_> = (0..workers)
         .map(|_| {
-            let (op, shared, released, claimed) = (op.clone(), shared.clone(), released.clone(), claimed.clone());
+            let (op, shared, released, claimed) = (
+                op.clone(),
+                shared.clone(),
+                released.clone(),
+                claimed.clone(),
+            );
             runtime.spawn(async move {
                 loop {
-                    let Ok(ticket) = released.acquire().await else { return };
+                    let Ok(ticket) = released.acquire().await else {
+                        return;
+                    };
                     ticket.forget();
                     let i = claimed.fetch_add(1, Ordering::Relaxed);
                     if i >= total {
@@ -355,7 +400,15 @@ where
                     let sent = Instant::now();
                     let outcome = op(i).await;
                     let answered = Instant::now();
-                    shared.record(&plan, start, i >= recorded_from, due, sent, answered, outcome);
+                    shared.record(
+                        &plan,
+                        start,
+                        i >= recorded_from,
+                        due,
+                        sent,
+                        answered,
+                        outcome,
+                    );
                 }
             })
         })
@@ -406,16 +459,32 @@ where
         handle.abort();
     }
     let window_opened = window_opens.and_then(|reader| reader.join().ok().flatten());
-    let system_cpu_s = window_opened.zip(window_closed).map(|(opened, closed)| (closed - opened).max(0.0));
+    let system_cpu_s = window_opened
+        .zip(window_closed)
+        .map(|(opened, closed)| (closed - opened).max(0.0));
     let done = shared.done.load(Ordering::Relaxed);
-    let recorded_span = (sent_all.max(start + plan.warmup + plan.duration) - (start + plan.warmup)).as_secs_f64();
+    let recorded_span =
+        (sent_all.max(start + plan.warmup + plan.duration) - (start + plan.warmup)).as_secs_f64();
     let (latency, send_lag, outcomes, timeline) = {
         let r = shared.recorder.lock();
-        (r.latency.clone(), r.send_lag.clone(), r.outcomes.clone(), r.timeline.clone())
+        (
+            r.latency.clone(),
+            r.send_lag.clone(),
+            r.outcomes.clone(),
+            r.timeline.clone(),
+        )
     };
-    let achieved_rate = if recorded_span > 0.0 { done as f64 / recorded_span } else { 0.0 };
+    let achieved_rate = if recorded_span > 0.0 {
+        done as f64 / recorded_span
+    } else {
+        0.0
+    };
     let unfinished = scheduled - done.min(scheduled);
-    let saturated = achieved_rate < 0.95 * plan.rate.min(scheduled as f64 / plan.duration.as_secs_f64().max(1e-9))
+    let saturated = achieved_rate
+        < 0.95
+            * plan
+                .rate
+                .min(scheduled as f64 / plan.duration.as_secs_f64().max(1e-9))
         || unfinished > 0
         || too_many_errors(&outcomes)
         || (!send_lag.is_empty() && send_lag.value_at_quantile(0.5) > 1_000_000);
@@ -437,7 +506,11 @@ where
 /// Refusals (409) are correct answers.
 pub fn too_many_errors(outcomes: &[(Outcome, u64)]) -> bool {
     let answered: u64 = outcomes.iter().map(|(_, n)| n).sum();
-    let errors: u64 = outcomes.iter().filter(|(o, _)| !matches!(o, Outcome::Ok | Outcome::Refused)).map(|(_, n)| n).sum();
+    let errors: u64 = outcomes
+        .iter()
+        .filter(|(o, _)| !matches!(o, Outcome::Ok | Outcome::Refused))
+        .map(|(_, n)| n)
+        .sum();
     errors as f64 > 0.01 * answered as f64
 }
 
@@ -473,7 +546,11 @@ mod tests {
     /// it was the stall that held them (not the generator's pacing).
     #[test]
     fn a_stall_shows_in_every_request_scheduled_during_it() {
-        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().expect("rt");
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .expect("rt");
         let stall_at = 500u64; // request index: 500 ms into the run at 1000/s, past the warm-up
         let stats = run(rt.handle(), plan(1000.0, 1.4, 1), move |i| async move {
             if i == stall_at {
@@ -487,20 +564,36 @@ mod tests {
         // About 300 requests were due during the stall (the 300 ms at
         // 1000/s); at least 100 of them must read as > 100 ms.
         assert!(slow >= 100, "only {slow} requests show the stall");
-        assert!(stats.latency.max() >= 250_000_000, "max {} ns", stats.latency.max());
+        assert!(
+            stats.latency.max() >= 250_000_000,
+            "max {} ns",
+            stats.latency.max()
+        );
         // A closed-loop view (time from actual send) would hide it: the
         // send lag carries the wait.
         assert!(stats.send_lag.count_between(100_000_000, u64::MAX) >= 100);
         // The timeline shows the hole: no answer for at least two 100 ms
         // buckets while the system stalled, then a burst.
-        let empty = stats.timeline.iter().filter(|b| b.ok + b.failed == 0).count();
+        let empty = stats
+            .timeline
+            .iter()
+            .filter(|b| b.ok + b.failed == 0)
+            .count();
         assert!(empty >= 2, "{:?}", stats.timeline);
-        assert_eq!(stats.timeline.iter().map(|b| b.ok).sum::<u64>(), 1500, "every request, warm-up included");
+        assert_eq!(
+            stats.timeline.iter().map(|b| b.ok).sum::<u64>(),
+            1500,
+            "every request, warm-up included"
+        );
     }
 
     #[test]
     fn outcomes_are_counted_by_kind_and_warmup_is_excluded() {
-        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().expect("rt");
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .expect("rt");
         let stats = run(rt.handle(), plan(500.0, 0.4, 16), |i| async move {
             match i % 4 {
                 0 => Outcome::Ok,
@@ -523,16 +616,29 @@ mod tests {
     #[test]
     fn errors_beyond_one_percent_flag_a_run_saturated_and_refusals_do_not() {
         use Outcome::*;
-        assert!(too_many_errors(&[(Ok, 950), (Unavailable, 50)]), "5 % errors");
-        assert!(too_many_errors(&[(Ok, 980), (Shed, 11), (Pending, 5), (Error, 4)]), "2 % of mixed errors");
+        assert!(
+            too_many_errors(&[(Ok, 950), (Unavailable, 50)]),
+            "5 % errors"
+        );
+        assert!(
+            too_many_errors(&[(Ok, 980), (Shed, 11), (Pending, 5), (Error, 4)]),
+            "2 % of mixed errors"
+        );
         assert!(!too_many_errors(&[(Ok, 995), (Error, 5)]), "0.5 %");
-        assert!(!too_many_errors(&[(Ok, 500), (Refused, 500)]), "409s are answers");
+        assert!(
+            !too_many_errors(&[(Ok, 500), (Refused, 500)]),
+            "409s are answers"
+        );
         assert!(!too_many_errors(&[]));
     }
 
     #[test]
     fn a_system_slower_than_the_rate_is_flagged_saturated() {
-        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().expect("rt");
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .expect("rt");
         // 10 ms per request, one at a time: 100/s at most, asked for 400/s.
         let mut p = plan(400.0, 0.5, 1);
         p.drain = Duration::from_millis(200);
@@ -540,7 +646,11 @@ mod tests {
             tokio::time::sleep(Duration::from_millis(10)).await;
             Outcome::Ok
         });
-        assert!(stats.saturated, "achieved {:.0}/s of 400/s", stats.achieved_rate);
+        assert!(
+            stats.saturated,
+            "achieved {:.0}/s of 400/s",
+            stats.achieved_rate
+        );
         assert!(stats.unfinished > 0);
     }
 

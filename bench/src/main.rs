@@ -15,14 +15,16 @@ use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 
+use bench::budget::{Budget, Sizing};
 use bench::report::{Raw, VariantRecord};
 use bench::scenarios::{self, Profile, Scenario, Target};
-use bench::budget::{Budget, Sizing};
 use bench::variants::{self, Variant};
 
-
 #[derive(Parser, Debug)]
-#[command(version, about = "Measure the microlith and the microservices side by side")]
+#[command(
+    version,
+    about = "Measure the microlith and the microservices side by side"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Cmd,
@@ -70,7 +72,13 @@ enum Part {
     Cost,
 }
 
-const ALL_PARTS: [Part; 5] = [Part::Latency, Part::Curve, Part::Fanout, Part::Faults, Part::Cost];
+const ALL_PARTS: [Part; 5] = [
+    Part::Latency,
+    Part::Curve,
+    Part::Fanout,
+    Part::Faults,
+    Part::Cost,
+];
 
 #[derive(clap::Args, Debug)]
 struct RunArgs {
@@ -152,13 +160,17 @@ fn parse_target(raw: &str) -> Result<(String, String), String> {
     let (name, url) = raw.split_once('=').ok_or("expected name=URL")?;
     // The edges serve plain HTTP (API.md); TLS is between services only.
     if !url.starts_with("http://") {
-        return Err("the URL must start with http:// (the load generator drives plain HTTP edges)".into());
+        return Err(
+            "the URL must start with http:// (the load generator drives plain HTTP edges)".into(),
+        );
     }
     Ok((name.to_owned(), url.to_owned()))
 }
 
 fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map_or_else(|| PathBuf::from("."), Path::to_path_buf)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
 }
 
 fn default_results() -> PathBuf {
@@ -231,9 +243,20 @@ fn main() -> anyhow::Result<()> {
             let record = build_images()?;
             println!("static binaries built in {:.0} s", record.cargo_build_s);
             for i in &record.images {
-                println!("{:<22} {:>6.1} MB (binary {:.1} MB), docker build {:.1} s", i.reference, i.bytes as f64 / 1e6, i.binary_bytes as f64 / 1e6, i.build_s);
+                println!(
+                    "{:<22} {:>6.1} MB (binary {:.1} MB), docker build {:.1} s",
+                    i.reference,
+                    i.bytes as f64 / 1e6,
+                    i.binary_bytes as f64 / 1e6,
+                    i.build_s
+                );
             }
-            println!("recorded in {}", bench::images::images_dir(&workspace()).join("images.json").display());
+            println!(
+                "recorded in {}",
+                bench::images::images_dir(&workspace())
+                    .join("images.json")
+                    .display()
+            );
             Ok(())
         }
         Cmd::Compare(args) => start(args, &ALL_PARTS),
@@ -242,7 +265,19 @@ fn main() -> anyhow::Result<()> {
 }
 
 fn start(args: RunArgs, parts: &[Part]) -> anyhow::Result<()> {
-    let RunArgs { quick: _, full, smoke, targets, out, build_cost, bin_dir, deploy, storage, runtimes, cross_check } = args;
+    let RunArgs {
+        quick: _,
+        full,
+        smoke,
+        targets,
+        out,
+        build_cost,
+        bin_dir,
+        deploy,
+        storage,
+        runtimes,
+        cross_check,
+    } = args;
     let mut profile = if smoke {
         Profile::smoke()
     } else if full {
@@ -252,8 +287,21 @@ fn start(args: RunArgs, parts: &[Part]) -> anyhow::Result<()> {
     };
     profile.build_cost |= build_cost;
     profile.cross_check |= cross_check;
-    let storage = storage.unwrap_or(if deploy == Deploy::Compose { Storage::Durable } else { Storage::Memory });
-    compare(profile, parts, targets, &out, bin_dir, deploy, storage, Budget::of_machine(runtimes))
+    let storage = storage.unwrap_or(if deploy == Deploy::Compose {
+        Storage::Durable
+    } else {
+        Storage::Memory
+    });
+    compare(
+        profile,
+        parts,
+        targets,
+        &out,
+        bin_dir,
+        deploy,
+        storage,
+        Budget::of_machine(runtimes),
+    )
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -269,7 +317,9 @@ fn compare(
 ) -> anyhow::Result<()> {
     let run_id = format!(
         "{}-{}",
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)?
+            .as_secs(),
         profile.name
     );
     let dir = out.join(&run_id);
@@ -282,12 +332,21 @@ fn compare(
         move |elapsed: &mut serde_json::Map<String, serde_json::Value>, phase: &str| {
             let s = last.elapsed().as_secs_f64();
             last = Instant::now();
-            let before = elapsed.get(phase).and_then(serde_json::Value::as_f64).unwrap_or(0.0);
+            let before = elapsed
+                .get(phase)
+                .and_then(serde_json::Value::as_f64)
+                .unwrap_or(0.0);
             elapsed.insert(phase.to_owned(), tenths(before + s).into());
         }
     };
-    let client_rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build()?;
-    let control = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build()?;
+    let client_rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()?;
+    let control = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()?;
     bench::compose::tear_down_on_interrupt(control.handle());
 
     // oha for the cross-check, built before anything is measured.
@@ -295,7 +354,12 @@ fn compare(
         let spinner = ProgressBar::new_spinner();
         spinner.enable_steady_tick(Duration::from_millis(200));
         spinner.set_message("oha for the cross-check");
-        let oha = bench::oha::ensure_installed(&workspace(), |n| spinner.set_message(format!("building oha {}: {n} crates compiled", bench::oha::OHA_VERSION)))?;
+        let oha = bench::oha::ensure_installed(&workspace(), |n| {
+            spinner.set_message(format!(
+                "building oha {}: {n} crates compiled",
+                bench::oha::OHA_VERSION
+            ))
+        })?;
         spinner.finish_and_clear();
         lap(&mut elapsed, "build");
         Some(oha)
@@ -308,7 +372,10 @@ fn compare(
     let mut bin_for_faults = None;
     let mut containers = None;
     if deploy == Deploy::Compose {
-        containers = Some(bench::images::Containers { images: build_images()?, files: bench::images::deployment_files(&workspace()) });
+        containers = Some(bench::images::Containers {
+            images: build_images()?,
+            files: bench::images::deployment_files(&workspace()),
+        });
         // One at a time, so each cold start has the machine to itself.
         for name in ["microlith", "microservices"] {
             eprintln!("starting {name} under compose...");
@@ -331,7 +398,10 @@ fn compare(
                 Storage::Durable => {
                     let durable = vec!["--storage".to_owned(), "durable".to_owned()];
                     let mut lith = durable.clone();
-                    lith.extend(["--data-dir".to_owned(), scratch.join("microlith").display().to_string()]);
+                    lith.extend([
+                        "--data-dir".to_owned(),
+                        scratch.join("microlith").display().to_string(),
+                    ]);
                     (lith, durable)
                 }
             };
@@ -345,9 +415,21 @@ fn compare(
             systems.push(control.block_on(Variant::external(name, url))?);
         }
     }
-    let ports: Vec<(String, u64)> = systems.iter().filter(|v| !v.pids.is_empty()).map(|v| (v.name.clone(), v.ports())).collect();
+    let ports: Vec<(String, u64)> = systems
+        .iter()
+        .filter(|v| !v.pids.is_empty())
+        .map(|v| (v.name.clone(), v.ports()))
+        .collect();
     lap(&mut elapsed, "start");
-    let result = measure(&profile, parts, &systems, oha.as_deref(), &client_rt, &control, &run_id);
+    let result = measure(
+        &profile,
+        parts,
+        &systems,
+        oha.as_deref(),
+        &client_rt,
+        &control,
+        &run_id,
+    );
     // Stop what we started, whatever happened.
     control.block_on(async {
         for v in systems {
@@ -356,7 +438,12 @@ fn compare(
     });
     lap(&mut elapsed, "load");
     let mut raw = result?;
-    raw.env["storage"] = if targets.is_empty() { storage.name() } else { "as deployed (not started by the harness)" }.into();
+    raw.env["storage"] = if targets.is_empty() {
+        storage.name()
+    } else {
+        "as deployed (not started by the harness)"
+    }
+    .into();
     // The core budget and every process's workers (local processes; under
     // compose each container runs its image's defaults, as deployed).
     raw.env["runtimes"] = if targets.is_empty() && deploy == Deploy::Local {
@@ -374,12 +461,21 @@ fn compare(
         if storage == Storage::Durable {
             raw.env["storage"] = "durable (Docker volumes)".into();
         }
-        raw.env["placement"] = "load generator on the host; each variant's containers on the same machine, unpinned".into();
+        raw.env["placement"] =
+            "load generator on the host; each variant's containers on the same machine, unpinned"
+                .into();
     }
     raw.containers = containers;
     let mut failed: Option<anyhow::Error> = None;
     if deploy == Deploy::Compose && parts.contains(&Part::Faults) {
-        match faults(&profile, bench::faults::Instances::Compose { workspace: &workspace() }, &client_rt, &control) {
+        match faults(
+            &profile,
+            bench::faults::Instances::Compose {
+                workspace: &workspace(),
+            },
+            &client_rt,
+            &control,
+        ) {
             Ok(f) => raw.faults = f,
             Err(e) => failed = Some(e),
         }
@@ -391,7 +487,16 @@ fn compare(
     if deploy == Deploy::Compose && parts.contains(&Part::Cost) && failed.is_none() {
         let measured = variants::build_binaries(&workspace())
             .and_then(|()| variants::release_dir())
-            .and_then(|bin| costs(&profile, &bin, &dir.join("tmp"), &budget, &client_rt, &control));
+            .and_then(|bin| {
+                costs(
+                    &profile,
+                    &bin,
+                    &dir.join("tmp"),
+                    &budget,
+                    &client_rt,
+                    &control,
+                )
+            });
         match measured {
             Ok(mut cost) => {
                 cost.ports = ports.clone();
@@ -403,14 +508,30 @@ fn compare(
     // A later part that fails still leaves what the earlier parts measured.
     if let Some(bin) = bin_for_faults {
         if parts.contains(&Part::Faults) {
-            match faults(&profile, bench::faults::Instances::Local { bin: &bin, scratch: &dir.join("tmp"), budget }, &client_rt, &control) {
+            match faults(
+                &profile,
+                bench::faults::Instances::Local {
+                    bin: &bin,
+                    scratch: &dir.join("tmp"),
+                    budget,
+                },
+                &client_rt,
+                &control,
+            ) {
                 Ok(f) => raw.faults = f,
                 Err(e) => failed = Some(e),
             }
             lap(&mut elapsed, "faults");
         }
         if parts.contains(&Part::Cost) && failed.is_none() && deploy == Deploy::Local {
-            match costs(&profile, &bin, &dir.join("tmp"), &budget, &client_rt, &control) {
+            match costs(
+                &profile,
+                &bin,
+                &dir.join("tmp"),
+                &budget,
+                &client_rt,
+                &control,
+            ) {
                 Ok(mut cost) => {
                     cost.ports = ports;
                     raw.cost = Some(cost);
@@ -420,18 +541,28 @@ fn compare(
         }
     }
     lap(&mut elapsed, "cost");
-    elapsed.insert("total".to_owned(), tenths(began.elapsed().as_secs_f64()).into());
+    elapsed.insert(
+        "total".to_owned(),
+        tenths(began.elapsed().as_secs_f64()).into(),
+    );
     raw.env["elapsed_s"] = elapsed.into();
     let _ = std::fs::remove_dir_all(dir.join("tmp"));
     raw.write(&dir)?;
     println!("\n{}", raw.render());
     println!("results in {}", dir.display());
     if let Some(e) = failed {
-        return Err(e.context(format!("the run stopped early; what it measured is in {}", dir.display())));
+        return Err(e.context(format!(
+            "the run stopped early; what it measured is in {}",
+            dir.display()
+        )));
     }
     let violations = raw.violations();
     if !violations.is_empty() {
-        bail!("INVARIANT VIOLATED (results kept in {}):\n{}", dir.display(), violations.join("\n"));
+        bail!(
+            "INVARIANT VIOLATED (results kept in {}):\n{}",
+            dir.display(),
+            violations.join("\n")
+        );
     }
     Ok(())
 }
@@ -452,7 +583,9 @@ fn measure(
     for v in systems {
         let workload = profile.workload()?;
         let api = contract::Api::new(&v.base)?;
-        control.block_on(scenarios::prepare(&api, &workload)).with_context(|| format!("preparing {}", v.name))?;
+        control
+            .block_on(scenarios::prepare(&api, &workload))
+            .with_context(|| format!("preparing {}", v.name))?;
         records.push(VariantRecord {
             name: v.name.clone(),
             processes: v.pids.len().max(1),
@@ -465,7 +598,12 @@ fn measure(
                 .replica_rss()
                 .into_iter()
                 .map(|(service, rss)| bench::report::ReplicaRecord {
-                    start_to_listening_ms: v.replicas.iter().find(|r| r.0 == service).and_then(|r| r.1).map(|d| d.as_secs_f64() * 1000.0),
+                    start_to_listening_ms: v
+                        .replicas
+                        .iter()
+                        .find(|r| r.0 == service)
+                        .and_then(|r| r.1)
+                        .map(|d| d.as_secs_f64() * 1000.0),
                     service,
                     rss_idle_bytes: rss,
                     rss_loaded_bytes: None,
@@ -477,34 +615,68 @@ fn measure(
     }
     // The CPU of each variant's own processes, read around each run's
     // recorded window (none for a deployment the harness did not start).
-    let meters: Vec<Option<bench::cpu::CpuMeter>> =
-        systems.iter().map(|v| Some(v.cpu_meter()).filter(|m| !m.pids().is_empty())).collect();
+    let meters: Vec<Option<bench::cpu::CpuMeter>> = systems
+        .iter()
+        .map(|v| Some(v.cpu_meter()).filter(|m| !m.pids().is_empty()))
+        .collect();
     // The microservices' read model: its lag histogram before and after.
-    let lag_http = reqwest::Client::builder().timeout(Duration::from_secs(5)).build()?;
-    let ledger_metrics: Vec<Option<String>> = systems.iter().map(|v| v.service_addr("ledger").map(|a| format!("http://{a}/metrics"))).collect();
+    let lag_http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()?;
+    let ledger_metrics: Vec<Option<String>> = systems
+        .iter()
+        .map(|v| {
+            v.service_addr("ledger")
+                .map(|a| format!("http://{a}/metrics"))
+        })
+        .collect();
     let lag_before: Vec<Option<bench::lag::Sample>> = ledger_metrics
         .iter()
-        .map(|url| url.as_ref().and_then(|u| control.block_on(bench::lag::sample(&lag_http, u))))
+        .map(|url| {
+            url.as_ref()
+                .and_then(|u| control.block_on(bench::lag::sample(&lag_http, u)))
+        })
         .collect();
 
     let scenario_list = profile.scenarios();
-    let (latency, fanout_on, curve_on) = (parts.contains(&Part::Latency), parts.contains(&Part::Fanout), parts.contains(&Part::Curve));
-    let per_repeat = if latency { scenario_list.len() as u64 * systems.len() as u64 + 1 } else { 0 } + if fanout_on { systems.len() as u64 } else { 0 };
-    let runs_total = profile.repeats as u64 * per_repeat + if curve_on { profile.curve_rates.len() as u64 * (systems.len() as u64 + 1) } else { 0 };
+    let (latency, fanout_on, curve_on) = (
+        parts.contains(&Part::Latency),
+        parts.contains(&Part::Fanout),
+        parts.contains(&Part::Curve),
+    );
+    let per_repeat = if latency {
+        scenario_list.len() as u64 * systems.len() as u64 + 1
+    } else {
+        0
+    } + if fanout_on { systems.len() as u64 } else { 0 };
+    let runs_total = profile.repeats as u64 * per_repeat
+        + if curve_on {
+            profile.curve_rates.len() as u64 * (systems.len() as u64 + 1)
+        } else {
+            0
+        };
     let bar = progress(runs_total, "runs");
     let mut runs = Vec::new();
     let mut fanout = Vec::new();
     for repeat in 0..profile.repeats {
         let mut floor_workload = profile.workload()?;
         let floor_rate = scenario_list.iter().map(|(_, r)| *r).fold(0.0, f64::max);
-        let scenario_list = if latency { scenario_list.as_slice() } else { &[] };
+        let scenario_list = if latency {
+            scenario_list.as_slice()
+        } else {
+            &[]
+        };
         if latency {
             bar.set_message(format!("repeat {} floor", repeat + 1));
             runs.push(scenarios::run_one(
                 client_rt.handle(),
                 &http,
                 profile.plan(floor_rate),
-                Target { name: "floor", base: &echo, meter: None },
+                Target {
+                    name: "floor",
+                    base: &echo,
+                    meter: None,
+                },
                 Scenario::Floor,
                 repeat,
                 &mut floor_workload,
@@ -513,12 +685,21 @@ fn measure(
         }
         for (scenario, rate) in scenario_list {
             for (i, v) in systems.iter().enumerate() {
-                bar.set_message(format!("repeat {} {} {} at {rate:.0}/s", repeat + 1, v.name, scenario.name()));
+                bar.set_message(format!(
+                    "repeat {} {} {} at {rate:.0}/s",
+                    repeat + 1,
+                    v.name,
+                    scenario.name()
+                ));
                 let record = scenarios::run_one(
                     client_rt.handle(),
                     &http,
                     profile.plan(*rate),
-                    Target { name: &v.name, base: &v.base, meter: meters[i].as_ref() },
+                    Target {
+                        name: &v.name,
+                        base: &v.base,
+                        meter: meters[i].as_ref(),
+                    },
                     *scenario,
                     repeat,
                     &mut workloads[i],
@@ -556,7 +737,11 @@ fn measure(
     let mut floor_workload = profile.workload()?;
     let mut saturated = vec![false; systems.len() + 1];
     let mut first_p50: Vec<Option<f64>> = vec![None; systems.len() + 1];
-    let curve_rates = if curve_on { profile.curve_rates.as_slice() } else { &[] };
+    let curve_rates = if curve_on {
+        profile.curve_rates.as_slice()
+    } else {
+        &[]
+    };
     for rate in curve_rates {
         for (i, (name, base)) in systems
             .iter()
@@ -575,7 +760,15 @@ fn measure(
             } else {
                 (Scenario::Floor, &mut floor_workload)
             };
-            let mut record = scenarios::run_one(client_rt.handle(), &http, profile.curve_plan(*rate), Target { name, base, meter }, scenario, 0, workload);
+            let mut record = scenarios::run_one(
+                client_rt.handle(),
+                &http,
+                profile.curve_plan(*rate),
+                Target { name, base, meter },
+                scenario,
+                0,
+                workload,
+            );
             record.curve = true;
             // Past the knee: requests queue, so the median grew fivefold
             // over the first step's (a stall of the shared machine moves
@@ -600,7 +793,11 @@ fn measure(
         wrk = bench::report::run_wrk(&format!("{echo}/echo"), profile.curve_step_s.max(2.0));
         bar.inc(1);
         let rates: Vec<f64> = match &wrk {
-            Some(w) => profile.generator_wrk_fractions.iter().map(|f| (f * w.requests_per_s / 1000.0).round() * 1000.0).collect(),
+            Some(w) => profile
+                .generator_wrk_fractions
+                .iter()
+                .map(|f| (f * w.requests_per_s / 1000.0).round() * 1000.0)
+                .collect(),
             None => profile.generator_rates.clone(),
         }
         .into_iter()
@@ -614,7 +811,19 @@ fn measure(
                 continue;
             }
             bar.set_message(format!("generator ceiling: floor at {rate:.0}/s"));
-            let mut record = scenarios::run_one(client_rt.handle(), &http, profile.ceiling_plan(*rate), Target { name: "floor", base: &echo, meter: None }, Scenario::Floor, 0, &mut floor_workload);
+            let mut record = scenarios::run_one(
+                client_rt.handle(),
+                &http,
+                profile.ceiling_plan(*rate),
+                Target {
+                    name: "floor",
+                    base: &echo,
+                    meter: None,
+                },
+                Scenario::Floor,
+                0,
+                &mut floor_workload,
+            );
             record.curve = true;
             if record.p50_us > 5.0 * first_p50[floor].unwrap_or(f64::MAX) {
                 record.saturated = true;
@@ -631,32 +840,59 @@ fn measure(
     {
         let rates = [profile.read_rate, 4.0 * profile.read_rate];
         let mut floor_workload = profile.workload()?;
-        let mut endpoints = vec![bench::oha::Endpoint { name: "floor", base: &echo, scenario: Scenario::Floor, workload: &mut floor_workload }];
+        let mut endpoints = vec![bench::oha::Endpoint {
+            name: "floor",
+            base: &echo,
+            scenario: Scenario::Floor,
+            workload: &mut floor_workload,
+        }];
         if let Some(i) = systems.iter().position(|v| v.name == "microlith") {
             let workload = &mut workloads[i];
-            endpoints.push(bench::oha::Endpoint { name: "microlith", base: &systems[i].base, scenario: Scenario::Balance, workload });
+            endpoints.push(bench::oha::Endpoint {
+                name: "microlith",
+                base: &systems[i].base,
+                scenario: Scenario::Balance,
+                workload,
+            });
         }
         bar.inc_length((rates.len() * endpoints.len()) as u64);
-        cross_check = Some(bench::oha::cross_check(oha, client_rt.handle(), &http, profile, &rates, &mut endpoints, |name, rate| {
-            bar.inc(1);
-            bar.set_message(format!("cross-check: ours and oha against {name} at {rate:.0}/s"));
-        })?);
+        cross_check = Some(bench::oha::cross_check(
+            oha,
+            client_rt.handle(),
+            &http,
+            profile,
+            &rates,
+            &mut endpoints,
+            |name, rate| {
+                bar.inc(1);
+                bar.set_message(format!(
+                    "cross-check: ours and oha against {name} at {rate:.0}/s"
+                ));
+            },
+        )?);
     }
     bar.finish_with_message("load done; checking invariants");
     let started = Instant::now();
     for (i, v) in systems.iter().enumerate() {
         let api = contract::Api::new(&v.base)?;
         // A violation fails the run loudly.
-        let audit = control.block_on(scenarios::check_invariants(&api, &workloads[i])).with_context(|| format!("{} after the runs", v.name))?;
+        let audit = control
+            .block_on(scenarios::check_invariants(&api, &workloads[i]))
+            .with_context(|| format!("{} after the runs", v.name))?;
         records[i].audit = audit;
         records[i].rss_loaded_bytes = v.rss_bytes();
         if let Some(url) = &ledger_metrics[i]
             && let Some(after) = control.block_on(bench::lag::sample(&lag_http, url))
         {
-            records[i].replication_lag = bench::lag::LagRecord::between(lag_before[i].as_ref(), &after);
+            records[i].replication_lag =
+                bench::lag::LagRecord::between(lag_before[i].as_ref(), &after);
         }
         for (service, rss) in v.replica_rss() {
-            if let Some(r) = records[i].replicas.iter_mut().find(|r| r.service == service) {
+            if let Some(r) = records[i]
+                .replicas
+                .iter_mut()
+                .find(|r| r.service == service)
+            {
                 r.rss_loaded_bytes = rss;
             }
         }
@@ -665,7 +901,11 @@ fn measure(
         bail!("invariant checks took over a minute");
     }
     let mut env = environment(run_id, profile);
-    env["parts"] = parts.iter().map(|p| format!("{p:?}").to_lowercase()).collect::<Vec<_>>().into();
+    env["parts"] = parts
+        .iter()
+        .map(|p| format!("{p:?}").to_lowercase())
+        .collect::<Vec<_>>()
+        .into();
     Ok(Raw {
         env,
         profile: profile.clone(),
@@ -694,8 +934,12 @@ fn build_images() -> anyhow::Result<bench::images::ImagesRecord> {
 /// A progress bar counting `unit` with the elapsed time and an ETA.
 fn progress(len: u64, unit: &str) -> ProgressBar {
     let bar = ProgressBar::new(len);
-    let template = format!("{{spinner}} [{{elapsed_precise}}] {{bar:30}} {{pos}}/{{len}} {unit}, ETA {{eta}} {{msg}}");
-    bar.set_style(ProgressStyle::with_template(&template).unwrap_or_else(|_| ProgressStyle::default_bar()));
+    let template = format!(
+        "{{spinner}} [{{elapsed_precise}}] {{bar:30}} {{pos}}/{{len}} {unit}, ETA {{eta}} {{msg}}"
+    );
+    bar.set_style(
+        ProgressStyle::with_template(&template).unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
     bar
 }
 
@@ -711,28 +955,56 @@ fn costs(
 ) -> anyhow::Result<bench::cost::Cost> {
     use bench::cost;
     let root = workspace();
-    let mut measured = cost::Cost { code: cost::count_code(&root), proto_packages: cost::proto_packages(&root), ..Default::default() };
+    let mut measured = cost::Cost {
+        code: cost::count_code(&root),
+        proto_packages: cost::proto_packages(&root),
+        ..Default::default()
+    };
     let configs = cost::feature_configs();
     let bar = progress(configs.len() as u64, "cost runs");
-    cost::feature_costs(&mut measured, profile, bin, scratch, budget, client_rt, control, |variant, config| {
-        bar.inc(1);
-        bar.set_message(format!("{variant} {config} at {:.0} transfers/s", profile.cost_rate));
-    })?;
+    cost::feature_costs(
+        &mut measured,
+        profile,
+        bin,
+        scratch,
+        budget,
+        client_rt,
+        control,
+        |variant, config| {
+            bar.inc(1);
+            bar.set_message(format!(
+                "{variant} {config} at {:.0} transfers/s",
+                profile.cost_rate
+            ));
+        },
+    )?;
     bar.finish_with_message("cost runs done");
     for variant in ["microlith", "microservices"] {
-        let binary_bytes = std::fs::metadata(bin.join(variant)).map(|m| m.len()).unwrap_or(0);
+        let binary_bytes = std::fs::metadata(bin.join(variant))
+            .map(|m| m.len())
+            .unwrap_or(0);
         let (seconds, crates) = if profile.build_cost {
             let spinner = ProgressBar::new_spinner();
             spinner.enable_steady_tick(Duration::from_millis(200));
             let timed = cost::timed_build(&root, variant, |n| {
-                spinner.set_message(format!("release build of {variant} from scratch: {n} crates compiled"));
+                spinner.set_message(format!(
+                    "release build of {variant} from scratch: {n} crates compiled"
+                ));
             })?;
-            spinner.finish_with_message(format!("release build of {variant}: {:.0} s, {} crates", timed.0, timed.1));
+            spinner.finish_with_message(format!(
+                "release build of {variant}: {:.0} s, {} crates",
+                timed.0, timed.1
+            ));
             (Some(timed.0), Some(timed.1))
         } else {
             (None, None)
         };
-        measured.builds.push(cost::BuildCost { variant: variant.to_owned(), seconds, crates, binary_bytes });
+        measured.builds.push(cost::BuildCost {
+            variant: variant.to_owned(),
+            seconds,
+            crates,
+            binary_bytes,
+        });
     }
     Ok(measured)
 }

@@ -73,7 +73,11 @@ pub struct CrossCheckRecord {
 
 /// Where the harness keeps oha.
 pub fn binary(workspace: &Path) -> PathBuf {
-    workspace.join("target").join("tools").join("bin").join("oha")
+    workspace
+        .join("target")
+        .join("tools")
+        .join("bin")
+        .join("oha")
 }
 
 /// oha, built first if it is not there yet (several minutes on two cores;
@@ -85,11 +89,22 @@ pub fn ensure_installed(workspace: &Path, progress: impl FnMut(u64)) -> anyhow::
     }
     let mut command = crate::variants::cargo();
     command
-        .args(["install", "oha", "--version", &format!("={OHA_VERSION}"), "--locked", "--root"])
+        .args([
+            "install",
+            "oha",
+            "--version",
+            &format!("={OHA_VERSION}"),
+            "--locked",
+            "--root",
+        ])
         .arg(workspace.join("target").join("tools"));
     let installed = crate::variants::cargo_counting(command, progress)?;
     if !installed.status.success() || !oha.exists() {
-        bail!("cargo install oha {OHA_VERSION} failed: {}\n{}", installed.status, installed.tail);
+        bail!(
+            "cargo install oha {OHA_VERSION} failed: {}\n{}",
+            installed.status,
+            installed.tail
+        );
     }
     Ok(oha)
 }
@@ -138,7 +153,9 @@ pub fn command(oha: &Path, url: &str, rate: f64, seconds: f64) -> Command {
 
 /// Runs oha at `rate` against `url` for `seconds`.
 pub fn run(oha: &Path, url: &str, rate: f64, seconds: f64) -> anyhow::Result<OhaRun> {
-    let output = command(oha, url, rate, seconds).output().context("running oha")?;
+    let output = command(oha, url, rate, seconds)
+        .output()
+        .context("running oha")?;
     if !output.status.success() {
         bail!("oha failed: {}", String::from_utf8_lossy(&output.stderr));
     }
@@ -149,12 +166,21 @@ pub fn run(oha: &Path, url: &str, rate: f64, seconds: f64) -> anyhow::Result<Oha
 pub fn parse(json: &str) -> anyhow::Result<OhaRun> {
     let value: serde_json::Value = serde_json::from_str(json).context("oha's JSON output")?;
     let seconds = |v: &serde_json::Value| v.as_f64().context("a number in oha's output");
-    let statuses = value["statusCodeDistribution"].as_object().context("statusCodeDistribution")?;
-    let not_ok: u64 = statuses.iter().filter(|(code, _)| code.as_str() != "200").filter_map(|(_, n)| n.as_u64()).sum();
+    let statuses = value["statusCodeDistribution"]
+        .as_object()
+        .context("statusCodeDistribution")?;
+    let not_ok: u64 = statuses
+        .iter()
+        .filter(|(code, _)| code.as_str() != "200")
+        .filter_map(|(_, n)| n.as_u64())
+        .sum();
     // `-z` aborts what is in flight when the time is up: not an error of
     // the system.
     let errors: u64 = value["errorDistribution"].as_object().map_or(0, |e| {
-        e.iter().filter(|(kind, _)| !kind.contains("deadline")).filter_map(|(_, n)| n.as_u64()).sum()
+        e.iter()
+            .filter(|(kind, _)| !kind.contains("deadline"))
+            .filter_map(|(_, n)| n.as_u64())
+            .sum()
     });
     Ok(OhaRun {
         p50_us: seconds(&value["latencyPercentiles"]["p50"])? * 1e6,
@@ -162,50 +188,6 @@ pub fn parse(json: &str) -> anyhow::Result<OhaRun> {
         rate: seconds(&value["summary"]["requestsPerSec"])?,
         errors: not_ok + errors,
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn reads_oha_json_and_judges_agreement() {
-        let json = r#"{"summary":{"successRate":1.0,"total":5.0,"slowest":0.01,"fastest":0.0001,"average":0.0002,"requestsPerSec":999.5,"totalData":10,"sizePerRequest":2,"sizePerSec":4.0},
-            "latencyPercentiles":{"p10":0.0001,"p25":0.00015,"p50":0.0002,"p75":0.0003,"p90":0.0004,"p95":0.0005,"p99":0.001,"p99.9":0.002,"p99.99":0.003},
-            "statusCodeDistribution":{"200":4990,"503":7},"errorDistribution":{"connection closed":3,"aborted due to deadline":16}}"#;
-        let run = parse(json).expect("parses");
-        assert!((run.p50_us - 200.0).abs() < 1e-6 && (run.p99_us - 1000.0).abs() < 1e-6, "{run:?}");
-        assert_eq!((run.rate, run.errors), (999.5, 10));
-        assert!(parse("{}").is_err(), "a missing field is an error, not a zero");
-        let check = |ours_p50: f64| CrossCheck {
-            target: "floor".into(),
-            path: "/echo".into(),
-            rate: 1000.0,
-            seconds: 5.0,
-            ours_p50_us: ours_p50,
-            ours_p99_us: 1100.0,
-            oha_p50_us: 200.0,
-            oha_p99_us: 1000.0,
-            oha_rate: 999.5,
-            oha_errors: 0,
-            command: String::new(),
-        };
-        assert!(check(225.0).agrees());
-        assert!(!check(240.0).agrees(), "20 % apart");
-        // Disagreement past oha's one request per timer tick is explained;
-        // at or below it, it is only marked.
-        let render_of = |checks: Vec<CrossCheck>| {
-            let mut md = String::new();
-            render(&CrossCheckRecord { oha_version: "oha 1.16.0".into(), checks }, &mut md);
-            md
-        };
-        let below = render_of(vec![check(240.0)]);
-        assert!(below.contains("**no**") && !below.contains("Why the rows above"), "{below}");
-        assert!(below.contains("is marked, not explained"), "{below}");
-        assert!(!render_of(vec![check(225.0)]).contains("hands each request"), "agreement needs no note");
-        let above = render_of(vec![check(225.0), CrossCheck { rate: 4000.0, ..check(100.0) }]);
-        assert!(above.contains("Why the rows above 1000/s are not expected to agree"), "{above}");
-    }
 }
 
 /// One endpoint of the cross-check: a target's name, its base URL and the
@@ -233,7 +215,10 @@ pub fn cross_check(
     mut progress: impl FnMut(&str, f64),
 ) -> anyhow::Result<CrossCheckRecord> {
     use crate::scenarios::{Scenario, Target};
-    let mut record = CrossCheckRecord { oha_version: version(oha), checks: Vec::new() };
+    let mut record = CrossCheckRecord {
+        oha_version: version(oha),
+        checks: Vec::new(),
+    };
     for rate in rates {
         for endpoint in endpoints.iter_mut() {
             progress(endpoint.name, *rate);
@@ -241,10 +226,23 @@ pub fn cross_check(
                 Scenario::Balance => format!("/v1/accounts/{}", endpoint.workload.account(0)),
                 _ => "/echo".to_owned(),
             };
-            let target = Target { name: endpoint.name, base: endpoint.base, meter: None };
-            let ours = crate::scenarios::run_one(runtime, http, profile.plan(*rate), target, endpoint.scenario, 0, endpoint.workload);
+            let target = Target {
+                name: endpoint.name,
+                base: endpoint.base,
+                meter: None,
+            };
+            let ours = crate::scenarios::run_one(
+                runtime,
+                http,
+                profile.plan(*rate),
+                target,
+                endpoint.scenario,
+                0,
+                endpoint.workload,
+            );
             let url = format!("{}{path}", endpoint.base);
-            let theirs = run(oha, &url, *rate, profile.duration_s).with_context(|| format!("oha against {url}"))?;
+            let theirs = run(oha, &url, *rate, profile.duration_s)
+                .with_context(|| format!("oha against {url}"))?;
             let argv = command(oha, &url, *rate, profile.duration_s);
             record.checks.push(CrossCheck {
                 target: endpoint.name.to_owned(),
@@ -276,10 +274,17 @@ pub fn render(record: &CrossCheckRecord, md: &mut String) {
         "The same endpoints at the same rates, one generator after the other: ours (warm-up excluded) and `{}` \
          (open loop with `--latency-correction`, its {CONNECTIONS} connections, latency from the schedule too). \
          They should agree within {:.0} % at p50 and p99; a row that does not is marked.\n",
-        if record.oha_version.is_empty() { "oha" } else { &record.oha_version },
+        if record.oha_version.is_empty() {
+            "oha"
+        } else {
+            &record.oha_version
+        },
         AGREEMENT * 100.0
     );
-    let _ = writeln!(md, "| target | path | rate/s | ours p50 µs | oha p50 µs | ours p99 µs | oha p99 µs | oha achieved/s | oha errors | agree |");
+    let _ = writeln!(
+        md,
+        "| target | path | rate/s | ours p50 µs | oha p50 µs | ours p99 µs | oha p99 µs | oha achieved/s | oha errors | agree |"
+    );
     let _ = writeln!(md, "|---|---|---|---|---|---|---|---|---|---|");
     for c in &record.checks {
         let _ = writeln!(
@@ -302,7 +307,11 @@ pub fn render(record: &CrossCheckRecord, md: &mut String) {
     if let Some(c) = record.checks.first() {
         let _ = writeln!(md, "\nCommand (for the first row): `{}`.", c.command);
     }
-    if record.checks.iter().any(|c| !c.agrees() && c.rate <= TIMER_TICKS_PER_S) {
+    if record
+        .checks
+        .iter()
+        .any(|c| !c.agrees() && c.rate <= TIMER_TICKS_PER_S)
+    {
         let _ = writeln!(
             md,
             "\nAt every rate oha also hands each request from its scheduler to a connection task through a channel (a wake-up across the threads \
@@ -311,7 +320,11 @@ pub fn render(record: &CrossCheckRecord, md: &mut String) {
              disagrees (mostly at p99) is marked, not explained."
         );
     }
-    if record.checks.iter().any(|c| !c.agrees() && c.rate > TIMER_TICKS_PER_S) {
+    if record
+        .checks
+        .iter()
+        .any(|c| !c.agrees() && c.rate > TIMER_TICKS_PER_S)
+    {
         let _ = writeln!(
             md,
             "\nWhy the rows above {TIMER_TICKS_PER_S:.0}/s are not expected to agree: oha releases `-q` requests by sleeping on tokio's timer, \
@@ -326,3 +339,74 @@ pub fn render(record: &CrossCheckRecord, md: &mut String) {
 
 /// Ticks per second of tokio's timer, on which oha schedules its requests.
 const TIMER_TICKS_PER_S: f64 = 1000.0;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_oha_json_and_judges_agreement() {
+        let json = r#"{"summary":{"successRate":1.0,"total":5.0,"slowest":0.01,"fastest":0.0001,"average":0.0002,"requestsPerSec":999.5,"totalData":10,"sizePerRequest":2,"sizePerSec":4.0},
+            "latencyPercentiles":{"p10":0.0001,"p25":0.00015,"p50":0.0002,"p75":0.0003,"p90":0.0004,"p95":0.0005,"p99":0.001,"p99.9":0.002,"p99.99":0.003},
+            "statusCodeDistribution":{"200":4990,"503":7},"errorDistribution":{"connection closed":3,"aborted due to deadline":16}}"#;
+        let run = parse(json).expect("parses");
+        assert!(
+            (run.p50_us - 200.0).abs() < 1e-6 && (run.p99_us - 1000.0).abs() < 1e-6,
+            "{run:?}"
+        );
+        assert_eq!((run.rate, run.errors), (999.5, 10));
+        assert!(
+            parse("{}").is_err(),
+            "a missing field is an error, not a zero"
+        );
+        let check = |ours_p50: f64| CrossCheck {
+            target: "floor".into(),
+            path: "/echo".into(),
+            rate: 1000.0,
+            seconds: 5.0,
+            ours_p50_us: ours_p50,
+            ours_p99_us: 1100.0,
+            oha_p50_us: 200.0,
+            oha_p99_us: 1000.0,
+            oha_rate: 999.5,
+            oha_errors: 0,
+            command: String::new(),
+        };
+        assert!(check(225.0).agrees());
+        assert!(!check(240.0).agrees(), "20 % apart");
+        // Disagreement past oha's one request per timer tick is explained;
+        // at or below it, it is only marked.
+        let render_of = |checks: Vec<CrossCheck>| {
+            let mut md = String::new();
+            render(
+                &CrossCheckRecord {
+                    oha_version: "oha 1.16.0".into(),
+                    checks,
+                },
+                &mut md,
+            );
+            md
+        };
+        let below = render_of(vec![check(240.0)]);
+        assert!(
+            below.contains("**no**") && !below.contains("Why the rows above"),
+            "{below}"
+        );
+        assert!(below.contains("is marked, not explained"), "{below}");
+        assert!(
+            !render_of(vec![check(225.0)]).contains("hands each request"),
+            "agreement needs no note"
+        );
+        let above = render_of(vec![
+            check(225.0),
+            CrossCheck {
+                rate: 4000.0,
+                ..check(100.0)
+            },
+        ]);
+        assert!(
+            above.contains("Why the rows above 1000/s are not expected to agree"),
+            "{above}"
+        );
+    }
+}

@@ -56,13 +56,20 @@ where
     Fut: Future<Output = ()> + Send,
 {
     let mut hist = Histogram::<u64>::new(3).expect("histogram");
-    group.bench_function(name, |b| b.iter_custom(|iters| timed(rt, iters, &mut hist, make_op())));
+    group.bench_function(name, |b| {
+        b.iter_custom(|iters| timed(rt, iters, &mut hist, make_op()))
+    });
     report(label, &hist)
 }
 
 /// Runs `op` `iters` times in one task on the runtime, timing each call
 /// (the awaiting of the future `op` returns).
-pub fn timed<F, Fut>(rt: &tokio::runtime::Runtime, iters: u64, hist: &mut Histogram<u64>, op: F) -> Duration
+pub fn timed<F, Fut>(
+    rt: &tokio::runtime::Runtime,
+    iters: u64,
+    hist: &mut Histogram<u64>,
+    op: F,
+) -> Duration
 where
     F: Fn(u64) -> Fut + Send + 'static,
     Fut: Future<Output = ()> + Send,

@@ -31,7 +31,9 @@ pub fn decode_histogram(text: &str) -> Option<Histogram<u64>> {
 
 /// Bytes as MiB with one decimal, or a dash.
 fn mib(bytes: Option<u64>) -> String {
-    bytes.map_or("–".to_owned(), |b| format!("{:.1} MiB", b as f64 / 1048576.0))
+    bytes.map_or("–".to_owned(), |b| {
+        format!("{:.1} MiB", b as f64 / 1048576.0)
+    })
 }
 
 /// What was measured about a variant as a whole.
@@ -130,26 +132,45 @@ pub const WRK_CONNECTIONS: usize = 32;
 pub fn run_wrk(url: &str, seconds: f64) -> Option<WrkRecord> {
     let duration = format!("{}s", seconds.ceil() as u64);
     let connections = format!("-c{WRK_CONNECTIONS}");
-    let args = ["-t1", connections.as_str(), "-d", duration.as_str(), "--latency", url];
+    let args = [
+        "-t1",
+        connections.as_str(),
+        "-d",
+        duration.as_str(),
+        "--latency",
+        url,
+    ];
     let output = std::process::Command::new("wrk").args(args).output().ok()?;
     let text = String::from_utf8_lossy(&output.stdout);
-    parse_wrk(&text).map(|(rps, p50)| WrkRecord { command: format!("wrk {}", args.join(" ")), requests_per_s: rps, p50_us: p50 })
+    parse_wrk(&text).map(|(rps, p50)| WrkRecord {
+        command: format!("wrk {}", args.join(" ")),
+        requests_per_s: rps,
+        p50_us: p50,
+    })
 }
 
 /// (requests/s, p50 µs) from wrk's output.
 fn parse_wrk(text: &str) -> Option<(f64, Option<f64>)> {
-    let rps = text.lines().find_map(|l| l.trim().strip_prefix("Requests/sec:"))?.trim().parse().ok()?;
-    let p50 = text.lines().find_map(|l| l.trim().strip_prefix("50%")).and_then(|v| {
-        let v = v.trim();
-        let (number, unit) = v.split_at(v.find(|c: char| c.is_ascii_alphabetic())?);
-        let number: f64 = number.parse().ok()?;
-        Some(match unit {
-            "us" => number,
-            "ms" => number * 1000.0,
-            "s" => number * 1e6,
-            _ => return None,
-        })
-    });
+    let rps = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Requests/sec:"))?
+        .trim()
+        .parse()
+        .ok()?;
+    let p50 = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("50%"))
+        .and_then(|v| {
+            let v = v.trim();
+            let (number, unit) = v.split_at(v.find(|c: char| c.is_ascii_alphabetic())?);
+            let number: f64 = number.parse().ok()?;
+            Some(match unit {
+                "us" => number,
+                "ms" => number * 1000.0,
+                "s" => number * 1e6,
+                _ => return None,
+            })
+        });
     Some((rps, p50))
 }
 
@@ -181,7 +202,10 @@ impl Raw {
         std::fs::create_dir_all(dir)?;
         let mut keys: Vec<(String, Scenario)> = Vec::new();
         for r in &self.runs {
-            if !keys.iter().any(|(v, s)| *v == r.variant && *s == r.scenario) {
+            if !keys
+                .iter()
+                .any(|(v, s)| *v == r.variant && *s == r.scenario)
+            {
                 keys.push((r.variant.clone(), r.scenario));
             }
         }
@@ -190,18 +214,36 @@ impl Raw {
             let mut serializer = V2Serializer::new();
             {
                 let mut log = IntervalLogWriterBuilder::new()
-                    .add_comment(&format!("{variant} {} latency from the scheduled send, ns", scenario.name()))
+                    .add_comment(&format!(
+                        "{variant} {} latency from the scheduled send, ns",
+                        scenario.name()
+                    ))
                     .with_max_value_divisor(1_000_000.0)
                     .begin_log_with(&mut bytes, &mut serializer)?;
                 let step = std::time::Duration::from_secs_f64(self.profile.duration_s);
-                for (i, r) in self.runs.iter().filter(|r| r.variant == variant && r.scenario == scenario).enumerate() {
-                    let Some(h) = decode_histogram(&r.histogram) else { continue };
-                    let tag = format!("{}-r{}-{}", if r.curve { "curve" } else { "fixed" }, r.repeat, r.rate as u64);
+                for (i, r) in self
+                    .runs
+                    .iter()
+                    .filter(|r| r.variant == variant && r.scenario == scenario)
+                    .enumerate()
+                {
+                    let Some(h) = decode_histogram(&r.histogram) else {
+                        continue;
+                    };
+                    let tag = format!(
+                        "{}-r{}-{}",
+                        if r.curve { "curve" } else { "fixed" },
+                        r.repeat,
+                        r.rate as u64
+                    );
                     log.write_histogram(&h, step * i as u32, step, Tag::new(&tag))
                         .map_err(|e| anyhow::anyhow!("writing an interval: {e:?}"))?;
                 }
             }
-            std::fs::write(dir.join(format!("{variant}-{}.hlog", scenario.name())), bytes)?;
+            std::fs::write(
+                dir.join(format!("{variant}-{}.hlog", scenario.name())),
+                bytes,
+            )?;
         }
         Ok(())
     }
@@ -227,7 +269,11 @@ impl Raw {
         // Runs stored before errors counted towards saturation (over 1 % of
         // the answers, `load::too_many_errors`) are judged by it too.
         for r in &mut raw.runs {
-            let outcomes: Vec<(crate::load::Outcome, u64)> = r.outcomes.iter().filter_map(|(name, n)| Some((crate::load::Outcome::of_name(name)?, *n))).collect();
+            let outcomes: Vec<(crate::load::Outcome, u64)> = r
+                .outcomes
+                .iter()
+                .filter_map(|(name, n)| Some((crate::load::Outcome::of_name(name)?, *n)))
+                .collect();
             r.saturated |= crate::load::too_many_errors(&outcomes);
         }
         Ok(raw)
@@ -262,7 +308,10 @@ impl Raw {
     }
 
     fn runs_of(&self, variant: &str, scenario: Scenario) -> Vec<&RunRecord> {
-        self.runs.iter().filter(|r| !r.curve && r.variant == variant && r.scenario == scenario).collect()
+        self.runs
+            .iter()
+            .filter(|r| !r.curve && r.variant == variant && r.scenario == scenario)
+            .collect()
     }
 
     /// Median of a field over repeats, with its min and max.
@@ -272,21 +321,33 @@ impl Raw {
             return None;
         }
         values.sort_by(f64::total_cmp);
-        Some((values[values.len() / 2], values[0], values[values.len() - 1]))
+        Some((
+            values[values.len() / 2],
+            values[0],
+            values[values.len() - 1],
+        ))
     }
 
     /// `REPORT.md`, from this record alone.
     /// The median over the fixed-rate runs of `variant`'s CPU per request
     /// in `scenario` (recorded windows only), µs.
     pub(crate) fn cpu_per_request(&self, variant: &str, scenario: Scenario) -> Option<f64> {
-        let runs: Vec<&RunRecord> = self.runs_of(variant, scenario).into_iter().filter(|r| r.cpu_us_per_request.is_some()).collect();
+        let runs: Vec<&RunRecord> = self
+            .runs_of(variant, scenario)
+            .into_iter()
+            .filter(|r| r.cpu_us_per_request.is_some())
+            .collect();
         Self::spread(&runs, |r| r.cpu_us_per_request.unwrap_or(0.0)).map(|(median, _, _)| median)
     }
 
     pub fn render(&self) -> String {
         let mut md = String::new();
         let env = &self.env;
-        let _ = writeln!(md, "# microlith vs microservices: {} run\n", self.profile.name);
+        let _ = writeln!(
+            md,
+            "# microlith vs microservices: {} run\n",
+            self.profile.name
+        );
         let _ = writeln!(
             md,
             "Run `{}` at commit `{}` on {} ({} cores, {} GiB), kernel {}, {}. Command: `{}`.\n",
@@ -302,9 +363,19 @@ impl Raw {
         if let Some(phases) = env["elapsed_s"].as_object() {
             let parts: Vec<String> = ["build", "start", "load", "faults", "cost"]
                 .iter()
-                .filter_map(|k| phases.get(*k).and_then(serde_json::Value::as_f64).map(|v| format!("{k} {v:.0} s")))
+                .filter_map(|k| {
+                    phases
+                        .get(*k)
+                        .and_then(serde_json::Value::as_f64)
+                        .map(|v| format!("{k} {v:.0} s"))
+                })
                 .collect();
-            let _ = writeln!(md, "The run took {:.1} min: {}.\n", env["elapsed_s"]["total"].as_f64().unwrap_or(0.0) / 60.0, parts.join(", "));
+            let _ = writeln!(
+                md,
+                "The run took {:.1} min: {}.\n",
+                env["elapsed_s"]["total"].as_f64().unwrap_or(0.0) / 60.0,
+                parts.join(", ")
+            );
         }
         let _ = writeln!(
             md,
@@ -316,11 +387,18 @@ impl Raw {
             self.profile.warmup_s,
             self.profile.duration_s,
             {
-                let place = if env["deploy"] == "compose" { "in containers under Docker Compose" } else { "as processes on this machine" };
+                let place = if env["deploy"] == "compose" {
+                    "in containers under Docker Compose"
+                } else {
+                    "as processes on this machine"
+                };
                 let storage = match env["storage"].as_str().unwrap_or("memory") {
                     "memory" => "in-memory storage (the fabric alone)".to_owned(),
                     "durable" => "durable storage (redb, every commit synced to disk)".to_owned(),
-                    "durable (Docker volumes)" => "durable storage on Docker volumes (redb, every commit synced to disk)".to_owned(),
+                    "durable (Docker volumes)" => {
+                        "durable storage on Docker volumes (redb, every commit synced to disk)"
+                            .to_owned()
+                    }
                     other => format!("storage {other}"),
                 };
                 format!("{place} with {storage}")
@@ -335,12 +413,27 @@ impl Raw {
         }
         let variants: Vec<String> = self.variants.iter().map(|v| v.name.clone()).collect();
         let _ = writeln!(md, "## Latency at fixed rates\n");
-        let _ = writeln!(md, "CPU/req is the CPU of every process of the variant in the recorded window (warm-up excluded), per recorded answer.\n");
-        let _ = writeln!(md, "| scenario | rate/s | variant | p50 µs | p99 µs | p99.9 µs | max µs | achieved/s | CPU/req µs | errors | saturated |");
+        let _ = writeln!(
+            md,
+            "CPU/req is the CPU of every process of the variant in the recorded window (warm-up excluded), per recorded answer.\n"
+        );
+        let _ = writeln!(
+            md,
+            "| scenario | rate/s | variant | p50 µs | p99 µs | p99.9 µs | max µs | achieved/s | CPU/req µs | errors | saturated |"
+        );
         let _ = writeln!(md, "|---|---|---|---|---|---|---|---|---|---|---|");
         let mut ratios = Vec::new();
-        for (scenario, rate) in self.profile.scenarios().into_iter().chain([(Scenario::Floor, self.floor_rate())]) {
-            let names: Vec<String> = if scenario == Scenario::Floor { vec!["floor".into()] } else { variants.clone() };
+        for (scenario, rate) in self
+            .profile
+            .scenarios()
+            .into_iter()
+            .chain([(Scenario::Floor, self.floor_rate())])
+        {
+            let names: Vec<String> = if scenario == Scenario::Floor {
+                vec!["floor".into()]
+            } else {
+                variants.clone()
+            };
             let mut p50s = Vec::new();
             for name in &names {
                 let runs = self.runs_of(name, scenario);
@@ -373,7 +466,8 @@ impl Raw {
                     p999.0,
                     max.0,
                     achieved.0,
-                    self.cpu_per_request(name, scenario).map_or("–".to_owned(), |c| format!("{c:.0}")),
+                    self.cpu_per_request(name, scenario)
+                        .map_or("–".to_owned(), |c| format!("{c:.0}")),
                     runs.len()
                 );
                 p50s.push((name.clone(), p50.0, p99.0));
@@ -387,21 +481,40 @@ impl Raw {
             let _ = writeln!(md, "| scenario | ratio | p50 | p99 |");
             let _ = writeln!(md, "|---|---|---|---|");
             for (scenario, b, a, r50, r99) in &ratios {
-                let _ = writeln!(md, "| {} | {b} / {a} | {r50:.2}x | {r99:.2}x |", scenario.name());
+                let _ = writeln!(
+                    md,
+                    "| {} | {b} / {a} | {r50:.2}x | {r99:.2}x |",
+                    scenario.name()
+                );
             }
         }
         crate::breakdown::render(self, &mut md);
         let curve: Vec<&RunRecord> = self.runs.iter().filter(|r| r.curve).collect();
         if !curve.is_empty() {
-            let _ = writeln!(md, "\n## Throughput and latency (transfers; the floor is the echo endpoint)\n");
-            let _ = writeln!(md, "The rate is stepped up ({} s per step, one pass) until a variant saturates: its achieved \
+            let _ = writeln!(
+                md,
+                "\n## Throughput and latency (transfers; the floor is the echo endpoint)\n"
+            );
+            let _ = writeln!(
+                md,
+                "The rate is stepped up ({} s per step, one pass) until a variant saturates: its achieved \
                                   rate falls below 95 % of the target, requests are left unfinished, more than 1 % of its answers are errors, or its median grows past five \
                                   times its median at the first step (the knee: requests queue). Later steps are skipped for it. The knee rule says nothing of \
-                                  the tail, so the highest step whose p99 stayed under {} ms is given beside it.\n", self.profile.curve_step_s, self.profile.curve_p99_bound_ms);
-            let _ = writeln!(md, "| target/s | variant | achieved/s | p50 µs | p99 µs | CPU/req µs | errors | saturated |");
+                                  the tail, so the highest step whose p99 stayed under {} ms is given beside it.\n",
+                self.profile.curve_step_s, self.profile.curve_p99_bound_ms
+            );
+            let _ = writeln!(
+                md,
+                "| target/s | variant | achieved/s | p50 µs | p99 µs | CPU/req µs | errors | saturated |"
+            );
             let _ = writeln!(md, "|---|---|---|---|---|---|---|---|");
             for r in &curve {
-                let errors: u64 = r.outcomes.iter().filter(|(o, _)| o != "ok" && o != "refused_409").map(|(_, n)| n).sum();
+                let errors: u64 = r
+                    .outcomes
+                    .iter()
+                    .filter(|(o, _)| o != "ok" && o != "refused_409")
+                    .map(|(_, n)| n)
+                    .sum();
                 let _ = writeln!(
                     md,
                     "| {:.0} | {} | {:.0} | {:.0} | {:.0} | {} | {errors} | {} |",
@@ -410,7 +523,8 @@ impl Raw {
                     r.achieved_rate,
                     r.p50_us,
                     r.p99_us,
-                    r.cpu_us_per_request.map_or("–".to_owned(), |c| format!("{c:.0}")),
+                    r.cpu_us_per_request
+                        .map_or("–".to_owned(), |c| format!("{c:.0}")),
                     if r.saturated { "yes" } else { "no" }
                 );
             }
@@ -424,14 +538,22 @@ impl Raw {
             for name in names {
                 let best = self.sustained(name).map_or(0.0, |(best, _)| best);
                 let tail = self.within_tail_bound(name).unwrap_or(0.0);
-                let _ = writeln!(md, "- {name}: {best:.0}/s; the highest step with p99 under {:.0} ms: {tail:.0}/s", self.profile.curve_p99_bound_ms);
+                let _ = writeln!(
+                    md,
+                    "- {name}: {best:.0}/s; the highest step with p99 under {:.0} ms: {tail:.0}/s",
+                    self.profile.curve_p99_bound_ms
+                );
             }
             let floor_best = self.sustained("floor").map_or(0.0, |(best, _)| best);
             let floor_peak = self.peak("floor");
             let _ = writeln!(
                 md,
                 "\nThe generator itself (the floor, stepped on alone past the curve{}) sustained {floor_best:.0}/s open loop against the echo endpoint with its latency intact, and answered up to {floor_peak:.0}/s when overdriven{}.",
-                match curve.iter().filter(|r| r.variant == "floor" && r.rate == floor_best).find_map(|r| r.in_flight_limit) {
+                match curve
+                    .iter()
+                    .filter(|r| r.variant == "floor" && r.rate == floor_best)
+                    .find_map(|r| r.in_flight_limit)
+                {
                     Some(n) => format!(", at most {n} requests in flight at that step"),
                     None => String::new(),
                 },
@@ -440,16 +562,21 @@ impl Raw {
                         "; in the same run `{}` (closed loop, the usual yardstick, its latency all queueing at that rate) reached {:.0} requests/s{}: our generator's sustained rate is {:.0} % of it, its peak {:.0} %",
                         w.command,
                         w.requests_per_s,
-                        w.p50_us.map_or(String::new(), |p| format!(" at {p:.0} µs p50")),
+                        w.p50_us
+                            .map_or(String::new(), |p| format!(" at {p:.0} µs p50")),
                         100.0 * floor_best / w.requests_per_s.max(1.0),
                         100.0 * floor_peak / w.requests_per_s.max(1.0)
                     ),
-                    None => " (wrk was not installed, so no closed-loop yardstick was run)".to_owned(),
+                    None =>
+                        " (wrk was not installed, so no closed-loop yardstick was run)".to_owned(),
                 }
             );
             // Where the machine went at the generator's highest steps.
             let cores = self.env["cores"].as_f64().unwrap_or(0.0);
-            for r in curve.iter().filter(|r| r.variant == "floor" && r.rate >= floor_best) {
+            for r in curve
+                .iter()
+                .filter(|r| r.variant == "floor" && r.rate >= floor_best)
+            {
                 if let Some(c) = r.harness_cpu {
                     let share = (c.generator_us + c.echo_us) * r.rate / 1e6;
                     let _ = writeln!(
@@ -489,18 +616,28 @@ impl Raw {
                 let at = (f.injected_at_s * 1000.0 / f.bucket_ms.max(1) as f64) as usize;
                 let window = (1000 / f.bucket_ms.max(1)) as usize;
                 let worst = |from: usize, to: usize| {
-                    f.timeline.iter().skip(from).take(to.saturating_sub(from)).map(|b| b.max_latency_ns).max().unwrap_or(0) as f64 / 1e6
+                    f.timeline
+                        .iter()
+                        .skip(from)
+                        .take(to.saturating_sub(from))
+                        .map(|b| b.max_latency_ns)
+                        .max()
+                        .unwrap_or(0) as f64
+                        / 1e6
                 };
                 let audit = &f.audit;
-                let checked = if audit["pending_transfers"] == 0 && audit["total_balance"].is_number() {
-                    format!(
-                        "money conserved ({}), 0 pending, {} acknowledged found",
-                        audit["total_balance"],
-                        audit["acknowledged_checked"].as_u64().map_or("–".to_owned(), |n| n.to_string())
-                    )
-                } else {
-                    audit.to_string()
-                };
+                let checked =
+                    if audit["pending_transfers"] == 0 && audit["total_balance"].is_number() {
+                        format!(
+                            "money conserved ({}), 0 pending, {} acknowledged found",
+                            audit["total_balance"],
+                            audit["acknowledged_checked"]
+                                .as_u64()
+                                .map_or("–".to_owned(), |n| n.to_string())
+                        )
+                    } else {
+                        audit.to_string()
+                    };
                 let _ = writeln!(
                     md,
                     "| {} | {} | {} | {:.0} {} | {} | {:.1} s | {} / {}{} | {:.1} / {:.1} ms | {checked} |",
@@ -508,8 +645,13 @@ impl Raw {
                     f.variant,
                     f.fault,
                     f.rate,
-                    if f.scenario == Scenario::Post { "posts" } else { "transfers" },
-                    f.first_failure_s.map_or("none".to_owned(), |s| format!("{s:.1} s")),
+                    if f.scenario == Scenario::Post {
+                        "posts"
+                    } else {
+                        "transfers"
+                    },
+                    f.first_failure_s
+                        .map_or("none".to_owned(), |s| format!("{s:.1} s")),
                     f.recovery_s(),
                     f.failed,
                     f.failed + f.ok,
@@ -521,8 +663,16 @@ impl Raw {
                     worst(at, f.timeline.len()),
                 );
             }
-            if self.faults.iter().any(|f| f.kind == "dependency-down") && !self.faults.iter().any(|f| f.kind == "dependency-down" && f.variant == "microlith") {
-                let _ = writeln!(md, "\n`dependency-down` has no microlith row: its ledger read model is in the same process, so there is no dependency to lose.");
+            if self.faults.iter().any(|f| f.kind == "dependency-down")
+                && !self
+                    .faults
+                    .iter()
+                    .any(|f| f.kind == "dependency-down" && f.variant == "microlith")
+            {
+                let _ = writeln!(
+                    md,
+                    "\n`dependency-down` has no microlith row: its ledger read model is in the same process, so there is no dependency to lose."
+                );
             }
         }
         if let Some(cost) = &self.cost {
@@ -535,11 +685,17 @@ impl Raw {
         if !charts.is_empty() {
             let _ = writeln!(md, "\n## Charts\n");
             for name in &charts {
-                let _ = writeln!(md, "![{name}](charts/{name}.png) ([SVG](charts/{name}.svg))\n");
+                let _ = writeln!(
+                    md,
+                    "![{name}](charts/{name}.png) ([SVG](charts/{name}.svg))\n"
+                );
             }
         }
         let _ = writeln!(md, "\n## Operations\n");
-        let _ = writeln!(md, "| variant | processes | start to ready | RSS idle | RSS after load | CPU per transfer | audit after the runs |");
+        let _ = writeln!(
+            md,
+            "| variant | processes | start to ready | RSS idle | RSS after load | CPU per transfer | audit after the runs |"
+        );
         let _ = writeln!(md, "|---|---|---|---|---|---|---|");
         for v in &self.variants {
             let _ = writeln!(
@@ -547,7 +703,8 @@ impl Raw {
                 "| {} | {} | {} | {} | {} | {} | {} |",
                 v.name,
                 v.processes,
-                v.start_to_ready_ms.map_or("–".to_owned(), |ms| format!("{ms:.0} ms")),
+                v.start_to_ready_ms
+                    .map_or("–".to_owned(), |ms| format!("{ms:.0} ms")),
                 mib(v.rss_idle_bytes),
                 mib(v.rss_loaded_bytes),
                 self.cpu_per_request(&v.name, Scenario::Transfer)
@@ -604,8 +761,19 @@ impl Raw {
         let mb = |b: u64| format!("{:.1} MB", b as f64 / 1e6);
         let mut totals: Vec<(&str, u64, u64)> = Vec::new();
         for i in &c.images.images {
-            let variant = if i.name == "microlith" { "microlith" } else { "microservices" };
-            let _ = writeln!(md, "| `{}` | {variant} | {} | {} | {:.1} s |", i.reference, mb(i.bytes), mb(i.binary_bytes), i.build_s);
+            let variant = if i.name == "microlith" {
+                "microlith"
+            } else {
+                "microservices"
+            };
+            let _ = writeln!(
+                md,
+                "| `{}` | {variant} | {} | {} | {:.1} s |",
+                i.reference,
+                mb(i.bytes),
+                mb(i.binary_bytes),
+                i.build_s
+            );
             match totals.iter_mut().find(|t| t.0 == variant) {
                 Some(t) => {
                     t.1 += 1;
@@ -616,29 +784,62 @@ impl Raw {
         }
         let _ = writeln!(md);
         for (variant, images, bytes) in totals {
-            let files: Vec<String> = c.files.iter().filter(|f| f.0 == variant).map(|f| format!("`{}` ({} lines)", f.1, f.2)).collect();
-            let _ = writeln!(md, "- {variant}: {images} image(s), {} in all; deployed by {}.", mb(bytes), if files.is_empty() { "–".to_owned() } else { files.join(", ") });
+            let files: Vec<String> = c
+                .files
+                .iter()
+                .filter(|f| f.0 == variant)
+                .map(|f| format!("`{}` ({} lines)", f.1, f.2))
+                .collect();
+            let _ = writeln!(
+                md,
+                "- {variant}: {images} image(s), {} in all; deployed by {}.",
+                mb(bytes),
+                if files.is_empty() {
+                    "–".to_owned()
+                } else {
+                    files.join(", ")
+                }
+            );
         }
         // Each container: its own start (the engine's clock, from its
         // process starting to its announcing that it serves) and its memory.
-        let replicas: Vec<(&str, &ReplicaRecord)> = self.variants.iter().flat_map(|v| v.replicas.iter().map(move |r| (v.name.as_str(), r))).collect();
+        let replicas: Vec<(&str, &ReplicaRecord)> = self
+            .variants
+            .iter()
+            .flat_map(|v| v.replicas.iter().map(move |r| (v.name.as_str(), r)))
+            .collect();
         if !replicas.is_empty() {
             let _ = writeln!(
                 md,
                 "\nPer container: start to listening is the Docker engine's time from starting the container's process to the process announcing \
                  that it serves (state loaded, socket bound; its first `listening` line on stdout), RSS that of its process once ready and after the load.\n"
             );
-            let _ = writeln!(md, "| variant | container | start to listening | RSS ready | RSS after load |");
+            let _ = writeln!(
+                md,
+                "| variant | container | start to listening | RSS ready | RSS after load |"
+            );
             let _ = writeln!(md, "|---|---|---|---|---|");
             for (variant, r) in &replicas {
-                let ms = r.start_to_listening_ms.map_or("–".to_owned(), |ms| format!("{ms:.0} ms"));
-                let _ = writeln!(md, "| {variant} | {} | {ms} | {} | {} |", r.service, mib(r.rss_idle_bytes), mib(r.rss_loaded_bytes));
+                let ms = r
+                    .start_to_listening_ms
+                    .map_or("–".to_owned(), |ms| format!("{ms:.0} ms"));
+                let _ = writeln!(
+                    md,
+                    "| {variant} | {} | {ms} | {} | {} |",
+                    r.service,
+                    mib(r.rss_idle_bytes),
+                    mib(r.rss_loaded_bytes)
+                );
             }
             let _ = writeln!(md);
             for v in self.variants.iter().filter(|v| !v.replicas.is_empty()) {
                 let n = v.replicas.len();
                 let idle: u64 = v.replicas.iter().filter_map(|r| r.rss_idle_bytes).sum();
-                let slowest = v.replicas.iter().filter_map(|r| r.start_to_listening_ms).fold(None, |m: Option<f64>, x| Some(m.map_or(x, |m| m.max(x))));
+                let slowest = v
+                    .replicas
+                    .iter()
+                    .filter_map(|r| r.start_to_listening_ms)
+                    .fold(None, |m: Option<f64>, x| Some(m.map_or(x, |m| m.max(x))));
                 let _ = writeln!(
                     md,
                     "- {}: {n} container(s), {} resident once ready ({} per container on average); slowest start to listening {}.",
@@ -655,7 +856,13 @@ impl Raw {
     /// last step tried (so the true limit may be higher).
     fn sustained(&self, variant: &str) -> Option<(f64, bool)> {
         let best = self.highest_step(variant, |r| !r.saturated)?;
-        Some((best, !self.runs.iter().any(|r| r.curve && r.variant == variant && r.saturated)))
+        Some((
+            best,
+            !self
+                .runs
+                .iter()
+                .any(|r| r.curve && r.variant == variant && r.saturated),
+        ))
     }
 
     /// The highest curve step `variant` kept without saturating and with
@@ -669,22 +876,36 @@ impl Raw {
     /// The highest rate among `variant`'s curve steps that pass `keep`
     /// (`None`: no curve for it; 0: none passed).
     fn highest_step(&self, variant: &str, keep: impl Fn(&RunRecord) -> bool) -> Option<f64> {
-        let mut steps = self.runs.iter().filter(|r| r.curve && r.variant == variant).peekable();
+        let mut steps = self
+            .runs
+            .iter()
+            .filter(|r| r.curve && r.variant == variant)
+            .peekable();
         steps.peek()?;
-        Some(steps.filter(|r| keep(r)).map(|r| r.rate).fold(0.0, f64::max))
+        Some(
+            steps
+                .filter(|r| keep(r))
+                .map(|r| r.rate)
+                .fold(0.0, f64::max),
+        )
     }
 
     /// The most a variant answered per second on the curve, overdriven
     /// steps included: what a closed-loop tool reports as its rate (its
     /// latency then all queueing).
     fn peak(&self, variant: &str) -> f64 {
-        self.runs.iter().filter(|r| r.curve && r.variant == variant).map(|r| r.achieved_rate).fold(0.0, f64::max)
+        self.runs
+            .iter()
+            .filter(|r| r.curve && r.variant == variant)
+            .map(|r| r.achieved_rate)
+            .fold(0.0, f64::max)
     }
 
     /// The findings, each read off the sections below.
     fn render_summary(&self, md: &mut String) {
         let (a, b) = ("microlith", "microservices");
-        if !self.variants.iter().any(|v| v.name == a) || !self.variants.iter().any(|v| v.name == b) {
+        if !self.variants.iter().any(|v| v.name == a) || !self.variants.iter().any(|v| v.name == b)
+        {
             return;
         }
         let mut lines: Vec<String> = Vec::new();
@@ -739,12 +960,22 @@ impl Raw {
                 .scenarios()
                 .into_iter()
                 .filter_map(|(scenario, rate)| {
-                    let (ca, cb) = (self.cpu_per_request(a, scenario)?, self.cpu_per_request(b, scenario)?);
-                    Some(format!("{} at {rate:.0}/s {ca:.0} vs {cb:.0} µs ({:.1}x)", scenario.name(), cb / ca.max(1e-9)))
+                    let (ca, cb) = (
+                        self.cpu_per_request(a, scenario)?,
+                        self.cpu_per_request(b, scenario)?,
+                    );
+                    Some(format!(
+                        "{} at {rate:.0}/s {ca:.0} vs {cb:.0} µs ({:.1}x)",
+                        scenario.name(),
+                        cb / ca.max(1e-9)
+                    ))
                 })
                 .collect();
             let cpu = if !per_scenario.is_empty() {
-                format!("CPU per request, recorded windows only: {}", per_scenario.join(", "))
+                format!(
+                    "CPU per request, recorded windows only: {}",
+                    per_scenario.join(", ")
+                )
             } else if let (Some(ca), Some(cb)) = (va.cpu_ms_per_request, vb.cpu_ms_per_request) {
                 // Runs recorded before 2026-11-28 kept only this figure.
                 format!(
@@ -766,10 +997,14 @@ impl Raw {
             ));
         }
         let fan = |v: &str| {
-            let runs: Vec<&crate::fanout::FanoutRecord> = self.fanout.iter().filter(|f| f.variant == v).collect();
+            let runs: Vec<&crate::fanout::FanoutRecord> =
+                self.fanout.iter().filter(|f| f.variant == v).collect();
             let mut p50: Vec<f64> = runs.iter().map(|f| f.p50_us).collect();
             p50.sort_by(f64::total_cmp);
-            let lost: u64 = runs.iter().map(|f| f.lost + f.duplicates + f.out_of_order).sum();
+            let lost: u64 = runs
+                .iter()
+                .map(|f| f.lost + f.duplicates + f.out_of_order)
+                .sum();
             p50.get(p50.len() / 2).map(|m| (*m, lost))
         };
         if let (Some((fa, la)), Some((fb, lb)), Some(f0)) = (fan(a), fan(b), self.fanout.first()) {
@@ -789,9 +1024,17 @@ impl Raw {
         }
         for kind in kinds {
             let of = |v: &str| {
-                self.faults.iter().find(|f| f.kind == kind && f.variant == v).map(|f| {
-                    format!("{} of {} requests failed, impact {:.1} s", f.failed, f.failed + f.ok, f.recovery_s())
-                })
+                self.faults
+                    .iter()
+                    .find(|f| f.kind == kind && f.variant == v)
+                    .map(|f| {
+                        format!(
+                            "{} of {} requests failed, impact {:.1} s",
+                            f.failed,
+                            f.failed + f.ok,
+                            f.recovery_s()
+                        )
+                    })
             };
             lines.push(format!(
                 "Fault `{kind}`: microlith {}; microservices {}; invariants held after each.",
@@ -800,7 +1043,13 @@ impl Raw {
             ));
         }
         if let Some(cost) = &self.cost {
-            let only = |v: &str| cost.code.iter().filter(|c| c.variant == v && !c.area.starts_with("tests")).map(|c| c.code).sum::<u64>();
+            let only = |v: &str| {
+                cost.code
+                    .iter()
+                    .filter(|c| c.variant == v && !c.area.starts_with("tests"))
+                    .map(|c| c.code)
+                    .sum::<u64>()
+            };
             lines.push(format!(
                 "Code that exists only for the fabric: {} lines in the microlith, {} in the microservices; {} lines of business logic, storage, edge and contract suite are shared.",
                 only(a),
@@ -809,7 +1058,9 @@ impl Raw {
             ));
         }
         let floor = self.runs_of("floor", Scenario::Floor);
-        if let (Some(f50), Some(ceiling)) = (Self::spread(&floor, |r| r.p50_us), self.sustained("floor")) {
+        if let (Some(f50), Some(ceiling)) =
+            (Self::spread(&floor, |r| r.p50_us), self.sustained("floor"))
+        {
             lines.push(format!(
                 "The load generator's own floor: {:.0} µs p50 against a trivial echo at {:.0}/s; it sustained {:.0}/s open loop and answered up to {:.0}/s overdriven{}.",
                 f50.0,
@@ -831,30 +1082,60 @@ impl Raw {
 
     fn render_cost(&self, md: &mut String, cost: &crate::cost::Cost) {
         let lines = |variant: &str, tests: bool| -> u64 {
-            cost.code.iter().filter(|a| a.variant == variant && a.area.starts_with("tests") == tests).map(|a| a.code).sum()
+            cost.code
+                .iter()
+                .filter(|a| a.variant == variant && a.area.starts_with("tests") == tests)
+                .map(|a| a.code)
+                .sum()
         };
-        let area = |prefix: &str| cost.code.iter().filter(|a| a.area.starts_with(prefix)).map(|a| a.code).sum::<u64>();
-        let feature = |variant: &str, config: &str| cost.features.iter().find(|f| f.variant == variant && f.config == config);
+        let area = |prefix: &str| {
+            cost.code
+                .iter()
+                .filter(|a| a.area.starts_with(prefix))
+                .map(|a| a.code)
+                .sum::<u64>()
+        };
+        let feature = |variant: &str, config: &str| {
+            cost.features
+                .iter()
+                .find(|f| f.variant == variant && f.config == config)
+        };
         let delta = |config: &str| -> String {
-            match (feature("microservices", "baseline"), feature("microservices", config)) {
+            match (
+                feature("microservices", "baseline"),
+                feature("microservices", config),
+            ) {
                 (Some(base), Some(on)) => {
                     let cpu = match (base.cpu_us_per_request, on.cpu_us_per_request) {
-                        (Some(b), Some(o)) => format!("CPU {:+.0} µs/request ({:.2}x)", o - b, o / b.max(1e-9)),
+                        (Some(b), Some(o)) => {
+                            format!("CPU {:+.0} µs/request ({:.2}x)", o - b, o / b.max(1e-9))
+                        }
                         _ => "CPU –".to_owned(),
                     };
-                    format!("{cpu}, p50 {:+.0} µs ({:.2}x)", on.p50_us - base.p50_us, on.p50_us / base.p50_us.max(1e-9))
+                    format!(
+                        "{cpu}, p50 {:+.0} µs ({:.2}x)",
+                        on.p50_us - base.p50_us,
+                        on.p50_us / base.p50_us.max(1e-9)
+                    )
                 }
                 _ => "not measured".to_owned(),
             }
         };
         // Under compose the containers' faults stand in for the processes'.
         let fault = |variant: &str, kind: &str| {
-            let run = [kind.to_owned(), format!("container-{kind}")].into_iter().find_map(|k| self.faults.iter().find(|f| f.variant == variant && f.kind == k));
+            let run = [kind.to_owned(), format!("container-{kind}")]
+                .into_iter()
+                .find_map(|k| {
+                    self.faults
+                        .iter()
+                        .find(|f| f.variant == variant && f.kind == k)
+                });
             run.map_or(format!("{kind}: not run"), |f| {
                 format!(
                     "{}: first failure {}, impact {:.1} s, {} of {} failed",
                     f.kind,
-                    f.first_failure_s.map_or("none".to_owned(), |s| format!("{s:.1} s")),
+                    f.first_failure_s
+                        .map_or("none".to_owned(), |s| format!("{s:.1} s")),
                     f.recovery_s(),
                     f.failed,
                     f.failed + f.ok
@@ -864,10 +1145,13 @@ impl Raw {
         let variant = |name: &str| self.variants.iter().find(|v| v.name == name);
         let ops = |name: &str| {
             variant(name).map_or("–".to_owned(), |v| {
-                    format!(
+                format!(
                     "{} process(es), {} port(s), RSS {} idle / {} loaded, CPU {} per 1k transfers",
                     v.processes,
-                    cost.ports.iter().find(|(n, _)| n == name).map_or("–".to_owned(), |(_, p)| p.to_string()),
+                    cost.ports
+                        .iter()
+                        .find(|(n, _)| n == name)
+                        .map_or("–".to_owned(), |(_, p)| p.to_string()),
                     mib(v.rss_idle_bytes),
                     mib(v.rss_loaded_bytes),
                     self.cpu_per_request(name, Scenario::Transfer)
@@ -876,7 +1160,11 @@ impl Raw {
                 )
             })
         };
-        let cpu_of = |name: &str| feature(name, "baseline").and_then(|f| f.cpu_us_per_request).map_or("–".to_owned(), |c| format!("{c:.0} µs"));
+        let cpu_of = |name: &str| {
+            feature(name, "baseline")
+                .and_then(|f| f.cpu_us_per_request)
+                .map_or("–".to_owned(), |c| format!("{c:.0} µs"))
+        };
         let _ = writeln!(md, "\n## The cost table\n");
         let _ = writeln!(
             md,
@@ -941,14 +1229,36 @@ impl Raw {
             delta("mtls+tokens"),
         );
         let deploy = |name: &str| {
-            let files = cost.code.iter().find(|a| a.variant == name && a.area.starts_with("deployment")).map_or("–".to_owned(), |a| format!("{} files, {} lines (compose, k8s)", a.files, a.code));
-            let images = self.containers.as_ref().map_or("images sized under `--deploy compose`".to_owned(), |c| {
-                let mine: Vec<_> = c.images.images.iter().filter(|i| (i.name == "microlith") == (name == "microlith")).collect();
-                format!("{} image(s), {:.1} MB", mine.len(), mine.iter().map(|i| i.bytes).sum::<u64>() as f64 / 1e6)
-            });
+            let files = cost
+                .code
+                .iter()
+                .find(|a| a.variant == name && a.area.starts_with("deployment"))
+                .map_or("–".to_owned(), |a| {
+                    format!("{} files, {} lines (compose, k8s)", a.files, a.code)
+                });
+            let images = self.containers.as_ref().map_or(
+                "images sized under `--deploy compose`".to_owned(),
+                |c| {
+                    let mine: Vec<_> = c
+                        .images
+                        .images
+                        .iter()
+                        .filter(|i| (i.name == "microlith") == (name == "microlith"))
+                        .collect();
+                    format!(
+                        "{} image(s), {:.1} MB",
+                        mine.len(),
+                        mine.iter().map(|i| i.bytes).sum::<u64>() as f64 / 1e6
+                    )
+                },
+            );
             format!("{files}; {images}")
         };
-        let ready = |name: &str| variant(name).and_then(|v| v.start_to_ready_ms).map_or("–".to_owned(), |ms| format!("{ms:.0} ms"));
+        let ready = |name: &str| {
+            variant(name)
+                .and_then(|v| v.start_to_ready_ms)
+                .map_or("–".to_owned(), |ms| format!("{ms:.0} ms"))
+        };
         let _ = writeln!(
             md,
             "| containers / orchestration | {}; start to ready {} | {}; start to ready {} |",
@@ -969,7 +1279,11 @@ impl Raw {
             "| eventual consistency | none: the audit reads the accounts and the journal in the same process | one replicated read model (the ledger, fed asynchronously over HTTP/JSON); the audit reads it once it has caught up; {lag} |"
         );
         let upgrade = |variant: &str, how: &str| {
-            let run = ["upgrade", "rolling-restart"].iter().find_map(|k| self.faults.iter().find(|f| f.variant == variant && f.kind == *k));
+            let run = ["upgrade", "rolling-restart"].iter().find_map(|k| {
+                self.faults
+                    .iter()
+                    .find(|f| f.variant == variant && f.kind == *k)
+            });
             run.map_or("not run".to_owned(), |f| {
                 let worst = f.timeline.iter().skip((f.injected_at_s * 1000.0 / f.bucket_ms.max(1) as f64) as usize).map(|b| b.max_latency_ns).max().unwrap_or(0);
                 let how = if f.kind == "upgrade" { how } else { "its container restarted (docker restart)" };
@@ -979,7 +1293,10 @@ impl Raw {
         let _ = writeln!(
             md,
             "| blue/green vs hot upgrade | {} | {} |",
-            upgrade("microlith", "a new process takes the socket and the state over"),
+            upgrade(
+                "microlith",
+                "a new process takes the socket and the state over"
+            ),
             upgrade("microservices", "one service restarted gracefully"),
         );
         let _ = writeln!(
@@ -990,13 +1307,25 @@ impl Raw {
             fault("microservices", "crash"),
             fault("microservices", "pause"),
         );
-        let _ = writeln!(md, "| operations | {} | {} |", ops("microlith"), ops("microservices"));
+        let _ = writeln!(
+            md,
+            "| operations | {} | {} |",
+            ops("microlith"),
+            ops("microservices")
+        );
 
         let _ = writeln!(md, "\n### Code by purpose\n");
-        let _ = writeln!(md, "| variant | area | files | lines of code | comment lines |");
+        let _ = writeln!(
+            md,
+            "| variant | area | files | lines of code | comment lines |"
+        );
         let _ = writeln!(md, "|---|---|---|---|---|");
         for a in &cost.code {
-            let _ = writeln!(md, "| {} | {} | {} | {} | {} |", a.variant, a.area, a.files, a.code, a.comments);
+            let _ = writeln!(
+                md,
+                "| {} | {} | {} | {} | {} |",
+                a.variant, a.area, a.files, a.code, a.comments
+            );
         }
         let _ = writeln!(
             md,
@@ -1009,7 +1338,10 @@ impl Raw {
         );
         if !cost.builds.is_empty() {
             let _ = writeln!(md, "\n### Builds and binaries\n");
-            let _ = writeln!(md, "| variant | release binary | release build from scratch | crates compiled |");
+            let _ = writeln!(
+                md,
+                "| variant | release binary | release build from scratch | crates compiled |"
+            );
             let _ = writeln!(md, "|---|---|---|---|");
             for b in &cost.builds {
                 let _ = writeln!(
@@ -1017,11 +1349,17 @@ impl Raw {
                     "| {} | {:.1} MiB | {} | {} |",
                     b.variant,
                     b.binary_bytes as f64 / 1048576.0,
-                    b.seconds.map_or("not timed (`--build-cost` or `--full`)".to_owned(), |s| format!("{s:.0} s")),
+                    b.seconds.map_or(
+                        "not timed (`--build-cost` or `--full`)".to_owned(),
+                        |s| format!("{s:.0} s")
+                    ),
                     b.crates.map_or("–".to_owned(), |n| n.to_string()),
                 );
             }
-            let _ = writeln!(md, "\nThe microservices binary holds all five services (one image per service would each carry it).");
+            let _ = writeln!(
+                md,
+                "\nThe microservices binary holds all five services (one image per service would each carry it)."
+            );
         }
         if !cost.features.is_empty() {
             let _ = writeln!(md, "\n### Tracing, mTLS and service tokens under load\n");
@@ -1030,7 +1368,10 @@ impl Raw {
                 "The same transfer load at {:.0}/s for {} s (after {} s of warm-up) against a fresh instance of each configuration, one at a time.\n",
                 self.profile.cost_rate, self.profile.duration_s, self.profile.warmup_s
             );
-            let _ = writeln!(md, "| variant | configuration | p50 µs | p99 µs | CPU per request | errors |");
+            let _ = writeln!(
+                md,
+                "| variant | configuration | p50 µs | p99 µs | CPU per request | errors |"
+            );
             let _ = writeln!(md, "|---|---|---|---|---|---|");
             for f in &cost.features {
                 let _ = writeln!(
@@ -1040,7 +1381,8 @@ impl Raw {
                     f.config,
                     f.p50_us,
                     f.p99_us,
-                    f.cpu_us_per_request.map_or("–".to_owned(), |c| format!("{c:.0} µs")),
+                    f.cpu_us_per_request
+                        .map_or("–".to_owned(), |c| format!("{c:.0} µs")),
                     f.errors
                 );
             }
@@ -1058,7 +1400,10 @@ impl Raw {
              messages some subscriber never got (after resuming from a slow-reader disconnect, if any).\n",
             f0.subscribers, f0.rate
         );
-        let _ = writeln!(md, "| variant | deliveries/s | p50 µs | p90 µs | p99 µs | p99.9 µs | max µs | posts failed | lost / dup / reordered | reconnects |");
+        let _ = writeln!(
+            md,
+            "| variant | deliveries/s | p50 µs | p90 µs | p99 µs | p99.9 µs | max µs | posts failed | lost / dup / reordered | reconnects |"
+        );
         let _ = writeln!(md, "|---|---|---|---|---|---|---|---|---|---|");
         let mut names: Vec<&str> = Vec::new();
         for f in &self.fanout {
@@ -1068,16 +1413,22 @@ impl Raw {
         }
         let span = self.profile.duration_s + self.profile.warmup_s;
         for name in names {
-            let runs: Vec<&crate::fanout::FanoutRecord> = self.fanout.iter().filter(|f| f.variant == name).collect();
+            let runs: Vec<&crate::fanout::FanoutRecord> =
+                self.fanout.iter().filter(|f| f.variant == name).collect();
             let med = |field: fn(&crate::fanout::FanoutRecord) -> f64| {
                 let mut v: Vec<f64> = runs.iter().map(|f| field(f)).collect();
                 v.sort_by(f64::total_cmp);
-                let (lo, hi) = (v.first().copied().unwrap_or(0.0), v.last().copied().unwrap_or(0.0));
+                let (lo, hi) = (
+                    v.first().copied().unwrap_or(0.0),
+                    v.last().copied().unwrap_or(0.0),
+                );
                 (v.get(v.len() / 2).copied().unwrap_or(0.0), lo, hi)
             };
             let (p50, lo50, hi50) = med(|f| f.p50_us);
             let (p99, lo99, hi99) = med(|f| f.p99_us);
-            let sum = |field: fn(&crate::fanout::FanoutRecord) -> u64| runs.iter().map(|f| field(f)).sum::<u64>();
+            let sum = |field: fn(&crate::fanout::FanoutRecord) -> u64| {
+                runs.iter().map(|f| field(f)).sum::<u64>()
+            };
             let _ = writeln!(
                 md,
                 "| {name} | {:.0} | {p50:.0} ({lo50:.0}–{hi50:.0}) | {:.0} | {p99:.0} ({lo99:.0}–{hi99:.0}) | {:.0} | {:.0} | {} | {} / {} / {} | {} |",
@@ -1106,7 +1457,10 @@ impl Raw {
     }
 
     fn floor_rate(&self) -> f64 {
-        self.runs.iter().find(|r| r.scenario == Scenario::Floor).map_or(0.0, |r| r.rate)
+        self.runs
+            .iter()
+            .find(|r| r.scenario == Scenario::Floor)
+            .map_or(0.0, |r| r.rate)
     }
 }
 
@@ -1140,7 +1494,11 @@ mod tests {
             curve: false,
             harness_cpu: None,
             in_flight_limit: None,
-            cpu_us_per_request: (variant != "floor").then_some(if variant == "microlith" { 40.0 } else { 600.0 }),
+            cpu_us_per_request: (variant != "floor").then_some(if variant == "microlith" {
+                40.0
+            } else {
+                600.0
+            }),
             // Parts of 0.8 of the p50; the 50 µs send lag makes up the rest
             // at p50 = 250.
             breakdown: (variant != "floor").then(|| crate::breakdown::Breakdown {
@@ -1306,42 +1664,99 @@ mod tests {
     #[test]
     fn renders_medians_spreads_and_ratios_from_raw_data() {
         let md = fixture().render();
-        assert!(md.contains("| balance | 400 | microlith | 300 (100–300) |"), "{md}");
-        assert!(md.contains("| balance | 400 | microservices | 600 (400–600) |"), "{md}");
-        assert!(md.contains("| balance | microservices / microlith | 2.00x | 2.00x |"), "{md}");
+        assert!(
+            md.contains("| balance | 400 | microlith | 300 (100–300) |"),
+            "{md}"
+        );
+        assert!(
+            md.contains("| balance | 400 | microservices | 600 (400–600) |"),
+            "{md}"
+        );
+        assert!(
+            md.contains("| balance | microservices / microlith | 2.00x | 2.00x |"),
+            "{md}"
+        );
         assert!(md.contains("| floor |"), "{md}");
         // Where the time goes, and the hop budget: the round trip into the
         // edge (120 + 50) plus 4 hops of 15 µs.
         assert!(md.contains("## Where the time goes"), "{md}");
-        assert!(md.contains("| balance | microlith | 120 | 60 | 30 | 30 | 50 | 290 | 300 | 0.97 | 80 |"), "{md}");
-        assert!(md.contains("| balance | microlith | 170 | 4.0 | 15.0 | 230 | 300 | 1.30x | 90 |"), "{md}");
-        assert!(md.contains("| 4 | 0/2 |"), "errors counted over repeats: {md}");
+        assert!(
+            md.contains(
+                "| balance | microlith | 120 | 60 | 30 | 30 | 50 | 290 | 300 | 0.97 | 80 |"
+            ),
+            "{md}"
+        );
+        assert!(
+            md.contains("| balance | microlith | 170 | 4.0 | 15.0 | 230 | 300 | 1.30x | 90 |"),
+            "{md}"
+        );
+        assert!(
+            md.contains("| 4 | 0/2 |"),
+            "errors counted over repeats: {md}"
+        );
         assert!(md.contains("commit `abc`"));
         assert!(
             md.contains("| crash | microservices | SIGKILL accounts | 300 transfers | 0.1 s | 0.2 s | 40 / 1800 (unavailable_503 38, error 2) | 0.9 / 50.0 ms | money conserved (1000), 0 pending, 1700 acknowledged found |"),
             "{md}"
         );
-        assert!(md.contains("| 1000 | microlith | 99 | 90 | 180 | 40 | 2 | yes |"), "{md}");
+        assert!(
+            md.contains("| 1000 | microlith | 99 | 90 | 180 | 40 | 2 | yes |"),
+            "{md}"
+        );
         // The cross-check: 15 % apart at p50 is still agreement; the sign says whose is higher.
-        assert!(md.contains("| floor | `/echo` | 400 | 230 | 200 (+15 %) | 900 | 1000 (-10 %) | 399 | 0 | yes |"), "{md}");
+        assert!(
+            md.contains(
+                "| floor | `/echo` | 400 | 230 | 200 (+15 %) | 900 | 1000 (-10 %) | 399 | 0 | yes |"
+            ),
+            "{md}"
+        );
         // CPU per request: each run's own window, per scenario.
-        assert!(md.contains("| 99 | 600 | 4 | 0/2 |"), "the fixed-rate table's CPU column: {md}");
-        assert!(md.contains("CPU per request, recorded windows only: balance at 400/s 40 vs 600 µs (15.0x)"), "{md}");
-        assert!(md.contains("- microlith: 750/s; the highest step with p99 under 10 ms: 500/s"), "{md}");
-        assert!(md.contains("- microservices: 500/s; the highest step with p99 under 10 ms: 0/s"), "{md}");
-        assert!(md.contains("Transfers sustained before the knee: microlith 750/s"), "{md}");
-        assert!(md.contains("; with p99 under 10 ms: 500/s and 0/s."), "{md}");
+        assert!(
+            md.contains("| 99 | 600 | 4 | 0/2 |"),
+            "the fixed-rate table's CPU column: {md}"
+        );
+        assert!(
+            md.contains(
+                "CPU per request, recorded windows only: balance at 400/s 40 vs 600 µs (15.0x)"
+            ),
+            "{md}"
+        );
+        assert!(
+            md.contains("- microlith: 750/s; the highest step with p99 under 10 ms: 500/s"),
+            "{md}"
+        );
+        assert!(
+            md.contains("- microservices: 500/s; the highest step with p99 under 10 ms: 0/s"),
+            "{md}"
+        );
+        assert!(
+            md.contains("Transfers sustained before the knee: microlith 750/s"),
+            "{md}"
+        );
+        assert!(
+            md.contains("; with p99 under 10 ms: 500/s and 0/s."),
+            "{md}"
+        );
         assert!(md.contains("| containers / orchestration | –; 1 image(s), 7.0 MB; start to ready 12 ms | –; 2 image(s), 14.0 MB; start to ready 12 ms |"), "{md}");
         assert!(md.contains("| supervision / fault detection | crash: not run; pause: not run | crash: first failure 0.1 s, impact 0.2 s, 40 of 1800 failed; pause: not run |"), "{md}");
         // Containers: per image, and per variant in all.
-        assert!(md.contains("| `mvm/accounts:local` | microservices | 7.0 MB | 6.9 MB | 5.0 s |"), "{md}");
+        assert!(
+            md.contains("| `mvm/accounts:local` | microservices | 7.0 MB | 6.9 MB | 5.0 s |"),
+            "{md}"
+        );
         assert!(md.contains("- microservices: 2 image(s), 14.0 MB in all; deployed by `microservices/compose.yml` (60 lines)."), "{md}");
         // A history read that waited out a 503 is said.
-        assert!(md.contains("answered 503 for 2.5 s before it could be read"), "{md}");
+        assert!(
+            md.contains("answered 503 for 2.5 s before it could be read"),
+            "{md}"
+        );
         // The read model's lag, from the histogram's difference.
         assert!(md.contains("its lag over this run's load (`ledger_replication_lag_seconds`): mean 1.50 ms over 1200 entries, 99 % applied within 10 ms |"), "{md}");
         // Each container: its start and its memory, and per variant.
-        assert!(md.contains("| microservices | accounts | 14 ms | 12.0 MiB | 16.0 MiB |"), "{md}");
+        assert!(
+            md.contains("| microservices | accounts | 14 ms | 12.0 MiB | 16.0 MiB |"),
+            "{md}"
+        );
         assert!(md.contains("- microservices: 2 container(s), 21.0 MiB resident once ready (10.5 MiB per container on average); slowest start to listening 14 ms."), "{md}");
         assert!(md.contains("- microlith: 1 container(s), 8.0 MiB resident once ready (8.0 MiB per container on average); slowest start to listening 10 ms."), "{md}");
         // Where the cores went at the generator's ceiling: (6 + 9) µs × 500/s.
@@ -1353,40 +1768,74 @@ mod tests {
         assert!(md.contains("| microlith | 5000 | 100 (100–100) | 150 | 300 (300–300) | 400 | 500 | 0 | 0 / 0 / 0 | 1 |"), "{md}");
         assert!(md.contains("| microservices | 5000 | 200 (200–200) | 150 | 600 (600–600) | 400 | 500 | 0 | 3 / 0 / 0 | 1 |"), "{md}");
         // The cost table, from the cost record.
-        assert!(md.contains("| communication fabric | 800 lines (actor runtime and supervision 800,"), "{md}");
-        assert!(md.contains("| 520 lines (proto 120, codecs 0, servers 400,"), "{md}");
+        assert!(
+            md.contains("| communication fabric | 800 lines (actor runtime and supervision 800,"),
+            "{md}"
+        );
+        assert!(
+            md.contains("| 520 lines (proto 120, codecs 0, servers 400,"),
+            "{md}"
+        );
         assert!(md.contains("| private CA / mTLS | none | 12 CA and certificate files generated per run; mTLS on: CPU +60 µs/request (1.10x), p50 +100 µs (1.10x) |"), "{md}");
-        assert!(md.contains("2 versioned proto package(s) (bank.v1, chat.v1), 120 lines"), "{md}");
+        assert!(
+            md.contains("2 versioned proto package(s) (bank.v1, chat.v1), 120 lines"),
+            "{md}"
+        );
         assert!(md.contains("| microlith | 8.0 MiB | 61 s | 150 |"), "{md}");
-        assert!(md.contains("Only for the microservices: 520 (+ 900 of tests)"), "{md}");
-        assert!(md.contains("The run took 4.2 min: build 30 s, start 0 s, load 120 s, faults 60 s, cost 40 s."), "{md}");
+        assert!(
+            md.contains("Only for the microservices: 520 (+ 900 of tests)"),
+            "{md}"
+        );
+        assert!(
+            md.contains(
+                "The run took 4.2 min: build 30 s, start 0 s, load 120 s, faults 60 s, cost 40 s."
+            ),
+            "{md}"
+        );
         assert!(md.contains("(the floor, stepped on alone past the curve, at most 32 requests in flight at that step) sustained 500/s open loop against the echo endpoint with its latency intact, and answered up to 800/s when overdriven"), "{md}");
         assert!(md.contains("reached 1000 requests/s at 80 µs p50: our generator's sustained rate is 50 % of it, its peak 80 %"), "{md}");
         let violations = fixture().violations();
         assert_eq!(violations.len(), 1, "{violations:?}");
-        assert!(violations[0].starts_with("microservices fan-out repeat 0: 3 lost"), "{violations:?}");
+        assert!(
+            violations[0].starts_with("microservices fan-out repeat 0: 3 lost"),
+            "{violations:?}"
+        );
     }
 
     #[test]
     fn the_fairness_ledger_gives_each_switch_its_measured_effect() {
         let mut raw = fixture();
-        assert!(!raw.render().contains("## Fairness ledger"), "a run without a runtime record predates the ledger");
+        assert!(
+            !raw.render().contains("## Fairness ledger"),
+            "a run without a runtime record predates the ledger"
+        );
         raw.env["runtimes"] = serde_json::json!({"policy": "2 core(s) shared", "sizing": "sized"});
         if let Some(cost) = raw.cost.as_mut() {
             let base = cost.features[0].clone();
-            cost.features.push(crate::cost::FeatureCost { config: crate::cost::FINE_PATH.into(), p50_us: 2500.0, cpu_us_per_request: Some(1200.0), ..base });
+            cost.features.push(crate::cost::FeatureCost {
+                config: crate::cost::FINE_PATH.into(),
+                p50_us: 2500.0,
+                cpu_us_per_request: Some(1200.0),
+                ..base
+            });
         }
         let md = raw.render();
         assert!(md.contains("## Fairness ledger"), "{md}");
         assert!(md.contains("fine: p50 1000 → 2500 µs (2.50x), p99 3000 → 3000 µs, CPU 600 → 1200 µs per transfer (2.00x), at 1000 transfers/s"), "{md}");
-        assert!(md.contains("2 core(s) shared. tokio-default: not measured"), "{md}");
+        assert!(
+            md.contains("2 core(s) shared. tokio-default: not measured"),
+            "{md}"
+        );
     }
 
     #[test]
     fn wrk_output_is_read() {
         let text = "Running 2s test @ http://127.0.0.1:1/echo\n  Latency Distribution\n     50%  152.00us\n     75%  1.20ms\nRequests/sec:  41234.56\nTransfer/sec:      5.00MB\n";
         assert_eq!(parse_wrk(text), Some((41234.56, Some(152.0))));
-        assert_eq!(parse_wrk("     50%    1.50ms\nRequests/sec: 10\n"), Some((10.0, Some(1500.0))));
+        assert_eq!(
+            parse_wrk("     50%    1.50ms\nRequests/sec: 10\n"),
+            Some((10.0, Some(1500.0)))
+        );
         assert_eq!(parse_wrk("nothing"), None);
     }
 
@@ -1410,10 +1859,16 @@ mod tests {
     fn a_stored_step_answering_errors_reads_as_saturated() {
         // Stored by a harness that did not yet count errors: 1000/s kept,
         // 87 % of the answers 503.
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/test-tmp").join(format!("report-errors-{}", std::process::id()));
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../target/test-tmp")
+            .join(format!("report-errors-{}", std::process::id()));
         let mut raw = fixture();
         let mut steps = 0;
-        for step in raw.runs.iter_mut().filter(|r| r.curve && r.variant == "microlith" && !r.saturated) {
+        for step in raw
+            .runs
+            .iter_mut()
+            .filter(|r| r.curve && r.variant == "microlith" && !r.saturated)
+        {
             step.outcomes = vec![("ok".into(), 800), ("unavailable_503".into(), 5200)];
             steps += 1;
         }
@@ -1421,27 +1876,60 @@ mod tests {
         raw.write(&dir).expect("write");
         let again = Raw::read(&dir).expect("read");
         let _ = std::fs::remove_dir_all(&dir);
-        assert!(again.runs.iter().filter(|r| r.curve && r.variant == "microlith").all(|r| r.saturated));
-        assert!(again.render().contains("- microlith: 0/s"), "{}", again.render());
+        assert!(
+            again
+                .runs
+                .iter()
+                .filter(|r| r.curve && r.variant == "microlith")
+                .all(|r| r.saturated)
+        );
+        assert!(
+            again.render().contains("- microlith: 0/s"),
+            "{}",
+            again.render()
+        );
     }
 
     #[test]
     fn re_rendering_stored_results_gives_the_same_report() {
         // Inside the project tree: target/test-tmp.
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/test-tmp").join(format!("report-fixture-{}", std::process::id()));
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../target/test-tmp")
+            .join(format!("report-fixture-{}", std::process::id()));
         let raw = fixture();
         raw.write(&dir).expect("write");
         let again = Raw::read(&dir).expect("read");
-        assert_eq!(again.render(), std::fs::read_to_string(dir.join("REPORT.md")).expect("report"));
+        assert_eq!(
+            again.render(),
+            std::fs::read_to_string(dir.join("REPORT.md")).expect("report")
+        );
         let h = decode_histogram(&again.runs[0].histogram).expect("histogram");
         assert_eq!(h.len(), 3);
-        assert!(std::fs::read_to_string(dir.join("runs.csv")).expect("csv").lines().count() == 12, "a header and a row per run");
-        let hlog = std::fs::read_to_string(dir.join("hdr").join("microlith-balance.hlog")).expect("hdr log");
-        assert_eq!(hlog.lines().filter(|l| l.starts_with("Tag=fixed-")).count(), 2, "{hlog}");
+        assert!(
+            std::fs::read_to_string(dir.join("runs.csv"))
+                .expect("csv")
+                .lines()
+                .count()
+                == 12,
+            "a header and a row per run"
+        );
+        let hlog = std::fs::read_to_string(dir.join("hdr").join("microlith-balance.hlog"))
+            .expect("hdr log");
+        assert_eq!(
+            hlog.lines().filter(|l| l.starts_with("Tag=fixed-")).count(),
+            2,
+            "{hlog}"
+        );
         for chart in ["spectrum-balance", "throughput-p99-transfer"] {
             for ext in ["png", "svg"] {
                 let file = dir.join("charts").join(format!("{chart}.{ext}"));
-                assert!(std::fs::metadata(&file).map(|m| m.len() > 1000).unwrap_or(false), "{} missing or empty", file.display());
+                assert!(
+                    std::fs::metadata(&file)
+                        .map(|m| m.len() > 1000)
+                        .unwrap_or(false),
+                    "{} missing or empty",
+                    file.display()
+                );
             }
             assert!(again.render().contains(&format!("(charts/{chart}.png)")));
         }

@@ -109,7 +109,10 @@ impl Profile {
             accounts: 1000,
             hot_fraction: 0.2,
             hot_accounts: 10,
-            curve_rates: vec![500.0, 1000.0, 2000.0, 4000.0, 6000.0, 8000.0, 12000.0, 16000.0, 24000.0, 32000.0, 40000.0, 48000.0],
+            curve_rates: vec![
+                500.0, 1000.0, 2000.0, 4000.0, 6000.0, 8000.0, 12000.0, 16000.0, 24000.0, 32000.0,
+                40000.0, 48000.0,
+            ],
             curve_step_s: 1.5,
             curve_p99_bound_ms: curve_p99_bound_ms(),
             generator_rates: vec![64000.0, 96000.0, 128000.0, 160000.0, 192000.0],
@@ -135,7 +138,10 @@ impl Profile {
             read_rate: 1000.0,
             transfer_rate: 600.0,
             post_rate: 300.0,
-            curve_rates: vec![500.0, 1000.0, 2000.0, 3000.0, 4000.0, 6000.0, 8000.0, 12000.0, 16000.0, 20000.0, 24000.0, 32000.0, 40000.0, 48000.0, 56000.0],
+            curve_rates: vec![
+                500.0, 1000.0, 2000.0, 3000.0, 4000.0, 6000.0, 8000.0, 12000.0, 16000.0, 20000.0,
+                24000.0, 32000.0, 40000.0, 48000.0, 56000.0,
+            ],
             curve_step_s: 6.0,
             fault_rate: 500.0,
             fault_seconds: 20.0,
@@ -355,7 +361,10 @@ fn read_threads() -> Option<Vec<(String, String)>> {
     let mut threads = Vec::new();
     for task in std::fs::read_dir("/proc/self/task").ok()?.flatten() {
         let path = task.path();
-        let (Ok(comm), Ok(sched)) = (std::fs::read_to_string(path.join("comm")), std::fs::read_to_string(path.join("schedstat"))) else {
+        let (Ok(comm), Ok(sched)) = (
+            std::fs::read_to_string(path.join("comm")),
+            std::fs::read_to_string(path.join("schedstat")),
+        ) else {
             continue; // the thread ended meanwhile
         };
         threads.push((comm, sched));
@@ -365,10 +374,15 @@ fn read_threads() -> Option<Vec<(String, String)>> {
 
 /// Sums the threads' CPU nanoseconds (the first field of each
 /// `schedstat`) by name (`comm`).
-fn cpu_by_name<'a>(threads: impl IntoIterator<Item = (&'a str, &'a str)>) -> Option<Vec<(String, u64)>> {
+fn cpu_by_name<'a>(
+    threads: impl IntoIterator<Item = (&'a str, &'a str)>,
+) -> Option<Vec<(String, u64)>> {
     let mut by_name: Vec<(String, u64)> = Vec::new();
     for (comm, sched) in threads {
-        let ns: u64 = sched.split_whitespace().next().and_then(|n| n.parse().ok())?;
+        let ns: u64 = sched
+            .split_whitespace()
+            .next()
+            .and_then(|n| n.parse().ok())?;
         match by_name.iter_mut().find(|(n, _)| n == comm.trim()) {
             Some(entry) => entry.1 += ns,
             None => by_name.push((comm.trim().to_owned(), ns)),
@@ -380,8 +394,16 @@ fn cpu_by_name<'a>(threads: impl IntoIterator<Item = (&'a str, &'a str)>) -> Opt
 /// Sums the threads' CPU nanoseconds into the rest and the echo thread's.
 fn split_cpu<'a>(threads: impl IntoIterator<Item = (&'a str, &'a str)>) -> Option<(u64, u64)> {
     let by_name = cpu_by_name(threads)?;
-    let echo = by_name.iter().filter(|(n, _)| n == ECHO_THREAD).map(|(_, ns)| ns).sum();
-    let rest = by_name.iter().filter(|(n, _)| n != ECHO_THREAD).map(|(_, ns)| ns).sum();
+    let echo = by_name
+        .iter()
+        .filter(|(n, _)| n == ECHO_THREAD)
+        .map(|(_, ns)| ns)
+        .sum();
+    let rest = by_name
+        .iter()
+        .filter(|(n, _)| n != ECHO_THREAD)
+        .map(|(_, ns)| ns)
+        .sum();
     Some((rest, echo))
 }
 
@@ -398,9 +420,21 @@ fn us(ns: u64) -> f64 {
 impl RunRecord {
     fn of(variant: &str, scenario: Scenario, repeat: u32, rate: f64, stats: &RunStats) -> Self {
         let h = &stats.latency;
-        let q = |p: f64| if h.is_empty() { 0.0 } else { us(h.value_at_quantile(p)) };
+        let q = |p: f64| {
+            if h.is_empty() {
+                0.0
+            } else {
+                us(h.value_at_quantile(p))
+            }
+        };
         let lag = &stats.send_lag;
-        let lq = |p: f64| if lag.is_empty() { 0.0 } else { us(lag.value_at_quantile(p)) };
+        let lq = |p: f64| {
+            if lag.is_empty() {
+                0.0
+            } else {
+                us(lag.value_at_quantile(p))
+            }
+        };
         Self {
             variant: variant.to_owned(),
             scenario,
@@ -415,7 +449,11 @@ impl RunRecord {
             max_us: if h.is_empty() { 0.0 } else { us(h.max()) },
             send_lag_p50_us: lq(0.5),
             send_lag_p99_us: lq(0.99),
-            outcomes: stats.outcomes.iter().map(|(o, n)| (o.name().to_owned(), *n)).collect(),
+            outcomes: stats
+                .outcomes
+                .iter()
+                .map(|(o, n)| (o.name().to_owned(), *n))
+                .collect(),
             scheduled: stats.scheduled,
             unfinished: stats.unfinished,
             histogram: crate::report::encode_histogram(h),
@@ -442,9 +480,9 @@ pub(crate) struct Call {
 /// Opens the workload's accounts and rooms on a variant (32 at a time).
 pub async fn prepare(api: &contract::Api, workload: &Workload) -> anyhow::Result<()> {
     use futures::StreamExt;
-    let mut opened = futures::stream::iter(workload.accounts().into_iter().map(|(id, opening)| async move {
-        api.open(id.as_str(), opening.balance().minor_units()).await
-    }))
+    let mut opened = futures::stream::iter(workload.accounts().into_iter().map(
+        |(id, opening)| async move { api.open(id.as_str(), opening.balance().minor_units()).await },
+    ))
     .buffer_unordered(32);
     while let Some(result) = opened.next().await {
         result?;
@@ -506,9 +544,17 @@ fn calls(scenario: Scenario, workload: &mut Workload, n: u64) -> Vec<Call> {
 }
 
 /// Sends one prepared request; its outcome once the whole answer is read.
-pub(crate) fn send(http: &crate::client::Client, base: &str, call: &Call) -> impl Future<Output = Outcome> + Send + use<> {
+pub(crate) fn send(
+    http: &crate::client::Client,
+    base: &str,
+    call: &Call,
+) -> impl Future<Output = Outcome> + Send + use<> {
     let answer = send_raw(http, base, call, None);
-    async move { answer.await.map_or(Outcome::Error, |(status, _)| Outcome::of_status(status)) }
+    async move {
+        answer
+            .await
+            .map_or(Outcome::Error, |(status, _)| Outcome::of_status(status))
+    }
 }
 
 /// What a run is aimed at: a variant (or the echo floor) by name, its
@@ -537,26 +583,35 @@ pub fn run_one(
     let rate = plan.rate;
     let prepared = Arc::new(calls(scenario, workload, plan.total()));
     let (http, base) = (http.clone(), target.base.to_owned());
-    let before = (scenario == Scenario::Floor).then(harness_cpu_seconds).flatten();
+    let before = (scenario == Scenario::Floor)
+        .then(harness_cpu_seconds)
+        .flatten();
     let total = plan.total();
     let samples = Arc::new(parking_lot::Mutex::new(Vec::new()));
     let kept = samples.clone();
     let stats = load::run_metered(runtime, plan, target.meter, move |i| {
         let call = &prepared[i as usize];
         // A share of the recorded requests ask for their timing.
-        let timed = (!plan.in_warmup(i) && crate::breakdown::sampled(i, total)).then(|| (crate::breakdown::traceparent(i), kept.clone()));
+        let timed = (!plan.in_warmup(i) && crate::breakdown::sampled(i, total))
+            .then(|| (crate::breakdown::traceparent(i), kept.clone()));
         let answer = send_raw(&http, &base, call, timed);
-        async move { answer.await.map_or(Outcome::Error, |(status, _)| Outcome::of_status(status)) }
+        async move {
+            answer
+                .await
+                .map_or(Outcome::Error, |(status, _)| Outcome::of_status(status))
+        }
     });
     let mut record = RunRecord::of(target.name, scenario, repeat, rate, &stats);
     record.breakdown = crate::breakdown::of(&samples.lock());
     record.in_flight_limit = Some(plan.max_in_flight);
     // Warm-up requests ran too: divide by every request the run made.
     let made = (stats.latency.len() + plan.total().saturating_sub(stats.scheduled)).max(1) as f64;
-    record.harness_cpu = before.zip(harness_cpu_seconds()).map(|((g0, e0), (g1, e1))| HarnessCpu {
-        generator_us: (g1 - g0) * 1e6 / made,
-        echo_us: (e1 - e0) * 1e6 / made,
-    });
+    record.harness_cpu = before
+        .zip(harness_cpu_seconds())
+        .map(|((g0, e0), (g1, e1))| HarnessCpu {
+            generator_us: (g1 - g0) * 1e6 / made,
+            echo_us: (e1 - e0) * 1e6 / made,
+        });
     record
 }
 
@@ -567,12 +622,21 @@ pub fn start_echo() -> anyhow::Result<(String, tokio_util::sync::DropGuard)> {
     let stop = tokio_util::sync::CancellationToken::new();
     let stopped = stop.clone();
     std::thread::spawn(move || {
-        let Ok(rt) = tokio::runtime::Builder::new_multi_thread().worker_threads(1).thread_name(ECHO_THREAD).enable_all().build() else {
+        let Ok(rt) = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name(ECHO_THREAD)
+            .enable_all()
+            .build()
+        else {
             return;
         };
         rt.block_on(async move {
-            let Ok(listener) = tokio::net::TcpListener::bind("127.0.0.1:0").await else { return };
-            let Ok(addr) = listener.local_addr() else { return };
+            let Ok(listener) = tokio::net::TcpListener::bind("127.0.0.1:0").await else {
+                return;
+            };
+            let Ok(addr) = listener.local_addr() else {
+                return;
+            };
             let _ = tx.send(addr);
             let app = axum::Router::new().route("/echo", axum::routing::get(|| async { "ok" }));
             // As the systems' edges: Nagle off.
@@ -580,7 +644,9 @@ pub fn start_echo() -> anyhow::Result<(String, tokio_util::sync::DropGuard)> {
             let listener = listener.tap_io(|tcp| {
                 let _ = tcp.set_nodelay(true);
             });
-            let _ = axum::serve(listener, app).with_graceful_shutdown(stopped.cancelled_owned()).await;
+            let _ = axum::serve(listener, app)
+                .with_graceful_shutdown(stopped.cancelled_owned())
+                .await;
         });
     });
     let addr = rx.recv_timeout(Duration::from_secs(10))?;
@@ -588,7 +654,10 @@ pub fn start_echo() -> anyhow::Result<(String, tokio_util::sync::DropGuard)> {
 }
 
 /// After a variant's runs: money conserved and nothing left pending.
-pub async fn check_invariants(api: &contract::Api, workload: &Workload) -> anyhow::Result<serde_json::Value> {
+pub async fn check_invariants(
+    api: &contract::Api,
+    workload: &Workload,
+) -> anyhow::Result<serde_json::Value> {
     let audit = api.settled_audit().await?;
     let expected = workload.opening_total().0;
     let accounts = u64::from(workload.config().accounts);
@@ -646,7 +715,13 @@ pub struct FaultRecord {
 
 impl FaultRecord {
     /// Reads the impact off a run's timeline.
-    pub fn of(variant: &str, fault: &str, plan: &Plan, injected_at: Duration, stats: &RunStats) -> Self {
+    pub fn of(
+        variant: &str,
+        fault: &str,
+        plan: &Plan,
+        injected_at: Duration,
+        stats: &RunStats,
+    ) -> Self {
         let width = plan.timeline.unwrap_or(Duration::from_millis(100));
         let mut record = Self {
             variant: variant.to_owned(),
@@ -662,12 +737,22 @@ impl FaultRecord {
             ok: stats.timeline.iter().map(|b| b.ok).sum(),
             timeline: stats.timeline.clone(),
             audit: serde_json::Value::Null,
-            outcomes: stats.outcomes.iter().map(|(o, n)| (o.name().to_owned(), *n)).collect(),
+            outcomes: stats
+                .outcomes
+                .iter()
+                .map(|(o, n)| (o.name().to_owned(), *n))
+                .collect(),
             unfinished: stats.unfinished,
         };
         let at = record.fault_bucket();
         let bucket_s = width.as_secs_f64();
-        record.first_failure_s = record.timeline.iter().enumerate().skip(at).find(|(_, b)| b.failed > 0).map(|(i, _)| ((i - at) as f64 + 1.0) * bucket_s);
+        record.first_failure_s = record
+            .timeline
+            .iter()
+            .enumerate()
+            .skip(at)
+            .find(|(_, b)| b.failed > 0)
+            .map(|(i, _)| ((i - at) as f64 + 1.0) * bucket_s);
         record.impact_s = record.recovery_s();
         record
     }
@@ -675,7 +760,12 @@ impl FaultRecord {
     /// The failures by kind, e.g. `unavailable_503 500, error 17`
     /// (empty when none failed or the kinds were not recorded).
     pub fn failure_kinds(&self) -> String {
-        let mut kinds: Vec<String> = self.outcomes.iter().filter(|(o, n)| *n > 0 && o != "ok" && o != "refused_409").map(|(o, n)| format!("{o} {n}")).collect();
+        let mut kinds: Vec<String> = self
+            .outcomes
+            .iter()
+            .filter(|(o, n)| *n > 0 && o != "ok" && o != "refused_409")
+            .map(|(o, n)| format!("{o} {n}"))
+            .collect();
         if self.unfinished > 0 && !self.outcomes.is_empty() {
             kinds.push(format!("unanswered {}", self.unfinished));
         }
@@ -694,10 +784,19 @@ impl FaultRecord {
     /// 0 when the fault hurt no bucket.
     pub fn recovery_s(&self) -> f64 {
         let at = self.fault_bucket();
-        let mut sorted: Vec<u64> = self.timeline.iter().take(at).skip(at / 2).map(|b| b.max_latency_ns).filter(|v| *v > 0).collect();
+        let mut sorted: Vec<u64> = self
+            .timeline
+            .iter()
+            .take(at)
+            .skip(at / 2)
+            .map(|b| b.max_latency_ns)
+            .filter(|v| *v > 0)
+            .collect();
         sorted.sort_unstable();
         let norm = sorted.get(sorted.len() / 2).copied().unwrap_or(1_000_000);
-        let hurt = |b: &crate::load::Bucket| b.failed > 0 || b.max_latency_ns > norm.saturating_mul(10) || b.ok + b.failed == 0;
+        let hurt = |b: &crate::load::Bucket| {
+            b.failed > 0 || b.max_latency_ns > norm.saturating_mul(10) || b.ok + b.failed == 0
+        };
         let healthy_second = (1000 / self.bucket_ms.max(1)).max(1) as usize;
         let (mut last_hurt, mut healthy) = (None, 0);
         for (i, b) in self.timeline.iter().enumerate().skip(at) {
@@ -711,7 +810,9 @@ impl FaultRecord {
                 }
             }
         }
-        last_hurt.map_or(0.0, |i| (i - at + 1) as f64 * self.bucket_ms as f64 / 1000.0)
+        last_hurt.map_or(0.0, |i| {
+            (i - at + 1) as f64 * self.bucket_ms as f64 / 1000.0
+        })
     }
 }
 
@@ -721,7 +822,13 @@ pub type Ack = (u64, u16, serde_json::Value);
 
 /// Sends one prepared request and keeps the answer if it acknowledged
 /// something, so the invariants can check it was not lost.
-fn send_keeping_acks(http: &crate::client::Client, base: &str, call: &Call, i: u64, acks: Arc<parking_lot::Mutex<Vec<Ack>>>) -> impl Future<Output = Outcome> + Send + use<> {
+fn send_keeping_acks(
+    http: &crate::client::Client,
+    base: &str,
+    call: &Call,
+    i: u64,
+    acks: Arc<parking_lot::Mutex<Vec<Ack>>>,
+) -> impl Future<Output = Outcome> + Send + use<> {
     let answer = send_raw(http, base, call, None);
     async move {
         match answer.await {
@@ -738,21 +845,39 @@ fn send_keeping_acks(http: &crate::client::Client, base: &str, call: &Call, i: u
 }
 
 /// A sample's `traceparent` and where its timing goes.
-type Timed = (String, Arc<parking_lot::Mutex<Vec<crate::breakdown::Sample>>>);
+type Timed = (
+    String,
+    Arc<parking_lot::Mutex<Vec<crate::breakdown::Sample>>>,
+);
 
 /// Sends `call`; when `timed`, asks for its timing and keeps the sample
 /// (a correct answer with a `Server-Timing` tree) with its time from
 /// sending to the whole answer.
-fn send_raw(http: &crate::client::Client, base: &str, call: &Call, timed: Option<Timed>) -> impl Future<Output = Option<(u16, bytes::Bytes)>> + Send + use<> {
-    let (http, base, post, path, body) = (http.clone(), base.to_owned(), call.post, call.path.clone(), call.body.clone());
+fn send_raw(
+    http: &crate::client::Client,
+    base: &str,
+    call: &Call,
+    timed: Option<Timed>,
+) -> impl Future<Output = Option<(u16, bytes::Bytes)>> + Send + use<> {
+    let (http, base, post, path, body) = (
+        http.clone(),
+        base.to_owned(),
+        call.post,
+        call.path.clone(),
+        call.body.clone(),
+    );
     async move {
         let Some((traceparent, samples)) = timed else {
             return http.request(&base, post, &path, body).await;
         };
         let sent = std::time::Instant::now();
-        let (status, answer, timing) = http.request_timed(&base, post, &path, body, &traceparent).await?;
+        let (status, answer, timing) = http
+            .request_timed(&base, post, &path, body, &traceparent)
+            .await?;
         let latency = sent.elapsed();
-        if let Some(timing) = timing.filter(|_| matches!(Outcome::of_status(status), Outcome::Ok | Outcome::Refused)) {
+        if let Some(timing) =
+            timing.filter(|_| matches!(Outcome::of_status(status), Outcome::Ok | Outcome::Refused))
+        {
             samples.lock().push(crate::breakdown::Sample {
                 latency,
                 spans: edge::timing::decode(&timing),
@@ -797,17 +922,29 @@ pub fn run_fault(
     };
     let prepared = Arc::new(calls(scenario, workload, plan.total()));
     let acks = Arc::new(parking_lot::Mutex::new(Vec::new()));
-    let (http, base, calls, kept) = (http.clone(), base.to_owned(), prepared.clone(), acks.clone());
+    let (http, base, calls, kept) = (
+        http.clone(),
+        base.to_owned(),
+        prepared.clone(),
+        acks.clone(),
+    );
     let injector = std::thread::spawn(move || {
         std::thread::sleep(at);
         inject();
     });
-    let stats = load::run(runtime, plan, move |i| send_keeping_acks(&http, &base, &calls[i as usize], i, kept.clone()));
+    let stats = load::run(runtime, plan, move |i| {
+        send_keeping_acks(&http, &base, &calls[i as usize], i, kept.clone())
+    });
     let _ = injector.join();
     let mut record = FaultRecord::of(variant, fault, &plan, at, &stats);
     record.scenario = scenario;
     let acks = std::mem::take(&mut *acks.lock());
-    FaultRun { record, calls: prepared, acks, scenario }
+    FaultRun {
+        record,
+        calls: prepared,
+        acks,
+        scenario,
+    }
 }
 
 impl FaultRun {
@@ -815,7 +952,11 @@ impl FaultRun {
     /// pending; every acknowledged transfer still has its outcome; every
     /// acknowledged post is in its room's history at its seq, and every
     /// history is gap-free. Fills in the record's audit.
-    pub async fn check(mut self, api: &contract::Api, workload: &Workload) -> anyhow::Result<FaultRecord> {
+    pub async fn check(
+        mut self,
+        api: &contract::Api,
+        workload: &Workload,
+    ) -> anyhow::Result<FaultRecord> {
         let mut audit = check_invariants(api, workload).await?;
         let checked = match self.scenario {
             Scenario::Transfer => self.check_transfers(api).await?,
@@ -833,9 +974,17 @@ impl FaultRun {
             .acks
             .iter()
             .filter_map(|(i, status, _)| {
-                let body: serde_json::Value = serde_json::from_slice(self.calls.get(*i as usize)?.body.as_deref()?).ok()?;
+                let body: serde_json::Value =
+                    serde_json::from_slice(self.calls.get(*i as usize)?.body.as_deref()?).ok()?;
                 let id = body["transfer_id"].as_str()?.to_owned();
-                Some((id, if *status == 409 { "rejected" } else { "committed" }))
+                Some((
+                    id,
+                    if *status == 409 {
+                        "rejected"
+                    } else {
+                        "committed"
+                    },
+                ))
             })
             .collect();
         let mut lookups = futures::stream::iter(expected.iter().map(|(id, want)| async move {
@@ -844,13 +993,18 @@ impl FaultRun {
             let deadline = std::time::Instant::now() + Duration::from_secs(30);
             let answer = loop {
                 let answer = api.get(&format!("/v1/transfers/{id}")).await?;
-                if !matches!(answer.status.as_u16(), 429 | 503) || std::time::Instant::now() > deadline {
+                if !matches!(answer.status.as_u16(), 429 | 503)
+                    || std::time::Instant::now() > deadline
+                {
                     break answer;
                 }
                 tokio::time::sleep(Duration::from_millis(50)).await;
             };
             let status = answer.expect_status(200)?["status"].clone();
-            anyhow::ensure!(status == *want, "INVARIANT VIOLATED: transfer {id} was acknowledged {want}, now {status}");
+            anyhow::ensure!(
+                status == *want,
+                "INVARIANT VIOLATED: transfer {id} was acknowledged {want}, now {status}"
+            );
             anyhow::Ok(())
         }))
         .buffer_unordered(16);
@@ -863,23 +1017,40 @@ impl FaultRun {
     async fn check_posts(&self, api: &contract::Api, workload: &Workload) -> anyhow::Result<u64> {
         let mut acked: Vec<(String, String, String, String, u64)> = Vec::new();
         for (i, status, answer) in &self.acks {
-            let Some(call) = self.calls.get(*i as usize) else { continue };
-            let body: serde_json::Value = serde_json::from_slice(call.body.as_deref().unwrap_or(b"null"))?;
-            let room = call.path.trim_start_matches("/v1/rooms/").trim_end_matches("/messages").to_owned();
+            let Some(call) = self.calls.get(*i as usize) else {
+                continue;
+            };
+            let body: serde_json::Value =
+                serde_json::from_slice(call.body.as_deref().unwrap_or(b"null"))?;
+            let room = call
+                .path
+                .trim_start_matches("/v1/rooms/")
+                .trim_end_matches("/messages")
+                .to_owned();
             let seq = answer["seq"].as_u64();
-            anyhow::ensure!(*status != 409 && seq.is_some(), "INVARIANT VIOLATED: post {i} answered {status} {answer}");
+            anyhow::ensure!(
+                *status != 409 && seq.is_some(),
+                "INVARIANT VIOLATED: post {i} answered {status} {answer}"
+            );
             acked.push((
                 room,
                 body["author"].as_str().unwrap_or_default().to_owned(),
-                body["client_msg_id"].as_str().unwrap_or_default().to_owned(),
+                body["client_msg_id"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned(),
                 body["text"].as_str().unwrap_or_default().to_owned(),
                 seq.unwrap_or(0),
             ));
         }
         for room in workload.rooms() {
             let history = api.seen_history(room.as_str()).await?;
-            let here = acked.iter().filter(|p| p.0 == room.as_str()).map(|(_, a, k, t, s)| (a.as_str(), k.as_str(), t.as_str(), *s));
-            check_acked_posts(room.as_str(), &history, here).map_err(|v| anyhow::anyhow!("INVARIANT VIOLATED: {v}"))?;
+            let here = acked
+                .iter()
+                .filter(|p| p.0 == room.as_str())
+                .map(|(_, a, k, t, s)| (a.as_str(), k.as_str(), t.as_str(), *s));
+            check_acked_posts(room.as_str(), &history, here)
+                .map_err(|v| anyhow::anyhow!("INVARIANT VIOLATED: {v}"))?;
         }
         Ok(acked.len() as u64)
     }
@@ -899,7 +1070,10 @@ mod tests {
         let burner = std::thread::Builder::new()
             .name(ECHO_THREAD.into())
             .spawn(move || {
-                let goal = rustix::time::Timespec { tv_sec: 0, tv_nsec: 50_000_000 };
+                let goal = rustix::time::Timespec {
+                    tv_sec: 0,
+                    tv_nsec: 50_000_000,
+                };
                 let mut x = 0u64;
                 while rustix::time::clock_gettime(rustix::time::ClockId::ThreadCPUTime) < goal {
                     x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(7));
@@ -921,7 +1095,12 @@ mod tests {
 
     #[test]
     fn cpu_is_summed_by_thread_name() {
-        let threads = [("echo\n", "100 5 3\n"), ("tokio-runtime-w\n", "50 1 1\n"), ("echo\n", "20 0 0\n"), ("bench\n", "7 0 0\n")];
+        let threads = [
+            ("echo\n", "100 5 3\n"),
+            ("tokio-runtime-w\n", "50 1 1\n"),
+            ("echo\n", "20 0 0\n"),
+            ("bench\n", "7 0 0\n"),
+        ];
         assert_eq!(split_cpu(threads), Some((57, 120)));
         assert_eq!(split_cpu([("echo", "garbage")]), None);
     }

@@ -44,7 +44,13 @@ pub struct Variant {
 /// Resident memory of one process, bytes (Linux's VmRSS).
 fn rss_of(pid: u32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let kb: u64 = status.lines().find(|l| l.starts_with("VmRSS:"))?.split_whitespace().nth(1)?.parse().ok()?;
+    let kb: u64 = status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()?;
     Some(kb * 1024)
 }
 
@@ -60,11 +66,23 @@ fn rss_sum(pids: &[u32]) -> Option<u64> {
 /// Where `cargo build --release` puts the binaries.
 pub fn release_dir() -> anyhow::Result<PathBuf> {
     let exe = std::env::current_exe()?;
-    Ok(exe.parent().context("binary without a directory")?.to_path_buf())
+    Ok(exe
+        .parent()
+        .context("binary without a directory")?
+        .to_path_buf())
 }
 
 /// The harness's build of the variants (and of itself, already current).
-pub const BUILD_ARGS: [&str; 8] = ["build", "--release", "--bin", "bench", "--bin", "microlith", "--bin", "microservices"];
+pub const BUILD_ARGS: [&str; 8] = [
+    "build",
+    "--release",
+    "--bin",
+    "bench",
+    "--bin",
+    "microlith",
+    "--bin",
+    "microservices",
+];
 
 /// A `cargo` command (the one that ran the harness, when it did) with the
 /// environment cargo set for the harness taken out.
@@ -76,10 +94,17 @@ pub const BUILD_ARGS: [&str; 8] = ["build", "--release", "--bin", "bench", "--bi
 /// (rustls, tonic, reqwest, the microservices: 64 s), and the next `cargo
 /// run`, without them, compile it all back.
 pub fn cargo() -> std::process::Command {
-    let mut command = std::process::Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    let mut command =
+        std::process::Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
     for (name, _) in std::env::vars_os() {
         let Some(name) = name.to_str() else { continue };
-        if name.starts_with("CARGO_PKG_") || name.starts_with("CARGO_MANIFEST_") || matches!(name, "CARGO_CRATE_NAME" | "CARGO_BIN_NAME" | "CARGO_PRIMARY_PACKAGE") {
+        if name.starts_with("CARGO_PKG_")
+            || name.starts_with("CARGO_MANIFEST_")
+            || matches!(
+                name,
+                "CARGO_CRATE_NAME" | "CARGO_BIN_NAME" | "CARGO_PRIMARY_PACKAGE"
+            )
+        {
             command.env_remove(name);
         }
     }
@@ -98,7 +123,10 @@ pub struct CargoRun {
 
 /// Runs a cargo `command` that compiles, telling `progress` the count of
 /// crates compiled so far.
-pub fn cargo_counting(mut command: std::process::Command, mut progress: impl FnMut(u64)) -> anyhow::Result<CargoRun> {
+pub fn cargo_counting(
+    mut command: std::process::Command,
+    mut progress: impl FnMut(u64),
+) -> anyhow::Result<CargoRun> {
     use std::io::BufRead;
     let mut child = command
         .stdout(Stdio::null())
@@ -108,7 +136,10 @@ pub fn cargo_counting(mut command: std::process::Command, mut progress: impl FnM
     let mut crates = 0;
     let mut tail = std::collections::VecDeque::new();
     if let Some(stderr) = child.stderr.take() {
-        for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
             if line.trim_start().starts_with("Compiling ") {
                 crates += 1;
                 progress(crates);
@@ -120,7 +151,11 @@ pub fn cargo_counting(mut command: std::process::Command, mut progress: impl FnM
         }
     }
     let status = child.wait()?;
-    Ok(CargoRun { status, crates, tail: Vec::from(tail).join("\n") })
+    Ok(CargoRun {
+        status,
+        crates,
+        tail: Vec::from(tail).join("\n"),
+    })
 }
 
 /// Builds the variants' release binaries (a no-op when they are current).
@@ -142,14 +177,19 @@ pub fn build_binaries(workspace: &Path) -> anyhow::Result<()> {
 }
 
 async fn free_port() -> anyhow::Result<u16> {
-    Ok(tokio::net::TcpListener::bind("127.0.0.1:0").await?.local_addr()?.port())
+    Ok(tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await?
+        .local_addr()?
+        .port())
 }
 
 /// The client that polls `/readyz`. Built before the clock of
 /// start-to-ready starts: building it is the harness's cost, not the
 /// variant's.
 fn ready_client() -> anyhow::Result<reqwest::Client> {
-    Ok(reqwest::Client::builder().timeout(Duration::from_secs(1)).build()?)
+    Ok(reqwest::Client::builder()
+        .timeout(Duration::from_secs(1))
+        .build()?)
 }
 
 /// Polls `/readyz` every 2 ms until it answers 200.
@@ -174,9 +214,16 @@ fn spawn(binary: &Path, args: &[String]) -> anyhow::Result<(Child, ChildStdin)> 
 
 /// Starts `binary` with `RUST_LOG=warn` unless `env` says otherwise, its
 /// stderr inherited or into `log`.
-fn spawn_with(binary: &Path, args: &[String], env: &[(&str, &str)], log: Option<&Path>) -> anyhow::Result<(Child, ChildStdin)> {
+fn spawn_with(
+    binary: &Path,
+    args: &[String],
+    env: &[(&str, &str)],
+    log: Option<&Path>,
+) -> anyhow::Result<(Child, ChildStdin)> {
     let stderr = match log {
-        Some(path) => Stdio::from(std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?),
+        Some(path) => Stdio::from(
+            std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?,
+        ),
         None => Stdio::inherit(),
     };
     let mut child = Command::new(binary)
@@ -202,15 +249,27 @@ const TIMING_MICROSERVICES: (&str, &str) = ("MICROSERVICES_SERVER_TIMING", "true
 impl Variant {
     /// Starts the microlith (memory storage, default knobs), its runtime
     /// sized by `budget`.
-    pub async fn microlith(bin: &Path, extra: &[String], budget: &Budget) -> anyhow::Result<Variant> {
+    pub async fn microlith(
+        bin: &Path,
+        extra: &[String],
+        budget: &Budget,
+    ) -> anyhow::Result<Variant> {
         let port = free_port().await?;
         let base = format!("http://127.0.0.1:{port}");
-        let mut args = vec!["--listen".to_owned(), format!("127.0.0.1:{port}"), "--exit-on-stdin-eof".to_owned()];
+        let mut args = vec![
+            "--listen".to_owned(),
+            format!("127.0.0.1:{port}"),
+            "--exit-on-stdin-eof".to_owned(),
+        ];
         args.extend_from_slice(extra);
         let http = ready_client()?;
         let started = Instant::now();
         let env = budget.microlith_env();
-        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).chain([TIMING_MICROLITH]).collect();
+        let env: Vec<(&str, &str)> = env
+            .iter()
+            .map(|(k, v)| (*k, v.as_str()))
+            .chain([TIMING_MICROLITH])
+            .collect();
         let (child, stdin) = spawn_with(&bin.join("microlith"), &args, &env, None)?;
         let pid = child.id().unwrap_or(0);
         let mut variant = Variant {
@@ -232,7 +291,12 @@ impl Variant {
 
     /// Starts the microservices with `up` (memory storage, default knobs),
     /// their runtimes sized by `budget`.
-    pub async fn microservices(bin: &Path, scratch: &Path, extra: &[String], budget: &Budget) -> anyhow::Result<Variant> {
+    pub async fn microservices(
+        bin: &Path,
+        scratch: &Path,
+        extra: &[String],
+        budget: &Budget,
+    ) -> anyhow::Result<Variant> {
         Self::microservices_with(bin, scratch, extra, &[], None, budget).await
     }
 
@@ -247,7 +311,12 @@ impl Variant {
         budget: &Budget,
     ) -> anyhow::Result<Variant> {
         let sizing = budget.microservices_env();
-        let env: Vec<(&str, &str)> = sizing.iter().map(|(k, v)| (*k, v.as_str())).chain([TIMING_MICROSERVICES]).chain(env.iter().copied()).collect();
+        let env: Vec<(&str, &str)> = sizing
+            .iter()
+            .map(|(k, v)| (*k, v.as_str()))
+            .chain([TIMING_MICROSERVICES])
+            .chain(env.iter().copied())
+            .collect();
         let env = env.as_slice();
         let port = free_port().await?;
         let base = format!("http://127.0.0.1:{port}");
@@ -282,10 +351,15 @@ impl Variant {
         };
         wait_ready(&http, &base, Duration::from_secs(60)).await?;
         variant.start_to_ready = Some(started.elapsed());
-        let ports: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&ports_file)?)?;
+        let ports: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&ports_file)?)?;
         variant.pids = ports["services"]
             .as_array()
-            .map(|rows| rows.iter().filter_map(|r| r["pid"].as_u64().map(|p| p as u32)).collect())
+            .map(|rows| {
+                rows.iter()
+                    .filter_map(|r| r["pid"].as_u64().map(|p| p as u32))
+                    .collect()
+            })
             .unwrap_or_default();
         if let Some(launcher) = ports["launcher_pid"].as_u64() {
             variant.pids.push(launcher as u32);
@@ -321,9 +395,15 @@ impl Variant {
         let http = ready_client()?;
         let started = Instant::now();
         project.up(port, storage)?;
-        wait_ready(&http, &base, Duration::from_secs(120)).await.with_context(|| format!("{name} under compose"))?;
+        wait_ready(&http, &base, Duration::from_secs(120))
+            .await
+            .with_context(|| format!("{name} under compose"))?;
         let start_to_ready = started.elapsed();
-        let replicas = project.containers().into_iter().map(|(service, id)| (service, crate::compose::start_to_listening(&id))).collect();
+        let replicas = project
+            .containers()
+            .into_iter()
+            .map(|(service, id)| (service, crate::compose::start_to_listening(&id)))
+            .collect();
         Ok(Variant {
             name: name.to_owned(),
             base,
@@ -366,7 +446,12 @@ impl Variant {
     pub fn service_addr(&self, service: &str) -> Option<String> {
         let text = std::fs::read_to_string(self.ports_file.as_ref()?).ok()?;
         let ports: serde_json::Value = serde_json::from_str(&text).ok()?;
-        ports["services"].as_array()?.iter().find(|r| r["name"] == service)?["addr"].as_str().map(str::to_owned)
+        ports["services"]
+            .as_array()?
+            .iter()
+            .find(|r| r["name"] == service)?["addr"]
+            .as_str()
+            .map(str::to_owned)
     }
 
     /// The current PID of one microservice (it changes when the launcher
@@ -390,7 +475,9 @@ impl Variant {
     /// Under compose: resident memory of each container's processes, by
     /// service (None for a container not running).
     pub fn replica_rss(&self) -> Vec<(String, Option<u64>)> {
-        let Some(project) = &self.compose else { return Vec::new() };
+        let Some(project) = &self.compose else {
+            return Vec::new();
+        };
         project
             .containers()
             .into_iter()
@@ -414,9 +501,16 @@ impl Variant {
     /// and `--take-over PATH`, which takes the listening socket and then
     /// the state while the running process drains and exits. `None` for
     /// anything else.
-    pub fn upgrade(&self, runtime: tokio::runtime::Handle) -> Option<impl FnOnce() + Send + 'static> {
+    pub fn upgrade(
+        &self,
+        runtime: tokio::runtime::Handle,
+    ) -> Option<impl FnOnce() + Send + 'static> {
         let (binary, args) = self.launch.clone()?;
-        let socket = args.iter().position(|a| a == "--upgrade-socket").and_then(|i| args.get(i + 1)).cloned()?;
+        let socket = args
+            .iter()
+            .position(|a| a == "--upgrade-socket")
+            .and_then(|i| args.get(i + 1))
+            .cloned()?;
         let successors = self.successors.clone();
         Some(move || {
             let _inside = runtime.enter();
@@ -435,11 +529,16 @@ impl Variant {
         let successors: Vec<_> = self.successors.lock().drain(..).collect();
         self.children.extend(successors);
         if let Some(project) = self.compose.take() {
-            tokio::task::spawn_blocking(move || project.down()).await.ok();
+            tokio::task::spawn_blocking(move || project.down())
+                .await
+                .ok();
         }
         for (mut child, stdin) in self.children.drain(..) {
             drop(stdin);
-            if tokio::time::timeout(Duration::from_secs(10), child.wait()).await.is_err() {
+            if tokio::time::timeout(Duration::from_secs(10), child.wait())
+                .await
+                .is_err()
+            {
                 let _ = child.start_kill();
                 let _ = child.wait().await;
             }

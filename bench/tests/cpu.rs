@@ -50,7 +50,13 @@ fn cpu_per_request_counts_the_recorded_window_only() {
         return;
     }
     let mut child = Command::new(std::env::current_exe().expect("this test binary"))
-        .args(["--exact", "cpu_per_request_counts_the_recorded_window_only", "--nocapture", "--test-threads", "1"])
+        .args([
+            "--exact",
+            "cpu_per_request_counts_the_recorded_window_only",
+            "--nocapture",
+            "--test-threads",
+            "1",
+        ])
         .env(FIXTURE, "1")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -61,11 +67,18 @@ fn cpu_per_request_counts_the_recorded_window_only() {
     let mut line = String::new();
     while !line.contains("burning") {
         line.clear();
-        assert!(stdout.read_line(&mut line).expect("fixture output") > 0, "the fixture ended before burning");
+        assert!(
+            stdout.read_line(&mut line).expect("fixture output") > 0,
+            "the fixture ended before burning"
+        );
     }
     let meter = CpuMeter::of_pids(vec![child.id()]);
     let before_warmup = meter.seconds().expect("the fixture's CPU");
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().expect("runtime");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("runtime");
     let plan = Plan {
         rate: 200.0,
         duration: Duration::from_secs(1),
@@ -74,16 +87,25 @@ fn cpu_per_request_counts_the_recorded_window_only() {
         drain: Duration::from_secs(1),
         timeline: None,
     };
-    let stats = load::run_metered(runtime.handle(), plan, Some(&meter), |_| async { Outcome::Ok });
+    let stats = load::run_metered(runtime.handle(), plan, Some(&meter), |_| async {
+        Outcome::Ok
+    });
     let whole = meter.seconds().expect("the fixture's CPU") - before_warmup;
     drop(child.stdin.take());
     let _ = child.wait();
 
     let window = stats.system_cpu_s.expect("the window was metered");
-    assert_eq!(stats.count(Outcome::Ok), 200, "every recorded request answered");
+    assert_eq!(
+        stats.count(Outcome::Ok),
+        200,
+        "every recorded request answered"
+    );
     // The fixture burned a warm-up's worth and a window's worth: the test
     // means something only if the meter saw both.
-    assert!(whole > 1.0, "the fixture burned {whole:.3} s in all, too little to tell the window from the run");
+    assert!(
+        whole > 1.0,
+        "the fixture burned {whole:.3} s in all, too little to tell the window from the run"
+    );
     assert!(
         (0.25..=0.7).contains(&window),
         "the recorded window holds the half second burned in it, not the warm-up's second: {window:.3} s of {whole:.3} s"

@@ -19,7 +19,10 @@ const KUBERNETES: &str = "1.33.0";
 const VALIDATOR: &str = "kubernetes-validate==1.37.0";
 
 fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace").to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("workspace")
+        .to_path_buf()
 }
 
 /// The validator's virtualenv under target/tools, made once.
@@ -27,9 +30,16 @@ fn validator() -> PathBuf {
     let venv = workspace().join("target").join("tools").join("k8s-venv");
     let bin = venv.join("bin").join("kubernetes-validate");
     if !bin.exists() {
-        let made = Command::new("python3").args(["-m", "venv"]).arg(&venv).status().expect("python3 (for the schema validator)");
+        let made = Command::new("python3")
+            .args(["-m", "venv"])
+            .arg(&venv)
+            .status()
+            .expect("python3 (for the schema validator)");
         assert!(made.success(), "python3 -m venv {} failed", venv.display());
-        let pip = Command::new(venv.join("bin").join("pip")).args(["install", "--quiet", VALIDATOR]).status().expect("pip");
+        let pip = Command::new(venv.join("bin").join("pip"))
+            .args(["install", "--quiet", VALIDATOR])
+            .status()
+            .expect("pip");
         assert!(pip.success(), "pip install {VALIDATOR} failed");
     }
     bin
@@ -40,7 +50,10 @@ fn validator() -> PathBuf {
 fn k8s_with_pki() -> &'static Path {
     static COPY: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
     COPY.get_or_init(|| {
-        let root = workspace().join("target").join("k8s-test").join(std::process::id().to_string());
+        let root = workspace()
+            .join("target")
+            .join("k8s-test")
+            .join(std::process::id().to_string());
         let _ = std::fs::remove_dir_all(&root);
         copy_tree(&workspace().join("k8s"), &root.join("k8s"));
         let pki = root.join("k8s/components/mtls/pki");
@@ -69,7 +82,11 @@ fn render(dir: &str) -> String {
         .arg(k8s_with_pki().join(dir))
         .output()
         .expect("kubectl is needed to render the manifests (`kubectl kustomize`); install kubectl");
-    assert!(out.status.success(), "kubectl kustomize {dir}:\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "kubectl kustomize {dir}:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout).expect("utf-8")
 }
 
@@ -78,7 +95,11 @@ fn validate(name: &str, rendered: &str) {
     std::fs::create_dir_all(&dir).expect("target dir");
     let file = dir.join(format!("{name}.yaml"));
     std::fs::write(&file, rendered).expect("write");
-    let out = Command::new(validator()).args(["--strict", "--quiet", "-k", KUBERNETES]).arg(&file).output().expect("kubernetes-validate");
+    let out = Command::new(validator())
+        .args(["--strict", "--quiet", "-k", KUBERNETES])
+        .arg(&file)
+        .output()
+        .expect("kubernetes-validate");
     assert!(
         out.status.success(),
         "{name} does not validate against Kubernetes {KUBERNETES}:\n{}{}",
@@ -88,7 +109,9 @@ fn validate(name: &str, rendered: &str) {
 }
 
 fn count(text: &str, needle: &str) -> usize {
-    text.lines().filter(|l| l.trim_start().starts_with(needle)).count()
+    text.lines()
+        .filter(|l| l.trim_start().starts_with(needle))
+        .count()
 }
 
 #[test]
@@ -106,10 +129,21 @@ fn the_base_and_the_kind_overlay_render_and_validate_offline() {
         // and a disruption budget and a Service of its own.
         let deployments = count(&rendered, "kind: Deployment");
         assert_eq!(deployments, IMAGES.len(), "{dir}");
-        for needle in ["readinessProbe:", "livenessProbe:", "limits:", "runAsNonRoot: true", "readOnlyRootFilesystem: true", "allowPrivilegeEscalation: false"] {
+        for needle in [
+            "readinessProbe:",
+            "livenessProbe:",
+            "limits:",
+            "runAsNonRoot: true",
+            "readOnlyRootFilesystem: true",
+            "allowPrivilegeEscalation: false",
+        ] {
             assert_eq!(count(&rendered, needle), deployments, "{dir}: {needle}");
         }
-        assert_eq!(count(&rendered, "kind: PodDisruptionBudget"), deployments, "{dir}");
+        assert_eq!(
+            count(&rendered, "kind: PodDisruptionBudget"),
+            deployments,
+            "{dir}"
+        );
         assert_eq!(count(&rendered, "kind: Service"), deployments, "{dir}");
         // Ingress is denied by default and opened per caller.
         assert!(rendered.contains("name: default-deny-ingress"), "{dir}");
@@ -123,22 +157,49 @@ fn the_base_and_the_kind_overlay_render_and_validate_offline() {
     let services = ["accounts", "transfers", "ledger", "chat", "gateway"];
     assert_eq!(count(&kind, "kind: Secret"), services.len());
     for name in services {
-        let secret = kind.split("\n---\n").find(|o| o.contains("kind: Secret") && o.contains(&format!("name: pki-{name}-"))).unwrap_or_else(|| panic!("no Secret pki-{name}"));
-        for key in ["ca.pem:", &format!("{name}.pem:"), &format!("{name}.key:"), "token.key:"] {
+        let secret = kind
+            .split("\n---\n")
+            .find(|o| o.contains("kind: Secret") && o.contains(&format!("name: pki-{name}-")))
+            .unwrap_or_else(|| panic!("no Secret pki-{name}"));
+        for key in [
+            "ca.pem:",
+            &format!("{name}.pem:"),
+            &format!("{name}.key:"),
+            "token.key:",
+        ] {
             assert_eq!(count(secret, key), 1, "Secret pki-{name}: {key}");
         }
-        let keys = secret.lines().filter(|l| l.split_once(':').is_some_and(|(k, _)| k.trim().ends_with(".key"))).count();
-        assert_eq!(keys, 2, "Secret pki-{name} holds only its own key and the token key");
+        let keys = secret
+            .lines()
+            .filter(|l| {
+                l.split_once(':')
+                    .is_some_and(|(k, _)| k.trim().ends_with(".key"))
+            })
+            .count();
+        assert_eq!(
+            keys, 2,
+            "Secret pki-{name} holds only its own key and the token key"
+        );
     }
-    for env in ["MICROSERVICES_MTLS: \"true\"", "MICROSERVICES_SERVICE_TOKENS: \"true\"", "MICROSERVICES_ACCOUNTS_URL: https://accounts:7001", "MICROSERVICES_LEDGER_URL: https://ledger:7003"] {
+    for env in [
+        "MICROSERVICES_MTLS: \"true\"",
+        "MICROSERVICES_SERVICE_TOKENS: \"true\"",
+        "MICROSERVICES_ACCOUNTS_URL: https://accounts:7001",
+        "MICROSERVICES_LEDGER_URL: https://ledger:7003",
+    ] {
         assert_eq!(count(&kind, env), 1, "{env}");
     }
     assert_eq!(count(&kind, "- mountPath: /secrets"), services.len());
-    assert_eq!(count(&kind, "- --pki-dir"), 2 * 4, "exec probes with a certificate for the four services");
+    assert_eq!(
+        count(&kind, "- --pki-dir"),
+        2 * 4,
+        "exec probes with a certificate for the four services"
+    );
     for port in ["nodePort: 30080", "nodePort: 30081"] {
         assert!(kind.contains(port), "{port}");
     }
-    let config = std::fs::read_to_string(workspace().join("k8s/kind-config.yaml")).expect("kind config");
+    let config =
+        std::fs::read_to_string(workspace().join("k8s/kind-config.yaml")).expect("kind config");
     for port in ["containerPort: 30080", "containerPort: 30081"] {
         assert!(config.contains(port), "kind-config.yaml maps {port}");
     }
@@ -147,10 +208,21 @@ fn the_base_and_the_kind_overlay_render_and_validate_offline() {
 #[test]
 fn the_deploy_script_parses_and_loads_every_image() {
     let script = workspace().join("k8s/deploy-kind.sh");
-    let ok = Command::new("bash").arg("-n").arg(&script).status().expect("bash");
+    let ok = Command::new("bash")
+        .arg("-n")
+        .arg(&script)
+        .status()
+        .expect("bash");
     assert!(ok.success(), "bash -n {}", script.display());
     let text = std::fs::read_to_string(&script).expect("script");
-    for step in ["bench -- images", "kind create cluster", "kind load docker-image", "kubectl", "apply -k k8s/overlays/kind", "rollout status"] {
+    for step in [
+        "bench -- images",
+        "kind create cluster",
+        "kind load docker-image",
+        "kubectl",
+        "apply -k k8s/overlays/kind",
+        "rollout status",
+    ] {
         assert!(text.contains(step), "the script must {step}");
     }
 }

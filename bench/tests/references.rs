@@ -13,10 +13,17 @@ fn committed_reports_are_their_raw_data_rendered() {
         if !dir.join("raw.json").exists() {
             continue;
         }
-        let raw = bench::report::Raw::read(&dir).unwrap_or_else(|e| panic!("{}: {e:#}", dir.display()));
-        let committed = std::fs::read_to_string(dir.join("REPORT.md")).expect("REPORT.md beside raw.json");
+        let raw =
+            bench::report::Raw::read(&dir).unwrap_or_else(|e| panic!("{}: {e:#}", dir.display()));
+        let committed =
+            std::fs::read_to_string(dir.join("REPORT.md")).expect("REPORT.md beside raw.json");
         let rendered = raw.render();
-        let differing: Vec<(&str, &str)> = committed.lines().zip(rendered.lines()).filter(|(a, b)| a != b).take(3).collect();
+        let differing: Vec<(&str, &str)> = committed
+            .lines()
+            .zip(rendered.lines())
+            .filter(|(a, b)| a != b)
+            .take(3)
+            .collect();
         assert!(
             committed == rendered,
             "{} is stale: re-render it with `bench render` ({} vs {} lines; first differences: {differing:#?})",
@@ -26,5 +33,9 @@ fn committed_reports_are_their_raw_data_rendered() {
         );
         checked += 1;
     }
-    assert!(checked >= 1, "no committed reference run under {}", results.display());
+    assert!(
+        checked >= 1,
+        "no committed reference run under {}",
+        results.display()
+    );
 }

@@ -17,7 +17,10 @@ fn compare_smoke_run_writes_a_full_result_set() -> anyhow::Result<()> {
         .args(["build", "-p", "microlith", "-p", "microservices"])
         .status()?;
     anyhow::ensure!(built.success(), "building the variants failed");
-    let bin_dir = Path::new(env!("CARGO_BIN_EXE_bench")).parent().expect("target dir").to_path_buf();
+    let bin_dir = Path::new(env!("CARGO_BIN_EXE_bench"))
+        .parent()
+        .expect("target dir")
+        .to_path_buf();
     let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("smoke-{}", std::process::id()));
     let status = Command::new(env!("CARGO_BIN_EXE_bench"))
         .args(["compare", "--smoke", "--out"])
@@ -26,14 +29,20 @@ fn compare_smoke_run_writes_a_full_result_set() -> anyhow::Result<()> {
         .arg(&bin_dir)
         .status()?;
     anyhow::ensure!(status.success(), "bench compare --smoke failed: {status}");
-    let run = std::fs::read_dir(&out)?.next().expect("a run directory")?.path();
+    let run = std::fs::read_dir(&out)?
+        .next()
+        .expect("a run directory")?
+        .path();
     for file in ["raw.json", "runs.csv", "env.json", "REPORT.md"] {
         anyhow::ensure!(run.join(file).exists(), "{file} missing");
     }
     let raw: serde_json::Value = serde_json::from_slice(&std::fs::read(run.join("raw.json"))?)?;
     let runs = raw["runs"].as_array().expect("runs");
     for variant in ["microlith", "microservices", "floor"] {
-        anyhow::ensure!(runs.iter().any(|r| r["variant"] == variant), "no run of {variant}");
+        anyhow::ensure!(
+            runs.iter().any(|r| r["variant"] == variant),
+            "no run of {variant}"
+        );
     }
     for v in raw["variants"].as_array().expect("variants") {
         anyhow::ensure!(v["audit"]["pending_transfers"] == 0, "{v}");
@@ -47,45 +56,104 @@ fn compare_smoke_run_writes_a_full_result_set() -> anyhow::Result<()> {
     // at most one request fails: one that raced the old process closing a
     // kept-alive connection idle through the whole drain (HTTP/1.1 has no
     // race-free way to close one; see ARCHITECTURE.md, `upgrade`).
-    let upgrade = faults.iter().find(|f| f["kind"] == "upgrade" && f["variant"] == "microlith").expect("the microlith's upgrade");
-    anyhow::ensure!(matches!(upgrade["failed"].as_u64(), Some(0..=1)) && upgrade["ok"].as_u64() > Some(0), "{upgrade}");
+    let upgrade = faults
+        .iter()
+        .find(|f| f["kind"] == "upgrade" && f["variant"] == "microlith")
+        .expect("the microlith's upgrade");
+    anyhow::ensure!(
+        matches!(upgrade["failed"].as_u64(), Some(0..=1)) && upgrade["ok"].as_u64() > Some(0),
+        "{upgrade}"
+    );
     for f in faults {
-        anyhow::ensure!(f["audit"]["pending_transfers"] == 0 && f["ok"].as_u64() > Some(0), "{f}");
-        anyhow::ensure!(f["audit"]["acknowledged_checked"].as_u64() > Some(0), "acknowledged answers checked: {f}");
+        anyhow::ensure!(
+            f["audit"]["pending_transfers"] == 0 && f["ok"].as_u64() > Some(0),
+            "{f}"
+        );
+        anyhow::ensure!(
+            f["audit"]["acknowledged_checked"].as_u64() > Some(0),
+            "acknowledged answers checked: {f}"
+        );
         // Every answer is kept by kind: the kinds add up to the timeline's.
-        let by_kind: u64 = f["outcomes"].as_array().map_or(0, |o| o.iter().filter_map(|k| k[1].as_u64()).sum());
-        anyhow::ensure!(Some(by_kind) == f["ok"].as_u64().zip(f["failed"].as_u64()).map(|(ok, failed)| ok + failed), "answers by kind: {f}");
+        let by_kind: u64 = f["outcomes"]
+            .as_array()
+            .map_or(0, |o| o.iter().filter_map(|k| k[1].as_u64()).sum());
+        anyhow::ensure!(
+            Some(by_kind)
+                == f["ok"]
+                    .as_u64()
+                    .zip(f["failed"].as_u64())
+                    .map(|(ok, failed)| ok + failed),
+            "answers by kind: {f}"
+        );
     }
     let fanout = raw["fanout"].as_array().expect("fanout");
     anyhow::ensure!(fanout.len() == 2, "a fan-out run per variant: {fanout:?}");
     for f in fanout {
         // Every subscriber got every message of the room.
         let expected = f["messages"].as_u64().unwrap_or(0) * f["subscribers"].as_u64().unwrap_or(0);
-        anyhow::ensure!(expected > 0 && f["deliveries"].as_u64() == Some(expected) && f["lost"] == 0, "{f}");
+        anyhow::ensure!(
+            expected > 0 && f["deliveries"].as_u64() == Some(expected) && f["lost"] == 0,
+            "{f}"
+        );
     }
     let cost = &raw["cost"];
-    anyhow::ensure!(cost["features"].as_array().map(Vec::len) == Some(bench::cost::feature_configs().len()), "every cost configuration: {cost}");
+    anyhow::ensure!(
+        cost["features"].as_array().map(Vec::len) == Some(bench::cost::feature_configs().len()),
+        "every cost configuration: {cost}"
+    );
     // Each fixed-rate run of a variant has its own window's CPU; the floor
     // (the harness's own echo) has none.
     for r in runs.iter().filter(|r| r["curve"] != true) {
         let metered = r["cpu_us_per_request"].as_f64().is_some_and(|c| c > 0.0);
-        anyhow::ensure!(metered == (r["variant"] != "floor"), "CPU per request of {r}");
+        anyhow::ensure!(
+            metered == (r["variant"] != "floor"),
+            "CPU per request of {r}"
+        );
     }
     // The runtime budget: every process and its workers.
     let env: serde_json::Value = serde_json::from_slice(&std::fs::read(run.join("env.json"))?)?;
     let processes = env["runtimes"]["processes"].as_array().map_or(0, Vec::len);
-    anyhow::ensure!(processes == 7 && env["runtimes"]["core_budget"].as_u64() > Some(0), "{}", env["runtimes"]);
-    anyhow::ensure!(cost["pki_files"].as_u64() > Some(0) && cost["code"].as_array().is_some_and(|c| c.len() > 10), "{cost}");
+    anyhow::ensure!(
+        processes == 7 && env["runtimes"]["core_budget"].as_u64() > Some(0),
+        "{}",
+        env["runtimes"]
+    );
+    anyhow::ensure!(
+        cost["pki_files"].as_u64() > Some(0)
+            && cost["code"].as_array().is_some_and(|c| c.len() > 10),
+        "{cost}"
+    );
     let report = std::fs::read_to_string(run.join("REPORT.md"))?;
     anyhow::ensure!(report.contains("## The cost table"), "{report}");
-    anyhow::ensure!(report.contains("## Fairness ledger") && report.contains("| Transfer decomposition"), "{report}");
-    anyhow::ensure!(report.contains("| transfer | 50 | microservices |"), "{report}");
+    anyhow::ensure!(
+        report.contains("## Fairness ledger") && report.contains("| Transfer decomposition"),
+        "{report}"
+    );
+    anyhow::ensure!(
+        report.contains("| transfer | 50 | microservices |"),
+        "{report}"
+    );
     // Re-rendering from raw.json gives the same report.
-    let status = Command::new(env!("CARGO_BIN_EXE_bench")).arg("render").arg(&run).status()?;
+    let status = Command::new(env!("CARGO_BIN_EXE_bench"))
+        .arg("render")
+        .arg(&run)
+        .status()?;
     anyhow::ensure!(status.success());
     let again = std::fs::read_to_string(run.join("REPORT.md"))?;
-    let changed: Vec<String> = report.lines().zip(again.lines()).filter(|(a, b)| a != b).take(5).map(|(a, b)| format!("- {a}\n+ {b}")).collect();
-    anyhow::ensure!(again == report, "re-rendering changed the report ({} lines against {}):\n{}", report.lines().count(), again.lines().count(), changed.join("\n"));
+    let changed: Vec<String> = report
+        .lines()
+        .zip(again.lines())
+        .filter(|(a, b)| a != b)
+        .take(5)
+        .map(|(a, b)| format!("- {a}\n+ {b}"))
+        .collect();
+    anyhow::ensure!(
+        again == report,
+        "re-rendering changed the report ({} lines against {}):\n{}",
+        report.lines().count(),
+        again.lines().count(),
+        changed.join("\n")
+    );
     let _ = std::fs::remove_dir_all(&out);
     Ok(())
 }

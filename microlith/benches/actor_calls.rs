@@ -174,7 +174,11 @@ fn calls(c: &mut Criterion) {
         b.iter_custom(|iters| {
             let per = iters.div_ceil(16);
             let batches: Vec<Vec<TransferRequest>> = (0..16)
-                .map(|_| (0..per).map(|_| transfer_request(next.fetch_add(1, Ordering::Relaxed))).collect())
+                .map(|_| {
+                    (0..per)
+                        .map(|_| transfer_request(next.fetch_add(1, Ordering::Relaxed)))
+                        .collect()
+                })
                 .collect();
             let transfers = system.transfers.clone();
             rt.block_on(async move {
@@ -222,7 +226,11 @@ fn runtimes(c: &mut Criterion) {
         type Msg = (u64, ractor::RpcReplyPort<u64>);
         type State = ();
         type Arguments = ();
-        async fn pre_start(&self, _: ractor::ActorRef<Self::Msg>, _: ()) -> Result<(), ractor::ActorProcessingErr> {
+        async fn pre_start(
+            &self,
+            _: ractor::ActorRef<Self::Msg>,
+            _: (),
+        ) -> Result<(), ractor::ActorProcessingErr> {
             Ok(())
         }
         async fn handle(
@@ -242,22 +250,31 @@ fn runtimes(c: &mut Criterion) {
         let (root, _) = Supervisor::root(
             "bench",
             Strategy::OneForOne,
-            Intensity { max_restarts: 10, within: Duration::from_secs(1) },
+            Intensity {
+                max_restarts: 10,
+                within: Duration::from_secs(1),
+            },
         );
         let echo = root.spawn::<Echo>("echo", (), 1024);
         // Let it start before timing anything.
         let _ = echo.call(|r| (0, r), Duration::from_secs(1)).await;
         echo
     });
-    per_call(&mut group, &rt, "microlith_runtime", "runtime_call/microlith_runtime", || {
-        let ours = ours.clone();
-        move |i| {
+    per_call(
+        &mut group,
+        &rt,
+        "microlith_runtime",
+        "runtime_call/microlith_runtime",
+        || {
             let ours = ours.clone();
-            async move {
-                let _ = ours.call(|r| (i, r), Duration::from_secs(1)).await;
+            move |i| {
+                let ours = ours.clone();
+                async move {
+                    let _ = ours.call(|r| (i, r), Duration::from_secs(1)).await;
+                }
             }
-        }
-    });
+        },
+    );
 
     let (ractor_ref, _handle) = rt
         .block_on(ractor::Actor::spawn(None, RactorEcho, ()))
@@ -278,17 +295,23 @@ fn runtimes(c: &mut Criterion) {
             let _ = reply.send(n);
         }
     });
-    per_call(&mut group, &rt, "tokio_mpsc_oneshot", "runtime_call/tokio_mpsc_oneshot", || {
-        let tx = tx.clone();
-        move |i| {
+    per_call(
+        &mut group,
+        &rt,
+        "tokio_mpsc_oneshot",
+        "runtime_call/tokio_mpsc_oneshot",
+        || {
             let tx = tx.clone();
-            async move {
-                let (reply, answer) = tokio::sync::oneshot::channel();
-                let _ = tx.send((i, reply)).await;
-                let _ = answer.await;
+            move |i| {
+                let tx = tx.clone();
+                async move {
+                    let (reply, answer) = tokio::sync::oneshot::channel();
+                    let _ = tx.send((i, reply)).await;
+                    let _ = answer.await;
+                }
             }
-        }
-    });
+        },
+    );
     group.finish();
 }
 

@@ -31,7 +31,11 @@ pub const ENV: &str = "MICROLITH_INIT";
 
 /// The child's arguments: this process's own without `--init`, with an
 /// upgrade socket if none was given.
-pub fn child_args(own: impl IntoIterator<Item = OsString>, upgrade_socket: Option<&Path>, data_dir: &Path) -> (Vec<OsString>, PathBuf) {
+pub fn child_args(
+    own: impl IntoIterator<Item = OsString>,
+    upgrade_socket: Option<&Path>,
+    data_dir: &Path,
+) -> (Vec<OsString>, PathBuf) {
     let mut args: Vec<OsString> = own.into_iter().filter(|a| a != "--init").collect();
     let socket = match upgrade_socket {
         Some(path) => path.to_path_buf(),
@@ -45,11 +49,19 @@ pub fn child_args(own: impl IntoIterator<Item = OsString>, upgrade_socket: Optio
 }
 
 fn spawn(binary: &Path, args: &[OsString], extra: &[OsString]) -> std::io::Result<Child> {
-    Command::new(binary).args(args).args(extra).env_remove(ENV).spawn()
+    Command::new(binary)
+        .args(args)
+        .args(extra)
+        .env_remove(ENV)
+        .spawn()
 }
 
 fn forward(child: &Child, sig: rustix::process::Signal) {
-    if let Some(pid) = child.id().and_then(|p| i32::try_from(p).ok()).and_then(rustix::process::Pid::from_raw) {
+    if let Some(pid) = child
+        .id()
+        .and_then(|p| i32::try_from(p).ok())
+        .and_then(rustix::process::Pid::from_raw)
+    {
         let _ = rustix::process::kill_process(pid, sig);
     }
 }
@@ -57,7 +69,10 @@ fn forward(child: &Child, sig: rustix::process::Signal) {
 /// The exit code a child's status stands for (128 + signal when killed).
 fn code(status: std::process::ExitStatus) -> i32 {
     use std::os::unix::process::ExitStatusExt;
-    status.code().or_else(|| status.signal().map(|s| 128 + s)).unwrap_or(1)
+    status
+        .code()
+        .or_else(|| status.signal().map(|s| 128 + s))
+        .unwrap_or(1)
 }
 
 /// Supervises the microlith as described above; returns the exit code.
@@ -132,8 +147,10 @@ pub async fn run(binary: PathBuf, args: Vec<OsString>, socket: PathBuf) -> anyho
 /// `microlith --signal-upgrade`: asks the supervisor, process 1 of this
 /// container, to start a successor.
 pub fn signal_upgrade() -> anyhow::Result<()> {
-    let init = rustix::process::Pid::from_raw(1).ok_or_else(|| anyhow::format_err!("no process 1"))?;
-    rustix::process::kill_process(init, rustix::process::Signal::HUP).map_err(|e| anyhow::format_err!("signalling process 1: {e}"))?;
+    let init =
+        rustix::process::Pid::from_raw(1).ok_or_else(|| anyhow::format_err!("no process 1"))?;
+    rustix::process::kill_process(init, rustix::process::Signal::HUP)
+        .map_err(|e| anyhow::format_err!("signalling process 1: {e}"))?;
     Ok(())
 }
 
@@ -145,11 +162,23 @@ mod tests {
     fn the_child_serves_with_the_same_arguments_and_an_upgrade_socket() {
         let own = ["--init", "--storage", "durable"].map(OsString::from);
         let (args, socket) = child_args(own.clone(), None, Path::new("/data"));
-        assert_eq!(args, ["--storage", "durable", "--upgrade-socket", "/data/upgrade.sock"].map(OsString::from));
+        assert_eq!(
+            args,
+            [
+                "--storage",
+                "durable",
+                "--upgrade-socket",
+                "/data/upgrade.sock"
+            ]
+            .map(OsString::from)
+        );
         assert_eq!(socket, Path::new("/data/upgrade.sock"));
         let own = ["--upgrade-socket", "/run/u.sock", "--init"].map(OsString::from);
         let (args, socket) = child_args(own, Some(Path::new("/run/u.sock")), Path::new("/data"));
-        assert_eq!(args, ["--upgrade-socket", "/run/u.sock"].map(OsString::from));
+        assert_eq!(
+            args,
+            ["--upgrade-socket", "/run/u.sock"].map(OsString::from)
+        );
         assert_eq!(socket, Path::new("/run/u.sock"));
     }
 }

@@ -10,10 +10,10 @@
 
 pub mod component;
 pub mod config;
+pub mod init;
 pub mod runtime;
 pub mod system;
 pub mod upgrade;
-pub mod init;
 
 use std::sync::Arc;
 
@@ -61,8 +61,16 @@ impl edge::MetricsSource for Gauges {
         for (actor, depth) in self.0.mailbox_depths() {
             metrics::gauge!("microlith_mailbox_depth", "actor" => actor).set(depth as f64);
         }
-        for (i, records) in self.0.accounts.inner().step_records().into_iter().enumerate() {
-            metrics::gauge!("microlith_step_records", "actor" => format!("account-{i}")).set(records as f64);
+        for (i, records) in self
+            .0
+            .accounts
+            .inner()
+            .step_records()
+            .into_iter()
+            .enumerate()
+        {
+            metrics::gauge!("microlith_step_records", "actor" => format!("account-{i}"))
+                .set(records as f64);
         }
     }
 }
@@ -142,12 +150,19 @@ pub async fn run_with_storage(
     edge::ops::prometheus();
     let system = Arc::new(Microlith::start(&config, storage));
     let draining = drain.started.clone();
-    let router = edge::router(services(&system, config.fault_injection), config.edge.clone()).layer(axum::middleware::map_response(
+    let router = edge::router(
+        services(&system, config.fault_injection),
+        config.edge.clone(),
+    )
+    .layer(axum::middleware::map_response(
         move |mut response: axum::response::Response| {
             let draining = draining.is_cancelled();
             async move {
                 if draining {
-                    response.headers_mut().insert(axum::http::header::CONNECTION, axum::http::HeaderValue::from_static("close"));
+                    response.headers_mut().insert(
+                        axum::http::header::CONNECTION,
+                        axum::http::HeaderValue::from_static("close"),
+                    );
                 }
                 response
             }

@@ -96,17 +96,17 @@ struct Cli {
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     if let Some(url) = &cli.probe {
-        edge::probe::probe(url, Duration::from_secs(2)).map_err(|e| anyhow::format_err!("{url}: {e}"))?;
+        edge::probe::probe(url, Duration::from_secs(2))
+            .map_err(|e| anyhow::format_err!("{url}: {e}"))?;
         return Ok(());
     }
     if cli.signal_upgrade {
         return microlith::init::signal_upgrade();
     }
     tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| EnvFilter::new(concat!(env!("CARGO_CRATE_NAME"), "=info,edge=info"))),
-        )
+        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+            EnvFilter::new(concat!(env!("CARGO_CRATE_NAME"), "=info,edge=info"))
+        }))
         .init();
     microlith::log_panics();
     if cli.init {
@@ -117,8 +117,11 @@ fn main() -> anyhow::Result<()> {
             Some(path) if path.components().count() > 1 => path,
             _ => std::env::current_exe()?,
         };
-        let (args, socket) = microlith::init::child_args(own, cli.upgrade_socket.as_deref(), &cli.data_dir);
-        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+        let (args, socket) =
+            microlith::init::child_args(own, cli.upgrade_socket.as_deref(), &cli.data_dir);
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
         let code = runtime.block_on(microlith::init::run(binary, args, socket))?;
         std::process::exit(code);
     }

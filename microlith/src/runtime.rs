@@ -16,7 +16,9 @@ mod cell;
 pub mod supervisor;
 
 pub use actor::{Actor, ActorRef, Monitor, Reply, StartError};
-pub use supervisor::{ChildSpec, Intensity, Strategy, Supervisor, SupervisorEvent, SupervisorHandle};
+pub use supervisor::{
+    ChildSpec, Intensity, Strategy, Supervisor, SupervisorEvent, SupervisorHandle,
+};
 
 #[cfg(test)]
 mod tests;

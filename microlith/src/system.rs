@@ -31,20 +31,23 @@ use shared_domain::id::{AccountId, RoomName, TransferId};
 use shared_domain::known::KnownAccounts;
 use shared_domain::money::OpeningBalance;
 use shared_domain::service::{
-    AccountsService, LedgerService, Pause, RoomsService,
-    Subscription, TransferJournal,
+    AccountsService, LedgerService, Pause, RoomsService, Subscription, TransferJournal,
 };
 use store::{AccountStore, DirectoryStore, JournalStore, Storage};
 
 use crate::component::Home;
 use crate::component::account::{AccountMsg, AccountShardActor, AccountShardArgs};
 use crate::component::journal::{JournalMsg, JournalShardActor, JournalShardArgs};
-use crate::component::room::{DirectoryActor, DirectoryArgs, DirectoryMsg, RoomMsg, RoomRegistry, unknown_room};
+use crate::component::room::{
+    DirectoryActor, DirectoryArgs, DirectoryMsg, RoomMsg, RoomRegistry, unknown_room,
+};
 use crate::config::Config;
+use crate::runtime::{
+    ActorRef, Intensity, Strategy, Supervisor, SupervisorEvent, SupervisorHandle,
+};
 use edge::backoff::Backoff;
 use edge::session::TaskSessions;
 use edge::transfers::SagaTransfers;
-use crate::runtime::{ActorRef, Intensity, Strategy, Supervisor, SupervisorEvent, SupervisorHandle};
 
 /// Where a shard's state lives: the durable store, or memory kept across
 /// actor restarts.
@@ -66,9 +69,9 @@ fn home<B: Default, S>(
 /// upgrade could have moved accounts away from their data). Cheap, too:
 /// a transfer routes five times.
 fn shard_of(key: &str, shards: usize) -> usize {
-    let hash = key
-        .bytes()
-        .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
+    let hash = key.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
     (hash % shards as u64) as usize
 }
 
@@ -89,7 +92,10 @@ impl ActorAccounts {
     /// there. Settled transfers are forgotten, so this stays near the
     /// number of transfers in flight.
     pub fn step_records(&self) -> Vec<usize> {
-        self.step_records.iter().map(|r| r.load(std::sync::atomic::Ordering::Relaxed)).collect()
+        self.step_records
+            .iter()
+            .map(|r| r.load(std::sync::atomic::Ordering::Relaxed))
+            .collect()
     }
 
     /// Which shard (`account-N`) holds an account.
@@ -102,7 +108,9 @@ impl ActorAccounts {
 impl AccountsService for ActorAccounts {
     async fn open(&self, account: AccountId, opening: OpeningBalance) -> BankResult<AccountView> {
         let shard = self.shard(&account);
-        shard.call(|r| AccountMsg::Open(account, opening, r), self.timeout).await
+        shard
+            .call(|r| AccountMsg::Open(account, opening, r), self.timeout)
+            .await
     }
     async fn balance(&self, account: &AccountId) -> BankResult<AccountView> {
         self.shard(account)
@@ -111,7 +119,9 @@ impl AccountsService for ActorAccounts {
     }
     async fn apply_step(&self, step: AccountStep) -> BankResult<StepResult> {
         let shard = self.shard(&step.account);
-        shard.call(|r| AccountMsg::Step(step, r), self.timeout).await
+        shard
+            .call(|r| AccountMsg::Step(step, r), self.timeout)
+            .await
     }
     /// Mailboxes are FIFO and a shard handles a message only after every
     /// message sent to it before, so once the saga's runner has its
@@ -119,10 +129,15 @@ impl AccountsService for ActorAccounts {
     /// forget them. A full mailbox keeps them (a lost forget costs memory,
     /// never money).
     fn settled(&self, request: &TransferRequest) {
-        let (payer, payee) = (self.shard_index(&request.from), self.shard_index(&request.to));
-        let _ = self.shards[payer].tell::<shared_domain::BankError>(AccountMsg::Forget(request.transfer_id.clone()));
+        let (payer, payee) = (
+            self.shard_index(&request.from),
+            self.shard_index(&request.to),
+        );
+        let _ = self.shards[payer]
+            .tell::<shared_domain::BankError>(AccountMsg::Forget(request.transfer_id.clone()));
         if payee != payer {
-            let _ = self.shards[payee].tell::<shared_domain::BankError>(AccountMsg::Forget(request.transfer_id.clone()));
+            let _ = self.shards[payee]
+                .tell::<shared_domain::BankError>(AccountMsg::Forget(request.transfer_id.clone()));
         }
     }
     async fn totals(&self) -> BankResult<AccountTotals> {
@@ -154,7 +169,9 @@ impl ActorJournal {
 impl TransferJournal for ActorJournal {
     async fn begin(&self, request: TransferRequest) -> BankResult<Begin> {
         let shard = self.shard(&request.transfer_id);
-        shard.call(|r| JournalMsg::Begin(request, r), self.timeout).await
+        shard
+            .call(|r| JournalMsg::Begin(request, r), self.timeout)
+            .await
     }
     async fn resolve(&self, id: &TransferId, status: TransferStatus) -> BankResult<TransferRecord> {
         self.shard(id)
@@ -207,7 +224,8 @@ pub struct ActorLedger {
 #[async_trait]
 impl LedgerService for ActorLedger {
     async fn audit(&self) -> BankResult<AuditView> {
-        let (totals, pending) = futures::join!(self.accounts.totals(), self.journal.pending_count());
+        let (totals, pending) =
+            futures::join!(self.accounts.totals(), self.journal.pending_count());
         let totals = totals?;
         Ok(AuditView {
             accounts: totals.accounts,
@@ -297,7 +315,9 @@ impl Microlith {
         let journal_sup = bank_sup.spawn_supervisor("journal", Strategy::OneForOne, intensity);
         let chat_sup = root.spawn_supervisor("chat", Strategy::OneForOne, intensity);
 
-        let step_records: Vec<Arc<AtomicUsize>> = (0..config.account_shards.max(1)).map(|_| Arc::default()).collect();
+        let step_records: Vec<Arc<AtomicUsize>> = (0..config.account_shards.max(1))
+            .map(|_| Arc::default())
+            .collect();
         // The payee cache every fabric puts in front of its accounts.
         let accounts = Arc::new(KnownAccounts::new(ActorAccounts {
             shards: step_records
@@ -327,10 +347,12 @@ impl Microlith {
         let journal = Arc::new(ActorJournal {
             shards: (0..config.journal_shards.max(1))
                 .map(|i| {
-                    let (slot, accounts, pause) = (journal_slot.clone(), accounts.clone(), pause.clone());
+                    let (slot, accounts, pause) =
+                        (journal_slot.clone(), accounts.clone(), pause.clone());
                     let on_recover = Box::new(move |records: Vec<TransferRecord>| {
                         tracing::info!(count = records.len(), "resuming pending transfers");
-                        let (slot, accounts, pause) = (slot.clone(), accounts.clone(), pause.clone());
+                        let (slot, accounts, pause) =
+                            (slot.clone(), accounts.clone(), pause.clone());
                         tokio::spawn(async move {
                             // Wait until the shards exist (first start).
                             let journal = loop {
@@ -343,7 +365,8 @@ impl Microlith {
                                 return; // shutting down
                             };
                             for record in records {
-                                let _ = bank::complete(&*journal, &*accounts, &*pause, record).await;
+                                let _ =
+                                    bank::complete(&*journal, &*accounts, &*pause, record).await;
                             }
                         });
                     });
@@ -383,7 +406,11 @@ impl Microlith {
             timeout: config.call_timeout,
         });
         Microlith {
-            transfers: Arc::new(ActorTransfers::new(journal.clone(), accounts.clone(), pause.clone())),
+            transfers: Arc::new(ActorTransfers::new(
+                journal.clone(),
+                accounts.clone(),
+                pause.clone(),
+            )),
             ledger: Arc::new(ActorLedger {
                 accounts: accounts.clone(),
                 journal: journal.clone(),
@@ -423,7 +450,10 @@ impl Microlith {
             Some(self.rooms.directory.cast::<()>(DirectoryMsg::Crash))
         } else if let Some(room) = target.strip_prefix("room:") {
             let room = RoomName::new(room).map_err(|e| e.to_string())?;
-            self.rooms.registry.get(&room).map(|r| r.cast::<()>(RoomMsg::Crash))
+            self.rooms
+                .registry
+                .get(&room)
+                .map(|r| r.cast::<()>(RoomMsg::Crash))
         } else {
             None
         };
@@ -436,10 +466,22 @@ impl Microlith {
 
     /// The names of every crashable actor.
     pub fn actor_names(&self) -> Vec<String> {
-        let mut names: Vec<String> = self.accounts.inner().shards.iter().map(|s| s.name().to_owned()).collect();
+        let mut names: Vec<String> = self
+            .accounts
+            .inner()
+            .shards
+            .iter()
+            .map(|s| s.name().to_owned())
+            .collect();
         names.extend(self.journal.shards.iter().map(|s| s.name().to_owned()));
         names.push("directory".into());
-        names.extend(self.rooms.registry.all().iter().map(|r| r.name().to_owned()));
+        names.extend(
+            self.rooms
+                .registry
+                .all()
+                .iter()
+                .map(|r| r.name().to_owned()),
+        );
         names
     }
 
@@ -452,9 +494,20 @@ impl Microlith {
             .iter()
             .map(|s| (s.name().to_owned(), s.mailbox_depth()))
             .collect();
-        out.extend(self.journal.shards.iter().map(|s| (s.name().to_owned(), s.mailbox_depth())));
+        out.extend(
+            self.journal
+                .shards
+                .iter()
+                .map(|s| (s.name().to_owned(), s.mailbox_depth())),
+        );
         out.push(("directory".into(), self.rooms.directory.mailbox_depth()));
-        out.extend(self.rooms.registry.all().iter().map(|r| (r.name().to_owned(), r.mailbox_depth())));
+        out.extend(
+            self.rooms
+                .registry
+                .all()
+                .iter()
+                .map(|r| (r.name().to_owned(), r.mailbox_depth())),
+        );
         out
     }
 
@@ -497,14 +550,26 @@ mod tests {
     fn shard_routing_is_pinned_and_spreads_the_keys() {
         // Durable data lives under these indexes: a change here moves
         // accounts away from their data, so it must be deliberate.
-        assert_eq!([shard_of("a0", 8), shard_of("a1", 8), shard_of("alice", 8), shard_of("t-42", 4)], [4, 7, 7, 0], "FNV-1a 64, as any reference implementation computes it");
+        assert_eq!(
+            [
+                shard_of("a0", 8),
+                shard_of("a1", 8),
+                shard_of("alice", 8),
+                shard_of("t-42", 4)
+            ],
+            [4, 7, 7, 0],
+            "FNV-1a 64, as any reference implementation computes it"
+        );
         for shards in [2, 4, 8, 16] {
             let mut counts = vec![0usize; shards];
             for i in 0..1000 {
                 counts[shard_of(&format!("a{i}"), shards)] += 1;
             }
             let even = 1000 / shards;
-            assert!(counts.iter().all(|&c| c > even / 2 && c < even * 2), "{shards} shards: {counts:?}");
+            assert!(
+                counts.iter().all(|&c| c > even / 2 && c < even * 2),
+                "{shards} shards: {counts:?}"
+            );
         }
     }
 }

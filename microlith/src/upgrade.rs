@@ -19,7 +19,10 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 
-use rustix::net::{RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags, SendAncillaryBuffer, SendAncillaryMessage, SendFlags};
+use rustix::net::{
+    RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags, SendAncillaryBuffer,
+    SendAncillaryMessage, SendFlags,
+};
 
 /// Why a hand-over failed.
 #[derive(Debug, thiserror::Error)]
@@ -41,9 +44,20 @@ fn reachable(path: &Path) -> std::io::Result<(Option<std::fs::File>, PathBuf)> {
     if path.as_os_str().len() < 100 {
         return Ok((None, path.to_owned()));
     }
-    let dir = std::fs::File::open(path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new(".")))?;
-    let name = path.file_name().ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidInput, "a socket path needs a file name"))?;
-    let short = Path::new("/proc/self/fd").join(dir.as_raw_fd().to_string()).join(name);
+    let dir = std::fs::File::open(
+        path.parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or(Path::new(".")),
+    )?;
+    let name = path.file_name().ok_or_else(|| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "a socket path needs a file name",
+        )
+    })?;
+    let short = Path::new("/proc/self/fd")
+        .join(dir.as_raw_fd().to_string())
+        .join(name);
     Ok((Some(dir), short))
 }
 
@@ -88,7 +102,12 @@ impl Handover {
         let mut space = [MaybeUninit::<u8>::uninit(); rustix::cmsg_space!(ScmRights(1))];
         let mut control = SendAncillaryBuffer::new(&mut space);
         control.push(SendAncillaryMessage::ScmRights(&fds));
-        rustix::net::sendmsg(&stream, &[IoSlice::new(b"L")], &mut control, SendFlags::empty())?;
+        rustix::net::sendmsg(
+            &stream,
+            &[IoSlice::new(b"L")],
+            &mut control,
+            SendFlags::empty(),
+        )?;
         // The successor binds the path again for its own successor.
         let _ = std::fs::remove_file(&self.path);
         Ok(Successor(stream))
@@ -119,7 +138,12 @@ impl TakeOver {
         let mut byte = [0u8; 1];
         let mut space = [MaybeUninit::<u8>::uninit(); rustix::cmsg_space!(ScmRights(1))];
         let mut control = RecvAncillaryBuffer::new(&mut space);
-        rustix::net::recvmsg(&stream, &mut [IoSliceMut::new(&mut byte)], &mut control, RecvFlags::CMSG_CLOEXEC)?;
+        rustix::net::recvmsg(
+            &stream,
+            &mut [IoSliceMut::new(&mut byte)],
+            &mut control,
+            RecvFlags::CMSG_CLOEXEC,
+        )?;
         let mut received: Option<OwnedFd> = None;
         for message in control.drain() {
             if let RecvAncillaryMessage::ScmRights(fds) = message {
@@ -180,17 +204,24 @@ mod tests {
         let listener = taken.released().expect("released");
         let _early = old.join().expect("old side");
         listener.set_nonblocking(false).expect("blocking");
-        let (_, _) = listener.accept().expect("the early connection is accepted by the successor");
+        let (_, _) = listener
+            .accept()
+            .expect("the early connection is accepted by the successor");
         let _late = std::net::TcpStream::connect(addr).expect("connect after");
         let (_, _) = listener.accept().expect("accepted");
-        assert!(!path.exists(), "the old socket file is gone for the successor to bind");
+        assert!(
+            !path.exists(),
+            "the old socket file is gone for the successor to bind"
+        );
     }
 
     /// A socket path past the 107 bytes a Unix socket address holds.
     #[test]
     fn a_deep_socket_path_works_too() {
         let dir = test_dir();
-        let deep = dir.path().join("a-directory-name-long-enough-to-matter".repeat(3));
+        let deep = dir
+            .path()
+            .join("a-directory-name-long-enough-to-matter".repeat(3));
         std::fs::create_dir_all(&deep).expect("mkdir");
         let path = deep.join("upgrade.sock");
         assert!(path.as_os_str().len() > 108);
@@ -198,7 +229,13 @@ mod tests {
         let addr = tcp.local_addr().expect("addr");
         let handover = Handover::bind(&path).expect("handover");
         assert!(path.exists(), "bound at the real path");
-        let old = std::thread::spawn(move || handover.wait(&tcp).expect("wait").released().expect("released"));
+        let old = std::thread::spawn(move || {
+            handover
+                .wait(&tcp)
+                .expect("wait")
+                .released()
+                .expect("released")
+        });
         let taken = TakeOver::connect(&path).expect("take over");
         assert_eq!(taken.listener.local_addr().expect("addr"), addr);
         taken.released().expect("released");

@@ -22,12 +22,19 @@ async fn admin_routes_are_off_by_default() -> anyhow::Result<()> {
     api.post_text("/admin/crash/account-0", "{}")
         .await?
         .expect_error(404, "not_found")?;
-    api.get("/admin/targets").await?.expect_error(404, "not_found")?;
+    api.get("/admin/targets")
+        .await?
+        .expect_error(404, "not_found")?;
     Ok(())
 }
 
 /// A sampled request is answered with its actor calls' timing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sampled_requests_answer_their_timing() -> anyhow::Result<()> {
-    contract::timing::sampled_requests_answer_their_timing(&contract::Api::new(&base())?, "ask.", "handle.").await
+    contract::timing::sampled_requests_answer_their_timing(
+        &contract::Api::new(&base())?,
+        "ask.",
+        "handle.",
+    )
+    .await
 }

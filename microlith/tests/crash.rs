@@ -43,18 +43,30 @@ async fn panicking_actors_under_load_lose_nothing_and_survive_restart() -> anyho
         .iter()
         .filter_map(|t| t.as_str().map(str::to_owned))
         .collect();
-    ensure!(targets.iter().any(|t| t.starts_with("account-")) && targets.iter().any(|t| t.starts_with("room:")));
+    ensure!(
+        targets.iter().any(|t| t.starts_with("account-"))
+            && targets.iter().any(|t| t.starts_with("room:"))
+    );
 
     // The crasher: one panic every few milliseconds, round robin.
     let running = Arc::new(AtomicBool::new(true));
     let crashes = Arc::new(AtomicU64::new(0));
     let crasher = {
-        let (api, running, crashes, targets) = (api.clone(), running.clone(), crashes.clone(), targets.clone());
+        let (api, running, crashes, targets) = (
+            api.clone(),
+            running.clone(),
+            crashes.clone(),
+            targets.clone(),
+        );
         tokio::spawn(async move {
             let mut i = 0;
             while running.load(Ordering::Relaxed) && i < 400 {
                 let target = &targets[i % targets.len()];
-                if api.post_text(&format!("/admin/crash/{target}"), "{}").await.is_ok_and(|a| a.status == 200) {
+                if api
+                    .post_text(&format!("/admin/crash/{target}"), "{}")
+                    .await
+                    .is_ok_and(|a| a.status == 200)
+                {
                     crashes.fetch_add(1, Ordering::Relaxed);
                 }
                 i += 1;
@@ -71,14 +83,27 @@ async fn panicking_actors_under_load_lose_nothing_and_survive_restart() -> anyho
     ensure!(crashes >= 20, "only {crashes} crashes were injected");
     // Every injected panic was contained and restarted by a supervisor.
     let restarts = api.metric_sum("microlith_actor_restarts_total").await?;
-    ensure!(restarts >= crashes as f64, "{crashes} crashes but {restarts} restarts");
+    ensure!(
+        restarts >= crashes as f64,
+        "{crashes} crashes but {restarts} restarts"
+    );
     // A crash drops the forgets queued in a shard's mailbox; their records
     // stay (memory, never money): reported, not asserted.
-    println!("step records left after crashes: {}", api.metric_sum("microlith_step_records").await?);
+    println!(
+        "step records left after crashes: {}",
+        api.metric_sum("microlith_step_records").await?
+    );
     // Callers that met a crash got an error (and retried), never a hang;
     // how many met one depends on timing, so it is reported, not asserted.
-    println!("crashes={crashes} restarts={restarts} faults_seen_by_callers={}", acked.faults);
-    ensure!(acked.transfers.len() > 300, "too few transfers completed: {}", acked.transfers.len());
+    println!(
+        "crashes={crashes} restarts={restarts} faults_seen_by_callers={}",
+        acked.faults
+    );
+    ensure!(
+        acked.transfers.len() > 300,
+        "too few transfers completed: {}",
+        acked.transfers.len()
+    );
     LOAD.check_invariants(&api, &acked).await?;
 
     // Every 2xx survives a restart of the whole process.
@@ -99,20 +124,37 @@ async fn settled_transfers_leave_no_step_records_and_repeats_move_nothing() -> a
     let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR"))?;
     let storage = store::StorageMode::Durable(dir.path().to_path_buf());
     // Small balances against amounts up to 400: some transfers are refused.
-    let load = Load { posts: 0, opening: 300, ..LOAD };
+    let load = Load {
+        posts: 0,
+        opening: 300,
+        ..LOAD
+    };
     let server = common::Server::start(common::config(storage.clone(), false));
     let api = Api::new(&server.base)?;
     load.setup(&api).await?;
     let acked = load.run(&api).await?;
-    ensure!(acked.transfers.len() > 300, "too few transfers completed: {}", acked.transfers.len());
-    ensure!(acked.transfers.values().any(|s| s == "committed") && acked.transfers.values().any(|s| s == "rejected"));
+    ensure!(
+        acked.transfers.len() > 300,
+        "too few transfers completed: {}",
+        acked.transfers.len()
+    );
+    ensure!(
+        acked.transfers.values().any(|s| s == "committed")
+            && acked.transfers.values().any(|s| s == "rejected")
+    );
     load.check_invariants(&api, &acked).await?;
     let records = api.metric_sum("microlith_step_records").await?;
-    ensure!(records == 0.0, "{records} transfers still have step records after all settled");
+    ensure!(
+        records == 0.0,
+        "{records} transfers still have step records after all settled"
+    );
 
     // Every transfer again, same ids and bodies: the recorded outcomes.
     let repeated = load.run(&api).await?;
-    ensure!(repeated.transfers == acked.transfers, "a repeat answered differently");
+    ensure!(
+        repeated.transfers == acked.transfers,
+        "a repeat answered differently"
+    );
     load.check_invariants(&api, &acked).await?;
 
     // The store forgot them too: a restart loads no step records.
@@ -122,7 +164,10 @@ async fn settled_transfers_leave_no_step_records_and_repeats_move_nothing() -> a
     let _ = api.balance("a0").await?; // every shard answers once started
     load.check_invariants(&api, &acked).await?;
     let records = api.metric_sum("microlith_step_records").await?;
-    ensure!(records == 0.0, "{records} transfers have step records after a restart");
+    ensure!(
+        records == 0.0,
+        "{records} transfers have step records after a restart"
+    );
     server.stop();
     Ok(())
 }
@@ -132,7 +177,8 @@ async fn settled_transfers_leave_no_step_records_and_repeats_move_nothing() -> a
 /// sees every message exactly once, in order, while the room crashes again
 /// and again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn websocket_sessions_survive_room_crashes_without_gaps_or_duplicates() -> anyhow::Result<()> {
+async fn websocket_sessions_survive_room_crashes_without_gaps_or_duplicates() -> anyhow::Result<()>
+{
     microlith::log_panics();
     let server = common::Server::start(common::config(store::StorageMode::Memory, true));
     let api = Api::new(&server.base)?;
@@ -146,7 +192,11 @@ async fn websocket_sessions_survive_room_crashes_without_gaps_or_duplicates() ->
         tokio::spawn(async move {
             let mut crashes = 0u32;
             while running.load(Ordering::Relaxed) && crashes < 300 {
-                if api.post_text("/admin/crash/room:lobby", "{}").await.is_ok_and(|a| a.status == 200) {
+                if api
+                    .post_text("/admin/crash/room:lobby", "{}")
+                    .await
+                    .is_ok_and(|a| a.status == 200)
+                {
                     crashes += 1;
                 }
                 tokio::time::sleep(Duration::from_millis(2)).await;
@@ -157,13 +207,36 @@ async fn websocket_sessions_survive_room_crashes_without_gaps_or_duplicates() ->
     let faults = Arc::new(AtomicU64::new(0));
     let posts = (0..300usize).map(|k| {
         let (api, faults) = (api.clone(), faults.clone());
-        async move { post_until_answered(&api, "lobby", "poster", &format!("m{k}"), &format!("k{k}"), Duration::from_millis(5), &faults).await }
+        async move {
+            post_until_answered(
+                &api,
+                "lobby",
+                "poster",
+                &format!("m{k}"),
+                &format!("k{k}"),
+                Duration::from_millis(5),
+                &faults,
+            )
+            .await
+        }
     });
-    let acked: Vec<_> = futures::stream::iter(posts).buffer_unordered(8).collect().await;
+    let acked: Vec<_> = futures::stream::iter(posts)
+        .buffer_unordered(8)
+        .collect()
+        .await;
     running.store(false, Ordering::Relaxed);
     let crashes = crasher.await?;
-    let acked: Vec<u64> = acked.into_iter().collect::<anyhow::Result<Vec<_>>>()?.into_iter().flatten().collect();
-    ensure!(acked.len() == 300, "{} of 300 posts acknowledged", acked.len());
+    let acked: Vec<u64> = acked
+        .into_iter()
+        .collect::<anyhow::Result<Vec<_>>>()?
+        .into_iter()
+        .flatten()
+        .collect();
+    ensure!(
+        acked.len() == 300,
+        "{} of 300 posts acknowledged",
+        acked.len()
+    );
     ensure!(crashes >= 20, "only {crashes} room crashes");
 
     let mut seen = Vec::new();

@@ -27,7 +27,10 @@ impl Drop for Guard {
 }
 
 fn signal(pid: u32, sig: rustix::process::Signal) {
-    let pid = i32::try_from(pid).ok().and_then(rustix::process::Pid::from_raw).expect("a pid");
+    let pid = i32::try_from(pid)
+        .ok()
+        .and_then(rustix::process::Pid::from_raw)
+        .expect("a pid");
     rustix::process::kill_process(pid, sig).expect("signal sent");
 }
 
@@ -54,7 +57,9 @@ fn listening(stdout: ChildStdout) -> std::sync::mpsc::Receiver<String> {
 }
 
 fn next_listening(lines: &std::sync::mpsc::Receiver<String>) -> anyhow::Result<String> {
-    lines.recv_timeout(Duration::from_secs(20)).context("no listening line within 20 s")
+    lines
+        .recv_timeout(Duration::from_secs(20))
+        .context("no listening line within 20 s")
 }
 
 fn wait_until(what: &str, mut done: impl FnMut() -> bool) -> anyhow::Result<()> {
@@ -67,10 +72,18 @@ fn wait_until(what: &str, mut done: impl FnMut() -> bool) -> anyhow::Result<()> 
 }
 
 #[test]
-fn init_upgrades_its_child_in_place_without_a_failed_request_and_stops_it_on_sigterm() -> anyhow::Result<()> {
+fn init_upgrades_its_child_in_place_without_a_failed_request_and_stops_it_on_sigterm()
+-> anyhow::Result<()> {
     let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR"))?;
     let mut init = Command::new(env!("CARGO_BIN_EXE_microlith"))
-        .args(["--init", "--listen", "127.0.0.1:0", "--storage", "durable", "--data-dir"])
+        .args([
+            "--init",
+            "--listen",
+            "127.0.0.1:0",
+            "--storage",
+            "durable",
+            "--data-dir",
+        ])
         .arg(dir.path())
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())
@@ -83,7 +96,10 @@ fn init_upgrades_its_child_in_place_without_a_failed_request_and_stops_it_on_sig
     let first = children(pid);
     ensure!(first.len() == 1, "one child serves: {first:?}");
 
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
     let api = contract::Api::new(&format!("http://{addr}"))?;
     runtime.block_on(async {
         api.open("init-a", 1_000).await?;
@@ -97,9 +113,20 @@ fn init_upgrades_its_child_in_place_without_a_failed_request_and_stops_it_on_sig
     // old process closes a kept-alive connection just as the client sends
     // on it (1 in 10 000 in the harness's full run). Those are counted
     // apart and bounded; an error answer is a failure.
-    let (stop, sent, failed, resent) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+    let (stop, sent, failed, resent) = (
+        Arc::new(AtomicBool::new(false)),
+        Arc::new(AtomicU64::new(0)),
+        Arc::new(AtomicU64::new(0)),
+        Arc::new(AtomicU64::new(0)),
+    );
     let load = {
-        let (api, stop, sent, failed, resent) = (api.clone(), stop.clone(), sent.clone(), failed.clone(), resent.clone());
+        let (api, stop, sent, failed, resent) = (
+            api.clone(),
+            stop.clone(),
+            sent.clone(),
+            failed.clone(),
+            resent.clone(),
+        );
         runtime.spawn(async move {
             while !stop.load(Ordering::Relaxed) {
                 let n = sent.fetch_add(1, Ordering::Relaxed);
@@ -129,21 +156,41 @@ fn init_upgrades_its_child_in_place_without_a_failed_request_and_stops_it_on_sig
     // The successor announces the same address; the old child drains and
     // exits; one child serves again, a new one.
     let again = next_listening(&lines)?;
-    ensure!(again == addr, "the successor serves the same socket: {again} vs {addr}");
+    ensure!(
+        again == addr,
+        "the successor serves the same socket: {again} vs {addr}"
+    );
     wait_until("the predecessor gone", || {
         let now = children(pid);
         now.len() == 1 && now != first
     })?;
     let after_upgrade = sent.load(Ordering::Relaxed);
-    wait_until("transfers served by the successor", || sent.load(Ordering::Relaxed) > after_upgrade + 20)?;
+    wait_until("transfers served by the successor", || {
+        sent.load(Ordering::Relaxed) > after_upgrade + 20
+    })?;
     stop.store(true, Ordering::Relaxed);
     runtime.block_on(load)?;
-    let (sent, failed, resent) = (sent.load(Ordering::Relaxed), failed.load(Ordering::Relaxed), resent.load(Ordering::Relaxed));
-    ensure!(failed == 0, "{failed} of {sent} transfers failed through the upgrade");
-    ensure!(resent <= 1, "{resent} of {sent} transfers lost their connection through the upgrade");
+    let (sent, failed, resent) = (
+        sent.load(Ordering::Relaxed),
+        failed.load(Ordering::Relaxed),
+        resent.load(Ordering::Relaxed),
+    );
+    ensure!(
+        failed == 0,
+        "{failed} of {sent} transfers failed through the upgrade"
+    );
+    ensure!(
+        resent <= 1,
+        "{resent} of {sent} transfers lost their connection through the upgrade"
+    );
     // The state came along: every transfer moved one unit.
-    let (a, b) = runtime.block_on(async { anyhow::Ok((api.balance("init-a").await?, api.balance("init-b").await?)) })?;
-    ensure!(a + b == 1_000 && b == i64::try_from(sent)?, "balances after the upgrade: {a} + {b}, {sent} transfers");
+    let (a, b) = runtime.block_on(async {
+        anyhow::Ok((api.balance("init-a").await?, api.balance("init-b").await?))
+    })?;
+    ensure!(
+        a + b == 1_000 && b == i64::try_from(sent)?,
+        "balances after the upgrade: {a} + {b}, {sent} transfers"
+    );
 
     // SIGTERM: the child stops gracefully, then the init exits with it.
     let child = children(pid);
@@ -154,12 +201,18 @@ fn init_upgrades_its_child_in_place_without_a_failed_request_and_stops_it_on_sig
         if let Some(status) = init.0.try_wait()? {
             break status;
         }
-        ensure!(Instant::now() < deadline, "the init did not exit within 20 s of SIGTERM");
+        ensure!(
+            Instant::now() < deadline,
+            "the init did not exit within 20 s of SIGTERM"
+        );
         std::thread::sleep(Duration::from_millis(20));
     };
     ensure!(status.success(), "the init exited with {status}");
     for c in child {
-        ensure!(!std::path::Path::new(&format!("/proc/{c}")).exists(), "child {c} outlived the init");
+        ensure!(
+            !std::path::Path::new(&format!("/proc/{c}")).exists(),
+            "child {c} outlived the init"
+        );
     }
     Ok(())
 }

@@ -66,14 +66,16 @@ async fn bind() -> (TcpListener, SocketAddr) {
 
 fn start_servers() -> Servers {
     microservices::pki::install_crypto_provider();
-    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("hops-bench-{}", std::process::id()));
+    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("hops-bench-{}", std::process::id()));
     let pki = Pki::generate(&dir, &["accounts", "bench"]).expect("pki");
     let key = TokenKey::generate();
     let accounts = Arc::new(LocalAccounts::new());
     let shutdown = CancellationToken::new();
     let (tx, rx) = std::sync::mpsc::channel();
     {
-        let (accounts, pki, key, shutdown) = (accounts.clone(), pki.clone(), key.clone(), shutdown.clone());
+        let (accounts, pki, key, shutdown) =
+            (accounts.clone(), pki.clone(), key.clone(), shutdown.clone());
         std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(1)
@@ -175,9 +177,17 @@ fn client(servers: &Servers, addr: SocketAddr, tls: bool, tokens: bool) -> Arc<G
         breaker: BreakerConfig::default(),
         retry: RetryConfig::default(),
         tokens: tokens.then(|| Arc::new(Minter::new(servers.key.clone(), "bench"))),
-        tls: tls.then(|| servers.pki.grpc_client("bench", "accounts").expect("client tls")),
+        tls: tls.then(|| {
+            servers
+                .pki
+                .grpc_client("bench", "accounts")
+                .expect("client tls")
+        }),
     };
-    Arc::new(GrpcAccounts::new(Downstream::new(&config).expect("client"), TransferPath::Coarse))
+    Arc::new(GrpcAccounts::new(
+        Downstream::new(&config).expect("client"),
+        TransferPath::Coarse,
+    ))
 }
 
 fn hops(c: &mut Criterion) {
@@ -235,7 +245,13 @@ fn hops(c: &mut Criterion) {
             move |i| {
                 let request = http.get(format!("{base}/{}", account(i)));
                 async move {
-                    let body: serde_json::Value = request.send().await.expect("send").json().await.expect("json");
+                    let body: serde_json::Value = request
+                        .send()
+                        .await
+                        .expect("send")
+                        .json()
+                        .await
+                        .expect("json");
                     assert!(body["balance"].is_i64());
                 }
             }
@@ -251,16 +267,24 @@ fn hops(c: &mut Criterion) {
     });
     results.push((
         "grpc_bare_client",
-        per_call(&mut group, &rt, "grpc_bare_client", "hop/grpc_bare_client", || {
-            let bare = bare.clone();
-            move |i| {
-                let mut client = b::accounts_client::AccountsClient::new(bare.clone());
-                let request = b::BalanceRequest { account_id: account(i).to_string() };
-                async move {
-                    client.balance(request).await.expect("balance");
+        per_call(
+            &mut group,
+            &rt,
+            "grpc_bare_client",
+            "hop/grpc_bare_client",
+            || {
+                let bare = bare.clone();
+                move |i| {
+                    let mut client = b::accounts_client::AccountsClient::new(bare.clone());
+                    let request = b::BalanceRequest {
+                        account_id: account(i).to_string(),
+                    };
+                    async move {
+                        client.balance(request).await.expect("balance");
+                    }
                 }
-            }
-        }),
+            },
+        ),
     ));
 
     for (name, addr, tls, tokens) in [
@@ -292,7 +316,13 @@ fn hops(c: &mut Criterion) {
     }
     group.finish();
 
-    let p50 = |name: &str| results.iter().find(|(n, _)| *n == name).and_then(|(_, p)| *p).map(|p| p.p50 as f64);
+    let p50 = |name: &str| {
+        results
+            .iter()
+            .find(|(n, _)| *n == name)
+            .and_then(|(_, p)| *p)
+            .map(|p| p.p50 as f64)
+    };
     if let (Some(tcp), Some(local)) = (p50("tcp_echo"), p50("in_process")) {
         println!("\np50 ratios (same run): hop / raw TCP round trip, hop / in-process call");
         for (name, p) in &results {

@@ -73,7 +73,8 @@ impl TokenKey {
 
     fn mac(&self) -> HmacSha256 {
         // HMAC accepts a key of any length; 32 bytes cannot fail.
-        HmacSha256::new_from_slice(&self.0).unwrap_or_else(|_| unreachable!("HMAC takes any key length"))
+        HmacSha256::new_from_slice(&self.0)
+            .unwrap_or_else(|_| unreachable!("HMAC takes any key length"))
     }
 }
 
@@ -86,7 +87,9 @@ struct Claims {
 }
 
 fn now_secs() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 const HEADER: &str = r#"{"alg":"HS256","typ":"JWT"}"#;
@@ -101,7 +104,9 @@ pub struct Minter {
 impl std::fmt::Debug for Minter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // Never print the key.
-        f.debug_struct("Minter").field("issuer", &self.issuer).finish_non_exhaustive()
+        f.debug_struct("Minter")
+            .field("issuer", &self.issuer)
+            .finish_non_exhaustive()
     }
 }
 
@@ -130,14 +135,20 @@ impl Minter {
             exp: now + TOKEN_LIFETIME.as_secs(),
         };
         let token: Arc<str> = sign(&self.key, &claims).into();
-        self.cache.lock().insert(audience.to_owned(), (token.clone(), claims.exp));
+        self.cache
+            .lock()
+            .insert(audience.to_owned(), (token.clone(), claims.exp));
         token
     }
 }
 
 fn sign(key: &TokenKey, claims: &Claims) -> String {
     let payload = serde_json::to_vec(claims).unwrap_or_default();
-    let signing_input = format!("{}.{}", URL_SAFE_NO_PAD.encode(HEADER), URL_SAFE_NO_PAD.encode(payload));
+    let signing_input = format!(
+        "{}.{}",
+        URL_SAFE_NO_PAD.encode(HEADER),
+        URL_SAFE_NO_PAD.encode(payload)
+    );
     let mut mac = key.mac();
     mac.update(signing_input.as_bytes());
     let signature = URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes());
@@ -170,23 +181,35 @@ impl Verifier {
     /// Checks a token; the issuer on success.
     pub fn verify(&self, token: &str) -> Result<String, AuthError> {
         let mut parts = token.split('.');
-        let (Some(header), Some(payload), Some(signature), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
+        let (Some(header), Some(payload), Some(signature), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
             return Err(AuthError::Malformed);
         };
-        let header_json = URL_SAFE_NO_PAD.decode(header).map_err(|_| AuthError::Malformed)?;
-        let header_value: serde_json::Value = serde_json::from_slice(&header_json).map_err(|_| AuthError::Malformed)?;
+        let header_json = URL_SAFE_NO_PAD
+            .decode(header)
+            .map_err(|_| AuthError::Malformed)?;
+        let header_value: serde_json::Value =
+            serde_json::from_slice(&header_json).map_err(|_| AuthError::Malformed)?;
         if header_value["alg"] != "HS256" {
             return Err(AuthError::Malformed);
         }
-        let signature = URL_SAFE_NO_PAD.decode(signature).map_err(|_| AuthError::Malformed)?;
+        let signature = URL_SAFE_NO_PAD
+            .decode(signature)
+            .map_err(|_| AuthError::Malformed)?;
         let mut mac = self.key.mac();
         mac.update(header.as_bytes());
         mac.update(b".");
         mac.update(payload.as_bytes());
         // Constant-time comparison.
-        mac.verify_slice(&signature).map_err(|_| AuthError::Signature)?;
-        let claims: Claims = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).map_err(|_| AuthError::Malformed)?)
-            .map_err(|_| AuthError::Malformed)?;
+        mac.verify_slice(&signature)
+            .map_err(|_| AuthError::Signature)?;
+        let claims: Claims = serde_json::from_slice(
+            &URL_SAFE_NO_PAD
+                .decode(payload)
+                .map_err(|_| AuthError::Malformed)?,
+        )
+        .map_err(|_| AuthError::Malformed)?;
         if claims.aud != self.audience {
             return Err(AuthError::Audience(claims.aud));
         }
@@ -247,13 +270,19 @@ where
     type Error = S::Error;
     type Future = std::pin::Pin<Box<dyn Future<Output = Result<S::Response, S::Error>> + Send>>;
 
-    fn poll_ready(&mut self, cx: &mut std::task::Context<'_>) -> std::task::Poll<Result<(), S::Error>> {
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), S::Error>> {
         self.inner.poll_ready(cx)
     }
 
     fn call(&mut self, request: http::Request<B>) -> Self::Future {
         if !open_path(request.uri().path()) {
-            let header = request.headers().get(http::header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+            let header = request
+                .headers()
+                .get(http::header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok());
             if let Err(e) = self.layer.verifier.verify_header(header) {
                 metrics::counter!("service_token_refused_total").increment(1);
                 let response = if self.layer.grpc {
@@ -266,7 +295,9 @@ where
                 // The generic body type: a trailers-only gRPC answer or an
                 // empty 401 carries everything in the head.
                 let (parts, _) = response.into_parts();
-                return Box::pin(async move { Ok(http::Response::from_parts(parts, R::default())) });
+                return Box::pin(
+                    async move { Ok(http::Response::from_parts(parts, R::default())) },
+                );
             }
         }
         Box::pin(self.inner.call(request))
@@ -282,27 +313,63 @@ mod tests {
         let key = TokenKey::generate();
         let minter = Minter::new(key.clone(), "gateway");
         let token = minter.token_for("accounts");
-        assert_eq!(Verifier::new(key.clone(), "accounts").verify(&token), Ok("gateway".into()));
+        assert_eq!(
+            Verifier::new(key.clone(), "accounts").verify(&token),
+            Ok("gateway".into())
+        );
         assert_eq!(minter.token_for("accounts"), token, "cached");
-        assert!(matches!(Verifier::new(key.clone(), "chat").verify(&token), Err(AuthError::Audience(_))));
-        assert_eq!(Verifier::new(TokenKey::generate(), "accounts").verify(&token), Err(AuthError::Signature));
+        assert!(matches!(
+            Verifier::new(key.clone(), "chat").verify(&token),
+            Err(AuthError::Audience(_))
+        ));
+        assert_eq!(
+            Verifier::new(TokenKey::generate(), "accounts").verify(&token),
+            Err(AuthError::Signature)
+        );
         let v = Verifier::new(key.clone(), "accounts");
         assert_eq!(v.verify_header(None), Err(AuthError::Missing));
-        assert_eq!(v.verify_header(Some(&format!("Basic {token}"))), Err(AuthError::Missing));
-        assert_eq!(v.verify_header(Some(&format!("Bearer {token}"))), Ok("gateway".into()));
+        assert_eq!(
+            v.verify_header(Some(&format!("Basic {token}"))),
+            Err(AuthError::Missing)
+        );
+        assert_eq!(
+            v.verify_header(Some(&format!("Bearer {token}"))),
+            Ok("gateway".into())
+        );
         for junk in ["", "a.b", "a.b.c", "a.b.c.d"] {
             assert_eq!(v.verify(junk), Err(AuthError::Malformed), "{junk}");
         }
         // A payload changed after signing fails the signature.
         let parts: Vec<&str> = token.split('.').collect();
-        let forged_claims = Claims { iss: "gateway".into(), aud: "accounts".into(), iat: now_secs(), exp: now_secs() + 10_000 };
-        let forged = format!("{}.{}.{}", parts[0], URL_SAFE_NO_PAD.encode(serde_json::to_vec(&forged_claims).expect("json")), parts[2]);
+        let forged_claims = Claims {
+            iss: "gateway".into(),
+            aud: "accounts".into(),
+            iat: now_secs(),
+            exp: now_secs() + 10_000,
+        };
+        let forged = format!(
+            "{}.{}.{}",
+            parts[0],
+            URL_SAFE_NO_PAD.encode(serde_json::to_vec(&forged_claims).expect("json")),
+            parts[2]
+        );
         assert_eq!(v.verify(&forged), Err(AuthError::Signature));
         // Expired.
-        let old = sign(&key, &Claims { iss: "x".into(), aud: "accounts".into(), iat: 0, exp: 1 });
+        let old = sign(
+            &key,
+            &Claims {
+                iss: "x".into(),
+                aud: "accounts".into(),
+                iat: 0,
+                exp: 1,
+            },
+        );
         assert_eq!(v.verify(&old), Err(AuthError::Expired));
         // The key survives a round trip through its file form.
         let again = TokenKey::from_hex(&key.to_hex()).expect("hex");
-        assert_eq!(Verifier::new(again, "accounts").verify(&token), Ok("gateway".into()));
+        assert_eq!(
+            Verifier::new(again, "accounts").verify(&token),
+            Ok("gateway".into())
+        );
     }
 }

@@ -16,7 +16,10 @@ use futures::StreamExt;
 use tonic::transport::{Channel, Endpoint};
 use tonic::{Request, Response, Status};
 
-use shared_domain::bank::{AccountStep, AccountTotals, AccountView, Resolution, StepResult, TransferRecord, TransferRequest};
+use shared_domain::bank::{
+    AccountStep, AccountTotals, AccountView, Resolution, StepResult, TransferRecord,
+    TransferRequest,
+};
 use shared_domain::chat::{ChatMessage, HistoryQuery, PostOutcome, PostRequest};
 use shared_domain::error::{BankResult, CallError, ChatError, ChatResult};
 use shared_domain::id::{AccountId, RoomName, TransferId};
@@ -32,8 +35,9 @@ use crate::wire::pb::{bank as b, chat as c};
 use crate::wire::{self, bank_error, chat_error};
 
 /// A layered channel: shed → breaker → limit → tonic.
-pub type Layered =
-    tower::load_shed::LoadShed<crate::resilience::BreakerService<tower::limit::ConcurrencyLimit<Channel>>>;
+pub type Layered = tower::load_shed::LoadShed<
+    crate::resilience::BreakerService<tower::limit::ConcurrencyLimit<Channel>>,
+>;
 
 /// The status tonic makes of a shed call carries the `Overloaded` error as
 /// its source.
@@ -167,7 +171,13 @@ impl Downstream {
                         });
                     }
                     drop(span);
-                    answer.map(Response::into_inner).map_err(|s| if shed(&s) { CallError::Overloaded } else { error(&s) })
+                    answer.map(Response::into_inner).map_err(|s| {
+                        if shed(&s) {
+                            CallError::Overloaded
+                        } else {
+                            error(&s)
+                        }
+                    })
                 }
             })
             .await
@@ -236,7 +246,11 @@ const SETTLE_ATTEMPTS: u32 = 15;
 impl GrpcAccounts {
     /// A client of the accounts service whose sagas take `path`.
     pub fn new(downstream: Downstream, path: TransferPath) -> Self {
-        Self { downstream: Arc::new(downstream), path, settled: std::sync::OnceLock::new() }
+        Self {
+            downstream: Arc::new(downstream),
+            path,
+            settled: std::sync::OnceLock::new(),
+        }
     }
 
     /// The client's channel and policy (its breaker, say).
@@ -297,24 +311,45 @@ impl AccountsService for GrpcAccounts {
             opening_balance: opening.balance().minor_units(),
         };
         // Not idempotent: a retry after a lost answer would say "exists".
-        let a = self.downstream.unary(false, message, bank_error, |ch, r| async move { AccountsClient::new(ch).open(r).await }).await?;
+        let a = self
+            .downstream
+            .unary(false, message, bank_error, |ch, r| async move {
+                AccountsClient::new(ch).open(r).await
+            })
+            .await?;
         decoded(wire::account_from_wire(&a))
     }
     async fn balance(&self, account: &AccountId) -> BankResult<AccountView> {
-        let message = b::BalanceRequest { account_id: account.to_string() };
-        let a = self.downstream.unary(true, message, bank_error, |ch, r| async move { AccountsClient::new(ch).balance(r).await }).await?;
+        let message = b::BalanceRequest {
+            account_id: account.to_string(),
+        };
+        let a = self
+            .downstream
+            .unary(true, message, bank_error, |ch, r| async move {
+                AccountsClient::new(ch).balance(r).await
+            })
+            .await?;
         decoded(wire::account_from_wire(&a))
     }
     async fn apply_step(&self, step: AccountStep) -> BankResult<StepResult> {
         let message = wire::step_to_wire(&step);
         // Idempotent per (transfer_id, kind): a retried step moves no money twice.
-        let r = self.downstream.unary(true, message, bank_error, |ch, r| async move { AccountsClient::new(ch).apply_step(r).await }).await?;
+        let r = self
+            .downstream
+            .unary(true, message, bank_error, |ch, r| async move {
+                AccountsClient::new(ch).apply_step(r).await
+            })
+            .await?;
         decoded(wire::step_result_from_wire(&r))
     }
     /// Queued for the next `Settle` batch; a full queue drops it (and the
     /// accounts keep its records).
     fn settled(&self, request: &TransferRequest) {
-        if self.settler().try_send(request.transfer_id.clone()).is_err() {
+        if self
+            .settler()
+            .try_send(request.transfer_id.clone())
+            .is_err()
+        {
             metrics::counter!("transfers_settle_dropped_total").increment(1);
         }
     }
@@ -324,15 +359,28 @@ impl AccountsService for GrpcAccounts {
         }
         let message = wire::transfer_to_wire(request);
         // Idempotent: every step it applies is recorded per (transfer_id, kind).
-        match self.downstream.unary(true, message, bank_error, |ch, r| async move { AccountsClient::new(ch).apply_transfer(r).await }).await {
-            Ok(outcome) => Ok(Some(Resolution::Resolved(decoded(wire::outcome_status_from_wire(&outcome))?))),
+        match self
+            .downstream
+            .unary(true, message, bank_error, |ch, r| async move {
+                AccountsClient::new(ch).apply_transfer(r).await
+            })
+            .await
+        {
+            Ok(outcome) => Ok(Some(Resolution::Resolved(decoded(
+                wire::outcome_status_from_wire(&outcome),
+            )?))),
             // Refused before money moved, as the saga's own checks refuse.
             Err(CallError::Domain(e)) => Ok(Some(Resolution::Abandon(e))),
             Err(e) => Err(e),
         }
     }
     async fn totals(&self) -> BankResult<AccountTotals> {
-        let t = self.downstream.unary(true, b::TotalsRequest {}, bank_error, |ch, r| async move { AccountsClient::new(ch).totals(r).await }).await?;
+        let t = self
+            .downstream
+            .unary(true, b::TotalsRequest {}, bank_error, |ch, r| async move {
+                AccountsClient::new(ch).totals(r).await
+            })
+            .await?;
         Ok(wire::totals_from_wire(&t))
     }
 }
@@ -345,7 +393,12 @@ impl GrpcTransfers {
     pub async fn pending_count(&self) -> BankResult<u64> {
         let p = self
             .0
-            .unary(true, b::PendingCountRequest {}, bank_error, |ch, r| async move { TransfersClient::new(ch).pending_count(r).await })
+            .unary(
+                true,
+                b::PendingCountRequest {},
+                bank_error,
+                |ch, r| async move { TransfersClient::new(ch).pending_count(r).await },
+            )
             .await?;
         Ok(p.pending)
     }
@@ -356,12 +409,24 @@ impl TransfersService for GrpcTransfers {
     async fn transfer(&self, request: TransferRequest) -> BankResult<TransferRecord> {
         let message = wire::transfer_to_wire(&request);
         // Idempotent under its transfer_id.
-        let r = self.0.unary(true, message, bank_error, |ch, r| async move { TransfersClient::new(ch).transfer(r).await }).await?;
+        let r = self
+            .0
+            .unary(true, message, bank_error, |ch, r| async move {
+                TransfersClient::new(ch).transfer(r).await
+            })
+            .await?;
         decoded(wire::record_from_wire(&r))
     }
     async fn get(&self, id: &TransferId) -> BankResult<TransferRecord> {
-        let message = b::GetTransferRequest { transfer_id: id.to_string() };
-        let r = self.0.unary(true, message, bank_error, |ch, r| async move { TransfersClient::new(ch).get(r).await }).await?;
+        let message = b::GetTransferRequest {
+            transfer_id: id.to_string(),
+        };
+        let r = self
+            .0
+            .unary(true, message, bank_error, |ch, r| async move {
+                TransfersClient::new(ch).get(r).await
+            })
+            .await?;
         decoded(wire::record_from_wire(&r))
     }
 }
@@ -378,14 +443,25 @@ pub struct GrpcRooms(pub Downstream);
 #[async_trait]
 impl RoomsService for GrpcRooms {
     async fn create(&self, room: RoomName) -> ChatResult<()> {
-        let message = c::CreateRoomRequest { room: room.to_string() };
-        self.0.unary(false, message, chat_error, |ch, r| async move { chat_client(ch).create_room(r).await }).await?;
+        let message = c::CreateRoomRequest {
+            room: room.to_string(),
+        };
+        self.0
+            .unary(false, message, chat_error, |ch, r| async move {
+                chat_client(ch).create_room(r).await
+            })
+            .await?;
         Ok(())
     }
     async fn post(&self, request: PostRequest) -> ChatResult<PostOutcome> {
         let message = wire::post_to_wire(&request);
         // Idempotent per (room, author, client_msg_id).
-        let o = self.0.unary(true, message, chat_error, |ch, r| async move { chat_client(ch).post(r).await }).await?;
+        let o = self
+            .0
+            .unary(true, message, chat_error, |ch, r| async move {
+                chat_client(ch).post(r).await
+            })
+            .await?;
         Ok(wire::outcome_from_wire(&o))
     }
     async fn history(&self, room: &RoomName, query: HistoryQuery) -> ChatResult<Vec<ChatMessage>> {
@@ -394,12 +470,23 @@ impl RoomsService for GrpcRooms {
             after: query.after,
             limit: query.limit,
         };
-        let h = self.0.unary(true, message, chat_error, |ch, r| async move { chat_client(ch).history(r).await }).await?;
-        h.messages.iter().map(|m| decoded(wire::message_from_wire(m))).collect()
+        let h = self
+            .0
+            .unary(true, message, chat_error, |ch, r| async move {
+                chat_client(ch).history(r).await
+            })
+            .await?;
+        h.messages
+            .iter()
+            .map(|m| decoded(wire::message_from_wire(m)))
+            .collect()
     }
     async fn subscribe(&self, room: &RoomName, after: u64) -> ChatResult<Subscription> {
         // No deadline on a live stream; opening it is retried like a read.
-        let message = c::SubscribeRequest { room: room.to_string(), after };
+        let message = c::SubscribeRequest {
+            room: room.to_string(),
+            after,
+        };
         let stream = self
             .0
             .retry
@@ -408,7 +495,12 @@ impl RoomsService for GrpcRooms {
                 traced(&mut request);
                 self.0.authorize(&mut request);
                 let channel = self.0.channel.clone();
-                async move { chat_client(channel).subscribe(request).await.map_err(|s| chat_error(&s)) }
+                async move {
+                    chat_client(channel)
+                        .subscribe(request)
+                        .await
+                        .map_err(|s| chat_error(&s))
+                }
             })
             .await?
             .into_inner();
@@ -430,12 +522,21 @@ mod tests {
     async fn calls_carry_the_current_trace_with_this_hop_as_parent() {
         let mut outside = Request::new(());
         traced(&mut outside);
-        assert!(outside.metadata().get("traceparent").is_none(), "no trace, no header");
-        let hop = TraceContext::from_header(Some("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"));
+        assert!(
+            outside.metadata().get("traceparent").is_none(),
+            "no trace, no header"
+        );
+        let hop = TraceContext::from_header(Some(
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        ));
         let sent = crate::trace::scope_for_test(hop, async {
             let mut request = Request::new(());
             traced(&mut request);
-            request.metadata().get("traceparent").and_then(|v| v.to_str().ok()).map(str::to_owned)
+            request
+                .metadata()
+                .get("traceparent")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
         })
         .await
         .expect("header sent");

@@ -43,7 +43,10 @@ pub struct DeadlineLayer(pub Duration);
 impl<S> tower::Layer<S> for DeadlineLayer {
     type Service = WithDeadline<S>;
     fn layer(&self, inner: S) -> Self::Service {
-        WithDeadline { inner, timeout: self.0 }
+        WithDeadline {
+            inner,
+            timeout: self.0,
+        }
     }
 }
 
@@ -63,7 +66,10 @@ where
     type Error = S::Error;
     type Future = std::pin::Pin<Box<dyn Future<Output = Result<S::Response, S::Error>> + Send>>;
 
-    fn poll_ready(&mut self, cx: &mut std::task::Context<'_>) -> std::task::Poll<Result<(), S::Error>> {
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), S::Error>> {
         self.inner.poll_ready(cx)
     }
 
@@ -110,11 +116,22 @@ mod tests {
     #[tokio::test]
     async fn the_edge_layer_sets_the_deadline_of_each_request() {
         use tower::{Layer, Service, ServiceExt};
-        let mut service = DeadlineLayer(Duration::from_millis(80)).layer(tower::service_fn(|_: http::Request<()>| async {
-            Ok::<_, std::convert::Infallible>(budget(Duration::from_secs(5)))
-        }));
-        let inside = service.ready().await.expect("ready").call(http::Request::new(())).await.expect("call");
-        assert!(inside <= Duration::from_millis(80) && inside > Duration::ZERO, "{inside:?}");
+        let mut service = DeadlineLayer(Duration::from_millis(80)).layer(tower::service_fn(
+            |_: http::Request<()>| async {
+                Ok::<_, std::convert::Infallible>(budget(Duration::from_secs(5)))
+            },
+        ));
+        let inside = service
+            .ready()
+            .await
+            .expect("ready")
+            .call(http::Request::new(()))
+            .await
+            .expect("call");
+        assert!(
+            inside <= Duration::from_millis(80) && inside > Duration::ZERO,
+            "{inside:?}"
+        );
     }
 
     #[tokio::test]

@@ -77,21 +77,66 @@ fn env_of(args: &ServiceArgs, urls: &BTreeMap<ServiceKind, String>) -> Vec<(&'st
                 StorageKind::Durable => "durable".to_owned(),
             },
         ),
-        ("MICROSERVICES_DATA_DIR", args.data_dir.display().to_string()),
-        ("MICROSERVICES_CALL_TIMEOUT_MS", args.call_timeout_ms.to_string()),
-        ("MICROSERVICES_CLIENT_MAX_IN_FLIGHT", args.client_max_in_flight.to_string()),
-        ("MICROSERVICES_BREAKER_WINDOW", args.breaker_window.to_string()),
-        ("MICROSERVICES_BREAKER_MIN_CALLS", args.breaker_min_calls.to_string()),
-        ("MICROSERVICES_BREAKER_FAILURE_PERCENT", args.breaker_failure_percent.to_string()),
-        ("MICROSERVICES_BREAKER_OPEN_MS", args.breaker_open_ms.to_string()),
-        ("MICROSERVICES_BREAKER_PROBES", args.breaker_probes.to_string()),
-        ("MICROSERVICES_RETRY_ATTEMPTS", args.retry_attempts.to_string()),
-        ("MICROSERVICES_REQUEST_TIMEOUT_MS", args.request_timeout_ms.to_string()),
-        ("MICROSERVICES_MAX_IN_FLIGHT", args.max_in_flight.to_string()),
-        ("MICROSERVICES_SESSION_BUFFER", args.session_buffer.to_string()),
-        ("MICROSERVICES_SUBSCRIBER_BUFFER", args.subscriber_buffer.to_string()),
-        ("MICROSERVICES_TRANSFER_PATH", args.transfer_path.name().to_owned()),
-        ("MICROSERVICES_MAX_CLOCK_SKEW_MS", args.max_clock_skew_ms.to_string()),
+        (
+            "MICROSERVICES_DATA_DIR",
+            args.data_dir.display().to_string(),
+        ),
+        (
+            "MICROSERVICES_CALL_TIMEOUT_MS",
+            args.call_timeout_ms.to_string(),
+        ),
+        (
+            "MICROSERVICES_CLIENT_MAX_IN_FLIGHT",
+            args.client_max_in_flight.to_string(),
+        ),
+        (
+            "MICROSERVICES_BREAKER_WINDOW",
+            args.breaker_window.to_string(),
+        ),
+        (
+            "MICROSERVICES_BREAKER_MIN_CALLS",
+            args.breaker_min_calls.to_string(),
+        ),
+        (
+            "MICROSERVICES_BREAKER_FAILURE_PERCENT",
+            args.breaker_failure_percent.to_string(),
+        ),
+        (
+            "MICROSERVICES_BREAKER_OPEN_MS",
+            args.breaker_open_ms.to_string(),
+        ),
+        (
+            "MICROSERVICES_BREAKER_PROBES",
+            args.breaker_probes.to_string(),
+        ),
+        (
+            "MICROSERVICES_RETRY_ATTEMPTS",
+            args.retry_attempts.to_string(),
+        ),
+        (
+            "MICROSERVICES_REQUEST_TIMEOUT_MS",
+            args.request_timeout_ms.to_string(),
+        ),
+        (
+            "MICROSERVICES_MAX_IN_FLIGHT",
+            args.max_in_flight.to_string(),
+        ),
+        (
+            "MICROSERVICES_SESSION_BUFFER",
+            args.session_buffer.to_string(),
+        ),
+        (
+            "MICROSERVICES_SUBSCRIBER_BUFFER",
+            args.subscriber_buffer.to_string(),
+        ),
+        (
+            "MICROSERVICES_TRANSFER_PATH",
+            args.transfer_path.name().to_owned(),
+        ),
+        (
+            "MICROSERVICES_MAX_CLOCK_SKEW_MS",
+            args.max_clock_skew_ms.to_string(),
+        ),
     ];
     if let Some(workers) = args.workers {
         env.push(("MICROSERVICES_WORKERS", workers.to_string()));
@@ -101,11 +146,17 @@ fn env_of(args: &ServiceArgs, urls: &BTreeMap<ServiceKind, String>) -> Vec<(&'st
     }
     if args.mtls {
         env.push(("MICROSERVICES_MTLS", "true".to_owned()));
-        env.push(("MICROSERVICES_PKI_DIR", args.pki_path().display().to_string()));
+        env.push((
+            "MICROSERVICES_PKI_DIR",
+            args.pki_path().display().to_string(),
+        ));
     }
     if args.service_tokens {
         env.push(("MICROSERVICES_SERVICE_TOKENS", "true".to_owned()));
-        env.push(("MICROSERVICES_TOKEN_KEY_FILE", args.token_key_path().display().to_string()));
+        env.push((
+            "MICROSERVICES_TOKEN_KEY_FILE",
+            args.token_key_path().display().to_string(),
+        ));
     }
     for (kind, var) in [
         (ServiceKind::Accounts, "MICROSERVICES_ACCOUNTS_URL"),
@@ -129,10 +180,20 @@ struct Running {
 }
 
 /// Starts one child and waits for its "listening" line.
-async fn spawn_child(kind: ServiceKind, listen: SocketAddr, env: &[(&'static str, String)]) -> anyhow::Result<(Running, SocketAddr)> {
+async fn spawn_child(
+    kind: ServiceKind,
+    listen: SocketAddr,
+    env: &[(&'static str, String)],
+) -> anyhow::Result<(Running, SocketAddr)> {
     let exe = std::env::current_exe().context("locating the microservices binary")?;
     let mut child = Command::new(exe)
-        .args(["serve", kind.name(), "--listen", &listen.to_string(), "--exit-on-stdin-eof"])
+        .args([
+            "serve",
+            kind.name(),
+            "--listen",
+            &listen.to_string(),
+            "--exit-on-stdin-eof",
+        ])
         .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -146,7 +207,10 @@ async fn spawn_child(kind: ServiceKind, listen: SocketAddr, env: &[(&'static str
     let announced = tokio::time::timeout(Duration::from_secs(30), async {
         while let Some(line) = lines.next_line().await? {
             if let Some(rest) = line.strip_prefix("listening ") {
-                let addr = rest.split_whitespace().nth(1).context("listening line without an address")?;
+                let addr = rest
+                    .split_whitespace()
+                    .nth(1)
+                    .context("listening line without an address")?;
                 return Ok::<_, anyhow::Error>(Some(addr.parse::<SocketAddr>()?));
             }
             eprintln!("[{}] {line}", kind.name());
@@ -156,7 +220,11 @@ async fn spawn_child(kind: ServiceKind, listen: SocketAddr, env: &[(&'static str
     .await;
     let addr = match announced {
         Ok(Ok(Some(addr))) => addr,
-        Ok(Ok(None)) => bail!("{} exited before listening (status {:?})", kind.name(), child.wait().await.ok()),
+        Ok(Ok(None)) => bail!(
+            "{} exited before listening (status {:?})",
+            kind.name(),
+            child.wait().await.ok()
+        ),
         Ok(Err(e)) => return Err(e),
         Err(_) => bail!("{} did not start listening within 30 s", kind.name()),
     };
@@ -304,7 +372,10 @@ impl UpState {
 }
 
 /// Starts everything, serves until `shutdown`, stops everything.
-pub async fn up(args: UpArgs, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+pub async fn up(
+    args: UpArgs,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
     let mut urls = BTreeMap::new();
     let table: Table = Arc::default();
     if args.service.service_tokens {
@@ -312,14 +383,21 @@ pub async fn up(args: UpArgs, shutdown: impl Future<Output = ()> + Send + 'stati
     }
     // A fresh private CA per run, never reused or committed.
     let health_client = if args.service.mtls {
-        let pki = crate::pki::Pki::generate(&args.service.pki_path(), &crate::pki::Pki::certified())?;
+        let pki =
+            crate::pki::Pki::generate(&args.service.pki_path(), &crate::pki::Pki::certified())?;
         pki.http_client("launcher", reqwest::Client::builder())?
     } else {
         reqwest::Client::builder()
     }
     .timeout(Duration::from_secs(1))
     .build()?;
-    let scheme = |kind: ServiceKind| if args.service.mtls && kind != ServiceKind::Gateway { "https" } else { "http" };
+    let scheme = |kind: ServiceKind| {
+        if args.service.mtls && kind != ServiceKind::Gateway {
+            "https"
+        } else {
+            "http"
+        }
+    };
     let mut started = Vec::new();
     let mut tasks = Vec::new();
     // Every address is chosen before anything starts: the ledger and the
@@ -439,7 +517,12 @@ fn print_table(table: &Table, gateway: &str) {
     let table = table.lock();
     println!("{:<10} {:<22} {:>8}", "SERVICE", "ADDRESS", "PID");
     for row in table.values() {
-        println!("{:<10} {:<22} {:>8}", row.name, row.addr.to_string(), row.pid);
+        println!(
+            "{:<10} {:<22} {:>8}",
+            row.name,
+            row.addr.to_string(),
+            row.pid
+        );
     }
     println!("API.md is served at {gateway}; Ctrl-C stops everything.");
 }

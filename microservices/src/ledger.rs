@@ -33,8 +33,8 @@ use shared_domain::id::TransferId;
 use shared_domain::money::{Amount, Total};
 use shared_domain::service::{AccountsService, LedgerService};
 
-use crate::clients::{GrpcAccounts, GrpcTransfers};
 use crate::auth::Minter;
+use crate::clients::{GrpcAccounts, GrpcTransfers};
 use crate::resilience::Breaker;
 
 /// One committed transfer, as the feed ships it.
@@ -155,7 +155,10 @@ fn bad_request(why: impl std::fmt::Display) -> (StatusCode, String) {
     (StatusCode::BAD_REQUEST, why.to_string())
 }
 
-async fn entries(State(ledger): State<Arc<Ledger>>, Json(batch): Json<Entries>) -> Result<Json<Applied>, (StatusCode, String)> {
+async fn entries(
+    State(ledger): State<Arc<Ledger>>,
+    Json(batch): Json<Entries>,
+) -> Result<Json<Applied>, (StatusCode, String)> {
     // Validate the whole batch before applying any of it.
     let mut parsed = Vec::with_capacity(batch.entries.len());
     for e in &batch.entries {
@@ -172,7 +175,8 @@ async fn entries(State(ledger): State<Arc<Ledger>>, Json(batch): Json<Entries>) 
                 model.volume += i128::from(amount);
                 applied += 1;
                 if let Some(at) = committed {
-                    metrics::histogram!("ledger_replication_lag_seconds").record(now.saturating_sub(at) as f64 / 1e6);
+                    metrics::histogram!("ledger_replication_lag_seconds")
+                        .record(now.saturating_sub(at) as f64 / 1e6);
                 }
             }
         }
@@ -185,7 +189,8 @@ async fn entries(State(ledger): State<Arc<Ledger>>, Json(batch): Json<Entries>) 
 }
 
 async fn audit(State(ledger): State<Arc<Ledger>>) -> Result<Json<Audit>, (StatusCode, String)> {
-    let (totals, pending) = futures::join!(ledger.accounts.totals(), ledger.transfers.pending_count());
+    let (totals, pending) =
+        futures::join!(ledger.accounts.totals(), ledger.transfers.pending_count());
     let unavailable = |e: CallError<_>| (StatusCode::SERVICE_UNAVAILABLE, format!("{e}"));
     let totals = totals.map_err(unavailable)?;
     let pending = pending.map_err(unavailable)?;
@@ -216,7 +221,10 @@ pub struct HttpLedger {
 }
 
 /// Adds the service token for the ledger, when tokens are on.
-fn authorized(request: reqwest::RequestBuilder, tokens: Option<&Arc<Minter>>) -> reqwest::RequestBuilder {
+fn authorized(
+    request: reqwest::RequestBuilder,
+    tokens: Option<&Arc<Minter>>,
+) -> reqwest::RequestBuilder {
     match tokens {
         Some(minter) => request.bearer_auth(minter.token_for("ledger")),
         None => request,
@@ -261,7 +269,10 @@ impl LedgerService for HttpLedger {
             let response = get.send().await?;
             let status = response.status();
             if !status.is_success() {
-                return Ok(Err(format!("ledger answered {status}: {}", response.text().await.unwrap_or_default())));
+                return Ok(Err(format!(
+                    "ledger answered {status}: {}",
+                    response.text().await.unwrap_or_default()
+                )));
             }
             response.json::<Audit>().await.map(Ok)
         }
@@ -367,7 +378,10 @@ impl Shipper {
                     .filter(|r| r.status == TransferStatus::Committed)
                     .map(|r| Entry::of(r, None))
                     .collect();
-                tracing::info!(entries = entries.len(), "resyncing the ledger from the journal");
+                tracing::info!(
+                    entries = entries.len(),
+                    "resyncing the ledger from the journal"
+                );
                 let mut ok = true;
                 for chunk in entries.chunks(BATCH) {
                     if !self.ship(chunk.to_vec()).await {
@@ -437,7 +451,8 @@ impl Shipper {
     }
 
     async fn pause(&self, failures: u32, shutdown: &CancellationToken) -> bool {
-        let wait = Duration::from_millis(20u64.saturating_mul(1 << failures.min(5))).min(Duration::from_secs(1));
+        let wait = Duration::from_millis(20u64.saturating_mul(1 << failures.min(5)))
+            .min(Duration::from_secs(1));
         tokio::select! {
             () = tokio::time::sleep(wait) => true,
             () = shutdown.cancelled() => false,

@@ -17,16 +17,16 @@
 //! - [`settlement`]: settled transfers forgotten by the accounts service
 //!   behind a fence of tombstones and deadlines (bounded books, no stale step applied).
 //! - [`wire`]: generated protobuf types and their conversions to the domain.
-pub mod wire;
-pub mod resilience;
-pub mod settlement;
-pub mod deadline;
-pub mod servers;
+pub mod auth;
 pub mod clients;
+pub mod deadline;
+pub mod launcher;
 pub mod ledger;
 pub mod observe;
-pub mod process;
-pub mod launcher;
-pub mod trace;
-pub mod auth;
 pub mod pki;
+pub mod process;
+pub mod resilience;
+pub mod servers;
+pub mod settlement;
+pub mod trace;
+pub mod wire;

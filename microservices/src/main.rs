@@ -65,7 +65,12 @@ enum Cmd {
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    if let Cmd::Probe { url, pki_dir, as_name } = &cli.command {
+    if let Cmd::Probe {
+        url,
+        pki_dir,
+        as_name,
+    } = &cli.command
+    {
         let timeout = std::time::Duration::from_secs(2);
         match (pki_dir, as_name) {
             (Some(dir), Some(name)) => microservices::pki::probe_tls(url, dir, name, timeout)?,
@@ -107,11 +112,19 @@ fn main() -> anyhow::Result<()> {
             Cmd::Up(args) => microservices::launcher::up(args, shutdown_signal()).await,
             Cmd::Certs { out } => {
                 let names = microservices::pki::Pki::generate_deployment(&out)?;
-                println!("wrote a private CA, certificates for {} and a service-token key to {}", names.join(", "), out.display());
+                println!(
+                    "wrote a private CA, certificates for {} and a service-token key to {}",
+                    names.join(", "),
+                    out.display()
+                );
                 Ok(())
             }
             Cmd::Probe { .. } => Ok(()),
-            Cmd::Serve { service, listen, args } => {
+            Cmd::Serve {
+                service,
+                listen,
+                args,
+            } => {
                 let listener = tokio::net::TcpListener::bind(listen)
                     .await
                     .map_err(|e| anyhow::format_err!("binding {listen}: {e}"))?;

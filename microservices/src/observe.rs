@@ -42,7 +42,8 @@ where
         let path = request.uri().path();
         // Only gRPC methods (`/package.Service/Method`); the ops routes
         // are not counted.
-        let method = (path.matches('/').count() == 2 && path.contains('.')).then(|| path.to_owned());
+        let method =
+            (path.matches('/').count() == 2 && path.contains('.')).then(|| path.to_owned());
         let started = Instant::now();
         let call = self.inner.call(request);
         Box::pin(async move {

@@ -16,8 +16,8 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use rcgen::{
-    BasicConstraints, CertificateParams, CertifiedIssuer, DistinguishedName, DnType, ExtendedKeyUsagePurpose,
-    IsCa, KeyPair, KeyUsagePurpose, SanType,
+    BasicConstraints, CertificateParams, CertifiedIssuer, DistinguishedName, DnType,
+    ExtendedKeyUsagePurpose, IsCa, KeyPair, KeyUsagePurpose, SanType,
 };
 
 /// Makes ring the process's rustls crypto provider (idempotent). reqwest
@@ -50,7 +50,9 @@ pub(crate) fn write_private(path: &Path, contents: &str) -> anyhow::Result<()> {
 impl Pki {
     /// A PKI in `dir` (see [`Pki::generate`]).
     pub fn at(dir: &Path) -> Self {
-        Self { dir: dir.to_path_buf() }
+        Self {
+            dir: dir.to_path_buf(),
+        }
     }
 
     /// Makes a fresh CA and one certificate per name in `dir`, replacing
@@ -59,20 +61,36 @@ impl Pki {
         std::fs::create_dir_all(dir)?;
         let mut ca_params = CertificateParams::new(Vec::<String>::new())?;
         ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
+        ca_params.key_usages = vec![
+            KeyUsagePurpose::KeyCertSign,
+            KeyUsagePurpose::CrlSign,
+            KeyUsagePurpose::DigitalSignature,
+        ];
         let mut dn = DistinguishedName::new();
-        dn.push(DnType::CommonName, "microservices private CA (generated at run time)");
+        dn.push(
+            DnType::CommonName,
+            "microservices private CA (generated at run time)",
+        );
         ca_params.distinguished_name = dn;
         let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate()?)?;
         std::fs::write(dir.join("ca.pem"), ca.pem())?;
         for name in names {
-            let mut params = CertificateParams::new(vec!["localhost".to_owned(), (*name).to_owned()])?;
-            params.subject_alt_names.push(SanType::IpAddress(std::net::IpAddr::from([127, 0, 0, 1])));
+            let mut params =
+                CertificateParams::new(vec!["localhost".to_owned(), (*name).to_owned()])?;
+            params
+                .subject_alt_names
+                .push(SanType::IpAddress(std::net::IpAddr::from([127, 0, 0, 1])));
             let mut dn = DistinguishedName::new();
             dn.push(DnType::CommonName, *name);
             params.distinguished_name = dn;
-            params.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyEncipherment];
-            params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth, ExtendedKeyUsagePurpose::ClientAuth];
+            params.key_usages = vec![
+                KeyUsagePurpose::DigitalSignature,
+                KeyUsagePurpose::KeyEncipherment,
+            ];
+            params.extended_key_usages = vec![
+                ExtendedKeyUsagePurpose::ServerAuth,
+                ExtendedKeyUsagePurpose::ClientAuth,
+            ];
             let key = KeyPair::generate()?;
             let cert = params.signed_by(&key, &ca)?;
             std::fs::write(dir.join(format!("{name}.pem")), cert.pem())?;
@@ -84,7 +102,10 @@ impl Pki {
     /// Who gets a certificate: every service, and the launcher (which
     /// probes them).
     pub fn certified() -> Vec<&'static str> {
-        let mut names: Vec<&'static str> = crate::process::ServiceKind::ALL.iter().map(|k| k.name()).collect();
+        let mut names: Vec<&'static str> = crate::process::ServiceKind::ALL
+            .iter()
+            .map(|k| k.name())
+            .collect();
         names.push("launcher");
         names
     }
@@ -102,7 +123,8 @@ impl Pki {
 
     fn read(&self, file: &str) -> anyhow::Result<Vec<u8>> {
         let path = self.dir.join(file);
-        std::fs::read(&path).with_context(|| format!("reading {} (run `microservices certs`?)", path.display()))
+        std::fs::read(&path)
+            .with_context(|| format!("reading {} (run `microservices certs`?)", path.display()))
     }
 
     /// The CA certificate, PEM.
@@ -112,7 +134,10 @@ impl Pki {
 
     /// `name`'s certificate and key, PEM.
     pub fn identity_pem(&self, name: &str) -> anyhow::Result<(Vec<u8>, Vec<u8>)> {
-        Ok((self.read(&format!("{name}.pem"))?, self.read(&format!("{name}.key"))?))
+        Ok((
+            self.read(&format!("{name}.pem"))?,
+            self.read(&format!("{name}.key"))?,
+        ))
     }
 
     /// tonic server TLS: `name`'s identity, clients must present a
@@ -126,7 +151,11 @@ impl Pki {
 
     /// tonic client TLS: trust the CA, present `name`'s certificate, expect
     /// the server to be `server`.
-    pub fn grpc_client(&self, name: &str, server: &str) -> anyhow::Result<tonic::transport::ClientTlsConfig> {
+    pub fn grpc_client(
+        &self,
+        name: &str,
+        server: &str,
+    ) -> anyhow::Result<tonic::transport::ClientTlsConfig> {
         let (cert, key) = self.identity_pem(name)?;
         Ok(tonic::transport::ClientTlsConfig::new()
             .ca_certificate(tonic::transport::Certificate::from_pem(self.ca_pem()?))
@@ -160,7 +189,11 @@ impl Pki {
     /// from the CA required).
     pub fn http_server(&self, name: &str) -> anyhow::Result<Arc<rustls::ServerConfig>> {
         let (cert, key) = self.identity_pem(name)?;
-        let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(self.roots()?, Self::provider()).build()?;
+        let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+            self.roots()?,
+            Self::provider(),
+        )
+        .build()?;
         let mut config = rustls::ServerConfig::builder_with_provider(Self::provider())
             .with_safe_default_protocol_versions()?
             .with_client_cert_verifier(verifier)
@@ -172,15 +205,21 @@ impl Pki {
     /// A TLS client config that trusts nobody: for clients that only
     /// ever speak plain HTTP, so they need no system trust roots.
     pub fn no_roots() -> anyhow::Result<rustls::ClientConfig> {
-        Ok(rustls::ClientConfig::builder_with_provider(Self::provider())
-            .with_safe_default_protocol_versions()?
-            .with_root_certificates(rustls::RootCertStore::empty())
-            .with_no_client_auth())
+        Ok(
+            rustls::ClientConfig::builder_with_provider(Self::provider())
+                .with_safe_default_protocol_versions()?
+                .with_root_certificates(rustls::RootCertStore::empty())
+                .with_no_client_auth(),
+        )
     }
 
     /// A reqwest client for the HTTP/JSON hop: trusts only the CA and
     /// presents `name`'s certificate.
-    pub fn http_client(&self, name: &str, builder: reqwest::ClientBuilder) -> anyhow::Result<reqwest::ClientBuilder> {
+    pub fn http_client(
+        &self,
+        name: &str,
+        builder: reqwest::ClientBuilder,
+    ) -> anyhow::Result<reqwest::ClientBuilder> {
         let (cert, key) = self.identity_pem(name)?;
         let config = rustls::ClientConfig::builder_with_provider(Self::provider())
             .with_safe_default_protocol_versions()?
@@ -194,12 +233,27 @@ impl Pki {
 /// from the PKI in `dir`; Ok on a 2xx within `timeout`. The health probe
 /// of a service under `--mtls` (Kubernetes runs it in the container: the
 /// kubelet's own probes cannot present a client certificate).
-pub fn probe_tls(url: &str, dir: &Path, name: &str, timeout: std::time::Duration) -> anyhow::Result<()> {
-    anyhow::ensure!(url.starts_with("https://"), "{url}: a probe with a certificate needs an https:// URL");
+pub fn probe_tls(
+    url: &str,
+    dir: &Path,
+    name: &str,
+    timeout: std::time::Duration,
+) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        url.starts_with("https://"),
+        "{url}: a probe with a certificate needs an https:// URL"
+    );
     install_crypto_provider();
-    let client = Pki::at(dir).http_client(name, reqwest::Client::builder())?.timeout(timeout).build()?;
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    let status = runtime.block_on(async { client.get(url).send().await.map(|r| r.status()) }).with_context(|| format!("GET {url}"))?;
+    let client = Pki::at(dir)
+        .http_client(name, reqwest::Client::builder())?
+        .timeout(timeout)
+        .build()?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let status = runtime
+        .block_on(async { client.get(url).send().await.map(|r| r.status()) })
+        .with_context(|| format!("GET {url}"))?;
     anyhow::ensure!(status.is_success(), "{url}: answered {status}");
     Ok(())
 }
@@ -227,7 +281,8 @@ pub async fn serve_tls(
                 return;
             };
             let service = hyper_util::service::TowerToHyperService::new(router);
-            let builder = hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
+            let builder =
+                hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
             let connection = builder.serve_connection(hyper_util::rt::TokioIo::new(tls), service);
             tokio::pin!(connection);
             tokio::select! {

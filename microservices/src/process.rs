@@ -25,10 +25,12 @@ use store::{AccountStore, ChatStore, JournalStore, Storage, StorageMode};
 use anyhow::Context as _;
 
 use crate::auth::{AuthLayer, Minter, TokenKey, Verifier};
-use crate::pki::Pki;
-use crate::clients::{ClientConfig, Downstream, GrpcAccounts, GrpcRooms, GrpcTransfers, TransferPath};
+use crate::clients::{
+    ClientConfig, Downstream, GrpcAccounts, GrpcRooms, GrpcTransfers, TransferPath,
+};
 use crate::ledger::{Feed, HttpLedger, Ledger, now_us};
 use crate::observe::GrpcMetricsLayer;
+use crate::pki::Pki;
 use crate::resilience::{Breaker, BreakerConfig, RetryConfig};
 use crate::servers::{AccountsServer, ChatServer, TransfersServer};
 use crate::settlement::Settlement;
@@ -89,29 +91,58 @@ pub enum StorageKind {
 #[derive(Args, Debug, Clone)]
 pub struct ServiceArgs {
     /// Storage engine.
-    #[arg(long, env = "MICROSERVICES_STORAGE", value_enum, default_value = "memory")]
+    #[arg(
+        long,
+        env = "MICROSERVICES_STORAGE",
+        value_enum,
+        default_value = "memory"
+    )]
     pub storage: StorageKind,
     /// Directory of the durable stores (one redb file per service).
-    #[arg(long, env = "MICROSERVICES_DATA_DIR", default_value = "data/microservices")]
+    #[arg(
+        long,
+        env = "MICROSERVICES_DATA_DIR",
+        default_value = "data/microservices"
+    )]
     pub data_dir: PathBuf,
     /// The accounts service, `http://host:port`.
-    #[arg(long, env = "MICROSERVICES_ACCOUNTS_URL", default_value = "http://127.0.0.1:50051")]
+    #[arg(
+        long,
+        env = "MICROSERVICES_ACCOUNTS_URL",
+        default_value = "http://127.0.0.1:50051"
+    )]
     pub accounts_url: String,
     /// The transfers service.
-    #[arg(long, env = "MICROSERVICES_TRANSFERS_URL", default_value = "http://127.0.0.1:50052")]
+    #[arg(
+        long,
+        env = "MICROSERVICES_TRANSFERS_URL",
+        default_value = "http://127.0.0.1:50052"
+    )]
     pub transfers_url: String,
     /// The ledger service (HTTP/JSON).
-    #[arg(long, env = "MICROSERVICES_LEDGER_URL", default_value = "http://127.0.0.1:50053")]
+    #[arg(
+        long,
+        env = "MICROSERVICES_LEDGER_URL",
+        default_value = "http://127.0.0.1:50053"
+    )]
     pub ledger_url: String,
     /// The chat service.
-    #[arg(long, env = "MICROSERVICES_CHAT_URL", default_value = "http://127.0.0.1:50054")]
+    #[arg(
+        long,
+        env = "MICROSERVICES_CHAT_URL",
+        default_value = "http://127.0.0.1:50054"
+    )]
     pub chat_url: String,
     /// Longest a call to another service may take, milliseconds (less when
     /// the caller's deadline is nearer).
     #[arg(long, env = "MICROSERVICES_CALL_TIMEOUT_MS", default_value_t = 1000)]
     pub call_timeout_ms: u64,
     /// Calls in flight per downstream before they are shed.
-    #[arg(long, env = "MICROSERVICES_CLIENT_MAX_IN_FLIGHT", default_value_t = 1024)]
+    #[arg(
+        long,
+        env = "MICROSERVICES_CLIENT_MAX_IN_FLIGHT",
+        default_value_t = 1024
+    )]
     pub client_max_in_flight: usize,
     /// Circuit breaker: calls in the sliding window.
     #[arg(long, env = "MICROSERVICES_BREAKER_WINDOW", default_value_t = 20)]
@@ -120,7 +151,11 @@ pub struct ServiceArgs {
     #[arg(long, env = "MICROSERVICES_BREAKER_MIN_CALLS", default_value_t = 10)]
     pub breaker_min_calls: usize,
     /// Circuit breaker: failure rate that opens it, percent.
-    #[arg(long, env = "MICROSERVICES_BREAKER_FAILURE_PERCENT", default_value_t = 50)]
+    #[arg(
+        long,
+        env = "MICROSERVICES_BREAKER_FAILURE_PERCENT",
+        default_value_t = 50
+    )]
     pub breaker_failure_percent: u8,
     /// Circuit breaker: how long it stays open, milliseconds.
     #[arg(long, env = "MICROSERVICES_BREAKER_OPEN_MS", default_value_t = 1000)]
@@ -180,7 +215,12 @@ pub struct ServiceArgs {
     pub server_timing: bool,
     /// How the transfers service moves money at the accounts service:
     /// `coarse` (one call per transfer) or `fine` (one call per step).
-    #[arg(long, env = "MICROSERVICES_TRANSFER_PATH", value_enum, default_value = "coarse")]
+    #[arg(
+        long,
+        env = "MICROSERVICES_TRANSFER_PATH",
+        value_enum,
+        default_value = "coarse"
+    )]
     pub transfer_path: TransferPath,
     /// Shut down gracefully when standard input closes: the parent (the
     /// launcher, a test, the harness) holds the other end, so nothing it
@@ -200,10 +240,15 @@ struct Credentials {
 impl Credentials {
     fn of(kind: ServiceKind, args: &ServiceArgs) -> anyhow::Result<Self> {
         if !args.service_tokens {
-            return Ok(Self { me: kind, minter: None, verifier: None });
+            return Ok(Self {
+                me: kind,
+                minter: None,
+                verifier: None,
+            });
         }
         let path = args.token_key_path();
-        let text = std::fs::read_to_string(&path).with_context(|| format!("reading the token key {}", path.display()))?;
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("reading the token key {}", path.display()))?;
         let key = TokenKey::from_hex(&text)?;
         Ok(Self {
             me: kind,
@@ -223,7 +268,9 @@ impl ServiceArgs {
 
     /// Where the PKI is read (and written by `up --mtls`).
     pub fn pki_path(&self) -> PathBuf {
-        self.pki_dir.clone().unwrap_or_else(|| self.data_dir.join("pki"))
+        self.pki_dir
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("pki"))
     }
 
     fn pki(&self) -> Option<Pki> {
@@ -332,7 +379,12 @@ fn ops_routes() -> Router {
 }
 
 /// Runs one service on `listener` until `shutdown` is cancelled.
-pub async fn serve(kind: ServiceKind, args: ServiceArgs, listener: TcpListener, shutdown: CancellationToken) -> anyhow::Result<()> {
+pub async fn serve(
+    kind: ServiceKind,
+    args: ServiceArgs,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
     let _ = edge::ops::prometheus();
     if args.exit_on_stdin_eof {
@@ -354,7 +406,8 @@ pub async fn serve(kind: ServiceKind, args: ServiceArgs, listener: TcpListener, 
         }
         ServiceKind::Transfers => {
             let (routes, reporter, storage) = grpc_base(kind, &args)?;
-            let routes = transfers_routes(routes, &reporter, storage, &args, &tokens, &shutdown).await?;
+            let routes =
+                transfers_routes(routes, &reporter, storage, &args, &tokens, &shutdown).await?;
             serve_domain(kind, routes, &args, &tokens, listener, addr, shutdown).await
         }
         ServiceKind::Chat => {
@@ -366,11 +419,24 @@ pub async fn serve(kind: ServiceKind, args: ServiceArgs, listener: TcpListener, 
 }
 
 /// The ledger: the read model, served over HTTP/JSON.
-async fn serve_ledger(args: &ServiceArgs, tokens: &Credentials, listener: TcpListener, addr: SocketAddr, shutdown: CancellationToken) -> anyhow::Result<()> {
+async fn serve_ledger(
+    args: &ServiceArgs,
+    tokens: &Credentials,
+    listener: TcpListener,
+    addr: SocketAddr,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
     let kind = ServiceKind::Ledger;
     let ledger = Ledger::new(
-        GrpcAccounts::new(Downstream::new(&args.client("accounts", &args.accounts_url, tokens)?)?, args.transfer_path),
-        GrpcTransfers(Downstream::new(&args.client("transfers", &args.transfers_url, tokens)?)?),
+        GrpcAccounts::new(
+            Downstream::new(&args.client("accounts", &args.accounts_url, tokens)?)?,
+            args.transfer_path,
+        ),
+        GrpcTransfers(Downstream::new(&args.client(
+            "transfers",
+            &args.transfers_url,
+            tokens,
+        )?)?),
     );
     let mut router = ledger.router().merge(ops_routes());
     if let Some(verifier) = &tokens.verifier {
@@ -381,7 +447,9 @@ async fn serve_ledger(args: &ServiceArgs, tokens: &Credentials, listener: TcpLis
         .layer(edge::timing::ServeLayer::new(args.server_timing));
     announce(kind, addr);
     match args.pki() {
-        Some(pki) => crate::pki::serve_tls(listener, router, pki.http_server(kind.name())?, shutdown).await?,
+        Some(pki) => {
+            crate::pki::serve_tls(listener, router, pki.http_server(kind.name())?, shutdown).await?
+        }
         None => edge::serve(listener, router, shutdown.cancelled_owned()).await?,
     }
     Ok(())
@@ -389,7 +457,14 @@ async fn serve_ledger(args: &ServiceArgs, tokens: &Credentials, listener: TcpLis
 
 /// What every gRPC service serves besides its own: health, reflection and
 /// the ops routes; and its storage.
-fn grpc_base(kind: ServiceKind, args: &ServiceArgs) -> anyhow::Result<(tonic::service::Routes, tonic_health::server::HealthReporter, Storage)> {
+fn grpc_base(
+    kind: ServiceKind,
+    args: &ServiceArgs,
+) -> anyhow::Result<(
+    tonic::service::Routes,
+    tonic_health::server::HealthReporter,
+    Storage,
+)> {
     let (reporter, health) = tonic_health::server::health_reporter();
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(pb::DESCRIPTOR_SET)
@@ -402,7 +477,12 @@ fn grpc_base(kind: ServiceKind, args: &ServiceArgs) -> anyhow::Result<(tonic::se
 }
 
 /// The accounts service.
-async fn accounts_routes(mut routes: tonic::service::Routes, reporter: &tonic_health::server::HealthReporter, storage: Storage, args: &ServiceArgs) -> anyhow::Result<tonic::service::Routes> {
+async fn accounts_routes(
+    mut routes: tonic::service::Routes,
+    reporter: &tonic_health::server::HealthReporter,
+    storage: Storage,
+    args: &ServiceArgs,
+) -> anyhow::Result<tonic::service::Routes> {
     let durable = storage.is_durable();
     let store = AccountStore::new(storage.namespace("accounts"));
     let book = store.load()?;
@@ -421,8 +501,13 @@ async fn accounts_routes(mut routes: tonic::service::Routes, reporter: &tonic_he
         )
     };
     let server = AccountsServer::settling(accounts, settlement);
-    routes = routes.add_service(pb::bank::accounts_server::AccountsServer::new(server).max_decoding_message_size(MAX_REQUEST_BYTES));
-    reporter.set_serving::<pb::bank::accounts_server::AccountsServer<AccountsServer>>().await;
+    routes = routes.add_service(
+        pb::bank::accounts_server::AccountsServer::new(server)
+            .max_decoding_message_size(MAX_REQUEST_BYTES),
+    );
+    reporter
+        .set_serving::<pb::bank::accounts_server::AccountsServer<AccountsServer>>()
+        .await;
     Ok(routes)
 }
 
@@ -438,14 +523,27 @@ async fn transfers_routes(
     let kind = ServiceKind::Transfers;
     let durable = storage.is_durable();
     let store = JournalStore::new(storage.namespace("journal"));
-    let local = Arc::new(LocalJournal::restored(store.load()?, durable.then_some(store)));
+    let local = Arc::new(LocalJournal::restored(
+        store.load()?,
+        durable.then_some(store),
+    ));
     let snapshot = {
         let local = local.clone();
         Arc::new(move || local.records())
     };
-    let feed = Feed::start(args.http(kind)?, &args.ledger_url, 65_536, snapshot, tokens.minter.clone(), shutdown.clone())?;
+    let feed = Feed::start(
+        args.http(kind)?,
+        &args.ledger_url,
+        65_536,
+        snapshot,
+        tokens.minter.clone(),
+        shutdown.clone(),
+    )?;
     let journal = Arc::new(FeedingJournal { inner: local, feed });
-    let accounts = GrpcAccounts::new(Downstream::new(&args.client("accounts", &args.accounts_url, tokens)?)?, args.transfer_path);
+    let accounts = GrpcAccounts::new(
+        Downstream::new(&args.client("accounts", &args.accounts_url, tokens)?)?,
+        args.transfer_path,
+    );
     let accounts_breaker = accounts.downstream().breaker().clone();
     // The payee cache every fabric puts in front of its accounts.
     let accounts = Arc::new(KnownAccounts::new(accounts));
@@ -454,7 +552,11 @@ async fn transfers_routes(
         Duration::from_millis(500),
         shutdown.clone(),
     ));
-    let transfers = Arc::new(edge::transfers::SagaTransfers::new(journal.clone(), accounts, pause));
+    let transfers = Arc::new(edge::transfers::SagaTransfers::new(
+        journal.clone(),
+        accounts,
+        pause,
+    ));
     // Transfers left pending by a crash complete once the accounts
     // answer; until then the saga's pause retries.
     let resume = transfers.clone();
@@ -473,18 +575,35 @@ async fn transfers_routes(
         })
         .max_decoding_message_size(MAX_REQUEST_BYTES),
     );
-    reporter.set_serving::<pb::bank::transfers_server::TransfersServer<TransfersServer>>().await;
+    reporter
+        .set_serving::<pb::bank::transfers_server::TransfersServer<TransfersServer>>()
+        .await;
     Ok(routes)
 }
 
 /// The chat service.
-async fn chat_routes(mut routes: tonic::service::Routes, reporter: &tonic_health::server::HealthReporter, storage: Storage, args: &ServiceArgs) -> anyhow::Result<tonic::service::Routes> {
+async fn chat_routes(
+    mut routes: tonic::service::Routes,
+    reporter: &tonic_health::server::HealthReporter,
+    storage: Storage,
+    args: &ServiceArgs,
+) -> anyhow::Result<tonic::service::Routes> {
     let durable = storage.is_durable();
     let store = ChatStore::new(storage);
     let state = store.load()?;
-    let rooms = LocalRooms::restored(state, durable.then_some(store), args.subscriber_buffer, Arc::new(now_us));
-    routes = routes.add_service(pb::chat::chat_server::ChatServer::new(ChatServer(Arc::new(rooms))).max_decoding_message_size(MAX_REQUEST_BYTES));
-    reporter.set_serving::<pb::chat::chat_server::ChatServer<ChatServer>>().await;
+    let rooms = LocalRooms::restored(
+        state,
+        durable.then_some(store),
+        args.subscriber_buffer,
+        Arc::new(now_us),
+    );
+    routes = routes.add_service(
+        pb::chat::chat_server::ChatServer::new(ChatServer(Arc::new(rooms)))
+            .max_decoding_message_size(MAX_REQUEST_BYTES),
+    );
+    reporter
+        .set_serving::<pb::chat::chat_server::ChatServer<ChatServer>>()
+        .await;
     Ok(routes)
 }
 
@@ -499,7 +618,16 @@ async fn serve_domain(
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     announce(kind, addr);
-    serve_grpc(routes, kind.name(), args.pki().as_ref(), tokens.verifier.clone(), args.server_timing, listener, shutdown).await
+    serve_grpc(
+        routes,
+        kind.name(),
+        args.pki().as_ref(),
+        tokens.verifier.clone(),
+        args.server_timing,
+        listener,
+        shutdown,
+    )
+    .await
 }
 
 /// Serves gRPC `routes` as every service does: TLS with client
@@ -557,7 +685,9 @@ impl edge::Probe for Downstreams {
         use tonic_health::pb::{HealthCheckRequest, health_check_response::ServingStatus};
         for (name, channel) in &self.grpc {
             let answer = HealthClient::new(channel.clone())
-                .check(HealthCheckRequest { service: String::new() })
+                .check(HealthCheckRequest {
+                    service: String::new(),
+                })
                 .await
                 .map_err(|s| format!("{name}: {}", s.message()))?;
             if answer.get_ref().status != ServingStatus::Serving as i32 {
@@ -577,10 +707,27 @@ impl edge::Probe for Downstreams {
     }
 }
 
-async fn serve_gateway(args: &ServiceArgs, tokens: &Credentials, listener: TcpListener, addr: SocketAddr, shutdown: CancellationToken) -> anyhow::Result<()> {
-    let accounts = Arc::new(GrpcAccounts::new(Downstream::new(&args.client("accounts", &args.accounts_url, tokens)?)?, args.transfer_path));
-    let transfers = Arc::new(GrpcTransfers(Downstream::new(&args.client("transfers", &args.transfers_url, tokens)?)?));
-    let rooms = Arc::new(GrpcRooms(Downstream::new(&args.client("chat", &args.chat_url, tokens)?)?));
+async fn serve_gateway(
+    args: &ServiceArgs,
+    tokens: &Credentials,
+    listener: TcpListener,
+    addr: SocketAddr,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let accounts = Arc::new(GrpcAccounts::new(
+        Downstream::new(&args.client("accounts", &args.accounts_url, tokens)?)?,
+        args.transfer_path,
+    ));
+    let transfers = Arc::new(GrpcTransfers(Downstream::new(&args.client(
+        "transfers",
+        &args.transfers_url,
+        tokens,
+    )?)?));
+    let rooms = Arc::new(GrpcRooms(Downstream::new(&args.client(
+        "chat",
+        &args.chat_url,
+        tokens,
+    )?)?));
     let ledger = Arc::new(HttpLedger::new(
         args.http(ServiceKind::Gateway)?,
         &args.ledger_url,
@@ -610,7 +757,9 @@ async fn serve_gateway(args: &ServiceArgs, tokens: &Credentials, listener: TcpLi
             .connect_timeout(Duration::from_millis(500))
             .timeout(Duration::from_millis(args.call_timeout_ms));
         let endpoint = match args.pki() {
-            Some(pki) => endpoint.tls_config(pki.grpc_client(ServiceKind::Gateway.name(), name)?)?,
+            Some(pki) => {
+                endpoint.tls_config(pki.grpc_client(ServiceKind::Gateway.name(), name)?)?
+            }
             None => endpoint,
         };
         Ok(endpoint.connect_lazy())
@@ -639,7 +788,9 @@ async fn serve_gateway(args: &ServiceArgs, tokens: &Credentials, listener: TcpLi
     };
     // The edge's deadline becomes every internal call's budget.
     let router = edge::router(services, edge_config)
-        .layer(crate::deadline::DeadlineLayer(Duration::from_millis(args.request_timeout_ms)))
+        .layer(crate::deadline::DeadlineLayer(Duration::from_millis(
+            args.request_timeout_ms,
+        )))
         .layer(crate::trace::TraceLayer);
     announce(ServiceKind::Gateway, addr);
     edge::serve(listener, router, shutdown.cancelled_owned()).await?;

@@ -101,9 +101,17 @@ impl BreakerState {
 
 #[derive(Debug)]
 enum Inner {
-    Closed { outcomes: VecDeque<bool>, failures: usize },
-    Open { until: Instant },
-    HalfOpen { permits: u32, successes: u32 },
+    Closed {
+        outcomes: VecDeque<bool>,
+        failures: usize,
+    },
+    Open {
+        until: Instant,
+    },
+    HalfOpen {
+        permits: u32,
+        successes: u32,
+    },
 }
 
 /// A permission to make one call; report its outcome with
@@ -122,14 +130,16 @@ impl Permit {
     /// Reports the call's outcome.
     pub fn record(mut self, success: bool) {
         self.done = true;
-        self.breaker.on_outcome(self.generation, success, Instant::now());
+        self.breaker
+            .on_outcome(self.generation, success, Instant::now());
     }
 }
 
 impl Drop for Permit {
     fn drop(&mut self) {
         if !self.done {
-            self.breaker.on_outcome(self.generation, false, Instant::now());
+            self.breaker
+                .on_outcome(self.generation, false, Instant::now());
         }
     }
 }
@@ -215,7 +225,8 @@ impl Breaker {
             }
         };
         if !admitted {
-            metrics::counter!("breaker_rejected_total", "downstream" => self.name.clone()).increment(1);
+            metrics::counter!("breaker_rejected_total", "downstream" => self.name.clone())
+                .increment(1);
             return Err(BreakerOpen(self.name.clone()));
         }
         Ok(Permit {
@@ -280,7 +291,11 @@ pub fn is_failure_code(code: tonic::Code) -> bool {
     use tonic::Code;
     matches!(
         code,
-        Code::Unavailable | Code::DeadlineExceeded | Code::ResourceExhausted | Code::Internal | Code::Unknown
+        Code::Unavailable
+            | Code::DeadlineExceeded
+            | Code::ResourceExhausted
+            | Code::Internal
+            | Code::Unknown
     )
 }
 
@@ -354,7 +369,10 @@ where
                     permit.record(false);
                     let e: BoxError = e.into();
                     if e.is::<tonic::TimeoutExpired>() {
-                        return Err(Box::new(tonic::Status::deadline_exceeded("deadline exceeded")) as BoxError);
+                        return Err(
+                            Box::new(tonic::Status::deadline_exceeded("deadline exceeded"))
+                                as BoxError,
+                        );
                     }
                     Err(e)
                 }
@@ -405,7 +423,11 @@ impl Retry {
     /// Retries towards the downstream `name`.
     pub fn new(name: &str, config: RetryConfig) -> Self {
         Self {
-            budget: TpsBudget::new(Duration::from_secs(10), config.min_per_sec, config.retry_ratio),
+            budget: TpsBudget::new(
+                Duration::from_secs(10),
+                config.min_per_sec,
+                config.retry_ratio,
+            ),
             max_attempts: config.max_attempts.max(1),
             base: config.base,
             cap: config.cap,
@@ -430,10 +452,12 @@ impl Retry {
                 Err(CallError::Unavailable(why)) => !why.contains("circuit open"),
                 _ => false,
             };
-            if !idempotent || !retryable || attempt >= self.max_attempts || !self.budget.withdraw() {
+            if !idempotent || !retryable || attempt >= self.max_attempts || !self.budget.withdraw()
+            {
                 return result;
             }
-            metrics::counter!("client_retries_total", "downstream" => self.name.clone()).increment(1);
+            metrics::counter!("client_retries_total", "downstream" => self.name.clone())
+                .increment(1);
             let ceiling = self.base.saturating_mul(1 << attempt.min(16)).min(self.cap);
             let wait = rand::rng().random_range(Duration::ZERO..=ceiling);
             tokio::time::sleep(wait).await;
@@ -518,7 +542,10 @@ mod tests {
         for _ in 0..4 {
             call(&b, t0, false);
         }
-        assert!(!call(&b, t0 + Duration::from_millis(999), true), "refused while open");
+        assert!(
+            !call(&b, t0 + Duration::from_millis(999), true),
+            "refused while open"
+        );
         let t1 = t0 + Duration::from_secs(1);
         assert_eq!(b.state_at(t1), BreakerState::HalfOpen);
         // Two probes are admitted, a third is refused while they run.
@@ -571,7 +598,14 @@ mod tests {
 
     #[tokio::test]
     async fn retries_only_idempotent_transient_failures_within_attempts() {
-        let retry = Retry::new("t", RetryConfig { base: Duration::from_micros(1), cap: Duration::from_micros(1), ..RetryConfig::default() });
+        let retry = Retry::new(
+            "t",
+            RetryConfig {
+                base: Duration::from_micros(1),
+                cap: Duration::from_micros(1),
+                ..RetryConfig::default()
+            },
+        );
         let calls = std::cell::Cell::new(0);
         let r: Result<(), CallError<()>> = retry
             .run(true, || {
@@ -601,7 +635,11 @@ mod tests {
         let _ = retry
             .run(true, || {
                 calls.set(calls.get() + 1);
-                async { Err::<(), _>(CallError::<()>::Unavailable(BreakerOpen("x".into()).to_string())) }
+                async {
+                    Err::<(), _>(CallError::<()>::Unavailable(
+                        BreakerOpen("x".into()).to_string(),
+                    ))
+                }
             })
             .await;
         assert_eq!(calls.get(), 1, "an open breaker is not retried");
@@ -611,7 +649,13 @@ mod tests {
     async fn the_budget_caps_retries() {
         let retry = Retry::new(
             "t",
-            RetryConfig { max_attempts: 10, base: Duration::from_micros(1), cap: Duration::from_micros(1), retry_ratio: 0.0, min_per_sec: 1 },
+            RetryConfig {
+                max_attempts: 10,
+                base: Duration::from_micros(1),
+                cap: Duration::from_micros(1),
+                retry_ratio: 0.0,
+                min_per_sec: 1,
+            },
         );
         let calls = std::cell::Cell::new(0);
         for _ in 0..5 {
@@ -625,6 +669,10 @@ mod tests {
         // Five calls; with no ratio only the per-second floor allows
         // retries (10 s window × 1/s), far fewer than 5 × 9.
         assert!(calls.get() < 5 + 45, "budget did not cap: {}", calls.get());
-        assert!(calls.get() <= 5 + 10 + 1, "budget floor exceeded: {}", calls.get());
+        assert!(
+            calls.get() <= 5 + 10 + 1,
+            "budget floor exceeded: {}",
+            calls.get()
+        );
     }
 }

@@ -30,19 +30,34 @@ pub struct AccountsServer {
 impl AccountsServer {
     /// Serves `accounts`, keeping every step record.
     pub fn new(accounts: Arc<dyn AccountsService>) -> Self {
-        Self { accounts, settlement: None }
+        Self {
+            accounts,
+            settlement: None,
+        }
     }
 
     /// Serves `accounts` whose settled transfers are forgotten behind
     /// `settlement`'s fence.
     pub fn settling(accounts: Arc<dyn AccountsService>, settlement: Arc<Settlement>) -> Self {
-        Self { accounts, settlement: Some(settlement) }
+        Self {
+            accounts,
+            settlement: Some(settlement),
+        }
     }
 
     /// Runs `apply` for `transfer_id` through the fence, if there is one.
-    async fn fenced<T, R>(&self, transfer_id: &TransferId, request: &Request<R>, apply: impl Future<Output = BankResult<T>>) -> Result<T, Status> {
+    async fn fenced<T, R>(
+        &self,
+        transfer_id: &TransferId,
+        request: &Request<R>,
+        apply: impl Future<Output = BankResult<T>>,
+    ) -> Result<T, Status> {
         match &self.settlement {
-            Some(settlement) => settlement.guarded(transfer_id, deadline_of(request), apply).await?,
+            Some(settlement) => {
+                settlement
+                    .guarded(transfer_id, deadline_of(request), apply)
+                    .await?
+            }
             None => apply.await,
         }
         .map_err(bank_call_status)
@@ -53,37 +68,71 @@ impl AccountsServer {
 impl b::accounts_server::Accounts for AccountsServer {
     async fn open(&self, request: Request<b::OpenRequest>) -> Result<Response<b::Account>, Status> {
         let (id, opening) = wire::open_request(request.get_ref())?;
-        let view = self.accounts.open(id, opening).await.map_err(bank_call_status)?;
+        let view = self
+            .accounts
+            .open(id, opening)
+            .await
+            .map_err(bank_call_status)?;
         Ok(Response::new(wire::account_to_wire(&view)))
     }
-    async fn balance(&self, request: Request<b::BalanceRequest>) -> Result<Response<b::Account>, Status> {
+    async fn balance(
+        &self,
+        request: Request<b::BalanceRequest>,
+    ) -> Result<Response<b::Account>, Status> {
         let id = wire::id("account_id", &request.get_ref().account_id)?;
         let view = self.accounts.balance(&id).await.map_err(bank_call_status)?;
         Ok(Response::new(wire::account_to_wire(&view)))
     }
-    async fn apply_step(&self, request: Request<b::ApplyStepRequest>) -> Result<Response<b::StepResult>, Status> {
+    async fn apply_step(
+        &self,
+        request: Request<b::ApplyStepRequest>,
+    ) -> Result<Response<b::StepResult>, Status> {
         let step = wire::step_from_wire(request.get_ref())?;
         let transfer_id = step.transfer_id.clone();
-        let result = self.fenced(&transfer_id, &request, self.accounts.apply_step(step)).await?;
+        let result = self
+            .fenced(&transfer_id, &request, self.accounts.apply_step(step))
+            .await?;
         Ok(Response::new(wire::step_result_to_wire(result)))
     }
-    async fn apply_transfer(&self, request: Request<b::TransferRequest>) -> Result<Response<b::TransferOutcome>, Status> {
+    async fn apply_transfer(
+        &self,
+        request: Request<b::TransferRequest>,
+    ) -> Result<Response<b::TransferOutcome>, Status> {
         let transfer = wire::transfer_from_wire(request.get_ref())?;
-        match self.fenced(&transfer.transfer_id, &request, self.accounts.apply_transfer(&transfer)).await? {
-            Some(Resolution::Resolved(status)) => Ok(Response::new(wire::outcome_status_to_wire(status))),
+        match self
+            .fenced(
+                &transfer.transfer_id,
+                &request,
+                self.accounts.apply_transfer(&transfer),
+            )
+            .await?
+        {
+            Some(Resolution::Resolved(status)) => {
+                Ok(Response::new(wire::outcome_status_to_wire(status)))
+            }
             // Refused before money moved: the domain error itself, so the
             // caller rebuilds the same `Abandon`.
             Some(Resolution::Abandon(e)) => Err(bank_call_status(CallError::Domain(e))),
-            None => Err(Status::unimplemented("these accounts apply transfers one step at a time")),
+            None => Err(Status::unimplemented(
+                "these accounts apply transfers one step at a time",
+            )),
         }
     }
-    async fn totals(&self, _request: Request<b::TotalsRequest>) -> Result<Response<b::Totals>, Status> {
+    async fn totals(
+        &self,
+        _request: Request<b::TotalsRequest>,
+    ) -> Result<Response<b::Totals>, Status> {
         let totals = self.accounts.totals().await.map_err(bank_call_status)?;
         Ok(Response::new(wire::totals_to_wire(totals)))
     }
-    async fn settle(&self, request: Request<b::SettleRequest>) -> Result<Response<b::SettleResponse>, Status> {
+    async fn settle(
+        &self,
+        request: Request<b::SettleRequest>,
+    ) -> Result<Response<b::SettleResponse>, Status> {
         let Some(settlement) = &self.settlement else {
-            return Err(Status::unimplemented("these accounts keep every step record"));
+            return Err(Status::unimplemented(
+                "these accounts keep every step record",
+            ));
         };
         let ids = request
             .get_ref()
@@ -110,7 +159,10 @@ pub struct TransfersServer {
 
 #[tonic::async_trait]
 impl b::transfers_server::Transfers for TransfersServer {
-    async fn transfer(&self, request: Request<b::TransferRequest>) -> Result<Response<b::TransferRecord>, Status> {
+    async fn transfer(
+        &self,
+        request: Request<b::TransferRequest>,
+    ) -> Result<Response<b::TransferRecord>, Status> {
         let transfer = wire::transfer_from_wire(request.get_ref())?;
         if let Some(breaker) = &self.accounts
             && breaker.state() == crate::resilience::BreakerState::Open
@@ -128,13 +180,23 @@ impl b::transfers_server::Transfers for TransfersServer {
             .map_err(bank_call_status)?;
         Ok(Response::new(wire::record_to_wire(&record)))
     }
-    async fn get(&self, request: Request<b::GetTransferRequest>) -> Result<Response<b::TransferRecord>, Status> {
+    async fn get(
+        &self,
+        request: Request<b::GetTransferRequest>,
+    ) -> Result<Response<b::TransferRecord>, Status> {
         let id = wire::transfer_id(&request.get_ref().transfer_id)?;
         let record = self.transfers.get(&id).await.map_err(bank_call_status)?;
         Ok(Response::new(wire::record_to_wire(&record)))
     }
-    async fn pending_count(&self, _request: Request<b::PendingCountRequest>) -> Result<Response<b::PendingCount>, Status> {
-        let pending = self.journal.pending_count().await.map_err(bank_call_status)?;
+    async fn pending_count(
+        &self,
+        _request: Request<b::PendingCountRequest>,
+    ) -> Result<Response<b::PendingCount>, Status> {
+        let pending = self
+            .journal
+            .pending_count()
+            .await
+            .map_err(bank_call_status)?;
         Ok(Response::new(b::PendingCount { pending }))
     }
 }
@@ -146,21 +208,35 @@ type MessageStream = Pin<Box<dyn Stream<Item = Result<c::ChatMessage, Status>> +
 
 #[tonic::async_trait]
 impl c::chat_server::Chat for ChatServer {
-    async fn create_room(&self, request: Request<c::CreateRoomRequest>) -> Result<Response<c::CreateRoomResponse>, Status> {
+    async fn create_room(
+        &self,
+        request: Request<c::CreateRoomRequest>,
+    ) -> Result<Response<c::CreateRoomResponse>, Status> {
         let room = wire::room(&request.get_ref().room)?;
         self.0.create(room).await.map_err(chat_call_status)?;
         Ok(Response::new(c::CreateRoomResponse {}))
     }
-    async fn post(&self, request: Request<c::PostRequest>) -> Result<Response<c::PostOutcome>, Status> {
+    async fn post(
+        &self,
+        request: Request<c::PostRequest>,
+    ) -> Result<Response<c::PostOutcome>, Status> {
         let post = wire::post_from_wire(request.get_ref())?;
         let outcome = self.0.post(post).await.map_err(chat_call_status)?;
         Ok(Response::new(wire::outcome_to_wire(outcome)))
     }
-    async fn history(&self, request: Request<c::HistoryRequest>) -> Result<Response<c::HistoryResponse>, Status> {
+    async fn history(
+        &self,
+        request: Request<c::HistoryRequest>,
+    ) -> Result<Response<c::HistoryResponse>, Status> {
         let r = request.get_ref();
         let room = wire::room(&r.room)?;
-        let query = HistoryQuery::new(Some(r.after), Some(r.limit)).ok_or_else(|| invalid("limit", "must be 1..=1000"))?;
-        let messages = self.0.history(&room, query).await.map_err(chat_call_status)?;
+        let query = HistoryQuery::new(Some(r.after), Some(r.limit))
+            .ok_or_else(|| invalid("limit", "must be 1..=1000"))?;
+        let messages = self
+            .0
+            .history(&room, query)
+            .await
+            .map_err(chat_call_status)?;
         Ok(Response::new(c::HistoryResponse {
             messages: messages.iter().map(wire::message_to_wire).collect(),
         }))
@@ -168,13 +244,23 @@ impl c::chat_server::Chat for ChatServer {
 
     type SubscribeStream = MessageStream;
 
-    async fn subscribe(&self, request: Request<c::SubscribeRequest>) -> Result<Response<MessageStream>, Status> {
+    async fn subscribe(
+        &self,
+        request: Request<c::SubscribeRequest>,
+    ) -> Result<Response<MessageStream>, Status> {
         let r = request.get_ref();
         let room = wire::room(&r.room)?;
-        let subscription = self.0.subscribe(&room, r.after).await.map_err(chat_call_status)?;
+        let subscription = self
+            .0
+            .subscribe(&room, r.after)
+            .await
+            .map_err(chat_call_status)?;
         // The stream ends when the room drops a subscriber that fell behind;
         // the gateway's session resubscribes from its cursor.
-        let stream = subscription.map(|item| item.map(|m| wire::message_to_wire(&m)).map_err(chat_call_status));
+        let stream = subscription.map(|item| {
+            item.map(|m| wire::message_to_wire(&m))
+                .map_err(chat_call_status)
+        });
         Ok(Response::new(Box::pin(stream)))
     }
 }

@@ -35,7 +35,9 @@ fn micros(d: Duration) -> u64 {
 
 /// Microseconds since the Unix epoch, now.
 pub fn now_unix_us() -> u64 {
-    SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, micros)
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, micros)
 }
 
 /// The absolute deadline a request carries, if any.
@@ -49,7 +51,11 @@ pub fn deadline_of<T>(request: &Request<T>) -> Option<u64> {
 
 /// Sets a request's absolute deadline: now plus `budget`.
 pub fn set_deadline<T>(request: &mut Request<T>, budget: Duration) {
-    if let Ok(value) = now_unix_us().saturating_add(micros(budget)).to_string().parse() {
+    if let Ok(value) = now_unix_us()
+        .saturating_add(micros(budget))
+        .to_string()
+        .parse()
+    {
         request.metadata_mut().insert(DEADLINE_HEADER, value);
     }
 }
@@ -95,7 +101,9 @@ impl Settlement {
         apply: impl Future<Output = BankResult<T>>,
     ) -> Result<BankResult<T>, Status> {
         let mut fence = self.fence.lock().await;
-        fence.admit(transfer_id, deadline_us, now_unix_us()).map_err(|stale| refused(transfer_id, stale))?;
+        fence
+            .admit(transfer_id, deadline_us, now_unix_us())
+            .map_err(|stale| refused(transfer_id, stale))?;
         Ok(apply.await)
     }
 

@@ -72,7 +72,12 @@ impl TraceContext {
 
     /// The `traceparent` to send on a call made from this hop.
     pub fn header(&self) -> String {
-        format!("00-{:032x}-{:016x}-{:02x}", self.trace_id, self.span_id, u8::from(self.sampled))
+        format!(
+            "00-{:032x}-{:016x}-{:02x}",
+            self.trace_id,
+            self.span_id,
+            u8::from(self.sampled)
+        )
     }
 
     fn span(&self, what: &str) -> tracing::Span {
@@ -149,7 +154,12 @@ where
     }
 
     fn call(&mut self, request: http::Request<B>) -> Self::Future {
-        let context = TraceContext::from_header(request.headers().get("traceparent").and_then(|v| v.to_str().ok()));
+        let context = TraceContext::from_header(
+            request
+                .headers()
+                .get("traceparent")
+                .and_then(|v| v.to_str().ok()),
+        );
         let span = context.span(request.uri().path());
         let call = self.inner.call(request);
         Box::pin(CURRENT.scope(context, call.instrument(span)))
@@ -171,12 +181,20 @@ mod tests {
         // What this hop sends keeps the trace and names itself as parent.
         let sent = c.header();
         assert!(sent.starts_with("00-4bf92f3577b34da6a3ce929d0e0e4736-"));
-        assert_eq!(TraceContext::from_header(Some(&sent)).parent_span_id, Some(c.span_id));
+        assert_eq!(
+            TraceContext::from_header(Some(&sent)).parent_span_id,
+            Some(c.span_id)
+        );
         // Malformed (the parser's cases are edge::timing's tests): a new,
         // unsampled trace of its own.
-        let fresh = TraceContext::from_header(Some("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-extra"));
+        let fresh = TraceContext::from_header(Some(
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-extra",
+        ));
         assert_eq!(fresh.parent_span_id, None);
-        assert!(!fresh.sampled, "a trace this hop starts asks no one for timing");
+        assert!(
+            !fresh.sampled,
+            "a trace this hop starts asks no one for timing"
+        );
     }
 
     #[tokio::test]
@@ -186,13 +204,30 @@ mod tests {
             Ok::<_, std::convert::Infallible>(current())
         }));
         let request = http::Request::builder()
-            .header("traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
+            .header(
+                "traceparent",
+                "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            )
             .body(())
             .expect("request");
-        let seen = service.ready().await.expect("ready").call(request).await.expect("call").expect("in scope");
+        let seen = service
+            .ready()
+            .await
+            .expect("ready")
+            .call(request)
+            .await
+            .expect("call")
+            .expect("in scope");
         assert_eq!(seen.trace_id, 0x4bf92f3577b34da6a3ce929d0e0e4736);
         assert_eq!(seen.parent_span_id, Some(0x00f067aa0ba902b7));
-        let fresh = service.ready().await.expect("ready").call(http::Request::new(())).await.expect("call").expect("in scope");
+        let fresh = service
+            .ready()
+            .await
+            .expect("ready")
+            .call(http::Request::new(()))
+            .await
+            .expect("call")
+            .expect("in scope");
         assert_eq!(fresh.parent_span_id, None, "no traceparent: a new trace");
         assert_eq!(current(), None, "nothing leaks outside a request");
     }

@@ -142,8 +142,12 @@ pub fn step_result_to_wire(r: StepResult) -> b::StepResult {
     use b::step_result::Result as R;
     b::StepResult {
         result: Some(match r {
-            StepResult::Applied { balance_after } => R::AppliedBalanceAfter(balance_after.minor_units()),
-            StepResult::InsufficientFunds { balance } => R::InsufficientFundsBalance(balance.minor_units()),
+            StepResult::Applied { balance_after } => {
+                R::AppliedBalanceAfter(balance_after.minor_units())
+            }
+            StepResult::InsufficientFunds { balance } => {
+                R::InsufficientFundsBalance(balance.minor_units())
+            }
             StepResult::Overflow => R::Overflow(true),
         }),
     }
@@ -178,7 +182,9 @@ pub fn totals_to_wire(t: AccountTotals) -> b::Totals {
 pub fn totals_from_wire(t: &b::Totals) -> AccountTotals {
     AccountTotals {
         accounts: t.accounts,
-        total_balance: Total((i128::from(t.total_balance_high) << 64) | i128::from(t.total_balance_low)),
+        total_balance: Total(
+            (i128::from(t.total_balance_high) << 64) | i128::from(t.total_balance_low),
+        ),
     }
 }
 
@@ -186,8 +192,12 @@ fn status_to_wire(s: TransferStatus) -> b::TransferStatus {
     match s {
         TransferStatus::Pending => b::TransferStatus::Pending,
         TransferStatus::Committed => b::TransferStatus::Committed,
-        TransferStatus::Rejected(RejectReason::InsufficientFunds) => b::TransferStatus::RejectedInsufficientFunds,
-        TransferStatus::Rejected(RejectReason::BalanceOverflow) => b::TransferStatus::RejectedBalanceOverflow,
+        TransferStatus::Rejected(RejectReason::InsufficientFunds) => {
+            b::TransferStatus::RejectedInsufficientFunds
+        }
+        TransferStatus::Rejected(RejectReason::BalanceOverflow) => {
+            b::TransferStatus::RejectedBalanceOverflow
+        }
     }
 }
 
@@ -203,21 +213,36 @@ fn status_from_wire(status: i32) -> Result<TransferStatus, Status> {
     Ok(match b::TransferStatus::try_from(status) {
         Ok(b::TransferStatus::Pending) => TransferStatus::Pending,
         Ok(b::TransferStatus::Committed) => TransferStatus::Committed,
-        Ok(b::TransferStatus::RejectedInsufficientFunds) => TransferStatus::Rejected(RejectReason::InsufficientFunds),
-        Ok(b::TransferStatus::RejectedBalanceOverflow) => TransferStatus::Rejected(RejectReason::BalanceOverflow),
-        Ok(b::TransferStatus::Unspecified) | Err(_) => return Err(invalid("status", "unknown status")),
+        Ok(b::TransferStatus::RejectedInsufficientFunds) => {
+            TransferStatus::Rejected(RejectReason::InsufficientFunds)
+        }
+        Ok(b::TransferStatus::RejectedBalanceOverflow) => {
+            TransferStatus::Rejected(RejectReason::BalanceOverflow)
+        }
+        Ok(b::TransferStatus::Unspecified) | Err(_) => {
+            return Err(invalid("status", "unknown status"));
+        }
     })
 }
 
 /// `TransferRecord` → domain.
 pub fn record_from_wire(r: &b::TransferRecord) -> Result<TransferRecord, Status> {
-    let request = transfer_from_wire(r.request.as_ref().ok_or_else(|| invalid("request", "missing"))?)?;
-    Ok(TransferRecord { request, status: status_from_wire(r.status)? })
+    let request = transfer_from_wire(
+        r.request
+            .as_ref()
+            .ok_or_else(|| invalid("request", "missing"))?,
+    )?;
+    Ok(TransferRecord {
+        request,
+        status: status_from_wire(r.status)?,
+    })
 }
 
 /// A transfer's final status (`ApplyTransfer`'s answer) → wire.
 pub fn outcome_status_to_wire(status: TransferStatus) -> b::TransferOutcome {
-    b::TransferOutcome { status: status_to_wire(status).into() }
+    b::TransferOutcome {
+        status: status_to_wire(status).into(),
+    }
 }
 
 /// `ApplyTransfer`'s answer → the transfer's final status.
@@ -307,7 +332,11 @@ pub fn bank_status(e: BankError) -> Status {
     let (code, kind) = match &e {
         BankError::UnknownAccount(a) => (Code::NotFound, K::UnknownAccount(a.to_string())),
         BankError::AccountExists(a) => (Code::AlreadyExists, K::AccountExists(a.to_string())),
-        BankError::InsufficientFunds { account, balance, amount } => (
+        BankError::InsufficientFunds {
+            account,
+            balance,
+            amount,
+        } => (
             Code::FailedPrecondition,
             K::InsufficientFunds(b::InsufficientFunds {
                 account: account.to_string(),
@@ -315,8 +344,12 @@ pub fn bank_status(e: BankError) -> Status {
                 amount: amount.minor_units(),
             }),
         ),
-        BankError::BalanceOverflow(a) => (Code::FailedPrecondition, K::BalanceOverflow(a.to_string())),
-        BankError::IdempotencyConflict(t) => (Code::AlreadyExists, K::IdempotencyConflict(t.to_string())),
+        BankError::BalanceOverflow(a) => {
+            (Code::FailedPrecondition, K::BalanceOverflow(a.to_string()))
+        }
+        BankError::IdempotencyConflict(t) => {
+            (Code::AlreadyExists, K::IdempotencyConflict(t.to_string()))
+        }
         BankError::InvalidTransfer => (Code::InvalidArgument, K::InvalidTransfer(true)),
         BankError::UnknownTransfer(t) => (Code::NotFound, K::UnknownTransfer(t.to_string())),
     };
@@ -329,7 +362,9 @@ pub fn chat_status(e: ChatError) -> Status {
     let (code, kind) = match &e {
         ChatError::UnknownRoom(r) => (Code::NotFound, K::UnknownRoom(r.to_string())),
         ChatError::RoomExists(r) => (Code::AlreadyExists, K::RoomExists(r.to_string())),
-        ChatError::IdempotencyConflict(m) => (Code::AlreadyExists, K::IdempotencyConflict(m.to_string())),
+        ChatError::IdempotencyConflict(m) => {
+            (Code::AlreadyExists, K::IdempotencyConflict(m.to_string()))
+        }
         ChatError::InvalidText => (Code::InvalidArgument, K::InvalidText(true)),
         ChatError::MessageTooLarge => (Code::InvalidArgument, K::MessageTooLarge(true)),
     };
@@ -401,7 +436,10 @@ fn chat_error_from(e: c::ChatError) -> Option<ChatError> {
 /// A status received by a bank client: the domain error it carries, or
 /// the fabric failure it reports.
 pub fn bank_error(s: &Status) -> CallError<BankError> {
-    match b::BankError::decode(s.details()).ok().and_then(bank_error_from) {
+    match b::BankError::decode(s.details())
+        .ok()
+        .and_then(bank_error_from)
+    {
         Some(e) if !s.details().is_empty() => CallError::Domain(e),
         _ => fabric_error(s),
     }
@@ -409,7 +447,10 @@ pub fn bank_error(s: &Status) -> CallError<BankError> {
 
 /// A status received by a chat client (see [`bank_error`]).
 pub fn chat_error(s: &Status) -> CallError<ChatError> {
-    match c::ChatError::decode(s.details()).ok().and_then(chat_error_from) {
+    match c::ChatError::decode(s.details())
+        .ok()
+        .and_then(chat_error_from)
+    {
         Some(e) if !s.details().is_empty() => CallError::Domain(e),
         _ => fabric_error(s),
     }
@@ -459,29 +500,75 @@ mod tests {
 
     #[test]
     fn fabric_statuses_are_not_domain_errors() {
-        assert_eq!(bank_error(&Status::resource_exhausted("x")), CallError::Overloaded);
-        assert_eq!(bank_error(&Status::deadline_exceeded("x")), CallError::DeadlineExceeded);
-        assert!(matches!(bank_error(&Status::unavailable("x")), CallError::Unavailable(_)));
+        assert_eq!(
+            bank_error(&Status::resource_exhausted("x")),
+            CallError::Overloaded
+        );
+        assert_eq!(
+            bank_error(&Status::deadline_exceeded("x")),
+            CallError::DeadlineExceeded
+        );
+        assert!(matches!(
+            bank_error(&Status::unavailable("x")),
+            CallError::Unavailable(_)
+        ));
         // A NOT_FOUND without details (say, an unknown method) is not an
         // unknown account.
-        assert!(matches!(bank_error(&Status::not_found("x")), CallError::Unavailable(_)));
+        assert!(matches!(
+            bank_error(&Status::not_found("x")),
+            CallError::Unavailable(_)
+        ));
     }
 
     #[test]
     fn totals_keep_all_128_bits() {
-        for total in [0i128, 1, -1, i128::from(i64::MAX) * 1000, i128::MIN, i128::MAX] {
-            let t = AccountTotals { accounts: 7, total_balance: Total(total) };
+        for total in [
+            0i128,
+            1,
+            -1,
+            i128::from(i64::MAX) * 1000,
+            i128::MIN,
+            i128::MAX,
+        ] {
+            let t = AccountTotals {
+                accounts: 7,
+                total_balance: Total(total),
+            };
             assert_eq!(totals_from_wire(&totals_to_wire(t)), t);
         }
     }
 
     #[test]
     fn bad_fields_are_invalid_argument() {
-        let bad = b::ApplyStepRequest { transfer_id: "t 1".into(), kind: 1, account_id: "a".into(), amount: 5 };
-        assert_eq!(step_from_wire(&bad).map_err(|s| s.code()), Err(Code::InvalidArgument));
-        let bad = b::ApplyStepRequest { transfer_id: "t".into(), kind: 9, account_id: "a".into(), amount: 5 };
-        assert_eq!(step_from_wire(&bad).map_err(|s| s.code()), Err(Code::InvalidArgument));
-        let bad = b::ApplyStepRequest { transfer_id: "t".into(), kind: 1, account_id: "a".into(), amount: 0 };
-        assert_eq!(step_from_wire(&bad).map_err(|s| s.code()), Err(Code::InvalidArgument));
+        let bad = b::ApplyStepRequest {
+            transfer_id: "t 1".into(),
+            kind: 1,
+            account_id: "a".into(),
+            amount: 5,
+        };
+        assert_eq!(
+            step_from_wire(&bad).map_err(|s| s.code()),
+            Err(Code::InvalidArgument)
+        );
+        let bad = b::ApplyStepRequest {
+            transfer_id: "t".into(),
+            kind: 9,
+            account_id: "a".into(),
+            amount: 5,
+        };
+        assert_eq!(
+            step_from_wire(&bad).map_err(|s| s.code()),
+            Err(Code::InvalidArgument)
+        );
+        let bad = b::ApplyStepRequest {
+            transfer_id: "t".into(),
+            kind: 1,
+            account_id: "a".into(),
+            amount: 0,
+        };
+        assert_eq!(
+            step_from_wire(&bad).map_err(|s| s.code()),
+            Err(Code::InvalidArgument)
+        );
     }
 }

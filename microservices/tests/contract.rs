@@ -8,7 +8,10 @@ use std::sync::OnceLock;
 fn base() -> String {
     static CLUSTER: OnceLock<common::Cluster> = OnceLock::new();
     // Timing on: only requests that ask for it (sampled) are timed.
-    CLUSTER.get_or_init(|| common::Cluster::start(false, &["--server-timing"])).base.clone()
+    CLUSTER
+        .get_or_init(|| common::Cluster::start(false, &["--server-timing"]))
+        .base
+        .clone()
 }
 
 contract::contract_tests!(base());
@@ -17,7 +20,12 @@ contract::contract_tests!(base());
 /// own nested under its caller's call.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sampled_requests_answer_their_timing() -> anyhow::Result<()> {
-    contract::timing::sampled_requests_answer_their_timing(&contract::Api::new(&base())?, "call.", "serve.").await
+    contract::timing::sampled_requests_answer_their_timing(
+        &contract::Api::new(&base())?,
+        "call.",
+        "serve.",
+    )
+    .await
 }
 
 /// The bank's cases again with `--transfer-path fine`: one call per saga
@@ -28,7 +36,10 @@ mod fine_transfer_path {
 
     fn base() -> String {
         static CLUSTER: OnceLock<common::Cluster> = OnceLock::new();
-        CLUSTER.get_or_init(|| common::Cluster::start(false, &["--transfer-path", "fine"])).base.clone()
+        CLUSTER
+            .get_or_init(|| common::Cluster::start(false, &["--transfer-path", "fine"]))
+            .base
+            .clone()
     }
 
     contract::contract_tests!(@cases base();

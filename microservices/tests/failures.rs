@@ -48,7 +48,11 @@ async fn load_until(api: &Api, stop: Arc<AtomicBool>) -> anyhow::Result<Acked> {
 
 /// Reads balances from several readers until `stop`; returns (503s that
 /// came back faster than the call timeout, slowest answer).
-async fn read_until(api: &Api, stop: Arc<AtomicBool>, fast: Duration) -> anyhow::Result<(u64, Duration)> {
+async fn read_until(
+    api: &Api,
+    stop: Arc<AtomicBool>,
+    fast: Duration,
+) -> anyhow::Result<(u64, Duration)> {
     let readers = (0..6).map(|r| {
         let (api, stop) = (api.clone(), stop.clone());
         tokio::spawn(async move {
@@ -82,7 +86,11 @@ async fn read_until(api: &Api, stop: Arc<AtomicBool>, fast: Duration) -> anyhow:
     Ok(total)
 }
 
-async fn wait_for_restart(cluster: &common::Cluster, name: &str, restarts: u32) -> anyhow::Result<()> {
+async fn wait_for_restart(
+    cluster: &common::Cluster,
+    name: &str,
+    restarts: u32,
+) -> anyhow::Result<()> {
     let deadline = Instant::now() + Duration::from_secs(30);
     while cluster.service(name).restarts < restarts {
         ensure!(Instant::now() < deadline, "{name} was not restarted");
@@ -92,9 +100,13 @@ async fn wait_for_restart(cluster: &common::Cluster, name: &str, restarts: u32) 
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn accounts_and_transfers_processes_fail_under_load_and_nothing_is_lost() -> anyhow::Result<()> {
+async fn accounts_and_transfers_processes_fail_under_load_and_nothing_is_lost() -> anyhow::Result<()>
+{
     let call_timeout = Duration::from_millis(300);
-    let cluster = common::Cluster::start(true, &["--call-timeout-ms", "300", "--breaker-open-ms", "300"]);
+    let cluster = common::Cluster::start(
+        true,
+        &["--call-timeout-ms", "300", "--breaker-open-ms", "300"],
+    );
     let api = Api::new(&cluster.base)?;
     load(0).setup(&api).await?;
 
@@ -133,16 +145,28 @@ async fn accounts_and_transfers_processes_fail_under_load_and_nothing_is_lost() 
         acked.faults
     );
     ensure!(slowest < HANG, "a read hung for {slowest:?}");
-    ensure!(acked.faults > 0, "the faults were not felt at all; the test did not test");
-    ensure!(fast_503 > 0, "no caller got a fast 503 while the accounts were silent: the breaker never shed load");
+    ensure!(
+        acked.faults > 0,
+        "the faults were not felt at all; the test did not test"
+    );
+    ensure!(
+        fast_503 > 0,
+        "no caller got a fast 503 while the accounts were silent: the breaker never shed load"
+    );
 
     // The breakers opened during the outage and closed again after it.
     for _ in 0..50 {
         let _ = api.get("/v1/accounts/a0").await?;
     }
-    let metrics = reqwest::get(format!("{}/metrics", cluster.base)).await?.text().await?;
+    let metrics = reqwest::get(format!("{}/metrics", cluster.base))
+        .await?
+        .text()
+        .await?;
     ensure!(
-        contract::client::metric_sum(&metrics, "breaker_transitions_total{downstream=\"accounts\",to=\"open\"}") >= 1.0,
+        contract::client::metric_sum(
+            &metrics,
+            "breaker_transitions_total{downstream=\"accounts\",to=\"open\"}"
+        ) >= 1.0,
         "the gateway's accounts breaker never opened"
     );
     ensure!(
@@ -160,14 +184,21 @@ async fn accounts_and_transfers_processes_fail_under_load_and_nothing_is_lost() 
     let mut records = f64::MAX;
     for _ in 0..100 {
         let text = reqwest::get(&accounts_metrics).await?.text().await?;
-        ensure!(text.contains("\naccounts_step_records "), "the accounts report no step-records gauge: no settlement reached them");
+        ensure!(
+            text.contains("\naccounts_step_records "),
+            "the accounts report no step-records gauge: no settlement reached them"
+        );
         records = contract::client::metric_sum(&text, "accounts_step_records");
         if records <= 64.0 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    ensure!(records <= 64.0, "{records} step records kept after {} acknowledged transfers", acked.transfers.len());
+    ensure!(
+        records <= 64.0,
+        "{records} step records kept after {} acknowledged transfers",
+        acked.transfers.len()
+    );
     Ok(())
 }
 
@@ -181,22 +212,40 @@ async fn ledger_down_fails_only_the_audit_and_its_read_model_catches_up() -> any
     cluster.signal("ledger", "STOP");
     // Transfers do not need the ledger.
     let acked = load(1).run(&api).await?;
-    ensure!(acked.transfers.len() > 100, "transfers stalled while the ledger was down");
+    ensure!(
+        acked.transfers.len() > 100,
+        "transfers stalled while the ledger was down"
+    );
     let started = Instant::now();
     let audit = api.get("/v1/audit").await?;
-    ensure!(audit.status == 503, "audit with the ledger silent: {} {}", audit.status, audit.body);
+    ensure!(
+        audit.status == 503,
+        "audit with the ledger silent: {} {}",
+        audit.status,
+        audit.body
+    );
     ensure!(started.elapsed() < HANG, "the audit hung");
     cluster.signal("ledger", "KILL");
     wait_for_restart(&cluster, "ledger", 1).await?;
 
-    let committed = acked.transfers.values().filter(|s| *s == "committed").count() as u64;
+    let committed = acked
+        .transfers
+        .values()
+        .filter(|s| *s == "committed")
+        .count() as u64;
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        let summary: serde_json::Value = reqwest::get(format!("{ledger}/v1/summary")).await?.json().await?;
+        let summary: serde_json::Value = reqwest::get(format!("{ledger}/v1/summary"))
+            .await?
+            .json()
+            .await?;
         if summary["entries"].as_u64() == Some(committed) {
             break;
         }
-        ensure!(Instant::now() < deadline, "the ledger's read model did not catch up: {summary}, {committed} committed");
+        ensure!(
+            Instant::now() < deadline,
+            "the ledger's read model did not catch up: {summary}, {committed} committed"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     load(1).check_invariants(&api, &acked).await?;
@@ -213,35 +262,82 @@ async fn a_tombstone_survives_a_crash_of_the_accounts() -> anyhow::Result<()> {
     use microservices::wire::pb::bank::accounts_client::AccountsClient;
     let cluster = common::Cluster::start(true, &["--call-timeout-ms", "5000"]);
     let url = format!("http://{}", cluster.service("accounts").addr);
-    let connect = || async { anyhow::Ok(AccountsClient::new(tonic::transport::Channel::from_shared(url.clone())?.connect().await?)) };
+    let connect = || async {
+        anyhow::Ok(AccountsClient::new(
+            tonic::transport::Channel::from_shared(url.clone())?
+                .connect()
+                .await?,
+        ))
+    };
     let mut accounts = connect().await?;
     fn timed<T>(message: T) -> tonic::Request<T> {
         let mut request = tonic::Request::new(message);
         microservices::settlement::set_deadline(&mut request, Duration::from_secs(5));
         request
     }
-    accounts.open(b::OpenRequest { account_id: "k-a1".into(), opening_balance: 100 }).await?;
-    accounts.open(b::OpenRequest { account_id: "k-a2".into(), opening_balance: 0 }).await?;
-    let delayed = timed(b::ApplyStepRequest { transfer_id: "k-t1".into(), kind: b::StepKind::Debit as i32, account_id: "k-a1".into(), amount: 30 });
-    let transfer = b::TransferRequest { transfer_id: "k-t1".into(), from: "k-a1".into(), to: "k-a2".into(), amount: 30 };
+    accounts
+        .open(b::OpenRequest {
+            account_id: "k-a1".into(),
+            opening_balance: 100,
+        })
+        .await?;
+    accounts
+        .open(b::OpenRequest {
+            account_id: "k-a2".into(),
+            opening_balance: 0,
+        })
+        .await?;
+    let delayed = timed(b::ApplyStepRequest {
+        transfer_id: "k-t1".into(),
+        kind: b::StepKind::Debit as i32,
+        account_id: "k-a1".into(),
+        amount: 30,
+    });
+    let transfer = b::TransferRequest {
+        transfer_id: "k-t1".into(),
+        from: "k-a1".into(),
+        to: "k-a2".into(),
+        amount: 30,
+    };
     accounts.apply_transfer(timed(transfer)).await?;
-    accounts.settle(b::SettleRequest { transfer_ids: vec!["k-t1".into()] }).await?;
+    accounts
+        .settle(b::SettleRequest {
+            transfer_ids: vec!["k-t1".into()],
+        })
+        .await?;
 
     cluster.signal("accounts", "KILL");
     wait_for_restart(&cluster, "accounts", 1).await?;
     let deadline = Instant::now() + Duration::from_secs(10);
     let mut accounts = loop {
         if let Ok(mut client) = connect().await
-            && client.balance(b::BalanceRequest { account_id: "k-a1".into() }).await.is_ok()
+            && client
+                .balance(b::BalanceRequest {
+                    account_id: "k-a1".into(),
+                })
+                .await
+                .is_ok()
         {
             break client;
         }
         ensure!(Instant::now() < deadline, "the accounts did not come back");
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
-    let refused = accounts.apply_step(delayed).await.expect_err("a stale copy after the restart");
-    ensure!(refused.code() == tonic::Code::FailedPrecondition, "{refused:?}");
-    let balance = accounts.balance(b::BalanceRequest { account_id: "k-a1".into() }).await?.into_inner().balance;
+    let refused = accounts
+        .apply_step(delayed)
+        .await
+        .expect_err("a stale copy after the restart");
+    ensure!(
+        refused.code() == tonic::Code::FailedPrecondition,
+        "{refused:?}"
+    );
+    let balance = accounts
+        .balance(b::BalanceRequest {
+            account_id: "k-a1".into(),
+        })
+        .await?
+        .into_inner()
+        .balance;
     ensure!(balance == 70, "the stale copy moved money: {balance}");
     Ok(())
 }

@@ -56,28 +56,79 @@ fn timed<T>(message: T) -> tonic::Request<T> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_delayed_duplicate_after_settlement_moves_no_money() -> anyhow::Result<()> {
     let mut accounts = AccountsClient::new(channel("accounts").await?);
-    accounts.open(b::OpenRequest { account_id: "s-a1".into(), opening_balance: 100 }).await?;
-    accounts.open(b::OpenRequest { account_id: "s-a2".into(), opening_balance: 0 }).await?;
-    let debit = b::ApplyStepRequest { transfer_id: "s-t1".into(), kind: b::StepKind::Debit as i32, account_id: "s-a1".into(), amount: 30 };
+    accounts
+        .open(b::OpenRequest {
+            account_id: "s-a1".into(),
+            opening_balance: 100,
+        })
+        .await?;
+    accounts
+        .open(b::OpenRequest {
+            account_id: "s-a2".into(),
+            opening_balance: 0,
+        })
+        .await?;
+    let debit = b::ApplyStepRequest {
+        transfer_id: "s-t1".into(),
+        kind: b::StepKind::Debit as i32,
+        account_id: "s-a1".into(),
+        amount: 30,
+    };
     // Sent now, delivered later: its deadline is fixed now.
     let delayed = timed(debit.clone());
-    let transfer = b::TransferRequest { transfer_id: "s-t1".into(), from: "s-a1".into(), to: "s-a2".into(), amount: 30 };
+    let transfer = b::TransferRequest {
+        transfer_id: "s-t1".into(),
+        from: "s-a1".into(),
+        to: "s-a2".into(),
+        amount: 30,
+    };
     let outcome = accounts.apply_transfer(timed(transfer)).await?.into_inner();
-    ensure!(outcome.status == b::TransferStatus::Committed as i32, "{outcome:?}");
-    accounts.settle(b::SettleRequest { transfer_ids: vec!["s-t1".into()] }).await?;
+    ensure!(
+        outcome.status == b::TransferStatus::Committed as i32,
+        "{outcome:?}"
+    );
+    accounts
+        .settle(b::SettleRequest {
+            transfer_ids: vec!["s-t1".into()],
+        })
+        .await?;
 
-    let refused = accounts.apply_step(delayed).await.expect_err("a stale copy");
+    let refused = accounts
+        .apply_step(delayed)
+        .await
+        .expect_err("a stale copy");
     ensure!(refused.code() == Code::FailedPrecondition, "{refused:?}");
     let mut past = tonic::Request::new(debit.clone());
-    past.metadata_mut().insert(microservices::settlement::DEADLINE_HEADER, "1".parse()?);
-    ensure!(accounts.apply_step(past).await.expect_err("past its deadline").code() == Code::DeadlineExceeded);
+    past.metadata_mut()
+        .insert(microservices::settlement::DEADLINE_HEADER, "1".parse()?);
+    ensure!(
+        accounts
+            .apply_step(past)
+            .await
+            .expect_err("past its deadline")
+            .code()
+            == Code::DeadlineExceeded
+    );
     let bare = accounts.apply_step(debit).await.expect_err("no deadline");
     ensure!(bare.code() == Code::InvalidArgument, "{bare:?}");
     let balance = |id: &'static str| {
         let mut accounts = accounts.clone();
-        async move { anyhow::Ok(accounts.balance(b::BalanceRequest { account_id: id.into() }).await?.into_inner().balance) }
+        async move {
+            anyhow::Ok(
+                accounts
+                    .balance(b::BalanceRequest {
+                        account_id: id.into(),
+                    })
+                    .await?
+                    .into_inner()
+                    .balance,
+            )
+        }
     };
-    ensure!(balance("s-a1").await? == 70 && balance("s-a2").await? == 30, "the stale copy moved money");
+    ensure!(
+        balance("s-a1").await? == 70 && balance("s-a2").await? == 30,
+        "the stale copy moved money"
+    );
 
     Ok(())
 }
@@ -86,24 +137,39 @@ async fn a_delayed_duplicate_after_settlement_moves_no_money() -> anyhow::Result
 async fn accounts_service_contract() -> anyhow::Result<()> {
     let mut accounts = AccountsClient::new(channel("accounts").await?);
     let opened = accounts
-        .open(b::OpenRequest { account_id: "g-a1".into(), opening_balance: 100 })
+        .open(b::OpenRequest {
+            account_id: "g-a1".into(),
+            opening_balance: 100,
+        })
         .await?
         .into_inner();
     ensure!(opened.balance == 100);
-    accounts.open(b::OpenRequest { account_id: "g-a2".into(), opening_balance: 0 }).await?;
+    accounts
+        .open(b::OpenRequest {
+            account_id: "g-a2".into(),
+            opening_balance: 0,
+        })
+        .await?;
 
     // A domain refusal arrives as the same domain error.
     let again = accounts
-        .open(b::OpenRequest { account_id: "g-a1".into(), opening_balance: 1 })
+        .open(b::OpenRequest {
+            account_id: "g-a1".into(),
+            opening_balance: 1,
+        })
         .await
         .expect_err("exists");
     ensure!(again.code() == Code::AlreadyExists);
     ensure!(bank_error(&again) == CallError::Domain(BankError::AccountExists(account("g-a1"))));
     let unknown = accounts
-        .balance(b::BalanceRequest { account_id: "g-nobody".into() })
+        .balance(b::BalanceRequest {
+            account_id: "g-nobody".into(),
+        })
         .await
         .expect_err("unknown");
-    ensure!(bank_error(&unknown) == CallError::Domain(BankError::UnknownAccount(account("g-nobody"))));
+    ensure!(
+        bank_error(&unknown) == CallError::Domain(BankError::UnknownAccount(account("g-nobody")))
+    );
 
     // A step applied twice moves money once and answers the same.
     let step = b::ApplyStepRequest {
@@ -115,7 +181,16 @@ async fn accounts_service_contract() -> anyhow::Result<()> {
     let first = accounts.apply_step(timed(step.clone())).await?.into_inner();
     let second = accounts.apply_step(timed(step)).await?.into_inner();
     ensure!(first == second, "{first:?} vs {second:?}");
-    ensure!(accounts.balance(b::BalanceRequest { account_id: "g-a1".into() }).await?.into_inner().balance == 70);
+    ensure!(
+        accounts
+            .balance(b::BalanceRequest {
+                account_id: "g-a1".into()
+            })
+            .await?
+            .into_inner()
+            .balance
+            == 70
+    );
     let broke = accounts
         .apply_step(timed(b::ApplyStepRequest {
             transfer_id: "g-t2".into(),
@@ -125,37 +200,97 @@ async fn accounts_service_contract() -> anyhow::Result<()> {
         }))
         .await?
         .into_inner();
-    ensure!(broke.result == Some(b::step_result::Result::InsufficientFundsBalance(0)), "{broke:?}");
+    ensure!(
+        broke.result == Some(b::step_result::Result::InsufficientFundsBalance(0)),
+        "{broke:?}"
+    );
 
     // Bad fields: INVALID_ARGUMENT, and nothing changes. (Other tests share
     // this cluster, so "nothing" is checked on the accounts involved.)
     let reader = accounts.clone();
     let balance_of = move |id: &'static str| {
         let mut accounts = reader.clone();
-        async move { anyhow::Ok(accounts.balance(b::BalanceRequest { account_id: id.into() }).await?.into_inner().balance) }
+        async move {
+            anyhow::Ok(
+                accounts
+                    .balance(b::BalanceRequest {
+                        account_id: id.into(),
+                    })
+                    .await?
+                    .into_inner()
+                    .balance,
+            )
+        }
     };
     let before = balance_of("g-a1").await?;
     let bad_requests = [
-        b::ApplyStepRequest { transfer_id: "bad id".into(), kind: 1, account_id: "g-a1".into(), amount: 1 },
-        b::ApplyStepRequest { transfer_id: "g-t3".into(), kind: 0, account_id: "g-a1".into(), amount: 1 },
-        b::ApplyStepRequest { transfer_id: "g-t3".into(), kind: 42, account_id: "g-a1".into(), amount: 1 },
-        b::ApplyStepRequest { transfer_id: "g-t3".into(), kind: 1, account_id: "g-a1".into(), amount: 0 },
-        b::ApplyStepRequest { transfer_id: "g-t3".into(), kind: 1, account_id: "g-a1".into(), amount: -5 },
-        b::ApplyStepRequest { transfer_id: "g-t3".into(), kind: 1, account_id: String::new(), amount: 1 },
+        b::ApplyStepRequest {
+            transfer_id: "bad id".into(),
+            kind: 1,
+            account_id: "g-a1".into(),
+            amount: 1,
+        },
+        b::ApplyStepRequest {
+            transfer_id: "g-t3".into(),
+            kind: 0,
+            account_id: "g-a1".into(),
+            amount: 1,
+        },
+        b::ApplyStepRequest {
+            transfer_id: "g-t3".into(),
+            kind: 42,
+            account_id: "g-a1".into(),
+            amount: 1,
+        },
+        b::ApplyStepRequest {
+            transfer_id: "g-t3".into(),
+            kind: 1,
+            account_id: "g-a1".into(),
+            amount: 0,
+        },
+        b::ApplyStepRequest {
+            transfer_id: "g-t3".into(),
+            kind: 1,
+            account_id: "g-a1".into(),
+            amount: -5,
+        },
+        b::ApplyStepRequest {
+            transfer_id: "g-t3".into(),
+            kind: 1,
+            account_id: String::new(),
+            amount: 1,
+        },
     ];
     for bad in bad_requests {
-        let refused = accounts.apply_step(timed(bad.clone())).await.expect_err("refused");
-        ensure!(refused.code() == Code::InvalidArgument, "{bad:?}: {refused:?}");
+        let refused = accounts
+            .apply_step(timed(bad.clone()))
+            .await
+            .expect_err("refused");
+        ensure!(
+            refused.code() == Code::InvalidArgument,
+            "{bad:?}: {refused:?}"
+        );
     }
     for opening in [-1, 1_000_000_000_000_001] {
         let refused = accounts
-            .open(b::OpenRequest { account_id: "g-a9".into(), opening_balance: opening })
+            .open(b::OpenRequest {
+                account_id: "g-a9".into(),
+                opening_balance: opening,
+            })
             .await
             .expect_err("refused");
         ensure!(refused.code() == Code::InvalidArgument);
     }
-    ensure!(balance_of("g-a1").await? == before, "a refused request moved money");
-    let missing = accounts.balance(b::BalanceRequest { account_id: "g-a9".into() }).await.expect_err("not opened");
+    ensure!(
+        balance_of("g-a1").await? == before,
+        "a refused request moved money"
+    );
+    let missing = accounts
+        .balance(b::BalanceRequest {
+            account_id: "g-a9".into(),
+        })
+        .await
+        .expect_err("not opened");
     ensure!(missing.code() == Code::NotFound);
     Ok(())
 }
@@ -163,46 +298,110 @@ async fn accounts_service_contract() -> anyhow::Result<()> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn transfers_service_contract() -> anyhow::Result<()> {
     let mut accounts = AccountsClient::new(channel("accounts").await?);
-    accounts.open(b::OpenRequest { account_id: "x-a1".into(), opening_balance: 100 }).await?;
-    accounts.open(b::OpenRequest { account_id: "x-a2".into(), opening_balance: 0 }).await?;
+    accounts
+        .open(b::OpenRequest {
+            account_id: "x-a1".into(),
+            opening_balance: 100,
+        })
+        .await?;
+    accounts
+        .open(b::OpenRequest {
+            account_id: "x-a2".into(),
+            opening_balance: 0,
+        })
+        .await?;
     let mut transfers = TransfersClient::new(channel("transfers").await?);
-    let request = b::TransferRequest { transfer_id: "x-t1".into(), from: "x-a1".into(), to: "x-a2".into(), amount: 40 };
+    let request = b::TransferRequest {
+        transfer_id: "x-t1".into(),
+        from: "x-a1".into(),
+        to: "x-a2".into(),
+        amount: 40,
+    };
     let done = transfers.transfer(request.clone()).await?.into_inner();
     ensure!(done.status == b::TransferStatus::Committed as i32);
     // Idempotent: a repeat answers the record and moves nothing.
     let repeat = transfers.transfer(request).await?.into_inner();
     ensure!(repeat == done);
-    ensure!(accounts.balance(b::BalanceRequest { account_id: "x-a2".into() }).await?.into_inner().balance == 40);
+    ensure!(
+        accounts
+            .balance(b::BalanceRequest {
+                account_id: "x-a2".into()
+            })
+            .await?
+            .into_inner()
+            .balance
+            == 40
+    );
     let conflict = transfers
-        .transfer(b::TransferRequest { transfer_id: "x-t1".into(), from: "x-a1".into(), to: "x-a2".into(), amount: 41 })
+        .transfer(b::TransferRequest {
+            transfer_id: "x-t1".into(),
+            from: "x-a1".into(),
+            to: "x-a2".into(),
+            amount: 41,
+        })
         .await
         .expect_err("conflict");
-    ensure!(bank_error(&conflict) == CallError::Domain(BankError::IdempotencyConflict(TransferId::new("x-t1")?)));
+    ensure!(
+        bank_error(&conflict)
+            == CallError::Domain(BankError::IdempotencyConflict(TransferId::new("x-t1")?))
+    );
     let same = transfers
-        .transfer(b::TransferRequest { transfer_id: "x-t2".into(), from: "x-a1".into(), to: "x-a1".into(), amount: 1 })
+        .transfer(b::TransferRequest {
+            transfer_id: "x-t2".into(),
+            from: "x-a1".into(),
+            to: "x-a1".into(),
+            amount: 1,
+        })
         .await
         .expect_err("same account");
     ensure!(bank_error(&same) == CallError::Domain(BankError::InvalidTransfer));
     let rejected = transfers
-        .transfer(b::TransferRequest { transfer_id: "x-t3".into(), from: "x-a2".into(), to: "x-a1".into(), amount: 1000 })
+        .transfer(b::TransferRequest {
+            transfer_id: "x-t3".into(),
+            from: "x-a2".into(),
+            to: "x-a1".into(),
+            amount: 1000,
+        })
         .await?
         .into_inner();
     ensure!(rejected.status == b::TransferStatus::RejectedInsufficientFunds as i32);
     let unknown = transfers
-        .get(b::GetTransferRequest { transfer_id: "x-none".into() })
+        .get(b::GetTransferRequest {
+            transfer_id: "x-none".into(),
+        })
         .await
         .expect_err("unknown");
-    ensure!(bank_error(&unknown) == CallError::Domain(BankError::UnknownTransfer(TransferId::new("x-none")?)));
-    ensure!(transfers.pending_count(b::PendingCountRequest {}).await?.into_inner().pending == 0);
+    ensure!(
+        bank_error(&unknown)
+            == CallError::Domain(BankError::UnknownTransfer(TransferId::new("x-none")?))
+    );
+    ensure!(
+        transfers
+            .pending_count(b::PendingCountRequest {})
+            .await?
+            .into_inner()
+            .pending
+            == 0
+    );
     Ok(())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chat_service_contract_and_streaming() -> anyhow::Result<()> {
     let mut chat = ChatClient::new(channel("chat").await?);
-    chat.create_room(c::CreateRoomRequest { room: "g-lobby".into() }).await?;
-    let exists = chat.create_room(c::CreateRoomRequest { room: "g-lobby".into() }).await.expect_err("exists");
-    ensure!(chat_error(&exists) == CallError::Domain(ChatError::RoomExists(RoomName::new("g-lobby")?)));
+    chat.create_room(c::CreateRoomRequest {
+        room: "g-lobby".into(),
+    })
+    .await?;
+    let exists = chat
+        .create_room(c::CreateRoomRequest {
+            room: "g-lobby".into(),
+        })
+        .await
+        .expect_err("exists");
+    ensure!(
+        chat_error(&exists) == CallError::Domain(ChatError::RoomExists(RoomName::new("g-lobby")?))
+    );
     let post = |text: &str, key: &str| c::PostRequest {
         room: "g-lobby".into(),
         author: "u".into(),
@@ -215,20 +414,33 @@ async fn chat_service_contract_and_streaming() -> anyhow::Result<()> {
     let repeat = chat.post(post("hi", "m1")).await?.into_inner();
     ensure!(repeat.seq == 1 && repeat.duplicate);
     let conflict = chat.post(post("other", "m1")).await.expect_err("conflict");
-    ensure!(chat_error(&conflict) == CallError::Domain(ChatError::IdempotencyConflict(ClientMsgId::new("m1")?)));
-    for (text, expected) in [("", ChatError::InvalidText), (&*"x".repeat(4097), ChatError::MessageTooLarge)] {
+    ensure!(
+        chat_error(&conflict)
+            == CallError::Domain(ChatError::IdempotencyConflict(ClientMsgId::new("m1")?))
+    );
+    for (text, expected) in [
+        ("", ChatError::InvalidText),
+        (&*"x".repeat(4097), ChatError::MessageTooLarge),
+    ] {
         let refused = chat.post(post(text, "m9")).await.expect_err("refused");
         ensure!(chat_error(&refused) == CallError::Domain(expected));
     }
     let refused = chat
-        .history(c::HistoryRequest { room: "g-lobby".into(), after: 0, limit: 0 })
+        .history(c::HistoryRequest {
+            room: "g-lobby".into(),
+            after: 0,
+            limit: 0,
+        })
         .await
         .expect_err("limit 0");
     ensure!(refused.code() == Code::InvalidArgument);
 
     // Server streaming: the backlog after `after`, then live messages.
     let mut stream = chat
-        .subscribe(c::SubscribeRequest { room: "g-lobby".into(), after: 1 })
+        .subscribe(c::SubscribeRequest {
+            room: "g-lobby".into(),
+            after: 1,
+        })
         .await?
         .into_inner();
     let mut seqs = Vec::new();
@@ -239,7 +451,11 @@ async fn chat_service_contract_and_streaming() -> anyhow::Result<()> {
     seqs.push(stream.next().await.context("live")??.seq);
     ensure!(seqs == [2, 3, 4], "{seqs:?}");
     let history = chat
-        .history(c::HistoryRequest { room: "g-lobby".into(), after: 0, limit: 100 })
+        .history(c::HistoryRequest {
+            room: "g-lobby".into(),
+            after: 0,
+            limit: 100,
+        })
         .await?
         .into_inner();
     ensure!(history.messages.iter().map(|m| m.seq).collect::<Vec<_>>() == [1, 2, 3, 4]);
@@ -252,18 +468,27 @@ async fn chat_service_contract_and_streaming() -> anyhow::Result<()> {
 async fn health_and_reflection_on_every_grpc_service() -> anyhow::Result<()> {
     use tonic_health::pb::health_check_response::ServingStatus;
     use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
+    use tonic_reflection::pb::v1::ServerReflectionRequest;
     use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
     use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
     use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
-    use tonic_reflection::pb::v1::ServerReflectionRequest;
 
-    for (name, service) in [("accounts", "bank.v1.Accounts"), ("transfers", "bank.v1.Transfers"), ("chat", "chat.v1.Chat")] {
+    for (name, service) in [
+        ("accounts", "bank.v1.Accounts"),
+        ("transfers", "bank.v1.Transfers"),
+        ("chat", "chat.v1.Chat"),
+    ] {
         let channel = channel(name).await?;
         let health = HealthClient::new(channel.clone())
-            .check(HealthCheckRequest { service: service.into() })
+            .check(HealthCheckRequest {
+                service: service.into(),
+            })
             .await?
             .into_inner();
-        ensure!(health.status == ServingStatus::Serving as i32, "{name}: {health:?}");
+        ensure!(
+            health.status == ServingStatus::Serving as i32,
+            "{name}: {health:?}"
+        );
         let request = ServerReflectionRequest {
             host: String::new(),
             message_request: Some(MessageRequest::ListServices(String::new())),
@@ -277,7 +502,10 @@ async fn health_and_reflection_on_every_grpc_service() -> anyhow::Result<()> {
             anyhow::bail!("{name}: unexpected reflection answer");
         };
         let names: Vec<_> = list.service.iter().map(|s| s.name.as_str()).collect();
-        ensure!(names.contains(&service) && names.contains(&"grpc.health.v1.Health"), "{name}: {names:?}");
+        ensure!(
+            names.contains(&service) && names.contains(&"grpc.health.v1.Health"),
+            "{name}: {names:?}"
+        );
     }
     Ok(())
 }
@@ -312,12 +540,21 @@ async fn raw_grpc(name: &str, method: &str, payload: Vec<u8>) -> anyhow::Result<
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn malformed_wrong_and_oversized_messages_get_a_clean_status_and_change_nothing() -> anyhow::Result<()> {
+async fn malformed_wrong_and_oversized_messages_get_a_clean_status_and_change_nothing()
+-> anyhow::Result<()> {
     use prost::Message;
     let mut accounts = AccountsClient::new(channel("accounts").await?);
-    accounts.open(b::OpenRequest { account_id: "m-a1".into(), opening_balance: 5 }).await?;
+    accounts
+        .open(b::OpenRequest {
+            account_id: "m-a1".into(),
+            opening_balance: 5,
+        })
+        .await?;
     let mut chat = ChatClient::new(channel("chat").await?);
-    chat.create_room(c::CreateRoomRequest { room: "m-room".into() }).await?;
+    chat.create_room(c::CreateRoomRequest {
+        room: "m-room".into(),
+    })
+    .await?;
 
     // Not protobuf at all: a truncated varint and an invalid wire type.
     for garbage in [vec![0x08, 0xff], vec![0x0f, 0x01, 0x02], vec![0xff; 16]] {
@@ -328,34 +565,86 @@ async fn malformed_wrong_and_oversized_messages_get_a_clean_status_and_change_no
             ("chat", "chat.v1.Chat/Post"),
         ] {
             let (code, message) = raw_grpc(service, method, garbage.clone()).await?;
-            ensure!(code == Code::Internal as i32 || code == Code::InvalidArgument as i32, "{method} {garbage:?}: {code} {message}");
+            ensure!(
+                code == Code::Internal as i32 || code == Code::InvalidArgument as i32,
+                "{method} {garbage:?}: {code} {message}"
+            );
         }
     }
     // Well-formed protobuf of the wrong message. With clashing wire types
     // it does not decode; with compatible ones it decodes to a request
     // whose missing fields fail validation.
-    let clashing = c::ChatMessage { seq: 7, author: "u".into(), text: "t".into(), ts_us: 1, client_msg_id: "k".into() }.encode_to_vec();
+    let clashing = c::ChatMessage {
+        seq: 7,
+        author: "u".into(),
+        text: "t".into(),
+        ts_us: 1,
+        client_msg_id: "k".into(),
+    }
+    .encode_to_vec();
     let (code, _) = raw_grpc("accounts", "bank.v1.Accounts/ApplyStep", clashing).await?;
     ensure!(code == Code::Internal as i32, "clashing message: {code}");
-    let compatible = c::CreateRoomRequest { room: "m-a1".into() }.encode_to_vec();
+    let compatible = c::CreateRoomRequest {
+        room: "m-a1".into(),
+    }
+    .encode_to_vec();
     let (code, _) = raw_grpc("accounts", "bank.v1.Accounts/ApplyStep", compatible.clone()).await?;
-    ensure!(code == Code::InvalidArgument as i32, "compatible message: {code}");
+    ensure!(
+        code == Code::InvalidArgument as i32,
+        "compatible message: {code}"
+    );
     let (code, _) = raw_grpc("transfers", "bank.v1.Transfers/Transfer", compatible).await?;
-    ensure!(code == Code::InvalidArgument as i32, "compatible message: {code}");
+    ensure!(
+        code == Code::InvalidArgument as i32,
+        "compatible message: {code}"
+    );
     // Oversized: refused before decoding.
-    let huge = c::PostRequest { room: "m-room".into(), author: "u".into(), text: "x".repeat(200_000), client_msg_id: "k".into() };
+    let huge = c::PostRequest {
+        room: "m-room".into(),
+        author: "u".into(),
+        text: "x".repeat(200_000),
+        client_msg_id: "k".into(),
+    };
     let (code, message) = raw_grpc("chat", "chat.v1.Chat/Post", huge.encode_to_vec()).await?;
-    ensure!(code == Code::OutOfRange as i32 || code == Code::ResourceExhausted as i32, "oversized: {code} {message}");
+    ensure!(
+        code == Code::OutOfRange as i32 || code == Code::ResourceExhausted as i32,
+        "oversized: {code} {message}"
+    );
     // An unknown method.
     let (code, _) = raw_grpc("accounts", "bank.v1.Accounts/Drain", Vec::new()).await?;
     ensure!(code == Code::Unimplemented as i32);
 
     // Other tests share this cluster: check what the bad input named.
-    ensure!(accounts.balance(b::BalanceRequest { account_id: "m-a1".into() }).await?.into_inner().balance == 5, "bad input moved money");
-    let step = b::ApplyStepRequest { transfer_id: "m-a1".into(), kind: b::StepKind::Credit as i32, account_id: "m-a1".into(), amount: 1 };
+    ensure!(
+        accounts
+            .balance(b::BalanceRequest {
+                account_id: "m-a1".into()
+            })
+            .await?
+            .into_inner()
+            .balance
+            == 5,
+        "bad input moved money"
+    );
+    let step = b::ApplyStepRequest {
+        transfer_id: "m-a1".into(),
+        kind: b::StepKind::Credit as i32,
+        account_id: "m-a1".into(),
+        amount: 1,
+    };
     let applied = accounts.apply_step(timed(step)).await?.into_inner();
-    ensure!(applied.result == Some(b::step_result::Result::AppliedBalanceAfter(6)), "a refused step was recorded: {applied:?}");
-    let history = chat.history(c::HistoryRequest { room: "m-room".into(), after: 0, limit: 10 }).await?.into_inner();
+    ensure!(
+        applied.result == Some(b::step_result::Result::AppliedBalanceAfter(6)),
+        "a refused step was recorded: {applied:?}"
+    );
+    let history = chat
+        .history(c::HistoryRequest {
+            room: "m-room".into(),
+            after: 0,
+            limit: 10,
+        })
+        .await?
+        .into_inner();
     ensure!(history.messages.is_empty(), "bad input posted a message");
     Ok(())
 }
@@ -365,22 +654,43 @@ async fn ledger_refuses_bad_json_and_changes_nothing() -> anyhow::Result<()> {
     let ledger = addr("ledger");
     let http = reqwest::Client::new();
     let summary = || async {
-        anyhow::Ok(http.get(format!("{ledger}/v1/summary")).send().await?.json::<serde_json::Value>().await?)
+        anyhow::Ok(
+            http.get(format!("{ledger}/v1/summary"))
+                .send()
+                .await?
+                .json::<serde_json::Value>()
+                .await?,
+        )
     };
     let before = summary().await?;
-    let post = |body: String| http.post(format!("{ledger}/v1/entries")).header("content-type", "application/json").body(body).send();
+    let post = |body: String| {
+        http.post(format!("{ledger}/v1/entries"))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+    };
     for bad in [
         "{".to_owned(),
         r#"{"entries":[{"transfer_id":"t","from":"a","to":"b","amount":"5"}]}"#.to_owned(),
         r#"{"entries":[{"transfer_id":"t","from":"a","to":"b","amount":5,"extra":1}]}"#.to_owned(),
         r#"{"entries":[{"transfer_id":"bad id","from":"a","to":"b","amount":5}]}"#.to_owned(),
         r#"{"entries":[{"transfer_id":"t","from":"a","to":"b","amount":0}]}"#.to_owned(),
-        format!(r#"{{"entries":[{{"transfer_id":"t","from":"a","to":"b","amount":1,"pad":"{}"}}]}}"#, "x".repeat(5 << 20)),
+        format!(
+            r#"{{"entries":[{{"transfer_id":"t","from":"a","to":"b","amount":1,"pad":"{}"}}]}}"#,
+            "x".repeat(5 << 20)
+        ),
     ] {
         let status = post(bad.clone()).await?.status().as_u16();
-        ensure!((400..500).contains(&status), "{}: {status}", &bad[..bad.len().min(80)]);
+        ensure!(
+            (400..500).contains(&status),
+            "{}: {status}",
+            &bad[..bad.len().min(80)]
+        );
     }
     let after = summary().await?;
-    ensure!(before["entries"] == after["entries"] && before["volume"] == after["volume"], "{before} → {after}");
+    ensure!(
+        before["entries"] == after["entries"] && before["volume"] == after["volume"],
+        "{before} → {after}"
+    );
     Ok(())
 }

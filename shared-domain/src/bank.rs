@@ -16,7 +16,8 @@ pub use account::{AccountBook, AccountChange, AccountStep, AccountView, StepKind
 pub use fence::{Stale, StepFence};
 pub use saga::{Orphan, Resolution, complete, finish, resume_pending, run_saga, transfer};
 pub use transfer::{
-    Begin, JournalChange, RejectReason, TransferBook, TransferRecord, TransferRequest, TransferStatus,
+    Begin, JournalChange, RejectReason, TransferBook, TransferRecord, TransferRequest,
+    TransferStatus,
 };
 
 use crate::money::Total;

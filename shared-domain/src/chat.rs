@@ -9,7 +9,10 @@
 pub mod room;
 pub mod session;
 
-pub use room::{ChatMessage, HistoryQuery, MessageText, PostOutcome, PostRequest, Room, RoomChange, RoomDirectory};
+pub use room::{
+    ChatMessage, HistoryQuery, MessageText, PostOutcome, PostRequest, Room, RoomChange,
+    RoomDirectory,
+};
 pub use session::{Delivery, OutputError, SessionCursor, SessionEnd, SessionOutput, run_session};
 
 /// The longest message text, in bytes of UTF-8.

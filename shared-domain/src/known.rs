@@ -14,7 +14,9 @@ use std::sync::RwLock;
 use async_trait::async_trait;
 
 use crate::FastSet;
-use crate::bank::{AccountStep, AccountTotals, AccountView, Resolution, StepResult, TransferRequest};
+use crate::bank::{
+    AccountStep, AccountTotals, AccountView, Resolution, StepResult, TransferRequest,
+};
 use crate::error::BankResult;
 use crate::id::AccountId;
 use crate::money::OpeningBalance;
@@ -48,7 +50,9 @@ impl<A> KnownAccounts<A> {
         let hash = account
             .as_str()
             .bytes()
-            .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
+            .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+                (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+            });
         &self.known[(hash % STRIPES as u64) as usize]
     }
 
@@ -125,7 +129,11 @@ mod tests {
 
     #[async_trait]
     impl AccountsService for Counting {
-        async fn open(&self, account: AccountId, opening: OpeningBalance) -> BankResult<AccountView> {
+        async fn open(
+            &self,
+            account: AccountId,
+            opening: OpeningBalance,
+        ) -> BankResult<AccountView> {
             self.inner.open(account, opening).await
         }
         async fn balance(&self, account: &AccountId) -> BankResult<AccountView> {
@@ -153,7 +161,11 @@ mod tests {
         block_on(async {
             assert_eq!(cache.exists(&id("late")).await, Ok(false));
             assert_eq!(cache.exists(&id("late")).await, Ok(false));
-            assert_eq!(cache.inner().reads.load(Ordering::Relaxed), 2, "a no is never cached");
+            assert_eq!(
+                cache.inner().reads.load(Ordering::Relaxed),
+                2,
+                "a no is never cached"
+            );
             // Opened by someone else (not through this cache): found once,
             // then remembered.
             cache
@@ -165,7 +177,10 @@ mod tests {
             assert_eq!(cache.exists(&id("late")).await, Ok(true));
             assert_eq!(cache.inner().reads.load(Ordering::Relaxed), 3);
             // Opened through the cache: known without a read.
-            cache.open(id("mine"), OpeningBalance::new(0).expect("ok")).await.expect("opened");
+            cache
+                .open(id("mine"), OpeningBalance::new(0).expect("ok"))
+                .await
+                .expect("opened");
             assert_eq!(cache.exists(&id("mine")).await, Ok(true));
             assert_eq!(cache.inner().reads.load(Ordering::Relaxed), 3);
         });

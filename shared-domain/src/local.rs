@@ -195,14 +195,19 @@ impl<P: Persist<AccountChange>> LocalAccounts<P> {
         let mut changes = Vec::with_capacity(transfer_ids.len() * 2);
         for id in transfer_ids {
             changes.extend(book.forget(id));
-            changes.push(AccountChange::Tombstone { transfer_id: id.clone(), until_us });
+            changes.push(AccountChange::Tombstone {
+                transfer_id: id.clone(),
+                until_us,
+            });
         }
         self.inner.keep_all(&book, &changes)
     }
 
     /// How many transfers have step results kept here.
     pub fn step_records(&self) -> usize {
-        self.inner.lock::<()>().map_or(0, |book| book.step_records())
+        self.inner
+            .lock::<()>()
+            .map_or(0, |book| book.step_records())
     }
 }
 
@@ -247,7 +252,8 @@ impl<P: Persist<JournalChange>> TransferJournal for LocalJournal<P> {
         let mut book = self.inner.lock()?;
         let begin = book.begin(request)?;
         if let Begin::Started(record) = &begin {
-            self.inner.keep(&book, &JournalChange::Put(record.clone()))?;
+            self.inner
+                .keep(&book, &JournalChange::Put(record.clone()))?;
         }
         Ok(begin)
     }
@@ -255,7 +261,8 @@ impl<P: Persist<JournalChange>> TransferJournal for LocalJournal<P> {
         let mut book = self.inner.lock()?;
         let (record, changed) = book.resolve(id, status)?;
         if changed {
-            self.inner.keep(&book, &JournalChange::Put(record.clone()))?;
+            self.inner
+                .keep(&book, &JournalChange::Put(record.clone()))?;
         }
         Ok(record)
     }
@@ -349,8 +356,10 @@ impl<P: Persist<RoomChange>> RoomsService for LocalRooms<P> {
             .ok_or_else(|| ChatError::UnknownRoom(request.room.clone()))?;
         let (outcome, new) = room.post(request.author, request.text, request.client_msg_id, now)?;
         if let Some(message) = new {
-            self.inner
-                .keep(&state, &RoomChange::Posted(request.room.clone(), message.clone()))?;
+            self.inner.keep(
+                &state,
+                &RoomChange::Posted(request.room.clone(), message.clone()),
+            )?;
             if let Some((_, subscribers)) = state.rooms.get_mut(&request.room) {
                 subscribers.retain_mut(|s| s.try_send(Ok(message.clone())).is_ok());
             }

@@ -65,8 +65,11 @@ pub trait TransferJournal: Send + Sync {
     /// Begins a transfer or answers a repeat (see [`crate::bank::TransferBook::begin`]).
     async fn begin(&self, request: TransferRequest) -> BankResult<Begin>;
     /// Records a final status.
-    async fn resolve(&self, transfer_id: &TransferId, status: TransferStatus)
-    -> BankResult<TransferRecord>;
+    async fn resolve(
+        &self,
+        transfer_id: &TransferId,
+        status: TransferStatus,
+    ) -> BankResult<TransferRecord>;
     /// Forgets a transfer refused before money moved.
     async fn abandon(&self, transfer_id: &TransferId) -> BankResult<()>;
     /// One record.

@@ -167,7 +167,10 @@ impl Workload {
     }
 
     fn pick_pair(&mut self) -> (u32, u32) {
-        let range = if self.rng.random_bool(self.config.hot_fraction.clamp(0.0, 1.0)) {
+        let range = if self
+            .rng
+            .random_bool(self.config.hot_fraction.clamp(0.0, 1.0))
+        {
             self.config.hot_accounts
         } else {
             self.config.accounts

@@ -2,8 +2,8 @@
 //! retries, lost replies and crashes between any two steps.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use async_trait::async_trait;
 use futures::executor::block_on;
@@ -63,7 +63,10 @@ impl AccountsService for FlakyAccounts {
             _ => self.inner.apply_step(step).await,
         }
     }
-    async fn apply_transfer(&self, request: &TransferRequest) -> BankResult<Option<bank::Resolution>> {
+    async fn apply_transfer(
+        &self,
+        request: &TransferRequest,
+    ) -> BankResult<Option<bank::Resolution>> {
         let run = self.runs.fetch_add(1, Ordering::Relaxed);
         if self.coarse & (1 << (run % 64)) == 0 {
             return Ok(None);
@@ -229,8 +232,16 @@ fn a_transfer_dropped_mid_saga_is_handed_over_and_completes() {
     let accounts = StuckDebit(LocalAccounts::new());
     let journal = LocalJournal::new();
     block_on(async {
-        accounts.0.open(account(0), OpeningBalance::new(100).expect("ok")).await.expect("open");
-        accounts.0.open(account(1), OpeningBalance::new(0).expect("ok")).await.expect("open");
+        accounts
+            .0
+            .open(account(0), OpeningBalance::new(100).expect("ok"))
+            .await
+            .expect("open");
+        accounts
+            .0
+            .open(account(1), OpeningBalance::new(0).expect("ok"))
+            .await
+            .expect("open");
     });
     let orphans = std::sync::Mutex::new(Vec::new());
     let request = TransferRequest::new(
@@ -242,10 +253,16 @@ fn a_transfer_dropped_mid_saga_is_handed_over_and_completes() {
     .expect("valid");
     let on_orphan = |r| orphans.lock().expect("lock").push(r);
     let pending = bank::transfer(&journal, &accounts, &NoPause, request, &on_orphan).now_or_never();
-    assert!(pending.is_none(), "the debit never answers, so the transfer cannot finish");
+    assert!(
+        pending.is_none(),
+        "the debit never answers, so the transfer cannot finish"
+    );
     let orphaned: Vec<bank::Orphan> = orphans.lock().expect("lock").clone();
     assert_eq!(orphaned.len(), 1, "dropping the saga hands its record over");
-    assert!(matches!(orphaned[0], bank::Orphan::Begun(_)), "{orphaned:?}");
+    assert!(
+        matches!(orphaned[0], bank::Orphan::Begun(_)),
+        "{orphaned:?}"
+    );
     block_on(async {
         assert_eq!(journal.pending_count().await.expect("count"), 1);
         let done = bank::finish(&journal, &accounts.0, &NoPause, orphaned[0].clone())
@@ -253,8 +270,26 @@ fn a_transfer_dropped_mid_saga_is_handed_over_and_completes() {
             .expect("completes")
             .expect("resolved");
         assert_eq!(done.status, TransferStatus::Committed);
-        assert_eq!(accounts.0.balance(&account(0)).await.expect("a0").balance.minor_units(), 60);
-        assert_eq!(accounts.0.balance(&account(1)).await.expect("a1").balance.minor_units(), 40);
+        assert_eq!(
+            accounts
+                .0
+                .balance(&account(0))
+                .await
+                .expect("a0")
+                .balance
+                .minor_units(),
+            60
+        );
+        assert_eq!(
+            accounts
+                .0
+                .balance(&account(1))
+                .await
+                .expect("a1")
+                .balance
+                .minor_units(),
+            40
+        );
     });
 }
 
@@ -271,7 +306,11 @@ impl TransferJournal for StuckBegin {
         }
         result
     }
-    async fn resolve(&self, id: &TransferId, status: TransferStatus) -> BankResult<bank::TransferRecord> {
+    async fn resolve(
+        &self,
+        id: &TransferId,
+        status: TransferStatus,
+    ) -> BankResult<bank::TransferRecord> {
         self.0.resolve(id, status).await
     }
     async fn abandon(&self, id: &TransferId) -> BankResult<()> {
@@ -296,28 +335,87 @@ impl TransferJournal for StuckBegin {
 fn a_transfer_dropped_while_beginning_is_handed_over_and_completes() {
     use futures::FutureExt;
     let accounts = LocalAccounts::new();
-    let journal = StuckBegin(LocalJournal::new(), std::sync::atomic::AtomicBool::new(false));
+    let journal = StuckBegin(
+        LocalJournal::new(),
+        std::sync::atomic::AtomicBool::new(false),
+    );
     block_on(async {
-        accounts.open(account(0), OpeningBalance::new(100).expect("ok")).await.expect("open");
-        accounts.open(account(1), OpeningBalance::new(0).expect("ok")).await.expect("open");
+        accounts
+            .open(account(0), OpeningBalance::new(100).expect("ok"))
+            .await
+            .expect("open");
+        accounts
+            .open(account(1), OpeningBalance::new(0).expect("ok"))
+            .await
+            .expect("open");
     });
     let orphans = std::sync::Mutex::new(Vec::new());
-    let request = TransferRequest::new(TransferId::new("t").expect("id"), account(0), account(1), Amount::new(40).expect("amount")).expect("valid");
+    let request = TransferRequest::new(
+        TransferId::new("t").expect("id"),
+        account(0),
+        account(1),
+        Amount::new(40).expect("amount"),
+    )
+    .expect("valid");
     let on_orphan = |o| orphans.lock().expect("lock").push(o);
-    let dropped = bank::transfer(&journal, &accounts, &NoPause, request.clone(), &on_orphan).now_or_never();
+    let dropped =
+        bank::transfer(&journal, &accounts, &NoPause, request.clone(), &on_orphan).now_or_never();
     assert!(dropped.is_none(), "begin never answers");
     let orphaned: Vec<bank::Orphan> = orphans.lock().expect("lock").clone();
-    assert_eq!(orphaned, vec![bank::Orphan::Beginning(request)], "the request is handed over before begin answers");
+    assert_eq!(
+        orphaned,
+        vec![bank::Orphan::Beginning(request)],
+        "the request is handed over before begin answers"
+    );
     block_on(async {
-        assert_eq!(journal.pending_count().await.expect("count"), 1, "the journal recorded it");
-        let done = bank::finish(&journal, &accounts, &NoPause, orphaned[0].clone()).await.expect("finishes").expect("resolved");
+        assert_eq!(
+            journal.pending_count().await.expect("count"),
+            1,
+            "the journal recorded it"
+        );
+        let done = bank::finish(&journal, &accounts, &NoPause, orphaned[0].clone())
+            .await
+            .expect("finishes")
+            .expect("resolved");
         assert_eq!(done.status, TransferStatus::Committed);
         assert_eq!(journal.pending_count().await.expect("count"), 0);
-        assert_eq!(accounts.balance(&account(0)).await.expect("a0").balance.minor_units(), 60);
-        assert_eq!(accounts.balance(&account(1)).await.expect("a1").balance.minor_units(), 40);
+        assert_eq!(
+            accounts
+                .balance(&account(0))
+                .await
+                .expect("a0")
+                .balance
+                .minor_units(),
+            60
+        );
+        assert_eq!(
+            accounts
+                .balance(&account(1))
+                .await
+                .expect("a1")
+                .balance
+                .minor_units(),
+            40
+        );
         // Finishing again changes nothing: the steps and the resolution are idempotent.
-        let again = bank::finish(&journal, &accounts, &NoPause, bank::Orphan::IfRecorded(done.request.clone())).await.expect("ok").expect("found");
+        let again = bank::finish(
+            &journal,
+            &accounts,
+            &NoPause,
+            bank::Orphan::IfRecorded(done.request.clone()),
+        )
+        .await
+        .expect("ok")
+        .expect("found");
         assert_eq!(again.status, TransferStatus::Committed);
-        assert_eq!(accounts.balance(&account(1)).await.expect("a1").balance.minor_units(), 40);
+        assert_eq!(
+            accounts
+                .balance(&account(1))
+                .await
+                .expect("a1")
+                .balance
+                .minor_units(),
+            40
+        );
     });
 }

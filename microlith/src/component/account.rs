@@ -3,7 +3,9 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use shared_domain::bank::{AccountBook, AccountChange, AccountStep, AccountTotals, AccountView, StepResult};
+use shared_domain::bank::{
+    AccountBook, AccountChange, AccountStep, AccountTotals, AccountView, StepResult,
+};
 use shared_domain::error::BankResult;
 use shared_domain::id::{AccountId, TransferId};
 use shared_domain::money::OpeningBalance;
@@ -65,7 +67,8 @@ impl Actor for AccountShardActor {
     fn start(args: &Self::Args) -> Result<Self, StartError> {
         let (mut book, store) = Book::open(&args.home, AccountStore::load)?;
         // What a (re)start found, so the gauge is right before any step.
-        args.step_records.store(book.lock().step_records(), Ordering::Relaxed);
+        args.step_records
+            .store(book.lock().step_records(), Ordering::Relaxed);
         Ok(Self {
             book,
             store,
@@ -91,7 +94,8 @@ impl Actor for AccountShardActor {
                     }
                     view
                 });
-                self.replies.send(self.changes.is_empty(), reply, res.map_err(Into::into));
+                self.replies
+                    .send(self.changes.is_empty(), reply, res.map_err(Into::into));
             }
             AccountMsg::Balance(id, reply) => {
                 let res = book.balance(&id).map_err(Into::into);
@@ -104,12 +108,15 @@ impl Actor for AccountShardActor {
                     }
                     result
                 });
-                self.step_records.store(book.step_records(), Ordering::Relaxed);
-                self.replies.send(self.changes.is_empty(), reply, res.map_err(Into::into));
+                self.step_records
+                    .store(book.step_records(), Ordering::Relaxed);
+                self.replies
+                    .send(self.changes.is_empty(), reply, res.map_err(Into::into));
             }
             AccountMsg::Totals(reply) => {
                 let totals = book.totals();
-                self.replies.send(self.changes.is_empty(), reply, Ok(totals));
+                self.replies
+                    .send(self.changes.is_empty(), reply, Ok(totals));
             }
             AccountMsg::Forget(transfer_id) => {
                 if let Some(change) = book.forget(&transfer_id)
@@ -117,7 +124,8 @@ impl Actor for AccountShardActor {
                 {
                     self.forgotten.push(change);
                 }
-                self.step_records.store(book.step_records(), Ordering::Relaxed);
+                self.step_records
+                    .store(book.step_records(), Ordering::Relaxed);
             }
             AccountMsg::Crash => panic!("injected crash"),
         }

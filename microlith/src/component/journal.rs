@@ -18,7 +18,11 @@ pub enum JournalMsg {
     /// Begin a transfer or answer a repeat.
     Begin(TransferRequest, Reply<BankResult<Begin>>),
     /// Record a final status.
-    Resolve(TransferId, TransferStatus, Reply<BankResult<TransferRecord>>),
+    Resolve(
+        TransferId,
+        TransferStatus,
+        Reply<BankResult<TransferRecord>>,
+    ),
     /// Forget a transfer refused before money moved.
     Abandon(TransferId, Reply<BankResult<()>>),
     /// Read one record.
@@ -61,7 +65,10 @@ impl Actor for JournalShardActor {
 
     fn start(args: &Self::Args) -> Result<Self, StartError> {
         let (mut book, store) = Book::open(&args.home, JournalStore::load)?;
-        if !args.recovered.swap(true, std::sync::atomic::Ordering::AcqRel) {
+        if !args
+            .recovered
+            .swap(true, std::sync::atomic::Ordering::AcqRel)
+        {
             let pending: Vec<_> = book.lock().pending().cloned().collect();
             if !pending.is_empty() {
                 (args.on_recover)(pending);
@@ -84,7 +91,8 @@ impl Actor for JournalShardActor {
                 if durable && let Ok(Begin::Started(record)) = &res {
                     self.changes.push(JournalChange::Put(record.clone()));
                 }
-                self.replies.send(self.changes.is_empty(), reply, res.map_err(Into::into));
+                self.replies
+                    .send(self.changes.is_empty(), reply, res.map_err(Into::into));
             }
             JournalMsg::Resolve(id, status, reply) => {
                 let res = book.resolve(&id, status).map(|(record, changed)| {
@@ -93,7 +101,8 @@ impl Actor for JournalShardActor {
                     }
                     record
                 });
-                self.replies.send(self.changes.is_empty(), reply, res.map_err(Into::into));
+                self.replies
+                    .send(self.changes.is_empty(), reply, res.map_err(Into::into));
             }
             JournalMsg::Abandon(id, reply) => {
                 if book.abandon(&id) && durable {
@@ -107,7 +116,8 @@ impl Actor for JournalShardActor {
             }
             JournalMsg::Pending(reply) => {
                 let pending = book.pending().cloned().collect();
-                self.replies.send(self.changes.is_empty(), reply, Ok(pending));
+                self.replies
+                    .send(self.changes.is_empty(), reply, Ok(pending));
             }
             JournalMsg::PendingCount(reply) => {
                 let count = book.pending_count();

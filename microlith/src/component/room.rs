@@ -8,8 +8,9 @@ use futures::StreamExt;
 use parking_lot::RwLock;
 use tokio::sync::mpsc;
 
-
-use shared_domain::chat::{ChatMessage, HistoryQuery, PostOutcome, PostRequest, Room, RoomDirectory};
+use shared_domain::chat::{
+    ChatMessage, HistoryQuery, PostOutcome, PostRequest, Room, RoomDirectory,
+};
 use shared_domain::error::{ChatError, ChatResult};
 use shared_domain::id::RoomName;
 use shared_domain::service::Subscription;
@@ -88,7 +89,12 @@ impl Actor for RoomActor {
             RoomMsg::Post(request, reply) => {
                 let res = self
                     .room
-                    .post(request.author, request.text, request.client_msg_id, now_us())
+                    .post(
+                        request.author,
+                        request.text,
+                        request.client_msg_id,
+                        now_us(),
+                    )
                     .map(|(outcome, new)| {
                         self.accepted.extend(new);
                         outcome
@@ -113,9 +119,7 @@ impl Actor for RoomActor {
                 let subscription = if caught_up {
                     let (tx, rx) = mpsc::channel(self.buffer.max(1));
                     self.subscribers.push(tx);
-                    backlog
-                        .chain(tokio_stream_from(rx))
-                        .boxed()
+                    backlog.chain(tokio_stream_from(rx)).boxed()
                 } else {
                     backlog.boxed()
                 };
@@ -268,4 +272,3 @@ impl Actor for DirectoryActor {
 pub fn unknown_room(room: &RoomName) -> ChatError {
     ChatError::UnknownRoom(room.clone())
 }
-

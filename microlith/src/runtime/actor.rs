@@ -205,7 +205,11 @@ impl<M: Send + 'static> ActorRef<M> {
         make: impl FnOnce(Reply<Result<T, CallError<E>>>) -> M,
         timeout: Duration,
     ) -> Result<T, CallError<E>> {
-        let span = if edge::timing::collecting() { edge::timing::enter(&format!("ask.{}", self.name)) } else { None };
+        let span = if edge::timing::collecting() {
+            edge::timing::enter(&format!("ask.{}", self.name))
+        } else {
+            None
+        };
         let Some(span) = span else {
             return self.call_untimed(make, None, timeout).await;
         };

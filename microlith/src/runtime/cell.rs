@@ -112,15 +112,25 @@ impl<A: Actor> Cell<A> {
         let Some(actor) = slot.actor.as_mut() else {
             return; // crashed or suspended: dropping `msg` fails its caller
         };
-        if super::actor::timing::handling(|| std::panic::catch_unwind(AssertUnwindSafe(|| actor.handle(msg)))).is_err() {
+        if super::actor::timing::handling(|| {
+            std::panic::catch_unwind(AssertUnwindSafe(|| actor.handle(msg)))
+        })
+        .is_err()
+        {
             self.crashed(slot);
             return;
         }
         slot.since_flush += 1;
         if flush || slot.since_flush >= FLUSH_EVERY {
             slot.since_flush = 0;
-            let Some(actor) = slot.actor.as_mut() else { return };
-            if super::actor::timing::handling(|| std::panic::catch_unwind(AssertUnwindSafe(|| actor.flush()))).is_err() {
+            let Some(actor) = slot.actor.as_mut() else {
+                return;
+            };
+            if super::actor::timing::handling(|| {
+                std::panic::catch_unwind(AssertUnwindSafe(|| actor.flush()))
+            })
+            .is_err()
+            {
                 self.crashed(slot);
             }
         }

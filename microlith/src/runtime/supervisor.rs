@@ -16,8 +16,8 @@
 //! [`SupervisorEvent::Escalated`].
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, watch};
@@ -160,7 +160,8 @@ impl SupervisorHandle {
         let (ctl_tx, ctl_rx) = mpsc::unbounded_channel();
         let link = self.link();
         let id = link.child;
-        let (handle, task) = Supervisor::start(name, strategy, intensity, Some((link, ctl_rx)), None);
+        let (handle, task) =
+            Supervisor::start(name, strategy, intensity, Some((link, ctl_rx)), None);
         let _ = self.commands.send(Command::Add(ChildSpec {
             id,
             name: name.to_owned(),

@@ -105,29 +105,43 @@ async fn crash_middle_and_count_starts(strategy: Strategy) -> Vec<u64> {
     for a in &actors {
         assert_eq!(add(a, 5).await, Ok(5));
     }
-    actors[1].cast::<()>(CounterMsg::Crash).expect("mailbox open");
+    actors[1]
+        .cast::<()>(CounterMsg::Crash)
+        .expect("mailbox open");
     for a in &actors {
         // State is recovered from the store after any restart.
         assert_eq!(until_up(a).await, 5);
     }
     // Let restarts ordered by the strategy settle.
     tokio::time::sleep(Duration::from_millis(50)).await;
-    stores.iter().map(|s| s.starts.load(Ordering::SeqCst)).collect()
+    stores
+        .iter()
+        .map(|s| s.starts.load(Ordering::SeqCst))
+        .collect()
 }
 
 #[tokio::test]
 async fn one_for_one_restarts_only_the_failed_child() {
-    assert_eq!(crash_middle_and_count_starts(Strategy::OneForOne).await, vec![1, 2, 1]);
+    assert_eq!(
+        crash_middle_and_count_starts(Strategy::OneForOne).await,
+        vec![1, 2, 1]
+    );
 }
 
 #[tokio::test]
 async fn one_for_all_restarts_every_child() {
-    assert_eq!(crash_middle_and_count_starts(Strategy::OneForAll).await, vec![2, 2, 2]);
+    assert_eq!(
+        crash_middle_and_count_starts(Strategy::OneForAll).await,
+        vec![2, 2, 2]
+    );
 }
 
 #[tokio::test]
 async fn rest_for_one_restarts_the_failed_and_later_children() {
-    assert_eq!(crash_middle_and_count_starts(Strategy::RestForOne).await, vec![1, 2, 2]);
+    assert_eq!(
+        crash_middle_and_count_starts(Strategy::RestForOne).await,
+        vec![1, 2, 2]
+    );
 }
 
 #[tokio::test]
@@ -144,7 +158,9 @@ async fn queued_callers_get_an_error_at_once_not_a_hang() {
         assert_ne!(r, &Err(CallError::DeadlineExceeded));
     }
     assert!(
-        results.iter().any(|r| matches!(r, Err(CallError::Unavailable(_)))),
+        results
+            .iter()
+            .any(|r| matches!(r, Err(CallError::Unavailable(_)))),
         "calls queued behind a crash must fail: {results:?}"
     );
     assert!(started.elapsed() < T, "callers waited for the deadline");
@@ -165,11 +181,16 @@ async fn intensity_exceeded_escalates_to_the_root_and_suspends() {
         until_up(&actor).await;
         actor.cast::<()>(CounterMsg::Crash).expect("mailbox open");
     }
-    let event = tokio::time::timeout(T, events.recv()).await.expect("escalated in time");
+    let event = tokio::time::timeout(T, events.recv())
+        .await
+        .expect("escalated in time");
     assert_eq!(event, Some(SupervisorEvent::Escalated("root".into())));
     // Suspended: calls fail fast with Unavailable.
     tokio::time::sleep(Duration::from_millis(20)).await;
-    assert!(matches!(add(&actor, 1).await, Err(CallError::Unavailable(_))));
+    assert!(matches!(
+        add(&actor, 1).await,
+        Err(CallError::Unavailable(_))
+    ));
 }
 
 #[tokio::test]
@@ -192,7 +213,10 @@ async fn a_child_supervisor_escalates_to_its_parent_which_restarts_it() {
     }
     // The inner supervisor gave up; the root restarted it, and with it the actor.
     assert_eq!(until_up(&actor).await, 7);
-    assert!(events.try_recv().is_err(), "the root must absorb the escalation");
+    assert!(
+        events.try_recv().is_err(),
+        "the root must absorb the escalation"
+    );
     assert!(root.restarts() >= 1);
     assert!(store.starts.load(Ordering::SeqCst) >= 3);
 }
@@ -202,8 +226,12 @@ async fn a_monitor_fires_when_the_actor_goes_down() {
     let (_stores, actors) = three(Strategy::OneForOne);
     let monitor = actors[2].monitor();
     let generation = actors[2].generation();
-    actors[2].cast::<()>(CounterMsg::Crash).expect("mailbox open");
-    tokio::time::timeout(T, monitor.down()).await.expect("monitor fired");
+    actors[2]
+        .cast::<()>(CounterMsg::Crash)
+        .expect("mailbox open");
+    tokio::time::timeout(T, monitor.down())
+        .await
+        .expect("monitor fired");
     assert!(actors[2].generation() > generation);
 }
 
@@ -220,7 +248,11 @@ async fn a_full_mailbox_sheds_load() {
             overloaded += 1;
         }
     }
-    assert!(overloaded >= 7, "a 2-slot mailbox accepted {} of 10", 10 - overloaded);
+    assert!(
+        overloaded >= 7,
+        "a 2-slot mailbox accepted {} of 10",
+        10 - overloaded
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -234,7 +266,9 @@ async fn calls_after_casts_see_them_in_order() {
                 for round in 0..200u64 {
                     for _ in 0..5 {
                         let (reply, _rx) = Reply::channel();
-                        actor.cast::<()>(CounterMsg::Add(1, reply)).expect("room in the mailbox");
+                        actor
+                            .cast::<()>(CounterMsg::Add(1, reply))
+                            .expect("room in the mailbox");
                     }
                     // A call after this task's casts may take the direct
                     // hand-off only once they are handled: it sees them.
@@ -270,22 +304,37 @@ async fn a_timed_call_splits_the_wait_from_the_handler() {
     let actor = root.spawn::<Counter>("c", Arc::default(), 16);
     let slow = |ms| {
         let actor = actor.clone();
-        async move { actor.call(|r| CounterMsg::Slow(Duration::from_millis(ms), r), T).await }
+        async move {
+            actor
+                .call(|r| CounterMsg::Slow(Duration::from_millis(ms), r), T)
+                .await
+        }
     };
     // Idle: handled in the caller's task.
     let (answer, inline) = edge::timing::collect("edge", slow(2)).await;
     assert_eq!(answer, Ok(0));
     let names: Vec<&str> = inline.iter().map(|s| s.name.as_str()).collect();
     assert_eq!(names, ["edge", "ask.c", "handle.c"]);
-    assert!(inline[2].duration >= Duration::from_millis(2) && inline[2].duration <= inline[1].duration, "{inline:?}");
+    assert!(
+        inline[2].duration >= Duration::from_millis(2) && inline[2].duration <= inline[1].duration,
+        "{inline:?}"
+    );
     // Busy: queued behind a 30 ms message sent just before.
     let (reply, _rx) = Reply::channel();
-    actor.cast::<()>(CounterMsg::Slow(Duration::from_millis(30), reply)).expect("room in the mailbox");
+    actor
+        .cast::<()>(CounterMsg::Slow(Duration::from_millis(30), reply))
+        .expect("room in the mailbox");
     let (answer, queued) = edge::timing::collect("edge", slow(2)).await;
     assert_eq!(answer, Ok(0));
     let (ask, handle) = (queued[1].duration, queued[2].duration);
-    assert!(handle >= Duration::from_millis(2) && handle < Duration::from_millis(30), "the handler's own time only: {queued:?}");
-    assert!(ask >= handle + Duration::from_millis(20), "the wait is the hop's: {queued:?}");
+    assert!(
+        handle >= Duration::from_millis(2) && handle < Duration::from_millis(30),
+        "the handler's own time only: {queued:?}"
+    );
+    assert!(
+        ask >= handle + Duration::from_millis(20),
+        "the wait is the hop's: {queued:?}"
+    );
     // Outside a timed request nothing is collected, and the call works.
     assert_eq!(slow(0).await, Ok(0));
 }

@@ -46,12 +46,25 @@ impl Cluster {
         let ports_file = dir.path().join("ports.json");
         let mut command = Command::new(env!("CARGO_BIN_EXE_microservices"));
         command
-            .args(["up", "--listen", "127.0.0.1:0", "--exit-on-stdin-eof", "--ports-file"])
+            .args([
+                "up",
+                "--listen",
+                "127.0.0.1:0",
+                "--exit-on-stdin-eof",
+                "--ports-file",
+            ])
             .arg(&ports_file)
-            .args(["--storage", if durable { "durable" } else { "memory" }, "--data-dir"])
+            .args([
+                "--storage",
+                if durable { "durable" } else { "memory" },
+                "--data-dir",
+            ])
             .arg(dir.path().join("data"))
             .args(extra)
-            .env("RUST_LOG", std::env::var("CLUSTER_LOG").unwrap_or_else(|_| "warn".into()))
+            .env(
+                "RUST_LOG",
+                std::env::var("CLUSTER_LOG").unwrap_or_else(|_| "warn".into()),
+            )
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
             .stderr(Stdio::inherit());
@@ -71,7 +84,10 @@ impl Cluster {
                 }
                 panic!("microservices up exited: {status} {err}");
             }
-            assert!(Instant::now() < deadline, "microservices up did not become ready in 60 s");
+            assert!(
+                Instant::now() < deadline,
+                "microservices up did not become ready in 60 s"
+            );
             std::thread::sleep(Duration::from_millis(50));
         };
         Cluster {

@@ -40,7 +40,9 @@ impl Answer {
             self.body
         );
         anyhow::ensure!(
-            self.body["error"]["message"].as_str().is_some_and(|m| !m.is_empty()),
+            self.body["error"]["message"]
+                .as_str()
+                .is_some_and(|m| !m.is_empty()),
             "error body without a message: {}",
             self.body
         );
@@ -74,7 +76,13 @@ pub fn prefix(case: &str) -> String {
 impl Api {
     /// The sum of the `/metrics` series `selector` picks (see [`metric_sum`]).
     pub async fn metric_sum(&self, selector: &str) -> anyhow::Result<f64> {
-        let text = self.http.get(format!("{}/metrics", self.base)).send().await?.text().await?;
+        let text = self
+            .http
+            .get(format!("{}/metrics", self.base))
+            .send()
+            .await?
+            .text()
+            .await?;
         Ok(metric_sum(&text, selector))
     }
 
@@ -89,9 +97,9 @@ impl Api {
                 let _ = rustls::crypto::ring::default_provider().install_default();
                 reqwest::Client::builder()
             }
-                .timeout(std::time::Duration::from_secs(30))
-                .pool_max_idle_per_host(64)
-                .build()?,
+            .timeout(std::time::Duration::from_secs(30))
+            .pool_max_idle_per_host(64)
+            .build()?,
         })
     }
 
@@ -115,7 +123,9 @@ impl Api {
         body: Option<Vec<u8>>,
         headers: &[(&str, &str)],
     ) -> anyhow::Result<Answer> {
-        let mut req = self.http.request(method.clone(), format!("{}{}", self.base, path));
+        let mut req = self
+            .http
+            .request(method.clone(), format!("{}{}", self.base, path));
         for (name, value) in headers {
             req = req.header(*name, *value);
         }
@@ -125,18 +135,30 @@ impl Api {
         if let Some(body) = body {
             req = req.body(body);
         }
-        let res = req.send().await.with_context(|| format!("{method} {path}"))?;
+        let res = req
+            .send()
+            .await
+            .with_context(|| format!("{method} {path}"))?;
         let status = res.status();
         let headers = res.headers().clone();
         let bytes = res.bytes().await?;
         let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-        Ok(Answer { status, headers, body })
+        Ok(Answer {
+            status,
+            headers,
+            body,
+        })
     }
 
     /// `POST` a JSON text.
     pub async fn post_text(&self, path: &str, json: &str) -> anyhow::Result<Answer> {
-        self.raw(Method::POST, path, Some("application/json"), Some(json.as_bytes().to_vec()))
-            .await
+        self.raw(
+            Method::POST,
+            path,
+            Some("application/json"),
+            Some(json.as_bytes().to_vec()),
+        )
+        .await
     }
 
     /// `POST` a JSON value.
@@ -169,7 +191,13 @@ impl Api {
     }
 
     /// A transfer.
-    pub async fn transfer(&self, id: &str, from: &str, to: &str, amount: i64) -> anyhow::Result<Answer> {
+    pub async fn transfer(
+        &self,
+        id: &str,
+        from: &str,
+        to: &str,
+        amount: i64,
+    ) -> anyhow::Result<Answer> {
         self.post(
             "/v1/transfers",
             &serde_json::json!({"transfer_id": id, "from": from, "to": to, "amount": amount}),
@@ -186,7 +214,13 @@ impl Api {
     }
 
     /// Posts a message.
-    pub async fn say(&self, room: &str, author: &str, text: &str, key: &str) -> anyhow::Result<Answer> {
+    pub async fn say(
+        &self,
+        room: &str,
+        author: &str,
+        text: &str,
+        key: &str,
+    ) -> anyhow::Result<Answer> {
         self.post(
             &format!("/v1/rooms/{room}/messages"),
             &serde_json::json!({"author": author, "text": text, "client_msg_id": key}),
@@ -195,7 +229,10 @@ impl Api {
     }
 
     /// The whole history of a room as the invariant checkers read it.
-    pub async fn seen_history(&self, room: &str) -> anyhow::Result<Vec<shared_domain::invariant::SeenMessage>> {
+    pub async fn seen_history(
+        &self,
+        room: &str,
+    ) -> anyhow::Result<Vec<shared_domain::invariant::SeenMessage>> {
         Ok(self
             .history(room)
             .await?
@@ -211,20 +248,32 @@ impl Api {
 
     /// The whole history of a room, paging by 1000.
     pub async fn history(&self, room: &str) -> anyhow::Result<Vec<Value>> {
-        Ok(self.history_within(room, std::time::Duration::ZERO).await?.0)
+        Ok(self
+            .history_within(room, std::time::Duration::ZERO)
+            .await?
+            .0)
     }
 
     /// A room's whole history, asking a page again while it answers 503
     /// (load shed, a breaker open) for up to `patience`; with how long it
     /// waited. Any other answer, or a 503 past `patience`, is an error.
-    pub async fn history_within(&self, room: &str, patience: std::time::Duration) -> anyhow::Result<(Vec<Value>, std::time::Duration)> {
+    pub async fn history_within(
+        &self,
+        room: &str,
+        patience: std::time::Duration,
+    ) -> anyhow::Result<(Vec<Value>, std::time::Duration)> {
         let started = std::time::Instant::now();
         let mut waited = std::time::Duration::ZERO;
         let mut all = Vec::new();
         loop {
-            let after = all.last().and_then(|m: &Value| m["seq"].as_u64()).unwrap_or(0);
+            let after = all
+                .last()
+                .and_then(|m: &Value| m["seq"].as_u64())
+                .unwrap_or(0);
             let page = self
-                .get(&format!("/v1/rooms/{room}/messages?after={after}&limit=1000"))
+                .get(&format!(
+                    "/v1/rooms/{room}/messages?after={after}&limit=1000"
+                ))
                 .await?;
             if page.status.as_u16() == 503 && started.elapsed() < patience {
                 tokio::time::sleep(std::time::Duration::from_millis(200)).await;
@@ -274,7 +323,10 @@ impl Api {
 /// merely starts with the selector is not picked.
 pub fn metric_sum(text: &str, selector: &str) -> f64 {
     text.lines()
-        .filter(|l| l.strip_prefix(selector).is_some_and(|rest| rest.starts_with(['{', ' '])))
+        .filter(|l| {
+            l.strip_prefix(selector)
+                .is_some_and(|rest| rest.starts_with(['{', ' ']))
+        })
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
         .sum()
 }

@@ -64,11 +64,23 @@ impl Acked {
 pub const HANG: Duration = Duration::from_secs(5);
 
 /// Repeats a transfer with the same key until it has an outcome.
-pub async fn transfer_until_answered(api: &Api, id: &str, from: &str, to: &str, amount: i64, pause: Duration, faults: &AtomicU64) -> anyhow::Result<Option<&'static str>> {
+pub async fn transfer_until_answered(
+    api: &Api,
+    id: &str,
+    from: &str,
+    to: &str,
+    amount: i64,
+    pause: Duration,
+    faults: &AtomicU64,
+) -> anyhow::Result<Option<&'static str>> {
     for _ in 0..2000 {
         let started = Instant::now();
         let answer = api.transfer(id, from, to, amount).await?;
-        ensure!(started.elapsed() < HANG, "a transfer call hung for {:?}", started.elapsed());
+        ensure!(
+            started.elapsed() < HANG,
+            "a transfer call hung for {:?}",
+            started.elapsed()
+        );
         match (answer.status.as_u16(), answer.code()) {
             (200, _) => return Ok(Some("committed")),
             (409, "insufficient_funds") => return Ok(Some("rejected")),
@@ -83,11 +95,23 @@ pub async fn transfer_until_answered(api: &Api, id: &str, from: &str, to: &str, 
 }
 
 /// Repeats a post with the same key until it is acknowledged.
-pub async fn post_until_answered(api: &Api, room: &str, author: &str, text: &str, key: &str, pause: Duration, faults: &AtomicU64) -> anyhow::Result<Option<u64>> {
+pub async fn post_until_answered(
+    api: &Api,
+    room: &str,
+    author: &str,
+    text: &str,
+    key: &str,
+    pause: Duration,
+    faults: &AtomicU64,
+) -> anyhow::Result<Option<u64>> {
     for _ in 0..2000 {
         let started = Instant::now();
         let answer = api.say(room, author, text, key).await?;
-        ensure!(started.elapsed() < HANG, "a post hung for {:?}", started.elapsed());
+        ensure!(
+            started.elapsed() < HANG,
+            "a post hung for {:?}",
+            started.elapsed()
+        );
         match answer.status.as_u16() {
             200 | 201 => return Ok(answer.body["seq"].as_u64()),
             503 | 429 => {
@@ -111,13 +135,19 @@ impl Load {
         (0..self.rooms).map(|i| format!("r{i}")).collect()
     }
 
-    /// Opens the accounts and creates the rooms.
+    /// Opens the accounts and creates the rooms. A cluster just started
+    /// may still answer 503 (a first connection, a first durable commit
+    /// past a short call timeout): the setup retries those, a bounded
+    /// number of times, and takes an `*_exists` after a 503 as the earlier
+    /// attempt having landed. Nothing under test happens here.
     pub async fn setup(&self, api: &Api) -> anyhow::Result<()> {
         for a in self.account_ids() {
-            api.open(&a, self.opening).await?;
+            let body = serde_json::json!({"account_id": a, "opening_balance": self.opening});
+            created(|| api.post("/v1/accounts", &body), "account_exists").await?;
         }
         for r in self.room_ids() {
-            api.room(&r).await?;
+            let body = serde_json::json!({"room": r});
+            created(|| api.post("/v1/rooms", &body), "room_exists").await?;
         }
         Ok(())
     }
@@ -128,21 +158,39 @@ impl Load {
         let faults = AtomicU64::new(0);
         let faults = &faults;
         let transfers = (0..self.transfers).map(|k| {
-            let (from, to) = (format!("a{}", k % self.accounts), format!("a{}", (k * 5 + 1) % self.accounts));
+            let (from, to) = (
+                format!("a{}", k % self.accounts),
+                format!("a{}", (k * 5 + 1) % self.accounts),
+            );
             async move {
                 if from == to {
                     return anyhow::Ok::<Option<(String, String)>>(None);
                 }
                 let id = format!("t{}-{k}", self.round);
-                let outcome = transfer_until_answered(api, &id, &from, &to, (k % 3000 + 1) as i64, self.retry_pause, faults).await?;
+                let outcome = transfer_until_answered(
+                    api,
+                    &id,
+                    &from,
+                    &to,
+                    (k % 3000 + 1) as i64,
+                    self.retry_pause,
+                    faults,
+                )
+                .await?;
                 anyhow::Ok::<Option<(String, String)>>(outcome.map(|s| (id, s.to_owned())))
             }
         });
         let posts = (0..self.posts).map(|k| {
             let room = format!("r{}", k % self.rooms.max(1));
             async move {
-                let (author, key, text) = (format!("u{}", k % 5), format!("k{}-{k}", self.round), format!("text {k}"));
-                let seq = post_until_answered(api, &room, &author, &text, &key, self.retry_pause, faults).await?;
+                let (author, key, text) = (
+                    format!("u{}", k % 5),
+                    format!("k{}-{k}", self.round),
+                    format!("text {k}"),
+                );
+                let seq =
+                    post_until_answered(api, &room, &author, &text, &key, self.retry_pause, faults)
+                        .await?;
                 anyhow::Ok(seq.map(|s| (room, author, key, text, s)))
             }
         });
@@ -150,7 +198,9 @@ impl Load {
             futures::stream::iter(transfers)
                 .buffer_unordered(self.transfer_concurrency.max(1))
                 .collect::<Vec<anyhow::Result<Option<(String, String)>>>>(),
-            futures::stream::iter(posts).buffer_unordered(self.post_concurrency.max(1)).collect::<Vec<_>>(),
+            futures::stream::iter(posts)
+                .buffer_unordered(self.post_concurrency.max(1))
+                .collect::<Vec<_>>(),
         );
         let mut acked = Acked::default();
         for r in transfer_results {
@@ -173,9 +223,18 @@ impl Load {
     pub async fn check_invariants(&self, api: &Api, acked: &Acked) -> anyhow::Result<()> {
         let audit = api.settled_audit().await?;
         let expected = self.opening * self.accounts as i64;
-        ensure!(audit["pending_transfers"] == 0, "pending after faults stopped: {audit}");
-        ensure!(audit["accounts"] == self.accounts as u64, "accounts: {audit}");
-        ensure!(audit["total_balance"].as_i64() == Some(expected), "money not conserved: {audit}");
+        ensure!(
+            audit["pending_transfers"] == 0,
+            "pending after faults stopped: {audit}"
+        );
+        ensure!(
+            audit["accounts"] == self.accounts as u64,
+            "accounts: {audit}"
+        );
+        ensure!(
+            audit["total_balance"].as_i64() == Some(expected),
+            "money not conserved: {audit}"
+        );
         let mut total = 0;
         for a in self.account_ids() {
             let b = api.balance(&a).await?;
@@ -185,7 +244,11 @@ impl Load {
         ensure!(total == expected, "balances sum to {total}, not {expected}");
         for (id, status) in &acked.transfers {
             let record = api.get(&format!("/v1/transfers/{id}")).await?;
-            ensure!(record.expect_status(200)?["status"] == *status, "acknowledged {id} {status}, now {}", record.body);
+            ensure!(
+                record.expect_status(200)?["status"] == *status,
+                "acknowledged {id} {status}, now {}",
+                record.body
+            );
         }
         for room in self.room_ids() {
             let history = api.seen_history(&room).await?;
@@ -195,9 +258,39 @@ impl Load {
                 .filter(|p| p.0 == room)
                 .map(|(_, a, k, t, s)| (a.as_str(), k.as_str(), t.as_str(), *s))
                 .collect();
-            ensure!(history.len() == acked_here.len(), "room {room}: {} messages, {} acknowledged", history.len(), acked_here.len());
+            ensure!(
+                history.len() == acked_here.len(),
+                "room {room}: {} messages, {} acknowledged",
+                history.len(),
+                acked_here.len()
+            );
             check_acked_posts(&room, &history, acked_here)?;
         }
         Ok(())
+    }
+}
+
+/// Sends a creating request until it answers 201 (or `exists` after a
+/// 503), retrying a 503 at most 50 times, 20 ms apart.
+async fn created<F, Fut>(send: F, exists: &str) -> anyhow::Result<()>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<crate::client::Answer>>,
+{
+    let mut unavailable = 0;
+    loop {
+        let answer = send().await?;
+        match answer.status.as_u16() {
+            201 => return Ok(()),
+            409 if unavailable > 0 && answer.code() == exists => return Ok(()),
+            503 if unavailable < 50 => {
+                unavailable += 1;
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            _ => {
+                answer.expect_status(201)?;
+                return Ok(());
+            }
+        }
     }
 }

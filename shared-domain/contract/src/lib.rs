@@ -8,9 +8,9 @@
 //!
 //! Use [`contract_tests!`] to generate one `#[tokio::test]` per case.
 
+pub mod cases;
 pub mod client;
 pub mod faults;
-pub mod cases;
 pub mod timing;
 pub mod ws;
 

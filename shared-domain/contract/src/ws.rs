@@ -7,7 +7,8 @@ use futures::{SinkExt, StreamExt};
 use serde_json::Value;
 use tokio_tungstenite::tungstenite::Message;
 
-type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 /// A connected chat session.
 pub struct Session {
@@ -43,9 +44,10 @@ impl Session {
         };
         socket.set_recv_buffer_size(bytes)?;
         let stream = socket.connect(addr).await?;
-        let (socket, _) = tokio_tungstenite::client_async(url, tokio_tungstenite::MaybeTlsStream::Plain(stream))
-            .await
-            .with_context(|| format!("connecting {url}"))?;
+        let (socket, _) =
+            tokio_tungstenite::client_async(url, tokio_tungstenite::MaybeTlsStream::Plain(stream))
+                .await
+                .with_context(|| format!("connecting {url}"))?;
         Ok(Self { socket })
     }
 
@@ -92,19 +94,26 @@ impl Session {
 
     /// Sends a JSON frame.
     pub async fn send(&mut self, value: Value) -> anyhow::Result<()> {
-        self.socket.send(Message::Text(value.to_string().into())).await?;
+        self.socket
+            .send(Message::Text(value.to_string().into()))
+            .await?;
         Ok(())
     }
 
     /// Reads message seqs until the server closes the connection (or
     /// `limit` passes); returns them and whether it was closed.
-    pub async fn drain_until_closed(&mut self, limit: Duration) -> anyhow::Result<(Vec<u64>, bool)> {
+    pub async fn drain_until_closed(
+        &mut self,
+        limit: Duration,
+    ) -> anyhow::Result<(Vec<u64>, bool)> {
         let deadline = tokio::time::Instant::now() + limit;
         let mut seqs = Vec::new();
         loop {
             match tokio::time::timeout_at(deadline, self.socket.next()).await {
                 Err(_) => return Ok((seqs, false)),
-                Ok(None) | Ok(Some(Err(_))) | Ok(Some(Ok(Message::Close(_)))) => return Ok((seqs, true)),
+                Ok(None) | Ok(Some(Err(_))) | Ok(Some(Ok(Message::Close(_)))) => {
+                    return Ok((seqs, true));
+                }
                 Ok(Some(Ok(Message::Text(text)))) => {
                     let v: Value = serde_json::from_str(&text)?;
                     if let Some(seq) = v["seq"].as_u64()

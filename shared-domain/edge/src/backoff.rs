@@ -18,7 +18,11 @@ pub struct Backoff {
 impl Backoff {
     /// A backoff from `base` up to `cap`, ending when `shutdown` is cancelled.
     pub fn new(base: Duration, cap: Duration, shutdown: CancellationToken) -> Self {
-        Self { base, cap, shutdown }
+        Self {
+            base,
+            cap,
+            shutdown,
+        }
     }
 }
 

@@ -56,7 +56,9 @@ pub(crate) async fn open_account(
     let view = within(&state, state.services.accounts.open(id, opening)).await?;
     Ok((
         StatusCode::CREATED,
-        Json(json!({"account_id": view.account_id.as_str(), "balance": view.balance.minor_units()})),
+        Json(
+            json!({"account_id": view.account_id.as_str(), "balance": view.balance.minor_units()}),
+        ),
     )
         .into_response())
 }
@@ -68,8 +70,12 @@ pub(crate) async fn get_account(
 ) -> Result<Response, ApiError> {
     let id = AccountId::new(&id)?;
     let view = within(&state, state.services.accounts.balance(&id)).await?;
-    Ok(Json(json!({"account_id": view.account_id.as_str(), "balance": view.balance.minor_units()}))
-        .into_response())
+    Ok(
+        Json(
+            json!({"account_id": view.account_id.as_str(), "balance": view.balance.minor_units()}),
+        )
+        .into_response(),
+    )
 }
 
 /// A transfer's record as `GET /v1/transfers/{id}` answers it.
@@ -140,7 +146,10 @@ fn transfer_answer(record: &TransferRecord) -> Response {
                 shared_domain::bank::RejectReason::InsufficientFunds => ApiError::new(
                     StatusCode::CONFLICT,
                     reason.code(),
-                    format!("transfer {id} was rejected: insufficient funds in {}", record.request.from),
+                    format!(
+                        "transfer {id} was rejected: insufficient funds in {}",
+                        record.request.from
+                    ),
                 ),
                 shared_domain::bank::RejectReason::BalanceOverflow => {
                     ApiError::from(BankError::BalanceOverflow(record.request.to.clone()))

@@ -9,7 +9,10 @@ use serde_json::value::RawValue;
 use crate::error::ApiError;
 
 /// Reads a JSON body of at most [`crate::BODY_LIMIT`] bytes into `T`.
-pub async fn read_json<T: DeserializeOwned>(headers: &HeaderMap, body: Body) -> Result<T, ApiError> {
+pub async fn read_json<T: DeserializeOwned>(
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<T, ApiError> {
     let bytes = axum::body::to_bytes(body, crate::BODY_LIMIT)
         .await
         .map_err(|_| {
@@ -31,7 +34,8 @@ pub async fn read_json<T: DeserializeOwned>(headers: &HeaderMap, body: Body) -> 
 
 /// Parses a JSON body into `T`; a bad shape is a 400.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    serde_json::from_slice(bytes).map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))
+    serde_json::from_slice(bytes)
+        .map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))
 }
 
 /// Whether the content type is `application/json` (any case, parameters allowed).
@@ -84,7 +88,10 @@ mod tests {
     fn exact_integers() {
         assert_eq!(check(r#"{"n":5}"#), Ok(5));
         assert_eq!(check(r#"{"n":-5}"#), Ok(-5));
-        assert_eq!(check(r#"{"n":99999999999999999999999999999999999999999999}"#), Ok(i128::MAX));
+        assert_eq!(
+            check(r#"{"n":99999999999999999999999999999999999999999999}"#),
+            Ok(i128::MAX)
+        );
         assert_eq!(check(r#"{"n":1.0}"#), Err(400));
         assert_eq!(check(r#"{"n":1e3}"#), Err(400));
         assert_eq!(check(r#"{"n":"5"}"#), Err(400));
@@ -96,11 +103,17 @@ mod tests {
     fn media_types() {
         let mut h = HeaderMap::new();
         assert!(!is_json(&h));
-        h.insert(header::CONTENT_TYPE, "Application/JSON; charset=utf-8".parse().expect("valid"));
+        h.insert(
+            header::CONTENT_TYPE,
+            "Application/JSON; charset=utf-8".parse().expect("valid"),
+        );
         assert!(is_json(&h));
         h.insert(header::CONTENT_TYPE, "text/plain".parse().expect("valid"));
         assert!(!is_json(&h));
-        h.insert(header::CONTENT_TYPE, "application/jsonx".parse().expect("valid"));
+        h.insert(
+            header::CONTENT_TYPE,
+            "application/jsonx".parse().expect("valid"),
+        );
         assert!(!is_json(&h));
     }
 }

@@ -85,7 +85,11 @@ pub(crate) async fn post_message(
     } else {
         StatusCode::CREATED
     };
-    Ok((status, Json(json!({"room": room.as_str(), "seq": outcome.seq}))).into_response())
+    Ok((
+        status,
+        Json(json!({"room": room.as_str(), "seq": outcome.seq})),
+    )
+        .into_response())
 }
 
 /// Parses a query string into pairs; unknown keys are the caller's to ignore.
@@ -102,7 +106,9 @@ pub(crate) fn uint_param(pairs: &[(String, String)], key: &str) -> Result<Option
             .parse()
             .map(Some)
             .map_err(|_| ApiError::bad_request(format!("{key} is out of range"))),
-        Some(_) => Err(ApiError::bad_request(format!("{key} must be a non-negative integer"))),
+        Some(_) => Err(ApiError::bad_request(format!(
+            "{key} must be a non-negative integer"
+        ))),
     }
 }
 
@@ -114,8 +120,7 @@ pub(crate) async fn history(
 ) -> Result<Response, ApiError> {
     let pairs = query_pairs(query.as_deref())?;
     let after = uint_param(&pairs, "after")?;
-    let limit = uint_param(&pairs, "limit")?
-        .map(|l| u32::try_from(l).unwrap_or(u32::MAX));
+    let limit = uint_param(&pairs, "limit")?.map(|l| u32::try_from(l).unwrap_or(u32::MAX));
     let query = HistoryQuery::new(after, limit)
         .ok_or_else(|| ApiError::bad_request("limit must be from 1 to 1000"))?;
     let room = RoomName::new(&room)?;

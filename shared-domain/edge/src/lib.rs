@@ -138,7 +138,10 @@ pub fn router(services: Services, config: EdgeConfig) -> Router {
         .fallback(ops::not_found)
         .layer(axum::middleware::from_fn(ops::observe))
         .layer(axum::middleware::map_response(close_after_oversized))
-        .layer(axum::middleware::from_fn_with_state(config.server_timing, timed))
+        .layer(axum::middleware::from_fn_with_state(
+            config.server_timing,
+            timed,
+        ))
         .with_state(state)
 }
 
@@ -161,11 +164,14 @@ async fn timed(
 /// `axum::middleware::map_response`). The rest of a refused body is never
 /// read, so the server drops the connection; saying so keeps a pooled
 /// client from sending its next request into it.
-pub async fn close_after_oversized(mut response: axum::response::Response) -> axum::response::Response {
+pub async fn close_after_oversized(
+    mut response: axum::response::Response,
+) -> axum::response::Response {
     if response.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-        response
-            .headers_mut()
-            .insert(axum::http::header::CONNECTION, axum::http::HeaderValue::from_static("close"));
+        response.headers_mut().insert(
+            axum::http::header::CONNECTION,
+            axum::http::HeaderValue::from_static("close"),
+        );
     }
     response
 }

@@ -28,9 +28,7 @@ pub fn prometheus() -> &'static PrometheusHandle {
                     0.5, 1.0, 2.5, 5.0,
                 ],
             )
-            .and_then(|b| {
-                b.set_buckets(&[0.0001, 0.001, 0.01, 0.1, 1.0, 10.0])
-            })
+            .and_then(|b| b.set_buckets(&[0.0001, 0.001, 0.01, 0.1, 1.0, 10.0]))
             .map(|b| b.build_recorder())
             .unwrap_or_else(|_| PrometheusBuilder::new().build_recorder());
         let handle = recorder.handle();
@@ -89,7 +87,11 @@ impl Admission {
     }
 }
 
-pub(crate) async fn admission(State(admission): State<Admission>, request: Request, next: Next) -> Response {
+pub(crate) async fn admission(
+    State(admission): State<Admission>,
+    request: Request,
+    next: Next,
+) -> Response {
     match admission.permits.clone().try_acquire_owned() {
         Ok(permit) => {
             let response = next.run(request).await;
@@ -114,11 +116,15 @@ pub(crate) async fn healthz() -> Json<serde_json::Value> {
 }
 
 /// `GET /readyz`: every component answers.
-pub(crate) async fn readyz(State(state): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
+pub(crate) async fn readyz(
+    State(state): State<AppState>,
+) -> Result<Json<serde_json::Value>, ApiError> {
     match tokio::time::timeout(state.config.request_timeout, state.services.probe.ready()).await {
         Ok(Ok(())) => Ok(Json(json!({"status": "ready"}))),
         Ok(Err(why)) => Err(ApiError::unavailable(format!("not ready: {why}"))),
-        Err(_) => Err(ApiError::unavailable("not ready: readiness check timed out")),
+        Err(_) => Err(ApiError::unavailable(
+            "not ready: readiness check timed out",
+        )),
     }
 }
 
@@ -148,7 +154,9 @@ pub(crate) async fn crash(
 }
 
 /// `GET /admin/targets`.
-pub(crate) async fn targets(State(state): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
+pub(crate) async fn targets(
+    State(state): State<AppState>,
+) -> Result<Json<serde_json::Value>, ApiError> {
     let admin = state.services.admin.as_ref().ok_or_else(not_found_admin)?;
     Ok(Json(json!({"targets": admin.targets()})))
 }

@@ -26,8 +26,12 @@ pub enum ProbeError {
 /// GETs `url` (`http://host:port/path`) within `timeout` per step; Ok on
 /// a 2xx answer.
 pub fn probe(url: &str, timeout: Duration) -> Result<(), ProbeError> {
-    let rest = url.strip_prefix("http://").ok_or_else(|| ProbeError::Url(url.to_owned()))?;
-    let (authority, path) = rest.split_once('/').map_or((rest, "/".to_owned()), |(a, p)| (a, format!("/{p}")));
+    let rest = url
+        .strip_prefix("http://")
+        .ok_or_else(|| ProbeError::Url(url.to_owned()))?;
+    let (authority, path) = rest
+        .split_once('/')
+        .map_or((rest, "/".to_owned()), |(a, p)| (a, format!("/{p}")));
     let addr = authority
         .to_socket_addrs()?
         .next()
@@ -37,7 +41,9 @@ pub fn probe(url: &str, timeout: Duration) -> Result<(), ProbeError> {
     stream.set_write_timeout(Some(timeout))?;
     // One write, so the request leaves in one segment (write! would write
     // it piece by piece).
-    stream.write_all(format!("GET {path} HTTP/1.0\r\nHost: {authority}\r\nConnection: close\r\n\r\n").as_bytes())?;
+    stream.write_all(
+        format!("GET {path} HTTP/1.0\r\nHost: {authority}\r\nConnection: close\r\n\r\n").as_bytes(),
+    )?;
     // The status line is all we need; read what the first packets bring.
     let mut head = [0u8; 64];
     let mut len = 0;
@@ -50,7 +56,11 @@ pub fn probe(url: &str, timeout: Duration) -> Result<(), ProbeError> {
             Err(e) => return Err(e.into()),
         }
     }
-    let line = String::from_utf8_lossy(&head[..len]).lines().next().unwrap_or_default().to_owned();
+    let line = String::from_utf8_lossy(&head[..len])
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_owned();
     let code = line.split_whitespace().nth(1).unwrap_or_default();
     if line.starts_with("HTTP/1.") && code.len() == 3 && code.starts_with('2') {
         Ok(())
@@ -86,12 +96,32 @@ mod tests {
     #[test]
     fn a_2xx_passes_and_anything_else_fails() {
         let t = Duration::from_secs(2);
-        assert!(probe(&serve_once("HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok"), t).is_ok());
-        assert!(matches!(probe(&serve_once("HTTP/1.1 503 Service Unavailable\r\n\r\n"), t), Err(ProbeError::Status(s)) if s.contains("503")));
-        assert!(matches!(probe(&serve_once("garbage"), t), Err(ProbeError::Status(_))));
-        assert!(matches!(probe("https://127.0.0.1:1/", t), Err(ProbeError::Url(_))));
+        assert!(
+            probe(
+                &serve_once("HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok"),
+                t
+            )
+            .is_ok()
+        );
+        assert!(
+            matches!(probe(&serve_once("HTTP/1.1 503 Service Unavailable\r\n\r\n"), t), Err(ProbeError::Status(s)) if s.contains("503"))
+        );
+        assert!(matches!(
+            probe(&serve_once("garbage"), t),
+            Err(ProbeError::Status(_))
+        ));
+        assert!(matches!(
+            probe("https://127.0.0.1:1/", t),
+            Err(ProbeError::Url(_))
+        ));
         // Nothing listens: refused, not a hang.
-        let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr");
-        assert!(matches!(probe(&format!("http://{closed}/healthz"), t), Err(ProbeError::Io(_))));
+        let closed = std::net::TcpListener::bind("127.0.0.1:0")
+            .expect("bind")
+            .local_addr()
+            .expect("addr");
+        assert!(matches!(
+            probe(&format!("http://{closed}/healthz"), t),
+            Err(ProbeError::Io(_))
+        ));
     }
 }

@@ -8,7 +8,9 @@ use std::time::Duration;
 use futures::StreamExt;
 use tokio::sync::{mpsc, oneshot};
 
-use shared_domain::chat::{ChatMessage, OutputError, SessionCursor, SessionEnd, SessionOutput, run_session};
+use shared_domain::chat::{
+    ChatMessage, OutputError, SessionCursor, SessionEnd, SessionOutput, run_session,
+};
 use shared_domain::error::ChatResult;
 use shared_domain::id::{RoomName, UserId};
 use shared_domain::service::{Pause, RoomsService, SessionEvent, SessionHandle, SessionsService};
@@ -23,7 +25,9 @@ struct ChannelOutput {
 #[async_trait::async_trait]
 impl SessionOutput for ChannelOutput {
     async fn deliver(&mut self, message: ChatMessage) -> Result<(), OutputError> {
-        match tokio::time::timeout(self.patience, self.tx.send(SessionEvent::Message(message))).await {
+        match tokio::time::timeout(self.patience, self.tx.send(SessionEvent::Message(message)))
+            .await
+        {
             Ok(Ok(())) => Ok(()),
             Ok(Err(_)) => Err(OutputError::Closed),
             Err(_) => Err(OutputError::Full),
@@ -47,20 +51,23 @@ pub fn spawn_session(
     let (end_tx, end_rx) = oneshot::channel();
     let closed = tx.clone();
     let span = tracing::debug_span!("session", %room, %user);
-    tokio::spawn(tracing::Instrument::instrument(async move {
-        let mut cursor = SessionCursor::new(after);
-        let mut out = ChannelOutput { tx, patience };
-        let end = tokio::select! {
-            end = run_session(&*rooms, &room, &mut cursor, &mut out, &*pause) => end,
-            () = closed.closed() => SessionEnd::Closed,
-        };
-        let event = match end {
-            SessionEnd::Lagged { last_seq } => SessionEvent::Lagged { last_seq },
-            SessionEnd::Closed => return,
-            SessionEnd::UnknownRoom | SessionEnd::Stopped => SessionEvent::Ended,
-        };
-        let _ = end_tx.send(event);
-    }, span));
+    tokio::spawn(tracing::Instrument::instrument(
+        async move {
+            let mut cursor = SessionCursor::new(after);
+            let mut out = ChannelOutput { tx, patience };
+            let end = tokio::select! {
+                end = run_session(&*rooms, &room, &mut cursor, &mut out, &*pause) => end,
+                () = closed.closed() => SessionEnd::Closed,
+            };
+            let event = match end {
+                SessionEnd::Lagged { last_seq } => SessionEvent::Lagged { last_seq },
+                SessionEnd::Closed => return,
+                SessionEnd::UnknownRoom | SessionEnd::Stopped => SessionEvent::Ended,
+            };
+            let _ = end_tx.send(event);
+        },
+        span,
+    ));
     let messages = futures::stream::poll_fn({
         let mut rx = rx;
         move |cx| rx.poll_recv(cx)
@@ -74,11 +81,16 @@ pub fn spawn_session(
 /// Checks a room exists before a WebSocket upgrade (404 before upgrading).
 pub async fn check_room(rooms: &dyn RoomsService, room: &RoomName) -> ChatResult<()> {
     rooms
-        .history(room, shared_domain::chat::HistoryQuery { after: u64::MAX, limit: 1 })
+        .history(
+            room,
+            shared_domain::chat::HistoryQuery {
+                after: u64::MAX,
+                limit: 1,
+            },
+        )
         .await
         .map(|_| ())
 }
-
 
 /// Sessions: one task per connected user, over any [`RoomsService`].
 pub struct TaskSessions {
@@ -91,8 +103,18 @@ pub struct TaskSessions {
 impl TaskSessions {
     /// Sessions over `rooms` that resubscribe after `pause`, buffer `buffer`
     /// messages per reader and wait `patience` for a slow reader.
-    pub fn new(rooms: Arc<dyn RoomsService>, pause: Arc<dyn Pause>, buffer: usize, patience: Duration) -> Self {
-        Self { rooms, pause, buffer, patience }
+    pub fn new(
+        rooms: Arc<dyn RoomsService>,
+        pause: Arc<dyn Pause>,
+        buffer: usize,
+        patience: Duration,
+    ) -> Self {
+        Self {
+            rooms,
+            pause,
+            buffer,
+            patience,
+        }
     }
 }
 

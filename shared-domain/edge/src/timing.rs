@@ -66,11 +66,21 @@ pub fn traceparent(header: &str) -> Option<(u128, u64, bool)> {
     let parent = parts.next()?;
     let flags = parts.next()?;
     let rest = parts.next();
-    let hex = |s: &str| s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
-    if version.len() != 2 || !hex(version) || version == "ff" || (version == "00" && rest.is_some()) {
+    let hex = |s: &str| {
+        s.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    };
+    if version.len() != 2 || !hex(version) || version == "ff" || (version == "00" && rest.is_some())
+    {
         return None;
     }
-    if trace.len() != 32 || parent.len() != 16 || flags.len() != 2 || !hex(trace) || !hex(parent) || !hex(flags) {
+    if trace.len() != 32
+        || parent.len() != 16
+        || flags.len() != 2
+        || !hex(trace)
+        || !hex(parent)
+        || !hex(flags)
+    {
         return None;
     }
     let trace_id = u128::from_str_radix(trace, 16).ok()?;
@@ -200,7 +210,13 @@ impl Drop for SpanGuard {
 pub fn token(name: &str) -> String {
     let mapped: String = name
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') { c } else { '.' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
+                c
+            } else {
+                '.'
+            }
+        })
         .collect();
     mapped.trim_start_matches('.').to_owned()
 }
@@ -214,7 +230,11 @@ pub fn encode(spans: &[Span]) -> String {
         }
         let name = token(&span.name);
         out.push_str(if name.is_empty() { "span" } else { &name });
-        out.push_str(&format!(";dur={:.3};desc={}", span.duration.as_secs_f64() * 1e3, span.depth));
+        out.push_str(&format!(
+            ";dur={:.3};desc={}",
+            span.duration.as_secs_f64() * 1e3,
+            span.depth
+        ));
     }
     out
 }
@@ -230,7 +250,9 @@ pub fn decode(header: &str) -> Vec<Span> {
             let (mut duration, mut depth) = (None, None);
             for param in params {
                 match param.trim().split_once('=') {
-                    Some(("dur", v)) => duration = v.parse::<f64>().ok().filter(|d| d.is_finite() && *d >= 0.0),
+                    Some(("dur", v)) => {
+                        duration = v.parse::<f64>().ok().filter(|d| d.is_finite() && *d >= 0.0)
+                    }
                     Some(("desc", v)) => depth = v.trim_matches('"').parse::<u8>().ok(),
                     _ => {}
                 }
@@ -322,8 +344,14 @@ mod tests {
 
     #[test]
     fn parses_the_spec_example_and_refuses_malformed() {
-        assert_eq!(traceparent(SAMPLED), Some((0x4bf92f3577b34da6a3ce929d0e0e4736, 0x00f067aa0ba902b7, true)));
-        assert_eq!(traceparent("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00").map(|t| t.2), Some(false));
+        assert_eq!(
+            traceparent(SAMPLED),
+            Some((0x4bf92f3577b34da6a3ce929d0e0e4736, 0x00f067aa0ba902b7, true))
+        );
+        assert_eq!(
+            traceparent("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00").map(|t| t.2),
+            Some(false)
+        );
         for bad in [
             "",
             "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
@@ -336,7 +364,9 @@ mod tests {
             assert!(traceparent(bad).is_none(), "{bad}");
         }
         // A future version with more fields is read by its first four.
-        assert!(traceparent("01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00-more").is_some());
+        assert!(
+            traceparent("01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00-more").is_some()
+        );
     }
 
     #[tokio::test]
@@ -344,7 +374,9 @@ mod tests {
         let ((), spans) = collect("edge", async {
             let call = enter("call.accounts").expect("collecting");
             tokio::time::sleep(Duration::from_millis(2)).await;
-            call.adopt(decode("serve.bank.Accounts.ApplyTransfer;dur=1.000;desc=0, ask.book;dur=0.5;desc=1"));
+            call.adopt(decode(
+                "serve.bank.Accounts.ApplyTransfer;dur=1.000;desc=0, ask.book;dur=0.5;desc=1",
+            ));
             drop(call);
             let ask = enter("ask.journal-0").expect("collecting");
             ask.rename("ask.journal-0.queued");
@@ -353,7 +385,13 @@ mod tests {
         let shape: Vec<(u8, &str)> = spans.iter().map(|s| (s.depth, s.name.as_str())).collect();
         assert_eq!(
             shape,
-            [(0, "edge"), (1, "call.accounts"), (2, "serve.bank.Accounts.ApplyTransfer"), (3, "ask.book"), (1, "ask.journal-0.queued")]
+            [
+                (0, "edge"),
+                (1, "call.accounts"),
+                (2, "serve.bank.Accounts.ApplyTransfer"),
+                (3, "ask.book"),
+                (1, "ask.journal-0.queued")
+            ]
         );
         assert!(spans[1].duration >= Duration::from_millis(2));
         assert!(spans[0].duration >= spans[1].duration + spans[4].duration);
@@ -366,16 +404,30 @@ mod tests {
     #[test]
     fn the_header_round_trips_and_foreign_entries_are_skipped() {
         let spans = vec![
-            Span { depth: 0, name: "edge".into(), duration: Duration::from_micros(412) },
-            Span { depth: 1, name: "call./bank.Accounts/ApplyTransfer".into(), duration: Duration::from_micros(300) },
+            Span {
+                depth: 0,
+                name: "edge".into(),
+                duration: Duration::from_micros(412),
+            },
+            Span {
+                depth: 1,
+                name: "call./bank.Accounts/ApplyTransfer".into(),
+                duration: Duration::from_micros(300),
+            },
         ];
         let header = encode(&spans);
-        assert_eq!(header, "edge;dur=0.412;desc=0, call..bank.Accounts.ApplyTransfer;dur=0.300;desc=1");
+        assert_eq!(
+            header,
+            "edge;dur=0.412;desc=0, call..bank.Accounts.ApplyTransfer;dur=0.300;desc=1"
+        );
         let back = decode(&header);
         assert_eq!(back.len(), 2);
         assert_eq!(back[1].name, "call..bank.Accounts.ApplyTransfer");
         assert_eq!(back[1].duration, Duration::from_micros(300));
-        assert_eq!(decode("cache;desc=\"hit\", db;dur=53, edge;dur=x;desc=0, app;dur=1;desc=1").len(), 1);
+        assert_eq!(
+            decode("cache;desc=\"hit\", db;dur=53, edge;dur=x;desc=0, app;dur=1;desc=1").len(),
+            1
+        );
     }
 
     #[tokio::test]
@@ -388,19 +440,52 @@ mod tests {
         let request = |flags: &str| {
             http::Request::builder()
                 .uri("/bank.Accounts/Balance")
-                .header("traceparent", format!("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-{flags}"))
+                .header(
+                    "traceparent",
+                    format!("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-{flags}"),
+                )
                 .body(())
                 .expect("request")
         };
         let mut on = ServeLayer::new(true).layer(handler);
-        let answer = on.ready().await.expect("ready").call(request("01")).await.expect("call");
-        let spans = decode(answer.headers().get(HEADER).and_then(|v| v.to_str().ok()).expect("timed"));
+        let answer = on
+            .ready()
+            .await
+            .expect("ready")
+            .call(request("01"))
+            .await
+            .expect("call");
+        let spans = decode(
+            answer
+                .headers()
+                .get(HEADER)
+                .and_then(|v| v.to_str().ok())
+                .expect("timed"),
+        );
         let names: Vec<&str> = spans.iter().map(|s| s.name.as_str()).collect();
         assert_eq!(names, ["serve.bank.Accounts.Balance", "call.inner"]);
-        let answer = on.ready().await.expect("ready").call(request("00")).await.expect("call");
-        assert!(answer.headers().get(HEADER).is_none(), "not sampled: not timed");
+        let answer = on
+            .ready()
+            .await
+            .expect("ready")
+            .call(request("00"))
+            .await
+            .expect("call");
+        assert!(
+            answer.headers().get(HEADER).is_none(),
+            "not sampled: not timed"
+        );
         let mut off = ServeLayer::new(false).layer(handler);
-        let answer = off.ready().await.expect("ready").call(request("01")).await.expect("call");
-        assert!(answer.headers().get(HEADER).is_none(), "switched off: never timed");
+        let answer = off
+            .ready()
+            .await
+            .expect("ready")
+            .call(request("01"))
+            .await
+            .expect("call");
+        assert!(
+            answer.headers().get(HEADER).is_none(),
+            "switched off: never timed"
+        );
     }
 }

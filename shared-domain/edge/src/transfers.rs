@@ -28,11 +28,19 @@ where
     /// Transfers journaled in `journal`, moving money in `accounts`,
     /// retrying fabric failures after `pause`.
     pub fn new(journal: Arc<J>, accounts: Arc<A>, pause: Arc<dyn Pause>) -> Self {
-        Self { journal, accounts, pause }
+        Self {
+            journal,
+            accounts,
+            pause,
+        }
     }
 
     fn finish_elsewhere(&self, orphan: bank::Orphan) {
-        let (journal, accounts, pause) = (self.journal.clone(), self.accounts.clone(), self.pause.clone());
+        let (journal, accounts, pause) = (
+            self.journal.clone(),
+            self.accounts.clone(),
+            self.pause.clone(),
+        );
         tokio::spawn(async move {
             if let Err(e) = bank::finish(&*journal, &*accounts, &*pause, orphan.clone()).await {
                 tracing::warn!(?orphan, error = %e, "an orphaned transfer could not be finished; recovery resumes it");
@@ -54,9 +62,13 @@ where
     A: AccountsService + 'static,
 {
     async fn transfer(&self, request: TransferRequest) -> BankResult<TransferRecord> {
-        bank::transfer(&*self.journal, &*self.accounts, &*self.pause, request, &|orphan| {
-            self.finish_elsewhere(orphan)
-        })
+        bank::transfer(
+            &*self.journal,
+            &*self.accounts,
+            &*self.pause,
+            request,
+            &|orphan| self.finish_elsewhere(orphan),
+        )
         .await
     }
     async fn get(&self, id: &TransferId) -> BankResult<TransferRecord> {

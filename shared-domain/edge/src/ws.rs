@@ -47,7 +47,10 @@ pub(crate) async fn upgrade(
     let room = RoomName::new(&room)?;
     let session = crate::bank::within(
         &state,
-        state.services.sessions.connect(room.clone(), user.clone(), after),
+        state
+            .services
+            .sessions
+            .connect(room.clone(), user.clone(), after),
     )
     .await?;
     let mut parts = parts;
@@ -119,7 +122,10 @@ async fn handle_frame(state: &AppState, room: &RoomName, user: &UserId, frame: &
             return text(json!({"type": "error", "error": error.body()["error"].clone()}));
         }
     };
-    let ClientFrame::Post { text: body, client_msg_id } = frame;
+    let ClientFrame::Post {
+        text: body,
+        client_msg_id,
+    } = frame;
     let result = match post_request(room.as_str(), user.as_str(), &body, &client_msg_id) {
         Ok(request) => crate::bank::within(state, state.services.rooms.post(request))
             .await
@@ -127,7 +133,9 @@ async fn handle_frame(state: &AppState, room: &RoomName, user: &UserId, frame: &
         Err(e) => Err(e),
     };
     match result {
-        Ok(outcome) => text(json!({"type": "ack", "client_msg_id": client_msg_id, "seq": outcome.seq})),
+        Ok(outcome) => {
+            text(json!({"type": "ack", "client_msg_id": client_msg_id, "seq": outcome.seq}))
+        }
         Err(error) => text(json!({"type": "error", "client_msg_id": client_msg_id,
             "error": error.body()["error"].clone()})),
     }

@@ -176,7 +176,10 @@ impl AccountBook {
         &mut self,
         step: &AccountStep,
     ) -> Result<(StepResult, Option<AccountChange>), BankError> {
-        let recorded = self.steps.get(&step.transfer_id).and_then(|r| r.0[step.kind as usize]);
+        let recorded = self
+            .steps
+            .get(&step.transfer_id)
+            .and_then(|r| r.0[step.kind as usize]);
         if let Some(recorded) = recorded {
             return Ok((recorded, None));
         }
@@ -206,7 +209,11 @@ impl AccountBook {
             );
         }
         let balance = *balance;
-        *self.steps.entry(step.transfer_id.clone()).or_default().slot(step.kind) = Some(result);
+        *self
+            .steps
+            .entry(step.transfer_id.clone())
+            .or_default()
+            .slot(step.kind) = Some(result);
         Ok((
             result,
             Some(AccountChange::Balance {
@@ -226,10 +233,16 @@ impl AccountBook {
     /// or a saga resumed one step at a time after a crash) replays the
     /// recorded results and moves no money twice. Returns the resolution
     /// and the changes to persist together.
-    pub fn apply_transfer(&mut self, request: &TransferRequest) -> (Resolution, Vec<AccountChange>) {
+    pub fn apply_transfer(
+        &mut self,
+        request: &TransferRequest,
+    ) -> (Resolution, Vec<AccountChange>) {
         let mut changes = Vec::new();
         if !self.contains(&request.to) {
-            return (Resolution::Abandon(BankError::UnknownAccount(request.to.clone())), changes);
+            return (
+                Resolution::Abandon(BankError::UnknownAccount(request.to.clone())),
+                changes,
+            );
         }
         let step = |kind, account: &AccountId| AccountStep {
             transfer_id: request.transfer_id.clone(),
@@ -250,13 +263,17 @@ impl AccountBook {
             }
             Ok(StepResult::Overflow | StepResult::Applied { .. }) => {
                 match apply(self, step(StepKind::Credit, &request.to)) {
-                    Ok(StepResult::Applied { .. }) => Resolution::Resolved(TransferStatus::Committed),
+                    Ok(StepResult::Applied { .. }) => {
+                        Resolution::Resolved(TransferStatus::Committed)
+                    }
                     // The payee's balance would overflow: give the money
                     // back (it cannot overflow; the payer held it a moment
                     // ago, and the payer exists, it was just debited).
                     Ok(StepResult::Overflow | StepResult::InsufficientFunds { .. }) | Err(_) => {
                         let _ = apply(self, step(StepKind::Refund, &request.from));
-                        Resolution::Resolved(TransferStatus::Rejected(RejectReason::BalanceOverflow))
+                        Resolution::Resolved(TransferStatus::Rejected(
+                            RejectReason::BalanceOverflow,
+                        ))
                     }
                 }
             }
@@ -294,7 +311,10 @@ impl AccountBook {
     /// How many step results are remembered (they are the proof that a
     /// retried step must not move money again, so they are kept).
     pub fn remembered_steps(&self) -> usize {
-        self.steps.values().map(|r| r.0.iter().flatten().count()).sum()
+        self.steps
+            .values()
+            .map(|r| r.0.iter().flatten().count())
+            .sum()
     }
 }
 
@@ -388,26 +408,44 @@ mod tests {
         let mut book = book();
         let (resolution, changes) = book.apply_transfer(&request("t1", "a", "b", 30));
         assert_eq!(resolution, Resolution::Resolved(TransferStatus::Committed));
-        assert_eq!(changes.len(), 2, "the debit and the credit, to commit together");
+        assert_eq!(
+            changes.len(),
+            2,
+            "the debit and the credit, to commit together"
+        );
         assert_eq!(book.remembered_steps(), 2);
         // A repeat, whole or step by step, replays and moves nothing.
         let (again, changes) = book.apply_transfer(&request("t1", "a", "b", 30));
-        assert_eq!((again, changes.len()), (Resolution::Resolved(TransferStatus::Committed), 0));
-        let credit = AccountStep { transfer_id: tid("t1"), kind: StepKind::Credit, account: id("b"), amount: amount(30) };
+        assert_eq!(
+            (again, changes.len()),
+            (Resolution::Resolved(TransferStatus::Committed), 0)
+        );
+        let credit = AccountStep {
+            transfer_id: tid("t1"),
+            kind: StepKind::Credit,
+            account: id("b"),
+            amount: amount(30),
+        };
         assert_eq!(book.apply(&credit).expect("known").1, None);
         assert_eq!(book.balance(&id("b")).expect("b").balance.minor_units(), 30);
         // Refusals: an unknown payee before anything moves (and nothing is
         // recorded), then insufficient funds (recorded, as a step is).
         assert_eq!(
             book.apply_transfer(&request("t2", "a", "zz", 1)),
-            (Resolution::Abandon(BankError::UnknownAccount(id("zz"))), Vec::new())
+            (
+                Resolution::Abandon(BankError::UnknownAccount(id("zz"))),
+                Vec::new()
+            )
         );
         assert_eq!(
             book.apply_transfer(&request("t3", "zz", "a", 1)).0,
             Resolution::Abandon(BankError::UnknownAccount(id("zz")))
         );
         let (short, changes) = book.apply_transfer(&request("t4", "b", "a", 31));
-        assert_eq!(short, Resolution::Resolved(TransferStatus::Rejected(RejectReason::InsufficientFunds)));
+        assert_eq!(
+            short,
+            Resolution::Resolved(TransferStatus::Rejected(RejectReason::InsufficientFunds))
+        );
         assert_eq!(changes.len(), 1);
         assert_eq!(book.totals().total_balance, Total(100));
     }
@@ -418,7 +456,10 @@ mod tests {
         let ten = Balance::from_stored(10).expect("a stored balance");
         let mut book = AccountBook::restore([(id("a"), ten), (id("rich"), near_max)], []);
         let (resolution, changes) = book.apply_transfer(&request("t1", "a", "rich", 10));
-        assert_eq!(resolution, Resolution::Resolved(TransferStatus::Rejected(RejectReason::BalanceOverflow)));
+        assert_eq!(
+            resolution,
+            Resolution::Resolved(TransferStatus::Rejected(RejectReason::BalanceOverflow))
+        );
         assert_eq!(changes.len(), 3, "debit, the refused credit, refund");
         assert_eq!(book.balance(&id("a")).expect("a").balance.minor_units(), 10);
     }
@@ -433,17 +474,38 @@ mod tests {
             amount: amount(10),
         };
         // t1 moves 10 from a to b; t2's credit failed, so it is refunded.
-        book.apply(&step("t1", StepKind::Debit, "a")).expect("debit");
-        book.apply(&step("t1", StepKind::Credit, "b")).expect("credit");
-        book.apply(&step("t2", StepKind::Debit, "a")).expect("debit");
-        assert!(book.apply(&step("t2", StepKind::Refund, "a")).expect("refund").1.is_some());
+        book.apply(&step("t1", StepKind::Debit, "a"))
+            .expect("debit");
+        book.apply(&step("t1", StepKind::Credit, "b"))
+            .expect("credit");
+        book.apply(&step("t2", StepKind::Debit, "a"))
+            .expect("debit");
+        assert!(
+            book.apply(&step("t2", StepKind::Refund, "a"))
+                .expect("refund")
+                .1
+                .is_some()
+        );
         assert_eq!(book.remembered_steps(), 4);
         assert_eq!(book.step_records(), 2);
         // A repeat of any kind replays.
-        assert_eq!(book.apply(&step("t1", StepKind::Credit, "b")).expect("repeat").1, None);
-        assert_eq!(book.apply(&step("t2", StepKind::Refund, "a")).expect("repeat").1, None);
+        assert_eq!(
+            book.apply(&step("t1", StepKind::Credit, "b"))
+                .expect("repeat")
+                .1,
+            None
+        );
+        assert_eq!(
+            book.apply(&step("t2", StepKind::Refund, "a"))
+                .expect("repeat")
+                .1,
+            None
+        );
         assert_eq!(book.balance(&id("a")).expect("a").balance.minor_units(), 90);
-        assert_eq!(book.forget(&tid("t1")), Some(AccountChange::Forget(tid("t1"))));
+        assert_eq!(
+            book.forget(&tid("t1")),
+            Some(AccountChange::Forget(tid("t1")))
+        );
         assert_eq!(book.remembered_steps(), 2);
         assert_eq!(book.forget(&tid("t1")), None, "nothing left to forget");
         assert!(book.forget(&tid("t2")).is_some());

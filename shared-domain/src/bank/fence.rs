@@ -10,9 +10,9 @@
 //! mailbox rules that out, so the microlith simply forgets. Over a network
 //! it does not, so a book that forgets needs this fence:
 //!
-//! - every step carries the absolute deadline its sender gave it (`d = sent
-//!   + budget`, `budget <= max_budget`), and a step past its deadline is
-//!   refused, never applied;
+//! - every step carries the absolute deadline its sender gave it
+//!   (`d = sent + budget`, `budget <= max_budget`), and a step past its
+//!   deadline is refused, never applied;
 //! - a settled transfer leaves a tombstone for `max_budget + max_skew`:
 //!   a step of a tombstoned transfer is refused;
 //! - so a stale copy (sent before the settlement at `z`, so `d < z +
@@ -77,13 +77,18 @@ impl StepFence {
     /// When a tombstone laid at `now_us` expires: the longest budget plus
     /// the clock skew later.
     pub fn expiry(&self, now_us: u64) -> u64 {
-        now_us.saturating_add(self.max_budget_us).saturating_add(self.max_skew_us)
+        now_us
+            .saturating_add(self.max_budget_us)
+            .saturating_add(self.max_skew_us)
     }
 
     /// Restores persisted tombstones (transfer, expiry), after a restart;
     /// expired ones are dropped at the next check.
     pub fn restore(&mut self, tombstones: impl IntoIterator<Item = (TransferId, u64)>) {
-        let mut restored: Vec<(u64, TransferId)> = tombstones.into_iter().map(|(id, until)| (until, id)).collect();
+        let mut restored: Vec<(u64, TransferId)> = tombstones
+            .into_iter()
+            .map(|(id, until)| (until, id))
+            .collect();
         restored.sort();
         for (until, id) in restored {
             if self.tombstones.insert(id.clone()) {
@@ -105,13 +110,22 @@ impl StepFence {
 
     /// Whether a step of `transfer_id` with `deadline_us` may be applied
     /// at `now_us`.
-    pub fn admit(&mut self, transfer_id: &TransferId, deadline_us: Option<u64>, now_us: u64) -> Result<(), Stale> {
+    pub fn admit(
+        &mut self,
+        transfer_id: &TransferId,
+        deadline_us: Option<u64>,
+        now_us: u64,
+    ) -> Result<(), Stale> {
         self.prune(now_us);
         let deadline = deadline_us.ok_or(Stale::NoDeadline)?;
         if deadline < now_us {
             return Err(Stale::PastDeadline);
         }
-        if deadline > now_us.saturating_add(self.max_budget_us).saturating_add(self.max_skew_us) {
+        if deadline
+            > now_us
+                .saturating_add(self.max_budget_us)
+                .saturating_add(self.max_skew_us)
+        {
             return Err(Stale::BudgetTooLong);
         }
         if self.tombstones.contains(transfer_id) {
@@ -157,17 +171,33 @@ mod tests {
         fence.bury(tid("t1"), t0 + SECOND / 2);
         assert_eq!(fence.tombstones(), 1);
         // The stale copy arrives while its deadline has not passed.
-        assert_eq!(fence.admit(&tid("t1"), Some(deadline), t0 + 3 * SECOND / 4), Err(Stale::Settled));
+        assert_eq!(
+            fence.admit(&tid("t1"), Some(deadline), t0 + 3 * SECOND / 4),
+            Err(Stale::Settled)
+        );
         // Other transfers are not fenced.
-        assert_eq!(fence.admit(&tid("t2"), Some(t0 + 3 * SECOND / 2), t0 + 3 * SECOND / 4), Ok(()));
+        assert_eq!(
+            fence.admit(&tid("t2"), Some(t0 + 3 * SECOND / 2), t0 + 3 * SECOND / 4),
+            Ok(())
+        );
         // The tombstone lives for the budget plus the skew after the
         // settlement: a receiver whose clock is up to 2 s behind the
         // sender's still meets it before the deadline passes on its clock.
-        assert_eq!(fence.admit(&tid("t3"), Some(t0 + 4 * SECOND), t0 + SECOND / 2 + 3 * SECOND - 1), Ok(()));
+        assert_eq!(
+            fence.admit(
+                &tid("t3"),
+                Some(t0 + 4 * SECOND),
+                t0 + SECOND / 2 + 3 * SECOND - 1
+            ),
+            Ok(())
+        );
         assert_eq!(fence.tombstones(), 1);
         // Once the tombstone expires, the deadline has passed even for that
         // slow clock: refused either way, and the tombstone is gone.
-        assert_eq!(fence.admit(&tid("t1"), Some(deadline), t0 + SECOND / 2 + 3 * SECOND), Err(Stale::PastDeadline));
+        assert_eq!(
+            fence.admit(&tid("t1"), Some(deadline), t0 + SECOND / 2 + 3 * SECOND),
+            Err(Stale::PastDeadline)
+        );
         assert_eq!(fence.tombstones(), 0, "memory is bounded by the horizon");
     }
 
@@ -176,8 +206,15 @@ mod tests {
         let mut fence = StepFence::new(SECOND, SECOND);
         let now = 50 * SECOND;
         assert_eq!(fence.admit(&tid("t"), None, now), Err(Stale::NoDeadline));
-        assert_eq!(fence.admit(&tid("t"), Some(now + 3 * SECOND), now), Err(Stale::BudgetTooLong));
-        assert_eq!(fence.admit(&tid("t"), Some(now + 2 * SECOND), now), Ok(()), "a budget within the skew is allowed");
+        assert_eq!(
+            fence.admit(&tid("t"), Some(now + 3 * SECOND), now),
+            Err(Stale::BudgetTooLong)
+        );
+        assert_eq!(
+            fence.admit(&tid("t"), Some(now + 2 * SECOND), now),
+            Ok(()),
+            "a budget within the skew is allowed"
+        );
     }
 
     #[test]
@@ -185,12 +222,29 @@ mod tests {
         let now = 10 * SECOND;
         let mut fence = StepFence::new(SECOND, 0);
         // Persisted in any order; one already expired.
-        fence.restore([(tid("late"), now + SECOND), (tid("old"), now - 1), (tid("soon"), now + SECOND / 2)]);
-        assert_eq!(fence.admit(&tid("late"), Some(now + SECOND / 2), now), Err(Stale::Settled));
-        assert_eq!(fence.admit(&tid("soon"), Some(now + SECOND / 2), now), Err(Stale::Settled));
-        assert_eq!(fence.admit(&tid("old"), Some(now + SECOND / 2), now), Ok(()), "expired before the restart");
+        fence.restore([
+            (tid("late"), now + SECOND),
+            (tid("old"), now - 1),
+            (tid("soon"), now + SECOND / 2),
+        ]);
+        assert_eq!(
+            fence.admit(&tid("late"), Some(now + SECOND / 2), now),
+            Err(Stale::Settled)
+        );
+        assert_eq!(
+            fence.admit(&tid("soon"), Some(now + SECOND / 2), now),
+            Err(Stale::Settled)
+        );
+        assert_eq!(
+            fence.admit(&tid("old"), Some(now + SECOND / 2), now),
+            Ok(()),
+            "expired before the restart"
+        );
         assert_eq!(fence.tombstones(), 2);
-        assert_eq!(fence.admit(&tid("x"), Some(now + SECOND), now + 3 * SECOND / 4), Ok(()));
+        assert_eq!(
+            fence.admit(&tid("x"), Some(now + SECOND), now + 3 * SECOND / 4),
+            Ok(())
+        );
         assert_eq!(fence.tombstones(), 1, "the sooner one expired first");
     }
 }

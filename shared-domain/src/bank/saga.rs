@@ -13,7 +13,10 @@
 use crate::error::{BankError, BankResult, CallError};
 use crate::service::{AccountsService, Pause, TransferJournal};
 
-use super::{AccountStep, Begin, RejectReason, StepKind, StepResult, TransferRecord, TransferRequest, TransferStatus};
+use super::{
+    AccountStep, Begin, RejectReason, StepKind, StepResult, TransferRecord, TransferRequest,
+    TransferStatus,
+};
 
 /// How a saga ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -103,7 +106,9 @@ pub async fn run_saga(
         // give the money back; the refund cannot overflow, since the payer
         // held it a moment ago.
         Ok(StepResult::Overflow) | Ok(StepResult::InsufficientFunds { .. }) | Err(_) => {
-            step(accounts, pause, request, StepKind::Refund).await?.ok()?;
+            step(accounts, pause, request, StepKind::Refund)
+                .await?
+                .ok()?;
             Some(Resolution::Resolved(TransferStatus::Rejected(
                 RejectReason::BalanceOverflow,
             )))
@@ -126,14 +131,16 @@ pub async fn complete(
     let id = record.request.transfer_id.clone();
     match run_saga(accounts, pause, &record.request).await {
         None => Ok(record),
-        Some(Resolution::Resolved(status)) => match retrying(pause, || journal.resolve(&id, status)).await {
-            Some(Ok(resolved)) => {
-                accounts.settled(&resolved.request);
-                Ok(resolved)
+        Some(Resolution::Resolved(status)) => {
+            match retrying(pause, || journal.resolve(&id, status)).await {
+                Some(Ok(resolved)) => {
+                    accounts.settled(&resolved.request);
+                    Ok(resolved)
+                }
+                Some(Err(e)) => Err(CallError::Domain(e)),
+                None => Ok(record),
             }
-            Some(Err(e)) => Err(CallError::Domain(e)),
-            None => Ok(record),
-        },
+        }
         Some(Resolution::Abandon(e)) => {
             match retrying(pause, || journal.abandon(&id)).await {
                 Some(res) => res.map_err(CallError::Domain)?,
@@ -233,16 +240,20 @@ pub async fn finish(
 ) -> BankResult<Option<TransferRecord>> {
     let record = match orphan {
         Orphan::Begun(record) => record,
-        Orphan::Beginning(request) => match retrying(pause, || journal.begin(request.clone())).await {
-            None => return Ok(None),
-            Some(begun) => match begun.map_err(CallError::Domain)? {
-                Begin::Started(record) | Begin::Recorded(record) => record,
-            },
-        },
-        Orphan::IfRecorded(request) => match retrying(pause, || journal.get(&request.transfer_id)).await {
-            None | Some(Err(_)) => return Ok(None),
-            Some(Ok(record)) => record,
-        },
+        Orphan::Beginning(request) => {
+            match retrying(pause, || journal.begin(request.clone())).await {
+                None => return Ok(None),
+                Some(begun) => match begun.map_err(CallError::Domain)? {
+                    Begin::Started(record) | Begin::Recorded(record) => record,
+                },
+            }
+        }
+        Orphan::IfRecorded(request) => {
+            match retrying(pause, || journal.get(&request.transfer_id)).await {
+                None | Some(Err(_)) => return Ok(None),
+                Some(Ok(record)) => record,
+            }
+        }
     };
     if record.status != TransferStatus::Pending {
         return Ok(Some(record));

@@ -281,13 +281,14 @@ mod tests {
         ));
         assert_eq!(book.pending_count(), 1);
         let t1 = TransferId::new("t1").expect("id");
-        let (rec, changed) = book
-            .resolve(&t1, TransferStatus::Committed)
-            .expect("known");
+        let (rec, changed) = book.resolve(&t1, TransferStatus::Committed).expect("known");
         assert!(changed);
         assert_eq!(rec.status, TransferStatus::Committed);
         let (rec, changed) = book
-            .resolve(&t1, TransferStatus::Rejected(RejectReason::InsufficientFunds))
+            .resolve(
+                &t1,
+                TransferStatus::Rejected(RejectReason::InsufficientFunds),
+            )
             .expect("known");
         assert!(!changed, "a final status is never overwritten");
         assert_eq!(rec.status, TransferStatus::Committed);

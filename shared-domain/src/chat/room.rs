@@ -279,7 +279,13 @@ mod tests {
         let (b, _) = room.post(user("v"), text("hi"), cmid("m1"), 2).expect("ok");
         assert_eq!((a.seq, b.seq), (1, 2));
         let (again, new) = room.post(user("u"), text("hi"), cmid("m1"), 3).expect("ok");
-        assert_eq!(again, PostOutcome { seq: 1, duplicate: true });
+        assert_eq!(
+            again,
+            PostOutcome {
+                seq: 1,
+                duplicate: true
+            }
+        );
         assert!(new.is_none());
         assert_eq!(
             room.post(user("u"), text("other"), cmid("m1"), 4),
@@ -292,11 +298,18 @@ mod tests {
     fn history_pages() {
         let mut room = Room::new(RoomName::new("r").expect("id"));
         for i in 0..10 {
-            room.post(user("u"), text("x"), cmid(&format!("m{i}")), i).expect("ok");
+            room.post(user("u"), text("x"), cmid(&format!("m{i}")), i)
+                .expect("ok");
         }
         let page = room.history(HistoryQuery::new(Some(3), Some(4)).expect("valid"));
-        assert_eq!(page.iter().map(|m| m.seq).collect::<Vec<_>>(), vec![4, 5, 6, 7]);
-        assert!(room.history(HistoryQuery::new(Some(99), None).expect("valid")).is_empty());
+        assert_eq!(
+            page.iter().map(|m| m.seq).collect::<Vec<_>>(),
+            vec![4, 5, 6, 7]
+        );
+        assert!(
+            room.history(HistoryQuery::new(Some(99), None).expect("valid"))
+                .is_empty()
+        );
         assert!(HistoryQuery::new(None, Some(0)).is_none());
         assert!(HistoryQuery::new(None, Some(1001)).is_none());
     }
@@ -305,9 +318,12 @@ mod tests {
     fn restore_refuses_gaps() {
         let mut room = Room::new(RoomName::new("r").expect("id"));
         for i in 0..3 {
-            room.post(user("u"), text("x"), cmid(&format!("m{i}")), i).expect("ok");
+            room.post(user("u"), text("x"), cmid(&format!("m{i}")), i)
+                .expect("ok");
         }
-        let mut msgs = room.history(HistoryQuery::new(None, None).expect("valid")).to_vec();
+        let mut msgs = room
+            .history(HistoryQuery::new(None, None).expect("valid"))
+            .to_vec();
         assert!(Room::restore(room.name().clone(), msgs.clone()).is_ok());
         msgs.remove(1);
         assert!(Room::restore(room.name().clone(), msgs).is_err());

@@ -3,7 +3,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use shared_domain::bank::{RejectReason, StepKind, StepResult, TransferRecord, TransferRequest, TransferStatus};
+use shared_domain::bank::{
+    RejectReason, StepKind, StepResult, TransferRecord, TransferRequest, TransferStatus,
+};
 use shared_domain::chat::{ChatMessage, MessageText};
 use shared_domain::id::{AccountId, ClientMsgId, TransferId, UserId};
 use shared_domain::money::{Amount, Balance};
@@ -25,7 +27,9 @@ pub fn encode_balance(balance: Balance) -> Vec<u8> {
 
 /// Reads a balance.
 pub fn decode_balance(table: &str, bytes: &[u8]) -> Result<Balance, StoreError> {
-    let raw: [u8; 8] = bytes.try_into().map_err(|_| corrupt(table, "balance length"))?;
+    let raw: [u8; 8] = bytes
+        .try_into()
+        .map_err(|_| corrupt(table, "balance length"))?;
     Balance::from_stored(i64::from_le_bytes(raw)).ok_or_else(|| corrupt(table, "negative balance"))
 }
 
@@ -79,7 +83,9 @@ pub fn decode_step_result(table: &str, bytes: &[u8]) -> Result<StepResult, Store
     };
     let balance = decode_balance(table, rest)?;
     match tag {
-        b'A' => Ok(StepResult::Applied { balance_after: balance }),
+        b'A' => Ok(StepResult::Applied {
+            balance_after: balance,
+        }),
         b'I' => Ok(StepResult::InsufficientFunds { balance }),
         b'O' => Ok(StepResult::Overflow),
         _ => Err(corrupt(table, "step result tag")),
@@ -116,7 +122,11 @@ pub fn encode_transfer(record: &TransferRecord) -> Vec<u8> {
 }
 
 /// Reads a journal record stored under `key`.
-pub fn decode_transfer(table: &str, key: &[u8], bytes: &[u8]) -> Result<TransferRecord, StoreError> {
+pub fn decode_transfer(
+    table: &str,
+    key: &[u8],
+    bytes: &[u8],
+) -> Result<TransferRecord, StoreError> {
     let v1: TransferV1 = postcard::from_bytes(bytes).map_err(|e| corrupt(table, e))?;
     let id = std::str::from_utf8(key).map_err(|e| corrupt(table, e))?;
     let request = TransferRequest::new(

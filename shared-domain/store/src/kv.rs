@@ -266,7 +266,13 @@ mod tests {
         let storage = Storage::open(&StorageMode::Memory, "x").expect("open");
         roundtrip(&*storage.namespace("n"));
         assert_eq!(storage.namespace("n").scan("t").expect("scan").len(), 1);
-        assert!(storage.namespace("other").scan("t").expect("scan").is_empty());
+        assert!(
+            storage
+                .namespace("other")
+                .scan("t")
+                .expect("scan")
+                .is_empty()
+        );
     }
 
     #[test]

@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use shared_domain::bank::{AccountBook, AccountChange, JournalChange, StepKind, TransferBook};
 use shared_domain::chat::{ChatMessage, Room, RoomChange, RoomDirectory};
-use shared_domain::local::{Persist, PersistError};
 use shared_domain::id::{AccountId, RoomName, TransferId};
+use shared_domain::local::{Persist, PersistError};
 
 use crate::codec::{self, corrupt};
 use crate::kv::{KvStore, StoreError, Write};
@@ -57,11 +57,19 @@ impl AccountStore {
         for (k, v) in self.kv.scan(TOMBSTONES)? {
             let id = std::str::from_utf8(&k).map_err(|e| corrupt(TOMBSTONES, e))?;
             let id = TransferId::new(id).map_err(|e| corrupt(TOMBSTONES, e))?;
-            let until = u64::from_be_bytes(v.as_slice().try_into().map_err(|_| corrupt(TOMBSTONES, "not 8 bytes"))?);
+            let until = u64::from_be_bytes(
+                v.as_slice()
+                    .try_into()
+                    .map_err(|_| corrupt(TOMBSTONES, "not 8 bytes"))?,
+            );
             if until > now_us {
                 live.push((id, until));
             } else {
-                expired.push(Write { table: TOMBSTONES, key: k, value: None });
+                expired.push(Write {
+                    table: TOMBSTONES,
+                    key: k,
+                    value: None,
+                });
             }
         }
         if !expired.is_empty() {
@@ -75,7 +83,11 @@ impl AccountStore {
         let mut writes = Vec::with_capacity(changes.len() * 2);
         for change in changes {
             match change {
-                AccountChange::Balance { account, balance, step } => {
+                AccountChange::Balance {
+                    account,
+                    balance,
+                    step,
+                } => {
                     writes.push(Write {
                         table: BALANCES,
                         key: account.as_str().as_bytes().to_vec(),
@@ -89,17 +101,22 @@ impl AccountStore {
                         });
                     }
                 }
-                AccountChange::Tombstone { transfer_id, until_us } => writes.push(Write {
+                AccountChange::Tombstone {
+                    transfer_id,
+                    until_us,
+                } => writes.push(Write {
                     table: TOMBSTONES,
                     key: transfer_id.as_str().as_bytes().to_vec(),
                     value: Some(until_us.to_be_bytes().to_vec()),
                 }),
                 AccountChange::Forget(id) => {
-                    writes.extend([StepKind::Debit, StepKind::Credit, StepKind::Refund].map(|kind| Write {
-                        table: STEPS,
-                        key: codec::encode_step_key(id, kind),
-                        value: None,
-                    }));
+                    writes.extend([StepKind::Debit, StepKind::Credit, StepKind::Refund].map(
+                        |kind| Write {
+                            table: STEPS,
+                            key: codec::encode_step_key(id, kind),
+                            value: None,
+                        },
+                    ));
                 }
             }
         }
@@ -268,7 +285,9 @@ impl Persist<RoomChange> for ChatStore {
     fn persist(&self, change: &RoomChange) -> Result<(), PersistError> {
         persisted(match change {
             RoomChange::Created(room) => self.directory.persist(room),
-            RoomChange::Posted(room, message) => self.room(room).persist(std::slice::from_ref(message)),
+            RoomChange::Posted(room, message) => {
+                self.room(room).persist(std::slice::from_ref(message))
+            }
         })
     }
 }
@@ -284,7 +303,8 @@ mod tests {
 
     fn durable() -> (tempfile::TempDir, Storage) {
         let dir = crate::kv::test_dir();
-        let storage = Storage::open(&StorageMode::Durable(dir.path().to_path_buf()), "t").expect("open");
+        let storage =
+            Storage::open(&StorageMode::Durable(dir.path().to_path_buf()), "t").expect("open");
         (dir, storage)
     }
 
@@ -294,7 +314,9 @@ mod tests {
         let store = AccountStore::new(storage.namespace("acc"));
         let mut book = AccountBook::new();
         let a = AccountId::new("a").expect("id");
-        let c1 = book.open(a.clone(), OpeningBalance::new(10).expect("ok")).expect("open");
+        let c1 = book
+            .open(a.clone(), OpeningBalance::new(10).expect("ok"))
+            .expect("open");
         let (_, c2) = book
             .apply(&AccountStep {
                 transfer_id: TransferId::new("t").expect("id"),
@@ -310,7 +332,9 @@ mod tests {
         assert_eq!(loaded.remembered_steps(), 1);
         assert_eq!(loaded.totals(), book.totals());
         // A settled transfer's steps are deleted from the store too.
-        let forgotten = book.forget(&TransferId::new("t").expect("id")).expect("recorded");
+        let forgotten = book
+            .forget(&TransferId::new("t").expect("id"))
+            .expect("recorded");
         store.persist(&[forgotten]).expect("persist");
         let loaded = store.load().expect("load");
         assert_eq!(loaded.remembered_steps(), 0);
@@ -321,9 +345,17 @@ mod tests {
     fn tombstones_survive_a_reload_until_they_expire() {
         let (_dir, storage) = durable();
         let store = AccountStore::new(storage.namespace("acc"));
-        let tomb = |id: &str, until_us| AccountChange::Tombstone { transfer_id: TransferId::new(id).expect("id"), until_us };
-        store.persist(&[tomb("t1", 100), tomb("t2", 300)]).expect("persist");
-        assert_eq!(store.tombstones(200).expect("read"), vec![(TransferId::new("t2").expect("id"), 300)]);
+        let tomb = |id: &str, until_us| AccountChange::Tombstone {
+            transfer_id: TransferId::new(id).expect("id"),
+            until_us,
+        };
+        store
+            .persist(&[tomb("t1", 100), tomb("t2", 300)])
+            .expect("persist");
+        assert_eq!(
+            store.tombstones(200).expect("read"),
+            vec![(TransferId::new("t2").expect("id"), 300)]
+        );
         // The expired one was deleted, not just skipped.
         assert_eq!(store.tombstones(0).expect("read").len(), 1);
     }
@@ -340,18 +372,34 @@ mod tests {
             Amount::new(5).expect("ok"),
         )
         .expect("valid");
-        let Ok(Begin::Started(rec)) = book.begin(req) else { panic!("new transfer") };
-        journal.persist(&[JournalChange::Put(rec.clone())]).expect("persist");
+        let Ok(Begin::Started(rec)) = book.begin(req) else {
+            panic!("new transfer")
+        };
+        journal
+            .persist(&[JournalChange::Put(rec.clone())])
+            .expect("persist");
         assert_eq!(journal.load().expect("load").pending_count(), 1);
-        let (done, _) = book.resolve(&rec.request.transfer_id, TransferStatus::Committed).expect("known");
-        journal.persist(&[JournalChange::Put(done.clone())]).expect("persist");
-        assert_eq!(journal.load().expect("load").get(&rec.request.transfer_id), Ok(done));
+        let (done, _) = book
+            .resolve(&rec.request.transfer_id, TransferStatus::Committed)
+            .expect("known");
+        journal
+            .persist(&[JournalChange::Put(done.clone())])
+            .expect("persist");
+        assert_eq!(
+            journal.load().expect("load").get(&rec.request.transfer_id),
+            Ok(done)
+        );
 
         let rooms = RoomStore::new(storage.namespace("room-r"));
         let name = RoomName::new("r").expect("id");
         let mut room = Room::new(name.clone());
         let (_, m) = room
-            .post(UserId::new("u").expect("id"), MessageText::new("hi").expect("ok"), ClientMsgId::new("m").expect("id"), 7)
+            .post(
+                UserId::new("u").expect("id"),
+                MessageText::new("hi").expect("ok"),
+                ClientMsgId::new("m").expect("id"),
+                7,
+            )
             .expect("post");
         rooms.persist(&[m.expect("new")]).expect("persist");
         let loaded = rooms.load(name).expect("load");
@@ -384,11 +432,26 @@ mod tests {
         }
         let store = ChatStore::new(storage);
         let rooms = LocalRooms::restored(store.load().expect("load"), store, 4, clock);
-        let history = rooms.history(&name, HistoryQuery { after: 0, limit: 10 }).await.expect("room");
-        assert_eq!(history.iter().map(|m| m.seq).collect::<Vec<_>>(), vec![1, 2]);
+        let history = rooms
+            .history(
+                &name,
+                HistoryQuery {
+                    after: 0,
+                    limit: 10,
+                },
+            )
+            .await
+            .expect("room");
+        assert_eq!(
+            history.iter().map(|m| m.seq).collect::<Vec<_>>(),
+            vec![1, 2]
+        );
         // Idempotency survives too: a repeat answers the original seq.
         let again = rooms.post(post("one", "m1")).await.expect("repeat");
         assert!(again.duplicate && again.seq == 1);
-        assert!(rooms.create(name).await.is_err(), "the directory was reloaded");
+        assert!(
+            rooms.create(name).await.is_err(),
+            "the directory was reloaded"
+        );
     }
 }
