@@ -59,7 +59,8 @@ impl TraceContext {
     /// This hop's context for a request that carried `traceparent` (a new
     /// trace if it is absent or malformed, as the spec requires).
     pub fn from_header(header: Option<&str>) -> Self {
-        match header.and_then(parse) {
+        // One parser for both variants: the edge reads the sampled flag with it.
+        match header.and_then(edge::timing::traceparent) {
             Some((trace_id, parent, sampled)) => Self {
                 trace_id,
                 span_id: nonzero_u64(),
@@ -100,12 +101,6 @@ impl fmt::Display for ParentId {
             None => f.write_str("-"),
         }
     }
-}
-
-/// Parses `version-traceid-parentid-flags` (one parser for both variants:
-/// the edge reads the sampled flag with it).
-fn parse(header: &str) -> Option<(u128, u64, bool)> {
-    edge::timing::traceparent(header)
 }
 
 tokio::task_local! {
