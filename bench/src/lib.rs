@@ -11,6 +11,7 @@
 //!   so coordinated omission cannot hide a stall).
 //! - [`oha`]: the generator cross-checked against oha at the same rates.
 //! - [`scenarios`]: what runs against each variant, and the invariant checks.
+//! - [`single`]: `bench load`, one fixed-rate run against a running deployment.
 //! - [`cpu`]: the CPU time of a system's processes, per thread from `/proc`.
 //! - [`cost`]: lines of code by purpose, build time and binary sizes,
 //!   the per-request cost of tracing, mTLS and service tokens.
@@ -46,4 +47,5 @@ pub mod oha;
 pub mod percall;
 pub mod report;
 pub mod scenarios;
+pub mod single;
 pub mod variants;

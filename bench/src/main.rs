@@ -50,11 +50,56 @@ enum Cmd {
         #[arg(long)]
         list: bool,
     },
+    /// One fixed-rate run of one scenario against a running deployment
+    /// (its own fresh accounts and rooms), printed as one line: for
+    /// profiling a change or setting two builds side by side.
+    Load {
+        /// The deployment's edge, `http://host:port`.
+        #[arg(long)]
+        target: String,
+        /// What every request asks.
+        #[arg(long, value_enum, default_value = "transfer")]
+        scenario: LoadScenario,
+        /// Requests per second.
+        #[arg(long, default_value_t = 1000.0)]
+        rate: f64,
+        /// Recorded seconds.
+        #[arg(long, default_value_t = 10.0)]
+        seconds: f64,
+        /// Seconds of load before the recording.
+        #[arg(long, default_value_t = 2.0)]
+        warmup: f64,
+        /// A process of the deployment whose CPU counts (repeatable), for
+        /// the CPU per request of the recorded window.
+        #[arg(long = "pid")]
+        pids: Vec<u32>,
+    },
     /// Re-render REPORT.md of a stored run from its raw.json.
     Render {
         /// The run directory.
         dir: PathBuf,
     },
+}
+
+/// The scenarios `load` can run.
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+enum LoadScenario {
+    /// `GET /v1/accounts/{id}`.
+    Balance,
+    /// `POST /v1/transfers`.
+    Transfer,
+    /// `POST /v1/rooms/{room}/messages`.
+    Post,
+}
+
+impl From<LoadScenario> for Scenario {
+    fn from(s: LoadScenario) -> Self {
+        match s {
+            LoadScenario::Balance => Scenario::Balance,
+            LoadScenario::Transfer => Scenario::Transfer,
+            LoadScenario::Post => Scenario::Post,
+        }
+    }
 }
 
 /// The parts of a comparison.
@@ -257,6 +302,25 @@ fn main() -> anyhow::Result<()> {
                     .join("images.json")
                     .display()
             );
+            Ok(())
+        }
+        Cmd::Load {
+            target,
+            scenario,
+            rate,
+            seconds,
+            warmup,
+            pids,
+        } => {
+            let record = bench::single::run(&bench::single::Load {
+                base: target,
+                scenario: scenario.into(),
+                rate,
+                seconds,
+                warmup,
+                pids,
+            })?;
+            println!("{}", bench::single::summary(&record));
             Ok(())
         }
         Cmd::Compare(args) => start(args, &ALL_PARTS),

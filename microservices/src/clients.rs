@@ -271,11 +271,7 @@ impl GrpcAccounts {
             let downstream = self.downstream.clone();
             tokio::spawn(async move {
                 let mut batch = Vec::with_capacity(SETTLE_BATCH);
-                while rx.recv_many(&mut batch, 1).await > 0 {
-                    tokio::time::sleep(SETTLE_LINGER).await;
-                    while batch.len() < SETTLE_BATCH && let Ok(id) = rx.try_recv() {
-                        batch.push(id);
-                    }
+                while crate::batch::next(&mut rx, &mut batch, SETTLE_BATCH, SETTLE_LINGER).await {
                     let message = b::SettleRequest { transfer_ids: batch.drain(..).map(|id| id.to_string()).collect() };
                     // Across an outage of the accounts (a restart takes
                     // about half a second), then given up.

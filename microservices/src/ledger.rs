@@ -365,7 +365,13 @@ struct Shipper {
     tokens: Option<Arc<Minter>>,
 }
 
+/// Entries in one post at most.
 const BATCH: usize = 512;
+/// How long the first entry of a batch waits for others: a read model
+/// may lag a few milliseconds (Kafka's producers default to 5 ms since
+/// 4.0); posted at once, a batch would be one or two transfers at
+/// moderate rates, a second network call per transfer.
+const LINGER: Duration = Duration::from_millis(5);
 
 impl Shipper {
     async fn run(self, mut rx: mpsc::Receiver<Entry>, shutdown: CancellationToken) {
@@ -399,7 +405,7 @@ impl Shipper {
                 failures = 0;
             }
             tokio::select! {
-                n = rx.recv_many(&mut batch, BATCH) => if n == 0 { return },
+                more = crate::batch::next(&mut rx, &mut batch, BATCH, LINGER) => if !more { return },
                 () = shutdown.cancelled() => return,
                 // Wake now and then to notice a resync request.
                 () = tokio::time::sleep(Duration::from_millis(200)) => continue,

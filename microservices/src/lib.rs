@@ -3,6 +3,7 @@
 //! API.md with the same edge as the microlith.
 //!
 //! # Layout
+//! - [`batch`]: the background feeds' batches (a short linger for more).
 //! - [`clients`]: gRPC clients implementing the shared traits, with resilience layers.
 //! - [`servers`]: gRPC servers, converting and calling the shared traits.
 //! - [`deadline`]: `grpc-timeout` read by servers and honoured by clients.
@@ -18,6 +19,7 @@
 //!   behind a fence of tombstones and deadlines (bounded books, no stale step applied).
 //! - [`wire`]: generated protobuf types and their conversions to the domain.
 pub mod auth;
+pub mod batch;
 pub mod clients;
 pub mod deadline;
 pub mod launcher;

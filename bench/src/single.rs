@@ -1,0 +1,112 @@
+//! `bench load`: one fixed-rate run of one scenario against a deployment
+//! that is already running, with the comparison's generator (open loop,
+//! latency from the scheduled time) and workload. For looking at one
+//! change under `perf`, or for setting two builds side by side, without
+//! the whole comparison around it. Nothing is written; one line is
+//! printed.
+
+use std::time::Duration;
+
+use anyhow::Context;
+use shared_domain::workload::{Workload, WorkloadConfig};
+
+use crate::cpu::CpuMeter;
+use crate::scenarios::{self, Profile, RunRecord, Scenario, Target};
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct Load {
+    /// `http://host:port` of the deployment's edge.
+    pub base: String,
+    /// What every request asks.
+    pub scenario: Scenario,
+    /// Requests per second.
+    pub rate: f64,
+    /// Recorded seconds.
+    pub seconds: f64,
+    /// Seconds run before the recording, not recorded.
+    pub warmup: f64,
+    /// Processes whose CPU is read over the recorded window (the
+    /// deployment's), for the CPU per request.
+    pub pids: Vec<u32>,
+}
+
+/// Opens a fresh set of accounts and rooms (ids prefixed by the clock, so
+/// runs against one deployment do not collide), then runs `load`.
+pub fn run(load: &Load) -> anyhow::Result<RunRecord> {
+    anyhow::ensure!(
+        load.rate > 0.0 && load.rate.is_finite(),
+        "the rate must be positive"
+    );
+    anyhow::ensure!(
+        load.seconds > 0.0 && load.warmup >= 0.0,
+        "the run needs recorded seconds and a warm-up of zero or more"
+    );
+    let profile = Profile {
+        duration_s: load.seconds,
+        warmup_s: load.warmup,
+        ..Profile::quick()
+    };
+    let mut workload = fresh_workload(&profile)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()?;
+    if load.scenario != Scenario::Floor {
+        let api = contract::Api::new(&load.base)?;
+        runtime
+            .block_on(scenarios::prepare(&api, &workload))
+            .with_context(|| {
+                format!("opening the workload's accounts and rooms on {}", load.base)
+            })?;
+    }
+    let meter = (!load.pids.is_empty()).then(|| CpuMeter::of_pids(load.pids.clone()));
+    let http = crate::client::Client::new(Duration::from_secs(10));
+    Ok(scenarios::run_one(
+        runtime.handle(),
+        &http,
+        profile.plan(load.rate),
+        Target {
+            name: "target",
+            base: &load.base,
+            meter: meter.as_ref(),
+        },
+        load.scenario,
+        0,
+        &mut workload,
+    ))
+}
+
+fn fresh_workload(profile: &Profile) -> anyhow::Result<Workload> {
+    let mut config: WorkloadConfig = profile.workload()?.config().clone();
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?;
+    config.prefix = format!("l{:x}", now.as_millis());
+    Ok(Workload::new(config)?)
+}
+
+/// The run in one line.
+pub fn summary(record: &RunRecord) -> String {
+    let answers: Vec<String> = record
+        .outcomes
+        .iter()
+        .filter(|(_, n)| *n > 0)
+        .map(|(outcome, n)| format!("{n} {outcome}"))
+        .collect();
+    let cpu = record
+        .cpu_us_per_request
+        .map_or_else(|| "–".to_owned(), |us| format!("{us:.0} µs"));
+    format!(
+        "{} at {:.0}/s: achieved {:.0}/s, p50 {:.0} µs, p90 {:.0} µs, p99 {:.0} µs, max {:.0} µs, \
+         answers {} of {} scheduled, CPU per request {cpu}{}",
+        record.scenario.name(),
+        record.rate,
+        record.achieved_rate,
+        record.p50_us,
+        record.p90_us,
+        record.p99_us,
+        record.max_us,
+        answers.join(", "),
+        record.scheduled,
+        if record.saturated { " (saturated)" } else { "" },
+    )
+}
