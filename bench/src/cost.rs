@@ -79,6 +79,10 @@ pub struct FeatureCost {
     pub p99_us: f64,
     /// CPU of every process of the variant per answered request, µs.
     pub cpu_us_per_request: Option<f64>,
+    /// The same by process, for a variant of several; not recorded before
+    /// 2026-11-28's session 11.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cpu_us_by_process: Vec<(String, f64)>,
     /// Answers other than 200/409.
     pub errors: u64,
     /// Span records logged per request (`spans logged` only).
@@ -158,7 +162,8 @@ const AREAS: &[(&str, &str, &[&str])] = &[
     (
         "microservices",
         "gRPC clients",
-        &["microservices/src/clients.rs"],
+        // With the batching both background feeds share.
+        &["microservices/src/clients.rs", "microservices/src/batch.rs"],
     ),
     (
         "microservices",
@@ -478,6 +483,7 @@ pub fn feature_costs(
                 p50_us: record.p50_us,
                 p99_us: record.p99_us,
                 cpu_us_per_request: cpu,
+                cpu_us_by_process: record.cpu_us_by_process.clone(),
                 errors: record
                     .outcomes
                     .iter()

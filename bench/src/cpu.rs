@@ -7,35 +7,62 @@
 //! Where `schedstat` is missing (a kernel without schedstats), the tick
 //! counters of `/proc/<pid>/stat` are used instead.
 
-/// Reads the CPU time used so far by a fixed set of processes.
+/// Reads the CPU time used so far by a fixed set of processes, in named
+/// groups (a microservice's processes, the microlith's one).
 #[derive(Debug, Clone, Default)]
 pub struct CpuMeter {
-    pids: Vec<u32>,
+    groups: Vec<(String, Vec<u32>)>,
 }
 
 impl CpuMeter {
-    /// A meter over these processes (every thread of each).
+    /// A meter over these processes (every thread of each), as one group.
     pub fn of_pids(pids: Vec<u32>) -> Self {
-        Self { pids }
+        Self {
+            groups: vec![(String::new(), pids)],
+        }
     }
 
-    /// The processes it reads.
-    pub fn pids(&self) -> &[u32] {
-        &self.pids
+    /// A meter over named groups of processes; a reading gives each
+    /// group's CPU.
+    pub fn of_groups(groups: Vec<(String, Vec<u32>)>) -> Self {
+        Self { groups }
+    }
+
+    /// Every process it reads.
+    pub fn pids(&self) -> Vec<u32> {
+        self.groups
+            .iter()
+            .flat_map(|(_, pids)| pids.iter().copied())
+            .collect()
+    }
+
+    /// The groups' names, in the order of [`CpuMeter::reading`].
+    pub fn names(&self) -> Vec<String> {
+        self.groups.iter().map(|(name, _)| name.clone()).collect()
     }
 
     /// CPU seconds used so far by every thread of every process, or `None`
     /// when there are no processes or one cannot be read (gone, or not on
     /// Linux).
     pub fn seconds(&self) -> Option<f64> {
-        if self.pids.is_empty() {
+        Some(self.reading()?.iter().sum())
+    }
+
+    /// CPU seconds used so far by each group, as [`CpuMeter::seconds`].
+    pub fn reading(&self) -> Option<Vec<f64>> {
+        if self.groups.iter().all(|(_, pids)| pids.is_empty()) {
             return None;
         }
-        let mut ns = 0u64;
-        for pid in &self.pids {
-            ns += process_cpu_ns(*pid)?;
-        }
-        Some(ns as f64 / 1e9)
+        self.groups
+            .iter()
+            .map(|(_, pids)| {
+                let mut ns = 0u64;
+                for pid in pids {
+                    ns += process_cpu_ns(*pid)?;
+                }
+                Some(ns as f64 / 1e9)
+            })
+            .collect()
     }
 }
 

@@ -81,7 +81,7 @@ pub fn render(raw: &Raw, md: &mut String) {
             effect: "the fence's cost is in every microservices number (a lock per step, an absolute-deadline header on every internal gRPC call, a `Settle` call per batch of settled transfers)".to_owned(),
         },
         Row {
-            what: "Audit and read model: the microservices' audit is served by a separate ledger process fed over HTTP/JSON in batches (the first entry waits 5 ms for more, as a Kafka producer's `linger.ms`; up to 512 per post); the microlith's audit asks its actors and keeps no read model",
+            what: "Audit and read model: the microservices' audit is served by a separate ledger process fed over HTTP/JSON in batches; the microlith's audit asks its actors and keeps no read model",
             why: "A read model in its own service is how the split is usually built; its lag is measured",
             switch: "none",
             effect: "the feed and the ledger process are in the microservices' CPU per transfer; the read model's lag is in the cost table (eventual consistency)".to_owned(),

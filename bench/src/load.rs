@@ -161,6 +161,9 @@ pub struct RunStats {
     /// [`CpuMeter`] was given: divided by the recorded answers, it is the
     /// CPU per request, with no warm-up in it.
     pub system_cpu_s: Option<f64>,
+    /// The same window's CPU seconds by process (by the meter's named
+    /// groups), when it has more than one.
+    pub system_cpu_by_process: Vec<(String, f64)>,
 }
 
 impl RunStats {
@@ -375,7 +378,7 @@ where
         let at = start + plan.warmup;
         std::thread::spawn(move || {
             std::thread::sleep(at.saturating_duration_since(Instant::now()));
-            meter.seconds()
+            meter.reading()
         })
     });
     let handles: Vec<_> = (0..workers)
@@ -452,16 +455,28 @@ where
     while shared.done.load(Ordering::Relaxed) < scheduled && sent_all.elapsed() < plan.drain {
         std::thread::sleep(Duration::from_millis(1));
     }
-    let window_closed = meter.and_then(CpuMeter::seconds);
+    let window_closed = meter.and_then(CpuMeter::reading);
     // What is still running now is abandoned (and counted unfinished),
     // so it cannot spill into the next run.
     for handle in &handles {
         handle.abort();
     }
     let window_opened = window_opens.and_then(|reader| reader.join().ok().flatten());
-    let system_cpu_s = window_opened
-        .zip(window_closed)
-        .map(|(opened, closed)| (closed - opened).max(0.0));
+    let window: Option<Vec<f64>> = window_opened.zip(window_closed).map(|(opened, closed)| {
+        opened
+            .iter()
+            .zip(&closed)
+            .map(|(o, c)| (c - o).max(0.0))
+            .collect()
+    });
+    let system_cpu_s = window.as_ref().map(|groups| groups.iter().sum());
+    // By group only when there are several (a named process each).
+    let system_cpu_by_process = match (meter, window) {
+        (Some(meter), Some(groups)) if groups.len() > 1 => {
+            meter.names().into_iter().zip(groups).collect()
+        }
+        _ => Vec::new(),
+    };
     let done = shared.done.load(Ordering::Relaxed);
     let recorded_span =
         (sent_all.max(start + plan.warmup + plan.duration) - (start + plan.warmup)).as_secs_f64();
@@ -498,6 +513,7 @@ where
         timeline,
         saturated,
         system_cpu_s,
+        system_cpu_by_process,
     }
 }
 

@@ -1386,6 +1386,7 @@ impl Raw {
                     f.errors
                 );
             }
+            render_cpu_by_process(md, &cost.features, self.profile.cost_rate);
         }
     }
 
@@ -1464,6 +1465,66 @@ impl Raw {
     }
 }
 
+/// The microservices' CPU per transfer split by process, one row per
+/// configuration of the cost part (nothing when no run recorded it).
+fn render_cpu_by_process(md: &mut String, features: &[crate::cost::FeatureCost], rate: f64) {
+    let rows: Vec<&crate::cost::FeatureCost> = features
+        .iter()
+        .filter(|f| !f.cpu_us_by_process.is_empty())
+        .collect();
+    let Some(first) = rows.first() else {
+        return;
+    };
+    // Along a transfer's path, then the rest.
+    const PATH: [&str; 6] = [
+        "gateway",
+        "transfers",
+        "accounts",
+        "ledger",
+        "chat",
+        "launcher",
+    ];
+    let mut processes: Vec<&str> = first
+        .cpu_us_by_process
+        .iter()
+        .map(|(name, _)| name.as_str())
+        .collect();
+    processes.sort_by_key(|p| PATH.iter().position(|q| q == p).unwrap_or(PATH.len()));
+    let _ = writeln!(md, "\n### CPU per transfer by process\n");
+    let _ = writeln!(
+        md,
+        "The same runs, each process's CPU in the recorded window per answered transfer ({rate:.0}/s). On the coarse \
+         path a transfer is one HTTP request into the gateway, one gRPC call from the gateway to transfers and one \
+         from transfers to accounts; the ledger gets the committed transfers in batched posts, accounts the settled \
+         ones in batched `Settle` calls. The microlith is one process: its total is in the table above.\n"
+    );
+    let _ = writeln!(
+        md,
+        "| variant | configuration | {} | total |",
+        processes.join(" | ")
+    );
+    let _ = writeln!(md, "|---|---|{}---|", "---|".repeat(processes.len()));
+    for f in rows {
+        let cells: Vec<String> = processes
+            .iter()
+            .map(|p| {
+                f.cpu_us_by_process
+                    .iter()
+                    .find(|(name, _)| name == p)
+                    .map_or("–".to_owned(), |(_, us)| format!("{us:.0} µs"))
+            })
+            .collect();
+        let total: f64 = f.cpu_us_by_process.iter().map(|(_, us)| us).sum();
+        let _ = writeln!(
+            md,
+            "| {} | {} | {} | {total:.0} µs |",
+            f.variant,
+            f.config,
+            cells.join(" | ")
+        );
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1494,6 +1555,7 @@ mod tests {
             curve: false,
             harness_cpu: None,
             in_flight_limit: None,
+            cpu_us_by_process: Vec::new(),
             cpu_us_per_request: (variant != "floor").then_some(if variant == "microlith" {
                 40.0
             } else {
@@ -1611,6 +1673,11 @@ mod tests {
                         p50_us: 1000.0 + 100.0 * i as f64,
                         p99_us: 3000.0,
                         cpu_us_per_request: Some(600.0 + 60.0 * i as f64),
+                        cpu_us_by_process: vec![
+                            ("transfers".into(), 250.0 + 60.0 * i as f64),
+                            ("gateway".into(), 250.0),
+                            ("accounts".into(), 100.0),
+                        ],
                         errors: 0,
                         spans_per_request: None,
                     })
@@ -1820,6 +1887,15 @@ mod tests {
             });
         }
         let md = raw.render();
+        // CPU by process: the transfer's path first, a row per configuration.
+        assert!(
+            md.contains("| variant | configuration | gateway | transfers | accounts | total |"),
+            "{md}"
+        );
+        assert!(
+            md.contains("| microservices | mtls | 250 µs | 310 µs | 100 µs | 660 µs |"),
+            "{md}"
+        );
         assert!(md.contains("## Fairness ledger"), "{md}");
         assert!(md.contains("fine: p50 1000 → 2500 µs (2.50x), p99 3000 → 3000 µs, CPU 600 → 1200 µs per transfer (2.00x), at 1000 transfers/s"), "{md}");
         assert!(

@@ -325,10 +325,21 @@ pub struct RunRecord {
     /// before 2026-11-28.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cpu_us_per_request: Option<f64>,
+    /// The same by process of a system of several (µs per recorded answer,
+    /// in the order the variant lists its processes); not recorded before
+    /// 2026-11-28's session 11.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cpu_us_by_process: Vec<(String, f64)>,
     /// Where the sampled requests' time went (`breakdown`); not recorded
     /// before 2026-11-28's session 10, nor for a target that does not time.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub breakdown: Option<crate::breakdown::Breakdown>,
+}
+
+/// CPU seconds per recorded answer, in µs (`None` without answers).
+fn per_answer(cpu_s: f64, stats: &RunStats) -> Option<f64> {
+    let answered: u64 = stats.outcomes.iter().map(|(_, n)| n).sum();
+    (answered > 0).then(|| cpu_s * 1e6 / answered as f64)
 }
 
 /// CPU per request of the harness's own parts during a floor run.
@@ -460,10 +471,12 @@ impl RunRecord {
             curve: false,
             harness_cpu: None,
             in_flight_limit: None,
-            cpu_us_per_request: stats.system_cpu_s.and_then(|cpu| {
-                let answered: u64 = stats.outcomes.iter().map(|(_, n)| n).sum();
-                (answered > 0).then(|| cpu * 1e6 / answered as f64)
-            }),
+            cpu_us_per_request: stats.system_cpu_s.and_then(|cpu| per_answer(cpu, stats)),
+            cpu_us_by_process: stats
+                .system_cpu_by_process
+                .iter()
+                .filter_map(|(name, cpu)| Some((name.clone(), per_answer(*cpu, stats)?)))
+                .collect(),
             breakdown: None,
         }
     }

@@ -60,7 +60,15 @@ pub fn run(load: &Load) -> anyhow::Result<RunRecord> {
                 format!("opening the workload's accounts and rooms on {}", load.base)
             })?;
     }
-    let meter = (!load.pids.is_empty()).then(|| CpuMeter::of_pids(load.pids.clone()));
+    // One group per process, so the line gives each one's share.
+    let meter = (!load.pids.is_empty()).then(|| {
+        CpuMeter::of_groups(
+            load.pids
+                .iter()
+                .map(|pid| (format!("pid {pid}"), vec![*pid]))
+                .collect(),
+        )
+    });
     let http = crate::client::Client::new(Duration::from_secs(10));
     Ok(scenarios::run_one(
         runtime.handle(),
@@ -95,9 +103,19 @@ pub fn summary(record: &RunRecord) -> String {
     let cpu = record
         .cpu_us_per_request
         .map_or_else(|| "–".to_owned(), |us| format!("{us:.0} µs"));
+    let by_process: Vec<String> = record
+        .cpu_us_by_process
+        .iter()
+        .map(|(name, us)| format!("{name} {us:.0} µs"))
+        .collect();
+    let by_process = if by_process.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", by_process.join(", "))
+    };
     format!(
         "{} at {:.0}/s: achieved {:.0}/s, p50 {:.0} µs, p90 {:.0} µs, p99 {:.0} µs, max {:.0} µs, \
-         answers {} of {} scheduled, CPU per request {cpu}{}",
+         answers {} of {} scheduled, CPU per request {cpu}{by_process}{}",
         record.scenario.name(),
         record.rate,
         record.achieved_rate,

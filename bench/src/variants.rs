@@ -33,6 +33,9 @@ pub struct Variant {
     pub start_to_ready: Option<Duration>,
     /// PIDs of every process of the variant (for RSS and CPU).
     pub pids: Vec<u32>,
+    /// What each of [`Variant::pids`] is (a service's name, `launcher`),
+    /// for the CPU by process; empty where unknown.
+    pub names: Vec<String>,
     /// The launcher's ports file (microservices only).
     pub ports_file: Option<PathBuf>,
     /// Its compose project, under `--deploy compose` (torn down on drop).
@@ -278,6 +281,7 @@ impl Variant {
             children: vec![(child, Some(stdin))],
             start_to_ready: None,
             pids: vec![pid],
+            names: vec!["microlith".to_owned()],
             ports_file: None,
             compose: None,
             successors: Successors::default(),
@@ -343,6 +347,7 @@ impl Variant {
             children: vec![(child, Some(stdin))],
             start_to_ready: None,
             pids: Vec::new(),
+            names: Vec::new(),
             ports_file: Some(ports_file.clone()),
             compose: None,
             successors: Successors::default(),
@@ -353,16 +358,16 @@ impl Variant {
         variant.start_to_ready = Some(started.elapsed());
         let ports: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(&ports_file)?)?;
-        variant.pids = ports["services"]
-            .as_array()
-            .map(|rows| {
-                rows.iter()
-                    .filter_map(|r| r["pid"].as_u64().map(|p| p as u32))
-                    .collect()
-            })
-            .unwrap_or_default();
+        let rows = ports["services"].as_array().cloned().unwrap_or_default();
+        for row in &rows {
+            if let (Some(pid), Some(name)) = (row["pid"].as_u64(), row["name"].as_str()) {
+                variant.pids.push(pid as u32);
+                variant.names.push(name.to_owned());
+            }
+        }
         if let Some(launcher) = ports["launcher_pid"].as_u64() {
             variant.pids.push(launcher as u32);
+            variant.names.push("launcher".to_owned());
         }
         Ok(variant)
     }
@@ -376,6 +381,7 @@ impl Variant {
             children: Vec::new(),
             start_to_ready: None,
             pids: Vec::new(),
+            names: Vec::new(),
             ports_file: None,
             compose: None,
             successors: Successors::default(),
@@ -410,6 +416,7 @@ impl Variant {
             children: Vec::new(),
             start_to_ready: Some(start_to_ready),
             pids: project.pids(),
+            names: Vec::new(),
             ports_file: None,
             compose: Some(project),
             successors: Successors::default(),
@@ -487,8 +494,27 @@ impl Variant {
 
     /// A meter of the CPU of every process of the variant (as they are
     /// now: a process restarted later is not followed).
+    /// By process where the variant has several: a local process each,
+    /// or a container each under compose.
     pub fn cpu_meter(&self) -> crate::cpu::CpuMeter {
-        crate::cpu::CpuMeter::of_pids(self.live_pids())
+        use crate::cpu::CpuMeter;
+        match &self.compose {
+            Some(project) => CpuMeter::of_groups(
+                project
+                    .containers()
+                    .into_iter()
+                    .map(|(service, id)| (service, crate::compose::container_pids(&id)))
+                    .collect(),
+            ),
+            None if self.names.len() == self.pids.len() => CpuMeter::of_groups(
+                self.names
+                    .iter()
+                    .cloned()
+                    .zip(self.pids.iter().map(|pid| vec![*pid]))
+                    .collect(),
+            ),
+            None => CpuMeter::of_pids(self.pids.clone()),
+        }
     }
 
     /// CPU time used so far by every process of the variant, seconds.

@@ -72,8 +72,14 @@ fn cpu_per_request_counts_the_recorded_window_only() {
             "the fixture ended before burning"
         );
     }
-    let meter = CpuMeter::of_pids(vec![child.id()]);
-    let before_warmup = meter.seconds().expect("the fixture's CPU");
+    // Two groups, so the window is also read by process: the fixture, and
+    // this process (the generator's side, a little CPU).
+    let meter = CpuMeter::of_groups(vec![
+        ("fixture".to_owned(), vec![child.id()]),
+        ("harness".to_owned(), vec![std::process::id()]),
+    ]);
+    let fixture_meter = CpuMeter::of_pids(vec![child.id()]);
+    let before_warmup = fixture_meter.seconds().expect("the fixture's CPU");
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
@@ -90,11 +96,25 @@ fn cpu_per_request_counts_the_recorded_window_only() {
     let stats = load::run_metered(runtime.handle(), plan, Some(&meter), |_| async {
         Outcome::Ok
     });
-    let whole = meter.seconds().expect("the fixture's CPU") - before_warmup;
+    let whole = fixture_meter.seconds().expect("the fixture's CPU") - before_warmup;
     drop(child.stdin.take());
     let _ = child.wait();
 
-    let window = stats.system_cpu_s.expect("the window was metered");
+    let by_process = &stats.system_cpu_by_process;
+    assert_eq!(
+        by_process
+            .iter()
+            .map(|(name, _)| name.as_str())
+            .collect::<Vec<_>>(),
+        ["fixture", "harness"],
+        "each group's share, in order"
+    );
+    let total: f64 = by_process.iter().map(|(_, s)| s).sum();
+    assert!(
+        (total - stats.system_cpu_s.expect("metered")).abs() < 1e-9,
+        "the groups add up to the whole: {by_process:?}"
+    );
+    let window = by_process[0].1;
     assert_eq!(
         stats.count(Outcome::Ok),
         200,

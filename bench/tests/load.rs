@@ -24,7 +24,11 @@ fn a_fixed_rate_run_against_a_running_deployment_prints_its_line() -> anyhow::Re
         .port();
     // Stdin piped: the microlith exits when this test drops it.
     let mut microlith = Command::new(bin_dir.join("microlith"))
-        .args(["--listen", &format!("127.0.0.1:{port}"), "--exit-on-stdin-eof"])
+        .args([
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--exit-on-stdin-eof",
+        ])
         .env("RUST_LOG", "warn")
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
