@@ -16,12 +16,9 @@ use crate::scenarios::{FaultRecord, Scenario};
 const WIDTH: u32 = 1000;
 const HEIGHT: u32 = 600;
 
-/// Registers the bundled font as "sans-serif", the family plotters (and
-/// criterion's plots, which share our plotters build) ask for: with the
-/// `ab_glyph` backend nothing else is found, since system fonts are not read.
+/// The bundled font, for the charts (see [`bench_support::register_font`]).
 pub fn register_font() {
-    let _ =
-        plotters::style::register_font("sans-serif", FontStyle::Normal, dejavu::sans::regular());
+    bench_support::register_font();
 }
 
 fn color(variant: &str) -> RGBColor {

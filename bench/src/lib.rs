@@ -1,5 +1,5 @@
-//! The comparison harness and what the criterion
-//! benches of both variants share.
+//! The comparison harness. What the criterion benches of every crate
+//! share is in `bench-support`, below the variants.
 //!
 //! # Layout
 //! - [`budget`]: the core budget and each variant's runtime sizing (a
@@ -25,9 +25,6 @@
 //! - [`report`]: raw.json, runs.csv, env.json and REPORT.md (rendered from
 //!   raw.json alone).
 //! - [`charts`]: SVG and PNG charts from raw.json (plotters, bundled font).
-//! - [`percall`]: criterion benches timed call by call into an
-//!   HdrHistogram, so each bench reports percentiles beside criterion's
-//!   mean estimate (feature `percall`, on for the variants' benches).
 
 pub mod breakdown;
 pub mod budget;
@@ -43,8 +40,6 @@ pub mod images;
 pub mod lag;
 pub mod load;
 pub mod oha;
-#[cfg(feature = "percall")]
-pub mod percall;
 pub mod report;
 pub mod scenarios;
 pub mod single;

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use bench::percall::per_call;
+use bench_support::percall::per_call;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 
 use microlith::Microlith;
@@ -40,7 +40,7 @@ fn quiet_injected_panics() {
 /// `BENCH_WORKERS` says otherwise, to see what cross-worker wake-ups cost.
 fn runtime() -> tokio::runtime::Runtime {
     quiet_injected_panics();
-    bench::charts::register_font();
+    bench_support::register_font();
     let workers = std::env::var("BENCH_WORKERS")
         .ok()
         .and_then(|w| w.parse().ok())

@@ -26,7 +26,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 
-use bench::percall::{Percentiles, per_call};
+use bench_support::percall::{Percentiles, per_call};
 use microservices::auth::{Minter, TokenKey, Verifier};
 use microservices::clients::{ClientConfig, Downstream, GrpcAccounts, TransferPath};
 use microservices::pki::Pki;
@@ -191,7 +191,7 @@ fn client(servers: &Servers, addr: SocketAddr, tls: bool, tokens: bool) -> Arc<G
 }
 
 fn hops(c: &mut Criterion) {
-    bench::charts::register_font();
+    bench_support::register_font();
     let servers = start_servers();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
