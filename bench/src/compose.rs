@@ -166,17 +166,7 @@ pub fn container_pids(id: &str) -> Vec<u32> {
     let mut i = 0;
     while i < pids.len() {
         let pid = pids[i];
-        if let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) {
-            for task in tasks.flatten() {
-                let children =
-                    std::fs::read_to_string(task.path().join("children")).unwrap_or_default();
-                pids.extend(
-                    children
-                        .split_whitespace()
-                        .filter_map(|c| c.parse::<u32>().ok()),
-                );
-            }
-        }
+        pids.extend(crate::procfs::children(pid));
         i += 1;
     }
     pids

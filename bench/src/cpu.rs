@@ -69,36 +69,11 @@ impl CpuMeter {
 /// CPU nanoseconds of every live thread of `pid`: the sum of each thread's
 /// `schedstat`, else the process's `utime + stime` ticks.
 pub fn process_cpu_ns(pid: u32) -> Option<u64> {
-    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).ok()?;
-    let mut ns = 0u64;
-    let mut read_any = false;
-    for task in tasks.flatten() {
-        let Ok(text) = std::fs::read_to_string(task.path().join("schedstat")) else {
-            continue;
-        };
-        if let Some(run_ns) = text
-            .split_whitespace()
-            .next()
-            .and_then(|v| v.parse::<u64>().ok())
-        {
-            ns += run_ns;
-            read_any = true;
-        }
+    let threads = crate::procfs::threads(crate::procfs::Proc::Pid(pid))?;
+    if !threads.is_empty() {
+        return Some(threads.iter().map(|t| t.run_ns).sum());
     }
-    if read_any {
-        return Some(ns);
-    }
-    stat_ticks(pid).map(|ticks| ticks * 10_000_000)
-}
-
-/// `utime + stime` of `/proc/<pid>/stat`, in clock ticks (100 per second).
-fn stat_ticks(pid: u32) -> Option<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // Fields after the ")" of the command name; utime and stime are the
-    // 12th and 13th of them.
-    let rest = stat.rsplit_once(')')?.1;
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    Some(fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?)
+    crate::procfs::stat_ticks(pid).map(|ticks| ticks * 10_000_000)
 }
 
 #[cfg(test)]

@@ -12,7 +12,9 @@
 //! - [`oha`]: the generator cross-checked against oha at the same rates.
 //! - [`scenarios`]: what runs against each variant, and the invariant checks.
 //! - [`single`]: `bench load`, one fixed-rate run against a running deployment.
-//! - [`cpu`]: the CPU time of a system's processes, per thread from `/proc`.
+//! - [`cpu`]: the CPU time of a system's processes, by process, for a run's window.
+//! - [`procfs`]: every read of `/proc` (threads and their CPU, memory,
+//!   children, the machine's facts).
 //! - [`cost`]: lines of code by purpose, build time and binary sizes,
 //!   the per-request cost of tracing, mTLS and service tokens.
 //! - [`compose`]: both variants as Docker Compose projects (`--deploy compose`).
@@ -40,6 +42,7 @@ pub mod images;
 pub mod lag;
 pub mod load;
 pub mod oha;
+pub mod procfs;
 pub mod report;
 pub mod scenarios;
 pub mod single;

@@ -222,10 +222,6 @@ fn default_results() -> PathBuf {
     workspace().join("results")
 }
 
-fn read(path: &str) -> String {
-    std::fs::read_to_string(path).unwrap_or_default()
-}
-
 fn command_output(program: &str, args: &[&str]) -> String {
     std::process::Command::new(program)
         .args(args)
@@ -237,25 +233,14 @@ fn command_output(program: &str, args: &[&str]) -> String {
 }
 
 fn environment(run_id: &str, profile: &Profile) -> serde_json::Value {
-    let cpuinfo = read("/proc/cpuinfo");
-    let cpu_model = cpuinfo
-        .lines()
-        .find(|l| l.starts_with("model name"))
-        .and_then(|l| l.split_once(':'))
-        .map_or("unknown".to_owned(), |(_, m)| m.trim().to_owned());
-    let mem_kb: f64 = read("/proc/meminfo")
-        .lines()
-        .find(|l| l.starts_with("MemTotal:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0.0);
+    let machine = bench::procfs::machine();
     serde_json::json!({
         "run_id": run_id,
         "command": std::env::args().collect::<Vec<_>>().join(" "),
-        "cpu_model": cpu_model,
+        "cpu_model": machine.cpu_model,
         "cores": std::thread::available_parallelism().map_or(0, |n| n.get()),
-        "memory_gib": (mem_kb / 1048576.0).round(),
-        "kernel": read("/proc/sys/kernel/osrelease").trim(),
+        "memory_gib": (machine.memory_kib / 1048576.0).round(),
+        "kernel": machine.kernel,
         "rustc": command_output("rustc", &["-V"]),
         "git_commit": command_output("git", &["rev-parse", "--short=12", "HEAD"]),
         "git_dirty": !command_output("git", &["status", "--porcelain"]).is_empty(),

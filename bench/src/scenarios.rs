@@ -355,56 +355,35 @@ pub struct HarnessCpu {
 /// thread (named `echo`) and all the others, from each thread's
 /// `schedstat` (nanoseconds on the CPU). `None` off Linux.
 pub fn harness_cpu_seconds() -> Option<(f64, f64)> {
-    let threads = read_threads()?;
-    let (rest, echo) = split_cpu(threads.iter().map(|(c, s)| (c.as_str(), s.as_str())))?;
+    let threads = crate::procfs::threads(crate::procfs::Proc::This)?;
+    let (rest, echo) = split_cpu(threads.iter().map(|t| (t.name.as_str(), t.run_ns)));
     Some((rest as f64 / 1e9, echo as f64 / 1e9))
 }
 
 /// CPU nanoseconds used so far by this process's threads, summed by thread
 /// name, in the order the names are first met. `None` off Linux.
 pub fn cpu_by_thread_name() -> Option<Vec<(String, u64)>> {
-    let threads = read_threads()?;
-    cpu_by_name(threads.iter().map(|(c, s)| (c.as_str(), s.as_str())))
+    let threads = crate::procfs::threads(crate::procfs::Proc::This)?;
+    Some(cpu_by_name(
+        threads.iter().map(|t| (t.name.as_str(), t.run_ns)),
+    ))
 }
 
-/// Each thread's name (`comm`) and `schedstat`, as read from /proc.
-fn read_threads() -> Option<Vec<(String, String)>> {
-    let mut threads = Vec::new();
-    for task in std::fs::read_dir("/proc/self/task").ok()?.flatten() {
-        let path = task.path();
-        let (Ok(comm), Ok(sched)) = (
-            std::fs::read_to_string(path.join("comm")),
-            std::fs::read_to_string(path.join("schedstat")),
-        ) else {
-            continue; // the thread ended meanwhile
-        };
-        threads.push((comm, sched));
-    }
-    Some(threads)
-}
-
-/// Sums the threads' CPU nanoseconds (the first field of each
-/// `schedstat`) by name (`comm`).
-fn cpu_by_name<'a>(
-    threads: impl IntoIterator<Item = (&'a str, &'a str)>,
-) -> Option<Vec<(String, u64)>> {
+/// Sums the threads' CPU nanoseconds by name.
+fn cpu_by_name<'a>(threads: impl IntoIterator<Item = (&'a str, u64)>) -> Vec<(String, u64)> {
     let mut by_name: Vec<(String, u64)> = Vec::new();
-    for (comm, sched) in threads {
-        let ns: u64 = sched
-            .split_whitespace()
-            .next()
-            .and_then(|n| n.parse().ok())?;
-        match by_name.iter_mut().find(|(n, _)| n == comm.trim()) {
+    for (name, ns) in threads {
+        match by_name.iter_mut().find(|(n, _)| n == name) {
             Some(entry) => entry.1 += ns,
-            None => by_name.push((comm.trim().to_owned(), ns)),
+            None => by_name.push((name.to_owned(), ns)),
         }
     }
-    Some(by_name)
+    by_name
 }
 
 /// Sums the threads' CPU nanoseconds into the rest and the echo thread's.
-fn split_cpu<'a>(threads: impl IntoIterator<Item = (&'a str, &'a str)>) -> Option<(u64, u64)> {
-    let by_name = cpu_by_name(threads)?;
+fn split_cpu<'a>(threads: impl IntoIterator<Item = (&'a str, u64)>) -> (u64, u64) {
+    let by_name = cpu_by_name(threads);
     let echo = by_name
         .iter()
         .filter(|(n, _)| n == ECHO_THREAD)
@@ -415,7 +394,7 @@ fn split_cpu<'a>(threads: impl IntoIterator<Item = (&'a str, &'a str)>) -> Optio
         .filter(|(n, _)| n != ECHO_THREAD)
         .map(|(_, ns)| ns)
         .sum();
-    Some((rest, echo))
+    (rest, echo)
 }
 
 const ECHO_THREAD: &str = "echo";
@@ -1109,12 +1088,11 @@ mod tests {
     #[test]
     fn cpu_is_summed_by_thread_name() {
         let threads = [
-            ("echo\n", "100 5 3\n"),
-            ("tokio-runtime-w\n", "50 1 1\n"),
-            ("echo\n", "20 0 0\n"),
-            ("bench\n", "7 0 0\n"),
+            ("echo", 100),
+            ("tokio-runtime-w", 50),
+            ("echo", 20),
+            ("bench", 7),
         ];
-        assert_eq!(split_cpu(threads), Some((57, 120)));
-        assert_eq!(split_cpu([("echo", "garbage")]), None);
+        assert_eq!(split_cpu(threads), (57, 120));
     }
 }

@@ -44,26 +44,13 @@ pub struct Variant {
     pub replicas: Vec<(String, Option<Duration>)>,
 }
 
-/// Resident memory of one process, bytes (Linux's VmRSS).
-fn rss_of(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let kb: u64 = status
-        .lines()
-        .find(|l| l.starts_with("VmRSS:"))?
-        .split_whitespace()
-        .nth(1)?
-        .parse()
-        .ok()?;
-    Some(kb * 1024)
-}
-
 /// Resident memory of a set of processes, bytes; None when it is empty
 /// or one of them is gone.
 fn rss_sum(pids: &[u32]) -> Option<u64> {
     if pids.is_empty() {
         return None;
     }
-    pids.iter().map(|pid| rss_of(*pid)).sum()
+    pids.iter().map(|pid| crate::procfs::rss_bytes(*pid)).sum()
 }
 
 /// Where `cargo build --release` puts the binaries.

@@ -5,7 +5,9 @@
 //! the run's one-second warm-up, nothing for a fifth of a second, then
 //! half a second during the recorded second. The run's meter must see
 //! the half second and not the warm-up's second: counting from before the
-//! warm-up (the accounting this replaced) reads three times as much.
+//! warm-up (the accounting this replaced) reads three times as much. The
+//! shares are checked, not the seconds, so a busy machine that gives the
+//! fixture less than a core does not fail it.
 
 use std::io::{BufRead, Write};
 use std::process::{Command, Stdio};
@@ -121,13 +123,18 @@ fn cpu_per_request_counts_the_recorded_window_only() {
         "every recorded request answered"
     );
     // The fixture burned a warm-up's worth and a window's worth: the test
-    // means something only if the meter saw both.
+    // means something only if the meter saw both. On a busy machine (other
+    // tests beside it on 2 cores) the fixture gets less than a core, so
+    // its burns shrink alike: the shares are checked, not the seconds.
     assert!(
-        whole > 1.0,
+        whole > 0.3,
         "the fixture burned {whole:.3} s in all, too little to tell the window from the run"
     );
+    // Of the 1.5 s burned, 0.5 s fell in the window: a third. Counting from
+    // before the warm-up (the accounting this replaced) reads all of it.
+    let share = window / whole;
     assert!(
-        (0.25..=0.7).contains(&window),
+        (0.15..=0.6).contains(&share),
         "the recorded window holds the half second burned in it, not the warm-up's second: {window:.3} s of {whole:.3} s"
     );
 }
