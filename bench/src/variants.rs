@@ -480,8 +480,8 @@ impl Variant {
     }
 
     /// A meter of the CPU of every process of the variant (as they are
-    /// now: a process restarted later is not followed).
-    /// By process where the variant has several: a local process each,
+    /// now: a process restarted later is not followed), by process where
+    /// the variant has several: a local process each,
     /// or a container each under compose.
     pub fn cpu_meter(&self) -> crate::cpu::CpuMeter {
         use crate::cpu::CpuMeter;
