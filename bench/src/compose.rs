@@ -121,9 +121,25 @@ impl Project {
 
     /// The host PIDs of every process in every running container.
     pub fn pids(&self) -> Vec<u32> {
+        self.pids_by_service()
+            .into_iter()
+            .flat_map(|(_, pids)| pids)
+            .collect()
+    }
+
+    /// Each running container's service and the host PIDs of its processes.
+    pub fn pids_by_service(&self) -> Vec<(String, Vec<u32>)> {
         self.containers()
-            .iter()
-            .flat_map(|(_, id)| container_pids(id))
+            .into_iter()
+            .map(|(service, id)| (service, container_pids(&id)))
+            .collect()
+    }
+
+    /// Every process in every running container, named by its service.
+    pub fn processes(&self) -> Vec<(String, u32)> {
+        self.pids_by_service()
+            .into_iter()
+            .flat_map(|(service, pids)| pids.into_iter().map(move |pid| (service.clone(), pid)))
             .collect()
     }
 

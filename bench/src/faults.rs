@@ -208,7 +208,7 @@ fn injection(
         Some(s) => variant
             .service_pid(s)
             .with_context(|| format!("no pid of {s}")),
-        None => variant.pids.first().copied().context("no pid"),
+        None => variant.pids().first().copied().context("no pid"),
     };
     Ok(match &plan.action {
         Action::Panic(prefixes) => {

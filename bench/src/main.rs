@@ -466,7 +466,7 @@ fn compare(
     }
     let ports: Vec<(String, u64)> = systems
         .iter()
-        .filter(|v| !v.pids.is_empty())
+        .filter(|v| !v.processes.is_empty())
         .map(|v| (v.name.clone(), v.ports()))
         .collect();
     lap(&mut elapsed, "start");
@@ -637,7 +637,7 @@ fn measure(
             .with_context(|| format!("preparing {}", v.name))?;
         records.push(VariantRecord {
             name: v.name.clone(),
-            processes: v.pids.len().max(1),
+            processes: v.processes.len().max(1),
             start_to_ready_ms: v.start_to_ready.map(|d| d.as_secs_f64() * 1000.0),
             rss_idle_bytes: v.rss_bytes(),
             rss_loaded_bytes: None,

@@ -223,7 +223,13 @@ impl Profile {
 
     /// The workload of a variant (seeded: both variants get the same).
     pub fn workload(&self) -> anyhow::Result<Workload> {
-        let mut config = WorkloadConfig::small(42, "b");
+        self.workload_prefixed("b")
+    }
+
+    /// The same workload with its ids under another prefix (a run against
+    /// a deployment that already holds the first one's).
+    pub fn workload_prefixed(&self, prefix: &str) -> anyhow::Result<Workload> {
+        let mut config = WorkloadConfig::small(42, prefix);
         config.accounts = self.accounts;
         config.hot_accounts = self.hot_accounts.min(self.accounts);
         config.hot_fraction = self.hot_fraction;

@@ -8,7 +8,7 @@
 use std::time::Duration;
 
 use anyhow::Context;
-use shared_domain::workload::{Workload, WorkloadConfig};
+use shared_domain::workload::Workload;
 
 use crate::cpu::CpuMeter;
 use crate::scenarios::{self, Profile, RunRecord, Scenario, Target};
@@ -86,10 +86,8 @@ pub fn run(load: &Load) -> anyhow::Result<RunRecord> {
 }
 
 fn fresh_workload(profile: &Profile) -> anyhow::Result<Workload> {
-    let mut config: WorkloadConfig = profile.workload()?.config().clone();
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?;
-    config.prefix = format!("l{:x}", now.as_millis());
-    Ok(Workload::new(config)?)
+    profile.workload_prefixed(&format!("l{:x}", now.as_millis()))
 }
 
 /// The run in one line.

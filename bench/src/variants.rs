@@ -31,11 +31,9 @@ pub struct Variant {
     launch: Option<(PathBuf, Vec<String>)>,
     /// Start-to-ready, when we started it.
     pub start_to_ready: Option<Duration>,
-    /// PIDs of every process of the variant (for RSS and CPU).
-    pub pids: Vec<u32>,
-    /// What each of [`Variant::pids`] is (a service's name, `launcher`),
-    /// for the CPU by process; empty where unknown.
-    pub names: Vec<String>,
+    /// Every process of the variant (for RSS and CPU): what it is (a
+    /// service's name, `launcher`, `microlith`) and its PID.
+    pub processes: Vec<(String, u32)>,
     /// The launcher's ports file (microservices only).
     pub ports_file: Option<PathBuf>,
     /// Its compose project, under `--deploy compose` (torn down on drop).
@@ -267,8 +265,7 @@ impl Variant {
             base: base.clone(),
             children: vec![(child, Some(stdin))],
             start_to_ready: None,
-            pids: vec![pid],
-            names: vec!["microlith".to_owned()],
+            processes: vec![("microlith".to_owned(), pid)],
             ports_file: None,
             compose: None,
             successors: Successors::default(),
@@ -333,8 +330,7 @@ impl Variant {
             base: base.clone(),
             children: vec![(child, Some(stdin))],
             start_to_ready: None,
-            pids: Vec::new(),
-            names: Vec::new(),
+            processes: Vec::new(),
             ports_file: Some(ports_file.clone()),
             compose: None,
             successors: Successors::default(),
@@ -348,13 +344,13 @@ impl Variant {
         let rows = ports["services"].as_array().cloned().unwrap_or_default();
         for row in &rows {
             if let (Some(pid), Some(name)) = (row["pid"].as_u64(), row["name"].as_str()) {
-                variant.pids.push(pid as u32);
-                variant.names.push(name.to_owned());
+                variant.processes.push((name.to_owned(), pid as u32));
             }
         }
         if let Some(launcher) = ports["launcher_pid"].as_u64() {
-            variant.pids.push(launcher as u32);
-            variant.names.push("launcher".to_owned());
+            variant
+                .processes
+                .push(("launcher".to_owned(), launcher as u32));
         }
         Ok(variant)
     }
@@ -367,8 +363,7 @@ impl Variant {
             base: base.trim_end_matches('/').to_owned(),
             children: Vec::new(),
             start_to_ready: None,
-            pids: Vec::new(),
-            names: Vec::new(),
+            processes: Vec::new(),
             ports_file: None,
             compose: None,
             successors: Successors::default(),
@@ -402,8 +397,7 @@ impl Variant {
             base,
             children: Vec::new(),
             start_to_ready: Some(start_to_ready),
-            pids: project.pids(),
-            names: Vec::new(),
+            processes: project.processes(),
             ports_file: None,
             compose: Some(project),
             successors: Successors::default(),
@@ -416,8 +410,13 @@ impl Variant {
     fn live_pids(&self) -> Vec<u32> {
         match &self.compose {
             Some(project) => project.pids(),
-            None => self.pids.clone(),
+            None => self.pids(),
         }
+    }
+
+    /// The PIDs of [`Variant::processes`].
+    pub fn pids(&self) -> Vec<u32> {
+        self.processes.iter().map(|(_, pid)| *pid).collect()
     }
 
     /// Ports it listens on: one per service from the ports file or the
@@ -486,21 +485,13 @@ impl Variant {
     pub fn cpu_meter(&self) -> crate::cpu::CpuMeter {
         use crate::cpu::CpuMeter;
         match &self.compose {
-            Some(project) => CpuMeter::of_groups(
-                project
-                    .containers()
-                    .into_iter()
-                    .map(|(service, id)| (service, crate::compose::container_pids(&id)))
-                    .collect(),
-            ),
-            None if self.names.len() == self.pids.len() => CpuMeter::of_groups(
-                self.names
+            Some(project) => CpuMeter::of_groups(project.pids_by_service()),
+            None => CpuMeter::of_groups(
+                self.processes
                     .iter()
-                    .cloned()
-                    .zip(self.pids.iter().map(|pid| vec![*pid]))
+                    .map(|(name, pid)| (name.clone(), vec![*pid]))
                     .collect(),
             ),
-            None => CpuMeter::of_pids(self.pids.clone()),
         }
     }
 
