@@ -37,7 +37,7 @@ fn request(n: u64) -> TransferRequest {
 }
 
 fn serialization(c: &mut Criterion) {
-    bench::charts::register_font();
+    bench::output::charts::register_font();
     let mut group = c.benchmark_group("serialization");
     let json =
         br#"{"transfer_id":"t-000000000042","from":"alice-0001","to":"bob-0002","amount":12345}"#;
@@ -172,7 +172,7 @@ impl Shard {
 }
 
 fn storage(c: &mut Criterion) {
-    bench::charts::register_font();
+    bench::output::charts::register_font();
     let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("temp dir under target/");
     let mut group = c.benchmark_group("storage");
     group

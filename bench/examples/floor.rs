@@ -13,7 +13,8 @@
 use std::time::Duration;
 
 use anyhow::Context;
-use bench::load::{Outcome, Plan};
+use bench::generator::load::Plan;
+use bench::record::Outcome;
 
 fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
@@ -39,14 +40,14 @@ fn main() -> anyhow::Result<()> {
         .map(|s| s.parse())
         .transpose()
         .context("IN_FLIGHT: the most requests in flight")?
-        .unwrap_or(bench::report::WRK_CONNECTIONS);
-    let (base, _echo) = bench::scenarios::start_echo()?;
+        .unwrap_or(bench::generator::wrk::CONNECTIONS);
+    let (base, _echo) = bench::generator::echo::start()?;
     let echo_url = format!("{base}/echo");
     let client_rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
         .build()?;
-    let http = bench::client::Client::new(Duration::from_secs(5));
+    let http = bench::generator::client::Client::new(Duration::from_secs(5));
     let plan = Plan {
         rate,
         duration: Duration::from_secs(secs),
@@ -58,9 +59,9 @@ fn main() -> anyhow::Result<()> {
     let (cpu0, segs0, threads0) = (
         process_cpu_seconds()?,
         tcp_out_segments()?,
-        bench::scenarios::cpu_by_thread_name().unwrap_or_default(),
+        bench::generator::echo::cpu_by_thread_name().unwrap_or_default(),
     );
-    let stats = bench::load::run(client_rt.handle(), plan, move |_| {
+    let stats = bench::generator::load::run(client_rt.handle(), plan, move |_| {
         let (http, base) = (http.clone(), base.clone());
         async move {
             match http.request(&base, false, "/echo", None).await {
@@ -80,7 +81,7 @@ fn main() -> anyhow::Result<()> {
         cpu * 1e6 / made,
         segs as f64 / made,
     );
-    let threads = bench::scenarios::cpu_by_thread_name().unwrap_or_default();
+    let threads = bench::generator::echo::cpu_by_thread_name().unwrap_or_default();
     let by_thread: Vec<String> = threads
         .iter()
         .map(|(name, ns)| {
@@ -98,7 +99,7 @@ fn main() -> anyhow::Result<()> {
             tcp_out_segments()?,
             children_cpu_seconds()?,
         );
-        let wrk = bench::report::run_wrk(&echo_url, secs as f64)
+        let wrk = bench::generator::wrk::run(&echo_url, secs as f64)
             .context("wrk is not installed or its output did not parse")?;
         let (cpu, segs, wrk_cpu) = (
             process_cpu_seconds()? - cpu0,

@@ -13,32 +13,11 @@
 //! and the cost part measures that configuration beside the sized one in
 //! every run.
 
-use serde::{Deserialize, Serialize};
+use crate::record::{ProcessRuntime, Sizing};
 
 /// The service processes of the microservices (gateway, transfers,
 /// accounts, ledger, chat); the launcher runs one worker of its own.
 pub const SERVICE_PROCESSES: usize = 5;
-
-/// How the microservices' runtimes are sized.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "kebab-case")]
-pub enum Sizing {
-    /// The cores split evenly among the service processes, at least one
-    /// worker each.
-    Sized,
-    /// Tokio's default: one worker per core in every process.
-    TokioDefault,
-}
-
-impl Sizing {
-    /// The name on the command line and in reports.
-    pub fn name(self) -> &'static str {
-        match self {
-            Sizing::Sized => "sized",
-            Sizing::TokioDefault => "tokio-default",
-        }
-    }
-}
 
 /// The cores both variants get, and the sizing of the microservices.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -48,17 +27,6 @@ pub struct Budget {
     pub cores: usize,
     /// How the microservices' runtimes are sized to them.
     pub sizing: Sizing,
-}
-
-/// One process's runtime, as `env.json` records it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ProcessRuntime {
-    /// `microlith` or `microservices`.
-    pub variant: String,
-    /// The process (`microlith`, `gateway`, …, `launcher`).
-    pub process: String,
-    /// Its tokio worker threads.
-    pub workers: usize,
 }
 
 impl Budget {

@@ -1,49 +1,40 @@
-//! The comparison harness. What the criterion benches of every crate
-//! share is in `bench-support`, below the variants.
+//! The comparison harness, as a pipeline:
 //!
-//! # Layout
-//! - [`budget`]: the core budget and each variant's runtime sizing (a
-//!   policy of the harness, recorded in `env.json`).
-//! - [`client`]: the generator's lean HTTP/1.1 client (httparse over
-//!   kept-alive TCP connections).
-//! - [`images`]: the container images (static musl binaries FROM scratch).
-//! - [`load`]: the open-loop load generator (latency from the schedule,
-//!   so coordinated omission cannot hide a stall).
-//! - [`oha`]: the generator cross-checked against oha at the same rates.
-//! - [`scenarios`]: what runs against each variant, and the invariant checks.
-//! - [`single`]: `bench load`, one fixed-rate run against a running deployment.
-//! - [`cpu`]: the CPU time of a system's processes, by process, for a run's window.
-//! - [`procfs`]: every read of `/proc` (threads and their CPU, memory,
-//!   children, the machine's facts).
-//! - [`cost`]: lines of code by purpose, build time and binary sizes,
-//!   the per-request cost of tracing, mTLS and service tokens.
-//! - [`compose`]: both variants as Docker Compose projects (`--deploy compose`).
-//! - [`fairness`]: the fairness ledger of REPORT.md (each difference between
-//!   the variants, its switch and its measured effect).
-//! - [`fanout`]: one chat post delivered over WebSocket to many
-//!   subscribers; delivery latency and nothing lost.
-//! - [`faults`]: the same faults made to each variant under load.
-//! - [`variants`]: starting, measuring and stopping the systems under test.
-//! - [`report`]: raw.json, runs.csv, env.json and REPORT.md (rendered from
-//!   raw.json alone).
-//! - [`charts`]: SVG and PNG charts from raw.json (plotters, bundled font).
+//! ```text
+//! record  ←  part  ←  job  →  output
+//!    ↑        ↑               (reads records only)
+//!    └── generator, target
+//! ```
+//!
+//! - [`record`]: what a run measured, as `raw.json` stores it: plain data,
+//!   importing nothing from the rest of the crate.
+//! - [`generator`]: the load: the open-loop generator (latency from the
+//!   schedule, so coordinated omission cannot hide a stall), its lean
+//!   HTTP/1.1 client, the echo endpoint (the floor), wrk.
+//! - [`target`]: the systems under test: local processes, Docker Compose
+//!   projects, their images.
+//! - [`part`]: each part of a comparison, measuring and returning records:
+//!   latency, fan-out, faults, cost, the read model's lag, the time
+//!   breakdown, the cross-check against oha.
+//! - [`output`]: the run's folder: `raw.json`, `env.json`, `runs.csv`,
+//!   `REPORT.md` and the charts, rendered from the records alone; it never
+//!   starts a process.
+//! - [`analysis`]: what the output reads off the records (medians over
+//!   repeats, the curve's knee).
+//! - [`job`]: one per subcommand, wiring the rest together with progress.
+//! - [`budget`], [`cpu`], [`procfs`]: the core budget both variants get,
+//!   and the CPU and memory of their processes.
+//!
+//! What the criterion benches of every crate share is in `bench-support`,
+//! below the variants.
 
-pub mod breakdown;
+pub mod analysis;
 pub mod budget;
-pub mod charts;
-pub mod client;
-pub mod compose;
-pub mod cost;
 pub mod cpu;
-pub mod fairness;
-pub mod fanout;
-pub mod faults;
-pub mod images;
-pub mod lag;
-pub mod load;
-pub mod oha;
+pub mod generator;
+pub mod job;
+pub mod output;
+pub mod part;
 pub mod procfs;
-pub mod report;
-pub mod scenarios;
-pub mod single;
-pub mod variants;
+pub mod record;
+pub mod target;

@@ -14,7 +14,8 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use bench::cpu::CpuMeter;
-use bench::load::{self, Outcome, Plan};
+use bench::generator::load::{self, Plan};
+use bench::record::Outcome;
 
 const FIXTURE: &str = "BENCH_CPU_FIXTURE";
 

@@ -1,5 +1,5 @@
 //! `cargo run --release --bin bench` and the harness's build of the
-//! variants (`bench::variants::BUILD_ARGS`) must resolve every shared
+//! variants (`bench::target::build::BUILD_ARGS`) must resolve every shared
 //! dependency with the same features: otherwise each build recompiles what
 //! the other compiled (ring, rustls, tonic, reqwest and the microservices,
 //! about two minutes per compare on 2 cores) and a first run on a clean
@@ -10,7 +10,7 @@ use std::collections::BTreeSet;
 /// Every package of the normal and build graph with its features, as
 /// `cargo tree` resolves them for `packages` built together.
 fn tree(packages: &[&str]) -> BTreeSet<String> {
-    let mut command = bench::variants::cargo();
+    let mut command = bench::target::build::cargo();
     command
         .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
         .args([
@@ -41,7 +41,7 @@ fn tree(packages: &[&str]) -> BTreeSet<String> {
 
 #[test]
 fn bench_alone_resolves_the_same_features_as_the_harness_build() {
-    let harness: Vec<&str> = bench::variants::BUILD_ARGS
+    let harness: Vec<&str> = bench::target::build::BUILD_ARGS
         .chunks(2)
         .filter(|pair| pair[0] == "--bin")
         .map(|pair| pair[1])
@@ -76,7 +76,7 @@ fn the_harness_cargo_drops_the_variables_cargo_set_for_it() {
             && std::env::var_os("CARGO_MANIFEST_DIR").is_some(),
         "run under cargo"
     );
-    let command = bench::variants::cargo();
+    let command = bench::target::build::cargo();
     let removed: Vec<_> = command
         .get_envs()
         .filter(|(_, v)| v.is_none())

@@ -12,7 +12,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use bench::images::{IMAGES, image_refs};
+use bench::target::images::{IMAGES, image_refs};
 
 /// The schema version validated against: what current kind node images run.
 const KUBERNETES: &str = "1.33.0";

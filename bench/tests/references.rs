@@ -14,10 +14,10 @@ fn committed_reports_are_their_raw_data_rendered() {
             continue;
         }
         let raw =
-            bench::report::Raw::read(&dir).unwrap_or_else(|e| panic!("{}: {e:#}", dir.display()));
+            bench::record::Raw::read(&dir).unwrap_or_else(|e| panic!("{}: {e:#}", dir.display()));
         let committed =
             std::fs::read_to_string(dir.join("REPORT.md")).expect("REPORT.md beside raw.json");
-        let rendered = raw.render();
+        let rendered = bench::output::report::render(&raw);
         let differing: Vec<(&str, &str)> = committed
             .lines()
             .zip(rendered.lines())

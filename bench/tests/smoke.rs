@@ -98,7 +98,8 @@ fn compare_smoke_run_writes_a_full_result_set() -> anyhow::Result<()> {
     }
     let cost = &raw["cost"];
     anyhow::ensure!(
-        cost["features"].as_array().map(Vec::len) == Some(bench::cost::feature_configs().len()),
+        cost["features"].as_array().map(Vec::len)
+            == Some(bench::part::cost::feature_configs().len()),
         "every cost configuration: {cost}"
     );
     // Each fixed-rate run of a variant has its own window's CPU; the floor

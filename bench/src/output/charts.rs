@@ -10,8 +10,9 @@ use hdrhistogram::Histogram;
 use plotters::coord::combinators::WithKeyPoints;
 use plotters::prelude::*;
 
-use crate::report::{Raw, decode_histogram};
-use crate::scenarios::{FaultRecord, Scenario};
+use crate::output::micros;
+use crate::record::histogram::decode_histogram;
+use crate::record::{FaultRecord, Raw, Scenario};
 
 const WIDTH: u32 = 1000;
 const HEIGHT: u32 = 600;
@@ -57,7 +58,7 @@ pub fn names(raw: &Raw) -> Vec<String> {
     if !curve_series(raw).is_empty() {
         names.push("throughput-p99-transfer".into());
     }
-    if !crate::breakdown::rows(raw).is_empty() {
+    if !crate::output::report::breakdown::rows(raw).is_empty() {
         names.push("time-breakdown".into());
     }
     if !fanout_series(raw).is_empty() {
@@ -96,7 +97,7 @@ pub fn render(raw: &Raw, dir: &Path) -> anyhow::Result<Vec<String>> {
         both!(dir, &name, throughput(&curve));
         written.push(name);
     }
-    let rows = crate::breakdown::rows(raw);
+    let rows = crate::output::report::breakdown::rows(raw);
     if !rows.is_empty() {
         let name = "time-breakdown".to_owned();
         both!(dir, &name, time_breakdown(&rows));
@@ -166,7 +167,7 @@ fn cost_bars(raw: &Raw) -> Vec<CostPanel> {
             .map(|b| b as f64 / 1048576.0)
     });
     panel("CPU per transfer (µs)", &|n| {
-        raw.cpu_per_request(n, crate::scenarios::Scenario::Transfer)
+        raw.cpu_per_request(n, crate::record::Scenario::Transfer)
             .or_else(|| {
                 variant(n)
                     .and_then(|v| v.cpu_ms_per_request)
@@ -402,21 +403,6 @@ fn log_axis(lo: f64, hi: f64) -> WithKeyPoints<LogCoord<f64>> {
     (lo..hi).log_scale().with_key_points(keys)
 }
 
-/// A duration in microseconds as a short axis label.
-pub(crate) fn micros(us: f64) -> String {
-    let trim = |v: f64| {
-        let s = format!("{v:.1}");
-        s.strip_suffix(".0").map_or(s.clone(), str::to_owned)
-    };
-    if us < 1000.0 {
-        format!("{} µs", trim(us))
-    } else if us < 1_000_000.0 {
-        format!("{} ms", trim(us / 1000.0))
-    } else {
-        format!("{} s", trim(us / 1e6))
-    }
-}
-
 /// The x position of a percentile on a "nines" axis: -log10(1 - p).
 fn nines(percentile: f64) -> f64 {
     -(1.0 - percentile / 100.0).max(1e-6).log10()
@@ -514,7 +500,7 @@ where
 /// hop budget.
 fn time_breakdown<DB: DrawingBackend>(
     area: DrawingArea<DB, plotters::coord::Shift>,
-    rows: &[crate::breakdown::Row],
+    rows: &[crate::output::report::breakdown::Row],
 ) -> ChartResult
 where
     DB::ErrorType: 'static,
@@ -540,7 +526,7 @@ where
     let (panels, legend) = area.split_vertically(area.dim_in_pixel().1.saturating_sub(40));
     let cells = panels.split_evenly((scenarios.len().max(1), 1));
     for (cell, scenario) in cells.iter().zip(&scenarios) {
-        let of: Vec<&crate::breakdown::Row> =
+        let of: Vec<&crate::output::report::breakdown::Row> =
             rows.iter().filter(|r| r.scenario == *scenario).collect();
         let max = of
             .iter()
@@ -842,21 +828,21 @@ mod tests {
     fn a_fault_timeline_is_drawn_over_its_sending_window_only() {
         // 6 s at 300/s in 100 ms buckets: 60 buckets, and a 61st holding
         // the last answers, which came in after the sending stopped.
-        let bucket = crate::load::Bucket {
+        let bucket = crate::record::Bucket {
             ok: 30,
             failed: 0,
             max_latency_ns: 1_000_000,
         };
         let mut timeline = vec![bucket; 60];
-        timeline.push(crate::load::Bucket {
+        timeline.push(crate::record::Bucket {
             ok: 1,
             failed: 0,
             max_latency_ns: 1_000_000,
         });
-        let mut f = crate::scenarios::FaultRecord {
+        let mut f = crate::record::FaultRecord {
             variant: "microlith".into(),
             kind: "crash".into(),
-            scenario: crate::scenarios::Scenario::Transfer,
+            scenario: crate::record::Scenario::Transfer,
             fault: "f".into(),
             rate: 300.0,
             bucket_ms: 100,
@@ -866,7 +852,7 @@ mod tests {
             failed: 0,
             ok: 1801,
             timeline,
-            audit: serde_json::Value::Null,
+            audit: None,
             outcomes: Vec::new(),
             unfinished: 0,
         };

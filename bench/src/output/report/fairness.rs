@@ -5,8 +5,7 @@
 
 use std::fmt::Write as _;
 
-use crate::cost::{Cost, FINE_PATH, FeatureCost, TOKIO_DEFAULT};
-use crate::report::Raw;
+use crate::record::{Cost, FINE_PATH, FeatureCost, Raw, TOKIO_DEFAULT};
 
 /// One row: what differs, why, its switch, and what it did in this run.
 struct Row {
@@ -48,12 +47,13 @@ fn change(base: Option<&FeatureCost>, other: Option<&FeatureCost>, other_name: &
 }
 
 /// Writes the ledger section.
-pub fn render(raw: &Raw, md: &mut String) {
+pub(super) fn render(raw: &Raw, md: &mut String) {
     let cost = raw.cost.as_ref();
     let base = feature(cost, "microservices", "baseline");
-    let policy = raw.env["runtimes"]["policy"]
-        .as_str()
-        .unwrap_or("not recorded (a run from before 2026-11-28: tokio's default in every process)");
+    let policy = raw.env.runtimes.as_ref().map_or(
+        "not recorded (a run from before 2026-11-28: tokio's default in every process)",
+        |r| r.policy.as_str(),
+    );
     let timed = raw.runs.iter().any(|r| r.breakdown.is_some());
     let mut rows = vec![
         Row {

@@ -11,7 +11,9 @@ use anyhow::Context;
 use shared_domain::workload::Workload;
 
 use crate::cpu::CpuMeter;
-use crate::scenarios::{self, Profile, RunRecord, Scenario, Target};
+use crate::generator::load::Plan;
+use crate::part::latency::{self, Target};
+use crate::record::{Profile, RunRecord, Scenario};
 
 /// What to run.
 #[derive(Debug, Clone)]
@@ -55,7 +57,7 @@ pub fn run(load: &Load) -> anyhow::Result<RunRecord> {
     if load.scenario != Scenario::Floor {
         let api = contract::Api::new(&load.base)?;
         runtime
-            .block_on(scenarios::prepare(&api, &workload))
+            .block_on(crate::generator::requests::prepare(&api, &workload))
             .with_context(|| {
                 format!("opening the workload's accounts and rooms on {}", load.base)
             })?;
@@ -69,11 +71,11 @@ pub fn run(load: &Load) -> anyhow::Result<RunRecord> {
                 .collect(),
         )
     });
-    let http = crate::client::Client::new(Duration::from_secs(10));
-    Ok(scenarios::run_one(
+    let http = crate::generator::client::Client::new(Duration::from_secs(10));
+    Ok(latency::run_one(
         runtime.handle(),
         &http,
-        profile.plan(load.rate),
+        Plan::fixed(&profile, load.rate),
         Target {
             name: "target",
             base: &load.base,

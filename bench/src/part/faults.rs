@@ -30,12 +30,15 @@
 //! killed from outside, as by a crash or the OOM killer, is restarted.
 
 use std::path::Path;
+pub mod run;
+
 use std::time::Duration;
 
 use anyhow::Context;
 
-use crate::scenarios::{self, FaultRecord, Profile, Scenario};
-use crate::variants::Variant;
+use crate::generator::Runtimes;
+use crate::record::{FaultRecord, Profile, Scenario};
+use crate::target::local::Variant;
 
 /// What is done to the variant.
 #[derive(Debug, Clone)]
@@ -256,7 +259,7 @@ fn injection(
         }
         Action::ContainerKill(service) => {
             let id = container_of(variant, service)?;
-            Box::new(move || match crate::compose::container_pid(&id) {
+            Box::new(move || match crate::target::compose::container_pid(&id) {
                 Some(pid) => signal(pid, rustix::process::Signal::KILL),
                 None => eprintln!("no process of container {id} to kill"),
             })
@@ -264,14 +267,14 @@ fn injection(
         Action::ContainerPause(service) => {
             let id = container_of(variant, service)?;
             Box::new(move || {
-                crate::compose::docker(&["pause", &id]);
+                crate::target::compose::docker(&["pause", &id]);
                 std::thread::sleep(pause);
-                crate::compose::docker(&["unpause", &id]);
+                crate::target::compose::docker(&["unpause", &id]);
             })
         }
         Action::Partition(service) => {
             let id = container_of(variant, service)?;
-            let networks = crate::compose::networks(&id);
+            let networks = crate::target::compose::networks(&id);
             anyhow::ensure!(
                 !networks.is_empty(),
                 "container {id} of {service} is on no network"
@@ -279,25 +282,27 @@ fn injection(
             let service = service.to_string();
             Box::new(move || {
                 for n in &networks {
-                    crate::compose::docker(&["network", "disconnect", n, &id]);
+                    crate::target::compose::docker(&["network", "disconnect", n, &id]);
                 }
                 std::thread::sleep(pause);
                 // Back under its service name, which its callers resolve.
                 for n in &networks {
-                    crate::compose::docker(&["network", "connect", "--alias", &service, n, &id]);
+                    crate::target::compose::docker(&[
+                        "network", "connect", "--alias", &service, n, &id,
+                    ]);
                 }
             })
         }
         Action::Restart(service) => {
             let id = container_of(variant, service)?;
             Box::new(move || {
-                crate::compose::docker(&["restart", "-t", "10", &id]);
+                crate::target::compose::docker(&["restart", "-t", "10", &id]);
             })
         }
         Action::ContainerUpgrade(service) => {
             let id = container_of(variant, service)?;
             Box::new(move || {
-                crate::compose::docker(&["kill", "-s", "HUP", &id]);
+                crate::target::compose::docker(&["kill", "-s", "HUP", &id]);
             })
         }
     })
@@ -342,11 +347,10 @@ pub fn run_all(
     profile: &Profile,
     plans: &[FaultPlan],
     instances: Instances<'_>,
-    client_rt: &tokio::runtime::Runtime,
-    control: &tokio::runtime::Runtime,
+    runtimes: &Runtimes,
     mut progress: impl FnMut(&FaultPlan),
 ) -> anyhow::Result<Vec<FaultRecord>> {
-    let http = crate::client::Client::new(Duration::from_secs(10));
+    let http = crate::generator::client::Client::new(Duration::from_secs(10));
     // Early enough to leave room for the recovery, late enough for a norm.
     let at = Duration::from_secs_f64(profile.fault_seconds * 0.3);
     let pause = Duration::from_secs_f64(profile.fault_pause_s);
@@ -354,7 +358,7 @@ pub fn run_all(
     for (n, plan) in plans.iter().enumerate() {
         progress(plan);
         let durable = ["--storage".to_owned(), "durable".to_owned()];
-        let variant = control.block_on(async {
+        let variant = runtimes.control.block_on(async {
             match instances {
                 // Images run with durable storage on a fresh volume.
                 Instances::Compose { workspace } => {
@@ -387,15 +391,17 @@ pub fn run_all(
         let outcome = (|| {
             let mut workload = profile.workload()?;
             let api = contract::Api::new(&variant.base)?;
-            control.block_on(scenarios::prepare(&api, &workload))?;
-            let inject = injection(plan, &variant, control.handle(), pause)?;
+            runtimes
+                .control
+                .block_on(crate::generator::requests::prepare(&api, &workload))?;
+            let inject = injection(plan, &variant, runtimes.control.handle(), pause)?;
             let rate = if plan.scenario == Scenario::Post {
                 profile.fault_rate.min(profile.post_rate * 2.0)
             } else {
                 profile.fault_rate
             };
-            let run = scenarios::run_fault(
-                client_rt.handle(),
+            let run = run::run_fault(
+                runtimes.client.handle(),
                 &http,
                 plan.variant,
                 &variant.base,
@@ -408,11 +414,11 @@ pub fn run_all(
                 inject,
             );
             // A violation fails the run loudly.
-            let mut record = control.block_on(run.check(&api, &workload))?;
+            let mut record = runtimes.control.block_on(run.check(&api, &workload))?;
             record.kind = plan.kind.to_owned();
             anyhow::Ok(record)
         })();
-        control.block_on(variant.stop());
+        runtimes.control.block_on(variant.stop());
         records.push(
             outcome.with_context(|| format!("{} {} failure recovery", plan.variant, plan.kind))?,
         );

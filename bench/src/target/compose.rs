@@ -26,7 +26,7 @@ pub struct Project {
 
 /// `docker compose` (the plugin) if it answers, else `docker-compose`.
 fn program() -> anyhow::Result<Vec<String>> {
-    use crate::images::ok;
+    use crate::target::build::ok;
     if ok(Command::new("docker").args(["compose", "version"])) {
         Ok(vec!["docker".into(), "compose".into()])
     } else if ok(Command::new("docker-compose").arg("version")) {

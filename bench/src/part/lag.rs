@@ -5,7 +5,7 @@
 //! and after the load and keeps the difference: the lag of exactly the
 //! entries that run produced.
 
-use serde::{Deserialize, Serialize};
+use crate::record::LagRecord;
 
 /// The histogram as the ledger's `/metrics` shows it at one moment.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -53,44 +53,26 @@ pub fn parse(page: &str) -> Option<Sample> {
     seen.then_some(sample)
 }
 
-/// The lag of the entries applied between two samples.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct LagRecord {
-    /// Entries applied in between.
-    pub entries: u64,
-    /// Their mean lag, milliseconds.
-    pub mean_ms: f64,
-    /// Share of them applied within each bound (seconds), finite bounds only.
-    pub within: Vec<(f64, f64)>,
-}
-
-impl LagRecord {
-    /// `after` minus `before` (`before` absent: nothing was applied yet).
-    pub fn between(before: Option<&Sample>, after: &Sample) -> Option<LagRecord> {
-        let empty = Sample::default();
-        let before = before.unwrap_or(&empty);
-        let entries = after.count.checked_sub(before.count)?;
-        if entries == 0 {
-            return None;
-        }
-        let earlier = |le: f64| before.buckets.iter().find(|b| b.0 == le).map_or(0, |b| b.1);
-        let within = after
-            .buckets
-            .iter()
-            .filter(|b| b.0.is_finite())
-            .map(|&(le, n)| (le, n.saturating_sub(earlier(le)) as f64 / entries as f64))
-            .collect();
-        Some(LagRecord {
-            entries,
-            mean_ms: (after.sum_s - before.sum_s).max(0.0) * 1000.0 / entries as f64,
-            within,
-        })
+/// `after` minus `before` (`before` absent: nothing was applied yet).
+pub fn between(before: Option<&Sample>, after: &Sample) -> Option<LagRecord> {
+    let empty = Sample::default();
+    let before = before.unwrap_or(&empty);
+    let entries = after.count.checked_sub(before.count)?;
+    if entries == 0 {
+        return None;
     }
-
-    /// The smallest bound holding at least `share` of the entries, seconds.
-    pub fn bound_for(&self, share: f64) -> Option<f64> {
-        self.within.iter().find(|w| w.1 >= share).map(|w| w.0)
-    }
+    let earlier = |le: f64| before.buckets.iter().find(|b| b.0 == le).map_or(0, |b| b.1);
+    let within = after
+        .buckets
+        .iter()
+        .filter(|b| b.0.is_finite())
+        .map(|&(le, n)| (le, n.saturating_sub(earlier(le)) as f64 / entries as f64))
+        .collect();
+    Some(LagRecord {
+        entries,
+        mean_ms: (after.sum_s - before.sum_s).max(0.0) * 1000.0 / entries as f64,
+        within,
+    })
 }
 
 /// GETs `url` (a ledger's `/metrics`) and reads the histogram.
@@ -122,7 +104,7 @@ mod tests {
             sum_s: 0.3,
             count: 20,
         };
-        let lag = LagRecord::between(Some(&before), &after).expect("entries in between");
+        let lag = between(Some(&before), &after).expect("entries in between");
         assert_eq!(lag.entries, 80);
         assert!((lag.mean_ms - 2.5).abs() < 1e-9, "{lag:?}");
         assert_eq!(
@@ -131,11 +113,8 @@ mod tests {
         );
         assert_eq!(lag.bound_for(0.99), Some(0.01));
         // From nothing: all of it; nothing in between: no record.
-        assert_eq!(
-            LagRecord::between(None, &after).map(|l| l.entries),
-            Some(100)
-        );
-        assert_eq!(LagRecord::between(Some(&after), &after), None);
+        assert_eq!(between(None, &after).map(|l| l.entries), Some(100));
+        assert_eq!(between(Some(&after), &after), None);
         assert_eq!(parse("ledger_entries_total 3\n"), None);
     }
 }

@@ -11,8 +11,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
+use crate::record::{ImageRecord, ImagesRecord};
+use crate::target::build::ok;
 use anyhow::{Context, bail};
-use serde::{Deserialize, Serialize};
 
 /// The target of the static binaries.
 pub const TARGET: &str = "x86_64-unknown-linux-musl";
@@ -156,41 +157,6 @@ impl Image {
     }
 }
 
-/// What one image cost.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct ImageRecord {
-    /// Its name.
-    pub name: String,
-    /// `mvm/<name>:local`.
-    pub reference: String,
-    /// Its size as the engine reports it, bytes.
-    pub bytes: u64,
-    /// The static binary inside, bytes.
-    pub binary_bytes: u64,
-    /// `docker build` of it, seconds (the binaries already built).
-    pub build_s: f64,
-}
-
-/// What `bench images` built.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct ImagesRecord {
-    /// The static release build of both binaries, seconds (incremental:
-    /// as long as the build took this time, not from scratch).
-    pub cargo_build_s: f64,
-    /// Every image.
-    pub images: Vec<ImageRecord>,
-}
-
-/// What running in containers takes: the images, and the deployment
-/// files of each variant with their lines.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct Containers {
-    /// The images as built for this run.
-    pub images: ImagesRecord,
-    /// (variant, file relative to the workspace, non-blank non-comment lines).
-    pub files: Vec<(String, String, u64)>,
-}
-
 /// The deployment files of each variant (compose file, Kubernetes
 /// manifests), with their lines that are neither blank nor comments. The
 /// NetworkPolicies count for the microservices: all but one of them
@@ -231,14 +197,6 @@ pub fn image_refs(text: &str) -> Vec<String> {
 /// Where the build contexts and `images.json` go.
 pub fn images_dir(workspace: &Path) -> PathBuf {
     workspace.join("target").join("images")
-}
-
-/// Whether `cmd` runs and succeeds, its output discarded.
-pub(crate) fn ok(cmd: &mut Command) -> bool {
-    cmd.stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
 }
 
 /// Makes sure the musl target, a musl C compiler (for ring) and Docker
@@ -292,7 +250,7 @@ pub fn build_all(workspace: &Path, mut progress: impl FnMut(&str)) -> anyhow::Re
     ensure_toolchain()?;
     progress("static release binaries (cargo, musl)");
     let started = Instant::now();
-    let status = crate::variants::cargo()
+    let status = crate::target::build::cargo()
         .current_dir(workspace)
         .args([
             "build",

@@ -25,65 +25,7 @@ use hdrhistogram::Histogram;
 use parking_lot::Mutex;
 
 use crate::cpu::CpuMeter;
-
-/// How a request ended, as the load generator counts it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Outcome {
-    /// A success answer.
-    Ok,
-    /// A domain refusal that is a correct answer (409: insufficient funds,
-    /// a conflict): the system worked.
-    Refused,
-    /// Refused for load (429).
-    Shed,
-    /// Unavailable (503).
-    Unavailable,
-    /// Accepted but not finished in time (202).
-    Pending,
-    /// Any other error answer (4xx/5xx), a transport error, or a timeout.
-    Error,
-}
-
-impl Outcome {
-    /// Every outcome, in report order.
-    pub const ALL: [Outcome; 6] = [
-        Outcome::Ok,
-        Outcome::Refused,
-        Outcome::Shed,
-        Outcome::Unavailable,
-        Outcome::Pending,
-        Outcome::Error,
-    ];
-
-    /// Its name in results.
-    pub fn name(self) -> &'static str {
-        match self {
-            Outcome::Ok => "ok",
-            Outcome::Refused => "refused_409",
-            Outcome::Shed => "shed_429",
-            Outcome::Unavailable => "unavailable_503",
-            Outcome::Pending => "pending_202",
-            Outcome::Error => "error",
-        }
-    }
-
-    /// The outcome of a name in results.
-    pub fn of_name(name: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|o| o.name() == name)
-    }
-
-    /// Reads an HTTP status.
-    pub fn of_status(status: u16) -> Self {
-        match status {
-            200..=201 => Outcome::Ok,
-            202 => Outcome::Pending,
-            409 => Outcome::Refused,
-            429 => Outcome::Shed,
-            503 => Outcome::Unavailable,
-            _ => Outcome::Error,
-        }
-    }
-}
+use crate::record::{Bucket, Outcome, Profile, too_many_errors};
 
 /// One constant-rate run.
 #[derive(Debug, Clone, Copy)]
@@ -105,6 +47,47 @@ pub struct Plan {
 }
 
 impl Plan {
+    /// One step of `profile`'s throughput–latency curve.
+    pub fn curve_step(profile: &Profile, rate: f64) -> Self {
+        Self {
+            rate,
+            duration: Duration::from_secs_f64(profile.curve_step_s),
+            warmup: Duration::from_secs_f64(0.5_f64.min(profile.curve_step_s)),
+            max_in_flight: 1024,
+            drain: Duration::from_secs(3),
+            timeline: None,
+        }
+    }
+
+    /// The plan of one step of the generator's own ceiling: a curve step
+    /// with as many requests in flight as wrk has connections.
+    ///
+    /// The curve lets up to 1024 requests be in flight, so that a system's
+    /// stall meets the burst real users would make. Against the echo at
+    /// its highest rates that costs the generator itself: each hiccup
+    /// opens connections, and the extra sockets' wake-ups and segments
+    /// made the floor saturate at 160 000/s where 32 in flight sustained
+    /// 170 000/s (`cargo run --release -p bench --example floor -- 160000
+    /// 5 1024`, against `... 32`; 2026-11-27, Intel Xeon, 2 cores).
+    pub fn ceiling_step(profile: &Profile, rate: f64) -> Self {
+        Self {
+            max_in_flight: crate::generator::wrk::CONNECTIONS,
+            ..Self::curve_step(profile, rate)
+        }
+    }
+
+    /// One of `profile`'s fixed-rate runs.
+    pub fn fixed(profile: &Profile, rate: f64) -> Self {
+        Self {
+            rate,
+            duration: Duration::from_secs_f64(profile.duration_s),
+            warmup: Duration::from_secs_f64(profile.warmup_s),
+            max_in_flight: 512,
+            drain: Duration::from_secs(5),
+            timeline: None,
+        }
+    }
+
     /// When request `i` is due, counted from the start.
     pub fn due(&self, i: u64) -> Duration {
         Duration::from_secs_f64(i as f64 / self.rate)
@@ -119,17 +102,6 @@ impl Plan {
     pub fn in_warmup(&self, i: u64) -> bool {
         self.due(i) < self.warmup
     }
-}
-
-/// One bucket of a run's timeline.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct Bucket {
-    /// Answered ok (or refused with a correct 409).
-    pub ok: u64,
-    /// Answered otherwise (429, 503, 202, errors).
-    pub failed: u64,
-    /// The slowest latency from the schedule among them, ns.
-    pub max_latency_ns: u64,
 }
 
 /// What a run measured.
@@ -515,19 +487,6 @@ where
         system_cpu_s,
         system_cpu_by_process,
     }
-}
-
-/// Whether errors (shed, unavailable, pending, failed) are over 1 % of the
-/// answers: a system answering fast by refusing is not keeping the rate.
-/// Refusals (409) are correct answers.
-pub fn too_many_errors(outcomes: &[(Outcome, u64)]) -> bool {
-    let answered: u64 = outcomes.iter().map(|(_, n)| n).sum();
-    let errors: u64 = outcomes
-        .iter()
-        .filter(|(o, _)| !matches!(o, Outcome::Ok | Outcome::Refused))
-        .map(|(_, n)| n)
-        .sum();
-    errors as f64 > 0.01 * answered as f64
 }
 
 #[cfg(test)]

@@ -12,64 +12,12 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use crate::generator::load::Plan;
+use crate::record::{CrossCheck, CrossCheckRecord, OHA_CONNECTIONS, Profile, Scenario};
 use anyhow::{Context, bail};
-use serde::{Deserialize, Serialize};
 
 /// The oha release the harness builds.
 pub const OHA_VERSION: &str = "1.16.0";
-
-/// How far apart the two generators' p50 and p99 may be before the report
-/// flags the difference: 15 %.
-pub const AGREEMENT: f64 = 0.15;
-
-/// oha's connections: enough for the rates of the cross-check (a few
-/// thousand per second at sub-millisecond latency).
-pub const CONNECTIONS: usize = 16;
-
-/// One endpoint at one rate, measured by both generators.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct CrossCheck {
-    /// `floor` (the echo endpoint) or a variant.
-    pub target: String,
-    /// What was requested (path).
-    pub path: String,
-    /// Requests per second, both.
-    pub rate: f64,
-    /// Seconds each generator ran.
-    pub seconds: f64,
-    /// Ours: p50 and p99 from the schedule, µs.
-    pub ours_p50_us: f64,
-    /// Ours.
-    pub ours_p99_us: f64,
-    /// oha's p50 with `--latency-correction`, µs.
-    pub oha_p50_us: f64,
-    /// oha's p99.
-    pub oha_p99_us: f64,
-    /// oha's achieved rate.
-    pub oha_rate: f64,
-    /// Answers oha got that were not 200.
-    pub oha_errors: u64,
-    /// The exact oha command.
-    pub command: String,
-}
-
-impl CrossCheck {
-    /// Whether both percentiles agree within [`AGREEMENT`] (as a share of
-    /// oha's).
-    pub fn agrees(&self) -> bool {
-        let close = |ours: f64, theirs: f64| (ours - theirs).abs() <= AGREEMENT * theirs.max(1e-9);
-        close(self.ours_p50_us, self.oha_p50_us) && close(self.ours_p99_us, self.oha_p99_us)
-    }
-}
-
-/// The cross-check of a run: oha's version and every comparison.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct CrossCheckRecord {
-    /// `oha --version`.
-    pub oha_version: String,
-    /// Each endpoint and rate.
-    pub checks: Vec<CrossCheck>,
-}
 
 /// Where the harness keeps oha.
 pub fn binary(workspace: &Path) -> PathBuf {
@@ -87,7 +35,7 @@ pub fn ensure_installed(workspace: &Path, progress: impl FnMut(u64)) -> anyhow::
     if oha.exists() {
         return Ok(oha);
     }
-    let mut command = crate::variants::cargo();
+    let mut command = crate::target::build::cargo();
     command
         .args([
             "install",
@@ -98,7 +46,7 @@ pub fn ensure_installed(workspace: &Path, progress: impl FnMut(u64)) -> anyhow::
             "--root",
         ])
         .arg(workspace.join("target").join("tools"));
-    let installed = crate::variants::cargo_counting(command, progress)?;
+    let installed = crate::target::build::cargo_counting(command, progress)?;
     if !installed.status.success() || !oha.exists() {
         bail!(
             "cargo install oha {OHA_VERSION} failed: {}\n{}",
@@ -141,7 +89,7 @@ pub fn command(oha: &Path, url: &str, rate: f64, seconds: f64) -> Command {
         "-z",
         &format!("{seconds:.0}s"),
         "-c",
-        &CONNECTIONS.to_string(),
+        &OHA_CONNECTIONS.to_string(),
         "--latency-correction",
         "--no-tui",
         "--output-format",
@@ -198,7 +146,7 @@ pub struct Endpoint<'a> {
     /// Its base URL.
     pub base: &'a str,
     /// `Floor` (GET /echo) or `Balance` (GET /v1/accounts/{id}).
-    pub scenario: crate::scenarios::Scenario,
+    pub scenario: Scenario,
     /// The scenario's workload (ours draws its account ids from it).
     pub workload: &'a mut shared_domain::workload::Workload,
 }
@@ -208,13 +156,13 @@ pub struct Endpoint<'a> {
 pub fn cross_check(
     oha: &Path,
     runtime: &tokio::runtime::Handle,
-    http: &crate::client::Client,
-    profile: &crate::scenarios::Profile,
+    http: &crate::generator::client::Client,
+    profile: &Profile,
     rates: &[f64],
     endpoints: &mut [Endpoint<'_>],
     mut progress: impl FnMut(&str, f64),
 ) -> anyhow::Result<CrossCheckRecord> {
-    use crate::scenarios::{Scenario, Target};
+    use crate::part::latency::Target;
     let mut record = CrossCheckRecord {
         oha_version: version(oha),
         checks: Vec::new(),
@@ -231,10 +179,10 @@ pub fn cross_check(
                 base: endpoint.base,
                 meter: None,
             };
-            let ours = crate::scenarios::run_one(
+            let ours = crate::part::latency::run_one(
                 runtime,
                 http,
-                profile.plan(*rate),
+                Plan::fixed(profile, *rate),
                 target,
                 endpoint.scenario,
                 0,
@@ -265,81 +213,6 @@ pub fn cross_check(
     Ok(record)
 }
 
-/// The report's section.
-pub fn render(record: &CrossCheckRecord, md: &mut String) {
-    use std::fmt::Write as _;
-    let _ = writeln!(md, "\n## The generator cross-checked against oha\n");
-    let _ = writeln!(
-        md,
-        "The same endpoints at the same rates, one generator after the other: ours (warm-up excluded) and `{}` \
-         (open loop with `--latency-correction`, its {CONNECTIONS} connections, latency from the schedule too). \
-         They should agree within {:.0} % at p50 and p99; a row that does not is marked.\n",
-        if record.oha_version.is_empty() {
-            "oha"
-        } else {
-            &record.oha_version
-        },
-        AGREEMENT * 100.0
-    );
-    let _ = writeln!(
-        md,
-        "| target | path | rate/s | ours p50 µs | oha p50 µs | ours p99 µs | oha p99 µs | oha achieved/s | oha errors | agree |"
-    );
-    let _ = writeln!(md, "|---|---|---|---|---|---|---|---|---|---|");
-    for c in &record.checks {
-        let _ = writeln!(
-            md,
-            "| {} | `{}` | {:.0} | {:.0} | {:.0} ({:+.0} %) | {:.0} | {:.0} ({:+.0} %) | {:.0} | {} | {} |",
-            c.target,
-            c.path,
-            c.rate,
-            c.ours_p50_us,
-            c.oha_p50_us,
-            100.0 * (c.ours_p50_us - c.oha_p50_us) / c.oha_p50_us.max(1e-9),
-            c.ours_p99_us,
-            c.oha_p99_us,
-            100.0 * (c.ours_p99_us - c.oha_p99_us) / c.oha_p99_us.max(1e-9),
-            c.oha_rate,
-            c.oha_errors,
-            if c.agrees() { "yes" } else { "**no**" }
-        );
-    }
-    if let Some(c) = record.checks.first() {
-        let _ = writeln!(md, "\nCommand (for the first row): `{}`.", c.command);
-    }
-    if record
-        .checks
-        .iter()
-        .any(|c| !c.agrees() && c.rate <= TIMER_TICKS_PER_S)
-    {
-        let _ = writeln!(
-            md,
-            "\nAt every rate oha also hands each request from its scheduler to a connection task through a channel (a wake-up across the threads \
-             of its own runtime, on the cores the system under test uses) before it is sent, and that wait is in its figures; ours sends from the \
-             worker that was released. This run does not separate that hand-off from the rest, so a row at or below {TIMER_TICKS_PER_S:.0}/s that \
-             disagrees (mostly at p99) is marked, not explained."
-        );
-    }
-    if record
-        .checks
-        .iter()
-        .any(|c| !c.agrees() && c.rate > TIMER_TICKS_PER_S)
-    {
-        let _ = writeln!(
-            md,
-            "\nWhy the rows above {TIMER_TICKS_PER_S:.0}/s are not expected to agree: oha releases `-q` requests by sleeping on tokio's timer, \
-             whose resolution is one millisecond, and `--latency-correction` starts each request's clock when the scheduler wakes, not at its \
-             scheduled time (oha 1.16.0, `src/client.rs`, `work_until_with_qps_latency_correction`). Above {TIMER_TICKS_PER_S:.0}/s it therefore sends \
-             its requests in bursts, rate/1000 at each tick, through a channel to its connection tasks: each burst queues at the server and in oha itself, \
-             and that queueing is in its figures. Ours releases every request at its own time (a `timerfd`, microseconds) and measures from it \
-             (`bench/src/load.rs`). At {TIMER_TICKS_PER_S:.0}/s and below, one request per tick, their medians should agree."
-        );
-    }
-}
-
-/// Ticks per second of tokio's timer, on which oha schedules its requests.
-const TIMER_TICKS_PER_S: f64 = 1000.0;
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -359,54 +232,9 @@ mod tests {
             parse("{}").is_err(),
             "a missing field is an error, not a zero"
         );
-        let check = |ours_p50: f64| CrossCheck {
-            target: "floor".into(),
-            path: "/echo".into(),
-            rate: 1000.0,
-            seconds: 5.0,
-            ours_p50_us: ours_p50,
-            ours_p99_us: 1100.0,
-            oha_p50_us: 200.0,
-            oha_p99_us: 1000.0,
-            oha_rate: 999.5,
-            oha_errors: 0,
-            command: String::new(),
-        };
-        assert!(check(225.0).agrees());
-        assert!(!check(240.0).agrees(), "20 % apart");
-        // Disagreement past oha's one request per timer tick is explained;
-        // at or below it, it is only marked.
-        let render_of = |checks: Vec<CrossCheck>| {
-            let mut md = String::new();
-            render(
-                &CrossCheckRecord {
-                    oha_version: "oha 1.16.0".into(),
-                    checks,
-                },
-                &mut md,
-            );
-            md
-        };
-        let below = render_of(vec![check(240.0)]);
         assert!(
-            below.contains("**no**") && !below.contains("Why the rows above"),
-            "{below}"
-        );
-        assert!(below.contains("is marked, not explained"), "{below}");
-        assert!(
-            !render_of(vec![check(225.0)]).contains("hands each request"),
-            "agreement needs no note"
-        );
-        let above = render_of(vec![
-            check(225.0),
-            CrossCheck {
-                rate: 4000.0,
-                ..check(100.0)
-            },
-        ]);
-        assert!(
-            above.contains("Why the rows above 1000/s are not expected to agree"),
-            "{above}"
+            parse(json).is_ok_and(|r| r.p99_us > r.p50_us),
+            "oha's p99 is read apart from its p50"
         );
     }
 }

@@ -9,85 +9,16 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use serde::{Deserialize, Serialize};
 use tokei::{Config, LanguageType, Languages};
 
-use crate::budget::{Budget, Sizing};
-use crate::load::Outcome;
-use crate::scenarios::{self, Profile, Scenario};
-use crate::variants::Variant;
-
-/// Everything this module measured.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct Cost {
-    /// Lines of code by area.
-    pub code: Vec<CodeArea>,
-    /// Versioned proto packages (`package` lines of the .proto files).
-    pub proto_packages: Vec<String>,
-    /// Release builds and binaries.
-    pub builds: Vec<BuildCost>,
-    /// The transfer load with each fabric feature on.
-    pub features: Vec<FeatureCost>,
-    /// Files of the private CA the microservices' `--mtls` generated
-    /// (certificates and keys).
-    pub pki_files: Option<u64>,
-    /// Listening ports per variant (when started here).
-    pub ports: Vec<(String, u64)>,
-}
-
-/// Lines of one area of the code.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct CodeArea {
-    /// `both`, `microlith` or `microservices`.
-    pub variant: String,
-    /// What the code is for.
-    pub area: String,
-    /// Files counted.
-    pub files: u64,
-    /// Lines of code (no comments, no blanks).
-    pub code: u64,
-    /// Lines of comments.
-    pub comments: u64,
-}
-
-/// A release build from scratch, and its binary.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct BuildCost {
-    /// Variant (its cargo package).
-    pub variant: String,
-    /// Seconds of `cargo build --release -p <variant>` in an empty target
-    /// directory (none: not measured in this profile).
-    pub seconds: Option<f64>,
-    /// Crates compiled by that build.
-    pub crates: Option<u64>,
-    /// Size of the release binary, bytes.
-    pub binary_bytes: u64,
-}
-
-/// One configuration under the same transfer load.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct FeatureCost {
-    /// Variant.
-    pub variant: String,
-    /// `baseline`, `tokens`, `mtls`, `mtls+tokens`, `spans logged`.
-    pub config: String,
-    /// Transfers per second.
-    pub rate: f64,
-    /// Latency from the schedule, microseconds.
-    pub p50_us: f64,
-    /// 99th.
-    pub p99_us: f64,
-    /// CPU of every process of the variant per answered request, µs.
-    pub cpu_us_per_request: Option<f64>,
-    /// The same by process, for a variant of several; not recorded before
-    /// 2026-11-28's session 11.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub cpu_us_by_process: Vec<(String, f64)>,
-    /// Answers other than 200/409.
-    pub errors: u64,
-    /// Span records logged per request (`spans logged` only).
-    pub spans_per_request: Option<f64>,
-}
+use crate::budget::Budget;
+use crate::generator::Runtimes;
+use crate::generator::load::Plan;
+use crate::part::latency;
+use crate::record::{
+    CodeArea, Cost, FINE_PATH, FeatureCost, Outcome, Profile, Scenario, Sizing, TOKIO_DEFAULT,
+};
+use crate::target::local::Variant;
 
 /// The areas counted: (variant, area, paths relative to the workspace).
 /// Every file of `microlith/src` and `microservices/src` must be in one
@@ -307,7 +238,7 @@ pub fn timed_build(
     let dir = root.join("target").join("build-cost").join(variant);
     let _ = std::fs::remove_dir_all(&dir);
     let started = Instant::now();
-    let mut command = crate::variants::cargo();
+    let mut command = crate::target::build::cargo();
     command
         .current_dir(root)
         .args([
@@ -319,7 +250,7 @@ pub fn timed_build(
             "--target-dir",
         ])
         .arg(&dir);
-    let built = crate::variants::cargo_counting(command, progress)?;
+    let built = crate::target::build::cargo_counting(command, progress)?;
     let seconds = started.elapsed().as_secs_f64();
     let _ = std::fs::remove_dir_all(&dir);
     anyhow::ensure!(
@@ -345,13 +276,6 @@ pub struct FeatureConfig {
     /// The runtimes' sizing, when not the run's own.
     pub sizing: Option<Sizing>,
 }
-
-/// The name of the microservices' configuration with one call per saga
-/// step (`--transfer-path fine`).
-pub const FINE_PATH: &str = "fine transfer path";
-/// The name of the microservices' configuration with tokio's default
-/// runtimes (one worker per core in every process).
-pub const TOKIO_DEFAULT: &str = "tokio-default runtimes";
 
 /// The configurations of [`feature_costs`]: each variant as the run
 /// starts it (`baseline`), then the microservices with one switch turned
@@ -410,11 +334,10 @@ pub fn feature_costs(
     bin: &Path,
     scratch: &Path,
     budget: &Budget,
-    client_rt: &tokio::runtime::Runtime,
-    control: &tokio::runtime::Runtime,
+    runtimes: &Runtimes,
     mut progress: impl FnMut(&str, &str),
 ) -> anyhow::Result<()> {
-    let http = crate::client::Client::new(Duration::from_secs(10));
+    let http = crate::generator::client::Client::new(Duration::from_secs(10));
     for (
         n,
         FeatureConfig {
@@ -435,7 +358,7 @@ pub fn feature_costs(
         std::fs::create_dir_all(&dir)?;
         let args: Vec<String> = args.iter().map(|s| (*s).to_owned()).collect();
         let log = dir.join("services.log");
-        let started = control.block_on(async {
+        let started = runtimes.control.block_on(async {
             if variant == "microlith" {
                 Variant::microlith(bin, &args, &budget).await
             } else {
@@ -445,18 +368,20 @@ pub fn feature_costs(
         let outcome = (|| {
             let mut workload = profile.workload()?;
             let api = contract::Api::new(&started.base)?;
-            control.block_on(scenarios::prepare(&api, &workload))?;
+            runtimes
+                .control
+                .block_on(crate::generator::requests::prepare(&api, &workload))?;
             let lines_before = count_lines(&log);
             let meter = started.cpu_meter();
-            let target = scenarios::Target {
+            let target = latency::Target {
                 name: variant,
                 base: &started.base,
                 meter: Some(&meter),
             };
-            let record = scenarios::run_one(
-                client_rt.handle(),
+            let record = latency::run_one(
+                runtimes.client.handle(),
                 &http,
-                profile.plan(profile.cost_rate),
+                Plan::fixed(profile, profile.cost_rate),
                 target,
                 Scenario::Transfer,
                 0,
@@ -468,7 +393,7 @@ pub fn feature_costs(
                 .any(|(k, _)| *k == "MICROSERVICES_LOG_SPANS")
                 .then(|| {
                     // Warm-up requests log spans too: divide by everything sent.
-                    let sent = (profile.plan(profile.cost_rate).total()).max(1);
+                    let sent = (Plan::fixed(profile, profile.cost_rate).total()).max(1);
                     count_lines(&log).saturating_sub(lines_before) as f64 / sent as f64
                 });
             if args.iter().any(|a| a == "--mtls") {
@@ -493,7 +418,7 @@ pub fn feature_costs(
                 spans_per_request: spans,
             })
         })();
-        control.block_on(started.stop());
+        runtimes.control.block_on(started.stop());
         cost.features
             .push(outcome.with_context(|| format!("{variant} {config}"))?);
         let _ = std::fs::remove_dir_all(&dir);

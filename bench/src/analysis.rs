@@ -1,0 +1,108 @@
+//! What the output reads off the records: medians over repeats with
+//! their spread, the knee of the throughput curve, the floor's rate. Read
+//! only; nothing here measures.
+
+use crate::record::{Raw, RunRecord, Scenario};
+
+/// The median of `values` (the upper one of an even count); `None` when
+/// there are none.
+pub fn median(mut values: Vec<f64>) -> Option<f64> {
+    if values.is_empty() {
+        return None;
+    }
+    values.sort_by(f64::total_cmp);
+    Some(values[values.len() / 2])
+}
+
+impl Raw {
+    pub fn runs_of(&self, variant: &str, scenario: Scenario) -> Vec<&RunRecord> {
+        self.runs
+            .iter()
+            .filter(|r| !r.curve && r.variant == variant && r.scenario == scenario)
+            .collect()
+    }
+
+    /// Median of a field over repeats, with its min and max.
+    pub fn spread(
+        runs: &[&RunRecord],
+        field: impl Fn(&RunRecord) -> f64,
+    ) -> Option<(f64, f64, f64)> {
+        let mut values: Vec<f64> = runs.iter().map(|r| field(r)).collect();
+        if values.is_empty() {
+            return None;
+        }
+        values.sort_by(f64::total_cmp);
+        Some((
+            values[values.len() / 2],
+            values[0],
+            values[values.len() - 1],
+        ))
+    }
+
+    /// The median over the fixed-rate runs of `variant`'s CPU per request
+    /// in `scenario` (recorded windows only), µs.
+    pub fn cpu_per_request(&self, variant: &str, scenario: Scenario) -> Option<f64> {
+        let runs: Vec<&RunRecord> = self
+            .runs_of(variant, scenario)
+            .into_iter()
+            .filter(|r| r.cpu_us_per_request.is_some())
+            .collect();
+        Self::spread(&runs, |r| r.cpu_us_per_request.unwrap_or(0.0)).map(|(median, _, _)| median)
+    }
+
+    /// The highest curve step `variant` sustained, and whether it was the
+    /// last step tried (so the true limit may be higher).
+    pub fn sustained(&self, variant: &str) -> Option<(f64, bool)> {
+        let best = self.highest_step(variant, |r| !r.saturated)?;
+        Some((
+            best,
+            !self
+                .runs
+                .iter()
+                .any(|r| r.curve && r.variant == variant && r.saturated),
+        ))
+    }
+
+    /// The highest curve step `variant` kept without saturating and with
+    /// its p99 under the profile's bound (`None`: no curve for it; 0: no
+    /// step stayed under).
+    pub fn within_tail_bound(&self, variant: &str) -> Option<f64> {
+        let bound_us = self.profile.curve_p99_bound_ms * 1000.0;
+        self.highest_step(variant, |r| !r.saturated && r.p99_us <= bound_us)
+    }
+
+    /// The highest rate among `variant`'s curve steps that pass `keep`
+    /// (`None`: no curve for it; 0: none passed).
+    pub fn highest_step(&self, variant: &str, keep: impl Fn(&RunRecord) -> bool) -> Option<f64> {
+        let mut steps = self
+            .runs
+            .iter()
+            .filter(|r| r.curve && r.variant == variant)
+            .peekable();
+        steps.peek()?;
+        Some(
+            steps
+                .filter(|r| keep(r))
+                .map(|r| r.rate)
+                .fold(0.0, f64::max),
+        )
+    }
+
+    /// The most a variant answered per second on the curve, overdriven
+    /// steps included: what a closed-loop tool reports as its rate (its
+    /// latency then all queueing).
+    pub fn peak(&self, variant: &str) -> f64 {
+        self.runs
+            .iter()
+            .filter(|r| r.curve && r.variant == variant)
+            .map(|r| r.achieved_rate)
+            .fold(0.0, f64::max)
+    }
+
+    pub fn floor_rate(&self) -> f64 {
+        self.runs
+            .iter()
+            .find(|r| r.scenario == Scenario::Floor)
+            .map_or(0.0, |r| r.rate)
+    }
+}

@@ -1,0 +1,509 @@
+//! The load-driven parts of a comparison against systems already
+//! running: fixed-rate latency and fan-out (repeats interleaved across
+//! the variants), the throughput–latency curve, the generator's own
+//! ceiling, the cross-check against oha, and the audit after it all.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use indicatif::ProgressBar;
+use shared_domain::workload::Workload;
+
+use super::{Part, progress};
+use crate::cpu::CpuMeter;
+use crate::generator::Runtimes;
+use crate::generator::client::Client;
+use crate::generator::load::Plan;
+use crate::part::latency::Target;
+use crate::part::{cross_check, fanout, lag, latency};
+use crate::record::{
+    CrossCheckRecord, FanoutRecord, Profile, ReplicaRecord, RunRecord, Scenario, VariantRecord,
+    WrkRecord,
+};
+use crate::target::local::Variant;
+
+/// What the load-driven parts recorded.
+pub(super) struct Runs {
+    /// Fixed-rate runs and curve steps, the floor's included.
+    pub(super) runs: Vec<RunRecord>,
+    /// Fan-out runs.
+    pub(super) fanout: Vec<FanoutRecord>,
+    /// wrk against the echo endpoint, when installed.
+    pub(super) wrk: Option<WrkRecord>,
+    /// The generator against oha.
+    pub(super) cross_check: Option<CrossCheckRecord>,
+}
+
+/// One system under test and what the parts keep for it.
+struct Subject<'a> {
+    variant: &'a Variant,
+    /// Its workload, continued from run to run (fresh ids each time).
+    workload: Workload,
+    /// The CPU of its processes (none for a deployment not started here).
+    meter: Option<CpuMeter>,
+    /// The ledger's metrics, for the read model's lag.
+    ledger_metrics: Option<String>,
+    lag_before: Option<lag::Sample>,
+    record: VariantRecord,
+}
+
+/// What every step needs: the profile, the runtimes, the client, the
+/// echo endpoint (the floor) and the progress bar.
+struct Session<'a> {
+    profile: &'a Profile,
+    runtimes: &'a Runtimes,
+    http: Client,
+    echo: String,
+    bar: ProgressBar,
+    lag_http: reqwest::Client,
+}
+
+impl Session<'_> {
+    /// One run of `scenario` at `plan` against `target`.
+    fn run(
+        &self,
+        plan: Plan,
+        target: Target<'_>,
+        scenario: Scenario,
+        repeat: u32,
+        workload: &mut Workload,
+    ) -> RunRecord {
+        latency::run_one(
+            self.runtimes.client.handle(),
+            &self.http,
+            plan,
+            target,
+            scenario,
+            repeat,
+            workload,
+        )
+    }
+
+    fn floor(&self) -> Target<'_> {
+        Target {
+            name: "floor",
+            base: &self.echo,
+            meter: None,
+        }
+    }
+}
+
+/// Runs the load-driven `parts` against `systems` and audits them after.
+pub(super) fn measure(
+    profile: &Profile,
+    parts: &[Part],
+    systems: &[Variant],
+    oha: Option<&Path>,
+    runtimes: &Runtimes,
+) -> anyhow::Result<(Runs, Vec<VariantRecord>)> {
+    let (echo, _echo_guard) = crate::generator::echo::start()?;
+    let mut subjects = Vec::new();
+    let lag_http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()?;
+    for v in systems {
+        subjects.push(subject(profile, v, runtimes, &lag_http)?);
+    }
+    let (latency_on, fanout_on, curve_on) = (
+        parts.contains(&Part::Latency),
+        parts.contains(&Part::Fanout),
+        parts.contains(&Part::Curve),
+    );
+    let n = systems.len() as u64;
+    let per_repeat = if latency_on {
+        profile.scenarios().len() as u64 * n + 1
+    } else {
+        0
+    } + if fanout_on { n } else { 0 };
+    let runs_total = profile.repeats as u64 * per_repeat
+        + if curve_on {
+            profile.curve_rates.len() as u64 * (n + 1)
+        } else {
+            0
+        };
+    let session = Session {
+        profile,
+        runtimes,
+        http: Client::new(Duration::from_secs(10)),
+        echo,
+        bar: progress(runs_total, "runs"),
+        lag_http,
+    };
+    let mut out = Runs {
+        runs: Vec::new(),
+        fanout: Vec::new(),
+        wrk: None,
+        cross_check: None,
+    };
+    for repeat in 0..profile.repeats {
+        if latency_on {
+            fixed_rates(&session, &mut subjects, repeat, &mut out.runs)?;
+        }
+        if fanout_on {
+            fanouts(&session, &subjects, repeat, &mut out.fanout)?;
+        }
+    }
+    if curve_on {
+        let floor = curve(&session, &mut subjects, &mut out.runs)?;
+        out.wrk = ceiling(&session, floor, &mut out.runs)?;
+    }
+    if let Some(oha) = oha
+        && latency_on
+    {
+        out.cross_check = Some(cross_check(&session, oha, &mut subjects)?);
+    }
+    session
+        .bar
+        .finish_with_message("load done; checking invariants");
+    let started = Instant::now();
+    for s in &mut subjects {
+        audit(&session, s)?;
+    }
+    if started.elapsed() > Duration::from_secs(60) {
+        bail!("invariant checks took over a minute");
+    }
+    Ok((out, subjects.into_iter().map(|s| s.record).collect()))
+}
+
+/// Opens `v`'s workload and notes what it is before any load.
+fn subject<'a>(
+    profile: &Profile,
+    v: &'a Variant,
+    runtimes: &Runtimes,
+    lag_http: &reqwest::Client,
+) -> anyhow::Result<Subject<'a>> {
+    let workload = profile.workload()?;
+    let api = contract::Api::new(&v.base)?;
+    runtimes
+        .control
+        .block_on(crate::generator::requests::prepare(&api, &workload))
+        .with_context(|| format!("preparing {}", v.name))?;
+    let record = VariantRecord {
+        name: v.name.clone(),
+        processes: v.processes.len().max(1),
+        start_to_ready_ms: v.start_to_ready.map(|d| d.as_secs_f64() * 1000.0),
+        rss_idle_bytes: v.rss_bytes(),
+        rss_loaded_bytes: None,
+        cpu_ms_per_request: None,
+        audit: None,
+        replicas: v
+            .replica_rss()
+            .into_iter()
+            .map(|(service, rss)| ReplicaRecord {
+                start_to_listening_ms: v
+                    .replicas
+                    .iter()
+                    .find(|r| r.0 == service)
+                    .and_then(|r| r.1)
+                    .map(|d| d.as_secs_f64() * 1000.0),
+                service,
+                rss_idle_bytes: rss,
+                rss_loaded_bytes: None,
+            })
+            .collect(),
+        replication_lag: None,
+    };
+    // The microservices' read model: its lag histogram before and after.
+    let ledger_metrics = v
+        .service_addr("ledger")
+        .map(|a| format!("http://{a}/metrics"));
+    let lag_before = ledger_metrics
+        .as_ref()
+        .and_then(|u| runtimes.control.block_on(lag::sample(lag_http, u)));
+    Ok(Subject {
+        variant: v,
+        workload,
+        // The CPU of each variant's own processes, read around each run's
+        // recorded window.
+        meter: Some(v.cpu_meter()).filter(|m| !m.pids().is_empty()),
+        ledger_metrics,
+        lag_before,
+        record,
+    })
+}
+
+/// One repeat of the fixed-rate runs: the floor, then each scenario
+/// against each variant in turn.
+fn fixed_rates(
+    session: &Session<'_>,
+    subjects: &mut [Subject<'_>],
+    repeat: u32,
+    runs: &mut Vec<RunRecord>,
+) -> anyhow::Result<()> {
+    let profile = session.profile;
+    let scenarios = profile.scenarios();
+    let floor_rate = scenarios.iter().map(|(_, r)| *r).fold(0.0, f64::max);
+    let mut floor_workload = profile.workload()?;
+    session
+        .bar
+        .set_message(format!("repeat {} floor", repeat + 1));
+    runs.push(session.run(
+        Plan::fixed(profile, floor_rate),
+        session.floor(),
+        Scenario::Floor,
+        repeat,
+        &mut floor_workload,
+    ));
+    session.bar.inc(1);
+    for (scenario, rate) in scenarios {
+        for s in subjects.iter_mut() {
+            session.bar.set_message(format!(
+                "repeat {} {} {} at {rate:.0}/s",
+                repeat + 1,
+                s.variant.name,
+                scenario.name()
+            ));
+            let target = Target {
+                name: &s.variant.name,
+                base: &s.variant.base,
+                meter: s.meter.as_ref(),
+            };
+            let record = session.run(
+                Plan::fixed(profile, rate),
+                target,
+                scenario,
+                repeat,
+                &mut s.workload,
+            );
+            runs.push(record);
+            session.bar.inc(1);
+        }
+    }
+    Ok(())
+}
+
+/// One repeat of the fan-out run against each variant.
+fn fanouts(
+    session: &Session<'_>,
+    subjects: &[Subject<'_>],
+    repeat: u32,
+    out: &mut Vec<FanoutRecord>,
+) -> anyhow::Result<()> {
+    let profile = session.profile;
+    for s in subjects {
+        let v = s.variant;
+        session.bar.set_message(format!(
+            "repeat {} {} fan-out to {} sockets at {:.0} posts/s",
+            repeat + 1,
+            v.name,
+            profile.fanout_subscribers,
+            profile.fanout_rate
+        ));
+        let record = fanout::run(
+            session.runtimes.client.handle(),
+            session.runtimes.control.handle(),
+            &session.http,
+            &v.name,
+            &v.base,
+            &format!("fanout-r{repeat}"),
+            profile.fanout_subscribers,
+            Plan::fixed(profile, profile.fanout_rate),
+            repeat,
+        )
+        .with_context(|| format!("{} fan-out", v.name))?;
+        out.push(record);
+        session.bar.inc(1);
+    }
+    Ok(())
+}
+
+/// Where the curve left the floor: whether it saturated, the p50 of its
+/// first step, and its workload.
+struct Floor {
+    saturated: bool,
+    first_p50: Option<f64>,
+    workload: Workload,
+}
+
+/// Past the knee, requests queue: the median grew fivefold over the
+/// first step's (a stall of the shared machine moves the tail of one
+/// step, not its median).
+fn past_knee(record: &RunRecord, first_p50: f64) -> bool {
+    record.p50_us > 5.0 * first_p50
+}
+
+/// The throughput–latency curve of transfers: steps the rate up until
+/// each variant (and the generator's floor) saturates.
+fn curve(
+    session: &Session<'_>,
+    subjects: &mut [Subject<'_>],
+    runs: &mut Vec<RunRecord>,
+) -> anyhow::Result<Floor> {
+    let profile = session.profile;
+    let mut floor = Floor {
+        saturated: false,
+        first_p50: None,
+        workload: profile.workload()?,
+    };
+    let mut saturated = vec![false; subjects.len()];
+    let mut first_p50: Vec<Option<f64>> = vec![None; subjects.len()];
+    for rate in &profile.curve_rates {
+        for (i, s) in subjects.iter_mut().enumerate() {
+            session.bar.inc(1);
+            if saturated[i] {
+                continue;
+            }
+            session
+                .bar
+                .set_message(format!("curve: {} at {rate:.0}/s", s.variant.name));
+            let target = Target {
+                name: &s.variant.name,
+                base: &s.variant.base,
+                meter: s.meter.as_ref(),
+            };
+            let mut record = session.run(
+                Plan::curve_step(profile, *rate),
+                target,
+                Scenario::Transfer,
+                0,
+                &mut s.workload,
+            );
+            record.curve = true;
+            let first = *first_p50[i].get_or_insert(record.p50_us);
+            record.saturated |= past_knee(&record, first);
+            saturated[i] = record.saturated;
+            runs.push(record);
+        }
+        session.bar.inc(1);
+        if floor.saturated {
+            continue;
+        }
+        session
+            .bar
+            .set_message(format!("curve: floor at {rate:.0}/s"));
+        let mut record = session.run(
+            Plan::curve_step(profile, *rate),
+            session.floor(),
+            Scenario::Floor,
+            0,
+            &mut floor.workload,
+        );
+        record.curve = true;
+        let first = *floor.first_p50.get_or_insert(record.p50_us);
+        record.saturated |= past_knee(&record, first);
+        floor.saturated = record.saturated;
+        runs.push(record);
+    }
+    Ok(floor)
+}
+
+/// The generator's own ceiling. First wrk, a standard closed-loop tool,
+/// against the same echo endpoint when it is installed; then the floor
+/// alone, with as many requests in flight as wrk has connections,
+/// stepped at fractions of wrk's rate (or, without wrk, at the profile's
+/// fixed rates) past the curve until it saturates.
+fn ceiling(
+    session: &Session<'_>,
+    mut floor: Floor,
+    runs: &mut Vec<RunRecord>,
+) -> anyhow::Result<Option<WrkRecord>> {
+    let profile = session.profile;
+    let bar = &session.bar;
+    bar.inc_length(1);
+    bar.set_message("wrk against the echo endpoint");
+    let wrk = crate::generator::wrk::run(
+        &format!("{}/echo", session.echo),
+        profile.curve_step_s.max(2.0),
+    );
+    bar.inc(1);
+    let last_curve_rate = profile.curve_rates.last().copied().unwrap_or(0.0);
+    let rates: Vec<f64> = match &wrk {
+        Some(w) => profile
+            .generator_wrk_fractions
+            .iter()
+            .map(|f| (f * w.requests_per_s / 1000.0).round() * 1000.0)
+            .collect(),
+        None => profile.generator_rates.clone(),
+    }
+    .into_iter()
+    .filter(|r| *r > last_curve_rate)
+    .collect();
+    bar.inc_length(rates.len() as u64);
+    for rate in &rates {
+        bar.inc(1);
+        if floor.saturated {
+            continue;
+        }
+        bar.set_message(format!("generator ceiling: floor at {rate:.0}/s"));
+        let mut record = session.run(
+            Plan::ceiling_step(profile, *rate),
+            session.floor(),
+            Scenario::Floor,
+            0,
+            &mut floor.workload,
+        );
+        record.curve = true;
+        record.saturated |= past_knee(&record, floor.first_p50.unwrap_or(f64::MAX));
+        floor.saturated = record.saturated;
+        runs.push(record);
+    }
+    Ok(wrk)
+}
+
+/// The generator against oha, at the floor and against the microlith
+/// (balance reads), at the fixed read rate and four times it.
+fn cross_check(
+    session: &Session<'_>,
+    oha: &Path,
+    subjects: &mut [Subject<'_>],
+) -> anyhow::Result<CrossCheckRecord> {
+    let profile = session.profile;
+    let rates = [profile.read_rate, 4.0 * profile.read_rate];
+    let mut floor_workload = profile.workload()?;
+    let mut endpoints = vec![cross_check::Endpoint {
+        name: "floor",
+        base: &session.echo,
+        scenario: Scenario::Floor,
+        workload: &mut floor_workload,
+    }];
+    if let Some(s) = subjects.iter_mut().find(|s| s.variant.name == "microlith") {
+        endpoints.push(cross_check::Endpoint {
+            name: "microlith",
+            base: &s.variant.base,
+            scenario: Scenario::Balance,
+            workload: &mut s.workload,
+        });
+    }
+    session
+        .bar
+        .inc_length((rates.len() * endpoints.len()) as u64);
+    cross_check::cross_check(
+        oha,
+        session.runtimes.client.handle(),
+        &session.http,
+        profile,
+        &rates,
+        &mut endpoints,
+        |name, rate| {
+            session.bar.inc(1);
+            session.bar.set_message(format!(
+                "cross-check: ours and oha against {name} at {rate:.0}/s"
+            ));
+        },
+    )
+}
+
+/// The invariants after the load (a violation fails the run loudly), and
+/// what the variant holds now: memory, the read model's lag.
+fn audit(session: &Session<'_>, s: &mut Subject<'_>) -> anyhow::Result<()> {
+    let control = &session.runtimes.control;
+    let v = s.variant;
+    let api = contract::Api::new(&v.base)?;
+    let audit = control
+        .block_on(latency::check_invariants(&api, &s.workload))
+        .with_context(|| format!("{} after the runs", v.name))?;
+    s.record.audit = Some(audit);
+    s.record.rss_loaded_bytes = v.rss_bytes();
+    if let Some(url) = &s.ledger_metrics
+        && let Some(after) = control.block_on(lag::sample(&session.lag_http, url))
+    {
+        s.record.replication_lag = lag::between(s.lag_before.as_ref(), &after);
+    }
+    for (service, rss) in v.replica_rss() {
+        if let Some(r) = s.record.replicas.iter_mut().find(|r| r.service == service) {
+            r.rss_loaded_bytes = rss;
+        }
+    }
+    Ok(())
+}

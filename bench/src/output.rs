@@ -1,0 +1,29 @@
+//! A run's folder, rendered from its records alone: the files
+//! ([`files`]), `REPORT.md` ([`report`]) and the charts ([`charts`]).
+//! Nothing here measures or starts a process.
+
+pub mod charts;
+pub mod files;
+pub mod report;
+
+/// Bytes as MiB with one decimal, or a dash.
+pub fn mib(bytes: Option<u64>) -> String {
+    bytes.map_or("–".to_owned(), |b| {
+        format!("{:.1} MiB", b as f64 / 1048576.0)
+    })
+}
+
+/// A duration in microseconds as a short axis label.
+pub fn micros(us: f64) -> String {
+    let trim = |v: f64| {
+        let s = format!("{v:.1}");
+        s.strip_suffix(".0").map_or(s.clone(), str::to_owned)
+    };
+    if us < 1000.0 {
+        format!("{} µs", trim(us))
+    } else if us < 1_000_000.0 {
+        format!("{} ms", trim(us / 1000.0))
+    } else {
+        format!("{} s", trim(us / 1e6))
+    }
+}

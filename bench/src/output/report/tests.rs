@@ -1,0 +1,517 @@
+//! The report rendered from fixtures and from stored runs.
+
+use hdrhistogram::Histogram;
+
+use super::*;
+use crate::record::histogram::{decode_histogram, encode_histogram};
+use crate::record::{Env, Profile, ReplicaRecord, Runtimes, VariantRecord, WrkRecord};
+
+fn fixture() -> Raw {
+    let mut h = Histogram::<u64>::new(3).expect("histogram");
+    for v in [100_000u64, 200_000, 300_000] {
+        h.record(v).expect("record");
+    }
+    let run = |variant: &str, scenario: Scenario, repeat: u32, p50: f64| RunRecord {
+        variant: variant.into(),
+        scenario,
+        repeat,
+        rate: 100.0,
+        achieved_rate: 99.0,
+        saturated: false,
+        p50_us: p50,
+        p90_us: p50 * 1.5,
+        p99_us: p50 * 2.0,
+        p999_us: p50 * 3.0,
+        max_us: p50 * 4.0,
+        send_lag_p50_us: 50.0,
+        send_lag_p99_us: 90.0,
+        outcomes: vec![("ok".into(), 300), ("unavailable_503".into(), 2)],
+        scheduled: 302,
+        unfinished: 0,
+        histogram: encode_histogram(&h),
+        curve: false,
+        harness_cpu: None,
+        in_flight_limit: None,
+        cpu_us_by_process: Vec::new(),
+        cpu_us_per_request: (variant != "floor").then_some(if variant == "microlith" {
+            40.0
+        } else {
+            600.0
+        }),
+        // Parts of 0.8 of the p50; the 50 µs send lag makes up the rest
+        // at p50 = 250.
+        breakdown: (variant != "floor").then(|| crate::record::Breakdown {
+            samples: 40,
+            band: 8,
+            outside_us: p50 * 0.4,
+            edge_us: p50 * 0.2,
+            hops_us: p50 * 0.1,
+            handlers_us: p50 * 0.1,
+            hops: if variant == "microlith" { 4.0 } else { 2.0 },
+            hop_us: p50 * 0.05,
+        }),
+    };
+    Raw {
+        env: Env {
+            command: "bench compare --quick".into(),
+            cores: 2,
+            cpu_model: "cpu".into(),
+            deploy: "local".into(),
+            elapsed_s: Some(crate::record::Elapsed {
+                build: Some(30.0),
+                start: Some(0.5),
+                load: Some(120.0),
+                faults: Some(60.0),
+                cost: Some(40.0),
+                total: 250.5,
+            }),
+            git_commit: "abc".into(),
+            git_dirty: false,
+            kernel: "k".into(),
+            knobs: String::new(),
+            memory_gib: 24.0,
+            parts: Vec::new(),
+            placement: String::new(),
+            profile: Profile::quick(),
+            run_id: "fixture".into(),
+            runtimes: None,
+            rustc: "rustc".into(),
+            storage: "memory".into(),
+        },
+        profile: Profile { repeats: 2, duration_s: 4.0, ..Profile::quick() },
+        variants: ["microlith", "microservices"]
+            .iter()
+            .map(|n| VariantRecord {
+                name: (*n).into(),
+                processes: 1,
+                start_to_ready_ms: Some(12.0),
+                rss_idle_bytes: Some(10 << 20),
+                rss_loaded_bytes: Some(20 << 20),
+                cpu_ms_per_request: Some(0.05),
+                audit: Some(Audit {
+                    accounts: 1000,
+                    acknowledged_checked: None,
+                    pending_transfers: 0,
+                    total_balance: 1000,
+                }),
+                replicas: if *n == "microlith" { vec![("microlith", 9.5, 8u64)] } else { vec![("accounts", 14.0, 12), ("gateway", 6.0, 9)] }
+                    .into_iter()
+                    .map(|(service, ms, mib)| ReplicaRecord {
+                        service: service.into(),
+                        start_to_listening_ms: Some(ms),
+                        rss_idle_bytes: Some(mib << 20),
+                        rss_loaded_bytes: Some((mib + 4) << 20),
+                    })
+                    .collect(),
+                replication_lag: (*n == "microservices").then(|| crate::record::LagRecord { entries: 1200, mean_ms: 1.5, within: vec![(0.0001, 0.0), (0.001, 0.4), (0.01, 0.995), (0.1, 1.0)] }),
+            })
+            .collect(),
+        faults: vec![crate::record::FaultRecord {
+            variant: "microservices".into(),
+            kind: "crash".into(),
+            scenario: Scenario::Transfer,
+            fault: "SIGKILL accounts".into(),
+            rate: 300.0,
+            bucket_ms: 100,
+            injected_at_s: 0.2,
+            first_failure_s: Some(0.1),
+            impact_s: 0.6,
+            failed: 40,
+            ok: 1760,
+            // Healthy, the fault at 0.2 s: a failed bucket, a slow one,
+            // a healthy second, then a blip the recovery must ignore.
+            timeline: {
+                let healthy = crate::record::Bucket { ok: 30, failed: 0, max_latency_ns: 900_000 };
+                let mut t = vec![healthy; 2];
+                t.push(crate::record::Bucket { ok: 0, failed: 40, max_latency_ns: 50_000_000 });
+                t.push(crate::record::Bucket { ok: 30, failed: 0, max_latency_ns: 20_000_000 });
+                t.extend([healthy; 10]);
+                t.push(crate::record::Bucket { ok: 30, failed: 0, max_latency_ns: 30_000_000 });
+                t
+            },
+            audit: Some(Audit {
+                accounts: 10,
+                acknowledged_checked: Some(1700),
+                pending_transfers: 0,
+                total_balance: 1000,
+            }),
+            outcomes: vec![("ok".into(), 1700), ("refused_409".into(), 60), ("unavailable_503".into(), 38), ("error".into(), 2), ("shed_429".into(), 0)],
+            unfinished: 0,
+        }],
+        wrk: Some(WrkRecord { command: "wrk -t1 -c32 -d 2s --latency http://x/echo".into(), requests_per_s: 1000.0, p50_us: Some(80.0) }),
+        containers: Some(crate::record::Containers {
+            images: crate::record::ImagesRecord {
+                cargo_build_s: 190.0,
+                images: ["microlith", "accounts", "gateway"]
+                    .iter()
+                    .map(|n| crate::record::ImageRecord { name: (*n).into(), reference: format!("mvm/{n}:local"), bytes: 7_000_000, binary_bytes: 6_900_000, build_s: 5.0 })
+                    .collect(),
+            },
+            files: vec![("microlith".into(), "microlith/compose.yml".into(), 18), ("microservices".into(), "microservices/compose.yml".into(), 60)],
+        }),
+        cross_check: Some(crate::record::CrossCheckRecord {
+            oha_version: "oha 1.16.0".into(),
+            checks: vec![crate::record::CrossCheck {
+                target: "floor".into(),
+                path: "/echo".into(),
+                rate: 400.0,
+                seconds: 3.0,
+                ours_p50_us: 230.0,
+                ours_p99_us: 900.0,
+                oha_p50_us: 200.0,
+                oha_p99_us: 1000.0,
+                oha_rate: 399.0,
+                oha_errors: 0,
+                command: "oha -q 400 -z 3s -c 16 --latency-correction --no-tui --output-format json http://127.0.0.1:1/echo".into(),
+            }],
+        }),
+        cost: Some(crate::record::Cost {
+            code: vec![
+                crate::record::CodeArea { variant: "both".into(), area: "business rules".into(), files: 10, code: 3000, comments: 500 },
+                crate::record::CodeArea { variant: "microlith".into(), area: "actor runtime and supervision".into(), files: 4, code: 800, comments: 100 },
+                crate::record::CodeArea { variant: "microservices".into(), area: "proto definitions".into(), files: 2, code: 120, comments: 30 },
+                crate::record::CodeArea { variant: "microservices".into(), area: "gRPC servers".into(), files: 1, code: 400, comments: 40 },
+                crate::record::CodeArea { variant: "microservices".into(), area: "tests of this variant".into(), files: 3, code: 900, comments: 40 },
+            ],
+            proto_packages: vec!["bank.v1".into(), "chat.v1".into()],
+            builds: vec![crate::record::BuildCost { variant: "microlith".into(), seconds: Some(61.0), crates: Some(150), binary_bytes: 8 << 20 }],
+            features: ["baseline", "mtls"]
+                .iter()
+                .enumerate()
+                .map(|(i, c)| crate::record::FeatureCost {
+                    variant: "microservices".into(),
+                    config: (*c).into(),
+                    rate: 1000.0,
+                    p50_us: 1000.0 + 100.0 * i as f64,
+                    p99_us: 3000.0,
+                    cpu_us_per_request: Some(600.0 + 60.0 * i as f64),
+                    cpu_us_by_process: vec![
+                        ("transfers".into(), 250.0 + 60.0 * i as f64),
+                        ("gateway".into(), 250.0),
+                        ("accounts".into(), 100.0),
+                    ],
+                    errors: 0,
+                    spans_per_request: None,
+                })
+                .collect(),
+            pki_files: Some(12),
+            ports: vec![("microservices".into(), 5)],
+        }),
+        fanout: ["microlith", "microservices"]
+            .iter()
+            .enumerate()
+            .map(|(i, n)| crate::record::FanoutRecord {
+                variant: (*n).into(),
+                repeat: 0,
+                subscribers: 100,
+                rate: 50.0,
+                posts_ok: 250,
+                posts_failed: 0,
+                messages: 250,
+                deliveries: 25_000,
+                lost: i as u64 * 3,
+                duplicates: 0,
+                out_of_order: 0,
+                reconnects: 1,
+                history_wait_s: (i == 1).then_some(2.5),
+                p50_us: 100.0 * (i + 1) as f64,
+                p90_us: 150.0,
+                p99_us: 300.0 * (i + 1) as f64,
+                p999_us: 400.0,
+                max_us: 500.0,
+                histogram: encode_histogram(&h),
+            })
+            .collect(),
+        runs: vec![
+            run("microlith", Scenario::Balance, 0, 100.0),
+            run("microlith", Scenario::Balance, 1, 300.0),
+            run("microservices", Scenario::Balance, 0, 400.0),
+            run("microservices", Scenario::Balance, 1, 600.0),
+            run("floor", Scenario::Floor, 0, 50.0),
+            RunRecord { curve: true, rate: 500.0, ..run("microlith", Scenario::Transfer, 0, 80.0) },
+            // Kept by the knee rule, but its tail is past the bound.
+            RunRecord { curve: true, rate: 750.0, p99_us: 25_000.0, ..run("microlith", Scenario::Transfer, 0, 85.0) },
+            RunRecord { curve: true, rate: 1000.0, saturated: true, ..run("microlith", Scenario::Transfer, 0, 90.0) },
+            RunRecord { curve: true, rate: 500.0, p99_us: 30_000.0, ..run("microservices", Scenario::Transfer, 0, 300.0) },
+            RunRecord { curve: true, rate: 500.0, harness_cpu: Some(crate::record::HarnessCpu { generator_us: 6.0, echo_us: 9.0 }), in_flight_limit: Some(32), ..run("floor", Scenario::Floor, 0, 40.0) },
+            // Overdriven: it answered 800/s of 1000/s.
+            RunRecord { curve: true, rate: 1000.0, saturated: true, achieved_rate: 800.0, ..run("floor", Scenario::Floor, 0, 9000.0) },
+        ],
+    }
+}
+
+#[test]
+fn renders_medians_spreads_and_ratios_from_raw_data() {
+    let md = render(&fixture());
+    assert!(
+        md.contains("| balance | 400 | microlith | 300 (100–300) |"),
+        "{md}"
+    );
+    assert!(
+        md.contains("| balance | 400 | microservices | 600 (400–600) |"),
+        "{md}"
+    );
+    assert!(
+        md.contains("| balance | microservices / microlith | 2.00x | 2.00x |"),
+        "{md}"
+    );
+    assert!(md.contains("| floor |"), "{md}");
+    // Where the time goes, and the hop budget: the round trip into the
+    // edge (120 + 50) plus 4 hops of 15 µs.
+    assert!(md.contains("## Where the time goes"), "{md}");
+    assert!(
+        md.contains("| balance | microlith | 120 | 60 | 30 | 30 | 50 | 290 | 300 | 0.97 | 80 |"),
+        "{md}"
+    );
+    assert!(
+        md.contains("| balance | microlith | 170 | 4.0 | 15.0 | 230 | 300 | 1.30x | 90 |"),
+        "{md}"
+    );
+    assert!(
+        md.contains("| 4 | 0/2 |"),
+        "errors counted over repeats: {md}"
+    );
+    assert!(md.contains("commit `abc`"));
+    assert!(
+        md.contains("| crash | microservices | SIGKILL accounts | 300 transfers | 0.1 s | 0.2 s | 40 / 1800 (unavailable_503 38, error 2) | 0.9 / 50.0 ms | money conserved (1000), 0 pending, 1700 acknowledged found |"),
+        "{md}"
+    );
+    assert!(
+        md.contains("| 1000 | microlith | 99 | 90 | 180 | 40 | 2 | yes |"),
+        "{md}"
+    );
+    // The cross-check: 15 % apart at p50 is still agreement; the sign says whose is higher.
+    assert!(
+        md.contains(
+            "| floor | `/echo` | 400 | 230 | 200 (+15 %) | 900 | 1000 (-10 %) | 399 | 0 | yes |"
+        ),
+        "{md}"
+    );
+    // CPU per request: each run's own window, per scenario.
+    assert!(
+        md.contains("| 99 | 600 | 4 | 0/2 |"),
+        "the fixed-rate table's CPU column: {md}"
+    );
+    assert!(
+        md.contains(
+            "CPU per request, recorded windows only: balance at 400/s 40 vs 600 µs (15.0x)"
+        ),
+        "{md}"
+    );
+    assert!(
+        md.contains("- microlith: 750/s; the highest step with p99 under 10 ms: 500/s"),
+        "{md}"
+    );
+    assert!(
+        md.contains("- microservices: 500/s; the highest step with p99 under 10 ms: 0/s"),
+        "{md}"
+    );
+    assert!(
+        md.contains("Transfers sustained before the knee: microlith 750/s"),
+        "{md}"
+    );
+    assert!(
+        md.contains("; with p99 under 10 ms: 500/s and 0/s."),
+        "{md}"
+    );
+    assert!(md.contains("| containers / orchestration | –; 1 image(s), 7.0 MB; start to ready 12 ms | –; 2 image(s), 14.0 MB; start to ready 12 ms |"), "{md}");
+    assert!(md.contains("| supervision / fault detection | crash: not run; pause: not run | crash: first failure 0.1 s, impact 0.2 s, 40 of 1800 failed; pause: not run |"), "{md}");
+    // Containers: per image, and per variant in all.
+    assert!(
+        md.contains("| `mvm/accounts:local` | microservices | 7.0 MB | 6.9 MB | 5.0 s |"),
+        "{md}"
+    );
+    assert!(md.contains("- microservices: 2 image(s), 14.0 MB in all; deployed by `microservices/compose.yml` (60 lines)."), "{md}");
+    // A history read that waited out a 503 is said.
+    assert!(
+        md.contains("answered 503 for 2.5 s before it could be read"),
+        "{md}"
+    );
+    // The read model's lag, from the histogram's difference.
+    assert!(md.contains("its lag over this run's load (`ledger_replication_lag_seconds`): mean 1.50 ms over 1200 entries, 99 % applied within 10 ms |"), "{md}");
+    // Each container: its start and its memory, and per variant.
+    assert!(
+        md.contains("| microservices | accounts | 14 ms | 12.0 MiB | 16.0 MiB |"),
+        "{md}"
+    );
+    assert!(md.contains("- microservices: 2 container(s), 21.0 MiB resident once ready (10.5 MiB per container on average); slowest start to listening 14 ms."), "{md}");
+    assert!(md.contains("- microlith: 1 container(s), 8.0 MiB resident once ready (8.0 MiB per container on average); slowest start to listening 10 ms."), "{md}");
+    // Where the cores went at the generator's ceiling: (6 + 9) µs × 500/s.
+    assert!(md.contains("At 500/s the generator spent 6.0 µs of CPU per request and the echo server 9.0 µs: 0.01 of the machine's 2 cores"), "{md}");
+    // Curve steps stay out of the fixed-rate table.
+    assert!(!md.contains("| transfer |"), "{md}");
+    // Fan-out: deliveries per second over the whole run (5 s), and a
+    // loss is shown and fails the run.
+    assert!(md.contains("| microlith | 5000 | 100 (100–100) | 150 | 300 (300–300) | 400 | 500 | 0 | 0 / 0 / 0 | 1 |"), "{md}");
+    assert!(md.contains("| microservices | 5000 | 200 (200–200) | 150 | 600 (600–600) | 400 | 500 | 0 | 3 / 0 / 0 | 1 |"), "{md}");
+    // The cost table, from the cost record.
+    assert!(
+        md.contains("| communication fabric | 800 lines (actor runtime and supervision 800,"),
+        "{md}"
+    );
+    assert!(
+        md.contains("| 520 lines (proto 120, codecs 0, servers 400,"),
+        "{md}"
+    );
+    assert!(md.contains("| private CA / mTLS | none | 12 CA and certificate files generated per run; mTLS on: CPU +60 µs/request (1.10x), p50 +100 µs (1.10x) |"), "{md}");
+    assert!(
+        md.contains("2 versioned proto package(s) (bank.v1, chat.v1), 120 lines"),
+        "{md}"
+    );
+    assert!(md.contains("| microlith | 8.0 MiB | 61 s | 150 |"), "{md}");
+    assert!(
+        md.contains("Only for the microservices: 520 (+ 900 of tests)"),
+        "{md}"
+    );
+    assert!(
+        md.contains(
+            "The run took 4.2 min: build 30 s, start 0 s, load 120 s, faults 60 s, cost 40 s."
+        ),
+        "{md}"
+    );
+    assert!(md.contains("(the floor, stepped on alone past the curve, at most 32 requests in flight at that step) sustained 500/s open loop against the echo endpoint with its latency intact, and answered up to 800/s when overdriven"), "{md}");
+    assert!(md.contains("reached 1000 requests/s at 80 µs p50: our generator's sustained rate is 50 % of it, its peak 80 %"), "{md}");
+    let violations = fixture().violations();
+    assert_eq!(violations.len(), 1, "{violations:?}");
+    assert!(
+        violations[0].starts_with("microservices fan-out repeat 0: 3 lost"),
+        "{violations:?}"
+    );
+}
+
+#[test]
+fn the_fairness_ledger_gives_each_switch_its_measured_effect() {
+    let mut raw = fixture();
+    assert!(
+        !render(&raw).contains("## Fairness ledger"),
+        "a run without a runtime record predates the ledger"
+    );
+    raw.env.runtimes = Some(Runtimes {
+        core_budget: None,
+        policy: "2 core(s) shared".into(),
+        processes: Vec::new(),
+        sizing: Some(crate::record::Sizing::Sized),
+    });
+    if let Some(cost) = raw.cost.as_mut() {
+        let base = cost.features[0].clone();
+        cost.features.push(crate::record::FeatureCost {
+            config: crate::record::FINE_PATH.into(),
+            p50_us: 2500.0,
+            cpu_us_per_request: Some(1200.0),
+            ..base
+        });
+    }
+    let md = render(&raw);
+    // CPU by process: the transfer's path first, a row per configuration.
+    assert!(
+        md.contains("| variant | configuration | gateway | transfers | accounts | total |"),
+        "{md}"
+    );
+    assert!(
+        md.contains("| microservices | mtls | 250 µs | 310 µs | 100 µs | 660 µs |"),
+        "{md}"
+    );
+    assert!(md.contains("## Fairness ledger"), "{md}");
+    assert!(md.contains("fine: p50 1000 → 2500 µs (2.50x), p99 3000 → 3000 µs, CPU 600 → 1200 µs per transfer (2.00x), at 1000 transfers/s"), "{md}");
+    assert!(
+        md.contains("2 core(s) shared. tokio-default: not measured"),
+        "{md}"
+    );
+}
+
+#[test]
+fn the_upgrade_row_reads_the_upgrade_runs() {
+    let mut raw = fixture();
+    let mut upgrade = raw.faults[0].clone();
+    upgrade.variant = "microlith".into();
+    upgrade.kind = "upgrade".into();
+    upgrade.failed = 0;
+    raw.faults.push(upgrade);
+    let md = render(&raw);
+    // The worst latency from the fault on: the 50 ms bucket.
+    assert!(
+        md.contains("| blue/green vs hot upgrade | a new process takes the socket and the state over (upgrade): 0 of 1760 requests failed under 300/s, worst latency after it 50 ms | not run |"),
+        "{md}"
+    );
+}
+
+#[test]
+fn a_stored_step_answering_errors_reads_as_saturated() {
+    // Stored by a harness that did not yet count errors: 1000/s kept,
+    // 87 % of the answers 503.
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../target/test-tmp")
+        .join(format!("report-errors-{}", std::process::id()));
+    let mut raw = fixture();
+    let mut steps = 0;
+    for step in raw
+        .runs
+        .iter_mut()
+        .filter(|r| r.curve && r.variant == "microlith" && !r.saturated)
+    {
+        step.outcomes = vec![("ok".into(), 800), ("unavailable_503".into(), 5200)];
+        steps += 1;
+    }
+    assert_eq!(steps, 2, "the fixture's sustained steps");
+    raw.write(&dir).expect("write");
+    let again = Raw::read(&dir).expect("read");
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(
+        again
+            .runs
+            .iter()
+            .filter(|r| r.curve && r.variant == "microlith")
+            .all(|r| r.saturated)
+    );
+    assert!(
+        render(&again).contains("- microlith: 0/s"),
+        "{}",
+        render(&again)
+    );
+}
+
+#[test]
+fn re_rendering_stored_results_gives_the_same_report() {
+    // Inside the project tree: target/test-tmp.
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../target/test-tmp")
+        .join(format!("report-fixture-{}", std::process::id()));
+    let raw = fixture();
+    raw.write(&dir).expect("write");
+    let again = Raw::read(&dir).expect("read");
+    assert_eq!(
+        render(&again),
+        std::fs::read_to_string(dir.join("REPORT.md")).expect("report")
+    );
+    let h = decode_histogram(&again.runs[0].histogram).expect("histogram");
+    assert_eq!(h.len(), 3);
+    assert!(
+        std::fs::read_to_string(dir.join("runs.csv"))
+            .expect("csv")
+            .lines()
+            .count()
+            == 12,
+        "a header and a row per run"
+    );
+    let hlog =
+        std::fs::read_to_string(dir.join("hdr").join("microlith-balance.hlog")).expect("hdr log");
+    assert_eq!(
+        hlog.lines().filter(|l| l.starts_with("Tag=fixed-")).count(),
+        2,
+        "{hlog}"
+    );
+    for chart in ["spectrum-balance", "throughput-p99-transfer"] {
+        for ext in ["png", "svg"] {
+            let file = dir.join("charts").join(format!("{chart}.{ext}"));
+            assert!(
+                std::fs::metadata(&file)
+                    .map(|m| m.len() > 1000)
+                    .unwrap_or(false),
+                "{} missing or empty",
+                file.display()
+            );
+        }
+        assert!(render(&again).contains(&format!("(charts/{chart}.png)")));
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -1,0 +1,10 @@
+//! The parts of a comparison. Each measures against running systems and
+//! returns records; none writes files or renders.
+
+pub mod breakdown;
+pub mod cost;
+pub mod cross_check;
+pub mod fanout;
+pub mod faults;
+pub mod lag;
+pub mod latency;

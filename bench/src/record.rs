@@ -1,0 +1,118 @@
+//! The records: everything a run measures, as `raw.json` stores it.
+//!
+//! Plain data, importing nothing from the rest of the harness: the parts
+//! that measure (`crate::part`) fill them in, the output (`crate::output`)
+//! only reads them, and a stored `raw.json` renders the same report again.
+
+mod breakdown;
+mod containers;
+mod cost;
+mod cross_check;
+mod env;
+mod fanout;
+mod fault;
+pub mod histogram;
+mod lag;
+mod profile;
+mod run;
+mod runtime;
+
+pub use breakdown::{Breakdown, STRIDE};
+pub use containers::{Containers, ImageRecord, ImagesRecord};
+pub use cost::{BuildCost, CodeArea, Cost, FINE_PATH, FeatureCost, TOKIO_DEFAULT};
+pub use cross_check::{AGREEMENT, CrossCheck, CrossCheckRecord, OHA_CONNECTIONS};
+pub use env::{Audit, Elapsed, Env, Runtimes};
+pub use fanout::FanoutRecord;
+pub use fault::FaultRecord;
+pub use lag::LagRecord;
+pub use profile::Profile;
+pub use run::{Bucket, HarnessCpu, Outcome, RunRecord, Scenario, too_many_errors};
+pub use runtime::{ProcessRuntime, Sizing};
+
+use serde::{Deserialize, Serialize};
+
+/// What was measured about a variant as a whole.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct VariantRecord {
+    /// Name.
+    pub name: String,
+    /// Processes.
+    pub processes: usize,
+    /// Start to ready, milliseconds (when the harness started it).
+    pub start_to_ready_ms: Option<f64>,
+    /// Resident memory once ready, bytes.
+    pub rss_idle_bytes: Option<u64>,
+    /// Resident memory after the load, bytes.
+    pub rss_loaded_bytes: Option<u64>,
+    /// CPU seconds per 1000 answered requests over the whole load, warm-ups
+    /// included: written by runs before 2026-11-28 only (each run now
+    /// records its own window, [`RunRecord::cpu_us_per_request`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_ms_per_request: Option<f64>,
+    /// The audit after the runs (money conserved, nothing pending).
+    pub audit: Option<Audit>,
+    /// Under `--deploy compose`: each container.
+    #[serde(default)]
+    pub replicas: Vec<ReplicaRecord>,
+    /// The replicated read model's lag over the run's load (the
+    /// microservices' ledger, when the harness could reach it).
+    #[serde(default)]
+    pub replication_lag: Option<LagRecord>,
+}
+
+/// One container of a variant under `--deploy compose`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ReplicaRecord {
+    /// Its compose service.
+    pub service: String,
+    /// From the engine starting its process to the process announcing that
+    /// it serves (state loaded, socket bound), milliseconds.
+    pub start_to_listening_ms: Option<f64>,
+    /// Resident memory of its process once ready, bytes.
+    pub rss_idle_bytes: Option<u64>,
+    /// Resident memory of its process after the load, bytes.
+    pub rss_loaded_bytes: Option<u64>,
+}
+
+/// Everything a run of the harness measured.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Raw {
+    /// When and where (see `env.json`).
+    pub env: Env,
+    /// The profile.
+    pub profile: Profile,
+    /// Per variant.
+    pub variants: Vec<VariantRecord>,
+    /// Every run.
+    pub runs: Vec<RunRecord>,
+    /// Faults injected under load, per variant.
+    #[serde(default)]
+    pub faults: Vec<FaultRecord>,
+    /// Chat fan-out runs.
+    #[serde(default)]
+    pub fanout: Vec<FanoutRecord>,
+    /// Deploy and complexity cost (when the harness started the variants).
+    #[serde(default)]
+    pub cost: Option<Cost>,
+    /// wrk against the same echo endpoint, when wrk is installed.
+    #[serde(default)]
+    pub wrk: Option<WrkRecord>,
+    /// Images and deployment files, under `--deploy compose`.
+    #[serde(default)]
+    pub containers: Option<Containers>,
+    /// The generator against oha, at the same rates (`--full`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cross_check: Option<CrossCheckRecord>,
+}
+
+/// What wrk (closed loop) reached against the harness's echo endpoint.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct WrkRecord {
+    /// The command run.
+    pub command: String,
+    /// Its `Requests/sec`.
+    pub requests_per_s: f64,
+    /// Its 50th percentile latency, microseconds (closed loop: it does not
+    /// see coordinated omission).
+    pub p50_us: Option<f64>,
+}

@@ -1,0 +1,141 @@
+//! Where and how a run ran (`env.json`), and what an audit answered.
+
+use serde::{Deserialize, Serialize};
+
+use super::{ProcessRuntime, Profile, Sizing};
+
+/// When and where a run ran, and what it started. Fields are kept in
+/// alphabetical order, the order `env.json` has always had.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Env {
+    /// The harness's command line.
+    pub command: String,
+    /// Cores of the machine.
+    pub cores: u64,
+    /// The CPU's model name.
+    pub cpu_model: String,
+    /// `local` (processes started here) or `compose`.
+    pub deploy: String,
+    /// How long each phase took (not recorded before 2026-11-28).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub elapsed_s: Option<Elapsed>,
+    /// `git rev-parse --short=12 HEAD`.
+    pub git_commit: String,
+    /// Whether the work tree had uncommitted changes.
+    pub git_dirty: bool,
+    /// `uname -r`.
+    pub kernel: String,
+    /// Configuration knobs the variants ran with.
+    pub knobs: String,
+    /// Memory of the machine, GiB.
+    pub memory_gib: f64,
+    /// The parts of the harness that ran (`latency`, `curve`, …).
+    #[serde(default)]
+    pub parts: Vec<String>,
+    /// Where the generator and the variants ran.
+    pub placement: String,
+    /// The profile (also in `raw.json` beside it).
+    pub profile: Profile,
+    /// The run's id (its folder's name).
+    pub run_id: String,
+    /// The core budget and each process's runtime (not recorded before
+    /// 2026-11-28).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runtimes: Option<Runtimes>,
+    /// `rustc -V`.
+    pub rustc: String,
+    /// `memory`, `durable`, `durable (Docker volumes)` or `as deployed
+    /// (not started by the harness)`.
+    pub storage: String,
+}
+
+/// Seconds each phase of a run took.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Elapsed {
+    /// Building the variants.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub build: Option<f64>,
+    /// Cost measurements.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost: Option<f64>,
+    /// Fault runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub faults: Option<f64>,
+    /// Latency, curve and fan-out runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub load: Option<f64>,
+    /// Starting the variants.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start: Option<f64>,
+    /// The whole run.
+    pub total: f64,
+}
+
+impl Elapsed {
+    /// The phases that ran, in the order they run, with their seconds.
+    pub fn phases(&self) -> Vec<(&'static str, f64)> {
+        [
+            ("build", self.build),
+            ("start", self.start),
+            ("load", self.load),
+            ("faults", self.faults),
+            ("cost", self.cost),
+        ]
+        .into_iter()
+        .filter_map(|(name, s)| Some((name, s?)))
+        .collect()
+    }
+
+    /// Adds `seconds` to `phase` (one of [`Elapsed::phases`]' names),
+    /// kept to a tenth of a second.
+    pub fn add(&mut self, phase: &str, seconds: f64) {
+        let slot = match phase {
+            "build" => &mut self.build,
+            "start" => &mut self.start,
+            "load" => &mut self.load,
+            "faults" => &mut self.faults,
+            _ => &mut self.cost,
+        };
+        *slot = Some(((slot.unwrap_or(0.0) + seconds) * 10.0).round() / 10.0);
+    }
+}
+
+/// The core budget both variants got, and each process's tokio workers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Runtimes {
+    /// Cores shared by both variants and the generator (none: as deployed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub core_budget: Option<usize>,
+    /// The policy in words.
+    pub policy: String,
+    /// Every process's workers (empty: as deployed).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub processes: Vec<ProcessRuntime>,
+    /// How the microservices' runtimes were sized (not recorded before
+    /// 2026-11-28's session 10).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sizing: Option<Sizing>,
+}
+
+/// What `GET /v1/audit` answered once settled, and for a fault run how
+/// many acknowledged answers were checked against it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Audit {
+    /// Accounts open.
+    pub accounts: u64,
+    /// Acknowledged transfers and posts re-read after a fault run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acknowledged_checked: Option<u64>,
+    /// Transfers not yet settled.
+    pub pending_transfers: u64,
+    /// The sum of every balance, cents.
+    pub total_balance: i64,
+}
+
+impl std::fmt::Display for Audit {
+    /// As compact JSON, the form the reports have always shown.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let json = serde_json::to_string(self).map_err(|_| std::fmt::Error)?;
+        f.write_str(&json)
+    }
+}

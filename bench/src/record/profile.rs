@@ -1,0 +1,202 @@
+//! The profile of a run: how long, how hard, how often (stored in
+//! `raw.json` and `env.json`).
+
+use serde::{Deserialize, Serialize};
+use shared_domain::workload::{Workload, WorkloadConfig};
+
+use super::Scenario;
+
+/// How long and how hard.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Profile {
+    /// `quick` or `full`.
+    pub name: String,
+    /// Recorded seconds per run.
+    pub duration_s: f64,
+    /// Warm-up seconds per run.
+    pub warmup_s: f64,
+    /// Runs per scenario and variant.
+    pub repeats: u32,
+    /// Balance reads per second.
+    pub read_rate: f64,
+    /// Transfers per second.
+    pub transfer_rate: f64,
+    /// Chat posts per second.
+    pub post_rate: f64,
+    /// Accounts opened.
+    pub accounts: u32,
+    /// Share of transfers touching the hot accounts.
+    pub hot_fraction: f64,
+    /// How many accounts are hot.
+    pub hot_accounts: u32,
+    /// Transfer rates of the throughput–latency curve, stepped up until a
+    /// variant saturates.
+    pub curve_rates: Vec<f64>,
+    /// Recorded seconds per curve step.
+    pub curve_step_s: f64,
+    /// The report also gives the highest curve step whose p99 stayed
+    /// under this bound, ms: the knee rule (rate kept, median not grown
+    /// fivefold) says nothing of the tail.
+    #[serde(default = "curve_p99_bound_ms")]
+    pub curve_p99_bound_ms: f64,
+    /// Rates past the curve's at which only the generator's floor is
+    /// stepped, to find the most the generator itself sustains, when wrk
+    /// is not installed.
+    #[serde(default)]
+    pub generator_rates: Vec<f64>,
+    /// With wrk installed, the generator's ceiling is stepped at these
+    /// fractions of the rate wrk reached in the same run instead.
+    #[serde(default = "wrk_fractions")]
+    pub generator_wrk_fractions: Vec<f64>,
+    /// Transfers per second during a fault run.
+    #[serde(default)]
+    pub fault_rate: f64,
+    /// Length of a fault run; the fault comes at 30 % of it.
+    #[serde(default)]
+    pub fault_seconds: f64,
+    /// How long a paused process stays stopped, seconds.
+    #[serde(default)]
+    pub fault_pause_s: f64,
+    /// Transfers per second while measuring what tracing, mTLS and tokens
+    /// cost.
+    #[serde(default)]
+    pub cost_rate: f64,
+    /// Time the release build of each variant from scratch.
+    #[serde(default)]
+    pub build_cost: bool,
+    /// WebSocket subscribers of the fan-out room.
+    #[serde(default)]
+    pub fanout_subscribers: u32,
+    /// Posts per second into the fan-out room.
+    #[serde(default)]
+    pub fanout_rate: f64,
+    /// Cross-check the generator against oha (built into `target/tools`
+    /// first if needed) at the floor and against the microlith.
+    #[serde(default)]
+    pub cross_check: bool,
+}
+
+/// The tail bound of the curve's second reading: 10 ms at p99.
+fn curve_p99_bound_ms() -> f64 {
+    10.0
+}
+
+/// The generator's ceiling steps when wrk ran: from 80 % to 110 % of its rate.
+fn wrk_fractions() -> Vec<f64> {
+    vec![0.8, 0.9, 1.0, 1.1]
+}
+
+impl Profile {
+    /// The README default: under 5 minutes here.
+    pub fn quick() -> Self {
+        Self {
+            name: "quick".into(),
+            duration_s: 3.0,
+            warmup_s: 1.0,
+            repeats: 2,
+            read_rate: 400.0,
+            transfer_rate: 250.0,
+            post_rate: 150.0,
+            accounts: 1000,
+            hot_fraction: 0.2,
+            hot_accounts: 10,
+            curve_rates: vec![
+                500.0, 1000.0, 2000.0, 4000.0, 6000.0, 8000.0, 12000.0, 16000.0, 24000.0, 32000.0,
+                40000.0, 48000.0,
+            ],
+            curve_step_s: 1.5,
+            curve_p99_bound_ms: curve_p99_bound_ms(),
+            generator_rates: vec![64000.0, 96000.0, 128000.0, 160000.0, 192000.0],
+            generator_wrk_fractions: wrk_fractions(),
+            fault_rate: 300.0,
+            fault_seconds: 6.0,
+            fault_pause_s: 1.5,
+            cost_rate: 1000.0,
+            build_cost: false,
+            fanout_subscribers: 100,
+            fanout_rate: 50.0,
+            cross_check: false,
+        }
+    }
+
+    /// Longer runs, more repeats, higher rates.
+    pub fn full() -> Self {
+        Self {
+            name: "full".into(),
+            duration_s: 15.0,
+            warmup_s: 3.0,
+            repeats: 3,
+            read_rate: 1000.0,
+            transfer_rate: 600.0,
+            post_rate: 300.0,
+            curve_rates: vec![
+                500.0, 1000.0, 2000.0, 3000.0, 4000.0, 6000.0, 8000.0, 12000.0, 16000.0, 20000.0,
+                24000.0, 32000.0, 40000.0, 48000.0, 56000.0,
+            ],
+            curve_step_s: 6.0,
+            fault_rate: 500.0,
+            fault_seconds: 20.0,
+            fault_pause_s: 3.0,
+            cost_rate: 2000.0,
+            build_cost: true,
+            fanout_subscribers: 500,
+            fanout_rate: 100.0,
+            cross_check: true,
+            ..Self::quick()
+        }
+    }
+
+    /// A tiny profile for the CI smoke test.
+    pub fn smoke() -> Self {
+        Self {
+            name: "smoke".into(),
+            duration_s: 0.5,
+            warmup_s: 0.2,
+            repeats: 1,
+            read_rate: 50.0,
+            transfer_rate: 50.0,
+            post_rate: 50.0,
+            accounts: 50,
+            curve_rates: vec![50.0, 100.0],
+            curve_step_s: 0.3,
+            generator_rates: vec![200.0],
+            generator_wrk_fractions: vec![0.05],
+            fault_rate: 50.0,
+            fault_seconds: 2.0,
+            fault_pause_s: 0.5,
+            cost_rate: 50.0,
+            fanout_subscribers: 5,
+            fanout_rate: 20.0,
+            ..Self::quick()
+        }
+    }
+
+    /// The workload of a variant (seeded: both variants get the same).
+    pub fn workload(&self) -> anyhow::Result<Workload> {
+        self.workload_prefixed("b")
+    }
+
+    /// The same workload with its ids under another prefix (a run against
+    /// a deployment that already holds the first one's).
+    pub fn workload_prefixed(&self, prefix: &str) -> anyhow::Result<Workload> {
+        let mut config = WorkloadConfig::small(42, prefix);
+        config.accounts = self.accounts;
+        config.hot_accounts = self.hot_accounts.min(self.accounts);
+        config.hot_fraction = self.hot_fraction;
+        Ok(Workload::new(config)?)
+    }
+
+    /// Every run's scenario and rate, in order.
+    pub fn scenarios(&self) -> Vec<(Scenario, f64)> {
+        vec![
+            (Scenario::Balance, self.read_rate),
+            (Scenario::Transfer, self.transfer_rate),
+            (Scenario::Post, self.post_rate),
+        ]
+    }
+
+    /// Seconds of load per variant and scenario run.
+    pub fn run_seconds(&self) -> f64 {
+        self.duration_s + self.warmup_s
+    }
+}
