@@ -58,7 +58,7 @@ fn k8s_with_pki() -> &'static Path {
         copy_tree(&workspace().join("k8s"), &root.join("k8s"));
         let pki = root.join("k8s/components/mtls/pki");
         let _ = std::fs::remove_dir_all(&pki);
-        microservices::pki::Pki::generate_deployment(&pki).expect("a private CA");
+        microservices::launcher::generate_deployment(&pki).expect("a private CA");
         root
     })
 }

@@ -238,6 +238,25 @@ async fn spawn_child(
     Ok((Running { child, stdin }, addr))
 }
 
+/// Who gets a certificate: every service, and the launcher (which
+/// probes them).
+pub fn certified() -> Vec<&'static str> {
+    let mut names: Vec<&'static str> = ServiceKind::ALL.iter().map(|k| k.name()).collect();
+    names.push("launcher");
+    names
+}
+
+/// What `microservices certs` writes to `dir` for a deployment (the
+/// kind overlay's Secrets): a fresh CA, a certificate per service and
+/// for the launcher, and a service-token key (`token.key`). Returns
+/// the names certified.
+pub fn generate_deployment(dir: &std::path::Path) -> anyhow::Result<Vec<&'static str>> {
+    let names = certified();
+    crate::pki::Pki::generate(dir, &names)?;
+    write_token_key(&dir.join("token.key"))?;
+    Ok(names)
+}
+
 /// Makes a fresh signing key for this run, readable by this user only.
 pub fn write_token_key(path: &std::path::Path) -> anyhow::Result<()> {
     if let Some(dir) = path.parent() {
@@ -383,8 +402,7 @@ pub async fn up(
     }
     // A fresh private CA per run, never reused or committed.
     let health_client = if args.service.mtls {
-        let pki =
-            crate::pki::Pki::generate(&args.service.pki_path(), &crate::pki::Pki::certified())?;
+        let pki = crate::pki::Pki::generate(&args.service.pki_path(), &certified())?;
         pki.http_client("launcher", reqwest::Client::builder())?
     } else {
         reqwest::Client::builder()

@@ -117,7 +117,7 @@ fn main() -> anyhow::Result<()> {
         match cli.command {
             Cmd::Up(args) => microservices::launcher::up(args, shutdown_signal()).await,
             Cmd::Certs { out } => {
-                let names = microservices::pki::Pki::generate_deployment(&out)?;
+                let names = microservices::launcher::generate_deployment(&out)?;
                 println!(
                     "wrote a private CA, certificates for {} and a service-token key to {}",
                     names.join(", "),

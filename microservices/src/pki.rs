@@ -99,28 +99,6 @@ impl Pki {
         Ok(Self::at(dir))
     }
 
-    /// Who gets a certificate: every service, and the launcher (which
-    /// probes them).
-    pub fn certified() -> Vec<&'static str> {
-        let mut names: Vec<&'static str> = crate::process::ServiceKind::ALL
-            .iter()
-            .map(|k| k.name())
-            .collect();
-        names.push("launcher");
-        names
-    }
-
-    /// What `microservices certs` writes to `dir` for a deployment (the
-    /// kind overlay's Secrets): a fresh CA, a certificate per service and
-    /// for the launcher, and a service-token key (`token.key`). Returns
-    /// the names certified.
-    pub fn generate_deployment(dir: &Path) -> anyhow::Result<Vec<&'static str>> {
-        let names = Self::certified();
-        Self::generate(dir, &names)?;
-        crate::launcher::write_token_key(&dir.join("token.key"))?;
-        Ok(names)
-    }
-
     fn read(&self, file: &str) -> anyhow::Result<Vec<u8>> {
         let path = self.dir.join(file);
         std::fs::read(&path)
