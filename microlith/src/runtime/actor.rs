@@ -141,7 +141,7 @@ pub struct ActorRef<M> {
     pub(crate) tx: mpsc::Sender<M>,
     pub(crate) generation: watch::Receiver<u64>,
     pub(crate) name: std::sync::Arc<str>,
-    pub(crate) direct: std::sync::Arc<dyn super::cell::Direct<M>>,
+    pub(crate) direct: std::sync::Arc<dyn Direct<M>>,
 }
 
 impl<M> Clone for ActorRef<M> {
@@ -291,4 +291,14 @@ impl Monitor {
         // An error means the actor is gone for good: that is "down" too.
         let _ = self.generation.wait_for(|g| *g != seen).await;
     }
+}
+
+/// The part of a cell an `ActorRef` needs, without the actor's type.
+pub(crate) trait Direct<M>: Send + Sync {
+    /// Hands `msg` to the idle actor directly (`Cell::try_direct`).
+    fn try_direct(&self, msg: M) -> Result<(), M>;
+    /// Counts a message about to be queued.
+    fn enqueued(&self);
+    /// Uncounts a message that could not be queued.
+    fn not_enqueued(&self);
 }

@@ -13,10 +13,38 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use parking_lot::Mutex;
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 
-use super::actor::{Actor, FLUSH_EVERY};
-use super::supervisor::ParentLink;
+use super::actor::{Actor, Direct, FLUSH_EVERY};
+
+/// A child's report to its supervisor that it failed.
+#[derive(Debug)]
+pub(crate) struct Failed {
+    /// The child's id under its supervisor.
+    pub(crate) child: u64,
+}
+
+/// How a cell tells its supervisor it failed.
+pub(crate) struct ParentLink {
+    failed: mpsc::UnboundedSender<Failed>,
+    child: u64,
+}
+
+impl ParentLink {
+    /// The link of child `child`, reporting on `failed`.
+    pub(crate) fn new(failed: mpsc::UnboundedSender<Failed>, child: u64) -> Self {
+        Self { failed, child }
+    }
+
+    /// The child's id under its supervisor.
+    pub(crate) fn child(&self) -> u64 {
+        self.child
+    }
+
+    pub(crate) fn report_failed(&self) {
+        let _ = self.failed.send(Failed { child: self.child });
+    }
+}
 
 struct Slot<A> {
     /// The running instance; `None` after a crash or while suspended, when
@@ -177,16 +205,6 @@ impl<A: Actor> Cell<A> {
         self.handle_locked(&mut slot, msg, true);
         Ok(())
     }
-}
-
-/// The part of a cell an `ActorRef` needs, without the actor's type.
-pub(crate) trait Direct<M>: Send + Sync {
-    /// See [`Cell::try_direct`].
-    fn try_direct(&self, msg: M) -> Result<(), M>;
-    /// Counts a message about to be queued.
-    fn enqueued(&self);
-    /// Uncounts a message that could not be queued.
-    fn not_enqueued(&self);
 }
 
 impl<A: Actor> Direct<A::Msg> for Cell<A>

@@ -24,7 +24,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 use super::actor::{Actor, ActorRef};
-use super::cell::Cell;
+use super::cell::{Cell, Failed, ParentLink};
 
 /// Which children restart when one fails.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,11 +67,6 @@ pub enum SupervisorEvent {
     Escalated(String),
 }
 
-#[derive(Debug)]
-struct Failed {
-    child: u64,
-}
-
 enum Command {
     Add(ChildSpec),
     Stop(tokio::sync::oneshot::Sender<()>),
@@ -83,17 +78,6 @@ pub struct ChildSpec {
     name: String,
     ctl: mpsc::UnboundedSender<Control>,
     task: JoinHandle<()>,
-}
-
-pub(crate) struct ParentLink {
-    failed: mpsc::UnboundedSender<Failed>,
-    child: u64,
-}
-
-impl ParentLink {
-    pub(crate) fn report_failed(&self) {
-        let _ = self.failed.send(Failed { child: self.child });
-    }
 }
 
 /// A handle to a running supervisor: start children under it, stop it.
@@ -108,10 +92,10 @@ pub struct SupervisorHandle {
 
 impl SupervisorHandle {
     fn link(&self) -> ParentLink {
-        ParentLink {
-            failed: self.failed.clone(),
-            child: self.next_id.fetch_add(1, Ordering::Relaxed),
-        }
+        ParentLink::new(
+            self.failed.clone(),
+            self.next_id.fetch_add(1, Ordering::Relaxed),
+        )
     }
 
     /// The supervisor's name.
@@ -132,7 +116,7 @@ impl SupervisorHandle {
         let (ctl_tx, ctl_rx) = mpsc::unbounded_channel();
         let (gen_tx, gen_rx) = watch::channel(0u64);
         let link = self.link();
-        let id = link.child;
+        let id = link.child();
         let full_name: Arc<str> = Arc::from(name);
         let core = Arc::new(Cell::<A>::new(args, link, gen_tx, full_name.clone()));
         let task = tokio::spawn(run_actor::<A>(core.clone(), rx, ctl_rx));
@@ -159,7 +143,7 @@ impl SupervisorHandle {
     ) -> SupervisorHandle {
         let (ctl_tx, ctl_rx) = mpsc::unbounded_channel();
         let link = self.link();
-        let id = link.child;
+        let id = link.child();
         let (handle, task) =
             Supervisor::start(name, strategy, intensity, Some((link, ctl_rx)), None);
         let _ = self.commands.send(Command::Add(ChildSpec {
