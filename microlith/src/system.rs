@@ -22,7 +22,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use shared_domain::bank::{
-    self, AccountStep, AccountTotals, AccountView, AuditView, Begin, StepResult, TransferRecord,
+    AccountStep, AccountTotals, AccountView, AuditView, Begin, StepResult, TransferRecord,
     TransferRequest, TransferStatus,
 };
 use shared_domain::chat::{ChatMessage, HistoryQuery, PostOutcome, PostRequest};
@@ -30,6 +30,7 @@ use shared_domain::error::{BankResult, CallError, ChatResult};
 use shared_domain::id::{AccountId, RoomName, TransferId};
 use shared_domain::known::KnownAccounts;
 use shared_domain::money::OpeningBalance;
+use shared_domain::saga;
 use shared_domain::service::{
     AccountsService, LedgerService, Pause, RoomsService, Subscription, TransferJournal,
 };
@@ -366,7 +367,7 @@ impl Microlith {
                             };
                             for record in records {
                                 let _ =
-                                    bank::complete(&*journal, &*accounts, &*pause, record).await;
+                                    saga::complete(&*journal, &*accounts, &*pause, record).await;
                             }
                         });
                     });

@@ -3,20 +3,17 @@
 //! # Layout
 //! - [`account`]: an [`AccountBook`] of balances and idempotent transfer steps.
 //! - [`transfer`]: the [`TransferBook`] journal keyed by `transfer_id`.
-//! - [`saga`]: the steps of one transfer across accounts, run over any fabric.
 //! - [`fence`]: tombstones and deadlines, so a networked book can forget
 //!   settled transfers without a delayed duplicate moving money twice.
 
 pub mod account;
 pub mod fence;
-pub mod saga;
 pub mod transfer;
 
 pub use account::{AccountBook, AccountChange, AccountStep, AccountView, StepKind, StepResult};
 pub use fence::{Stale, StepFence};
-pub use saga::{Orphan, Resolution, complete, finish, resume_pending, run_saga, transfer};
 pub use transfer::{
-    Begin, JournalChange, RejectReason, TransferBook, TransferRecord, TransferRequest,
+    Begin, JournalChange, RejectReason, Resolution, TransferBook, TransferRecord, TransferRequest,
     TransferStatus,
 };
 

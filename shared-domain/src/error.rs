@@ -68,7 +68,7 @@ pub enum ChatError {
     #[error("text must not be empty")]
     InvalidText,
     /// The text is longer than 4096 bytes.
-    #[error("text must be at most {} bytes", crate::chat::MAX_TEXT_BYTES)]
+    #[error("text must be at most {} bytes", crate::limits::MAX_TEXT_BYTES)]
     MessageTooLarge,
 }
 
@@ -139,3 +139,59 @@ impl From<ChatError> for CallError<ChatError> {
 pub type BankResult<T> = Result<T, CallError<BankError>>;
 /// The result of a chat call through a fabric.
 pub type ChatResult<T> = Result<T, CallError<ChatError>>;
+
+/// A broken invariant. The harness fails the run loudly on any of these.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Violation {
+    /// Money was created or destroyed.
+    #[error("money not conserved: expected total {expected}, audit says {actual}")]
+    MoneyNotConserved {
+        /// Sum of opening balances.
+        expected: i128,
+        /// What the audit reported.
+        actual: i128,
+    },
+    /// Transfers remain pending after faults stopped.
+    #[error("{0} transfers still pending")]
+    PendingTransfers(u64),
+    /// An account count differs from the number opened.
+    #[error("expected {expected} accounts, audit says {actual}")]
+    AccountCount {
+        /// Accounts opened.
+        expected: u64,
+        /// Accounts audited.
+        actual: u64,
+    },
+    /// An acknowledged transfer is missing or has another outcome.
+    #[error("acknowledged transfer {transfer_id} was {acknowledged}, now {found}")]
+    TransferLost {
+        /// The transfer.
+        transfer_id: String,
+        /// Its acknowledged status.
+        acknowledged: String,
+        /// What the system reports now.
+        found: String,
+    },
+    /// A room's history skips or repeats a sequence number.
+    #[error("room {room}: expected seq {expected}, found {found}")]
+    ChatGap {
+        /// The room.
+        room: String,
+        /// The sequence number expected.
+        expected: u64,
+        /// The one found.
+        found: u64,
+    },
+    /// An acknowledged post is missing, duplicated or at another seq.
+    #[error("room {room}: acknowledged message {client_msg_id} at seq {seq} {problem}")]
+    MessageLost {
+        /// The room.
+        room: String,
+        /// The post's key.
+        client_msg_id: String,
+        /// The acknowledged seq.
+        seq: u64,
+        /// What is wrong.
+        problem: String,
+    },
+}

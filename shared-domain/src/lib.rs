@@ -7,10 +7,16 @@
 //!
 //! # Layout
 //! - [`id`], [`money`]: validated newtypes of API.md's values.
-//! - [`error`]: `BankError`, `ChatError` and the fabric's `CallError`.
-//! - [`bank`]: accounts, the transfer journal and the transfer saga.
-//! - [`chat`]: rooms, posts, history and the session loop.
+//! - [`error`]: `BankError`, `ChatError`, the fabric's `CallError`, and the
+//!   invariants' `Violation`.
+//! - [`limits`]: the sizes API.md bounds (message text, history pages).
+//! - [`bank`]: accounts, the transfer journal, the step fence and the audit.
+//! - [`chat`]: rooms, posts and history.
 //! - [`service`]: one trait per component (**API Boundary**).
+//! - [`saga`]: the steps of one transfer across the accounts service, run
+//!   over any fabric.
+//! - [`session`]: a chat session's cursor (dedup and gap detection) and the
+//!   loop both variants run for each subscriber.
 //! - [`local`]: the components as state under one lock, with an optional
 //!   persister: the reference implementations, and each microservice's core.
 //! - [`known`]: the positive payee cache every fabric puts in front of its accounts.
@@ -23,9 +29,12 @@ pub mod error;
 pub mod id;
 pub mod invariant;
 pub mod known;
+pub mod limits;
 pub mod local;
 pub mod money;
+pub mod saga;
 pub mod service;
+pub mod session;
 pub mod workload;
 
 pub use error::{BankError, BankResult, CallError, ChatError, ChatResult};

@@ -99,7 +99,7 @@ pub trait LedgerService: Send + Sync {
 
 /// A live feed of a room's messages with `seq > after`: the backlog, then
 /// each new message. It ends (or yields an error) when the room restarts or
-/// drops a subscriber that fell behind; [`crate::chat::run_session`]
+/// drops a subscriber that fell behind; [`crate::session::run_session`]
 /// resubscribes from its cursor.
 pub type Subscription = BoxStream<'static, ChatResult<ChatMessage>>;
 

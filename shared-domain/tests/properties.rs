@@ -17,6 +17,7 @@ use shared_domain::id::{AccountId, ClientMsgId, RoomName, TransferId, UserId};
 use shared_domain::invariant::{SeenMessage, check_acked_posts};
 use shared_domain::local::{GiveUpAfter, LocalAccounts, LocalJournal, LocalRooms, NoPause};
 use shared_domain::money::{Amount, OpeningBalance};
+use shared_domain::saga;
 use shared_domain::service::{AccountsService, RoomsService, TransferJournal};
 use shared_domain::{BankResult, CallError};
 
@@ -119,15 +120,15 @@ proptest! {
                     account(from), account(to), Amount::new((*amount).into()).expect("amount"),
                 ) else { continue };
                 // A saga may stop part-way (the process "crashes")...
-                let _ = bank::transfer(&journal, &accounts, &GiveUpAfter(crash_after), req.clone(), &|_| {}).await;
+                let _ = saga::transfer(&journal, &accounts, &GiveUpAfter(crash_after), req.clone(), &|_| {}).await;
                 // ...and the client may repeat its request.
                 for _ in 0..*repeat {
-                    let _ = bank::transfer(&journal, &accounts, &GiveUpAfter(crash_after), req.clone(), &|_| {}).await;
+                    let _ = saga::transfer(&journal, &accounts, &GiveUpAfter(crash_after), req.clone(), &|_| {}).await;
                 }
                 requests.push(req);
             }
             // Recovery: resume everything pending with no more crashes.
-            bank::resume_pending(&journal, &accounts, &NoPause).await.expect("resume");
+            saga::resume_pending(&journal, &accounts, &NoPause).await.expect("resume");
             prop_assert_eq!(journal.pending_count().await.expect("count"), 0);
 
             let mut model: HashMap<AccountId, i64> =
@@ -252,20 +253,20 @@ fn a_transfer_dropped_mid_saga_is_handed_over_and_completes() {
     )
     .expect("valid");
     let on_orphan = |r| orphans.lock().expect("lock").push(r);
-    let pending = bank::transfer(&journal, &accounts, &NoPause, request, &on_orphan).now_or_never();
+    let pending = saga::transfer(&journal, &accounts, &NoPause, request, &on_orphan).now_or_never();
     assert!(
         pending.is_none(),
         "the debit never answers, so the transfer cannot finish"
     );
-    let orphaned: Vec<bank::Orphan> = orphans.lock().expect("lock").clone();
+    let orphaned: Vec<saga::Orphan> = orphans.lock().expect("lock").clone();
     assert_eq!(orphaned.len(), 1, "dropping the saga hands its record over");
     assert!(
-        matches!(orphaned[0], bank::Orphan::Begun(_)),
+        matches!(orphaned[0], saga::Orphan::Begun(_)),
         "{orphaned:?}"
     );
     block_on(async {
         assert_eq!(journal.pending_count().await.expect("count"), 1);
-        let done = bank::finish(&journal, &accounts.0, &NoPause, orphaned[0].clone())
+        let done = saga::finish(&journal, &accounts.0, &NoPause, orphaned[0].clone())
             .await
             .expect("completes")
             .expect("resolved");
@@ -359,12 +360,12 @@ fn a_transfer_dropped_while_beginning_is_handed_over_and_completes() {
     .expect("valid");
     let on_orphan = |o| orphans.lock().expect("lock").push(o);
     let dropped =
-        bank::transfer(&journal, &accounts, &NoPause, request.clone(), &on_orphan).now_or_never();
+        saga::transfer(&journal, &accounts, &NoPause, request.clone(), &on_orphan).now_or_never();
     assert!(dropped.is_none(), "begin never answers");
-    let orphaned: Vec<bank::Orphan> = orphans.lock().expect("lock").clone();
+    let orphaned: Vec<saga::Orphan> = orphans.lock().expect("lock").clone();
     assert_eq!(
         orphaned,
-        vec![bank::Orphan::Beginning(request)],
+        vec![saga::Orphan::Beginning(request)],
         "the request is handed over before begin answers"
     );
     block_on(async {
@@ -373,7 +374,7 @@ fn a_transfer_dropped_while_beginning_is_handed_over_and_completes() {
             1,
             "the journal recorded it"
         );
-        let done = bank::finish(&journal, &accounts, &NoPause, orphaned[0].clone())
+        let done = saga::finish(&journal, &accounts, &NoPause, orphaned[0].clone())
             .await
             .expect("finishes")
             .expect("resolved");
@@ -398,11 +399,11 @@ fn a_transfer_dropped_while_beginning_is_handed_over_and_completes() {
             40
         );
         // Finishing again changes nothing: the steps and the resolution are idempotent.
-        let again = bank::finish(
+        let again = saga::finish(
             &journal,
             &accounts,
             &NoPause,
-            bank::Orphan::IfRecorded(done.request.clone()),
+            saga::Orphan::IfRecorded(done.request.clone()),
         )
         .await
         .expect("ok")

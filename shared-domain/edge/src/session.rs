@@ -8,12 +8,11 @@ use std::time::Duration;
 use futures::StreamExt;
 use tokio::sync::{mpsc, oneshot};
 
-use shared_domain::chat::{
-    ChatMessage, OutputError, SessionCursor, SessionEnd, SessionOutput, run_session,
-};
+use shared_domain::chat::ChatMessage;
 use shared_domain::error::ChatResult;
 use shared_domain::id::{RoomName, UserId};
 use shared_domain::service::{Pause, RoomsService, SessionEvent, SessionHandle, SessionsService};
+use shared_domain::session::{OutputError, SessionCursor, SessionEnd, SessionOutput, run_session};
 
 /// Delivers into a bounded channel towards the WebSocket, waiting at most
 /// `patience` for room.

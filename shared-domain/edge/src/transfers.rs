@@ -5,9 +5,10 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use shared_domain::bank::{self, TransferRecord, TransferRequest};
+use shared_domain::bank::{TransferRecord, TransferRequest};
 use shared_domain::error::BankResult;
 use shared_domain::id::TransferId;
+use shared_domain::saga;
 use shared_domain::service::{AccountsService, Pause, TransferJournal, TransfersService};
 
 /// A saga runs in its caller's task (no extra hop); if the caller gives up
@@ -35,14 +36,14 @@ where
         }
     }
 
-    fn finish_elsewhere(&self, orphan: bank::Orphan) {
+    fn finish_elsewhere(&self, orphan: saga::Orphan) {
         let (journal, accounts, pause) = (
             self.journal.clone(),
             self.accounts.clone(),
             self.pause.clone(),
         );
         tokio::spawn(async move {
-            if let Err(e) = bank::finish(&*journal, &*accounts, &*pause, orphan.clone()).await {
+            if let Err(e) = saga::finish(&*journal, &*accounts, &*pause, orphan.clone()).await {
                 tracing::warn!(?orphan, error = %e, "an orphaned transfer could not be finished; recovery resumes it");
             }
         });
@@ -51,7 +52,7 @@ where
     /// Completes every pending transfer (recovery after a crash); how many
     /// were resolved.
     pub async fn resume_pending(&self) -> BankResult<usize> {
-        bank::resume_pending(&*self.journal, &*self.accounts, &*self.pause).await
+        saga::resume_pending(&*self.journal, &*self.accounts, &*self.pause).await
     }
 }
 
@@ -62,7 +63,7 @@ where
     A: AccountsService + 'static,
 {
     async fn transfer(&self, request: TransferRequest) -> BankResult<TransferRecord> {
-        bank::transfer(
+        saga::transfer(
             &*self.journal,
             &*self.accounts,
             &*self.pause,

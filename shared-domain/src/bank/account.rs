@@ -226,7 +226,7 @@ impl AccountBook {
 
     /// Applies every step of a transfer whose two accounts are both in
     /// this book, at once: the same steps, checks and order as the saga
-    /// runs one call at a time ([`crate::bank::run_saga`]): the payee must
+    /// runs one call at a time ([`crate::saga::run_saga`]): the payee must
     /// exist, then the debit, then the credit, and a refund if the credit
     /// cannot be made. Each step is recorded under its `(transfer_id,
     /// kind)` as [`Self::apply`] records it, so a repeat (a retried call,

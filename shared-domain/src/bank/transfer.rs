@@ -244,6 +244,15 @@ impl TransferBook {
     }
 }
 
+/// How a transfer's steps ended (a saga, or the one-call path).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Resolution {
+    /// Record this final status.
+    Resolved(TransferStatus),
+    /// Refused before money moved: record nothing, answer this error.
+    Abandon(BankError),
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

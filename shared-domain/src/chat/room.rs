@@ -111,12 +111,12 @@ impl Room {
     pub fn restore(
         name: RoomName,
         messages: impl IntoIterator<Item = ChatMessage>,
-    ) -> Result<Self, crate::invariant::Violation> {
+    ) -> Result<Self, crate::error::Violation> {
         let mut room = Self::new(name);
         for message in messages {
             let expected = room.last_seq() + 1;
             if message.seq != expected {
-                return Err(crate::invariant::Violation::ChatGap {
+                return Err(crate::error::Violation::ChatGap {
                     room: room.name.to_string(),
                     expected,
                     found: message.seq,

@@ -10,7 +10,7 @@ use crate::error::{CallError, ChatError};
 use crate::id::RoomName;
 use crate::service::{Pause, RoomsService};
 
-use super::ChatMessage;
+use crate::chat::ChatMessage;
 
 /// What to do with a message a subscription produced.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -13,19 +13,10 @@
 use crate::error::{BankError, BankResult, CallError};
 use crate::service::{AccountsService, Pause, TransferJournal};
 
-use super::{
-    AccountStep, Begin, RejectReason, StepKind, StepResult, TransferRecord, TransferRequest,
-    TransferStatus,
+use crate::bank::{
+    AccountStep, Begin, RejectReason, Resolution, StepKind, StepResult, TransferRecord,
+    TransferRequest, TransferStatus,
 };
-
-/// How a saga ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Resolution {
-    /// Record this final status.
-    Resolved(TransferStatus),
-    /// Refused before money moved: record nothing, answer this error.
-    Abandon(BankError),
-}
 
 /// Retries `op` while it fails with a fabric error, pausing between tries.
 /// `None` means the pause said stop: the work stays pending for recovery.
