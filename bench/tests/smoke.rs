@@ -55,7 +55,7 @@ fn compare_smoke_run_writes_a_full_result_set() -> anyhow::Result<()> {
     // successor serves (every acknowledged answer was checked above), and
     // at most one request fails: one that raced the old process closing a
     // kept-alive connection idle through the whole drain (HTTP/1.1 has no
-    // race-free way to close one; see ARCHITECTURE.md, `upgrade`).
+    // race-free way to close one; see microlith/README.md, the upgrade).
     let upgrade = faults
         .iter()
         .find(|f| f["kind"] == "upgrade" && f["variant"] == "microlith")

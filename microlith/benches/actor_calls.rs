@@ -2,7 +2,7 @@
 //! balance call p50 <= 1 us, p99 <= 5 us; transfer p50 <= 2 us; transfer
 //! throughput >= 600k/s with 16 concurrent callers; panic back to serving
 //! in < 20 us at p50. Also the same call through ractor and through a bare
-//! tokio mpsc+oneshot, to justify the runtime choice (ARCHITECTURE.md).
+//! tokio mpsc+oneshot, to justify the runtime choice (microlith/README.md).
 //!
 //! Callers run as tasks on the 2-worker runtime (as edge handlers do), not
 //! on the bench thread, so a call is measured where it is made in

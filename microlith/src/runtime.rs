@@ -4,7 +4,7 @@
 //! from a bounded mailbox; callers `call` (with a deadline) or `cast`.
 //! Supervisors restart failed children by strategy and intensity, as in
 //! Erlang/OTP. Why a runtime of our own rather than ractor or kameo is
-//! measured in ARCHITECTURE.md.
+//! measured in microlith/README.md.
 //!
 //! # Layout
 //! - [`actor`]: the [`Actor`] trait, [`ActorRef`], call and cast.

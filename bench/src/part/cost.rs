@@ -27,7 +27,7 @@ const AREAS: &[(&str, &str, &[&str])] = &[
     (
         "both",
         "business rules, invariants, workload (shared-domain)",
-        &["shared-domain/src"],
+        &["shared-domain/rules/src"],
     ),
     (
         "both",
