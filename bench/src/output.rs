@@ -27,3 +27,14 @@ pub fn micros(us: f64) -> String {
         format!("{} s", trim(us / 1e6))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn axis_labels_carry_their_unit() {
+        assert_eq!(super::micros(250.0), "250 µs");
+        assert_eq!(super::micros(1500.0), "1.5 ms");
+        assert_eq!(super::micros(20_000.0), "20 ms");
+        assert_eq!(super::micros(2_500_000.0), "2.5 s");
+    }
+}
