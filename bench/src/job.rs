@@ -5,6 +5,8 @@ pub mod compare;
 pub mod images;
 pub mod load;
 mod measure;
+mod parts;
+pub mod settings;
 
 use std::path::{Path, PathBuf};
 

@@ -13,7 +13,7 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
-use bench::job::compare::RunArgs;
+use bench::job::settings::RunArgs;
 use bench::job::{ALL_PARTS, Part};
 use bench::record::{Raw, Scenario};
 

@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Parser, ValueEnum};
+use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
 /// The same allocator in both variants (mimalloc): the C library's malloc
@@ -12,14 +12,6 @@ use tracing_subscriber::EnvFilter;
 /// container images) is slower still.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
-#[derive(Clone, Copy, Debug, ValueEnum)]
-enum StorageKind {
-    /// State in memory (survives actor restarts, not the process).
-    Memory,
-    /// State in redb under --data-dir (survives kill -9).
-    Durable,
-}
 
 /// Serve API.md from one process of supervised actors.
 #[derive(Parser, Debug)]
@@ -30,7 +22,7 @@ struct Cli {
     listen: SocketAddr,
     /// Storage engine.
     #[arg(long, env = "MICROLITH_STORAGE", value_enum, default_value = "memory")]
-    storage: StorageKind,
+    storage: store::StorageKind,
     /// Directory of the durable store.
     #[arg(long, env = "MICROLITH_DATA_DIR", default_value = "data/microlith")]
     data_dir: PathBuf,
@@ -133,10 +125,7 @@ fn main() -> anyhow::Result<()> {
     }
     let config = microlith::Config {
         listen: cli.listen,
-        storage: match cli.storage {
-            StorageKind::Memory => store::StorageMode::Memory,
-            StorageKind::Durable => store::StorageMode::Durable(cli.data_dir.clone()),
-        },
+        storage: cli.storage.mode(&cli.data_dir),
         account_shards: cli.account_shards,
         journal_shards: cli.journal_shards,
         mailbox: cli.mailbox,

@@ -23,7 +23,7 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 use tokio_util::sync::CancellationToken;
 
-use crate::process::{ServiceArgs, ServiceKind, StorageKind};
+use crate::process::{ServiceArgs, ServiceKind};
 
 /// `up`'s arguments.
 #[derive(Args, Debug, Clone)]
@@ -70,13 +70,7 @@ type Table = Arc<Mutex<BTreeMap<usize, ServiceRow>>>;
 
 fn env_of(args: &ServiceArgs, urls: &BTreeMap<ServiceKind, String>) -> Vec<(&'static str, String)> {
     let mut env = vec![
-        (
-            "MICROSERVICES_STORAGE",
-            match args.storage {
-                StorageKind::Memory => "memory".to_owned(),
-                StorageKind::Durable => "durable".to_owned(),
-            },
-        ),
+        ("MICROSERVICES_STORAGE", args.storage.name().to_owned()),
         (
             "MICROSERVICES_DATA_DIR",
             args.data_dir.display().to_string(),

@@ -20,7 +20,7 @@ use shared_domain::id::TransferId;
 use shared_domain::known::KnownAccounts;
 use shared_domain::local::{LocalAccounts, LocalJournal, LocalRooms};
 use shared_domain::service::{Pause, TransferJournal};
-use store::{AccountStore, ChatStore, JournalStore, Storage, StorageMode};
+use store::{AccountStore, ChatStore, JournalStore, Storage};
 
 use anyhow::Context as _;
 
@@ -78,15 +78,6 @@ impl ServiceKind {
     }
 }
 
-/// Storage engine of a service.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum StorageKind {
-    /// State in memory (lost when the process dies).
-    Memory,
-    /// State in redb under --data-dir (survives kill -9).
-    Durable,
-}
-
 /// Every knob of a service process (also what the launcher passes on).
 #[derive(Args, Debug, Clone)]
 pub struct ServiceArgs {
@@ -97,7 +88,7 @@ pub struct ServiceArgs {
         value_enum,
         default_value = "memory"
     )]
-    pub storage: StorageKind,
+    pub storage: store::StorageKind,
     /// Directory of the durable stores (one redb file per service).
     #[arg(
         long,
@@ -320,11 +311,10 @@ impl ServiceArgs {
     }
 
     fn storage(&self, kind: ServiceKind) -> anyhow::Result<Storage> {
-        let mode = match self.storage {
-            StorageKind::Memory => StorageMode::Memory,
-            StorageKind::Durable => StorageMode::Durable(self.data_dir.clone()),
-        };
-        Ok(Storage::open(&mode, kind.name())?)
+        Ok(Storage::open(
+            &self.storage.mode(&self.data_dir),
+            kind.name(),
+        )?)
     }
 }
 

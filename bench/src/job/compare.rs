@@ -8,154 +8,16 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use indicatif::ProgressBar;
 
-use super::{Part, default_results, progress, workspace};
+use super::parts::{costs, faults};
+use super::settings::{Deploy, Settings};
+use super::{Part, workspace};
 use crate::budget::Budget;
 use crate::generator::Runtimes;
-use crate::part::faults::{self, Instances};
-use crate::record::{
-    BuildCost, Containers, Cost, Elapsed, Env, FaultRecord, Profile, Raw, Runtimes as EnvRuntimes,
-    Sizing,
-};
+use crate::part::faults::Instances;
+use crate::record::{Containers, Elapsed, Env, Raw, Runtimes as EnvRuntimes};
 use crate::target::build;
 use crate::target::local::Variant;
-
-#[derive(clap::Args, Debug)]
-pub struct RunArgs {
-    /// Under 5 minutes here (the default).
-    #[arg(long, conflicts_with_all = ["full", "smoke"])]
-    pub quick: bool,
-    /// Longer runs, more repeats, higher rates.
-    #[arg(long, conflicts_with = "smoke")]
-    pub full: bool,
-    /// A few seconds, for CI.
-    #[arg(long, hide = true)]
-    pub smoke: bool,
-    /// Measure running deployments instead: `name=http://host:port`
-    /// (repeatable). Faults and cost need the variants started here and
-    /// are skipped.
-    #[arg(long = "target", value_parser = parse_target)]
-    pub targets: Vec<(String, String)>,
-    /// Where results go (a run directory is made inside).
-    #[arg(long, default_value_os_t = default_results())]
-    pub out: PathBuf,
-    /// Also time a release build of each variant from scratch (on in
-    /// `--full`; several minutes).
-    #[arg(long)]
-    pub build_cost: bool,
-    /// Use the variants' binaries in this directory instead of building
-    /// release binaries (tests use the debug ones).
-    #[arg(long, hide = true)]
-    pub bin_dir: Option<PathBuf>,
-    /// Where the harness starts the variants: `local` processes on
-    /// loopback, or `compose`: their images (built first, `bench images`)
-    /// under Docker Compose, torn down afterwards.
-    #[arg(long, value_enum, default_value = "local", conflicts_with = "targets")]
-    pub deploy: Deploy,
-    /// The variants' storage for the latency, curve and fan-out parts:
-    /// `memory` (the fabric alone) or `durable` (redb, every commit
-    /// synced to disk). Default: memory for local processes, durable under
-    /// compose (on Docker volumes). The fault runs are always durable.
-    #[arg(long, value_enum, conflicts_with = "targets")]
-    pub storage: Option<Storage>,
-    /// How the microservices' tokio runtimes are sized to the cores both
-    /// variants share: `sized` (the cores split among the five service
-    /// processes, at least one worker each) or `tokio-default` (one worker
-    /// per core in every process). The cost part measures both either way.
-    #[arg(long, value_enum, default_value = "sized", conflicts_with = "targets")]
-    pub runtimes: Sizing,
-    /// Cross-check the load generator against oha at the same rates (on in
-    /// `--full`; builds oha into `target/tools` first, several minutes the
-    /// first time).
-    #[arg(long)]
-    pub cross_check: bool,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum Storage {
-    /// In memory: survives actor restarts, not the process.
-    Memory,
-    /// redb on disk.
-    Durable,
-}
-
-impl Storage {
-    fn name(self) -> &'static str {
-        match self {
-            Storage::Memory => "memory",
-            Storage::Durable => "durable",
-        }
-    }
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum Deploy {
-    /// Child processes on loopback.
-    Local,
-    /// Containers under Docker Compose.
-    Compose,
-}
-
-fn parse_target(raw: &str) -> Result<(String, String), String> {
-    let (name, url) = raw.split_once('=').ok_or("expected name=URL")?;
-    // The edges serve plain HTTP (API.md); TLS is between services only.
-    if !url.starts_with("http://") {
-        return Err(
-            "the URL must start with http:// (the load generator drives plain HTTP edges)".into(),
-        );
-    }
-    Ok((name.to_owned(), url.to_owned()))
-}
-
-/// Everything a comparison was asked to do.
-#[derive(Debug, Clone)]
-pub struct Settings {
-    /// How long and how hard.
-    pub profile: Profile,
-    /// The parts to run.
-    pub parts: Vec<Part>,
-    /// Running deployments to measure instead of starting the variants.
-    pub targets: Vec<(String, String)>,
-    /// Where the run's folder is made.
-    pub out: PathBuf,
-    /// The variants' binaries, when not the release build.
-    pub bin_dir: Option<PathBuf>,
-    /// Processes or containers.
-    pub deploy: Deploy,
-    /// The storage of the latency, curve and fan-out parts.
-    pub storage: Storage,
-    /// The cores both variants share, and the microservices' sizing.
-    pub budget: Budget,
-}
-
-impl RunArgs {
-    /// The settings these options ask for, running `parts`.
-    pub fn settings(self, parts: &[Part]) -> anyhow::Result<Settings> {
-        let mut profile = if self.smoke {
-            Profile::smoke()
-        } else if self.full {
-            Profile::full()
-        } else {
-            Profile::quick()
-        };
-        profile.build_cost |= self.build_cost;
-        profile.cross_check |= self.cross_check;
-        let storage = self.storage.unwrap_or(if self.deploy == Deploy::Compose {
-            Storage::Durable
-        } else {
-            Storage::Memory
-        });
-        Ok(Settings {
-            profile,
-            parts: parts.to_vec(),
-            targets: self.targets,
-            out: self.out,
-            bin_dir: self.bin_dir,
-            deploy: self.deploy,
-            storage,
-            budget: Budget::of_machine(self.runtimes),
-        })
-    }
-}
+use store::StorageKind;
 
 /// How long each phase of a run took, for the report.
 struct Laps {
@@ -368,12 +230,12 @@ pub fn run(settings: Settings) -> anyhow::Result<()> {
 async fn start_local(
     bin: &Path,
     scratch: &Path,
-    storage: Storage,
+    storage: StorageKind,
     budget: &Budget,
 ) -> anyhow::Result<Vec<Variant>> {
     let (lith_args, services_args) = match storage {
-        Storage::Memory => (Vec::new(), Vec::new()),
-        Storage::Durable => {
+        StorageKind::Memory => (Vec::new(), Vec::new()),
+        StorageKind::Durable => {
             let durable = vec!["--storage".to_owned(), "durable".to_owned()];
             let mut lith = durable.clone();
             lith.extend([
@@ -456,7 +318,7 @@ fn environment(run_id: &str, settings: &Settings) -> Env {
         rustc: command_output("rustc", &["-V"]),
         storage: if external {
             "as deployed (not started by the harness)"
-        } else if compose && settings.storage == Storage::Durable {
+        } else if compose && settings.storage == StorageKind::Durable {
             "durable (Docker volumes)"
         } else {
             settings.storage.name()
@@ -475,91 +337,4 @@ fn command_output(program: &str, args: &[&str]) -> String {
         .ok()
         .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
         .unwrap_or_default()
-}
-
-/// What the fabric costs: code, builds, binaries, and tracing, mTLS and
-/// tokens under load.
-fn costs(
-    profile: &Profile,
-    bin: &Path,
-    scratch: &Path,
-    budget: &Budget,
-    runtimes: &Runtimes,
-) -> anyhow::Result<Cost> {
-    use crate::part::cost;
-    let root = workspace();
-    let mut measured = Cost {
-        code: cost::count_code(&root),
-        proto_packages: cost::proto_packages(&root),
-        ..Default::default()
-    };
-    let configs = cost::feature_configs();
-    let bar = progress(configs.len() as u64, "cost runs");
-    cost::feature_costs(
-        &mut measured,
-        profile,
-        bin,
-        scratch,
-        budget,
-        runtimes,
-        |variant, config| {
-            bar.inc(1);
-            bar.set_message(format!(
-                "{variant} {config} at {:.0} transfers/s",
-                profile.cost_rate
-            ));
-        },
-    )?;
-    bar.finish_with_message("cost runs done");
-    for variant in ["microlith", "microservices"] {
-        let binary_bytes = std::fs::metadata(bin.join(variant))
-            .map(|m| m.len())
-            .unwrap_or(0);
-        let (seconds, crates) = if profile.build_cost {
-            let spinner = ProgressBar::new_spinner();
-            spinner.enable_steady_tick(Duration::from_millis(200));
-            let timed = cost::timed_build(&root, variant, |n| {
-                spinner.set_message(format!(
-                    "release build of {variant} from scratch: {n} crates compiled"
-                ));
-            })?;
-            spinner.finish_with_message(format!(
-                "release build of {variant}: {:.0} s, {} crates",
-                timed.0, timed.1
-            ));
-            (Some(timed.0), Some(timed.1))
-        } else {
-            (None, None)
-        };
-        measured.builds.push(BuildCost {
-            variant: variant.to_owned(),
-            seconds,
-            crates,
-            binary_bytes,
-        });
-    }
-    Ok(measured)
-}
-
-/// Every fault of `bench::faults`, each against fresh durable instances.
-fn faults(
-    profile: &Profile,
-    instances: Instances<'_>,
-    runtimes: &Runtimes,
-) -> anyhow::Result<Vec<FaultRecord>> {
-    let plans = match instances {
-        Instances::Local { .. } => faults::plans(profile),
-        Instances::Compose { .. } => faults::container_plans(profile),
-    };
-    let bar = progress(plans.len() as u64, "faults");
-    let mut started = false;
-    let records = faults::run_all(profile, &plans, instances, runtimes, |plan| {
-        if started {
-            bar.inc(1);
-        }
-        started = true;
-        bar.set_message(format!("{} {}: {}", plan.variant, plan.kind, plan.describe));
-    });
-    bar.finish_with_message("faults done");
-    records
 }

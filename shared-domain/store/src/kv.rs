@@ -67,6 +67,37 @@ pub type Entries = Vec<(Vec<u8>, Vec<u8>)>;
 
 type Tables = HashMap<&'static str, FastMap<Vec<u8>, Vec<u8>>>;
 
+/// Which engine a process keeps its state in, as a command line names it
+/// (`--storage memory|durable`); with a directory it is a [`StorageMode`].
+/// The one such choice of the workspace: both variants and the harness
+/// take it (feature `clap` for their command lines).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
+pub enum StorageKind {
+    /// In memory: state survives actor restarts, not the process.
+    Memory,
+    /// redb files under the data directory: state survives `kill -9`.
+    Durable,
+}
+
+impl StorageKind {
+    /// Its name on the command line and in results.
+    pub fn name(self) -> &'static str {
+        match self {
+            StorageKind::Memory => "memory",
+            StorageKind::Durable => "durable",
+        }
+    }
+
+    /// The engine, with `dir` for a durable store.
+    pub fn mode(self, dir: &std::path::Path) -> StorageMode {
+        match self {
+            StorageKind::Memory => StorageMode::Memory,
+            StorageKind::Durable => StorageMode::Durable(dir.to_path_buf()),
+        }
+    }
+}
+
 /// Which engine to use.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StorageMode {

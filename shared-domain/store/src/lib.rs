@@ -16,6 +16,8 @@ pub mod codec;
 pub mod kv;
 pub mod tables;
 
-pub use kv::{KvStore, MemoryStore, RedbStore, Storage, StorageMode, StoreError, Write};
+pub use kv::{
+    KvStore, MemoryStore, RedbStore, Storage, StorageKind, StorageMode, StoreError, Write,
+};
 pub use shared_domain::bank::JournalChange;
 pub use tables::{AccountStore, ChatStore, DirectoryStore, JournalStore, RoomStore};
