@@ -43,6 +43,10 @@ pub struct UpArgs {
     /// Every service's knobs.
     #[command(flatten)]
     pub service: ServiceArgs,
+    /// The knobs as the children's environment ([`forwarded_env`] of the
+    /// command line `up` was parsed from).
+    #[arg(skip)]
+    pub forwarded: Vec<(String, String)>,
 }
 
 /// One row of the table.
@@ -68,90 +72,31 @@ struct PortsFile<'a> {
 
 type Table = Arc<Mutex<BTreeMap<usize, ServiceRow>>>;
 
-fn env_of(args: &ServiceArgs, urls: &BTreeMap<ServiceKind, String>) -> Vec<(&'static str, String)> {
-    let mut env = vec![
-        ("MICROSERVICES_STORAGE", args.storage.name().to_owned()),
-        (
-            "MICROSERVICES_DATA_DIR",
-            args.data_dir.display().to_string(),
-        ),
-        (
-            "MICROSERVICES_CALL_TIMEOUT_MS",
-            args.call_timeout_ms.to_string(),
-        ),
-        (
-            "MICROSERVICES_CLIENT_MAX_IN_FLIGHT",
-            args.client_max_in_flight.to_string(),
-        ),
-        (
-            "MICROSERVICES_BREAKER_WINDOW",
-            args.breaker_window.to_string(),
-        ),
-        (
-            "MICROSERVICES_BREAKER_MIN_CALLS",
-            args.breaker_min_calls.to_string(),
-        ),
-        (
-            "MICROSERVICES_BREAKER_FAILURE_PERCENT",
-            args.breaker_failure_percent.to_string(),
-        ),
-        (
-            "MICROSERVICES_BREAKER_OPEN_MS",
-            args.breaker_open_ms.to_string(),
-        ),
-        (
-            "MICROSERVICES_BREAKER_PROBES",
-            args.breaker_probes.to_string(),
-        ),
-        (
-            "MICROSERVICES_RETRY_ATTEMPTS",
-            args.retry_attempts.to_string(),
-        ),
-        (
-            "MICROSERVICES_REQUEST_TIMEOUT_MS",
-            args.request_timeout_ms.to_string(),
-        ),
-        (
-            "MICROSERVICES_MAX_IN_FLIGHT",
-            args.max_in_flight.to_string(),
-        ),
-        (
-            "MICROSERVICES_SESSION_BUFFER",
-            args.session_buffer.to_string(),
-        ),
-        (
-            "MICROSERVICES_SUBSCRIBER_BUFFER",
-            args.subscriber_buffer.to_string(),
-        ),
-        (
-            "MICROSERVICES_TRANSFER_PATH",
-            args.transfer_path.name().to_owned(),
-        ),
-        (
-            "MICROSERVICES_MAX_CLOCK_SKEW_MS",
-            args.max_clock_skew_ms.to_string(),
-        ),
-    ];
-    if let Some(workers) = args.workers {
-        env.push(("MICROSERVICES_WORKERS", workers.to_string()));
-    }
-    if args.server_timing {
-        env.push(("MICROSERVICES_SERVER_TIMING", "true".to_owned()));
-    }
-    if args.mtls {
-        env.push(("MICROSERVICES_MTLS", "true".to_owned()));
-        env.push((
-            "MICROSERVICES_PKI_DIR",
-            args.pki_path().display().to_string(),
-        ));
-    }
-    if args.service_tokens {
-        env.push(("MICROSERVICES_SERVICE_TOKENS", "true".to_owned()));
-        env.push((
-            "MICROSERVICES_TOKEN_KEY_FILE",
-            args.token_key_path().display().to_string(),
-        ));
-    }
+/// Every service knob the launcher was started with, as the environment
+/// of its children: for each argument of [`ServiceArgs`] that has an
+/// environment variable, the value the launcher's command line, its own
+/// environment or the default gave it, exactly as clap read it. Nothing
+/// is listed by hand, so a new knob reaches the children by itself.
+pub fn forwarded_env(matches: &clap::ArgMatches) -> Vec<(String, String)> {
+    let service = ServiceArgs::augment_args(clap::Command::new("serve"));
+    service
+        .get_arguments()
+        .filter_map(|arg| {
+            let var = arg.get_env()?.to_str()?.to_owned();
+            let raw = matches.try_get_raw(arg.get_id().as_str()).ok()??;
+            let values: Vec<&str> = raw.filter_map(|v| v.to_str()).collect();
+            Some((var, values.join(",")))
+        })
+        .collect()
+}
+
+/// A child's environment: the forwarded knobs, then the addresses of the
+/// services it calls (chosen by the launcher).
+fn child_env(
+    forwarded: &[(String, String)],
+    urls: &BTreeMap<ServiceKind, String>,
+) -> Vec<(String, String)> {
+    let mut env = forwarded.to_vec();
     for (kind, var) in [
         (ServiceKind::Accounts, "MICROSERVICES_ACCOUNTS_URL"),
         (ServiceKind::Transfers, "MICROSERVICES_TRANSFERS_URL"),
@@ -159,7 +104,7 @@ fn env_of(args: &ServiceArgs, urls: &BTreeMap<ServiceKind, String>) -> Vec<(&'st
         (ServiceKind::Chat, "MICROSERVICES_CHAT_URL"),
     ] {
         if let Some(url) = urls.get(&kind) {
-            env.push((var, url.clone()));
+            env.push((var.to_owned(), url.clone()));
         }
     }
     env
@@ -177,7 +122,7 @@ struct Running {
 async fn spawn_child(
     kind: ServiceKind,
     listen: SocketAddr,
-    env: &[(&'static str, String)],
+    env: &[(String, String)],
 ) -> anyhow::Result<(Running, SocketAddr)> {
     let exe = std::env::current_exe().context("locating the microservices binary")?;
     let mut child = Command::new(exe)
@@ -188,7 +133,7 @@ async fn spawn_child(
             &listen.to_string(),
             "--exit-on-stdin-eof",
         ])
-        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -303,7 +248,7 @@ async fn supervise(
     kind: ServiceKind,
     mut running: Running,
     addr: SocketAddr,
-    env: Vec<(&'static str, String)>,
+    env: Vec<(String, String)>,
     table: Table,
     up: Arc<UpState>,
     max_restarts: u32,
@@ -434,7 +379,7 @@ pub async fn up(
         }
         let boot = async {
             for (index, kind) in ServiceKind::ALL.into_iter().enumerate() {
-                let env = env_of(&args.service, &urls);
+                let env = child_env(&args.forwarded, &urls);
                 let (child, addr) = spawn_child(kind, addrs[&kind], &env).await?;
                 let pid = child.child.id().unwrap_or(0);
                 started.push((index, kind, child, addr, env));
@@ -537,4 +482,86 @@ fn print_table(table: &Table, gateway: &str) {
         );
     }
     println!("API.md is served at {gateway}; Ctrl-C stops everything.");
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::{CommandFactory, FromArgMatches, Parser};
+
+    use super::*;
+
+    /// `up`'s command line, as the binary parses it.
+    #[derive(Parser, Debug)]
+    struct Up {
+        #[command(flatten)]
+        up: UpArgs,
+    }
+
+    fn forwarded(args: &[&str]) -> Vec<(String, String)> {
+        let matches = Up::command()
+            .try_get_matches_from(std::iter::once("up").chain(args.iter().copied()))
+            .expect("a valid command line");
+        assert!(Up::from_arg_matches(&matches).is_ok());
+        forwarded_env(&matches)
+    }
+
+    fn value<'a>(env: &'a [(String, String)], var: &str) -> Option<&'a str> {
+        env.iter().find(|(k, _)| k == var).map(|(_, v)| v.as_str())
+    }
+
+    #[test]
+    fn every_service_knob_given_to_up_reaches_the_children() {
+        let env = forwarded(&[
+            "--call-timeout-ms",
+            "123",
+            "--mtls",
+            "--workers",
+            "2",
+            "--transfer-path",
+            "fine",
+            "--storage",
+            "durable",
+            "--pki-dir",
+            "/tmp/p",
+        ]);
+        assert_eq!(value(&env, "MICROSERVICES_CALL_TIMEOUT_MS"), Some("123"));
+        assert_eq!(value(&env, "MICROSERVICES_MTLS"), Some("true"));
+        assert_eq!(value(&env, "MICROSERVICES_WORKERS"), Some("2"));
+        assert_eq!(value(&env, "MICROSERVICES_TRANSFER_PATH"), Some("fine"));
+        assert_eq!(value(&env, "MICROSERVICES_STORAGE"), Some("durable"));
+        assert_eq!(value(&env, "MICROSERVICES_PKI_DIR"), Some("/tmp/p"));
+        // A knob left alone goes with its default, so a child cannot pick
+        // up another one from somewhere else.
+        assert_eq!(value(&env, "MICROSERVICES_BREAKER_OPEN_MS"), Some("1000"));
+        assert_eq!(value(&env, "MICROSERVICES_SERVICE_TOKENS"), Some("false"));
+        // Every knob with an environment variable and a value is there.
+        let service = ServiceArgs::augment_args(clap::Command::new("serve"));
+        for arg in service.get_arguments() {
+            let (Some(var), false) = (arg.get_env(), arg.get_default_values().is_empty()) else {
+                continue;
+            };
+            let var = var.to_string_lossy();
+            assert!(value(&env, &var).is_some(), "{var} is not forwarded");
+        }
+        // Unset optional knobs are not invented.
+        assert_eq!(value(&env, "MICROSERVICES_TOKEN_KEY_FILE"), None);
+    }
+
+    #[test]
+    fn the_children_get_the_addresses_the_launcher_chose() {
+        let mut urls = BTreeMap::new();
+        urls.insert(ServiceKind::Accounts, "http://127.0.0.1:1".to_owned());
+        let env = child_env(
+            &[(
+                "MICROSERVICES_ACCOUNTS_URL".to_owned(),
+                "http://given".to_owned(),
+            )],
+            &urls,
+        );
+        // The launcher's address comes last, so it wins.
+        assert_eq!(
+            env.last().map(|(k, v)| (k.as_str(), v.as_str())),
+            Some(("MICROSERVICES_ACCOUNTS_URL", "http://127.0.0.1:1"))
+        );
+    }
 }

@@ -7,7 +7,7 @@
 
 use std::net::SocketAddr;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
 use tracing_subscriber::EnvFilter;
 
@@ -70,7 +70,11 @@ enum Cmd {
 }
 
 fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
+    let matches = Cli::command().get_matches();
+    let mut cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    if let (Cmd::Up(up), Some(("up", given))) = (&mut cli.command, matches.subcommand()) {
+        up.forwarded = microservices::launcher::forwarded_env(given);
+    }
     if let Cmd::Probe {
         url,
         pki_dir,
