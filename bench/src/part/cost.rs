@@ -4,6 +4,7 @@
 //! switched on, one at a time).
 
 mod code;
+mod lines;
 
 pub use code::{count_code, proto_packages, timed_build};
 

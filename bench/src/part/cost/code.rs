@@ -1,12 +1,11 @@
 //! What the code and its build cost: lines by what they exist for
-//! (counted with tokei), proto packages, and a release build timed from
+//! ([`super::lines`]), proto packages, and a release build timed from
 //! scratch.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use tokei::{Config, LanguageType, Languages};
-
+use super::lines::{self, Syntax};
 use crate::record::CodeArea;
 
 /// The areas counted: (variant, area, paths relative to the workspace).
@@ -137,35 +136,22 @@ const AREAS: &[(&str, &str, &[&str])] = &[
 ];
 
 fn count(paths: &[PathBuf]) -> (u64, u64, u64) {
-    let existing: Vec<&PathBuf> = paths.iter().filter(|p| p.exists()).collect();
-    if existing.is_empty() {
-        return (0, 0, 0);
-    }
-    let mut languages = Languages::new();
-    // Doc comments (`///`, `//!`) count as comments, not code.
-    let config = Config {
-        treat_doc_strings_as_comments: Some(true),
-        ..Config::default()
-    };
-    languages.get_statistics(&existing, &[], &config);
     let (mut files, mut code, mut comments) = (0, 0, 0);
-    for (kind, language) in languages.iter() {
-        if matches!(
-            kind,
-            LanguageType::Rust
-                | LanguageType::Protobuf
-                | LanguageType::Yaml
-                | LanguageType::Toml
-                | LanguageType::Dockerfile
-                | LanguageType::Sh
-        ) {
-            // Doc comments are parsed as Markdown children; summarise()
-            // folds them in as comments.
-            let language = language.summarise();
-            files += language.reports.len() as u64;
-            code += language.code as u64;
-            comments += language.comments as u64;
+    let mut stack: Vec<PathBuf> = paths.to_vec();
+    while let Some(path) = stack.pop() {
+        if path.is_dir() {
+            if let Ok(entries) = std::fs::read_dir(&path) {
+                stack.extend(entries.flatten().map(|e| e.path()));
+            }
+            continue;
         }
+        let (Some(syntax), Ok(text)) = (Syntax::of(&path), std::fs::read_to_string(&path)) else {
+            continue;
+        };
+        let (c, k) = lines::count(&text, syntax);
+        files += 1;
+        code += c;
+        comments += k;
     }
     (files, code, comments)
 }
