@@ -466,9 +466,32 @@ fn grpc_base(
     Ok((routes, reporter, args.storage(kind)?))
 }
 
+/// Adds a gRPC service to `routes` and reports it SERVING to the health
+/// service.
+async fn serving<S>(
+    routes: tonic::service::Routes,
+    reporter: &tonic_health::server::HealthReporter,
+    service: S,
+) -> tonic::service::Routes
+where
+    S: tower::Service<
+            http::Request<tonic::body::Body>,
+            Response = http::Response<tonic::body::Body>,
+            Error = std::convert::Infallible,
+        > + tonic::server::NamedService
+        + Clone
+        + Send
+        + Sync
+        + 'static,
+    S::Future: Send + 'static,
+{
+    reporter.set_serving::<S>().await;
+    routes.add_service(service)
+}
+
 /// The accounts service.
 async fn accounts_routes(
-    mut routes: tonic::service::Routes,
+    routes: tonic::service::Routes,
     reporter: &tonic_health::server::HealthReporter,
     storage: Storage,
     args: &ServiceArgs,
@@ -491,19 +514,14 @@ async fn accounts_routes(
         )
     };
     let server = AccountsServer::settling(accounts, settlement);
-    routes = routes.add_service(
-        pb::bank::accounts_server::AccountsServer::new(server)
-            .max_decoding_message_size(MAX_REQUEST_BYTES),
-    );
-    reporter
-        .set_serving::<pb::bank::accounts_server::AccountsServer<AccountsServer>>()
-        .await;
-    Ok(routes)
+    let service = pb::bank::accounts_server::AccountsServer::new(server)
+        .max_decoding_message_size(MAX_REQUEST_BYTES);
+    Ok(serving(routes, reporter, service).await)
 }
 
 /// The transfers service: the saga over its journal and the accounts.
 async fn transfers_routes(
-    mut routes: tonic::service::Routes,
+    routes: tonic::service::Routes,
     reporter: &tonic_health::server::HealthReporter,
     storage: Storage,
     args: &ServiceArgs,
@@ -557,23 +575,18 @@ async fn transfers_routes(
             Err(e) => tracing::warn!(error = %e, "resuming pending transfers stopped"),
         }
     });
-    routes = routes.add_service(
-        pb::bank::transfers_server::TransfersServer::new(TransfersServer {
-            transfers,
-            journal,
-            accounts: Some(accounts_breaker),
-        })
-        .max_decoding_message_size(MAX_REQUEST_BYTES),
-    );
-    reporter
-        .set_serving::<pb::bank::transfers_server::TransfersServer<TransfersServer>>()
-        .await;
-    Ok(routes)
+    let service = pb::bank::transfers_server::TransfersServer::new(TransfersServer {
+        transfers,
+        journal,
+        accounts: Some(accounts_breaker),
+    })
+    .max_decoding_message_size(MAX_REQUEST_BYTES);
+    Ok(serving(routes, reporter, service).await)
 }
 
 /// The chat service.
 async fn chat_routes(
-    mut routes: tonic::service::Routes,
+    routes: tonic::service::Routes,
     reporter: &tonic_health::server::HealthReporter,
     storage: Storage,
     args: &ServiceArgs,
@@ -587,14 +600,9 @@ async fn chat_routes(
         args.subscriber_buffer,
         Arc::new(now_us),
     );
-    routes = routes.add_service(
-        pb::chat::chat_server::ChatServer::new(ChatServer(Arc::new(rooms)))
-            .max_decoding_message_size(MAX_REQUEST_BYTES),
-    );
-    reporter
-        .set_serving::<pb::chat::chat_server::ChatServer<ChatServer>>()
-        .await;
-    Ok(routes)
+    let service = pb::chat::chat_server::ChatServer::new(ChatServer(Arc::new(rooms)))
+        .max_decoding_message_size(MAX_REQUEST_BYTES);
+    Ok(serving(routes, reporter, service).await)
 }
 
 /// Announces and serves one of the gRPC services.

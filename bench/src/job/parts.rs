@@ -26,6 +26,7 @@ pub(super) fn costs(
     let mut measured = Cost {
         code: cost::count_code(&root),
         proto_packages: cost::proto_packages(&root),
+        line_counter: Some(cost::LINE_COUNTER.to_owned()),
         ..Default::default()
     };
     let configs = cost::feature_configs();

@@ -8,6 +8,9 @@ mod lines;
 
 pub use code::{count_code, proto_packages, timed_build};
 
+/// How [`count_code`] counts, as the report names it.
+pub const LINE_COUNTER: &str = "the harness's line scanner (`bench/src/part/cost/lines.rs`)";
+
 use std::io::BufRead;
 use std::path::Path;
 use std::time::Duration;

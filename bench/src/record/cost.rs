@@ -18,6 +18,10 @@ pub struct Cost {
     pub pki_files: Option<u64>,
     /// Listening ports per variant (when started here).
     pub ports: Vec<(String, u64)>,
+    /// What counted the lines (none: tokei, which runs before session 12
+    /// used).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub line_counter: Option<String>,
 }
 
 /// Lines of one area of the code.

@@ -97,8 +97,9 @@ pub(super) fn render(raw: &Raw, md: &mut String, cost: &Cost) {
     let _ = writeln!(
         md,
         "The usual Yes/No/Maybe table of extra work, with what this project needed and what it cost, measured in \
-         this run. Lines are lines of code (no comments, doc comments or blanks; unit tests inside a source file count with it) counted with tokei in this checkout; CPU is of \
+         this run. Lines are lines of code (no comments, doc comments or blanks; unit tests inside a source file count with it) counted with {} in this checkout; CPU is of \
          every process of the variant, per answered request, under {:.0} transfers/s.\n",
+        cost.line_counter.as_deref().unwrap_or("tokei"),
         raw.profile.cost_rate
     );
     let _ = writeln!(md, "| extra work | microlith | microservices |");

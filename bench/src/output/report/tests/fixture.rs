@@ -197,6 +197,7 @@ pub(super) fn fixture() -> Raw {
                 .collect(),
             pki_files: Some(12),
             ports: vec![("microservices".into(), 5)],
+            line_counter: None,
         }),
         fanout: ["microlith", "microservices"]
             .iter()
