@@ -229,78 +229,65 @@ fn open_path(path: &str) -> bool {
         || path.starts_with("/grpc.reflection.")
 }
 
-/// A tower layer refusing requests without a valid token for this service.
-#[derive(Clone)]
-pub struct AuthLayer {
+/// Refuses requests without a valid token for this service: tower-http's
+/// request validation with [`TokenCheck`]. `R` is the server's response
+/// body (tonic's for a gRPC server, axum's for the HTTP/JSON one).
+pub fn layer<R: Default>(
     verifier: Arc<Verifier>,
     grpc: bool,
+) -> tower_http::validate_request::ValidateRequestHeaderLayer<TokenCheck<R>> {
+    tower_http::validate_request::ValidateRequestHeaderLayer::custom(TokenCheck {
+        verifier,
+        grpc,
+        body: std::marker::PhantomData,
+    })
 }
 
-impl AuthLayer {
-    /// Guards a gRPC server (`grpc`) or an HTTP/JSON one.
-    pub fn new(verifier: Arc<Verifier>, grpc: bool) -> Self {
-        Self { verifier, grpc }
-    }
+/// Checks a request's service token (the open paths, health and metrics,
+/// need none); a refusal is `UNAUTHENTICATED` for gRPC and 401 for
+/// HTTP/JSON, and is counted.
+pub struct TokenCheck<R> {
+    verifier: Arc<Verifier>,
+    grpc: bool,
+    body: std::marker::PhantomData<fn() -> R>,
 }
 
-impl<S> tower::Layer<S> for AuthLayer {
-    type Service = Authenticated<S>;
-    fn layer(&self, inner: S) -> Self::Service {
-        Authenticated {
-            inner,
-            layer: self.clone(),
+impl<R> Clone for TokenCheck<R> {
+    fn clone(&self) -> Self {
+        Self {
+            verifier: self.verifier.clone(),
+            grpc: self.grpc,
+            body: std::marker::PhantomData,
         }
     }
 }
 
-/// See [`AuthLayer`].
-#[derive(Clone)]
-pub struct Authenticated<S> {
-    inner: S,
-    layer: AuthLayer,
-}
+impl<B, R: Default> tower_http::validate_request::ValidateRequest<B> for TokenCheck<R> {
+    type ResponseBody = R;
 
-impl<S, B, R> tower::Service<http::Request<B>> for Authenticated<S>
-where
-    S: tower::Service<http::Request<B>, Response = http::Response<R>>,
-    S::Future: Send + 'static,
-    R: Default,
-{
-    type Response = S::Response;
-    type Error = S::Error;
-    type Future = std::pin::Pin<Box<dyn Future<Output = Result<S::Response, S::Error>> + Send>>;
-
-    fn poll_ready(
-        &mut self,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Result<(), S::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, request: http::Request<B>) -> Self::Future {
-        if !open_path(request.uri().path()) {
-            let header = request
-                .headers()
-                .get(http::header::AUTHORIZATION)
-                .and_then(|v| v.to_str().ok());
-            if let Err(e) = self.layer.verifier.verify_header(header) {
-                metrics::counter!("service_token_refused_total").increment(1);
-                let response = if self.layer.grpc {
-                    tonic::Status::unauthenticated(e.to_string()).into_http()
-                } else {
-                    let mut r = http::Response::new(R::default());
-                    *r.status_mut() = http::StatusCode::UNAUTHORIZED;
-                    r
-                };
-                // The generic body type: a trailers-only gRPC answer or an
-                // empty 401 carries everything in the head.
-                let (parts, _) = response.into_parts();
-                return Box::pin(
-                    async move { Ok(http::Response::from_parts(parts, R::default())) },
-                );
-            }
+    fn validate(&mut self, request: &mut http::Request<B>) -> Result<(), http::Response<R>> {
+        if open_path(request.uri().path()) {
+            return Ok(());
         }
-        Box::pin(self.inner.call(request))
+        let header = request
+            .headers()
+            .get(http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok());
+        let Err(e) = self.verifier.verify_header(header) else {
+            return Ok(());
+        };
+        metrics::counter!("service_token_refused_total").increment(1);
+        let response = if self.grpc {
+            tonic::Status::unauthenticated(e.to_string()).into_http()
+        } else {
+            let mut r = http::Response::new(());
+            *r.status_mut() = http::StatusCode::UNAUTHORIZED;
+            r
+        };
+        // A trailers-only gRPC answer or an empty 401 carries everything
+        // in its head.
+        let (parts, _) = response.into_parts();
+        Err(http::Response::from_parts(parts, R::default()))
     }
 }
 

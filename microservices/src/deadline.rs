@@ -35,48 +35,15 @@ pub async fn within<F: Future>(deadline: Instant, f: F) -> F::Output {
     DEADLINE.scope(deadline, f).await
 }
 
-/// A tower layer setting each request's deadline where it enters (the
-/// gateway's edge): every internal call made for it sends what remains.
-#[derive(Clone, Copy, Debug)]
-pub struct DeadlineLayer(pub Duration);
-
-impl<S> tower::Layer<S> for DeadlineLayer {
-    type Service = WithDeadline<S>;
-    fn layer(&self, inner: S) -> Self::Service {
-        WithDeadline {
-            inner,
-            timeout: self.0,
-        }
-    }
-}
-
-/// See [`DeadlineLayer`].
-#[derive(Clone, Debug)]
-pub struct WithDeadline<S> {
-    inner: S,
-    timeout: Duration,
-}
-
-impl<S, B> tower::Service<http::Request<B>> for WithDeadline<S>
-where
-    S: tower::Service<http::Request<B>>,
-    S::Future: Send + 'static,
-{
-    type Response = S::Response;
-    type Error = S::Error;
-    type Future = std::pin::Pin<Box<dyn Future<Output = Result<S::Response, S::Error>> + Send>>;
-
-    fn poll_ready(
-        &mut self,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Result<(), S::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, request: http::Request<B>) -> Self::Future {
-        let deadline = Instant::now() + self.timeout;
-        Box::pin(within(deadline, self.inner.call(request)))
-    }
+/// The gateway's edge middleware (`axum::middleware::from_fn_with_state`
+/// with the request timeout): each request's deadline is set where it
+/// enters, and every internal call made for it sends what remains.
+pub async fn at_the_edge(
+    axum::extract::State(timeout): axum::extract::State<Duration>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    within(Instant::now() + timeout, next.run(request)).await
 }
 
 /// Parses a `grpc-timeout` value: up to 8 digits and a unit (H, M, S, m,
@@ -114,23 +81,37 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn the_edge_layer_sets_the_deadline_of_each_request() {
-        use tower::{Layer, Service, ServiceExt};
-        let mut service = DeadlineLayer(Duration::from_millis(80)).layer(tower::service_fn(
-            |_: http::Request<()>| async {
-                Ok::<_, std::convert::Infallible>(budget(Duration::from_secs(5)))
-            },
-        ));
-        let inside = service
-            .ready()
+    async fn the_edge_sets_the_deadline_of_each_request() {
+        use tower::ServiceExt;
+        let app = axum::Router::new()
+            .route(
+                "/",
+                axum::routing::get(|| async {
+                    budget(Duration::from_secs(5)).as_millis().to_string()
+                }),
+            )
+            .layer(axum::middleware::from_fn_with_state(
+                Duration::from_millis(80),
+                at_the_edge,
+            ));
+        let answer = app
+            .oneshot(
+                http::Request::builder()
+                    .uri("/")
+                    .body(axum::body::Body::empty())
+                    .expect("request"),
+            )
             .await
-            .expect("ready")
-            .call(http::Request::new(()))
+            .expect("answer");
+        let body = axum::body::to_bytes(answer.into_body(), 64)
             .await
-            .expect("call");
-        assert!(
-            inside <= Duration::from_millis(80) && inside > Duration::ZERO,
-            "{inside:?}"
+            .expect("body");
+        let inside: u128 = String::from_utf8_lossy(&body).parse().expect("millis");
+        assert!(inside <= 80, "{inside} ms left of an 80 ms deadline");
+        assert_eq!(
+            budget(Duration::from_secs(5)),
+            Duration::from_secs(5),
+            "outside: none"
         );
     }
 

@@ -2,6 +2,11 @@
 //! `grpc_server_requests_total{method,code}` and
 //! `grpc_server_duration_seconds{method}` (time to the response head; for a
 //! stream, time to open it).
+//!
+//! A tower Layer/Service pair of its own: it needs the request (the
+//! method) and its response (the status) in one place, which neither
+//! tower's combinators nor tower-http's give (their response hooks do not
+//! see the request).
 
 use std::future::Future;
 use std::pin::Pin;

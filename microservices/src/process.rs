@@ -24,7 +24,7 @@ use store::{AccountStore, ChatStore, JournalStore, Storage};
 
 use anyhow::Context as _;
 
-use crate::auth::{AuthLayer, Minter, TokenKey, Verifier};
+use crate::auth::{Minter, TokenKey, Verifier};
 use crate::clients::{
     ClientConfig, Downstream, GrpcAccounts, GrpcRooms, GrpcTransfers, TransferPath,
 };
@@ -430,7 +430,10 @@ async fn serve_ledger(
     );
     let mut router = ledger.router().merge(ops_routes());
     if let Some(verifier) = &tokens.verifier {
-        router = router.layer(AuthLayer::new(verifier.clone(), false));
+        router = router.layer(crate::auth::layer::<axum::body::Body>(
+            verifier.clone(),
+            false,
+        ));
     }
     let router = router
         .layer(crate::trace::TraceLayer)
@@ -646,7 +649,9 @@ pub async fn serve_grpc(
     // incoming stream carries its own. Without it, Nagle holds back the
     // small frames of a server stream until the peer's delayed ACK (40 ms).
     let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
-    let auth = tower::util::option_layer(verifier.map(|v| AuthLayer::new(v, true)));
+    let auth = tower::util::option_layer(
+        verifier.map(|v| crate::auth::layer::<tonic::body::Body>(v, true)),
+    );
     let mut server = tonic::transport::Server::builder();
     if let Some(pki) = pki {
         server = server.tls_config(pki.grpc_server(name)?)?;
@@ -786,9 +791,10 @@ async fn serve_gateway(
     };
     // The edge's deadline becomes every internal call's budget.
     let router = edge::router(services, edge_config)
-        .layer(crate::deadline::DeadlineLayer(Duration::from_millis(
-            args.request_timeout_ms,
-        )))
+        .layer(axum::middleware::from_fn_with_state(
+            Duration::from_millis(args.request_timeout_ms),
+            crate::deadline::at_the_edge,
+        ))
         .layer(crate::trace::TraceLayer);
     announce(ServiceKind::Gateway, addr);
     edge::serve(listener, router, shutdown.cancelled_owned()).await?;

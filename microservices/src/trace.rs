@@ -7,6 +7,11 @@
 //! every client call made inside sends `traceparent` with the caller's
 //! span as parent. No exporter is bundled: the spans go to the `tracing`
 //! subscriber (logs), and a collector can be added there.
+//!
+//! [`TraceLayer`] is a tower Layer/Service pair of its own: the context
+//! must be a task-local around the whole call (clients read it), on gRPC
+//! servers as well as on axum routers, which no tower or tower-http
+//! utility scopes.
 
 use std::fmt;
 use std::future::Future;
