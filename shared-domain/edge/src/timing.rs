@@ -276,7 +276,10 @@ pub fn answer_with(headers: &mut http::HeaderMap, spans: &[Span]) {
 /// A tower layer for a server behind the edge (a gRPC or HTTP service):
 /// a sampled request is handled with a collector, timed as
 /// `serve.<path>`, and its answer carries the spans in `Server-Timing`.
-/// Built with `enabled: false` it passes every request through.
+/// Built with `enabled: false` it passes every request through. A tower
+/// Layer/Service pair of its own: the collector is a task-local around the
+/// whole call, and the answer's header is written from what it collected,
+/// which no tower or tower-http utility does in one place.
 #[derive(Clone, Copy, Debug)]
 pub struct ServeLayer {
     enabled: bool,
