@@ -113,6 +113,7 @@ const AREAS: &[(&str, &str, &[&str])] = &[
         "processes, launcher, main",
         &[
             "microservices/src/process.rs",
+            "microservices/src/process",
             "microservices/src/launcher.rs",
             "microservices/src/main.rs",
             "microservices/src/lib.rs",
