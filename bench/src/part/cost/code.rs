@@ -89,6 +89,7 @@ const AREAS: &[(&str, &str, &[&str])] = &[
         "resilience: breakers, retries, deadlines, settlement fence",
         &[
             "microservices/src/resilience.rs",
+            "microservices/src/resilience",
             "microservices/src/deadline.rs",
             "microservices/src/settlement.rs",
         ],
@@ -115,6 +116,7 @@ const AREAS: &[(&str, &str, &[&str])] = &[
             "microservices/src/process.rs",
             "microservices/src/process",
             "microservices/src/launcher.rs",
+            "microservices/src/launcher",
             "microservices/src/main.rs",
             "microservices/src/lib.rs",
         ],

@@ -1,0 +1,208 @@
+use super::*;
+use shared_domain::error::CallError;
+
+fn config() -> BreakerConfig {
+    BreakerConfig {
+        window: 10,
+        minimum_calls: 4,
+        failure_rate: 0.5,
+        open_wait: Duration::from_secs(1),
+        half_open_probes: 2,
+    }
+}
+
+fn call(b: &Arc<Breaker>, now: Instant, success: bool) -> bool {
+    match b.acquire_at(now) {
+        Ok(mut p) => {
+            p.done = true;
+            b.on_outcome(p.generation, success, now);
+            true
+        }
+        Err(_) => false,
+    }
+}
+
+#[test]
+fn stays_closed_below_minimum_calls() {
+    let b = Breaker::new("t", config());
+    let now = Instant::now();
+    for _ in 0..3 {
+        assert!(call(&b, now, false));
+    }
+    assert_eq!(b.state_at(now), BreakerState::Closed);
+    assert!(call(&b, now, false), "fourth call is admitted and judged");
+    assert_eq!(b.state_at(now), BreakerState::Open);
+}
+
+#[test]
+fn opens_at_the_failure_rate_not_below() {
+    let b = Breaker::new("t", config());
+    let now = Instant::now();
+    // 3 failures in 7 calls: 43 % < 50 % (and below at every step).
+    for ok in [true, true, true, true, false, false, false] {
+        call(&b, now, ok);
+    }
+    assert_eq!(b.state_at(now), BreakerState::Closed);
+    call(&b, now, false); // 4 of 8: 50 %.
+    assert_eq!(b.state_at(now), BreakerState::Open);
+}
+
+#[test]
+fn window_forgets_old_failures() {
+    let b = Breaker::new("t", config());
+    let now = Instant::now();
+    for ok in [true, true, true, true, false, false] {
+        call(&b, now, ok);
+    }
+    for _ in 0..10 {
+        call(&b, now, true);
+    }
+    // The two failures slid out; four more stay below half of ten.
+    for _ in 0..4 {
+        call(&b, now, false);
+    }
+    assert_eq!(b.state_at(now), BreakerState::Closed);
+    call(&b, now, false);
+    assert_eq!(b.state_at(now), BreakerState::Open);
+}
+
+#[test]
+fn open_refuses_then_half_opens_after_the_wait() {
+    let b = Breaker::new("t", config());
+    let t0 = Instant::now();
+    for _ in 0..4 {
+        call(&b, t0, false);
+    }
+    assert!(
+        !call(&b, t0 + Duration::from_millis(999), true),
+        "refused while open"
+    );
+    let t1 = t0 + Duration::from_secs(1);
+    assert_eq!(b.state_at(t1), BreakerState::HalfOpen);
+    // Two probes are admitted, a third is refused while they run.
+    let p1 = b.acquire_at(t1).expect("probe 1");
+    let p2 = b.acquire_at(t1).expect("probe 2");
+    assert!(b.acquire_at(t1).is_err(), "only two probes");
+    p1.record(true);
+    assert_eq!(b.state_at(t1), BreakerState::HalfOpen);
+    p2.record(true);
+    assert_eq!(b.state_at(t1), BreakerState::Closed);
+    // Closed with an empty window: three failures don't reopen it.
+    for _ in 0..3 {
+        call(&b, t1, false);
+    }
+    assert_eq!(b.state_at(t1), BreakerState::Closed);
+}
+
+#[test]
+fn a_failed_probe_reopens() {
+    let b = Breaker::new("t", config());
+    let t0 = Instant::now();
+    for _ in 0..4 {
+        call(&b, t0, false);
+    }
+    let t1 = t0 + Duration::from_secs(1);
+    assert!(call(&b, t1, false));
+    assert_eq!(b.state_at(t1), BreakerState::Open);
+    assert!(!call(&b, t1 + Duration::from_millis(500), true));
+}
+
+#[test]
+fn stale_outcomes_are_ignored_and_dropped_permits_fail() {
+    let b = Breaker::new("t", config());
+    let t0 = Instant::now();
+    let slow = b.acquire_at(t0).expect("admitted while closed");
+    for _ in 0..4 {
+        call(&b, t0, false);
+    }
+    assert_eq!(b.state_at(t0), BreakerState::Open);
+    // The slow call from before the transition succeeds late: ignored.
+    slow.record(true);
+    assert_eq!(b.state_at(t0), BreakerState::Open);
+    // A permit dropped unreported counts as a failure.
+    let b = Breaker::new("t", config());
+    for _ in 0..4 {
+        drop(b.acquire_at(t0).expect("closed"));
+    }
+    assert_eq!(b.state_at(t0), BreakerState::Open);
+}
+
+#[tokio::test]
+async fn retries_only_idempotent_transient_failures_within_attempts() {
+    let retry = Retry::new(
+        "t",
+        RetryConfig {
+            base: Duration::from_micros(1),
+            cap: Duration::from_micros(1),
+            ..RetryConfig::default()
+        },
+    );
+    let calls = std::cell::Cell::new(0);
+    let r: Result<(), CallError<()>> = retry
+        .run(true, || {
+            calls.set(calls.get() + 1);
+            async { Err(CallError::Unavailable("down".into())) }
+        })
+        .await;
+    assert!(r.is_err());
+    assert_eq!(calls.get(), 3, "max_attempts");
+    calls.set(0);
+    let _ = retry
+        .run(false, || {
+            calls.set(calls.get() + 1);
+            async { Err::<(), _>(CallError::<()>::Unavailable("down".into())) }
+        })
+        .await;
+    assert_eq!(calls.get(), 1, "not idempotent: one attempt");
+    calls.set(0);
+    let _ = retry
+        .run(true, || {
+            calls.set(calls.get() + 1);
+            async { Err::<(), _>(CallError::<()>::Domain(())) }
+        })
+        .await;
+    assert_eq!(calls.get(), 1, "a domain answer is final");
+    calls.set(0);
+    let _ = retry
+        .run(true, || {
+            calls.set(calls.get() + 1);
+            async {
+                Err::<(), _>(CallError::<()>::Unavailable(
+                    BreakerOpen("x".into()).to_string(),
+                ))
+            }
+        })
+        .await;
+    assert_eq!(calls.get(), 1, "an open breaker is not retried");
+}
+
+#[tokio::test]
+async fn the_budget_caps_retries() {
+    let retry = Retry::new(
+        "t",
+        RetryConfig {
+            max_attempts: 10,
+            base: Duration::from_micros(1),
+            cap: Duration::from_micros(1),
+            retry_ratio: 0.0,
+            min_per_sec: 1,
+        },
+    );
+    let calls = std::cell::Cell::new(0);
+    for _ in 0..5 {
+        let _ = retry
+            .run(true, || {
+                calls.set(calls.get() + 1);
+                async { Err::<(), _>(CallError::<()>::Unavailable("down".into())) }
+            })
+            .await;
+    }
+    // Five calls; with no ratio only the per-second floor allows
+    // retries (10 s window × 1/s), far fewer than 5 × 9.
+    assert!(calls.get() < 5 + 45, "budget did not cap: {}", calls.get());
+    assert!(
+        calls.get() <= 5 + 10 + 1,
+        "budget floor exceeded: {}",
+        calls.get()
+    );
+}
