@@ -47,6 +47,7 @@ const AREAS: &[(&str, &str, &[&str])] = &[
         "wiring, configuration, main",
         &[
             "microlith/src/system.rs",
+            "microlith/src/system",
             "microlith/src/config.rs",
             "microlith/src/lib.rs",
             "microlith/src/main.rs",
