@@ -72,7 +72,11 @@ const AREAS: &[(&str, &str, &[&str])] = &[
     (
         "microservices",
         "codecs and error mapping",
-        &["microservices/src/wire.rs", "microservices/build.rs"],
+        &[
+            "microservices/src/wire.rs",
+            "microservices/src/wire",
+            "microservices/build.rs",
+        ],
     ),
     (
         "microservices",
