@@ -87,7 +87,11 @@ const AREAS: &[(&str, &str, &[&str])] = &[
         "microservices",
         "gRPC clients",
         // With the batching both background feeds share.
-        &["microservices/src/clients.rs", "microservices/src/batch.rs"],
+        &[
+            "microservices/src/clients.rs",
+            "microservices/src/clients",
+            "microservices/src/batch.rs",
+        ],
     ),
     (
         "microservices",
