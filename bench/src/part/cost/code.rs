@@ -116,7 +116,7 @@ const AREAS: &[(&str, &str, &[&str])] = &[
     (
         "microservices",
         "HTTP/JSON read model (ledger)",
-        &["microservices/src/ledger.rs"],
+        &["microservices/src/ledger.rs", "microservices/src/ledger"],
     ),
     (
         "microservices",
