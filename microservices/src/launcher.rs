@@ -11,19 +11,20 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::process::Stdio;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 use clap::Args;
 use parking_lot::Mutex;
 use serde::Serialize;
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
 use tokio_util::sync::CancellationToken;
 
 use crate::process::{ServiceArgs, ServiceKind};
+
+mod child;
+
+use child::{Running, free_port, spawn_child, stop_child, wait_healthy};
 
 /// `up`'s arguments.
 #[derive(Args, Debug, Clone)]
@@ -110,73 +111,6 @@ fn child_env(
     env
 }
 
-/// A running child and the write end of its stdin (held apart, because
-/// tokio's `Child::wait` closes a stdin it still owns, which the child
-/// would read as "the launcher is gone").
-struct Running {
-    child: Child,
-    stdin: Option<tokio::process::ChildStdin>,
-}
-
-/// Starts one child and waits for its "listening" line.
-async fn spawn_child(
-    kind: ServiceKind,
-    listen: SocketAddr,
-    env: &[(String, String)],
-) -> anyhow::Result<(Running, SocketAddr)> {
-    let exe = std::env::current_exe().context("locating the microservices binary")?;
-    let mut child = Command::new(exe)
-        .args([
-            "serve",
-            kind.name(),
-            "--listen",
-            &listen.to_string(),
-            "--exit-on-stdin-eof",
-        ])
-        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .kill_on_drop(true)
-        .spawn()
-        .with_context(|| format!("starting {}", kind.name()))?;
-    let stdin = child.stdin.take();
-    let stdout = child.stdout.take().context("child stdout")?;
-    let mut lines = BufReader::new(stdout).lines();
-    let announced = tokio::time::timeout(Duration::from_secs(30), async {
-        while let Some(line) = lines.next_line().await? {
-            if let Some(rest) = line.strip_prefix("listening ") {
-                let addr = rest
-                    .split_whitespace()
-                    .nth(1)
-                    .context("listening line without an address")?;
-                return Ok::<_, anyhow::Error>(Some(addr.parse::<SocketAddr>()?));
-            }
-            eprintln!("[{}] {line}", kind.name());
-        }
-        Ok(None)
-    })
-    .await;
-    let addr = match announced {
-        Ok(Ok(Some(addr))) => addr,
-        Ok(Ok(None)) => bail!(
-            "{} exited before listening (status {:?})",
-            kind.name(),
-            child.wait().await.ok()
-        ),
-        Ok(Err(e)) => return Err(e),
-        Err(_) => bail!("{} did not start listening within 30 s", kind.name()),
-    };
-    // Keep draining its stdout so it never blocks on a full pipe.
-    let name = kind.name();
-    tokio::spawn(async move {
-        while let Ok(Some(line)) = lines.next_line().await {
-            eprintln!("[{name}] {line}");
-        }
-    });
-    Ok((Running { child, stdin }, addr))
-}
-
 /// Who gets a certificate: every service, and the launcher (which
 /// probes them).
 pub fn certified() -> Vec<&'static str> {
@@ -204,55 +138,24 @@ pub fn write_token_key(path: &std::path::Path) -> anyhow::Result<()> {
     crate::pki::write_private(path, &crate::auth::TokenKey::generate().to_hex())
 }
 
-/// A loopback port free at the moment of asking.
-async fn free_port() -> anyhow::Result<SocketAddr> {
-    let probe = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    Ok(probe.local_addr()?)
-}
-
-/// Waits until `/healthz` answers 200.
-async fn wait_healthy(http: &reqwest::Client, kind: ServiceKind, base: &str) -> anyhow::Result<()> {
-    let url = format!("{base}/healthz");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Ok(r) = http.get(&url).send().await
-            && r.status().is_success()
-        {
-            return Ok(());
-        }
-        if Instant::now() > deadline {
-            bail!("{} at {base} not healthy within 30 s", kind.name());
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-/// Stops a child gracefully: close its stdin, wait, then kill.
-async fn stop_child(kind: ServiceKind, running: Running) {
-    let Running { mut child, stdin } = running;
-    drop(stdin);
-    match tokio::time::timeout(Duration::from_secs(5), child.wait()).await {
-        Ok(_) => {}
-        Err(_) => {
-            tracing::warn!(service = kind.name(), "did not drain within 5 s; killing");
-            let _ = child.start_kill();
-            let _ = child.wait().await;
-        }
-    }
+/// One service's place in the launch: its row, its address and its
+/// environment, kept for restarts.
+struct Slot {
+    index: usize,
+    kind: ServiceKind,
+    addr: SocketAddr,
+    env: Vec<(String, String)>,
 }
 
 /// Runs one service for the launcher's lifetime, restarting it when it dies.
-#[allow(clippy::too_many_arguments)]
-async fn supervise(
-    index: usize,
-    kind: ServiceKind,
-    mut running: Running,
-    addr: SocketAddr,
-    env: Vec<(String, String)>,
-    table: Table,
-    up: Arc<UpState>,
-    max_restarts: u32,
-) -> Option<Running> {
+async fn supervise(slot: Slot, mut running: Running, up: Arc<UpState>) -> Option<Running> {
+    let Slot {
+        index,
+        kind,
+        addr,
+        env,
+    } = slot;
+    let max_restarts = up.max_restarts;
     let mut recent: Vec<Instant> = Vec::new();
     loop {
         tokio::select! {
@@ -284,12 +187,12 @@ async fn supervise(
                 };
                 let c = started?;
                 running = c;
-                if let Some(row) = table.lock().get_mut(&index) {
+                if let Some(row) = up.table.lock().get_mut(&index) {
                     row.pid = running.child.id().unwrap_or(0);
                     row.restarts += 1;
                 }
                 metrics::counter!("launcher_restarts_total", "service" => kind.name()).increment(1);
-                up.write_ports_file(&table);
+                up.write_ports_file();
             }
             () = up.stopping.cancelled() => {
                 // Handed back: the launcher stops the gateway first.
@@ -299,7 +202,10 @@ async fn supervise(
     }
 }
 
+/// What the supervising tasks share.
 struct UpState {
+    table: Table,
+    max_restarts: u32,
     stopping: CancellationToken,
     failed: Mutex<Option<String>>,
     ports_file: Option<PathBuf>,
@@ -307,9 +213,9 @@ struct UpState {
 }
 
 impl UpState {
-    fn write_ports_file(&self, table: &Table) {
+    fn write_ports_file(&self) {
         let Some(path) = &self.ports_file else { return };
-        let table = table.lock();
+        let table = self.table.lock();
         let file = PortsFile {
             gateway: self.gateway.clone(),
             launcher_pid: std::process::id(),
@@ -382,7 +288,15 @@ pub async fn up(
                 let env = child_env(&args.forwarded, &urls);
                 let (child, addr) = spawn_child(kind, addrs[&kind], &env).await?;
                 let pid = child.child.id().unwrap_or(0);
-                started.push((index, kind, child, addr, env));
+                started.push((
+                    Slot {
+                        index,
+                        kind,
+                        addr,
+                        env,
+                    },
+                    child,
+                ));
                 wait_healthy(&health_client, kind, &format!("{}://{addr}", scheme(kind))).await?;
                 table.lock().insert(
                     index,
@@ -399,8 +313,8 @@ pub async fn up(
         match boot.await {
             Ok(()) => break,
             Err(e) => {
-                for (_, kind, child, _, _) in std::mem::take(&mut started).into_iter().rev() {
-                    stop_child(kind, child).await;
+                for (slot, child) in std::mem::take(&mut started).into_iter().rev() {
+                    stop_child(slot.kind, child).await;
                 }
                 table.lock().clear();
                 if attempt >= BOOT_ATTEMPTS {
@@ -417,24 +331,17 @@ pub async fn up(
         .map(|r| format!("http://{}", r.addr))
         .unwrap_or_default();
     let state = Arc::new(UpState {
+        table: table.clone(),
+        max_restarts: args.max_restarts,
         stopping: CancellationToken::new(),
         failed: Mutex::new(None),
         ports_file: args.ports_file.clone(),
         gateway: gateway.clone(),
     });
-    state.write_ports_file(&table);
+    state.write_ports_file();
     print_table(&table, &gateway);
-    for (index, kind, child, addr, env) in started {
-        tasks.push(tokio::spawn(supervise(
-            index,
-            kind,
-            child,
-            addr,
-            env,
-            table.clone(),
-            state.clone(),
-            args.max_restarts,
-        )));
+    for (slot, child) in started {
+        tasks.push(tokio::spawn(supervise(slot, child, state.clone())));
     }
     let stopping = state.stopping.clone();
     let parent_gone = async {
