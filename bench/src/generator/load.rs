@@ -162,6 +162,14 @@ struct Recorder {
     timeline: Vec<Bucket>,
 }
 
+/// When one request was due, sent and answered.
+#[derive(Clone, Copy)]
+struct Moments {
+    due: Instant,
+    sent: Instant,
+    answered: Instant,
+}
+
 struct Shared {
     recorder: Mutex<Recorder>,
     done: AtomicU64,
@@ -169,18 +177,14 @@ struct Shared {
 
 impl Shared {
     /// Records one answered request: the timeline (warm-up included) and,
-    /// when `recorded`, its latency from `due`, its send lag and outcome.
-    #[allow(clippy::too_many_arguments)]
-    fn record(
-        &self,
-        plan: &Plan,
-        start: Instant,
-        recorded: bool,
-        due: Instant,
-        sent: Instant,
-        answered: Instant,
-        outcome: Outcome,
-    ) {
+    /// when `recorded`, its latency from when it was due, its send lag and
+    /// outcome.
+    fn record(&self, plan: &Plan, start: Instant, recorded: bool, at: Moments, outcome: Outcome) {
+        let Moments {
+            due,
+            sent,
+            answered,
+        } = at;
         let latency_ns = answered.saturating_duration_since(due).as_nanos() as u64;
         let mut r = self.recorder.lock();
         if let Some(width) = plan.timeline {
@@ -302,15 +306,12 @@ where
                     let sent = Instant::now();
                     let outcome = op(i).await;
                     let answered = Instant::now();
-                    shared.record(
-                        &plan,
-                        start,
-                        i >= recorded_from,
+                    let at = Moments {
                         due,
                         sent,
                         answered,
-                        outcome,
-                    );
+                    };
+                    shared.record(&plan, start, i >= recorded_from, at, outcome);
                 }
             })
         })

@@ -292,14 +292,16 @@ fn fanouts(
             profile.fanout_subscribers,
             profile.fanout_rate
         ));
+        let room = fanout::Room {
+            variant: &v.name,
+            base: &v.base,
+            room: &format!("fanout-r{repeat}"),
+            subscribers: profile.fanout_subscribers,
+        };
         let record = fanout::run(
-            session.runtimes.client.handle(),
-            session.runtimes.control.handle(),
+            session.runtimes,
             &session.http,
-            &v.name,
-            &v.base,
-            &format!("fanout-r{repeat}"),
-            profile.fanout_subscribers,
+            room,
             Plan::fixed(profile, profile.fanout_rate),
             repeat,
         )

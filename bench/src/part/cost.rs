@@ -91,7 +91,6 @@ pub fn feature_configs() -> Vec<FeatureConfig> {
 /// [`feature_configs`], each a fresh instance (memory storage) sized by
 /// `budget` unless the configuration says otherwise; fills in
 /// `cost.features` and `cost.pki_files`.
-#[allow(clippy::too_many_arguments)]
 pub fn feature_costs(
     cost: &mut Cost,
     profile: &Profile,

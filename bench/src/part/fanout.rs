@@ -47,19 +47,38 @@ fn index_of(text: &str) -> Option<u64> {
     text.strip_prefix("fanout ")?.parse().ok()
 }
 
-/// One subscriber: reads until it has seen `target` (set once the posting
-/// is over) or until `deadline`; resumes after a server disconnect.
-#[allow(clippy::too_many_arguments)]
-async fn subscribe(
+/// What every subscriber of a run shares with the run.
+#[derive(Clone)]
+struct Shared {
+    /// The room's WebSocket URL, without the query.
     ws_base: String,
-    user: String,
+    /// The posting's schedule.
     plan: Plan,
+    /// The schedule's epoch, set just before the first post.
     epoch: Arc<OnceLock<Instant>>,
+    /// Messages to see, known once the posting is over.
     target: Arc<AtomicU64>,
+    /// Delivery latencies, merged by every subscriber at its end.
     latency: Arc<parking_lot::Mutex<Histogram<u64>>>,
+    /// Told once each subscriber is connected.
     ready: tokio::sync::mpsc::Sender<()>,
+    /// When subscribers stop waiting.
     deadline: Arc<parking_lot::Mutex<Instant>>,
-) -> anyhow::Result<Seen> {
+}
+
+/// One subscriber: reads until it has seen the target (set once the
+/// posting is over) or until the deadline; resumes after a server
+/// disconnect.
+async fn subscribe(user: String, shared: Shared) -> anyhow::Result<Seen> {
+    let Shared {
+        ws_base,
+        plan,
+        epoch,
+        target,
+        latency,
+        ready,
+        deadline,
+    } = shared;
     let mut seen = Seen::default();
     let mut local = histogram();
     let mut first = true;
@@ -134,20 +153,37 @@ async fn subscribe(
     Ok(seen)
 }
 
-/// Runs one fan-out: `subscribers` sockets on `room` (created fresh), posts
-/// at `plan.rate`. Blocks this thread.
-#[allow(clippy::too_many_arguments)]
+/// Where a fan-out runs: a variant's edge, a fresh room, and how many
+/// subscribe.
+#[derive(Debug, Clone, Copy)]
+pub struct Room<'a> {
+    /// The variant.
+    pub variant: &'a str,
+    /// Its edge, `http://host:port`.
+    pub base: &'a str,
+    /// The room, created by the run.
+    pub room: &'a str,
+    /// WebSocket subscribers.
+    pub subscribers: u32,
+}
+
+/// Runs one fan-out: subscribers on the room, posts at `plan.rate`; the
+/// posts go from the client runtime, the subscribers read on the control
+/// runtime. Blocks this thread.
 pub fn run(
-    client: &tokio::runtime::Handle,
-    readers: &tokio::runtime::Handle,
+    runtimes: &crate::generator::Runtimes,
     http: &crate::generator::client::Client,
-    variant: &str,
-    base: &str,
-    room: &str,
-    subscribers: u32,
+    at: Room<'_>,
     plan: Plan,
     repeat: u32,
 ) -> anyhow::Result<FanoutRecord> {
+    let Room {
+        variant,
+        base,
+        room,
+        subscribers,
+    } = at;
+    let (client, readers) = (runtimes.client.handle(), runtimes.control.handle());
     let api = contract::Api::new(base)?;
     readers
         .block_on(api.room(room))
@@ -163,27 +199,19 @@ pub fn run(
     // The schedule's epoch, set just before the first post.
     let epoch_cell = Arc::new(OnceLock::<Instant>::new());
     let mut tasks = Vec::new();
+    let shared = Shared {
+        ws_base,
+        plan,
+        epoch: epoch_cell.clone(),
+        target: target.clone(),
+        latency: latency.clone(),
+        ready: ready_tx,
+        deadline: deadline.clone(),
+    };
     for s in 0..subscribers {
-        let (ws_base, target, latency, ready, deadline, epoch_cell) = (
-            ws_base.clone(),
-            target.clone(),
-            latency.clone(),
-            ready_tx.clone(),
-            deadline.clone(),
-            epoch_cell.clone(),
-        );
-        tasks.push(readers.spawn(subscribe(
-            ws_base,
-            format!("s{s}"),
-            plan,
-            epoch_cell,
-            target,
-            latency,
-            ready,
-            deadline,
-        )));
+        tasks.push(readers.spawn(subscribe(format!("s{s}"), shared.clone())));
     }
-    drop(ready_tx);
+    drop(shared);
     readers.block_on(async {
         for _ in 0..subscribers {
             tokio::time::timeout(Duration::from_secs(30), ready_rx.recv())

@@ -400,19 +400,16 @@ pub fn run_all(
             } else {
                 profile.fault_rate
             };
-            let run = run::run_fault(
-                runtimes.client.handle(),
-                &http,
-                plan.variant,
-                &variant.base,
-                &plan.describe,
-                plan.scenario,
+            let load = run::FaultLoad {
+                variant: plan.variant,
+                base: &variant.base,
+                fault: &plan.describe,
+                scenario: plan.scenario,
                 rate,
-                profile.fault_seconds,
+                seconds: profile.fault_seconds,
                 at,
-                &mut workload,
-                inject,
-            );
+            };
+            let run = run::run_fault(runtimes.client.handle(), &http, load, &mut workload, inject);
             // A violation fails the run loudly.
             let mut record = runtimes.control.block_on(run.check(&api, &workload))?;
             record.kind = plan.kind.to_owned();

@@ -50,22 +50,43 @@ pub struct FaultRun {
     scenario: Scenario,
 }
 
-/// Runs `scenario` at `rate` for `seconds` against `base`, calling
-/// `inject` (on another thread) `at` into the run; blocks this thread.
-#[allow(clippy::too_many_arguments)]
+/// The load of one fault run and where the fault falls in it.
+#[derive(Debug, Clone, Copy)]
+pub struct FaultLoad<'a> {
+    /// The variant.
+    pub variant: &'a str,
+    /// Its edge, `http://host:port`.
+    pub base: &'a str,
+    /// What the fault does, in words.
+    pub fault: &'a str,
+    /// Transfers or posts.
+    pub scenario: Scenario,
+    /// Requests per second.
+    pub rate: f64,
+    /// Length of the run.
+    pub seconds: f64,
+    /// When the fault is injected, from the start.
+    pub at: Duration,
+}
+
+/// Runs `load`, calling `inject` (on another thread) at its moment;
+/// blocks this thread.
 pub fn run_fault(
     runtime: &tokio::runtime::Handle,
     http: &crate::generator::client::Client,
-    variant: &str,
-    base: &str,
-    fault: &str,
-    scenario: Scenario,
-    rate: f64,
-    seconds: f64,
-    at: Duration,
+    load: FaultLoad<'_>,
     workload: &mut Workload,
     inject: impl FnOnce() + Send + 'static,
 ) -> FaultRun {
+    let FaultLoad {
+        variant,
+        base,
+        fault,
+        scenario,
+        rate,
+        seconds,
+        at,
+    } = load;
     let plan = Plan {
         rate,
         duration: Duration::from_secs_f64(seconds),
