@@ -69,7 +69,7 @@ pub(super) fn render(record: &CrossCheckRecord, md: &mut String) {
              scheduled time (oha 1.16.0, `src/client.rs`, `work_until_with_qps_latency_correction`). Above {TIMER_TICKS_PER_S:.0}/s it therefore sends \
              its requests in bursts, rate/1000 at each tick, through a channel to its connection tasks: each burst queues at the server and in oha itself, \
              and that queueing is in its figures. Ours releases every request at its own time (a `timerfd`, microseconds) and measures from it \
-             (`bench/src/load.rs`). At {TIMER_TICKS_PER_S:.0}/s and below, one request per tick, their medians should agree."
+             (`bench/src/generator/load.rs`). At {TIMER_TICKS_PER_S:.0}/s and below, one request per tick, their medians should agree."
         );
     }
 }
