@@ -1,4 +1,6 @@
 use super::*;
+use shared_domain::bank::AccountTotals;
+use shared_domain::money::Total;
 
 fn acc(s: &str) -> AccountId {
     AccountId::new(s).expect("id")
