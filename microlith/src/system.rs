@@ -1,5 +1,5 @@
 //! The microlith assembled: the supervision tree, and the service traits
-//! bound to its actors ([`services`]).
+//! bound to its actors (`services`).
 //!
 //! ```text
 //! root (one_for_one)

@@ -115,7 +115,7 @@ enum Inner {
 }
 
 /// A permission to make one call; report its outcome with
-/// [`Breaker::record`]. A permit dropped unreported counts as a failure
+/// `Breaker::record`. A permit dropped unreported counts as a failure
 /// (the caller gave up, which is what a timeout looks like).
 #[must_use]
 pub struct Permit {

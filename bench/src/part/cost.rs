@@ -1,5 +1,5 @@
 //! Deploy and complexity cost, measured rather than guessed: the code and
-//! its build ([`code`]), and what tracing, mTLS, service tokens and each
+//! its build (`code`), and what tracing, mTLS, service tokens and each
 //! fairness switch cost per request (the same transfer load with each
 //! switched on, one at a time).
 

@@ -2,7 +2,7 @@
 //! open-loop Rust load generator (`-q RATE --latency-correction`, latency
 //! from the schedule as ours), against the same endpoints at the same
 //! rates, in the same run. If the two disagree by more than
-//! [`AGREEMENT`], the report says by how much.
+//! `AGREEMENT`, the report says by how much.
 //!
 //! oha is built from crates.io by the harness itself, pinned and
 //! `--locked` (its newest dependencies want a newer rustc), into

@@ -4,7 +4,7 @@
 //! not on the harness, so the layers run one way (shared-domain ← variants
 //! ← harness).
 //!
-//! - [`percall`]: benches timed call by call into an HdrHistogram, so each
+//! - `percall`: benches timed call by call into an HdrHistogram, so each
 //!   reports percentiles beside criterion's mean estimate (feature
 //!   `percall`).
 //! - [`register_font`]: the bundled font for criterion's plots (and the

@@ -77,7 +77,7 @@ impl<T> Reply<T> {
 ///
 /// A cell notes, in a thread-local, when the handler (or the flush) it is
 /// running started; a reply sent from it reads that. The clock is read
-/// only when timing is switched on ([`set_enabled`]), once per handled
+/// only when timing is switched on (`set_enabled`), once per handled
 /// message then.
 pub mod timing {
     use std::cell::Cell;

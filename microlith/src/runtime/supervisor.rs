@@ -1,7 +1,7 @@
 //! Supervisors: restart strategies and intensity, as in Erlang/OTP.
 //!
 //! A child (an actor, or another supervisor) runs in its own task and obeys
-//! [`Control`] messages from its supervisor. When an actor's handler panics,
+//! `Control` messages from its supervisor. When an actor's handler panics,
 //! the actor instance is dropped, every message waiting in its mailbox is
 //! failed at once (callers get `Unavailable`), and the child reports
 //! `Failed`. The supervisor then applies its [`Strategy`]:

@@ -168,7 +168,7 @@ fn count(paths: &[PathBuf]) -> (u64, u64, u64) {
     (files, code, comments)
 }
 
-/// Counts every area of [`AREAS`] in the workspace at `root` (the
+/// Counts every area of `AREAS` in the workspace at `root` (the
 /// deployment files are areas of their own).
 pub fn count_code(root: &Path) -> Vec<CodeArea> {
     let mut out = Vec::new();
