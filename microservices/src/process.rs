@@ -31,6 +31,9 @@ use crate::wire::pb;
 
 mod args;
 mod gateway;
+mod unfit;
+
+use unfit::{Fatal, Unfit};
 
 use args::Credentials;
 pub use args::{ServiceArgs, ServiceKind};
@@ -113,23 +116,47 @@ pub async fn serve(
             gateway::serve_gateway(&args, &tokens, listener, addr, shutdown).await
         }
         ServiceKind::Ledger => serve_ledger(&args, &tokens, listener, addr, shutdown).await,
-        ServiceKind::Accounts => {
+        ServiceKind::Accounts | ServiceKind::Transfers | ServiceKind::Chat => {
             let (routes, reporter, storage) = grpc_base(kind, &args)?;
-            let routes = accounts_routes(routes, &reporter, storage, &args).await?;
-            serve_domain(kind, routes, &args, &tokens, listener, addr, shutdown).await
-        }
-        ServiceKind::Transfers => {
-            let (routes, reporter, storage) = grpc_base(kind, &args)?;
-            let routes =
-                transfers_routes(routes, &reporter, storage, &args, &tokens, &shutdown).await?;
-            serve_domain(kind, routes, &args, &tokens, listener, addr, shutdown).await
-        }
-        ServiceKind::Chat => {
-            let (routes, reporter, storage) = grpc_base(kind, &args)?;
-            let routes = chat_routes(routes, &reporter, storage, &args).await?;
-            serve_domain(kind, routes, &args, &tokens, listener, addr, shutdown).await
+            let unfit = Unfit::default();
+            let routes = match kind {
+                ServiceKind::Transfers => {
+                    let env = (&args, &tokens, &shutdown, &unfit);
+                    transfers_routes(routes, &reporter, storage, env).await?
+                }
+                ServiceKind::Chat => chat_routes(routes, &reporter, storage, &args, &unfit).await?,
+                _ => accounts_routes(routes, &reporter, storage, &args, &unfit).await?,
+            };
+            stop_when_unfit(&unfit, reporter, &shutdown);
+            serve_domain(kind, routes, &args, &tokens, listener, addr, shutdown).await?;
+            anyhow::ensure!(
+                !unfit.is_raised(),
+                "{} could not persist a change; exiting so that it is restarted and reloads its store",
+                kind.name()
+            );
+            Ok(())
         }
     }
+}
+
+/// Once a commit fails: NOT_SERVING to every health check, then a
+/// draining stop (the caller exits with an error).
+fn stop_when_unfit(
+    unfit: &Unfit,
+    reporter: tonic_health::server::HealthReporter,
+    shutdown: &CancellationToken,
+) {
+    let (unfit, shutdown) = (unfit.clone(), shutdown.clone());
+    tokio::spawn(async move {
+        tokio::select! {
+            () = unfit.raised() => {}
+            () = shutdown.cancelled() => return,
+        }
+        reporter
+            .set_service_status("", tonic_health::ServingStatus::NotServing)
+            .await;
+        shutdown.cancel();
+    });
 }
 
 /// The ledger: the read model, served over HTTP/JSON.
@@ -222,12 +249,14 @@ async fn accounts_routes(
     reporter: &tonic_health::server::HealthReporter,
     storage: Storage,
     args: &ServiceArgs,
+    unfit: &Unfit,
 ) -> anyhow::Result<tonic::service::Routes> {
     let durable = storage.is_durable();
     let store = AccountStore::new(storage.namespace("accounts"));
     let book = store.load()?;
     let tombstones = store.tombstones(crate::settlement::now_unix_us())?;
-    let accounts = Arc::new(LocalAccounts::restored(book, durable.then_some(store)));
+    let store = durable.then(|| Fatal::new(store, unfit));
+    let accounts = Arc::new(LocalAccounts::restored(book, store));
     // Settled transfers' step records are dropped behind the fence,
     // which keeps the tombstones this book persisted.
     let settlement = {
@@ -251,17 +280,14 @@ async fn transfers_routes(
     routes: tonic::service::Routes,
     reporter: &tonic_health::server::HealthReporter,
     storage: Storage,
-    args: &ServiceArgs,
-    tokens: &Credentials,
-    shutdown: &CancellationToken,
+    (args, tokens, shutdown, unfit): (&ServiceArgs, &Credentials, &CancellationToken, &Unfit),
 ) -> anyhow::Result<tonic::service::Routes> {
     let kind = ServiceKind::Transfers;
     let durable = storage.is_durable();
     let store = JournalStore::new(storage.namespace("journal"));
-    let local = Arc::new(LocalJournal::restored(
-        store.load()?,
-        durable.then_some(store),
-    ));
+    let journal = store.load()?;
+    let store = durable.then(|| Fatal::new(store, unfit));
+    let local = Arc::new(LocalJournal::restored(journal, store));
     let snapshot = {
         let local = local.clone();
         Arc::new(move || local.records())
@@ -317,13 +343,14 @@ async fn chat_routes(
     reporter: &tonic_health::server::HealthReporter,
     storage: Storage,
     args: &ServiceArgs,
+    unfit: &Unfit,
 ) -> anyhow::Result<tonic::service::Routes> {
     let durable = storage.is_durable();
     let store = ChatStore::new(storage);
     let state = store.load()?;
     let rooms = LocalRooms::restored(
         state,
-        durable.then_some(store),
+        durable.then(|| Fatal::new(store, unfit)),
         args.subscriber_buffer,
         Arc::new(now_us),
     );

@@ -67,8 +67,8 @@ impl<C> Persist<C> for NoPersist {
 /// persisted, the in-memory state is ahead of the store: the holder is
 /// marked failed and answers `Unavailable` from then on, so nothing
 /// unpersisted is ever acknowledged. Restarting the process reloads the
-/// store (nothing restarts it by itself yet: the service stays up and
-/// refuses every call).
+/// store: a microservice's process says NOT_SERVING and exits when it
+/// happens, so it is restarted (`microservices`' `process::unfit`).
 struct Locked<B, P> {
     state: Mutex<B>,
     persist: P,
