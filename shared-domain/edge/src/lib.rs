@@ -24,6 +24,9 @@ pub mod timing;
 pub mod transfers;
 pub mod ws;
 
+#[cfg(test)]
+mod fuzz;
+
 use std::sync::Arc;
 use std::time::Duration;
 
