@@ -192,4 +192,6 @@ pub fn chat_error(s: &Status) -> CallError<ChatError> {
 }
 
 #[cfg(test)]
+mod fuzz;
+#[cfg(test)]
 mod tests;
