@@ -1,6 +1,7 @@
 //! The edge's decoders fuzzed on stable Rust: property tests (proptest)
-//! feed the transfer body parser, the post validation, the query parser
-//! and the timing header's parser arbitrary input and near-valid input.
+//! feed the transfer body parser, the post validation, the WebSocket
+//! frame reader, the query parser and the timing header's parser
+//! arbitrary input and near-valid input.
 //! Every one answers a value or an error of API.md's table (400, 413 or
 //! 422); none panics.
 //!
@@ -80,6 +81,20 @@ proptest! {
         id in "\\PC{0,80}",
     ) {
         an_api_error(crate::chat::post_request(&room, &author, &text, &id))?;
+    }
+
+    #[test]
+    fn websocket_frames_read_or_are_refused(
+        frame in prop_oneof![
+            "\\PC{0,300}",
+            ("\\PC{0,200}", "\\PC{0,80}").prop_map(|(text, id)| {
+                serde_json::json!({"type": "post", "text": text, "client_msg_id": id}).to_string()
+            }),
+        ],
+    ) {
+        let room = shared_domain::id::RoomName::new("r").expect("room");
+        let user = shared_domain::id::UserId::new("u").expect("user");
+        an_api_error(crate::ws::read_frame(&room, &user, &frame).map_err(|(_, e)| e))?;
     }
 
     #[test]

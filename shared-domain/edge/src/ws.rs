@@ -16,6 +16,7 @@ use futures::StreamExt;
 use serde::Deserialize;
 use serde_json::json;
 
+use shared_domain::chat::PostRequest;
 use shared_domain::id::{RoomName, UserId};
 use shared_domain::service::SessionEvent;
 
@@ -114,24 +115,39 @@ async fn run(
     }
 }
 
-async fn handle_frame(state: &AppState, room: &RoomName, user: &UserId, frame: &str) -> Message {
-    let frame: ClientFrame = match serde_json::from_str(frame) {
-        Ok(f) => f,
-        Err(e) => {
-            let error = ApiError::bad_request(format!("invalid frame: {e}"));
-            return text(json!({"type": "error", "error": error.body()["error"].clone()}));
-        }
-    };
+/// A client frame read as a post. A frame that is not one is refused
+/// without an id (400); a post the domain refuses carries its
+/// `client_msg_id` back.
+pub(crate) fn read_frame(
+    room: &RoomName,
+    user: &UserId,
+    frame: &str,
+) -> Result<PostRequest, (Option<String>, ApiError)> {
+    let frame: ClientFrame = serde_json::from_str(frame)
+        .map_err(|e| (None, ApiError::bad_request(format!("invalid frame: {e}"))))?;
     let ClientFrame::Post {
         text: body,
         client_msg_id,
     } = frame;
-    let result = match post_request(room.as_str(), user.as_str(), &body, &client_msg_id) {
-        Ok(request) => crate::bank::within(state, state.services.rooms.post(request))
-            .await
-            .map_err(ApiError::from),
-        Err(e) => Err(e),
+    post_request(room.as_str(), user.as_str(), &body, &client_msg_id)
+        .map_err(|e| (Some(client_msg_id), e))
+}
+
+async fn handle_frame(state: &AppState, room: &RoomName, user: &UserId, frame: &str) -> Message {
+    let request = match read_frame(room, user, frame) {
+        Ok(request) => request,
+        Err((None, error)) => {
+            return text(json!({"type": "error", "error": error.body()["error"].clone()}));
+        }
+        Err((Some(client_msg_id), error)) => {
+            return text(json!({"type": "error", "client_msg_id": client_msg_id,
+                "error": error.body()["error"].clone()}));
+        }
     };
+    let client_msg_id = request.client_msg_id.as_str().to_owned();
+    let result = crate::bank::within(state, state.services.rooms.post(request))
+        .await
+        .map_err(ApiError::from);
     match result {
         Ok(outcome) => {
             text(json!({"type": "ack", "client_msg_id": client_msg_id, "seq": outcome.seq}))
