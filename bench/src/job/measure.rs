@@ -50,6 +50,18 @@ struct Subject<'a> {
     record: VariantRecord,
 }
 
+impl Subject<'_> {
+    /// Where its runs go, and the workload they continue.
+    fn target(&mut self) -> (Target<'_>, &mut Workload) {
+        let target = Target {
+            name: &self.variant.name,
+            base: &self.variant.base,
+            meter: self.meter.as_ref(),
+        };
+        (target, &mut self.workload)
+    }
+}
+
 /// What every step needs: the profile, the runtimes, the client, the
 /// echo endpoint (the floor) and the progress bar.
 struct Session<'a> {
@@ -256,17 +268,13 @@ fn fixed_rates(
                 s.variant.name,
                 scenario.name()
             ));
-            let target = Target {
-                name: &s.variant.name,
-                base: &s.variant.base,
-                meter: s.meter.as_ref(),
-            };
+            let (target, workload) = s.target();
             let record = session.run(
                 Plan::fixed(profile, rate),
                 target,
                 scenario,
                 repeat,
-                &mut s.workload,
+                workload,
             );
             runs.push(record);
             session.bar.inc(1);

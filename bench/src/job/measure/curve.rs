@@ -5,22 +5,37 @@ use shared_domain::workload::Workload;
 
 use super::{Session, Subject};
 use crate::generator::load::Plan;
-use crate::part::latency::Target;
 use crate::record::{RunRecord, Scenario, WrkRecord};
 
-/// Where the curve left the floor: whether it saturated, the p50 of its
-/// first step, and its workload.
-pub(super) struct Floor {
+/// One series of curve steps (a variant's, or the floor's): the p50 of its
+/// first step and whether it saturated.
+#[derive(Debug, Default)]
+struct Knee {
     saturated: bool,
     first_p50: Option<f64>,
-    workload: Workload,
 }
 
-/// Past the knee, requests queue: the median grew fivefold over the
-/// first step's (a stall of the shared machine moves the tail of one
-/// step, not its median).
-fn past_knee(record: &RunRecord, first_p50: f64) -> bool {
-    record.p50_us > 5.0 * first_p50
+impl Knee {
+    /// Marks `record` a curve step and judges it: saturated when the run
+    /// did not keep its rate, or past the knee, where requests queue and
+    /// the median grew fivefold over the first step's (a stall of the
+    /// shared machine moves the tail of one step, not its median). The
+    /// first step judged `setting_reference` sets that median; the
+    /// generator's ceiling compares with the curve's floor instead.
+    fn judge(&mut self, record: &mut RunRecord, setting_reference: bool) {
+        record.curve = true;
+        if setting_reference {
+            self.first_p50.get_or_insert(record.p50_us);
+        }
+        record.saturated |= record.p50_us > 5.0 * self.first_p50.unwrap_or(f64::MAX);
+        self.saturated = record.saturated;
+    }
+}
+
+/// Where the curve left the floor: its knee and its workload.
+pub(super) struct Floor {
+    knee: Knee,
+    workload: Workload,
 }
 
 /// The throughput–latency curve of transfers: steps the rate up until
@@ -32,41 +47,27 @@ pub(super) fn curve(
 ) -> anyhow::Result<Floor> {
     let profile = session.profile;
     let mut floor = Floor {
-        saturated: false,
-        first_p50: None,
+        knee: Knee::default(),
         workload: profile.workload()?,
     };
-    let mut saturated = vec![false; subjects.len()];
-    let mut first_p50: Vec<Option<f64>> = vec![None; subjects.len()];
+    let mut knees: Vec<Knee> = subjects.iter().map(|_| Knee::default()).collect();
     for rate in &profile.curve_rates {
-        for (i, s) in subjects.iter_mut().enumerate() {
+        for (s, knee) in subjects.iter_mut().zip(&mut knees) {
             session.bar.inc(1);
-            if saturated[i] {
+            if knee.saturated {
                 continue;
             }
             session
                 .bar
                 .set_message(format!("curve: {} at {rate:.0}/s", s.variant.name));
-            let target = Target {
-                name: &s.variant.name,
-                base: &s.variant.base,
-                meter: s.meter.as_ref(),
-            };
-            let mut record = session.run(
-                Plan::curve_step(profile, *rate),
-                target,
-                Scenario::Transfer,
-                0,
-                &mut s.workload,
-            );
-            record.curve = true;
-            let first = *first_p50[i].get_or_insert(record.p50_us);
-            record.saturated |= past_knee(&record, first);
-            saturated[i] = record.saturated;
+            let (target, workload) = s.target();
+            let plan = Plan::curve_step(profile, *rate);
+            let mut record = session.run(plan, target, Scenario::Transfer, 0, workload);
+            knee.judge(&mut record, true);
             runs.push(record);
         }
         session.bar.inc(1);
-        if floor.saturated {
+        if floor.knee.saturated {
             continue;
         }
         session
@@ -79,10 +80,7 @@ pub(super) fn curve(
             0,
             &mut floor.workload,
         );
-        record.curve = true;
-        let first = *floor.first_p50.get_or_insert(record.p50_us);
-        record.saturated |= past_knee(&record, first);
-        floor.saturated = record.saturated;
+        floor.knee.judge(&mut record, true);
         runs.push(record);
     }
     Ok(floor)
@@ -122,7 +120,7 @@ pub(super) fn ceiling(
     bar.inc_length(rates.len() as u64);
     for rate in &rates {
         bar.inc(1);
-        if floor.saturated {
+        if floor.knee.saturated {
             continue;
         }
         bar.set_message(format!("generator ceiling: floor at {rate:.0}/s"));
@@ -133,9 +131,7 @@ pub(super) fn ceiling(
             0,
             &mut floor.workload,
         );
-        record.curve = true;
-        record.saturated |= past_knee(&record, floor.first_p50.unwrap_or(f64::MAX));
-        floor.saturated = record.saturated;
+        floor.knee.judge(&mut record, false);
         runs.push(record);
     }
     Ok(wrk)
