@@ -121,8 +121,10 @@ pub async fn serve(
             let unfit = Unfit::default();
             let routes = match kind {
                 ServiceKind::Transfers => {
-                    let env = (&args, &tokens, &shutdown, &unfit);
-                    transfers_routes(routes, &reporter, storage, env).await?
+                    transfers_routes(
+                        routes, &reporter, storage, &args, &tokens, &shutdown, &unfit,
+                    )
+                    .await?
                 }
                 ServiceKind::Chat => chat_routes(routes, &reporter, storage, &args, &unfit).await?,
                 _ => accounts_routes(routes, &reporter, storage, &args, &unfit).await?,
@@ -280,7 +282,10 @@ async fn transfers_routes(
     routes: tonic::service::Routes,
     reporter: &tonic_health::server::HealthReporter,
     storage: Storage,
-    (args, tokens, shutdown, unfit): (&ServiceArgs, &Credentials, &CancellationToken, &Unfit),
+    args: &ServiceArgs,
+    tokens: &Credentials,
+    shutdown: &CancellationToken,
+    unfit: &Unfit,
 ) -> anyhow::Result<tonic::service::Routes> {
     let kind = ServiceKind::Transfers;
     let durable = storage.is_durable();
