@@ -21,7 +21,7 @@ pub use breakdown::{Breakdown, STRIDE};
 pub use containers::{Containers, ImageRecord, ImagesRecord};
 pub use cost::{BuildCost, CodeArea, Cost, FINE_PATH, FeatureCost, TOKIO_DEFAULT};
 pub use cross_check::{AGREEMENT, CrossCheck, CrossCheckRecord, OHA_CONNECTIONS};
-pub use env::{Audit, Elapsed, Env, Runtimes};
+pub use env::{Audit, Elapsed, Env, Phase, Runtimes};
 pub use fanout::FanoutRecord;
 pub use fault::FaultRecord;
 pub use lag::LagRecord;

@@ -14,7 +14,7 @@ use super::{Part, workspace};
 use crate::budget::Budget;
 use crate::generator::Runtimes;
 use crate::part::faults::Instances;
-use crate::record::{Containers, Elapsed, Env, Raw, Runtimes as EnvRuntimes};
+use crate::record::{Containers, Elapsed, Env, Phase, Raw, Runtimes as EnvRuntimes};
 use crate::target::build;
 use crate::target::local::Variant;
 use store::StorageKind;
@@ -37,14 +37,14 @@ impl Laps {
     }
 
     /// Counts the time since the last lap towards `phase`.
-    fn lap(&mut self, phase: &str) {
+    fn lap(&mut self, phase: Phase) {
         self.elapsed.add(phase, self.last.elapsed().as_secs_f64());
         self.last = Instant::now();
     }
 
     /// Every phase, and the whole run so far.
     fn done(mut self) -> Elapsed {
-        self.elapsed.total = (self.began.elapsed().as_secs_f64() * 10.0).round() / 10.0;
+        self.elapsed.finish(self.began.elapsed().as_secs_f64());
         self.elapsed
     }
 }
@@ -80,7 +80,7 @@ pub fn run(settings: Settings) -> anyhow::Result<()> {
     // oha for the cross-check, built before anything is measured.
     let oha = if profile.cross_check && parts.contains(&Part::Latency) {
         let oha = build_oha()?;
-        laps.lap("build");
+        laps.lap(Phase::Build);
         Some(oha)
     } else {
         None
@@ -110,7 +110,7 @@ pub fn run(settings: Settings) -> anyhow::Result<()> {
             Some(dir) => dir.clone(),
             None => {
                 build::build_binaries(&workspace())?;
-                laps.lap("build");
+                laps.lap(Phase::Build);
                 build::release_dir()?
             }
         };
@@ -131,7 +131,7 @@ pub fn run(settings: Settings) -> anyhow::Result<()> {
         .filter(|v| !v.processes.is_empty())
         .map(|v| (v.name.clone(), v.ports()))
         .collect();
-    laps.lap("start");
+    laps.lap(Phase::Start);
     let result = super::measure::measure(profile, parts, &systems, oha.as_deref(), &runtimes);
     // Stop what we started, whatever happened.
     runtimes.control.block_on(async {
@@ -139,7 +139,7 @@ pub fn run(settings: Settings) -> anyhow::Result<()> {
             v.stop().await;
         }
     });
-    laps.lap("load");
+    laps.lap(Phase::Load);
     let (runs, variants) = result?;
     let mut raw = Raw {
         env: environment(&run_id, &settings),
@@ -162,7 +162,7 @@ pub fn run(settings: Settings) -> anyhow::Result<()> {
             Ok(f) => raw.faults = f,
             Err(e) => failed = Some(e),
         }
-        laps.lap("faults");
+        laps.lap(Phase::Faults);
     }
     // The cost part measures code, builds and the fabric's features, none
     // of which depends on where the variants run: under compose it runs on
@@ -190,7 +190,7 @@ pub fn run(settings: Settings) -> anyhow::Result<()> {
                 Ok(f) => raw.faults = f,
                 Err(e) => failed = Some(e),
             }
-            laps.lap("faults");
+            laps.lap(Phase::Faults);
         }
         if parts.contains(&Part::Cost) && failed.is_none() && *deploy == Deploy::Local {
             match costs(profile, &bin, &scratch, budget, &runtimes) {
@@ -202,7 +202,7 @@ pub fn run(settings: Settings) -> anyhow::Result<()> {
             }
         }
     }
-    laps.lap("cost");
+    laps.lap(Phase::Cost);
     raw.env.elapsed_s = Some(laps.done());
     let _ = std::fs::remove_dir_all(&scratch);
     raw.write(&dir)?;

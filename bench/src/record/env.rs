@@ -71,32 +71,79 @@ pub struct Elapsed {
     pub total: f64,
 }
 
+/// A phase of a run, in the order they run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// Building the variants (and oha).
+    Build,
+    /// Starting them.
+    Start,
+    /// Latency, curve and fan-out.
+    Load,
+    /// Fault runs.
+    Faults,
+    /// Cost measurements.
+    Cost,
+}
+
+impl Phase {
+    /// Every phase, in run order.
+    pub const ALL: [Phase; 5] = [
+        Phase::Build,
+        Phase::Start,
+        Phase::Load,
+        Phase::Faults,
+        Phase::Cost,
+    ];
+
+    /// Its name in `env.json` and the report.
+    pub fn name(self) -> &'static str {
+        match self {
+            Phase::Build => "build",
+            Phase::Start => "start",
+            Phase::Load => "load",
+            Phase::Faults => "faults",
+            Phase::Cost => "cost",
+        }
+    }
+}
+
+/// Seconds kept to a tenth.
+fn tenths(seconds: f64) -> f64 {
+    (seconds * 10.0).round() / 10.0
+}
+
 impl Elapsed {
-    /// The phases that ran, in the order they run, with their seconds.
-    pub fn phases(&self) -> Vec<(&'static str, f64)> {
-        [
-            ("build", self.build),
-            ("start", self.start),
-            ("load", self.load),
-            ("faults", self.faults),
-            ("cost", self.cost),
-        ]
-        .into_iter()
-        .filter_map(|(name, s)| Some((name, s?)))
-        .collect()
+    fn slot(&mut self, phase: Phase) -> &mut Option<f64> {
+        match phase {
+            Phase::Build => &mut self.build,
+            Phase::Start => &mut self.start,
+            Phase::Load => &mut self.load,
+            Phase::Faults => &mut self.faults,
+            Phase::Cost => &mut self.cost,
+        }
     }
 
-    /// Adds `seconds` to `phase` (one of [`Elapsed::phases`]' names),
-    /// kept to a tenth of a second.
-    pub fn add(&mut self, phase: &str, seconds: f64) {
-        let slot = match phase {
-            "build" => &mut self.build,
-            "start" => &mut self.start,
-            "load" => &mut self.load,
-            "faults" => &mut self.faults,
-            _ => &mut self.cost,
-        };
-        *slot = Some(((slot.unwrap_or(0.0) + seconds) * 10.0).round() / 10.0);
+    /// The phases that ran, in run order, with their seconds.
+    pub fn phases(&self) -> Vec<(&'static str, f64)> {
+        // In the order of `Phase::ALL`.
+        let seconds = [self.build, self.start, self.load, self.faults, self.cost];
+        Phase::ALL
+            .into_iter()
+            .zip(seconds)
+            .filter_map(|(phase, s)| Some((phase.name(), s?)))
+            .collect()
+    }
+
+    /// Adds `seconds` to `phase`, kept to a tenth of a second.
+    pub fn add(&mut self, phase: Phase, seconds: f64) {
+        let slot = self.slot(phase);
+        *slot = Some(tenths(slot.unwrap_or(0.0) + seconds));
+    }
+
+    /// Sets the whole run's seconds, kept to a tenth.
+    pub fn finish(&mut self, seconds: f64) {
+        self.total = tenths(seconds);
     }
 }
 
