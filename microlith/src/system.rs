@@ -194,10 +194,7 @@ impl Microlith {
                 accounts.clone(),
                 pause.clone(),
             )),
-            ledger: Arc::new(ActorLedger {
-                accounts: accounts.clone(),
-                journal: journal.clone(),
-            }),
+            ledger: Arc::new(ActorLedger::new(accounts.clone(), journal.clone())),
             sessions: Arc::new(TaskSessions::new(
                 rooms.clone(),
                 pause,

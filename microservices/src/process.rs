@@ -31,9 +31,8 @@ use crate::wire::pb;
 
 mod args;
 mod gateway;
-mod unfit;
 
-use unfit::{Fatal, Unfit};
+use edge::unfit::{Fatal, Unfit};
 
 use args::Credentials;
 pub use args::{ServiceArgs, ServiceKind};

@@ -8,17 +8,16 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use shared_domain::bank::{
-    AccountStep, AccountTotals, AccountView, AuditView, Begin, StepResult, TransferRecord,
-    TransferRequest, TransferStatus,
+    AccountStep, AccountTotals, AccountView, Begin, StepResult, TransferRecord, TransferRequest,
+    TransferStatus,
 };
 use shared_domain::chat::{ChatMessage, HistoryQuery, PostOutcome, PostRequest};
 use shared_domain::error::{BankResult, CallError, ChatResult};
 use shared_domain::id::{AccountId, RoomName, TransferId};
 use shared_domain::known::KnownAccounts;
+use shared_domain::local::LocalLedger;
 use shared_domain::money::OpeningBalance;
-use shared_domain::service::{
-    AccountsService, LedgerService, RoomsService, Subscription, TransferJournal,
-};
+use shared_domain::service::{AccountsService, RoomsService, Subscription, TransferJournal};
 
 use crate::component::account::AccountMsg;
 use crate::component::journal::JournalMsg;
@@ -178,25 +177,8 @@ pub type ActorTransfers = SagaTransfers<ActorJournal, PayeeCached>;
 pub type PayeeCached = KnownAccounts<ActorAccounts>;
 
 /// The audit: exact totals from every account shard and the pending count
-/// from every journal shard.
-pub struct ActorLedger {
-    pub(super) accounts: Arc<PayeeCached>,
-    pub(super) journal: Arc<ActorJournal>,
-}
-
-#[async_trait]
-impl LedgerService for ActorLedger {
-    async fn audit(&self) -> BankResult<AuditView> {
-        let (totals, pending) =
-            futures::join!(self.accounts.totals(), self.journal.pending_count());
-        let totals = totals?;
-        Ok(AuditView {
-            accounts: totals.accounts,
-            total_balance: totals.total_balance,
-            pending_transfers: pending?,
-        })
-    }
-}
+/// from every journal shard (the shared in-process audit).
+pub type ActorLedger = LocalLedger<PayeeCached, ActorJournal>;
 
 /// Rooms: the directory creates, the room actors do the rest.
 pub struct ActorRooms {

@@ -22,6 +22,7 @@ pub mod probe;
 pub mod session;
 pub mod timing;
 pub mod transfers;
+pub mod unfit;
 pub mod ws;
 
 #[cfg(test)]

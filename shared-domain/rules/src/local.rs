@@ -16,8 +16,9 @@ use futures::channel::mpsc;
 
 use crate::FastMap;
 use crate::bank::{
-    AccountBook, AccountChange, AccountStep, AccountTotals, AccountView, Begin, JournalChange,
-    Resolution, StepResult, TransferBook, TransferRecord, TransferRequest, TransferStatus,
+    AccountBook, AccountChange, AccountStep, AccountTotals, AccountView, AuditView, Begin,
+    JournalChange, Resolution, StepResult, TransferBook, TransferRecord, TransferRequest,
+    TransferStatus,
 };
 use crate::chat::{
     ChatMessage, HistoryQuery, PostOutcome, PostRequest, Room, RoomChange, RoomDirectory,
@@ -25,7 +26,9 @@ use crate::chat::{
 use crate::error::{BankResult, CallError, ChatError, ChatResult};
 use crate::id::{AccountId, RoomName, TransferId};
 use crate::money::OpeningBalance;
-use crate::service::{AccountsService, Pause, RoomsService, Subscription, TransferJournal};
+use crate::service::{
+    AccountsService, LedgerService, Pause, RoomsService, Subscription, TransferJournal,
+};
 
 /// Makes changes durable before they are acknowledged.
 pub trait Persist<C>: Send + Sync {
@@ -124,7 +127,16 @@ impl<B, P> Locked<B, P> {
 /// Accounts in one [`AccountBook`].
 pub struct LocalAccounts<P = NoPersist> {
     inner: Locked<AccountBook, P>,
+    /// Forgets of settled transfers not yet committed (taken only under
+    /// the book's lock). No reply waits for them and losing them costs
+    /// only memory after a restart, so they never cost a commit (a sync)
+    /// of their own: they ride along with the next step that commits, or
+    /// go alone once [`FORGETS_PER_COMMIT`] have gathered.
+    forgotten: Mutex<Vec<AccountChange>>,
 }
+
+/// Forgets gathered before they are committed on their own.
+const FORGETS_PER_COMMIT: usize = 1024;
 
 impl LocalAccounts {
     /// No accounts, nothing persisted.
@@ -144,7 +156,19 @@ impl<P: Persist<AccountChange>> LocalAccounts<P> {
     pub fn restored(book: AccountBook, persist: P) -> Self {
         Self {
             inner: Locked::new(book, persist),
+            forgotten: Mutex::new(Vec::new()),
         }
+    }
+
+    /// `changes` after the forgets waiting for a commit.
+    fn after_forgotten(
+        &self,
+        changes: impl IntoIterator<Item = AccountChange>,
+    ) -> Vec<AccountChange> {
+        let mut all =
+            std::mem::take(&mut *self.forgotten.lock().unwrap_or_else(|p| p.into_inner()));
+        all.extend(changes);
+        all
     }
 }
 
@@ -167,7 +191,8 @@ impl<P: Persist<AccountChange>> AccountsService for LocalAccounts<P> {
         let mut book = self.inner.lock()?;
         let (result, change) = book.apply(&step)?;
         if let Some(change) = change {
-            self.inner.keep(&book, &change)?;
+            self.inner
+                .keep_all(&book, &self.after_forgotten([change]))?;
         }
         Ok(result)
     }
@@ -176,8 +201,29 @@ impl<P: Persist<AccountChange>> AccountsService for LocalAccounts<P> {
     async fn apply_transfer(&self, request: &TransferRequest) -> BankResult<Option<Resolution>> {
         let mut book = self.inner.lock()?;
         let (resolution, changes) = book.apply_transfer(request);
-        self.inner.keep_all(&book, &changes)?;
+        self.inner.keep_all(&book, &self.after_forgotten(changes))?;
         Ok(Some(resolution))
+    }
+    /// Called by a saga running in this process once it has its
+    /// resolution: every step call it made has returned (no copy can
+    /// still be on its way, as one can over a network), so the step
+    /// results may go at once, without a fence.
+    fn settled(&self, request: &TransferRequest) {
+        let Ok(mut book) = self.inner.lock::<()>() else {
+            return;
+        };
+        let Some(change) = book.forget(&request.transfer_id) else {
+            return;
+        };
+        let batch = {
+            let mut forgotten = self.forgotten.lock().unwrap_or_else(|p| p.into_inner());
+            forgotten.push(change);
+            (forgotten.len() >= FORGETS_PER_COMMIT).then(|| std::mem::take(&mut *forgotten))
+        };
+        if let Some(batch) = batch {
+            // A failure marks the book failed and is logged there.
+            let _ = self.inner.keep_all::<_, ()>(&book, &batch);
+        }
     }
     async fn totals(&self) -> BankResult<AccountTotals> {
         Ok(self.inner.lock()?.totals())
@@ -397,6 +443,39 @@ impl<P: Persist<RoomChange>> RoomsService for LocalRooms<P> {
     }
 }
 
+/// The audit over any accounts and journal: exact totals from the
+/// accounts and the pending count from the journal, asked at once. The
+/// in-process ledger of both single-process variants.
+pub struct LocalLedger<A: ?Sized, J: ?Sized> {
+    accounts: Arc<A>,
+    journal: Arc<J>,
+}
+
+impl<A: ?Sized, J: ?Sized> LocalLedger<A, J> {
+    /// The audit of `accounts` and `journal`.
+    pub fn new(accounts: Arc<A>, journal: Arc<J>) -> Self {
+        Self { accounts, journal }
+    }
+}
+
+#[async_trait]
+impl<A, J> LedgerService for LocalLedger<A, J>
+where
+    A: AccountsService + ?Sized,
+    J: TransferJournal + ?Sized,
+{
+    async fn audit(&self) -> BankResult<AuditView> {
+        let (totals, pending) =
+            futures::join!(self.accounts.totals(), self.journal.pending_count());
+        let totals = totals?;
+        Ok(AuditView {
+            accounts: totals.accounts,
+            total_balance: totals.total_balance,
+            pending_transfers: pending?,
+        })
+    }
+}
+
 /// A [`Pause`] that never waits and never stops: for tests whose faults
 /// are finite.
 pub struct NoPause;
@@ -416,5 +495,70 @@ pub struct GiveUpAfter(pub u32);
 impl Pause for GiveUpAfter {
     async fn pause(&self, attempt: u32) -> bool {
         attempt <= self.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::id::TransferId;
+    use crate::money::Amount;
+
+    /// Records every commit.
+    #[derive(Default)]
+    struct Commits(Mutex<Vec<Vec<AccountChange>>>);
+
+    impl Persist<AccountChange> for Arc<Commits> {
+        fn persist(&self, change: &AccountChange) -> Result<(), PersistError> {
+            self.persist_all(std::slice::from_ref(change))
+        }
+        fn persist_all(&self, changes: &[AccountChange]) -> Result<(), PersistError> {
+            self.0.lock().expect("lock").push(changes.to_vec());
+            Ok(())
+        }
+    }
+
+    fn transfer(id: &str) -> TransferRequest {
+        TransferRequest::new(
+            TransferId::new(id).expect("id"),
+            AccountId::new("a").expect("id"),
+            AccountId::new("b").expect("id"),
+            Amount::new(1.into()).expect("amount"),
+        )
+        .expect("request")
+    }
+
+    #[test]
+    fn a_settled_transfer_is_forgotten_and_the_forget_rides_the_next_commit() {
+        futures::executor::block_on(async {
+            let commits = Arc::new(Commits::default());
+            let accounts = LocalAccounts::restored(AccountBook::new(), commits.clone());
+            for id in ["a", "b"] {
+                let opening = OpeningBalance::new(10.into()).expect("opening");
+                accounts
+                    .open(AccountId::new(id).expect("id"), opening)
+                    .await
+                    .expect("open");
+            }
+            let (first, second) = (transfer("t1"), transfer("t2"));
+            accounts.apply_transfer(&first).await.expect("applied");
+            assert_eq!(accounts.step_records(), 1);
+            let before = commits.0.lock().expect("lock").len();
+            accounts.settled(&first);
+            assert_eq!(accounts.step_records(), 0, "forgotten at once");
+            assert_eq!(
+                commits.0.lock().expect("lock").len(),
+                before,
+                "a forget costs no commit of its own"
+            );
+            accounts.apply_transfer(&second).await.expect("applied");
+            let commits = commits.0.lock().expect("lock");
+            let last = commits.last().expect("a commit");
+            assert!(
+                matches!(&last[0], AccountChange::Forget(id) if *id == first.transfer_id),
+                "the forget goes first in the next commit: {last:?}"
+            );
+            assert_eq!(accounts.step_records(), 1);
+        });
     }
 }

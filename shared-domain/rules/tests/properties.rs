@@ -81,6 +81,10 @@ impl AccountsService for FlakyAccounts {
             _ => self.inner.apply_transfer(request).await,
         }
     }
+    /// Forgets the step results, as an in-process saga's accounts do.
+    fn settled(&self, request: &TransferRequest) {
+        self.inner.settled(request);
+    }
     async fn totals(&self) -> BankResult<AccountTotals> {
         self.inner.totals().await
     }

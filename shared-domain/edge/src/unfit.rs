@@ -1,21 +1,21 @@
-//! A service whose store fails a commit cannot go on: its in-memory state
+//! A process whose store fails a commit cannot go on: its in-memory state
 //! is ahead of its store (the domain's `Locked` already refuses every call
 //! from then on). [`Fatal`] wraps the store so that such a failure also
-//! raises [`Unfit`]: the process says NOT_SERVING to health checks and
-//! exits with an error, so whatever supervises it (the launcher, the
-//! container engine, Kubernetes) restarts it and the state reloads from
-//! the store.
+//! raises [`Unfit`]: the process says it is not ready (NOT_SERVING to
+//! gRPC health checks) and exits with an error, so whatever supervises
+//! it (the launcher, the container engine, Kubernetes) restarts it and
+//! the state reloads from the store.
 
 use shared_domain::local::{Persist, PersistError};
 use tokio_util::sync::CancellationToken;
 
 /// Raised once a commit failed.
 #[derive(Clone, Debug, Default)]
-pub(super) struct Unfit(CancellationToken);
+pub struct Unfit(CancellationToken);
 
 impl Unfit {
     /// Marks the process unfit (idempotent).
-    pub(super) fn raise(&self, why: &PersistError) {
+    pub fn raise(&self, why: &PersistError) {
         if !self.0.is_cancelled() {
             tracing::error!(error = %why, "a commit failed; this process stops so it is restarted");
         }
@@ -23,25 +23,25 @@ impl Unfit {
     }
 
     /// Whether a commit failed.
-    pub(super) fn is_raised(&self) -> bool {
+    pub fn is_raised(&self) -> bool {
         self.0.is_cancelled()
     }
 
     /// Returns once a commit failed.
-    pub(super) async fn raised(&self) {
+    pub async fn raised(&self) {
         self.0.cancelled().await;
     }
 }
 
 /// A store that raises [`Unfit`] when it cannot persist.
-pub(super) struct Fatal<P> {
+pub struct Fatal<P> {
     inner: P,
     unfit: Unfit,
 }
 
 impl<P> Fatal<P> {
     /// Wraps `inner`.
-    pub(super) fn new(inner: P, unfit: &Unfit) -> Self {
+    pub fn new(inner: P, unfit: &Unfit) -> Self {
         Self {
             inner,
             unfit: unfit.clone(),
