@@ -3,7 +3,7 @@
 //! `env.json` with every process's worker count.
 //!
 //! Both variants run on the same cores (every core of the machine, shared
-//! with the load generator). The microlith is one process: one worker per
+//! with the load generator). The monolith and the microlith are one process each: one worker per
 //! core. The microservices are five service processes (and a launcher
 //! that only supervises them): left at tokio's default, each starts one
 //! worker per core, so on two cores ten workers wake and steal from each
@@ -38,7 +38,8 @@ impl Budget {
         }
     }
 
-    /// The microlith's workers: one per core.
+    /// The workers of a one-process variant (the monolith, the
+    /// microlith): one per core.
     pub fn microlith_workers(&self) -> usize {
         self.cores.max(1)
     }
@@ -57,6 +58,11 @@ impl Budget {
         vec![("MICROLITH_WORKERS", self.microlith_workers().to_string())]
     }
 
+    /// The monolith's environment: as many workers as the microlith.
+    pub fn monolith_env(&self) -> Vec<(&'static str, String)> {
+        vec![("MONOLITH_WORKERS", self.microlith_workers().to_string())]
+    }
+
     /// The microservices' environment: sized workers, or none (tokio's
     /// default).
     pub fn microservices_env(&self) -> Vec<(&'static str, String)> {
@@ -73,7 +79,10 @@ impl Budget {
             process: process.to_owned(),
             workers,
         };
-        let mut rows = vec![row("microlith", "microlith", self.microlith_workers())];
+        let mut rows = vec![
+            row("monolith", "monolith", self.microlith_workers()),
+            row("microlith", "microlith", self.microlith_workers()),
+        ];
         for process in ["gateway", "transfers", "accounts", "ledger", "chat"] {
             rows.push(row("microservices", process, self.service_workers()));
         }
@@ -85,7 +94,7 @@ impl Budget {
     pub fn describe(&self) -> String {
         let per_service = self.service_workers();
         format!(
-            "{} core(s) shared by both variants and the load generator; the microlith: 1 process with {} worker(s); \
+            "{} core(s) shared by every variant and the load generator; the monolith and the microlith: 1 process each with {} worker(s); \
              the microservices ({}): {} service processes with {} worker(s) each ({} in all) and a launcher with 1",
             self.cores,
             self.microlith_workers(),
@@ -134,6 +143,6 @@ mod tests {
                 .sum::<usize>(),
             6
         );
-        assert_eq!(rows.len(), 7);
+        assert_eq!(rows.len(), 8);
     }
 }

@@ -75,6 +75,22 @@ fn stat_fields_ticks(stat: &str) -> Option<u64> {
     Some(fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?)
 }
 
+/// Whether `pid` has exited: gone, or a zombie its parent has not reaped.
+pub fn exited(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| {
+            let state = stat
+                .rsplit_once(')')?
+                .1
+                .split_whitespace()
+                .next()?
+                .to_owned();
+            Some(state == "Z" || state == "X")
+        })
+        .unwrap_or(true)
+}
+
 /// Resident memory of `pid`, bytes (`VmRSS`).
 pub fn rss_bytes(pid: u32) -> Option<u64> {
     vm_rss_bytes(&std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?)

@@ -48,7 +48,7 @@ fn bench_alone_resolves_the_same_features_as_the_harness_build() {
         .collect();
     assert_eq!(
         harness,
-        ["bench", "microlith", "microservices"],
+        ["bench", "monolith", "microlith", "microservices"],
         "each binary is its package's"
     );
     let alone = tree(&["bench"]);

@@ -13,11 +13,12 @@ fn workspace() -> PathBuf {
 }
 
 /// Every crate's source folder.
-const CRATES: [&str; 8] = [
+const CRATES: [&str; 9] = [
     "shared-domain/rules/src",
     "shared-domain/store/src",
     "shared-domain/edge/src",
     "shared-domain/contract/src",
+    "monolith/src",
     "microlith/src",
     "microservices/src",
     "bench/src",
@@ -107,6 +108,10 @@ fn graph(src: &Path) -> BTreeMap<String, BTreeSet<String>> {
     edges
 }
 
+/// Crates whose modules import nothing from each other (so the scan
+/// finds no edge there, and that is no sign of it being broken).
+const FLAT: [&str; 2] = ["bench/support/src", "monolith/src"];
+
 /// A circle through `start`, if there is one.
 fn circle(edges: &BTreeMap<String, BTreeSet<String>>, start: &str) -> Option<Vec<String>> {
     let mut stack = vec![vec![start.to_owned()]];
@@ -135,7 +140,7 @@ fn no_crate_has_a_circle_among_its_modules() {
     for krate in CRATES {
         let edges = graph(&workspace().join(krate));
         assert!(
-            krate.ends_with("support/src") || !edges.is_empty(),
+            FLAT.contains(&krate) || !edges.is_empty(),
             "{krate}: no imports found; the scan is broken"
         );
         for module in edges.keys() {
@@ -178,7 +183,7 @@ const LAYERS: [&[&str]; 5] = [
     &["shared-domain", "bench-support"],
     &["store", "edge"],
     &["contract"],
-    &["microlith", "microservices"],
+    &["monolith", "microlith", "microservices"],
     &["bench"],
 ];
 
@@ -191,6 +196,7 @@ fn crates_depend_only_downwards() {
         ("store", "shared-domain/store/Cargo.toml"),
         ("edge", "shared-domain/edge/Cargo.toml"),
         ("contract", "shared-domain/contract/Cargo.toml"),
+        ("monolith", "monolith/Cargo.toml"),
         ("microlith", "microlith/Cargo.toml"),
         ("microservices", "microservices/Cargo.toml"),
         ("bench", "bench/Cargo.toml"),

@@ -78,16 +78,7 @@ impl edge::MetricsSource for Gauges {
 /// Logs panics as one tracing line instead of a backtrace on stderr: a
 /// panic inside an actor is contained and restarted by its supervisor.
 pub fn log_panics() {
-    std::panic::set_hook(Box::new(|info| {
-        let location = info.location().map(|l| l.to_string()).unwrap_or_default();
-        let message = info
-            .payload()
-            .downcast_ref::<&str>()
-            .map(|s| (*s).to_owned())
-            .or_else(|| info.payload().downcast_ref::<String>().cloned())
-            .unwrap_or_default();
-        tracing::error!(%location, %message, "panic");
-    }));
+    edge::log_panics();
 }
 
 /// The edge's services bound to a running microlith.

@@ -14,7 +14,7 @@ use futures::StreamExt;
 use serde_json::Value;
 
 use contract::Api;
-use contract::faults::{Load, post_until_answered};
+use contract::faults::{Disconnects, Load, Repeats, post_until_answered};
 
 const LOAD: Load = Load {
     accounts: 12,
@@ -26,6 +26,7 @@ const LOAD: Load = Load {
     post_concurrency: 12,
     retry_pause: Duration::from_millis(5),
     round: 0,
+    disconnects: Disconnects::Fail,
 };
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -214,8 +215,11 @@ async fn websocket_sessions_survive_room_crashes_without_gaps_or_duplicates() ->
                 "poster",
                 &format!("m{k}"),
                 &format!("k{k}"),
-                Duration::from_millis(5),
-                &faults,
+                Repeats {
+                    pause: Duration::from_millis(5),
+                    disconnects: Disconnects::Fail,
+                    faults: &faults,
+                },
             )
             .await
         }

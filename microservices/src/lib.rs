@@ -8,7 +8,8 @@
 //! - [`servers`]: gRPC servers, converting and calling the shared traits.
 //! - [`deadline`]: `grpc-timeout` read by servers and honoured by clients.
 //! - [`ledger`]: the HTTP/JSON ledger (read model fed by the transfers service, audit).
-//! - [`launcher`]: `up`, every service as a supervised child process.
+//! - [`launcher`]: `up`, every process of a layout as a supervised child.
+//! - [`layout`]: placement by configuration (which components share a process).
 //! - [`process`]: one service process: state, server, ops routes, shutdown.
 //! - [`observe`]: per-method gRPC server metrics.
 //! - [`trace`]: W3C `traceparent` read by every server, sent by every client.
@@ -23,6 +24,7 @@ pub mod batch;
 pub mod clients;
 pub mod deadline;
 pub mod launcher;
+pub mod layout;
 pub mod ledger;
 pub mod observe;
 pub mod pki;

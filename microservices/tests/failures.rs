@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use anyhow::ensure;
 
 use contract::Api;
-use contract::faults::{Acked, HANG, Load};
+use contract::faults::{Acked, Disconnects, HANG, Load};
 
 fn load(round: u32) -> Load {
     Load {
@@ -32,6 +32,7 @@ fn load(round: u32) -> Load {
         post_concurrency: 4,
         retry_pause: Duration::from_millis(20),
         round,
+        disconnects: Disconnects::Fail,
     }
 }
 

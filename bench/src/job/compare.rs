@@ -225,29 +225,33 @@ pub fn run(settings: Settings) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Both variants as local processes on loopback, with `storage` (durable
-/// files under `scratch`).
+/// Every variant as local processes on loopback, with `storage` (durable
+/// files under `scratch`), one after the other so each cold start has the
+/// machine to itself.
 async fn start_local(
     bin: &Path,
     scratch: &Path,
     storage: StorageKind,
     budget: &Budget,
 ) -> anyhow::Result<Vec<Variant>> {
-    let (lith_args, services_args) = match storage {
-        StorageKind::Memory => (Vec::new(), Vec::new()),
-        StorageKind::Durable => {
-            let durable = vec!["--storage".to_owned(), "durable".to_owned()];
-            let mut lith = durable.clone();
-            lith.extend([
-                "--data-dir".to_owned(),
-                scratch.join("microlith").display().to_string(),
-            ]);
-            (lith, durable)
-        }
+    let durable = |name: &str| match storage {
+        StorageKind::Memory => Vec::new(),
+        StorageKind::Durable => vec![
+            "--storage".to_owned(),
+            "durable".to_owned(),
+            "--data-dir".to_owned(),
+            scratch.join(name).display().to_string(),
+        ],
     };
-    let lith = Variant::microlith(bin, &lith_args, budget).await?;
+    let mono = Variant::monolith(bin, &durable("monolith"), budget).await?;
+    let lith = Variant::microlith(bin, &durable("microlith"), budget).await?;
+    // The launcher puts each service's store under its own --data-dir.
+    let services_args = match storage {
+        StorageKind::Memory => Vec::new(),
+        StorageKind::Durable => vec!["--storage".to_owned(), "durable".to_owned()],
+    };
     let services = Variant::microservices(bin, scratch, &services_args, budget).await?;
-    Ok(vec![lith, services])
+    Ok(vec![mono, lith, services])
 }
 
 /// oha, built into `target/tools` if it is not there yet.
@@ -291,7 +295,7 @@ fn environment(run_id: &str, settings: &Settings) -> Env {
         placement: if compose {
             "load generator on the host; each variant's containers on the same machine, unpinned"
         } else {
-            "load generator, microlith and every microservice on the same machine, unpinned"
+            "load generator, monolith, microlith and every microservice on the same machine, unpinned"
         }
         .to_owned(),
         profile: settings.profile.clone(),

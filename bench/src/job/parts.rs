@@ -47,7 +47,7 @@ pub(super) fn costs(
         },
     )?;
     bar.finish_with_message("cost runs done");
-    for variant in ["microlith", "microservices"] {
+    for variant in ["monolith", "microlith", "microservices"] {
         let binary_bytes = std::fs::metadata(bin.join(variant))
             .map(|m| m.len())
             .unwrap_or(0);

@@ -27,6 +27,7 @@ pub fn register_font() {
 
 fn color(variant: &str) -> RGBColor {
     match variant {
+        "monolith" => RGBColor(44, 160, 44),
         "microlith" => RGBColor(31, 119, 180),
         "microservices" => RGBColor(214, 39, 40),
         _ => RGBColor(120, 120, 120),

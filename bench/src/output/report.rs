@@ -8,6 +8,7 @@ mod cost;
 mod cross_check;
 mod fairness;
 mod fanout;
+mod glance;
 mod summary;
 #[cfg(test)]
 mod tests;
@@ -17,15 +18,22 @@ use std::fmt::Write as _;
 use crate::output::mib;
 use crate::record::{Audit, Raw, RunRecord, Scenario};
 
+/// The variants compared: `a vs b`, or `a, b and c`.
+fn title(raw: &Raw) -> String {
+    let names: Vec<&str> = raw.variants.iter().map(|v| v.name.as_str()).collect();
+    match names.as_slice() {
+        [] => "microlith vs microservices".to_owned(),
+        [one] => (*one).to_owned(),
+        [a, b] => format!("{a} vs {b}"),
+        [rest @ .., last] => format!("{} and {last}", rest.join(", ")),
+    }
+}
+
 /// `REPORT.md`, from the record alone.
 pub fn render(raw: &Raw) -> String {
     let mut md = String::new();
     let env = &raw.env;
-    let _ = writeln!(
-        md,
-        "# microlith vs microservices: {} run\n",
-        raw.profile.name
-    );
+    let _ = writeln!(md, "# {}: {} run\n", title(raw), raw.profile.name);
     let _ = writeln!(
         md,
         "Run `{}` at commit `{}` on {} ({} cores, {:?} GiB), kernel {}, {}. Command: `{}`.\n",
@@ -57,10 +65,15 @@ pub fn render(raw: &Raw) -> String {
         "Open-loop load at constant rates: each request is scheduled by the clock and its latency is measured from \
          its scheduled time, so a stall cannot hide (no coordinated omission). {} repeat(s) per scenario and variant, \
          interleaved; {} s warm-up excluded, {} s recorded. Numbers are medians over repeats with the min–max spread. \
-         Both variants ran {}, one after the other within each repeat.\n",
+         {} ran {}, one after the other within each repeat.\n",
         raw.profile.repeats,
         raw.profile.warmup_s,
         raw.profile.duration_s,
+        if raw.variants.len() > 2 {
+            "Every variant"
+        } else {
+            "Both variants"
+        },
         {
             let place = if env.deploy == "compose" {
                 "in containers under Docker Compose"
@@ -79,6 +92,7 @@ pub fn render(raw: &Raw) -> String {
             format!("{place} with {storage}")
         }
     );
+    glance::render(raw, &mut md);
     summary::render(raw, &mut md);
     // Runs from before 2026-11-28 had other differences (no shared
     // payee cache, no coarse path): their ledger would be wrong.

@@ -29,7 +29,7 @@ use crate::target::local::Variant;
 /// A configuration of [`feature_costs`].
 #[derive(Debug, Clone)]
 pub struct FeatureConfig {
-    /// `microlith` or `microservices`.
+    /// `monolith`, `microlith` or `microservices`.
     pub variant: &'static str,
     /// Its name in the report.
     pub name: &'static str,
@@ -58,6 +58,7 @@ pub fn feature_configs() -> Vec<FeatureConfig> {
         sizing: None,
     };
     vec![
+        config("monolith", "baseline", vec![], vec![]),
         config("microlith", "baseline", vec![], vec![]),
         config("microservices", "baseline", vec![], vec![]),
         config(
@@ -122,7 +123,9 @@ pub fn feature_costs(
         let args: Vec<String> = args.iter().map(|s| (*s).to_owned()).collect();
         let log = dir.join("services.log");
         let started = runtimes.control.block_on(async {
-            if variant == "microlith" {
+            if variant == "monolith" {
+                Variant::monolith(bin, &args, &budget).await
+            } else if variant == "microlith" {
                 Variant::microlith(bin, &args, &budget).await
             } else {
                 Variant::microservices_with(bin, &dir, &args, &env, Some(&log), &budget).await

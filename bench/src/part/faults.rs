@@ -2,17 +2,19 @@
 //! each variant, each against a fresh durable instance, with a 100 ms
 //! timeline around it and the invariant checks after it.
 //!
-//! | kind | load | microlith | microservices |
-//! |---|---|---|---|
-//! | `crash` | transfers | every bank actor panics (supervisors restart them from storage) | SIGKILL of the accounts process (the launcher restarts it) |
-//! | `chat-crash` | posts | every room actor and the directory panic | SIGKILL of the chat process |
-//! | `pause` | transfers | SIGSTOP of the process for a while (it is the whole system) | SIGSTOP of the accounts process for a while (a gray failure: alive, silent) |
-//! | `dependency-down` | transfers | none: its read model is in-process | the HTTP/JSON ledger paused (SIGSTOP) for a while |
-//! | `upgrade` | transfers | a successor process takes the socket and the state over (zero-downtime upgrade) | SIGTERM of accounts: it drains and exits, the launcher starts it again (a rolling restart of one service) |
+//! | kind | load | monolith | microlith | microservices |
+//! |---|---|---|---|---|
+//! | `crash` | transfers | SIGKILL of the process, started again at once (as a process supervisor would) | every bank actor panics (supervisors restart them from storage) | SIGKILL of the accounts process (the launcher restarts it) |
+//! | `chat-crash` | posts | a panic in a chat handler (tokio contains it to that request; nothing restarts) | every room actor and the directory panic | SIGKILL of the chat process |
+//! | `pause` | transfers | SIGSTOP of the process for a while (it is the whole system) | the same | SIGSTOP of the accounts process for a while (a gray failure: alive, silent) |
+//! | `dependency-down` | transfers | none: its read model is in-process | none | the HTTP/JSON ledger paused (SIGSTOP) for a while |
+//! | `upgrade` | transfers | SIGTERM: it drains and exits, and is started again (no successor: the port refuses meanwhile) | a successor process takes the socket and the state over (zero-downtime upgrade) | SIGTERM of accounts: it drains and exits, the launcher starts it again (a rolling restart of one service) |
 //!
-//! The microlith's `pause` is the honest counterpart of pausing one
-//! service: a stopped OS process. In the microlith that process is the
-//! whole system, which is the trade-off the report must show.
+//! A one-process variant's `pause` is the honest counterpart of pausing
+//! one service: a stopped OS process. There that process is the whole
+//! system, which is the trade-off the report must show. A panic does not
+//! take a plain monolith down (tokio contains it to the request's task),
+//! so its `crash` is the fault that does: the process dies.
 //!
 //! Under `--deploy compose` the faults are the containers' instead
 //! ([`container_plans`]), each against a fresh compose project:
@@ -43,7 +45,7 @@ use crate::target::local::Variant;
 /// What is done to the variant.
 #[derive(Debug, Clone)]
 enum Action {
-    /// `POST /admin/crash/{target}` for each (microlith; the targets
+    /// `POST /admin/crash/{target}` for each (monolith, microlith; the targets
     /// matching these prefixes, read from `/admin/targets`).
     Panic(Vec<&'static str>),
     /// SIGKILL of a service process.
@@ -55,6 +57,10 @@ enum Action {
     Upgrade,
     /// SIGTERM of a service process (a graceful restart by its launcher).
     Term(&'static str),
+    /// The signal to a one-process variant, and once it has exited, the
+    /// same process started again on the same port (as a process
+    /// supervisor does).
+    Relaunch(rustix::process::Signal),
     /// SIGKILL of a compose service's container process.
     ContainerKill(&'static str),
     /// `docker pause`, then `docker unpause` after the pause.
@@ -72,7 +78,7 @@ enum Action {
 pub struct FaultPlan {
     /// The kind, shared by both variants' counterparts.
     pub kind: &'static str,
-    /// `microlith` or `microservices`.
+    /// `monolith`, `microlith` or `microservices`.
     pub variant: &'static str,
     /// The load during the run.
     pub scenario: Scenario,
@@ -94,6 +100,14 @@ pub fn plans(profile: &Profile) -> Vec<FaultPlan> {
     vec![
         plan(
             "crash",
+            "monolith",
+            Scenario::Transfer,
+            "SIGKILL of the monolith process (the whole system), started again at once as a process supervisor would"
+                .into(),
+            Action::Relaunch(rustix::process::Signal::KILL),
+        ),
+        plan(
+            "crash",
             "microlith",
             Scenario::Transfer,
             "panic in every bank actor (account and journal shards)".into(),
@@ -108,6 +122,13 @@ pub fn plans(profile: &Profile) -> Vec<FaultPlan> {
         ),
         plan(
             "chat-crash",
+            "monolith",
+            Scenario::Post,
+            "a panic in a chat handler (tokio contains it to that request; nothing restarts)".into(),
+            Action::Panic(vec!["chat"]),
+        ),
+        plan(
+            "chat-crash",
             "microlith",
             Scenario::Post,
             "panic in every room actor and the room directory".into(),
@@ -119,6 +140,13 @@ pub fn plans(profile: &Profile) -> Vec<FaultPlan> {
             Scenario::Post,
             "SIGKILL of the chat process (the launcher restarts it)".into(),
             Action::Kill("chat"),
+        ),
+        plan(
+            "pause",
+            "monolith",
+            Scenario::Transfer,
+            format!("SIGSTOP of the monolith process for {pause} s (the whole system)"),
+            Action::Stop(None),
         ),
         plan(
             "pause",
@@ -140,6 +168,14 @@ pub fn plans(profile: &Profile) -> Vec<FaultPlan> {
             Scenario::Transfer,
             format!("the HTTP/JSON ledger stopped (SIGSTOP) for {pause} s"),
             Action::Stop(Some("ledger")),
+        ),
+        plan(
+            "upgrade",
+            "monolith",
+            Scenario::Transfer,
+            "SIGTERM of the monolith process: it drains and exits and is started again (no successor takes the socket over)"
+                .into(),
+            Action::Relaunch(rustix::process::Signal::TERM),
         ),
         plan(
             "upgrade",
@@ -257,6 +293,14 @@ fn injection(
             let pid = pid_of(Some(service))?;
             Box::new(move || signal(pid, rustix::process::Signal::TERM))
         }
+        Action::Relaunch(sig) => {
+            let sig = *sig;
+            Box::new(
+                variant
+                    .restart(control.clone(), move |pid| signal(pid, sig))
+                    .context("a restart needs a one-process variant")?,
+            )
+        }
         Action::ContainerKill(service) => {
             let id = container_of(variant, service)?;
             Box::new(move || match crate::target::compose::container_pid(&id) {
@@ -370,7 +414,15 @@ pub fn run_all(
                     budget,
                 } => {
                     let data = scratch.join(format!("fault-{n}-{}", plan.variant));
-                    if plan.variant == "microlith" {
+                    if plan.variant == "monolith" {
+                        let mut args = durable.to_vec();
+                        args.extend([
+                            "--fault-injection".to_owned(),
+                            "--data-dir".to_owned(),
+                            data.display().to_string(),
+                        ]);
+                        Variant::monolith(bin, &args, &budget).await
+                    } else if plan.variant == "microlith" {
                         let mut args = durable.to_vec();
                         args.extend([
                             "--fault-injection".to_owned(),

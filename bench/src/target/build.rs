@@ -18,11 +18,13 @@ pub fn release_dir() -> anyhow::Result<PathBuf> {
 }
 
 /// The harness's build of the variants (and of itself, already current).
-pub const BUILD_ARGS: [&str; 8] = [
+pub const BUILD_ARGS: [&str; 10] = [
     "build",
     "--release",
     "--bin",
     "bench",
+    "--bin",
+    "monolith",
     "--bin",
     "microlith",
     "--bin",
@@ -105,7 +107,7 @@ pub fn cargo_counting(
 
 /// Builds the variants' release binaries (a no-op when they are current).
 pub fn build_binaries(workspace: &Path) -> anyhow::Result<()> {
-    eprintln!("building the release binaries of both variants (once; later runs reuse them)...");
+    eprintln!("building the release binaries of the variants (once; later runs reuse them)...");
     let status = cargo()
         .current_dir(workspace)
         // The same features as `cargo run --release --bin bench`: bench

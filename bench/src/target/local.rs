@@ -1,5 +1,5 @@
-//! Starting and stopping the systems under test: the microlith and the
-//! microservices, each as child processes on loopback (their release
+//! Starting and stopping the systems under test: the monolith, the
+//! microlith and the microservices, each as child processes on loopback (their release
 //! binaries, built first if missing), as compose projects of their images
 //! (`--deploy compose`), or a deployment already running
 //! (`--target name=URL`). Children hold a pipe to stdin from us and exit
@@ -27,8 +27,9 @@ pub struct Variant {
     children: Vec<(Child, Option<ChildStdin>)>,
     /// Successors started by [`Variant::upgrade`], stopped with the rest.
     successors: Successors,
-    /// How the microlith was started (binary, arguments), for a successor.
-    launch: Option<(PathBuf, Vec<String>)>,
+    /// How a one-process variant was started, for a successor or a
+    /// restart.
+    launch: Option<Launch>,
     /// Start-to-ready, when we started it.
     pub start_to_ready: Option<Duration>,
     /// Every process of the variant (for RSS and CPU): what it is (a
@@ -40,6 +41,28 @@ pub struct Variant {
     pub compose: Option<crate::target::compose::Project>,
     /// Under compose: each container's service and its start to listening.
     pub replicas: Vec<(String, Option<Duration>)>,
+}
+
+/// How a one-process variant was started.
+#[derive(Clone, Debug)]
+struct Launch {
+    binary: PathBuf,
+    args: Vec<String>,
+    env: Vec<(String, String)>,
+}
+
+impl Launch {
+    /// Starts it again, with `more` arguments.
+    fn spawn(&self, more: &[String]) -> anyhow::Result<(Child, ChildStdin)> {
+        let mut args = self.args.clone();
+        args.extend_from_slice(more);
+        let env: Vec<(&str, &str)> = self
+            .env
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        spawn_with(&self.binary, &args, &env, None)
+    }
 }
 
 /// Resident memory of a set of processes, bytes; None when it is empty
@@ -83,10 +106,6 @@ async fn wait_ready(http: &reqwest::Client, base: &str, timeout: Duration) -> an
     }
 }
 
-fn spawn(binary: &Path, args: &[String]) -> anyhow::Result<(Child, ChildStdin)> {
-    spawn_with(binary, args, &[], None)
-}
-
 /// Starts `binary` with `RUST_LOG=warn` unless `env` says otherwise, its
 /// stderr inherited or into `log`.
 fn spawn_with(
@@ -115,9 +134,11 @@ fn spawn_with(
     Ok((child, stdin))
 }
 
-/// Both variants answer sampled requests with their timing
+/// Every variant answers sampled requests with their timing
 /// (`breakdown`); only the generator's sampled share asks.
 const TIMING_MICROLITH: (&str, &str) = ("MICROLITH_SERVER_TIMING", "true");
+/// See [`TIMING_MICROLITH`].
+const TIMING_MONOLITH: (&str, &str) = ("MONOLITH_SERVER_TIMING", "true");
 /// See [`TIMING_MICROLITH`].
 const TIMING_MICROSERVICES: (&str, &str) = ("MICROSERVICES_SERVER_TIMING", "true");
 
@@ -129,6 +150,29 @@ impl Variant {
         extra: &[String],
         budget: &Budget,
     ) -> anyhow::Result<Variant> {
+        let env = budget.microlith_env();
+        Self::one_process("microlith", bin, extra, &env, TIMING_MICROLITH).await
+    }
+
+    /// Starts the plain monolith (memory storage, default knobs), its
+    /// runtime sized by `budget`.
+    pub async fn monolith(
+        bin: &Path,
+        extra: &[String],
+        budget: &Budget,
+    ) -> anyhow::Result<Variant> {
+        let env = budget.monolith_env();
+        Self::one_process("monolith", bin, extra, &env, TIMING_MONOLITH).await
+    }
+
+    /// Starts a one-process variant: the binary `name` in `bin`.
+    async fn one_process(
+        name: &str,
+        bin: &Path,
+        extra: &[String],
+        sizing: &[(&'static str, String)],
+        timing: (&str, &str),
+    ) -> anyhow::Result<Variant> {
         let port = free_port().await?;
         let base = format!("http://127.0.0.1:{port}");
         let mut args = vec![
@@ -139,25 +183,32 @@ impl Variant {
         args.extend_from_slice(extra);
         let http = ready_client()?;
         let started = Instant::now();
-        let env = budget.microlith_env();
-        let env: Vec<(&str, &str)> = env
+        let env: Vec<(&str, &str)> = sizing
             .iter()
             .map(|(k, v)| (*k, v.as_str()))
-            .chain([TIMING_MICROLITH])
+            .chain([timing])
             .collect();
-        let (child, stdin) = spawn_with(&bin.join("microlith"), &args, &env, None)?;
+        let binary = bin.join(name);
+        let (child, stdin) = spawn_with(&binary, &args, &env, None)?;
         let pid = child.id().unwrap_or(0);
         let mut variant = Variant {
-            name: "microlith".into(),
+            name: name.into(),
             base: base.clone(),
             children: vec![(child, Some(stdin))],
             start_to_ready: None,
-            processes: vec![("microlith".to_owned(), pid)],
+            processes: vec![(name.to_owned(), pid)],
             ports_file: None,
             compose: None,
             successors: Successors::default(),
             replicas: Vec::new(),
-            launch: Some((bin.join("microlith"), args.clone())),
+            launch: Some(Launch {
+                binary,
+                args,
+                env: env
+                    .iter()
+                    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                    .collect(),
+            }),
         };
         wait_ready(&http, &base, Duration::from_secs(30)).await?;
         variant.start_to_ready = Some(started.elapsed());
@@ -401,20 +452,49 @@ impl Variant {
         &self,
         runtime: tokio::runtime::Handle,
     ) -> Option<impl FnOnce() + Send + 'static> {
-        let (binary, args) = self.launch.clone()?;
-        let socket = args
+        let launch = self.launch.clone()?;
+        let socket = launch
+            .args
             .iter()
             .position(|a| a == "--upgrade-socket")
-            .and_then(|i| args.get(i + 1))
+            .and_then(|i| launch.args.get(i + 1))
             .cloned()?;
         let successors = self.successors.clone();
         Some(move || {
             let _inside = runtime.enter();
-            let mut args = args;
-            args.extend(["--take-over".to_owned(), socket]);
-            match spawn(&binary, &args) {
+            match launch.spawn(&["--take-over".to_owned(), socket]) {
                 Ok((child, stdin)) => successors.lock().push((child, Some(stdin))),
                 Err(e) => eprintln!("could not start the successor: {e:#}"),
+            }
+        })
+    }
+
+    /// A restart of a one-process variant, as a process supervisor
+    /// (systemd, a container engine) does it: `end` is given the process's
+    /// PID (to signal it); once the process has exited, it is started
+    /// again with the same arguments, listening on the same port. `None`
+    /// for a variant of several processes.
+    pub fn restart(
+        &self,
+        runtime: tokio::runtime::Handle,
+        end: impl FnOnce(u32) + Send + 'static,
+    ) -> Option<impl FnOnce() + Send + 'static> {
+        let launch = self.launch.clone()?;
+        let [(_, pid)] = self.processes.as_slice() else {
+            return None;
+        };
+        let (pid, successors) = (*pid, self.successors.clone());
+        Some(move || {
+            end(pid);
+            // A graceful stop drains for up to the edge's deadline.
+            let deadline = Instant::now() + Duration::from_secs(15);
+            while !crate::procfs::exited(pid) && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            let _inside = runtime.enter();
+            match launch.spawn(&[]) {
+                Ok((child, stdin)) => successors.lock().push((child, Some(stdin))),
+                Err(e) => eprintln!("could not restart {}: {e:#}", launch.binary.display()),
             }
         })
     }

@@ -37,6 +37,46 @@ pub struct Load {
     /// Distinguishes the ids of one run from another's, so a load can be
     /// run round after round while faults happen.
     pub round: u32,
+    /// What a lost connection means.
+    pub disconnects: Disconnects,
+}
+
+/// What a client does when its connection is lost or refused before an
+/// answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Disconnects {
+    /// Fail the run: the edge under test never dies, so a connection lost
+    /// without an answer is a defect.
+    Fail,
+    /// Repeat with the same key, as a fault: the process serving the edge
+    /// is the one the fault stops (a monolith), so its clients see its
+    /// connections close and the port refuse until it is back.
+    Retry,
+}
+
+/// How a careful client repeats a request, and where it counts the
+/// answers that made it repeat.
+#[derive(Debug, Clone, Copy)]
+pub struct Repeats<'a> {
+    /// Pause between repeats.
+    pub pause: Duration,
+    /// What a lost connection means.
+    pub disconnects: Disconnects,
+    /// Answers that were faults.
+    pub faults: &'a AtomicU64,
+}
+
+impl Repeats<'_> {
+    /// Counts a fault and pauses before the repeat.
+    async fn fault(&self) {
+        self.faults.fetch_add(1, Ordering::Relaxed);
+        tokio::time::sleep(self.pause).await;
+    }
+
+    /// Whether `error` (from sending a request) is repeated as a fault.
+    fn retries(&self, error: &anyhow::Error) -> bool {
+        self.disconnects == Disconnects::Retry && error.chain().any(|c| c.is::<reqwest::Error>())
+    }
 }
 
 /// What clients were told.
@@ -70,12 +110,18 @@ pub async fn transfer_until_answered(
     from: &str,
     to: &str,
     amount: i64,
-    pause: Duration,
-    faults: &AtomicU64,
+    repeats: Repeats<'_>,
 ) -> anyhow::Result<Option<&'static str>> {
     for _ in 0..2000 {
         let started = Instant::now();
-        let answer = api.transfer(id, from, to, amount).await?;
+        let answer = match api.transfer(id, from, to, amount).await {
+            Ok(answer) => answer,
+            Err(e) if repeats.retries(&e) => {
+                repeats.fault().await;
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
         ensure!(
             started.elapsed() < HANG,
             "a transfer call hung for {:?}",
@@ -84,10 +130,7 @@ pub async fn transfer_until_answered(
         match (answer.status.as_u16(), answer.code()) {
             (200, _) => return Ok(Some("committed")),
             (409, "insufficient_funds") => return Ok(Some("rejected")),
-            (202, _) | (503, _) | (429, _) => {
-                faults.fetch_add(1, Ordering::Relaxed);
-                tokio::time::sleep(pause).await;
-            }
+            (202, _) | (503, _) | (429, _) => repeats.fault().await,
             _ => anyhow::bail!("transfer {id}: {} {}", answer.status, answer.body),
         }
     }
@@ -101,12 +144,18 @@ pub async fn post_until_answered(
     author: &str,
     text: &str,
     key: &str,
-    pause: Duration,
-    faults: &AtomicU64,
+    repeats: Repeats<'_>,
 ) -> anyhow::Result<Option<u64>> {
     for _ in 0..2000 {
         let started = Instant::now();
-        let answer = api.say(room, author, text, key).await?;
+        let answer = match api.say(room, author, text, key).await {
+            Ok(answer) => answer,
+            Err(e) if repeats.retries(&e) => {
+                repeats.fault().await;
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
         ensure!(
             started.elapsed() < HANG,
             "a post hung for {:?}",
@@ -114,10 +163,7 @@ pub async fn post_until_answered(
         );
         match answer.status.as_u16() {
             200 | 201 => return Ok(answer.body["seq"].as_u64()),
-            503 | 429 => {
-                faults.fetch_add(1, Ordering::Relaxed);
-                tokio::time::sleep(pause).await;
-            }
+            503 | 429 => repeats.fault().await,
             _ => anyhow::bail!("post {key}: {} {}", answer.status, answer.body),
         }
     }
@@ -156,7 +202,11 @@ impl Load {
     /// bounded number of repeats) and returns what clients were told.
     pub async fn run(&self, api: &Api) -> anyhow::Result<Acked> {
         let faults = AtomicU64::new(0);
-        let faults = &faults;
+        let repeats = Repeats {
+            pause: self.retry_pause,
+            disconnects: self.disconnects,
+            faults: &faults,
+        };
         let transfers = (0..self.transfers).map(|k| {
             let (from, to) = (
                 format!("a{}", k % self.accounts),
@@ -167,16 +217,9 @@ impl Load {
                     return anyhow::Ok::<Option<(String, String)>>(None);
                 }
                 let id = format!("t{}-{k}", self.round);
-                let outcome = transfer_until_answered(
-                    api,
-                    &id,
-                    &from,
-                    &to,
-                    (k % 3000 + 1) as i64,
-                    self.retry_pause,
-                    faults,
-                )
-                .await?;
+                let outcome =
+                    transfer_until_answered(api, &id, &from, &to, (k % 3000 + 1) as i64, repeats)
+                        .await?;
                 anyhow::Ok::<Option<(String, String)>>(outcome.map(|s| (id, s.to_owned())))
             }
         });
@@ -188,9 +231,7 @@ impl Load {
                     format!("k{}-{k}", self.round),
                     format!("text {k}"),
                 );
-                let seq =
-                    post_until_answered(api, &room, &author, &text, &key, self.retry_pause, faults)
-                        .await?;
+                let seq = post_until_answered(api, &room, &author, &text, &key, repeats).await?;
                 anyhow::Ok(seq.map(|s| (room, author, key, text, s)))
             }
         });

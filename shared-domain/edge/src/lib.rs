@@ -61,6 +61,22 @@ pub trait Admin: Send + Sync {
     fn targets(&self) -> Vec<String>;
 }
 
+/// Logs panics as one tracing line instead of a backtrace on stderr, for
+/// a process that contains its panics (a supervised actor, a request's
+/// task) and goes on.
+pub fn log_panics() {
+    std::panic::set_hook(Box::new(|info| {
+        let location = info.location().map(|l| l.to_string()).unwrap_or_default();
+        let message = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        tracing::error!(%location, %message, "panic");
+    }));
+}
+
 /// Extra Prometheus text a variant appends to `/metrics` (its own gauges).
 pub trait MetricsSource: Send + Sync {
     /// Refreshes the variant's gauges just before a scrape.

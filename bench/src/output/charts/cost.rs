@@ -9,10 +9,13 @@ use crate::record::Raw;
 /// One panel of the cost bars: its title and each variant's value.
 pub(super) type CostPanel = (String, Vec<(String, f64)>);
 
-/// The costs measured for both variants, one panel each.
+/// The costs measured for every variant of the run, one panel each.
 pub(super) fn cost_bars(raw: &Raw) -> Vec<CostPanel> {
-    let names = ["microlith", "microservices"];
     let variant = |n: &str| raw.variants.iter().find(|v| v.name == n);
+    let names: Vec<&str> = ["monolith", "microlith", "microservices"]
+        .into_iter()
+        .filter(|n| variant(n).is_some())
+        .collect();
     let mut panels: Vec<CostPanel> = Vec::new();
     let mut panel = |title: &str, value: &dyn Fn(&str) -> Option<f64>| {
         let values: Option<Vec<(String, f64)>> = names

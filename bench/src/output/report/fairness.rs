@@ -99,6 +99,19 @@ pub(super) fn render(raw: &Raw, md: &mut String) {
             effect: "–".to_owned(),
         },
     ];
+    if raw.variants.iter().any(|v| v.name == "monolith") {
+        // Before the last row ("everything else"): runs from before the
+        // monolith had two variants.
+        rows.insert(
+            rows.len() - 1,
+            Row {
+                what: "The plain monolith against the microlith: each of its components is one lock over one book (accounts, journal, chat), where the microlith shards accounts and journal over eight actors each and gives every room its own actor; with durable storage each monolith component commits (and syncs) every change on its own, as each microservice does, where a microlith actor commits a mailbox's worth of changes in one commit",
+                why: "A plain monolith has no mailboxes, so no natural batch and no shard boundary; the same in-process saga, payee cache, audit and edge as the microlith",
+                switch: "none (durable storage only: memory runs commit nothing in the monolith; issue 18 brings group commit to the shared store for every variant)",
+                effect: "in the monolith's durable numbers (the fault runs); in memory runs the difference left is the actors themselves: mailboxes, supervision and sharding".to_owned(),
+            },
+        );
+    }
     if timed {
         // Before the last row ("everything else"): runs from before the
         // breakdown had no timing on.

@@ -33,6 +33,7 @@ pub(super) fn render(raw: &Raw, md: &mut String) {
             ));
         }
     }
+    lines.extend(supervision(raw));
     lines.extend(breakdown::summary(raw));
     if let (Some((sa, top_a)), Some((sb, top_b))) = (raw.sustained(a), raw.sustained(b)) {
         let generator = raw.sustained("floor").map_or(f64::MAX, |(g, _)| g);
@@ -45,8 +46,11 @@ pub(super) fn render(raw: &Raw, md: &mut String) {
                 ""
             }
         };
+        let monolith = raw.sustained("monolith").map_or(String::new(), |(s, top)| {
+            format!("monolith {s:.0}/s{}, ", mark(top, s))
+        });
         lines.push(format!(
-            "Transfers sustained before the knee: microlith {sa:.0}/s{}, microservices {sb:.0}/s{} ({:.1}x){}.",
+            "Transfers sustained before the knee: {monolith}microlith {sa:.0}/s{}, microservices {sb:.0}/s{} ({:.1}x){}.",
             mark(top_a, sa),
             mark(top_b, sb),
             sa / sb.max(1.0),
@@ -139,10 +143,22 @@ pub(super) fn render(raw: &Raw, md: &mut String) {
                     )
                 })
         };
+        let each: Vec<String> = raw
+            .variants
+            .iter()
+            .map(|v| {
+                let name = v.name.as_str();
+                let missing = if name == b {
+                    "not run"
+                } else {
+                    "has no counterpart"
+                };
+                format!("{name} {}", of(name).unwrap_or_else(|| missing.to_owned()))
+            })
+            .collect();
         lines.push(format!(
-            "Fault `{kind}`: microlith {}; microservices {}; invariants held after each.",
-            of(a).unwrap_or_else(|| "has no counterpart".to_owned()),
-            of(b).unwrap_or_else(|| "not run".to_owned())
+            "Fault `{kind}`: {}; invariants held after each.",
+            each.join("; ")
         ));
     }
     if let Some(cost) = &raw.cost {
@@ -153,8 +169,13 @@ pub(super) fn render(raw: &Raw, md: &mut String) {
                 .map(|c| c.code)
                 .sum::<u64>()
         };
+        let monolith = if raw.variants.iter().any(|v| v.name == "monolith") {
+            format!("{} lines in the monolith, ", only("monolith"))
+        } else {
+            String::new()
+        };
         lines.push(format!(
-            "Code that exists only for the fabric: {} lines in the microlith, {} in the microservices; {} lines of business logic, storage, edge and contract suite are shared.",
+            "Code that exists only for the fabric: {monolith}{} lines in the microlith, {} in the microservices; {} lines of business logic, storage, edge and contract suite are shared.",
             only(a),
             only(b),
             only("both")
@@ -180,4 +201,33 @@ pub(super) fn render(raw: &Raw, md: &mut String) {
         let _ = writeln!(md, "- {line}");
     }
     let _ = writeln!(md);
+}
+
+/// What the microlith's actors and supervision cost over the plain
+/// monolith, scenario by scenario, in the same run.
+fn supervision(raw: &Raw) -> Vec<String> {
+    let (base, actors) = ("monolith", "microlith");
+    raw.profile
+        .scenarios()
+        .into_iter()
+        .filter_map(|(scenario, rate)| {
+            let p50 = |v: &str| Raw::spread(&raw.runs_of(v, scenario), |r| r.p50_us).map(|s| s.0);
+            let (m, l) = (p50(base)?, p50(actors)?);
+            let cpu = match (
+                raw.cpu_per_request(base, scenario),
+                raw.cpu_per_request(actors, scenario),
+            ) {
+                (Some(cm), Some(cl)) => format!(
+                    " and {:.2}x its CPU per request ({cl:.0} vs {cm:.0} µs)",
+                    cl / cm.max(1e-9)
+                ),
+                _ => String::new(),
+            };
+            Some(format!(
+                "{} at {rate:.0}/s: the microlith's actors and supervision take {:.2}x the plain monolith's time at p50 ({l:.0} vs {m:.0} µs){cpu}.",
+                scenario.name(),
+                l / m.max(1e-9)
+            ))
+        })
+        .collect()
 }

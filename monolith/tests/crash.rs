@@ -1,0 +1,123 @@
+//! The plain monolith's failures, against its real binary with durable
+//! storage under concurrent transfers and posts: a panic in a handler
+//! fails only the request it hit, and a SIGKILL of the whole process
+//! followed by a restart on the same store loses nothing acknowledged
+//! (money conserved, every acknowledged transfer and post present,
+//! histories gap-free).
+
+use std::io::{BufRead as _, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use anyhow::{Context, ensure};
+
+use contract::Api;
+use contract::faults::{Acked, Disconnects, Load};
+
+fn load(round: u32) -> Load {
+    Load {
+        accounts: 12,
+        opening: 10_000,
+        rooms: 2,
+        transfers: 120,
+        posts: 40,
+        transfer_concurrency: 16,
+        post_concurrency: 4,
+        retry_pause: Duration::from_millis(20),
+        round,
+        disconnects: Disconnects::Retry,
+    }
+}
+
+/// The binary on `port` over the store in `dir`, ready once it printed
+/// where it listens; it exits when its stdin closes (the test's end).
+fn start(dir: &Path, port: u16) -> anyhow::Result<Child> {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_monolith"))
+        .args(["--listen", &format!("127.0.0.1:{port}")])
+        .args(["--storage", "durable", "--data-dir"])
+        .arg(dir)
+        .args(["--fault-injection", "--exit-on-stdin-eof"])
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()?;
+    let stdout = child.stdout.take().context("stdout")?;
+    let mut line = String::new();
+    BufReader::new(stdout).read_line(&mut line)?;
+    ensure!(line.starts_with("listening monolith"), "said {line:?}");
+    Ok(child)
+}
+
+/// Rounds of load until `stop`, merging what clients were told.
+async fn load_until(api: &Api, stop: Arc<AtomicBool>) -> anyhow::Result<Acked> {
+    let mut acked = Acked::default();
+    let mut round = 1;
+    while !stop.load(Ordering::Relaxed) && round < 200 {
+        acked.merge(load(round).run(api).await?);
+        round += 1;
+    }
+    Ok(acked)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panic_fails_one_request_and_a_kill_loses_nothing_acknowledged() -> anyhow::Result<()> {
+    // Inside target/ (tests write nothing outside the project tree).
+    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR"))?;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let mut process = start(dir.path(), port)?;
+    let api = Api::new(&format!("http://127.0.0.1:{port}"))?;
+    load(0).setup(&api).await?;
+
+    // A panic in a handler: that request's connection closes unanswered,
+    // the next one is served, nothing else notices.
+    let targets = api.get("/admin/targets").await?;
+    ensure!(
+        targets.expect_status(200)?["targets"]
+            == serde_json::json!(["accounts", "transfers", "chat"])
+    );
+    api.post_text("/admin/crash/accounts", "{}")
+        .await?
+        .expect_status(200)?;
+    ensure!(
+        api.get("/v1/accounts/a1").await.is_err(),
+        "the request that hit the panic is not answered"
+    );
+    api.get("/v1/accounts/a1").await?.expect_status(200)?;
+
+    // Load, a panic in the transfer handler, then SIGKILL of the process
+    // and a restart on the same store while clients keep retrying.
+    let stop = Arc::new(AtomicBool::new(false));
+    let clients = tokio::spawn({
+        let (api, stop) = (api.clone(), stop.clone());
+        async move { load_until(&api, stop).await }
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    api.post_text("/admin/crash/transfers", "{}")
+        .await?
+        .expect_status(200)?;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    process.kill()?;
+    process.wait()?;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let mut process = start(dir.path(), port)?;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    stop.store(true, Ordering::Relaxed);
+    let acked = clients.await??;
+    ensure!(acked.faults > 0, "the clients saw the faults");
+    ensure!(!acked.transfers.is_empty() && !acked.posts.is_empty());
+
+    // Everything acknowledged is there, before and after another restart.
+    load(0).check_invariants(&api, &acked).await?;
+    drop(process.stdin.take());
+    process.wait()?;
+    let mut process = start(dir.path(), port)?;
+    load(0).check_invariants(&api, &acked).await?;
+    drop(process.stdin.take());
+    process.wait()?;
+    Ok(())
+}
