@@ -24,14 +24,14 @@ use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 
 use shared_domain::FastSet;
-use shared_domain::bank::{AuditView, TransferRecord};
+use shared_domain::bank::{AuditView, TransferRecord, TransferStatus};
 use shared_domain::error::{BankResult, CallError};
 use shared_domain::id::TransferId;
 use shared_domain::money::{Amount, Total};
-use shared_domain::service::{AccountsService, LedgerService};
+use shared_domain::service::{AccountsService, LedgerService, TransferJournal};
 
 use crate::auth::Minter;
-use crate::clients::{GrpcAccounts, GrpcTransfers};
+use crate::clients::GrpcTransfers;
 use crate::resilience::Breaker;
 
 mod feed;
@@ -114,12 +114,37 @@ struct ReadModel {
     volume: i128,
 }
 
+/// Where the audit reads the pending count: the transfers service over
+/// gRPC, or its journal in the same process.
+#[async_trait]
+pub trait Pending: Send + Sync {
+    /// Transfers still pending in the journal.
+    async fn pending_count(&self) -> BankResult<u64>;
+}
+
+#[async_trait]
+impl Pending for GrpcTransfers {
+    async fn pending_count(&self) -> BankResult<u64> {
+        GrpcTransfers::pending_count(self).await
+    }
+}
+
+/// A journal in the same process as the ledger.
+pub struct JournalPending<J: ?Sized>(pub Arc<J>);
+
+#[async_trait]
+impl<J: TransferJournal + ?Sized> Pending for JournalPending<J> {
+    async fn pending_count(&self) -> BankResult<u64> {
+        self.0.pending_count().await
+    }
+}
+
 /// The ledger service's state.
 pub struct Ledger {
     epoch: u64,
     model: Mutex<ReadModel>,
-    accounts: GrpcAccounts,
-    transfers: GrpcTransfers,
+    accounts: Arc<dyn AccountsService>,
+    transfers: Arc<dyn Pending>,
 }
 
 /// Microseconds since the Unix epoch.
@@ -130,8 +155,9 @@ pub fn now_us() -> u64 {
 }
 
 impl Ledger {
-    /// A ledger with an empty read model, auditing through these clients.
-    pub fn new(accounts: GrpcAccounts, transfers: GrpcTransfers) -> Arc<Self> {
+    /// A ledger with an empty read model, auditing through these (gRPC
+    /// clients, or components in the same process).
+    pub fn new(accounts: Arc<dyn AccountsService>, transfers: Arc<dyn Pending>) -> Arc<Self> {
         Arc::new(Self {
             epoch: rand::random(),
             model: Mutex::default(),
@@ -150,6 +176,87 @@ impl Ledger {
             .layer(axum::middleware::map_response(edge::close_after_oversized))
             .with_state(self.clone())
     }
+
+    /// Adds committed transfers new to the read model (id, amount, when
+    /// committed); how many were new.
+    fn apply(&self, entries: impl IntoIterator<Item = (TransferId, i64, Option<u64>)>) -> u64 {
+        let now = now_us();
+        let mut applied = 0;
+        {
+            let mut model = self.model.lock();
+            for (id, amount, committed) in entries {
+                if model.seen.insert(id) {
+                    model.volume += i128::from(amount);
+                    applied += 1;
+                    if let Some(at) = committed {
+                        metrics::histogram!("ledger_replication_lag_seconds")
+                            .record(now.saturating_sub(at) as f64 / 1e6);
+                    }
+                }
+            }
+        }
+        metrics::counter!("ledger_entries_total").increment(applied);
+        applied
+    }
+
+    /// Takes a transfer the journal in this process just committed (the
+    /// feed when the transfers service shares the ledger's process).
+    pub fn committed(&self, record: &TransferRecord) {
+        if record.status != TransferStatus::Committed {
+            return;
+        }
+        let request = &record.request;
+        self.apply([(
+            request.transfer_id.clone(),
+            request.amount.minor_units(),
+            Some(now_us()),
+        )]);
+    }
+
+    /// Takes every committed transfer of a journal in this process (its
+    /// read model starts from them, as after a feed's resync).
+    pub fn resync(&self, records: &[TransferRecord]) {
+        self.apply(
+            records
+                .iter()
+                .filter(|r| r.status == TransferStatus::Committed)
+                .map(|r| {
+                    (
+                        r.request.transfer_id.clone(),
+                        r.request.amount.minor_units(),
+                        None,
+                    )
+                }),
+        );
+    }
+
+    /// The audit: exact totals from the accounts, the pending count from
+    /// the transfers, and the read model's size.
+    async fn audit_now(&self) -> BankResult<Audit> {
+        let (totals, pending) =
+            futures::join!(self.accounts.totals(), self.transfers.pending_count());
+        let totals = totals?;
+        Ok(Audit {
+            accounts: totals.accounts,
+            total_balance: totals.total_balance.0,
+            pending_transfers: pending?,
+            ledger_entries: self.model.lock().seen.len() as u64,
+        })
+    }
+}
+
+/// The audit in the same process as the ledger (a layout that puts the
+/// gateway beside it).
+#[async_trait]
+impl LedgerService for Ledger {
+    async fn audit(&self) -> BankResult<AuditView> {
+        let audit = self.audit_now().await?;
+        Ok(AuditView {
+            accounts: audit.accounts,
+            total_balance: Total(audit.total_balance),
+            pending_transfers: audit.pending_transfers,
+        })
+    }
 }
 
 fn bad_request(why: impl std::fmt::Display) -> (StatusCode, String) {
@@ -167,22 +274,7 @@ async fn entries(
         let amount = Amount::new(e.amount.into()).map_err(bad_request)?;
         parsed.push((id, amount.minor_units(), e.committed_at_us));
     }
-    let now = now_us();
-    let mut applied = 0;
-    {
-        let mut model = ledger.model.lock();
-        for (id, amount, committed) in parsed {
-            if model.seen.insert(id) {
-                model.volume += i128::from(amount);
-                applied += 1;
-                if let Some(at) = committed {
-                    metrics::histogram!("ledger_replication_lag_seconds")
-                        .record(now.saturating_sub(at) as f64 / 1e6);
-                }
-            }
-        }
-    }
-    metrics::counter!("ledger_entries_total").increment(applied);
+    let applied = ledger.apply(parsed);
     Ok(Json(Applied {
         epoch: ledger.epoch,
         applied,
@@ -190,17 +282,11 @@ async fn entries(
 }
 
 async fn audit(State(ledger): State<Arc<Ledger>>) -> Result<Json<Audit>, (StatusCode, String)> {
-    let (totals, pending) =
-        futures::join!(ledger.accounts.totals(), ledger.transfers.pending_count());
-    let unavailable = |e: CallError<_>| (StatusCode::SERVICE_UNAVAILABLE, format!("{e}"));
-    let totals = totals.map_err(unavailable)?;
-    let pending = pending.map_err(unavailable)?;
-    Ok(Json(Audit {
-        accounts: totals.accounts,
-        total_balance: totals.total_balance.0,
-        pending_transfers: pending,
-        ledger_entries: ledger.model.lock().seen.len() as u64,
-    }))
+    ledger
+        .audit_now()
+        .await
+        .map(Json)
+        .map_err(|e: CallError<_>| (StatusCode::SERVICE_UNAVAILABLE, format!("{e}")))
 }
 
 async fn summary(State(ledger): State<Arc<Ledger>>) -> Json<Summary> {

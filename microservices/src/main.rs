@@ -12,6 +12,7 @@ use tokio_util::sync::CancellationToken;
 use tracing_subscriber::EnvFilter;
 
 use microservices::launcher::UpArgs;
+use microservices::layout::Group;
 use microservices::process::{ServiceArgs, ServiceKind};
 
 /// The same allocator in both variants (mimalloc): the C library's malloc
@@ -55,18 +56,56 @@ enum Cmd {
         #[arg(long = "as", id = "as_name", requires = "pki_dir")]
         as_name: Option<String>,
     },
-    /// Run one service.
+    /// Run one service, or a group of them in one process
+    /// (`accounts+transfers`: they call each other in-process).
     Serve {
-        /// Which service.
-        #[arg(value_enum)]
-        service: ServiceKind,
-        /// Where it listens.
-        #[arg(long, env = "MICROSERVICES_SERVICE_LISTEN")]
-        listen: SocketAddr,
+        /// Which service, or services joined by `+`.
+        service: Group,
+        /// Where it listens: `ADDR` for one service, `service=ADDR` for
+        /// each of a group (repeat `--listen`).
+        #[arg(long, env = "MICROSERVICES_SERVICE_LISTEN", required = true)]
+        listen: Vec<String>,
         /// Every service's knobs.
         #[command(flatten)]
         args: ServiceArgs,
     },
+}
+
+/// Each component of `group` and the address `--listen` gave it.
+fn listen_addrs(
+    group: &Group,
+    listen: &[String],
+) -> anyhow::Result<Vec<(ServiceKind, SocketAddr)>> {
+    if let ([kind], [addr]) = (group.kinds(), listen)
+        && !addr.contains('=')
+    {
+        return Ok(vec![(*kind, addr.parse()?)]);
+    }
+    let mut addrs = Vec::new();
+    for item in listen {
+        let (name, addr) = item
+            .split_once('=')
+            .ok_or_else(|| anyhow::format_err!("--listen {item}: a group needs service=ADDR"))?;
+        let kind = group
+            .kinds()
+            .iter()
+            .copied()
+            .find(|k| k.name() == name)
+            .ok_or_else(|| anyhow::format_err!("--listen {item}: {name} is not in {group}"))?;
+        anyhow::ensure!(
+            !addrs.iter().any(|(k, _)| *k == kind),
+            "--listen {item}: {name} given twice"
+        );
+        addrs.push((kind, addr.parse()?));
+    }
+    for kind in group.kinds() {
+        anyhow::ensure!(
+            addrs.iter().any(|(k, _)| k == kind),
+            "no --listen {}=ADDR",
+            kind.name()
+        );
+    }
+    Ok(addrs)
 }
 
 fn main() -> anyhow::Result<()> {
@@ -135,16 +174,20 @@ fn main() -> anyhow::Result<()> {
                 listen,
                 args,
             } => {
-                let listener = tokio::net::TcpListener::bind(listen)
-                    .await
-                    .map_err(|e| anyhow::format_err!("binding {listen}: {e}"))?;
+                let mut listeners = Vec::new();
+                for (kind, addr) in listen_addrs(&service, &listen)? {
+                    let listener = tokio::net::TcpListener::bind(addr)
+                        .await
+                        .map_err(|e| anyhow::format_err!("binding {addr}: {e}"))?;
+                    listeners.push((kind, listener));
+                }
                 let shutdown = CancellationToken::new();
                 let on_signal = shutdown.clone();
                 tokio::spawn(async move {
                     shutdown_signal().await;
                     on_signal.cancel();
                 });
-                microservices::process::serve(service, args, listener, shutdown).await
+                microservices::process::serve(&service, args, listeners, shutdown).await
             }
         }
     });

@@ -1,51 +1,58 @@
-//! One service process: its state, its server, its operations routes
+//! One process of a layout: the components of its group, each with its
+//! state, its server on its own listener, its operations routes
 //! (`/healthz` and `/metrics` over HTTP/1, `grpc.health.v1` and reflection
-//! over gRPC), and a graceful shutdown that drains in-flight calls.
+//! over gRPC), and a graceful shutdown that drains in-flight calls. The
+//! components of one group call each other in-process through the shared
+//! traits ([`InProcess`]); the rest over the network, as when split.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use async_trait::async_trait;
 use axum::Router;
 use axum::routing::get;
+use futures::future::BoxFuture;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use shared_domain::bank::{Begin, TransferRecord, TransferRequest, TransferStatus};
 use shared_domain::error::BankResult;
 use shared_domain::id::TransferId;
-use shared_domain::known::KnownAccounts;
-use shared_domain::local::{LocalAccounts, LocalJournal, LocalRooms};
-use shared_domain::service::{Pause, TransferJournal};
-use store::{AccountStore, ChatStore, JournalStore, Storage};
+use shared_domain::service::TransferJournal;
 
 use crate::auth::Verifier;
-use crate::clients::{Downstream, GrpcAccounts, GrpcTransfers};
-use crate::ledger::{Feed, Ledger, now_us};
+use crate::layout::Group;
+use crate::ledger::{Feed, Ledger};
 use crate::observe::GrpcMetricsLayer;
 use crate::pki::Pki;
-use crate::servers::{AccountsServer, ChatServer, TransfersServer};
-use crate::settlement::Settlement;
 use crate::wire::pb;
 
 mod args;
+mod components;
 mod gateway;
 
-use edge::unfit::{Fatal, Unfit};
+use edge::unfit::Unfit;
 
 use args::Credentials;
 pub use args::{ServiceArgs, ServiceKind};
+use components::InProcess;
 
 /// The largest request message a service decodes. Requests are small (a
 /// chat text is at most 4096 bytes); anything bigger is refused with
 /// `OUT_OF_RANGE`/`RESOURCE_EXHAUSTED` before it is decoded.
 pub const MAX_REQUEST_BYTES: usize = 64 * 1024;
 
-/// A journal that tells the ledger feed about every commit.
+/// Where the transfers service tells the ledger about commits: its feed
+/// over HTTP/JSON, or the ledger in the same process.
+enum LedgerSink {
+    Http(Feed),
+    InProcess(Arc<Ledger>),
+}
+
+/// A journal that tells the ledger about every commit.
 struct FeedingJournal<J> {
     inner: Arc<J>,
-    feed: Feed,
+    feed: LedgerSink,
 }
 
 #[async_trait]
@@ -55,7 +62,10 @@ impl<J: TransferJournal> TransferJournal for FeedingJournal<J> {
     }
     async fn resolve(&self, id: &TransferId, status: TransferStatus) -> BankResult<TransferRecord> {
         let record = self.inner.resolve(id, status).await?;
-        self.feed.committed(&record);
+        match &self.feed {
+            LedgerSink::Http(feed) => feed.committed(&record),
+            LedgerSink::InProcess(ledger) => ledger.committed(&record),
+        }
         Ok(record)
     }
     async fn abandon(&self, id: &TransferId) -> BankResult<()> {
@@ -92,14 +102,14 @@ fn ops_routes() -> Router {
         )
 }
 
-/// Runs one service on `listener` until `shutdown` is cancelled.
+/// Runs the components of `group` in this process, each on its listener
+/// from `listeners`, until `shutdown` is cancelled (or a commit fails).
 pub async fn serve(
-    kind: ServiceKind,
+    group: &Group,
     args: ServiceArgs,
-    listener: TcpListener,
+    mut listeners: Vec<(ServiceKind, TcpListener)>,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    let addr = listener.local_addr()?;
     let _ = edge::ops::prometheus();
     if args.exit_on_stdin_eof {
         let token = shutdown.clone();
@@ -109,42 +119,107 @@ pub async fn serve(
             token.cancel();
         });
     }
-    let tokens = Credentials::of(kind, &args)?;
-    match kind {
-        ServiceKind::Gateway => {
-            gateway::serve_gateway(&args, &tokens, listener, addr, shutdown).await
-        }
-        ServiceKind::Ledger => serve_ledger(&args, &tokens, listener, addr, shutdown).await,
-        ServiceKind::Accounts | ServiceKind::Transfers | ServiceKind::Chat => {
-            let (routes, reporter, storage) = grpc_base(kind, &args)?;
-            let unfit = Unfit::default();
-            let routes = match kind {
-                ServiceKind::Transfers => {
-                    transfers_routes(
-                        routes, &reporter, storage, &args, &tokens, &shutdown, &unfit,
-                    )
-                    .await?
+    let unfit = Unfit::default();
+    let mut local = InProcess::new(group, &unfit);
+    let mut servers: Vec<BoxFuture<'static, anyhow::Result<()>>> = Vec::new();
+    let mut reporters = Vec::new();
+    for &kind in group.kinds() {
+        let at = listeners
+            .iter()
+            .position(|(k, _)| *k == kind)
+            .ok_or_else(|| anyhow::format_err!("no listener for {}", kind.name()))?;
+        let (_, listener) = listeners.swap_remove(at);
+        let addr = listener.local_addr()?;
+        let tokens = Credentials::of(kind, &args)?;
+        let server: BoxFuture<'static, anyhow::Result<()>> = match kind {
+            ServiceKind::Gateway => {
+                let router = gateway::router(&args, &tokens, &local, &shutdown)?;
+                announce(kind, addr);
+                Box::pin(serve_http(router, listener, shutdown.clone()))
+            }
+            ServiceKind::Ledger => {
+                let ledger = local.ledger(&args, &tokens)?;
+                let router = ledger_router(&ledger, &args, &tokens);
+                announce(kind, addr);
+                match args.pki() {
+                    Some(pki) => Box::pin(crate::pki::serve_tls(
+                        listener,
+                        router,
+                        pki.http_server(kind.name())?,
+                        shutdown.clone(),
+                    )),
+                    None => Box::pin(serve_http(router, listener, shutdown.clone())),
                 }
-                ServiceKind::Chat => chat_routes(routes, &reporter, storage, &args, &unfit).await?,
-                _ => accounts_routes(routes, &reporter, storage, &args, &unfit).await?,
-            };
-            stop_when_unfit(&unfit, reporter, &shutdown);
-            serve_domain(kind, routes, &args, &tokens, listener, addr, shutdown).await?;
-            anyhow::ensure!(
-                !unfit.is_raised(),
-                "{} could not persist a change; exiting so that it is restarted and reloads its store",
-                kind.name()
-            );
-            Ok(())
-        }
+            }
+            ServiceKind::Accounts | ServiceKind::Transfers | ServiceKind::Chat => {
+                let (reporter, routes) = grpc_base()?;
+                let routes = match kind {
+                    ServiceKind::Accounts => {
+                        local.accounts_routes(routes, &reporter, &args).await?
+                    }
+                    ServiceKind::Chat => local.chat_routes(routes, &reporter, &args).await?,
+                    _ => {
+                        local
+                            .transfers_routes(routes, &reporter, &args, &tokens, &shutdown)
+                            .await?
+                    }
+                };
+                reporters.push(reporter);
+                announce(kind, addr);
+                let (args, shutdown) = (args.clone(), shutdown.clone());
+                Box::pin(async move {
+                    serve_grpc(
+                        routes,
+                        kind.name(),
+                        args.pki().as_ref(),
+                        tokens.verifier.clone(),
+                        args.server_timing,
+                        listener,
+                        shutdown,
+                    )
+                    .await
+                })
+            }
+        };
+        servers.push(server);
     }
+    stop_when_unfit(&unfit, reporters, &shutdown);
+    // One server's failure stops the others: the process is one unit.
+    let stopped = shutdown.clone();
+    let results = futures::future::join_all(servers.into_iter().map(|server| {
+        let stopped = stopped.clone();
+        async move {
+            let result = server.await;
+            stopped.cancel();
+            result
+        }
+    }))
+    .await;
+    for result in results {
+        result?;
+    }
+    anyhow::ensure!(
+        !unfit.is_raised(),
+        "{group} could not persist a change; exiting so that it is restarted and reloads its store"
+    );
+    Ok(())
+}
+
+/// Serves an axum router over plain HTTP until `shutdown`.
+async fn serve_http(
+    router: Router,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    edge::serve(listener, router, shutdown.cancelled_owned()).await?;
+    Ok(())
 }
 
 /// Once a commit fails: NOT_SERVING to every health check, then a
 /// draining stop (the caller exits with an error).
 fn stop_when_unfit(
     unfit: &Unfit,
-    reporter: tonic_health::server::HealthReporter,
+    reporters: Vec<tonic_health::server::HealthReporter>,
     shutdown: &CancellationToken,
 ) {
     let (unfit, shutdown) = (unfit.clone(), shutdown.clone());
@@ -153,33 +228,18 @@ fn stop_when_unfit(
             () = unfit.raised() => {}
             () = shutdown.cancelled() => return,
         }
-        reporter
-            .set_service_status("", tonic_health::ServingStatus::NotServing)
-            .await;
+        for reporter in reporters {
+            reporter
+                .set_service_status("", tonic_health::ServingStatus::NotServing)
+                .await;
+        }
         shutdown.cancel();
     });
 }
 
-/// The ledger: the read model, served over HTTP/JSON.
-async fn serve_ledger(
-    args: &ServiceArgs,
-    tokens: &Credentials,
-    listener: TcpListener,
-    addr: SocketAddr,
-    shutdown: CancellationToken,
-) -> anyhow::Result<()> {
-    let kind = ServiceKind::Ledger;
-    let ledger = Ledger::new(
-        GrpcAccounts::new(
-            Downstream::new(&args.client("accounts", &args.accounts_url, tokens)?)?,
-            args.transfer_path,
-        ),
-        GrpcTransfers(Downstream::new(&args.client(
-            "transfers",
-            &args.transfers_url,
-            tokens,
-        )?)?),
-    );
+/// The ledger's HTTP/JSON routes as it serves them: tokens checked when
+/// on, trace context, `Server-Timing`.
+fn ledger_router(ledger: &Arc<Ledger>, args: &ServiceArgs, tokens: &Credentials) -> Router {
     let mut router = ledger.router().merge(ops_routes());
     if let Some(verifier) = &tokens.verifier {
         router = router.layer(crate::auth::layer::<axum::body::Body>(
@@ -187,29 +247,14 @@ async fn serve_ledger(
             false,
         ));
     }
-    let router = router
+    router
         .layer(crate::trace::TraceLayer)
-        .layer(edge::timing::ServeLayer::new(args.server_timing));
-    announce(kind, addr);
-    match args.pki() {
-        Some(pki) => {
-            crate::pki::serve_tls(listener, router, pki.http_server(kind.name())?, shutdown).await?
-        }
-        None => edge::serve(listener, router, shutdown.cancelled_owned()).await?,
-    }
-    Ok(())
+        .layer(edge::timing::ServeLayer::new(args.server_timing))
 }
 
 /// What every gRPC service serves besides its own: health, reflection and
-/// the ops routes; and its storage.
-fn grpc_base(
-    kind: ServiceKind,
-    args: &ServiceArgs,
-) -> anyhow::Result<(
-    tonic::service::Routes,
-    tonic_health::server::HealthReporter,
-    Storage,
-)> {
+/// the ops routes.
+fn grpc_base() -> anyhow::Result<(tonic_health::server::HealthReporter, tonic::service::Routes)> {
     let (reporter, health) = tonic_health::server::health_reporter();
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(pb::DESCRIPTOR_SET)
@@ -218,7 +263,7 @@ fn grpc_base(
     let routes = tonic::service::Routes::from(ops_routes())
         .add_service(health)
         .add_service(reflection);
-    Ok((routes, reporter, args.storage(kind)?))
+    Ok((reporter, routes))
 }
 
 /// Adds a gRPC service to `routes` and reports it SERVING to the health
@@ -242,148 +287,6 @@ where
 {
     reporter.set_serving::<S>().await;
     routes.add_service(service)
-}
-
-/// The accounts service.
-async fn accounts_routes(
-    routes: tonic::service::Routes,
-    reporter: &tonic_health::server::HealthReporter,
-    storage: Storage,
-    args: &ServiceArgs,
-    unfit: &Unfit,
-) -> anyhow::Result<tonic::service::Routes> {
-    let durable = storage.is_durable();
-    let store = AccountStore::new(storage.namespace("accounts"));
-    let book = store.load()?;
-    let tombstones = store.tombstones(crate::settlement::now_unix_us())?;
-    let store = durable.then(|| Fatal::new(store, unfit));
-    let accounts = Arc::new(LocalAccounts::restored(book, store));
-    // Settled transfers' step records are dropped behind the fence,
-    // which keeps the tombstones this book persisted.
-    let settlement = {
-        let (settle, count) = (accounts.clone(), accounts.clone());
-        Settlement::new(
-            Duration::from_millis(args.call_timeout_ms),
-            Duration::from_millis(args.max_clock_skew_ms),
-            tombstones,
-            move |ids, until_us| settle.settle(ids, until_us),
-            move || count.step_records(),
-        )
-    };
-    let server = AccountsServer::settling(accounts, settlement);
-    let service = pb::bank::accounts_server::AccountsServer::new(server)
-        .max_decoding_message_size(MAX_REQUEST_BYTES);
-    Ok(serving(routes, reporter, service).await)
-}
-
-/// The transfers service: the saga over its journal and the accounts.
-async fn transfers_routes(
-    routes: tonic::service::Routes,
-    reporter: &tonic_health::server::HealthReporter,
-    storage: Storage,
-    args: &ServiceArgs,
-    tokens: &Credentials,
-    shutdown: &CancellationToken,
-    unfit: &Unfit,
-) -> anyhow::Result<tonic::service::Routes> {
-    let kind = ServiceKind::Transfers;
-    let durable = storage.is_durable();
-    let store = JournalStore::new(storage.namespace("journal"));
-    let journal = store.load()?;
-    let store = durable.then(|| Fatal::new(store, unfit));
-    let local = Arc::new(LocalJournal::restored(journal, store));
-    let snapshot = {
-        let local = local.clone();
-        Arc::new(move || local.records())
-    };
-    let feed = Feed::start(
-        args.http(kind)?,
-        &args.ledger_url,
-        65_536,
-        snapshot,
-        tokens.minter.clone(),
-        shutdown.clone(),
-    )?;
-    let journal = Arc::new(FeedingJournal { inner: local, feed });
-    let accounts = GrpcAccounts::new(
-        Downstream::new(&args.client("accounts", &args.accounts_url, tokens)?)?,
-        args.transfer_path,
-    );
-    let accounts_breaker = accounts.downstream().breaker().clone();
-    // The payee cache every fabric puts in front of its accounts.
-    let accounts = Arc::new(KnownAccounts::new(accounts));
-    let pause: Arc<dyn Pause> = Arc::new(edge::backoff::Backoff::new(
-        Duration::from_millis(5),
-        Duration::from_millis(500),
-        shutdown.clone(),
-    ));
-    let transfers = Arc::new(edge::transfers::SagaTransfers::new(
-        journal.clone(),
-        accounts,
-        pause,
-    ));
-    // Transfers left pending by a crash complete once the accounts
-    // answer; until then the saga's pause retries.
-    let resume = transfers.clone();
-    tokio::spawn(async move {
-        match resume.resume_pending().await {
-            Ok(n) if n > 0 => tracing::info!(resolved = n, "resumed pending transfers"),
-            Ok(_) => {}
-            Err(e) => tracing::warn!(error = %e, "resuming pending transfers stopped"),
-        }
-    });
-    let service = pb::bank::transfers_server::TransfersServer::new(TransfersServer {
-        transfers,
-        journal,
-        accounts: Some(accounts_breaker),
-    })
-    .max_decoding_message_size(MAX_REQUEST_BYTES);
-    Ok(serving(routes, reporter, service).await)
-}
-
-/// The chat service.
-async fn chat_routes(
-    routes: tonic::service::Routes,
-    reporter: &tonic_health::server::HealthReporter,
-    storage: Storage,
-    args: &ServiceArgs,
-    unfit: &Unfit,
-) -> anyhow::Result<tonic::service::Routes> {
-    let durable = storage.is_durable();
-    let store = ChatStore::new(storage);
-    let state = store.load()?;
-    let rooms = LocalRooms::restored(
-        state,
-        durable.then(|| Fatal::new(store, unfit)),
-        args.subscriber_buffer,
-        Arc::new(now_us),
-    );
-    let service = pb::chat::chat_server::ChatServer::new(ChatServer(Arc::new(rooms)))
-        .max_decoding_message_size(MAX_REQUEST_BYTES);
-    Ok(serving(routes, reporter, service).await)
-}
-
-/// Announces and serves one of the gRPC services.
-async fn serve_domain(
-    kind: ServiceKind,
-    routes: tonic::service::Routes,
-    args: &ServiceArgs,
-    tokens: &Credentials,
-    listener: TcpListener,
-    addr: SocketAddr,
-    shutdown: CancellationToken,
-) -> anyhow::Result<()> {
-    announce(kind, addr);
-    serve_grpc(
-        routes,
-        kind.name(),
-        args.pki().as_ref(),
-        tokens.verifier.clone(),
-        args.server_timing,
-        listener,
-        shutdown,
-    )
-    .await
 }
 
 /// Serves gRPC `routes` as every service does: TLS with client

@@ -1,26 +1,22 @@
-//! The gateway process: the shared edge over the gRPC and HTTP clients,
-//! ready when every downstream answers its health check.
+//! The gateway: the shared edge over the other components (in this
+//! process, or reached by the gRPC and HTTP clients), ready when every
+//! remote downstream answers its health check.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use shared_domain::service::Pause;
 
-use crate::clients::{Downstream, GrpcAccounts, GrpcRooms, GrpcTransfers};
-use crate::ledger::HttpLedger;
-use crate::resilience::Breaker;
+use super::{Credentials, InProcess, ServiceArgs, ServiceKind};
 
-use super::{Credentials, ServiceArgs, ServiceKind, announce};
-
-/// Readiness of the gateway: every downstream answers its health check.
+/// Readiness of the gateway: every remote downstream answers its health
+/// check.
 struct Downstreams {
     grpc: Vec<(&'static str, tonic::transport::Channel)>,
-    ledger: String,
+    ledger: Option<String>,
     http: reqwest::Client,
 }
 
@@ -40,9 +36,12 @@ impl edge::Probe for Downstreams {
                 return Err(format!("{name}: not serving"));
             }
         }
+        let Some(ledger) = &self.ledger else {
+            return Ok(());
+        };
         let ledger = self
             .http
-            .get(format!("{}/healthz", self.ledger))
+            .get(format!("{ledger}/healthz"))
             .send()
             .await
             .map_err(|e| format!("ledger: {e}"))?;
@@ -53,34 +52,19 @@ impl edge::Probe for Downstreams {
     }
 }
 
-pub(super) async fn serve_gateway(
+/// The gateway's router: the shared edge over the other components, in
+/// this process or over the network, ready when every remote one answers
+/// its health check.
+pub(super) fn router(
     args: &ServiceArgs,
     tokens: &Credentials,
-    listener: TcpListener,
-    addr: SocketAddr,
-    shutdown: CancellationToken,
-) -> anyhow::Result<()> {
-    let accounts = Arc::new(GrpcAccounts::new(
-        Downstream::new(&args.client("accounts", &args.accounts_url, tokens)?)?,
-        args.transfer_path,
-    ));
-    let transfers = Arc::new(GrpcTransfers(Downstream::new(&args.client(
-        "transfers",
-        &args.transfers_url,
-        tokens,
-    )?)?));
-    let rooms = Arc::new(GrpcRooms(Downstream::new(&args.client(
-        "chat",
-        &args.chat_url,
-        tokens,
-    )?)?));
-    let ledger = Arc::new(HttpLedger::new(
-        args.http(ServiceKind::Gateway)?,
-        &args.ledger_url,
-        Duration::from_millis(args.call_timeout_ms),
-        Breaker::new("ledger", args.breaker()),
-        tokens.minter.clone(),
-    )?);
+    local: &InProcess,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<axum::Router> {
+    let (accounts, _) = local.accounts(args, tokens)?;
+    let transfers = local.transfers(args, tokens)?;
+    let rooms = local.rooms(args, tokens)?;
+    let ledger = local.audit(args, tokens)?;
     let pause: Arc<dyn Pause> = Arc::new(edge::backoff::Backoff::new(
         Duration::from_millis(5),
         Duration::from_millis(500),
@@ -110,13 +94,22 @@ pub(super) async fn serve_gateway(
         };
         Ok(endpoint.connect_lazy())
     };
+    let remote = local.remote();
+    let mut grpc = Vec::new();
+    for (kind, url) in [
+        (ServiceKind::Accounts, &args.accounts_url),
+        (ServiceKind::Transfers, &args.transfers_url),
+        (ServiceKind::Chat, &args.chat_url),
+    ] {
+        if remote.contains(&kind) {
+            grpc.push((kind.name(), channel(kind.name(), url)?));
+        }
+    }
     let probe = Arc::new(Downstreams {
-        grpc: vec![
-            ("accounts", channel("accounts", &args.accounts_url)?),
-            ("transfers", channel("transfers", &args.transfers_url)?),
-            ("chat", channel("chat", &args.chat_url)?),
-        ],
-        ledger: args.ledger_url.trim_end_matches('/').to_owned(),
+        grpc,
+        ledger: remote
+            .contains(&ServiceKind::Ledger)
+            .then(|| args.ledger_url.trim_end_matches('/').to_owned()),
         http: args
             .http(ServiceKind::Gateway)?
             .timeout(Duration::from_millis(args.call_timeout_ms))
@@ -133,13 +126,10 @@ pub(super) async fn serve_gateway(
         metrics: None,
     };
     // The edge's deadline becomes every internal call's budget.
-    let router = edge::router(services, edge_config)
+    Ok(edge::router(services, edge_config)
         .layer(axum::middleware::from_fn_with_state(
             Duration::from_millis(args.request_timeout_ms),
             crate::deadline::at_the_edge,
         ))
-        .layer(crate::trace::TraceLayer);
-    announce(ServiceKind::Gateway, addr);
-    edge::serve(listener, router, shutdown.cancelled_owned()).await?;
-    Ok(())
+        .layer(crate::trace::TraceLayer))
 }

@@ -50,6 +50,34 @@ pub trait AccountsService: Send + Sync {
     async fn totals(&self) -> BankResult<AccountTotals>;
 }
 
+/// Accounts behind a shared pointer are accounts: so one component can be
+/// handed to several callers in a process, and a caller can hold
+/// whichever implementation the wiring chose (`Arc<dyn AccountsService>`).
+#[async_trait]
+impl<T: AccountsService + ?Sized> AccountsService for std::sync::Arc<T> {
+    async fn open(&self, account: AccountId, opening: OpeningBalance) -> BankResult<AccountView> {
+        (**self).open(account, opening).await
+    }
+    async fn balance(&self, account: &AccountId) -> BankResult<AccountView> {
+        (**self).balance(account).await
+    }
+    async fn exists(&self, account: &AccountId) -> BankResult<bool> {
+        (**self).exists(account).await
+    }
+    async fn apply_step(&self, step: AccountStep) -> BankResult<StepResult> {
+        (**self).apply_step(step).await
+    }
+    async fn apply_transfer(&self, request: &TransferRequest) -> BankResult<Option<Resolution>> {
+        (**self).apply_transfer(request).await
+    }
+    fn settled(&self, request: &TransferRequest) {
+        (**self).settled(request);
+    }
+    async fn totals(&self) -> BankResult<AccountTotals> {
+        (**self).totals().await
+    }
+}
+
 /// Reads a balance answer as "does the account exist".
 pub fn exists_from_balance(answer: BankResult<AccountView>) -> BankResult<bool> {
     match answer {
