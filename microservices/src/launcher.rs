@@ -1,10 +1,12 @@
-//! `microservices up`: every service as a child process on loopback, like
-//! a small orchestrator. Services start in dependency order, each on a
+//! `microservices up`: every process of a layout (`--layout`; by default
+//! each service alone) as a child process on loopback, like a small
+//! orchestrator. Processes start in dependency order, each service on a
 //! port of its own; the launcher waits until each answers `/healthz`,
 //! prints the table (and writes it as JSON with `--ports-file`), restarts a
-//! child that dies on the same address, and on Ctrl-C or SIGTERM stops the
-//! gateway first, then the rest, each by closing its stdin (a graceful,
-//! draining shutdown), killing what has not exited after a grace period.
+//! child that dies on the same addresses, and on Ctrl-C or SIGTERM stops
+//! the gateway's process first, then the rest, each by closing its stdin (a
+//! graceful, draining shutdown), killing what has not exited after a grace
+//! period.
 //! Children also stop by themselves if the launcher dies (their stdin
 //! closes), so none is left holding a port.
 
@@ -20,6 +22,7 @@ use parking_lot::Mutex;
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
+use crate::layout::{Group, Layout};
 use crate::process::{ServiceArgs, ServiceKind};
 
 mod child;
@@ -40,6 +43,11 @@ pub struct UpArgs {
     /// launcher gives up and stops everything.
     #[arg(long, default_value_t = 20)]
     pub max_restarts: u32,
+    /// Which services share a process: a preset (`split`, `edge+saga`,
+    /// `bank`, `one`) or groups such as `gateway+transfers | accounts |
+    /// ledger | chat`. Inside a process they call each other in-process.
+    #[arg(long, env = "MICROSERVICES_LAYOUT", default_value = "split")]
+    pub layout: Layout,
 
     /// Every service's knobs.
     #[command(flatten)]
@@ -57,9 +65,11 @@ pub struct ServiceRow {
     pub name: &'static str,
     /// Where it listens.
     pub addr: SocketAddr,
-    /// Its process id.
+    /// The process it runs in: its group (`accounts`, `accounts+transfers`).
+    pub process: String,
+    /// Its process id (the group's).
     pub pid: u32,
-    /// How often the launcher restarted it.
+    /// How often the launcher restarted its process.
     pub restarts: u32,
 }
 
@@ -68,6 +78,7 @@ pub struct ServiceRow {
 struct PortsFile<'a> {
     gateway: String,
     launcher_pid: u32,
+    layout: String,
     services: Vec<&'a ServiceRow>,
 }
 
@@ -138,23 +149,33 @@ pub fn write_token_key(path: &std::path::Path) -> anyhow::Result<()> {
     crate::pki::write_private(path, &crate::auth::TokenKey::generate().to_hex())
 }
 
-/// One service's place in the launch: its row, its address and its
-/// environment, kept for restarts.
+/// One process's place in the launch: its services' rows and addresses
+/// and its environment, kept for restarts.
 struct Slot {
-    index: usize,
-    kind: ServiceKind,
-    addr: SocketAddr,
+    group: Group,
+    addrs: Vec<(ServiceKind, SocketAddr)>,
     env: Vec<(String, String)>,
 }
 
-/// Runs one service for the launcher's lifetime, restarting it when it dies.
+impl Slot {
+    /// The table's rows of this process's services.
+    fn rows(&self) -> impl Iterator<Item = usize> + '_ {
+        self.addrs.iter().map(|(kind, _)| row_of(*kind))
+    }
+}
+
+/// A service's row in the table: its place in start order.
+fn row_of(kind: ServiceKind) -> usize {
+    ServiceKind::ALL
+        .iter()
+        .position(|k| *k == kind)
+        .unwrap_or(usize::MAX)
+}
+
+/// Runs one process for the launcher's lifetime, restarting it when it
+/// dies.
 async fn supervise(slot: Slot, mut running: Running, up: Arc<UpState>) -> Option<Running> {
-    let Slot {
-        index,
-        kind,
-        addr,
-        env,
-    } = slot;
+    let name = slot.group.name();
     let max_restarts = up.max_restarts;
     let mut recent: Vec<Instant> = Vec::new();
     loop {
@@ -163,21 +184,21 @@ async fn supervise(slot: Slot, mut running: Running, up: Arc<UpState>) -> Option
                 if up.stopping.is_cancelled() {
                     return None;
                 }
-                tracing::warn!(service = kind.name(), ?status, "service died; restarting it");
+                tracing::warn!(process = %name, ?status, "process died; restarting it");
                 let now = Instant::now();
                 recent.retain(|t| now.duration_since(*t) < Duration::from_secs(60));
                 recent.push(now);
                 if recent.len() as u32 > max_restarts {
-                    tracing::error!(service = kind.name(), "restarting too often; stopping everything");
-                    up.failed.lock().get_or_insert_with(|| format!("{} restarted more than {max_restarts} times in a minute", kind.name()));
+                    tracing::error!(process = %name, "restarting too often; stopping everything");
+                    up.failed.lock().get_or_insert_with(|| format!("{name} restarted more than {max_restarts} times in a minute"));
                     up.stopping.cancel();
                     return None;
                 }
                 let started = loop {
-                    match spawn_child(kind, addr, &env).await {
+                    match spawn_child(&slot.group, &slot.addrs, &slot.env).await {
                         Ok((c, _)) => break Some(c),
                         Err(e) => {
-                            tracing::warn!(service = kind.name(), error = %e, "restart failed; trying again");
+                            tracing::warn!(process = %name, error = %e, "restart failed; trying again");
                             tokio::select! {
                                 () = tokio::time::sleep(Duration::from_millis(200)) => {},
                                 () = up.stopping.cancelled() => break None,
@@ -187,11 +208,16 @@ async fn supervise(slot: Slot, mut running: Running, up: Arc<UpState>) -> Option
                 };
                 let c = started?;
                 running = c;
-                if let Some(row) = up.table.lock().get_mut(&index) {
-                    row.pid = running.child.id().unwrap_or(0);
-                    row.restarts += 1;
+                {
+                    let mut table = up.table.lock();
+                    for index in slot.rows() {
+                        if let Some(row) = table.get_mut(&index) {
+                            row.pid = running.child.id().unwrap_or(0);
+                            row.restarts += 1;
+                        }
+                    }
                 }
-                metrics::counter!("launcher_restarts_total", "service" => kind.name()).increment(1);
+                metrics::counter!("launcher_restarts_total", "process" => name.clone()).increment(1);
                 up.write_ports_file();
             }
             () = up.stopping.cancelled() => {
@@ -210,6 +236,7 @@ struct UpState {
     failed: Mutex<Option<String>>,
     ports_file: Option<PathBuf>,
     gateway: String,
+    layout: String,
 }
 
 impl UpState {
@@ -219,6 +246,7 @@ impl UpState {
         let file = PortsFile {
             gateway: self.gateway.clone(),
             launcher_pid: std::process::id(),
+            layout: self.layout.clone(),
             services: table.values().collect(),
         };
         let written = serde_json::to_vec_pretty(&file)
@@ -284,29 +312,36 @@ pub async fn up(
             urls.insert(kind, format!("{}://{addr}", scheme(kind)));
         }
         let boot = async {
-            for (index, kind) in ServiceKind::ALL.into_iter().enumerate() {
+            for group in args.layout.groups() {
                 let env = child_env(&args.forwarded, &urls);
-                let (child, addr) = spawn_child(kind, addrs[&kind], &env).await?;
+                let group_addrs: Vec<(ServiceKind, SocketAddr)> =
+                    group.kinds().iter().map(|k| (*k, addrs[k])).collect();
+                let (child, group_addrs) = spawn_child(group, &group_addrs, &env).await?;
                 let pid = child.child.id().unwrap_or(0);
-                started.push((
-                    Slot {
-                        index,
-                        kind,
-                        addr,
-                        env,
-                    },
-                    child,
-                ));
-                wait_healthy(&health_client, kind, &format!("{}://{addr}", scheme(kind))).await?;
-                table.lock().insert(
-                    index,
-                    ServiceRow {
-                        name: kind.name(),
-                        addr,
-                        pid,
-                        restarts: 0,
-                    },
-                );
+                let slot = Slot {
+                    group: group.clone(),
+                    addrs: group_addrs.clone(),
+                    env,
+                };
+                started.push((slot, child));
+                for (kind, addr) in &group_addrs {
+                    wait_healthy(
+                        &health_client,
+                        *kind,
+                        &format!("{}://{addr}", scheme(*kind)),
+                    )
+                    .await?;
+                    table.lock().insert(
+                        row_of(*kind),
+                        ServiceRow {
+                            name: kind.name(),
+                            addr: *addr,
+                            process: group.name(),
+                            pid,
+                            restarts: 0,
+                        },
+                    );
+                }
             }
             anyhow::Ok(())
         };
@@ -314,7 +349,7 @@ pub async fn up(
             Ok(()) => break,
             Err(e) => {
                 for (slot, child) in std::mem::take(&mut started).into_iter().rev() {
-                    stop_child(slot.kind, child).await;
+                    stop_child(&slot.group, child).await;
                 }
                 table.lock().clear();
                 if attempt >= BOOT_ATTEMPTS {
@@ -337,10 +372,13 @@ pub async fn up(
         failed: Mutex::new(None),
         ports_file: args.ports_file.clone(),
         gateway: gateway.clone(),
+        layout: args.layout.to_string(),
     });
     state.write_ports_file();
-    print_table(&table, &gateway);
+    print_table(&table, &gateway, &args.layout);
+    let mut groups = Vec::new();
     for (slot, child) in started {
+        groups.push(slot.group.clone());
         tasks.push(tokio::spawn(supervise(slot, child, state.clone())));
     }
     let stopping = state.stopping.clone();
@@ -359,13 +397,13 @@ pub async fn up(
     eprintln!("stopping every service (gateway first)...");
     state.stopping.cancel();
     let mut children = Vec::new();
-    for (kind, task) in ServiceKind::ALL.into_iter().zip(tasks) {
+    for (group, task) in groups.into_iter().zip(tasks) {
         if let Ok(Some(child)) = task.await {
-            children.push((kind, child));
+            children.push((group, child));
         }
     }
-    for (kind, child) in children.into_iter().rev() {
-        stop_child(kind, child).await;
+    for (group, child) in children.into_iter().rev() {
+        stop_child(&group, child).await;
     }
     if let Some(path) = &args.ports_file {
         let _ = std::fs::remove_file(path);
@@ -377,15 +415,17 @@ pub async fn up(
     }
 }
 
-fn print_table(table: &Table, gateway: &str) {
+fn print_table(table: &Table, gateway: &str, layout: &Layout) {
     let table = table.lock();
-    println!("{:<10} {:<22} {:>8}", "SERVICE", "ADDRESS", "PID");
+    println!("layout: {layout}");
+    println!("{:<10} {:<22} {:>8}  PROCESS", "SERVICE", "ADDRESS", "PID");
     for row in table.values() {
         println!(
-            "{:<10} {:<22} {:>8}",
+            "{:<10} {:<22} {:>8}  {}",
             row.name,
             row.addr.to_string(),
-            row.pid
+            row.pid,
+            row.process
         );
     }
     println!("API.md is served at {gateway}; Ctrl-C stops everything.");

@@ -9,6 +9,7 @@ use anyhow::{Context, bail};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
+use crate::layout::Group;
 use crate::process::ServiceKind;
 
 /// A running child and the write end of its stdin (held apart, because
@@ -19,63 +20,75 @@ pub(super) struct Running {
     pub(super) stdin: Option<tokio::process::ChildStdin>,
 }
 
-/// Starts one child and waits for its "listening" line.
+/// Starts one process of `group`, its services on `addrs`, and waits for
+/// each service's "listening" line; returns where each listens (a port 0
+/// asked for is the one the system chose).
 pub(super) async fn spawn_child(
-    kind: ServiceKind,
-    listen: SocketAddr,
+    group: &Group,
+    addrs: &[(ServiceKind, SocketAddr)],
     env: &[(String, String)],
-) -> anyhow::Result<(Running, SocketAddr)> {
+) -> anyhow::Result<(Running, Vec<(ServiceKind, SocketAddr)>)> {
     let exe = std::env::current_exe().context("locating the microservices binary")?;
-    let mut child = Command::new(exe)
-        .args([
-            "serve",
-            kind.name(),
-            "--listen",
-            &listen.to_string(),
-            "--exit-on-stdin-eof",
-        ])
+    let name = group.name();
+    let mut command = Command::new(exe);
+    command.args(["serve", &name, "--exit-on-stdin-eof"]);
+    for (kind, addr) in addrs {
+        command
+            .arg("--listen")
+            .arg(format!("{}={addr}", kind.name()));
+    }
+    let mut child = command
         .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .kill_on_drop(true)
         .spawn()
-        .with_context(|| format!("starting {}", kind.name()))?;
+        .with_context(|| format!("starting {name}"))?;
     let stdin = child.stdin.take();
     let stdout = child.stdout.take().context("child stdout")?;
     let mut lines = BufReader::new(stdout).lines();
+    let mut listening: Vec<(ServiceKind, SocketAddr)> = Vec::new();
     let announced = tokio::time::timeout(Duration::from_secs(30), async {
         while let Some(line) = lines.next_line().await? {
             if let Some(rest) = line.strip_prefix("listening ") {
-                let addr = rest
-                    .split_whitespace()
-                    .nth(1)
-                    .context("listening line without an address")?;
-                return Ok::<_, anyhow::Error>(Some(addr.parse::<SocketAddr>()?));
+                let mut words = rest.split_whitespace();
+                let (Some(service), Some(addr)) = (words.next(), words.next()) else {
+                    bail!("{name} said {line:?}");
+                };
+                let kind = group
+                    .kinds()
+                    .iter()
+                    .copied()
+                    .find(|k| k.name() == service)
+                    .with_context(|| format!("{name} announced {service}"))?;
+                listening.push((kind, addr.parse::<SocketAddr>()?));
+                if listening.len() == addrs.len() {
+                    return Ok::<_, anyhow::Error>(true);
+                }
+                continue;
             }
-            eprintln!("[{}] {line}", kind.name());
+            eprintln!("[{name}] {line}");
         }
-        Ok(None)
+        Ok(false)
     })
     .await;
-    let addr = match announced {
-        Ok(Ok(Some(addr))) => addr,
-        Ok(Ok(None)) => bail!(
-            "{} exited before listening (status {:?})",
-            kind.name(),
+    match announced {
+        Ok(Ok(true)) => {}
+        Ok(Ok(false)) => bail!(
+            "{name} exited before listening (status {:?})",
             child.wait().await.ok()
         ),
         Ok(Err(e)) => return Err(e),
-        Err(_) => bail!("{} did not start listening within 30 s", kind.name()),
-    };
+        Err(_) => bail!("{name} did not start listening within 30 s"),
+    }
     // Keep draining its stdout so it never blocks on a full pipe.
-    let name = kind.name();
     tokio::spawn(async move {
         while let Ok(Some(line)) = lines.next_line().await {
             eprintln!("[{name}] {line}");
         }
     });
-    Ok((Running { child, stdin }, addr))
+    Ok((Running { child, stdin }, listening))
 }
 
 /// A loopback port free at the moment of asking.
@@ -106,13 +119,13 @@ pub(super) async fn wait_healthy(
 }
 
 /// Stops a child gracefully: close its stdin, wait, then kill.
-pub(super) async fn stop_child(kind: ServiceKind, running: Running) {
+pub(super) async fn stop_child(group: &Group, running: Running) {
     let Running { mut child, stdin } = running;
     drop(stdin);
     match tokio::time::timeout(Duration::from_secs(5), child.wait()).await {
         Ok(_) => {}
         Err(_) => {
-            tracing::warn!(service = kind.name(), "did not drain within 5 s; killing");
+            tracing::warn!(process = %group, "did not drain within 5 s; killing");
             let _ = child.start_kill();
             let _ = child.wait().await;
         }
