@@ -4,6 +4,8 @@
 
 use crate::record::{Raw, RunRecord, Scenario};
 
+pub mod model;
+
 /// The median of `values` (the upper one of an even count); `None` when
 /// there are none.
 pub fn median(mut values: Vec<f64>) -> Option<f64> {
@@ -104,5 +106,67 @@ impl Raw {
             .iter()
             .find(|r| r.scenario == Scenario::Floor)
             .map_or(0.0, |r| r.rate)
+    }
+}
+
+/// One variant on the way from one process to split, at the fixed
+/// transfer rate.
+#[derive(Debug, Clone)]
+pub struct Step {
+    /// The variant (`monolith`, `microlith`, `microservices@one`, …).
+    pub name: String,
+    /// Its processes (the launcher not counted).
+    pub processes: usize,
+    /// Process boundaries a transfer crosses on its critical path.
+    pub boundaries: usize,
+    /// p50 and p99, µs: median over repeats, min, max.
+    pub p50: (f64, f64, f64),
+    /// See [`Step::p50`].
+    pub p99: (f64, f64, f64),
+    /// CPU per transfer, µs (every process of the variant).
+    pub cpu_us: Option<f64>,
+    /// Cores the variant used at that rate.
+    pub cores: Option<f64>,
+}
+
+impl Raw {
+    /// Every variant with transfers at the fixed rate, simplest first:
+    /// the monolith, the microlith, then the microservices from one
+    /// process to split (by process boundaries on a transfer's path, then
+    /// by processes).
+    pub fn continuum(&self) -> Vec<Step> {
+        let rate = self.profile.transfer_rate;
+        let mut steps: Vec<(usize, Step)> = self
+            .variants
+            .iter()
+            .filter_map(|v| {
+                let runs = self.runs_of(&v.name, Scenario::Transfer);
+                let p50 = Self::spread(&runs, |r| r.p50_us)?;
+                let p99 = Self::spread(&runs, |r| r.p99_us)?;
+                let (rank, processes, boundaries) = match (v.name.as_str(), &v.placement) {
+                    ("monolith", _) => (0, 1, 0),
+                    ("microlith", _) => (1, 1, 0),
+                    (_, Some(p)) => (2, p.processes.len(), p.boundaries),
+                    // A split run from before placements were recorded.
+                    ("microservices", None) => (2, v.processes.saturating_sub(1).max(1), 2),
+                    _ => return None,
+                };
+                let cpu_us = self.cpu_per_request(&v.name, Scenario::Transfer);
+                Some((
+                    rank,
+                    Step {
+                        name: v.name.clone(),
+                        processes,
+                        boundaries,
+                        p50,
+                        p99,
+                        cpu_us,
+                        cores: cpu_us.map(|us| us * rate / 1e6),
+                    },
+                ))
+            })
+            .collect();
+        steps.sort_by_key(|(rank, s)| (*rank, s.boundaries, s.processes));
+        steps.into_iter().map(|(_, s)| s).collect()
     }
 }

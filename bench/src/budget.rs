@@ -19,6 +19,33 @@ use crate::record::{ProcessRuntime, Sizing};
 /// accounts, ledger, chat); the launcher runs one worker of its own.
 pub const SERVICE_PROCESSES: usize = 5;
 
+/// A placement of the microservices the harness measures besides the
+/// split one: a preset of `microservices up --layout` and how many
+/// processes it starts (a test checks both against the launcher's).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Preset {
+    /// The preset's name.
+    pub name: &'static str,
+    /// Its service processes.
+    pub processes: usize,
+}
+
+/// The placements between one process and split, fewest processes first.
+pub const PRESETS: [Preset; 3] = [
+    Preset {
+        name: "one",
+        processes: 1,
+    },
+    Preset {
+        name: "bank",
+        processes: 3,
+    },
+    Preset {
+        name: "edge+saga",
+        processes: 4,
+    },
+];
+
 /// The cores both variants get, and the sizing of the microservices.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Budget {
@@ -72,6 +99,26 @@ impl Budget {
         }
     }
 
+    /// The environment of a placed microservices: with the sized policy,
+    /// the cores split among its processes (at least one worker each).
+    pub fn placed_env(&self, preset: &Preset) -> Vec<(&'static str, String)> {
+        match self.sizing {
+            Sizing::Sized => vec![(
+                "MICROSERVICES_WORKERS",
+                self.placed_workers(preset).to_string(),
+            )],
+            Sizing::TokioDefault => Vec::new(),
+        }
+    }
+
+    /// Each process's workers in a placed microservices.
+    pub fn placed_workers(&self, preset: &Preset) -> usize {
+        match self.sizing {
+            Sizing::Sized => (self.cores / preset.processes.max(1)).max(1),
+            Sizing::TokioDefault => self.cores.max(1),
+        }
+    }
+
     /// Every process's workers, for `env.json`.
     pub fn processes(&self) -> Vec<ProcessRuntime> {
         let row = |variant: &str, process: &str, workers| ProcessRuntime {
@@ -87,6 +134,14 @@ impl Budget {
             rows.push(row("microservices", process, self.service_workers()));
         }
         rows.push(row("microservices", "launcher", 1));
+        for preset in PRESETS {
+            let name = format!("microservices@{}", preset.name);
+            rows.push(row(
+                &name,
+                "each service process",
+                self.placed_workers(&preset),
+            ));
+        }
         rows
     }
 
@@ -143,6 +198,18 @@ mod tests {
                 .sum::<usize>(),
             6
         );
-        assert_eq!(rows.len(), 8);
+        assert_eq!(rows.len(), 8 + PRESETS.len());
+    }
+
+    #[test]
+    fn the_presets_measured_are_the_launchers_with_as_many_processes() {
+        for preset in PRESETS {
+            let (_, groups, _) = microservices::layout::PRESETS
+                .iter()
+                .find(|(name, _, _)| *name == preset.name)
+                .unwrap_or_else(|| panic!("{} is no preset of the launcher", preset.name));
+            let layout: microservices::layout::Layout = groups.parse().expect("a layout");
+            assert_eq!(layout.groups().len(), preset.processes, "{}", preset.name);
+        }
     }
 }

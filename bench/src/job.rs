@@ -5,6 +5,7 @@ pub mod compare;
 pub mod images;
 pub mod load;
 mod measure;
+pub mod model;
 mod parts;
 pub mod settings;
 

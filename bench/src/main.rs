@@ -8,6 +8,8 @@
 //! - `bench load`: one fixed-rate run against a running deployment.
 //! - `bench images`: the container images.
 //! - `bench render results/<run-id>`: re-renders a stored run.
+//! - `bench model --hops N --rtt 200us --qps Q --processes P`: a
+//!   reviewer's own system projected from the latest run's cost model.
 
 use std::path::PathBuf;
 
@@ -76,6 +78,33 @@ enum Cmd {
         /// The run directory.
         dir: PathBuf,
     },
+    /// Project your own system from the latest run's cost model of process
+    /// boundaries (the in-process base and the price of a boundary,
+    /// measured on this machine), with your network's round trip added.
+    Model {
+        /// Process boundaries on a request's critical path.
+        #[arg(long)]
+        hops: usize,
+        /// Your network's round trip per boundary (`200us`, `0.5ms`).
+        #[arg(long, value_parser = bench::job::model::parse_rtt, default_value = "0us")]
+        rtt: f64,
+        /// Requests per second.
+        #[arg(long)]
+        qps: f64,
+        /// Processes in all.
+        #[arg(long)]
+        processes: usize,
+        /// mTLS and service tokens on every boundary.
+        #[arg(long)]
+        secured: bool,
+        /// The run to read (default: the newest under --out that measured
+        /// the placements).
+        #[arg(long)]
+        run: Option<PathBuf>,
+        /// Where runs are.
+        #[arg(long, default_value_os_t = bench::job::default_results())]
+        out: PathBuf,
+    },
 }
 
 /// The scenarios `load` can run.
@@ -128,6 +157,30 @@ fn main() -> anyhow::Result<()> {
                 pids,
             })?;
             println!("{}", bench::job::load::summary(&record));
+            Ok(())
+        }
+        Cmd::Model {
+            hops,
+            rtt,
+            qps,
+            processes,
+            secured,
+            run,
+            out,
+        } => {
+            anyhow::ensure!(qps.is_finite() && qps >= 0.0, "--qps must be a rate");
+            let ask = bench::job::model::Ask {
+                run,
+                results: out,
+                system: bench::analysis::model::System {
+                    hops,
+                    rtt_us: rtt,
+                    qps,
+                    processes: processes.max(1),
+                    secured,
+                },
+            };
+            print!("{}", bench::job::model::run(&ask)?);
             Ok(())
         }
         Cmd::Compare(args) => bench::job::compare::run(args.settings(&ALL_PARTS)?),

@@ -58,6 +58,53 @@ pub struct VariantRecord {
     /// microservices' ledger, when the harness could reach it).
     #[serde(default)]
     pub replication_lag: Option<LagRecord>,
+    /// How its components were placed in processes (the microservices'
+    /// layouts; none for a one-process variant).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub placement: Option<Placement>,
+}
+
+/// How the microservices' components were placed: one of `up --layout`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Placement {
+    /// The layout as the launcher read it (`accounts | chat | …`).
+    pub layout: String,
+    /// Each process: its components joined by `+`.
+    pub processes: Vec<String>,
+    /// Process boundaries a transfer crosses on its critical path
+    /// (gateway → transfers → accounts).
+    pub boundaries: usize,
+}
+
+impl Placement {
+    /// Reads it off the launcher's ports file: its layout, and each
+    /// service's process.
+    pub fn of_ports(ports: &serde_json::Value) -> Option<Self> {
+        let rows = ports["services"].as_array()?;
+        let process_of = |service: &str| {
+            rows.iter()
+                .find(|r| r["name"] == service)
+                .and_then(|r| r["process"].as_str().or(r["name"].as_str()))
+                .map(str::to_owned)
+        };
+        let mut processes: Vec<String> = Vec::new();
+        for row in rows {
+            let process = row["process"].as_str().or(row["name"].as_str())?;
+            if !processes.iter().any(|p| p == process) {
+                processes.push(process.to_owned());
+            }
+        }
+        let path = [
+            process_of("gateway")?,
+            process_of("transfers")?,
+            process_of("accounts")?,
+        ];
+        Some(Self {
+            layout: ports["layout"].as_str().unwrap_or("split").to_owned(),
+            processes,
+            boundaries: path.windows(2).filter(|w| w[0] != w[1]).count(),
+        })
+    }
 }
 
 /// One container of a variant under `--deploy compose`.

@@ -1,6 +1,7 @@
-//! A smoke run of `bench compare` at a tiny rate and duration: both
-//! variants start, every scenario (fan-out and faults too) runs against
-//! both, the invariants hold,
+//! A smoke run of `bench compare` at a tiny rate and duration: the three
+//! variants and the microservices' placements start, every scenario
+//! (fan-out and faults too) runs against the variants and transfers
+//! against the placements, the invariants hold,
 //! and the results directory holds raw.json, runs.csv, env.json and a
 //! REPORT.md that re-renders identically. Uses the debug binaries (built
 //! here if missing) so CI needs no release build.
@@ -14,7 +15,15 @@ fn compare_smoke_run_writes_a_full_result_set() -> anyhow::Result<()> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let built = Command::new(cargo)
         .current_dir(&workspace)
-        .args(["build", "-p", "microlith", "-p", "microservices"])
+        .args([
+            "build",
+            "-p",
+            "monolith",
+            "-p",
+            "microlith",
+            "-p",
+            "microservices",
+        ])
         .status()?;
     anyhow::ensure!(built.success(), "building the variants failed");
     let bin_dir = Path::new(env!("CARGO_BIN_EXE_bench"))
@@ -38,19 +47,44 @@ fn compare_smoke_run_writes_a_full_result_set() -> anyhow::Result<()> {
     }
     let raw: serde_json::Value = serde_json::from_slice(&std::fs::read(run.join("raw.json"))?)?;
     let runs = raw["runs"].as_array().expect("runs");
-    for variant in ["microlith", "microservices", "floor"] {
+    for variant in ["monolith", "microlith", "microservices", "floor"] {
         anyhow::ensure!(
             runs.iter().any(|r| r["variant"] == variant),
             "no run of {variant}"
+        );
+    }
+    // The placements: transfers only, each with its layout's boundaries.
+    for (variant, boundaries) in [
+        ("microservices@one", 0),
+        ("microservices@bank", 1),
+        ("microservices@edge+saga", 1),
+        ("microservices", 2),
+    ] {
+        let mine: Vec<_> = runs.iter().filter(|r| r["variant"] == variant).collect();
+        anyhow::ensure!(!mine.is_empty(), "no run of {variant}");
+        if variant.contains('@') {
+            anyhow::ensure!(
+                mine.iter().all(|r| r["scenario"] == "transfer"),
+                "{variant} ran more than transfers"
+            );
+        }
+        let record = raw["variants"]
+            .as_array()
+            .and_then(|v| v.iter().find(|v| v["name"] == variant))
+            .expect("a variant record");
+        anyhow::ensure!(
+            record["placement"]["boundaries"] == boundaries,
+            "{variant}: {}",
+            record["placement"]
         );
     }
     for v in raw["variants"].as_array().expect("variants") {
         anyhow::ensure!(v["audit"]["pending_transfers"] == 0, "{v}");
     }
     let faults = raw["faults"].as_array().expect("faults");
-    // crash, chat-crash, pause and upgrade for both, dependency-down for
-    // the microservices only.
-    anyhow::ensure!(faults.len() == 9, "every fault: {faults:?}");
+    // crash, chat-crash, pause and upgrade for each variant,
+    // dependency-down for the microservices only.
+    anyhow::ensure!(faults.len() == 13, "every fault: {faults:?}");
     // The microlith's upgrade hands the socket and the state over: the
     // successor serves (every acknowledged answer was checked above), and
     // at most one request fails: one that raced the old process closing a
@@ -87,7 +121,7 @@ fn compare_smoke_run_writes_a_full_result_set() -> anyhow::Result<()> {
         );
     }
     let fanout = raw["fanout"].as_array().expect("fanout");
-    anyhow::ensure!(fanout.len() == 2, "a fan-out run per variant: {fanout:?}");
+    anyhow::ensure!(fanout.len() == 3, "a fan-out run per variant: {fanout:?}");
     for f in fanout {
         // Every subscriber got every message of the room.
         let expected = f["messages"].as_u64().unwrap_or(0) * f["subscribers"].as_u64().unwrap_or(0);
@@ -115,7 +149,8 @@ fn compare_smoke_run_writes_a_full_result_set() -> anyhow::Result<()> {
     let env: serde_json::Value = serde_json::from_slice(&std::fs::read(run.join("env.json"))?)?;
     let processes = env["runtimes"]["processes"].as_array().map_or(0, Vec::len);
     anyhow::ensure!(
-        processes == 7 && env["runtimes"]["core_budget"].as_u64() > Some(0),
+        processes == 8 + bench::budget::PRESETS.len()
+            && env["runtimes"]["core_budget"].as_u64() > Some(0),
         "{}",
         env["runtimes"]
     );
@@ -133,6 +168,26 @@ fn compare_smoke_run_writes_a_full_result_set() -> anyhow::Result<()> {
     anyhow::ensure!(
         report.contains("| transfer | 50 | microservices |"),
         "{report}"
+    );
+    for section in [
+        "## At a glance",
+        "## From one process to split",
+        "## A cost model of process boundaries",
+    ] {
+        anyhow::ensure!(report.contains(section), "{section} missing:\n{report}");
+    }
+    anyhow::ensure!(run.join("charts").join("continuum.svg").exists());
+    // `bench model` answers from this run.
+    let model = Command::new(env!("CARGO_BIN_EXE_bench"))
+        .args(["model", "--hops", "3", "--rtt", "200us", "--qps", "1000"])
+        .args(["--processes", "4", "--run"])
+        .arg(&run)
+        .output()?;
+    let said = String::from_utf8_lossy(&model.stdout);
+    anyhow::ensure!(
+        model.status.success() && said.contains("p50 ≈") && said.contains("200 µs round trip"),
+        "{said}{}",
+        String::from_utf8_lossy(&model.stderr)
     );
     // Re-rendering from raw.json gives the same report.
     let status = Command::new(env!("CARGO_BIN_EXE_bench"))

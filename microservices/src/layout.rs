@@ -12,7 +12,44 @@
 use std::fmt;
 use std::str::FromStr;
 
-use crate::process::ServiceKind;
+use clap::ValueEnum;
+
+/// The services of the system.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, ValueEnum)]
+pub enum ServiceKind {
+    /// Balances and transfer steps (gRPC).
+    Accounts,
+    /// The transfer saga and its journal (gRPC).
+    Transfers,
+    /// The read model and the audit (HTTP/JSON).
+    Ledger,
+    /// Rooms, posts, history, subscriptions (gRPC).
+    Chat,
+    /// API.md over HTTP and WebSocket (the shared edge).
+    Gateway,
+}
+
+impl ServiceKind {
+    /// Every service, in start order (dependencies first).
+    pub const ALL: [ServiceKind; 5] = [
+        ServiceKind::Accounts,
+        ServiceKind::Chat,
+        ServiceKind::Ledger,
+        ServiceKind::Transfers,
+        ServiceKind::Gateway,
+    ];
+
+    /// The name used on the command line and in metrics.
+    pub fn name(self) -> &'static str {
+        match self {
+            ServiceKind::Accounts => "accounts",
+            ServiceKind::Transfers => "transfers",
+            ServiceKind::Ledger => "ledger",
+            ServiceKind::Chat => "chat",
+            ServiceKind::Gateway => "gateway",
+        }
+    }
+}
 
 /// Components that share one process, in start order.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -251,7 +251,14 @@ async fn start_local(
         StorageKind::Durable => vec!["--storage".to_owned(), "durable".to_owned()],
     };
     let services = Variant::microservices(bin, scratch, &services_args, budget).await?;
-    Ok(vec![mono, lith, services])
+    let mut systems = vec![mono, lith, services];
+    // The placements between one process and split, on transfers.
+    for preset in crate::budget::PRESETS {
+        let dir = scratch.join(format!("placed-{}", preset.name.replace('+', "-")));
+        systems
+            .push(Variant::microservices_placed(bin, &dir, &preset, &services_args, budget).await?);
+    }
+    Ok(systems)
 }
 
 /// oha, built into `target/tools` if it is not there yet.

@@ -51,6 +51,12 @@ struct Subject<'a> {
 }
 
 impl Subject<'_> {
+    /// Whether it is one of the microservices' placements besides split
+    /// (`microservices@<preset>`), measured on transfers only.
+    pub(super) fn placed(&self) -> bool {
+        self.variant.name.starts_with("microservices@")
+    }
+
     /// Where its runs go, and the workload they continue.
     fn target(&mut self) -> (Target<'_>, &mut Workload) {
         let target = Target {
@@ -124,15 +130,21 @@ pub(super) fn measure(
         parts.contains(&Part::Fanout),
         parts.contains(&Part::Curve),
     );
-    let n = systems.len() as u64;
+    let placed = subjects.iter().filter(|s| s.placed()).count() as u64;
+    let n = systems.len() as u64 - placed;
     let per_repeat = if latency_on {
-        profile.scenarios().len() as u64 * n + 1
+        profile.scenarios().len() as u64 * n + placed + 1
     } else {
         0
     } + if fanout_on { n } else { 0 };
+    let stepped = if profile.placements_curve {
+        n + placed
+    } else {
+        n
+    };
     let runs_total = profile.repeats as u64 * per_repeat
         + if curve_on {
-            profile.curve_rates.len() as u64 * (n + 1)
+            profile.curve_rates.len() as u64 * (stepped + 1)
         } else {
             0
         };
@@ -217,6 +229,7 @@ fn subject<'a>(
             })
             .collect(),
         replication_lag: None,
+        placement: v.placement.clone(),
     };
     // The microservices' read model: its lag histogram before and after.
     let ledger_metrics = v
@@ -262,6 +275,10 @@ fn fixed_rates(
     session.bar.inc(1);
     for (scenario, rate) in scenarios {
         for s in subjects.iter_mut() {
+            // A placement is measured where it differs: transfers.
+            if s.placed() && scenario != Scenario::Transfer {
+                continue;
+            }
             session.bar.set_message(format!(
                 "repeat {} {} {} at {rate:.0}/s",
                 repeat + 1,
@@ -291,7 +308,7 @@ fn fanouts(
     out: &mut Vec<FanoutRecord>,
 ) -> anyhow::Result<()> {
     let profile = session.profile;
-    for s in subjects {
+    for s in subjects.iter().filter(|s| !s.placed()) {
         let v = s.variant;
         session.bar.set_message(format!(
             "repeat {} {} fan-out to {} sockets at {:.0} posts/s",

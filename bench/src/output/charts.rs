@@ -10,6 +10,7 @@ use plotters::coord::combinators::WithKeyPoints;
 use plotters::prelude::*;
 
 mod breakdown;
+mod continuum;
 mod cost;
 mod fanout;
 mod latency;
@@ -30,6 +31,8 @@ fn color(variant: &str) -> RGBColor {
         "monolith" => RGBColor(44, 160, 44),
         "microlith" => RGBColor(31, 119, 180),
         "microservices" => RGBColor(214, 39, 40),
+        // The microservices placed in fewer processes: oranges.
+        placed if placed.starts_with("microservices@") => RGBColor(255, 127, 14),
         _ => RGBColor(120, 120, 120),
     }
 }
@@ -61,6 +64,9 @@ pub fn names(raw: &Raw) -> Vec<String> {
         .collect();
     if !latency::curve_series(raw).is_empty() {
         names.push("throughput-p99-transfer".into());
+    }
+    if has_continuum(raw) {
+        names.push("continuum".into());
     }
     if !crate::output::report::breakdown::rows(raw).is_empty() {
         names.push("time-breakdown".into());
@@ -101,6 +107,15 @@ pub fn render(raw: &Raw, dir: &Path) -> anyhow::Result<Vec<String>> {
         both!(dir, &name, latency::throughput, (&curve));
         written.push(name);
     }
+    if has_continuum(raw) {
+        let name = "continuum".to_owned();
+        let title = format!(
+            "from one process to split: transfers at {:.0}/s (filled p50, ring p99)",
+            raw.profile.transfer_rate
+        );
+        both!(dir, &name, continuum::continuum, (&title, &raw.continuum()));
+        written.push(name);
+    }
     let rows = crate::output::report::breakdown::rows(raw);
     if !rows.is_empty() {
         let name = "time-breakdown".to_owned();
@@ -131,6 +146,11 @@ pub fn render(raw: &Raw, dir: &Path) -> anyhow::Result<Vec<String>> {
         written.push(name);
     }
     Ok(written)
+}
+
+/// Whether the run measured placements of the microservices.
+fn has_continuum(raw: &Raw) -> bool {
+    raw.variants.iter().any(|v| v.placement.is_some()) && raw.continuum().len() > 1
 }
 
 /// The kinds of fault in `raw`, in run order.

@@ -4,11 +4,13 @@
 
 pub mod breakdown;
 mod containers;
+mod continuum;
 mod cost;
 mod cross_check;
 mod fairness;
 mod fanout;
 mod glance;
+mod model;
 mod summary;
 #[cfg(test)]
 mod tests;
@@ -177,6 +179,8 @@ pub fn render(raw: &Raw) -> String {
             );
         }
     }
+    continuum::render(raw, &mut md);
+    model::render(raw, &mut md);
     breakdown::render(raw, &mut md);
     let curve: Vec<&RunRecord> = raw.runs.iter().filter(|r| r.curve).collect();
     if !curve.is_empty() {

@@ -74,6 +74,11 @@ pub struct Profile {
     /// first if needed) at the floor and against the microlith.
     #[serde(default)]
     pub cross_check: bool,
+    /// Step the placed microservices (`microservices@<preset>`) up the
+    /// transfer curve too; without it they run the fixed-rate transfers
+    /// only.
+    #[serde(default)]
+    pub placements_curve: bool,
 }
 
 /// The tail bound of the curve's second reading: 10 ms at p99.
@@ -116,6 +121,7 @@ impl Profile {
             fanout_subscribers: 100,
             fanout_rate: 50.0,
             cross_check: false,
+            placements_curve: false,
         }
     }
 
@@ -125,7 +131,9 @@ impl Profile {
             name: "full".into(),
             duration_s: 15.0,
             warmup_s: 3.0,
-            repeats: 3,
+            // Five repeats: their range is a 94 % confidence interval for
+            // the median (see the report's "At a glance").
+            repeats: 5,
             read_rate: 1000.0,
             transfer_rate: 600.0,
             post_rate: 300.0,
@@ -142,6 +150,7 @@ impl Profile {
             fanout_subscribers: 500,
             fanout_rate: 100.0,
             cross_check: true,
+            placements_curve: true,
             ..Self::quick()
         }
     }

@@ -41,6 +41,9 @@ pub struct Variant {
     pub compose: Option<crate::target::compose::Project>,
     /// Under compose: each container's service and its start to listening.
     pub replicas: Vec<(String, Option<Duration>)>,
+    /// The microservices' placement of components in processes, read off
+    /// the launcher's ports file.
+    pub placement: Option<crate::record::Placement>,
 }
 
 /// How a one-process variant was started.
@@ -201,6 +204,7 @@ impl Variant {
             compose: None,
             successors: Successors::default(),
             replicas: Vec::new(),
+            placement: None,
             launch: Some(Launch {
                 binary,
                 args,
@@ -273,23 +277,57 @@ impl Variant {
             compose: None,
             successors: Successors::default(),
             replicas: Vec::new(),
+            placement: None,
             launch: None,
         };
         wait_ready(&http, &base, Duration::from_secs(60)).await?;
         variant.start_to_ready = Some(started.elapsed());
-        let ports: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(&ports_file)?)?;
+        // A gateway that calls nothing over the network (every service in
+        // its process) is ready before the launcher has written the table.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !ports_file.exists() && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let ports: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(&ports_file)
+                .with_context(|| format!("reading {}", ports_file.display()))?,
+        )?;
         let rows = ports["services"].as_array().cloned().unwrap_or_default();
         for row in &rows {
-            if let (Some(pid), Some(name)) = (row["pid"].as_u64(), row["name"].as_str()) {
+            // One process per group of the layout (named by its group).
+            let name = row["process"].as_str().or(row["name"].as_str());
+            if let (Some(pid), Some(name)) = (row["pid"].as_u64(), name)
+                && !variant.processes.iter().any(|(_, p)| *p == pid as u32)
+            {
                 variant.processes.push((name.to_owned(), pid as u32));
             }
         }
+        variant.placement = crate::record::Placement::of_ports(&ports);
         if let Some(launcher) = ports["launcher_pid"].as_u64() {
             variant
                 .processes
                 .push(("launcher".to_owned(), launcher as u32));
         }
+        Ok(variant)
+    }
+
+    /// Starts the microservices placed by the layout `preset` (`up
+    /// --layout`), named `microservices@<preset>`, each process's runtime
+    /// sized by `budget` for that many processes.
+    pub async fn microservices_placed(
+        bin: &Path,
+        scratch: &Path,
+        preset: &crate::budget::Preset,
+        extra: &[String],
+        budget: &Budget,
+    ) -> anyhow::Result<Variant> {
+        let mut extra = extra.to_vec();
+        extra.extend(["--layout".to_owned(), preset.name.to_owned()]);
+        let workers = budget.placed_env(preset);
+        let env: Vec<(&str, &str)> = workers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let mut variant =
+            Self::microservices_with(bin, scratch, &extra, &env, None, budget).await?;
+        variant.name = format!("microservices@{}", preset.name);
         Ok(variant)
     }
 
@@ -306,6 +344,7 @@ impl Variant {
             compose: None,
             successors: Successors::default(),
             replicas: Vec::new(),
+            placement: None,
             launch: None,
         })
     }
@@ -340,6 +379,7 @@ impl Variant {
             compose: Some(project),
             successors: Successors::default(),
             replicas,
+            placement: None,
             launch: None,
         })
     }

@@ -7,50 +7,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use clap::{Args, ValueEnum};
+use clap::Args;
+
+pub use crate::layout::ServiceKind;
 use store::Storage;
 
 use crate::auth::{Minter, TokenKey, Verifier};
 use crate::clients::{ClientConfig, TransferPath};
 use crate::pki::Pki;
 use crate::resilience::{BreakerConfig, RetryConfig};
-
-/// The services of the system.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, ValueEnum)]
-pub enum ServiceKind {
-    /// Balances and transfer steps (gRPC).
-    Accounts,
-    /// The transfer saga and its journal (gRPC).
-    Transfers,
-    /// The read model and the audit (HTTP/JSON).
-    Ledger,
-    /// Rooms, posts, history, subscriptions (gRPC).
-    Chat,
-    /// API.md over HTTP and WebSocket (the shared edge).
-    Gateway,
-}
-
-impl ServiceKind {
-    /// Every service, in start order (dependencies first).
-    pub const ALL: [ServiceKind; 5] = [
-        ServiceKind::Accounts,
-        ServiceKind::Chat,
-        ServiceKind::Ledger,
-        ServiceKind::Transfers,
-        ServiceKind::Gateway,
-    ];
-
-    /// The name used on the command line and in metrics.
-    pub fn name(self) -> &'static str {
-        match self {
-            ServiceKind::Accounts => "accounts",
-            ServiceKind::Transfers => "transfers",
-            ServiceKind::Ledger => "ledger",
-            ServiceKind::Chat => "chat",
-            ServiceKind::Gateway => "gateway",
-        }
-    }
-}
 
 /// Every knob of a service process (also what the launcher passes on).
 #[derive(Args, Debug, Clone)]

@@ -51,8 +51,17 @@ pub(super) fn curve(
         workload: profile.workload()?,
     };
     let mut knees: Vec<Knee> = subjects.iter().map(|_| Knee::default()).collect();
+    let stepped: Vec<bool> = subjects
+        .iter()
+        .map(|s| profile.placements_curve || !s.placed())
+        .collect();
     for rate in &profile.curve_rates {
-        for (s, knee) in subjects.iter_mut().zip(&mut knees) {
+        for ((s, knee), _) in subjects
+            .iter_mut()
+            .zip(&mut knees)
+            .zip(&stepped)
+            .filter(|(_, stepped)| **stepped)
+        {
             session.bar.inc(1);
             if knee.saturated {
                 continue;

@@ -9,9 +9,6 @@ use std::fmt::Write as _;
 use crate::output::mib;
 use crate::record::{Raw, Scenario};
 
-/// The variants, simplest first (the order of the continuum).
-const ORDER: [&str; 3] = ["monolith", "microlith", "microservices"];
-
 /// How often `[min, max]` of `n` independent repeats holds the true
 /// median: `1 - 2^(1-n)` (a distribution-free interval from order
 /// statistics).
@@ -26,10 +23,9 @@ pub(super) fn coverage_of_range(n: usize) -> f64 {
 /// variant or without transfers at the fixed rate.
 pub(super) fn render(raw: &Raw, md: &mut String) {
     let rate = raw.profile.transfer_rate;
-    let names: Vec<&str> = ORDER
-        .into_iter()
-        .filter(|n| !raw.runs_of(n, Scenario::Transfer).is_empty())
-        .collect();
+    // Simplest first: the order of the continuum.
+    let steps = raw.continuum();
+    let names: Vec<&str> = steps.iter().map(|s| s.name.as_str()).collect();
     if names.len() < 2 {
         return;
     }

@@ -105,6 +105,7 @@ pub(super) fn fixture() -> Raw {
                     })
                     .collect(),
                 replication_lag: (*n == "microservices").then(|| crate::record::LagRecord { entries: 1200, mean_ms: 1.5, within: vec![(0.0001, 0.0), (0.001, 0.4), (0.01, 0.995), (0.1, 1.0)] }),
+                placement: None,
             })
             .collect(),
         faults: vec![crate::record::FaultRecord {
