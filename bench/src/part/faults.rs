@@ -97,7 +97,7 @@ pub fn plans(profile: &Profile) -> Vec<FaultPlan> {
         describe,
         action,
     };
-    vec![
+    let mut plans = vec![
         plan(
             "crash",
             "monolith",
@@ -192,7 +192,34 @@ pub fn plans(profile: &Profile) -> Vec<FaultPlan> {
             "SIGTERM of the accounts process: it drains, exits and is started again".into(),
             Action::Term("accounts"),
         ),
-    ]
+    ];
+    // The placements between one process and split: the standard fault
+    // each (in `--full`, which steps them up the curve too).
+    if profile.placements_curve {
+        for (variant, describe) in [
+            (
+                "microservices@one",
+                "SIGKILL of the one process (every service, the gateway too; the launcher restarts it)",
+            ),
+            (
+                "microservices@bank",
+                "SIGKILL of the accounts+transfers+ledger process (the launcher restarts it)",
+            ),
+            (
+                "microservices@edge+saga",
+                "SIGKILL of the accounts process (the launcher restarts it)",
+            ),
+        ] {
+            plans.push(plan(
+                "crash",
+                variant,
+                Scenario::Transfer,
+                describe.into(),
+                Action::Kill("accounts"),
+            ));
+        }
+    }
+    plans
 }
 
 /// The container faults, for `--deploy compose`.
@@ -434,6 +461,11 @@ pub fn run_all(
                             data.join("upgrade.sock").display().to_string(),
                         ]);
                         Variant::microlith(bin, &args, &budget).await
+                    } else if let Some(preset) = crate::budget::PRESETS
+                        .iter()
+                        .find(|p| plan.variant.strip_prefix("microservices@") == Some(p.name))
+                    {
+                        Variant::microservices_placed(bin, &data, preset, &durable, &budget).await
                     } else {
                         Variant::microservices(bin, &data, &durable, &budget).await
                     }

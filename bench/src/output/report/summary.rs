@@ -146,6 +146,9 @@ pub(super) fn render(raw: &Raw, md: &mut String) {
         let each: Vec<String> = raw
             .variants
             .iter()
+            // A variant without faults (a placement in the quick profile)
+            // is left out rather than listed as having no counterpart.
+            .filter(|v| raw.faults.iter().any(|f| f.variant == v.name))
             .map(|v| {
                 let name = v.name.as_str();
                 let missing = if name == b {
