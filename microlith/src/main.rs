@@ -180,20 +180,7 @@ fn main() -> anyhow::Result<()> {
             });
         }
         let exit_on_eof = cli.exit_on_stdin_eof;
-        let shutdown = async move {
-            let stdin_closed = async {
-                if exit_on_eof {
-                    edge::stdin_closed().await;
-                    tracing::info!("parent gone (stdin closed); shutting down");
-                } else {
-                    std::future::pending::<()>().await;
-                }
-            };
-            tokio::select! {
-                () = shutdown_signal() => {}
-                () = stdin_closed => {}
-            }
-        };
+        let shutdown = edge::stop_requested(exit_on_eof);
         // An upgrade drains gently: half a second of answers that close
         // their connections, then the stop.
         let drain = microlith::Drain {
@@ -224,9 +211,4 @@ fn main() -> anyhow::Result<()> {
     // Don't wait for a blocking read of stdin that may never end.
     runtime.shutdown_background();
     result
-}
-
-async fn shutdown_signal() {
-    edge::interrupted().await;
-    tracing::info!("shutting down");
 }

@@ -22,18 +22,7 @@ use contract::Api;
 use contract::faults::{Acked, Disconnects, HANG, Load};
 
 fn load(round: u32) -> Load {
-    Load {
-        accounts: 12,
-        opening: 10_000,
-        rooms: 2,
-        transfers: 120,
-        posts: 40,
-        transfer_concurrency: 16,
-        post_concurrency: 4,
-        retry_pause: Duration::from_millis(20),
-        round,
-        disconnects: Disconnects::Fail,
-    }
+    Load::mixed(round, Disconnects::Fail)
 }
 
 /// Runs rounds of load until `stop`, merging what clients were told.

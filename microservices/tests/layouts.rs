@@ -94,18 +94,7 @@ layout_tests!(
 );
 
 fn load(round: u32, disconnects: Disconnects) -> Load {
-    Load {
-        accounts: 12,
-        opening: 10_000,
-        rooms: 2,
-        transfers: 120,
-        posts: 40,
-        transfer_concurrency: 16,
-        post_concurrency: 4,
-        retry_pause: Duration::from_millis(20),
-        round,
-        disconnects,
-    }
+    Load::mixed(round, disconnects)
 }
 
 /// Load, SIGKILL of the process holding the accounts (restarted by the

@@ -92,21 +92,7 @@ fn main() -> anyhow::Result<()> {
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
             .map_err(|e| anyhow::format_err!("binding {}: {e}", config.listen))?;
-        let shutdown = async move {
-            let stdin_closed = async {
-                if exit_on_eof {
-                    edge::stdin_closed().await;
-                    tracing::info!("parent gone (stdin closed); shutting down");
-                } else {
-                    std::future::pending::<()>().await;
-                }
-            };
-            tokio::select! {
-                () = edge::interrupted() => tracing::info!("shutting down"),
-                () = stdin_closed => {}
-            }
-        };
-        monolith::run(config, listener, shutdown).await?;
+        monolith::run(config, listener, edge::stop_requested(exit_on_eof)).await?;
         anyhow::Ok(())
     });
     // Don't wait for a blocking read of stdin that may never end.

@@ -18,18 +18,7 @@ use contract::Api;
 use contract::faults::{Acked, Disconnects, Load};
 
 fn load(round: u32) -> Load {
-    Load {
-        accounts: 12,
-        opening: 10_000,
-        rooms: 2,
-        transfers: 120,
-        posts: 40,
-        transfer_concurrency: 16,
-        post_concurrency: 4,
-        retry_pause: Duration::from_millis(20),
-        round,
-        disconnects: Disconnects::Retry,
-    }
+    Load::mixed(round, Disconnects::Retry)
 }
 
 /// The binary on `port` over the store in `dir`, ready once it printed

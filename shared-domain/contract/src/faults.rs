@@ -41,6 +41,26 @@ pub struct Load {
     pub disconnects: Disconnects,
 }
 
+impl Load {
+    /// The fault tests' mixed load: 12 accounts, 2 rooms, 120 transfers
+    /// 16 at a time and 40 posts 4 at a time per round, repeats 20 ms
+    /// apart.
+    pub fn mixed(round: u32, disconnects: Disconnects) -> Self {
+        Self {
+            accounts: 12,
+            opening: 10_000,
+            rooms: 2,
+            transfers: 120,
+            posts: 40,
+            transfer_concurrency: 16,
+            post_concurrency: 4,
+            retry_pause: Duration::from_millis(20),
+            round,
+            disconnects,
+        }
+    }
+}
+
 /// What a client does when its connection is lost or refused before an
 /// answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -224,6 +224,23 @@ pub async fn interrupted() {
     }
 }
 
+/// Resolves on Ctrl-C or SIGTERM, or, when `on_stdin_eof`, once the
+/// parent closes standard input: when a one-process variant stops.
+pub async fn stop_requested(on_stdin_eof: bool) {
+    let stdin_closed = async {
+        if on_stdin_eof {
+            stdin_closed().await;
+            tracing::info!("parent gone (stdin closed); shutting down");
+        } else {
+            std::future::pending::<()>().await;
+        }
+    };
+    tokio::select! {
+        () = interrupted() => tracing::info!("shutting down"),
+        () = stdin_closed => {}
+    }
+}
+
 /// Serves `router` on `listener` until `shutdown` resolves, then drains
 /// in-flight requests. Connections have Nagle's algorithm off: WebSocket
 /// frames and streamed bodies are small writes that must not wait for the

@@ -18,6 +18,15 @@ fn x_of(step: &Step) -> f64 {
     }
 }
 
+/// A tick of the boundaries axis: whole counts only.
+fn boundary_label(x: &f64) -> String {
+    if x.fract() == 0.0 && *x >= 0.0 {
+        format!("{x:.0}")
+    } else {
+        String::new()
+    }
+}
+
 pub(super) fn continuum<DB: DrawingBackend>(
     area: DrawingArea<DB, plotters::coord::Shift>,
     title: &str,
@@ -45,13 +54,7 @@ where
         .configure_mesh()
         .x_desc("process boundaries on a transfer's path")
         .x_labels(max_boundaries as usize + 1)
-        .x_label_formatter(&|x: &f64| {
-            if x.fract() == 0.0 && *x >= 0.0 {
-                format!("{x:.0}")
-            } else {
-                String::new()
-            }
-        })
+        .x_label_formatter(&boundary_label)
         .y_label_formatter(&|v: &f64| format!("{v:.0}"))
         .label_style(("sans-serif", 12))
         .draw()?;
@@ -66,13 +69,7 @@ where
         .configure_mesh()
         .x_desc("process boundaries")
         .x_labels(max_boundaries as usize + 1)
-        .x_label_formatter(&|x: &f64| {
-            if x.fract() == 0.0 && *x >= 0.0 {
-                format!("{x:.0}")
-            } else {
-                String::new()
-            }
-        })
+        .x_label_formatter(&boundary_label)
         .y_label_formatter(&|v: &f64| format!("{v:.2}"))
         .label_style(("sans-serif", 12))
         .draw()?;
