@@ -83,8 +83,23 @@ fn compare_smoke_run_writes_a_full_result_set() -> anyhow::Result<()> {
     }
     let faults = raw["faults"].as_array().expect("faults");
     // crash, chat-crash, pause and upgrade for each variant,
-    // dependency-down for the microservices only.
-    anyhow::ensure!(faults.len() == 13, "every fault: {faults:?}");
+    // dependency-down for the microservices only, and (as in `--full`)
+    // the crash of each placement.
+    anyhow::ensure!(faults.len() == 16, "every fault: {faults:?}");
+    for preset in bench::budget::PRESETS {
+        let variant = format!("microservices@{}", preset.name);
+        anyhow::ensure!(
+            faults
+                .iter()
+                .any(|f| f["variant"] == variant.as_str() && f["kind"] == "crash"),
+            "no crash of {variant}"
+        );
+        anyhow::ensure!(
+            runs.iter()
+                .any(|r| r["variant"] == variant.as_str() && r["curve"] == true),
+            "{variant} was not stepped up the curve"
+        );
+    }
     // The microlith's upgrade hands the socket and the state over: the
     // successor serves (every acknowledged answer was checked above), and
     // at most one request fails: one that raced the old process closing a

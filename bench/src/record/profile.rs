@@ -176,6 +176,8 @@ impl Profile {
             cost_rate: 50.0,
             fanout_subscribers: 5,
             fanout_rate: 20.0,
+            // What `--full` adds for the placements, tried small.
+            placements_curve: true,
             ..Self::quick()
         }
     }
