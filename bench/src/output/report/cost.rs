@@ -102,61 +102,97 @@ pub(super) fn render(raw: &Raw, md: &mut String, cost: &Cost) {
         cost.line_counter.as_deref().unwrap_or("tokei"),
         raw.profile.cost_rate
     );
-    let _ = writeln!(md, "| extra work | microlith | microservices |");
-    let _ = writeln!(md, "|---|---|---|");
-    let _ = writeln!(
-        md,
-        "| communication fabric | {} lines (actor runtime and supervision {}, components as actors {}, wiring {}); CPU {} per transfer | {} lines (proto {}, codecs {}, servers {}, clients {}, resilience {}, tracing and metrics {}, tokens and CA {}, read model {}, launcher {}); CPU {} per transfer |",
-        lines("microlith", false),
-        area("actor runtime"),
-        area("components as actors"),
-        area("wiring"),
-        cpu_of("microlith"),
-        lines("microservices", false),
-        area("proto"),
-        area("codecs"),
-        area("gRPC servers"),
-        area("gRPC clients"),
-        area("resilience"),
-        area("tracing and metrics"),
-        area("service tokens"),
-        area("HTTP/JSON read model"),
-        area("processes, launcher"),
-        cpu_of("microservices"),
-    );
-    let _ = writeln!(
-        md,
-        "| internal API versioning | none: one compiled program | {} versioned proto package(s) ({}), {} lines; no compatibility check runs yet |",
-        cost.proto_packages.len(),
-        cost.proto_packages.join(", "),
-        area("proto"),
-    );
-    let _ = writeln!(
-        md,
-        "| contract tests / tests of the split | {} lines of variant tests (supervision, crashes) | {} lines of variant tests (per-service gRPC contracts, failures, security); the shared black-box suite ({} lines) runs against both |",
-        lines("microlith", true),
-        lines("microservices", true),
-        area("black-box contract suite"),
-    );
+    // (what, monolith, microlith, microservices); the monolith's column
+    // only in runs that had it.
+    let mut rows: Vec<(&str, String, String, String)> = Vec::new();
+    rows.push((
+        "communication fabric",
+        format!(
+            "{} lines (wiring only: the shared components called directly); CPU {} per transfer",
+            lines("monolith", false),
+            cpu_of("monolith"),
+        ),
+        format!(
+            "{} lines (actor runtime and supervision {}, components as actors {}, wiring {}); CPU {} per transfer",
+            lines("microlith", false),
+            area("actor runtime"),
+            area("components as actors"),
+            area("wiring"),
+            cpu_of("microlith"),
+        ),
+        format!(
+            "{} lines (proto {}, codecs {}, servers {}, clients {}, resilience {}, tracing and metrics {}, tokens and CA {}, read model {}, launcher {}); CPU {} per transfer",
+            lines("microservices", false),
+            area("proto"),
+            area("codecs"),
+            area("gRPC servers"),
+            area("gRPC clients"),
+            area("resilience"),
+            area("tracing and metrics"),
+            area("service tokens"),
+            area("HTTP/JSON read model"),
+            area("processes, launcher"),
+            cpu_of("microservices"),
+        ),
+    ));
+    rows.push((
+        "internal API versioning",
+        "none: one compiled program".to_owned(),
+        "none: one compiled program".to_owned(),
+        format!(
+            "{} versioned proto package(s) ({}), {} lines; no compatibility check runs yet",
+            cost.proto_packages.len(),
+            cost.proto_packages.join(", "),
+            area("proto"),
+        ),
+    ));
+    rows.push((
+        "contract tests / tests of the split",
+        format!(
+            "{} lines of variant tests (a panic, kill -9 under load)",
+            lines("monolith", true)
+        ),
+        format!(
+            "{} lines of variant tests (supervision, crashes)",
+            lines("microlith", true)
+        ),
+        format!(
+            "{} lines of variant tests (per-service gRPC contracts, failures, security); the shared black-box suite ({} lines) runs against both",
+            lines("microservices", true),
+            area("black-box contract suite"),
+        ),
+    ));
     let spans = feature("microservices", "spans logged").and_then(|f| f.spans_per_request);
-    let _ = writeln!(
-        md,
-        "| distributed tracing | none needed: one process | traceparent on every hop; {} span records per transfer when logged; logging them: {} |",
-        spans.map_or("–".to_owned(), |s| format!("{s:.1}")),
-        delta("spans logged"),
-    );
-    let _ = writeln!(
-        md,
-        "| private CA / mTLS | none | {} CA and certificate files generated per run; mTLS on: {} |",
-        cost.pki_files.map_or("–".to_owned(), |n| n.to_string()),
-        delta("mtls"),
-    );
-    let _ = writeln!(
-        md,
-        "| service-to-service auth | none | a signed token checked on every internal call; tokens on: {}; both: {} |",
-        delta("tokens"),
-        delta("mtls+tokens"),
-    );
+    rows.push((
+        "distributed tracing",
+        "none needed: one process".to_owned(),
+        "none needed: one process".to_owned(),
+        format!(
+            "traceparent on every hop; {} span records per transfer when logged; logging them: {}",
+            spans.map_or("–".to_owned(), |s| format!("{s:.1}")),
+            delta("spans logged"),
+        ),
+    ));
+    rows.push((
+        "private CA / mTLS",
+        "none".to_owned(),
+        "none".to_owned(),
+        format!(
+            "{} CA and certificate files generated per run; mTLS on: {}",
+            cost.pki_files.map_or("–".to_owned(), |n| n.to_string()),
+            delta("mtls"),
+        ),
+    ));
+    rows.push((
+        "service-to-service auth",
+        "none".to_owned(),
+        "none".to_owned(),
+        format!(
+            "a signed token checked on every internal call; tokens on: {}; both: {}",
+            delta("tokens"),
+            delta("mtls+tokens"),
+        ),
+    ));
     let deploy = |name: &str| {
         let files = cost
             .code
@@ -188,14 +224,23 @@ pub(super) fn render(raw: &Raw, md: &mut String, cost: &Cost) {
             .and_then(|v| v.start_to_ready_ms)
             .map_or("–".to_owned(), |ms| format!("{ms:.0} ms"))
     };
-    let _ = writeln!(
-        md,
-        "| containers / orchestration | {}; start to ready {} | {}; start to ready {} |",
-        deploy("microlith"),
-        ready("microlith"),
-        deploy("microservices"),
-        ready("microservices"),
-    );
+    rows.push((
+        "containers / orchestration",
+        format!(
+            "no image or manifests yet (local processes only); start to ready {}",
+            ready("monolith")
+        ),
+        format!(
+            "{}; start to ready {}",
+            deploy("microlith"),
+            ready("microlith")
+        ),
+        format!(
+            "{}; start to ready {}",
+            deploy("microservices"),
+            ready("microservices")
+        ),
+    ));
     let lag = raw.variants.iter().find_map(|v| v.replication_lag.as_ref()).map_or_else(
         || "its lag is exported as `ledger_replication_lag_seconds` (not sampled by this run)".to_owned(),
         |l| {
@@ -203,10 +248,14 @@ pub(super) fn render(raw: &Raw, md: &mut String, cost: &Cost) {
             format!("its lag over this run's load (`ledger_replication_lag_seconds`): mean {:.2} ms over {} entries, 99 % applied {p99}", l.mean_ms, l.entries)
         },
     );
-    let _ = writeln!(
-        md,
-        "| eventual consistency | none: the audit reads the accounts and the journal in the same process | one replicated read model (the ledger, fed asynchronously over HTTP/JSON); the audit reads it once it has caught up; {lag} |"
-    );
+    rows.push((
+        "eventual consistency",
+        "none: the audit reads the accounts and the journal in the same process".to_owned(),
+        "none: the audit reads the accounts and the journal in the same process".to_owned(),
+        format!(
+            "one replicated read model (the ledger, fed asynchronously over HTTP/JSON); the audit reads it once it has caught up; {lag}"
+        ),
+    ));
     let upgrade = |variant: &str, how: &str| {
         let run = ["upgrade", "rolling-restart"].iter().find_map(|k| {
             raw.faults
@@ -219,29 +268,54 @@ pub(super) fn render(raw: &Raw, md: &mut String, cost: &Cost) {
             format!("{how} ({}): {} of {} requests failed under {:.0}/s, worst latency after it {:.0} ms", f.kind, f.failed, f.failed + f.ok, f.rate, worst as f64 / 1e6)
         })
     };
-    let _ = writeln!(
-        md,
-        "| blue/green vs hot upgrade | {} | {} |",
+    rows.push((
+        "blue/green vs hot upgrade",
+        upgrade("monolith", "stopped, then started again"),
         upgrade(
             "microlith",
-            "a new process takes the socket and the state over"
+            "a new process takes the socket and the state over",
         ),
         upgrade("microservices", "one service restarted gracefully"),
-    );
-    let _ = writeln!(
-        md,
-        "| supervision / fault detection | {}; {} | {}; {} |",
-        fault("microlith", "crash"),
-        fault("microlith", "pause"),
-        fault("microservices", "crash"),
-        fault("microservices", "pause"),
-    );
-    let _ = writeln!(
-        md,
-        "| operations | {} | {} |",
+    ));
+    rows.push((
+        "supervision / fault detection",
+        format!(
+            "{}; {}",
+            fault("monolith", "crash"),
+            fault("monolith", "pause")
+        ),
+        format!(
+            "{}; {}",
+            fault("microlith", "crash"),
+            fault("microlith", "pause")
+        ),
+        format!(
+            "{}; {}",
+            fault("microservices", "crash"),
+            fault("microservices", "pause")
+        ),
+    ));
+    rows.push((
+        "operations",
+        ops("monolith"),
         ops("microlith"),
-        ops("microservices")
-    );
+        ops("microservices"),
+    ));
+    let monolith = variant("monolith").is_some();
+    if monolith {
+        let _ = writeln!(md, "| extra work | monolith | microlith | microservices |");
+        let _ = writeln!(md, "|---|---|---|---|");
+    } else {
+        let _ = writeln!(md, "| extra work | microlith | microservices |");
+        let _ = writeln!(md, "|---|---|---|");
+    }
+    for (what, mono, lith, services) in rows {
+        if monolith {
+            let _ = writeln!(md, "| {what} | {mono} | {lith} | {services} |");
+        } else {
+            let _ = writeln!(md, "| {what} | {lith} | {services} |");
+        }
+    }
 
     let _ = writeln!(md, "\n### Code by purpose\n");
     let _ = writeln!(
@@ -258,8 +332,22 @@ pub(super) fn render(raw: &Raw, md: &mut String, cost: &Cost) {
     }
     let _ = writeln!(
         md,
-        "\nWritten once and used by both: {} lines. Only for the microlith: {} (+ {} of tests). Only for the microservices: {} (+ {} of tests).",
+        "\nWritten once and used by {}: {} lines.{} Only for the microlith: {} (+ {} of tests). Only for the microservices: {} (+ {} of tests).",
+        if variant("monolith").is_some() {
+            "every variant"
+        } else {
+            "both"
+        },
         lines("both", false),
+        if variant("monolith").is_some() {
+            format!(
+                " Only for the monolith: {} (+ {} of tests).",
+                lines("monolith", false),
+                lines("monolith", true)
+            )
+        } else {
+            String::new()
+        },
         lines("microlith", false),
         lines("microlith", true),
         lines("microservices", false),
