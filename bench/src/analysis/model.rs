@@ -25,6 +25,10 @@ pub struct Model {
     pub hop_us: f64,
     /// CPU one boundary adds per transfer, µs (both sides of the call).
     pub hop_cpu_us: Option<f64>,
+    /// One hop as the split system's sampled requests timed it themselves
+    /// (`Server-Timing`, caller to callee, median over the run's hops),
+    /// µs: a measurement independent of the ends' p50.
+    pub timed_hop_us: Option<f64>,
     /// Resident memory one more process adds while idle, bytes.
     pub process_rss: Option<f64>,
     /// What mTLS with service tokens adds per boundary, from the cost
@@ -43,6 +47,8 @@ pub struct Check {
     pub boundaries: usize,
     /// p50 predicted and measured, µs.
     pub p50: (f64, f64),
+    /// p50 predicted from the timed hop instead of the ends, µs.
+    pub p50_timed: Option<f64>,
     /// CPU per transfer predicted and measured, µs.
     pub cpu: Option<(f64, f64)>,
     /// Whether it is an end the model was fitted on (exact by
@@ -125,11 +131,19 @@ impl Model {
                 },
             ))
         });
+        let timed_hop_us = crate::analysis::median(
+            raw.runs_of(&split.name, crate::record::Scenario::Transfer)
+                .iter()
+                .filter_map(|r| r.breakdown.as_ref().map(|b| b.hop_us))
+                .filter(|us| *us > 0.0)
+                .collect(),
+        );
         Some(Self {
             one,
             split,
             hop_us,
             hop_cpu_us,
+            timed_hop_us,
             process_rss,
             secured,
             rate: raw.profile.transfer_rate,
@@ -146,6 +160,7 @@ impl Model {
                 Check {
                     fitted: s.name == self.one.name || s.name == self.split.name,
                     p50: (self.one.p50.0 + n * self.hop_us, s.p50.0),
+                    p50_timed: self.timed_hop_us.map(|hop| self.one.p50.0 + n * hop),
                     cpu: match (self.one.cpu_us, self.hop_cpu_us, s.cpu_us) {
                         (Some(base), Some(hop), Some(measured)) => Some((base + n * hop, measured)),
                         _ => None,
@@ -209,6 +224,7 @@ mod tests {
             split: step("microservices", 2, 900.0, 1000.0),
             hop_us: 300.0,
             hop_cpu_us: Some(400.0),
+            timed_hop_us: Some(280.0),
             process_rss: Some(10.0 * 1048576.0),
             secured: Some((50.0, Some(30.0))),
             rate: 250.0,

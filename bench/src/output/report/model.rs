@@ -40,9 +40,9 @@ pub(super) fn render(raw: &Raw, md: &mut String) {
     );
     let _ = writeln!(
         md,
-        "| placement | boundaries | p50 predicted µs | p50 measured µs | error | CPU predicted µs | CPU measured µs | error |"
+        "| placement | boundaries | p50 predicted µs | p50 measured µs | error | CPU predicted µs | CPU measured µs | error | p50 from the timed hop µs | error |"
     );
-    let _ = writeln!(md, "|---|---|---|---|---|---|---|---|");
+    let _ = writeln!(md, "|---|---|---|---|---|---|---|---|---|---|");
     let mut misses = Vec::new();
     for check in model.checks(raw) {
         let e50 = error(check.p50.0, check.p50.1);
@@ -57,9 +57,16 @@ pub(super) fn render(raw: &Raw, md: &mut String) {
         if !check.fitted && (e50.abs() > GOAL || ecpu.is_some_and(|e| e.abs() > GOAL)) {
             misses.push(check.name.clone());
         }
+        let timed = check.p50_timed.map_or("– | –".to_owned(), |p| {
+            if check.name == model.one.name {
+                format!("{p:.0} | base")
+            } else {
+                format!("{p:.0} | {:+.0} %", error(p, check.p50.1) * 100.0)
+            }
+        });
         let _ = writeln!(
             md,
-            "| {} | {} | {:.0} | {:.0} | {} | {} | {} | {} |",
+            "| {} | {} | {:.0} | {:.0} | {} | {} | {} | {} | {timed} |",
             check.name,
             check.boundaries,
             check.p50.0,
@@ -89,6 +96,14 @@ pub(super) fn render(raw: &Raw, md: &mut String) {
             )
         }
     );
+    if let Some(hop) = model.timed_hop_us {
+        let _ = writeln!(
+            md,
+            "\nThe last two columns predict from another measurement of the same run: one hop as the split system's \
+             sampled requests timed it themselves (`Server-Timing`, caller to callee: {hop:.0} µs, median over the \
+             run's hops), which the ends do not enter, so every placement, split included, is a prediction there."
+        );
+    }
     if let Some((us, cpu)) = model.secured {
         let _ = writeln!(
             md,
