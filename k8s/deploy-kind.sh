@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Deploys both variants to a local kind cluster: builds the images, creates
+# Deploys every variant to a local kind cluster: builds the images, creates
 # the cluster (k8s/kind-config.yaml) if it is not there, loads the images
 # into it, applies the kind overlay and waits for every rollout. Needs
 # docker, kind, kubectl and cargo on a machine that can run kind (the
@@ -47,9 +47,10 @@ for deployment in $(kubectl --context "$context" -n mvm get deployments -o name)
 done
 
 cat <<DONE
-==> deployed. Both edges are on the host's loopback:
+==> deployed. The edges are on the host's loopback:
+    monolith       http://127.0.0.1:8082
     microlith      http://127.0.0.1:8080
     microservices  http://127.0.0.1:8081
 Measure them with:
-    cargo run --release --bin bench -- compare --target microlith=http://127.0.0.1:8080 --target microservices=http://127.0.0.1:8081
+    cargo run --release --bin bench -- compare --target monolith=http://127.0.0.1:8082 --target microlith=http://127.0.0.1:8080 --target microservices=http://127.0.0.1:8081
 DONE

@@ -96,7 +96,7 @@ pub fn run(settings: Settings) -> anyhow::Result<()> {
         });
         let mut systems = Vec::new();
         // One at a time, so each cold start has the machine to itself.
-        for name in ["microlith", "microservices"] {
+        for name in ["monolith", "microlith", "microservices"] {
             eprintln!("starting {name} under compose...");
             systems.push(runtimes.control.block_on(Variant::compose(
                 &workspace(),

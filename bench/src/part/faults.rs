@@ -19,13 +19,13 @@
 //! Under `--deploy compose` the faults are the containers' instead
 //! ([`container_plans`]), each against a fresh compose project:
 //!
-//! | kind | load | microlith | microservices |
+//! | kind | load | monolith, microlith | microservices |
 //! |---|---|---|---|
 //! | `container-crash` | transfers | SIGKILL of the container's process (the engine restarts it) | the same, of the accounts container |
 //! | `container-pause` | transfers | `docker pause` (frozen: alive, silent) for a while | the same, of accounts |
 //! | `partition` | transfers | the container cut from its networks for a while | accounts cut from the backend network |
 //! | `rolling-restart` | transfers | `docker restart` (SIGTERM, drain, start) | the same, of accounts |
-//! | `upgrade` | transfers | SIGHUP to the container's init: a successor in the same container takes the socket and the state over | – (its rolling restart above) |
+//! | `upgrade` | transfers | the microlith only: SIGHUP to the container's init, a successor in the same container takes the socket and the state over | – (its rolling restart above) |
 //!
 //! `docker kill` is not the crash: the engine counts it as a manual stop
 //! and its restart policy does not bring the container back; a process
@@ -233,12 +233,16 @@ pub fn container_plans(profile: &Profile) -> Vec<FaultPlan> {
         action,
     };
     vec![
+        plan("container-crash", "monolith", "SIGKILL of the monolith container's process (the engine restarts it)".into(), Action::ContainerKill("monolith")),
         plan("container-crash", "microlith", "SIGKILL of the microlith container's process (the engine restarts it)".into(), Action::ContainerKill("microlith")),
         plan("container-crash", "microservices", "SIGKILL of the accounts container's process (the engine restarts it)".into(), Action::ContainerKill("accounts")),
+        plan("container-pause", "monolith", format!("docker pause of the monolith container for {pause} s"), Action::ContainerPause("monolith")),
         plan("container-pause", "microlith", format!("docker pause of the microlith container for {pause} s"), Action::ContainerPause("microlith")),
         plan("container-pause", "microservices", format!("docker pause of the accounts container for {pause} s"), Action::ContainerPause("accounts")),
+        plan("partition", "monolith", format!("the monolith container disconnected from its network for {pause} s"), Action::Partition("monolith")),
         plan("partition", "microlith", format!("the microlith container disconnected from its network for {pause} s"), Action::Partition("microlith")),
         plan("partition", "microservices", format!("the accounts container disconnected from the backend network for {pause} s"), Action::Partition("accounts")),
+        plan("rolling-restart", "monolith", "docker restart of the monolith container (graceful stop, then start)".into(), Action::Restart("monolith")),
         plan("rolling-restart", "microlith", "docker restart of the microlith container (graceful stop, then start)".into(), Action::Restart("microlith")),
         plan("rolling-restart", "microservices", "docker restart of the accounts container (graceful stop, then start)".into(), Action::Restart("accounts")),
         plan(

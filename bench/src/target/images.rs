@@ -40,7 +40,14 @@ pub struct Image {
 }
 
 /// Every image the build produces.
-pub const IMAGES: [Image; 6] = [
+pub const IMAGES: [Image; 7] = [
+    Image {
+        name: "monolith",
+        binary: "monolith",
+        args: &[],
+        port: 8080,
+        health: "/readyz",
+    },
     // Process 1 is the microlith's own init (`--init`): it runs the
     // microlith as its child and upgrades it in place on SIGHUP.
     Image {
@@ -91,10 +98,10 @@ impl Image {
     /// The environment baked in: where it listens, durable storage under
     /// /data (a volume), as both binaries name them.
     pub fn env(&self) -> Vec<(String, String)> {
-        let (listen, prefix) = if self.binary == "microlith" {
-            ("MICROLITH_LISTEN", "MICROLITH")
-        } else {
-            ("MICROSERVICES_SERVICE_LISTEN", "MICROSERVICES")
+        let (listen, prefix) = match self.binary {
+            "monolith" => ("MONOLITH_LISTEN", "MONOLITH"),
+            "microlith" => ("MICROLITH_LISTEN", "MICROLITH"),
+            _ => ("MICROSERVICES_SERVICE_LISTEN", "MICROSERVICES"),
         };
         vec![
             (listen.to_owned(), format!("0.0.0.0:{}", self.port)),
@@ -112,7 +119,7 @@ impl Image {
     pub fn probe(&self) -> Vec<String> {
         let url = format!("http://127.0.0.1:{}{}", self.port, self.health);
         let mut cmd = vec![format!("/{}", self.binary)];
-        if self.binary == "microlith" {
+        if self.binary == "microlith" || self.binary == "monolith" {
             cmd.extend(["--probe".to_owned(), url]);
         } else {
             cmd.extend(["probe".to_owned(), url]);
@@ -157,12 +164,23 @@ impl Image {
     }
 }
 
+/// The variant an image belongs to: the one-process variants have an
+/// image of their own name, every other image is a microservice.
+pub fn variant_of(image: &str) -> &'static str {
+    match image {
+        "monolith" => "monolith",
+        "microlith" => "microlith",
+        _ => "microservices",
+    }
+}
+
 /// The deployment files of each variant (compose file, Kubernetes
 /// manifests), with their lines that are neither blank nor comments. The
 /// NetworkPolicies count for the microservices: all but one of them
 /// (the edges' ingress, shared with the microlith) are its calls.
 pub fn deployment_files(workspace: &Path) -> Vec<(String, String, u64)> {
-    const FILES: [(&str, &str); 6] = [
+    const FILES: [(&str, &str); 7] = [
+        ("monolith", "monolith/compose.yml"),
         ("microlith", "microlith/compose.yml"),
         ("microlith", "k8s/base/microlith.yaml"),
         ("microservices", "microservices/compose.yml"),
@@ -257,6 +275,8 @@ pub fn build_all(workspace: &Path, mut progress: impl FnMut(&str)) -> anyhow::Re
             "--release",
             "--target",
             TARGET,
+            "--bin",
+            "monolith",
             "--bin",
             "microlith",
             "--bin",
@@ -361,6 +381,7 @@ mod tests {
         assert_eq!(
             names,
             [
+                "monolith",
                 "microlith",
                 "accounts",
                 "transfers",
@@ -369,9 +390,9 @@ mod tests {
                 "gateway"
             ]
         );
-        assert_eq!(IMAGES[1].args, ["serve", "accounts"]);
-        assert_eq!(IMAGES[5].args, ["serve", "gateway"]);
-        assert_eq!(IMAGES[5].reference(), "mvm/gateway:local");
+        assert_eq!(IMAGES[2].args, ["serve", "accounts"]);
+        assert_eq!(IMAGES[6].args, ["serve", "gateway"]);
+        assert_eq!(IMAGES[6].reference(), "mvm/gateway:local");
     }
 
     #[test]
@@ -380,7 +401,7 @@ mod tests {
             .parent()
             .expect("workspace");
         let mut used = Vec::new();
-        for variant in ["microlith", "microservices"] {
+        for variant in ["monolith", "microlith", "microservices"] {
             let text = std::fs::read_to_string(workspace.join(variant).join("compose.yml"))
                 .expect("compose file");
             for r in image_refs(&text) {
@@ -393,8 +414,8 @@ mod tests {
                         )
                     });
                 assert_eq!(
-                    image.name == "microlith",
-                    variant == "microlith",
+                    variant_of(image.name),
+                    variant,
                     "{r} in {variant}/compose.yml"
                 );
                 used.push(r);
@@ -405,7 +426,7 @@ mod tests {
         built.sort();
         assert_eq!(used, built, "every image is deployed once");
         let files = deployment_files(workspace);
-        assert_eq!(files.len(), 6, "every deployment file is there: {files:?}");
+        assert_eq!(files.len(), 7, "every deployment file is there: {files:?}");
         assert!(files.iter().all(|f| f.2 > 5), "{files:?}");
         for variant in ["microlith", "microservices"] {
             assert!(

@@ -21,11 +21,7 @@ pub(super) fn render(raw: &Raw, md: &mut String) {
     let mb = |b: u64| format!("{:.1} MB", b as f64 / 1e6);
     let mut totals: Vec<(&str, u64, u64)> = Vec::new();
     for i in &c.images.images {
-        let variant = if i.name == "microlith" {
-            "microlith"
-        } else {
-            "microservices"
-        };
+        let variant = crate::target::images::variant_of(&i.name);
         let _ = writeln!(
             md,
             "| `{}` | {variant} | {} | {} | {:.1} s |",

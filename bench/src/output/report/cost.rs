@@ -208,7 +208,7 @@ pub(super) fn render(raw: &Raw, md: &mut String, cost: &Cost) {
                     .images
                     .images
                     .iter()
-                    .filter(|i| (i.name == "microlith") == (name == "microlith"))
+                    .filter(|i| crate::target::images::variant_of(&i.name) == name)
                     .collect();
                 format!(
                     "{} image(s), {:.1} MB",
@@ -227,7 +227,8 @@ pub(super) fn render(raw: &Raw, md: &mut String, cost: &Cost) {
     rows.push((
         "containers / orchestration",
         format!(
-            "no image or manifests yet (local processes only); start to ready {}",
+            "{}; start to ready {}",
+            deploy("monolith"),
             ready("monolith")
         ),
         format!(

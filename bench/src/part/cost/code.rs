@@ -37,6 +37,11 @@ const AREAS: &[(&str, &str, &[&str])] = &[
         "wiring, fault injection, configuration, main",
         &["monolith/src"],
     ),
+    (
+        "monolith",
+        "deployment: compose file",
+        &["monolith/compose.yml"],
+    ),
     ("monolith", "tests of this variant", &["monolith/tests"]),
     (
         "microlith",
