@@ -423,12 +423,19 @@ pub fn render(raw: &Raw) -> String {
          - Raw data: `raw.json` (every run, with its HdrHistogram), `runs.csv`, `env.json`, and `hdr/*.hlog` \
          (HdrHistogram interval logs, one per variant and scenario). `bench render <dir>` \
          re-renders this report from `raw.json`.\n",
-        if raw.env.deploy == "compose" {
-            "Both variants ran in containers under Docker Compose (`microlith/compose.yml`, `microservices/compose.yml`), \
+        match (raw.env.deploy.as_str(), raw.variants.len() > 2) {
+            ("compose", false) =>
+                "Both variants ran in containers under Docker Compose (`microlith/compose.yml`, `microservices/compose.yml`), \
              with durable storage on Docker volumes and the same limits per container; the load came from the host over the \
-             published loopback port."
-        } else {
-            "Storage is in memory for both variants: this measures the fabric, not the disk."
+             published loopback port.",
+            ("compose", true) =>
+                "Every variant ran in containers under Docker Compose (`monolith/compose.yml`, `microlith/compose.yml`, \
+             `microservices/compose.yml`), with durable storage on Docker volumes and the same limits per container; the load came \
+             from the host over the published loopback port.",
+            (_, false) =>
+                "Storage is in memory for both variants: this measures the fabric, not the disk.",
+            (_, true) =>
+                "Storage is in memory for every variant: this measures the fabric, not the disk.",
         }
     );
     md

@@ -73,7 +73,8 @@ pub(super) fn render(raw: &Raw, md: &mut String) {
         let crash = raw
             .faults
             .iter()
-            .find(|f| f.variant == *name && f.kind == "crash")
+            // Under compose the container's crash stands in for it.
+            .find(|f| f.variant == *name && (f.kind == "crash" || f.kind == "container-crash"))
             .map_or("–".to_owned(), |f| {
                 format!("{}, {:.1}", f.failed, f.impact_s)
             });
