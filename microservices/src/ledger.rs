@@ -13,7 +13,7 @@
 //!   The gateway reaches it with [`HttpLedger`].
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use axum::extract::{DefaultBodyLimit, State};
@@ -147,13 +147,6 @@ pub struct Ledger {
     transfers: Arc<dyn Pending>,
 }
 
-/// Microseconds since the Unix epoch.
-pub fn now_us() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_micros() as u64)
-}
-
 impl Ledger {
     /// A ledger with an empty read model, auditing through these (gRPC
     /// clients, or components in the same process).
@@ -180,7 +173,7 @@ impl Ledger {
     /// Adds committed transfers new to the read model (id, amount, when
     /// committed); how many were new.
     fn apply(&self, entries: impl IntoIterator<Item = (TransferId, i64, Option<u64>)>) -> u64 {
-        let now = now_us();
+        let now = edge::now_us();
         let mut applied = 0;
         {
             let mut model = self.model.lock();
@@ -209,7 +202,7 @@ impl Ledger {
         self.apply([(
             request.transfer_id.clone(),
             request.amount.minor_units(),
-            Some(now_us()),
+            Some(edge::now_us()),
         )]);
     }
 

@@ -17,7 +17,7 @@
 //!   dropped, which keeps those records (memory, never money).
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use tonic::{Request, Status};
 
@@ -33,13 +33,6 @@ fn micros(d: Duration) -> u64 {
     u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
 }
 
-/// Microseconds since the Unix epoch, now.
-pub fn now_unix_us() -> u64 {
-    SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, micros)
-}
-
 /// The absolute deadline a request carries, if any.
 pub fn deadline_of<T>(request: &Request<T>) -> Option<u64> {
     request
@@ -51,7 +44,7 @@ pub fn deadline_of<T>(request: &Request<T>) -> Option<u64> {
 
 /// Sets a request's absolute deadline: now plus `budget`.
 pub fn set_deadline<T>(request: &mut Request<T>, budget: Duration) {
-    if let Ok(value) = now_unix_us()
+    if let Ok(value) = edge::now_us()
         .saturating_add(micros(budget))
         .to_string()
         .parse()
@@ -102,7 +95,7 @@ impl Settlement {
     ) -> Result<BankResult<T>, Status> {
         let mut fence = self.fence.lock().await;
         fence
-            .admit(transfer_id, deadline_us, now_unix_us())
+            .admit(transfer_id, deadline_us, edge::now_us())
             .map_err(|stale| refused(transfer_id, stale))?;
         Ok(apply.await)
     }
@@ -110,7 +103,7 @@ impl Settlement {
     /// Drops the step records of settled transfers, leaving tombstones.
     pub async fn settle(&self, transfer_ids: &[TransferId]) -> BankResult<()> {
         let mut fence = self.fence.lock().await;
-        let now = now_unix_us();
+        let now = edge::now_us();
         // Persisted first: a crash after it keeps both the dropped records'
         // absence and the tombstones; a failure keeps the records.
         let settled = (self.settle)(transfer_ids, fence.expiry(now));

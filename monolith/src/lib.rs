@@ -92,13 +92,6 @@ impl edge::Probe for Probe {
     }
 }
 
-/// Microseconds since the Unix epoch (a chat message's timestamp).
-fn now_us() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
-}
-
 impl Monolith {
     /// Loads every component's state from `storage` and wires them.
     pub fn start(config: &Config, storage: &Storage) -> Result<Self, RunError> {
@@ -127,7 +120,7 @@ impl Monolith {
             chat,
             keep(storage, chat_store, &unfit),
             config.subscriber_buffer,
-            Arc::new(now_us),
+            Arc::new(edge::now_us),
         ));
         // The same pause as the microlith's in-process saga.
         let pause: Arc<dyn Pause> = Arc::new(edge::backoff::Backoff::new(

@@ -57,14 +57,6 @@ pub struct RoomActor {
     replies: Outbox,
 }
 
-/// Microseconds since the Unix epoch.
-pub fn now_us() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_micros() as u64)
-        .unwrap_or(0)
-}
-
 impl Actor for RoomActor {
     type Msg = RoomMsg;
     type Args = Arc<RoomArgs>;
@@ -93,7 +85,7 @@ impl Actor for RoomActor {
                         request.author,
                         request.text,
                         request.client_msg_id,
-                        now_us(),
+                        edge::now_us(),
                     )
                     .map(|(outcome, new)| {
                         self.accepted.extend(new);

@@ -12,7 +12,7 @@ use shared_domain::bank::{TransferRecord, TransferStatus};
 
 use crate::auth::Minter;
 
-use super::{Applied, Entries, Entry, authorized, now_us};
+use super::{Applied, Entries, Entry, authorized};
 
 /// The transfers service's side of the read model: committed transfers go
 /// into a bounded queue that a shipper task posts to the ledger in
@@ -61,7 +61,11 @@ impl Feed {
         if record.status != TransferStatus::Committed {
             return;
         }
-        if self.tx.try_send(Entry::of(record, Some(now_us()))).is_err() {
+        if self
+            .tx
+            .try_send(Entry::of(record, Some(edge::now_us())))
+            .is_err()
+        {
             metrics::counter!("ledger_feed_overflow_total").increment(1);
             self.resync.store(true, Ordering::Release);
         }

@@ -18,7 +18,7 @@ use store::{AccountStore, ChatStore, JournalStore};
 
 use crate::clients::{Downstream, GrpcAccounts, GrpcRooms, GrpcTransfers};
 use crate::layout::Group;
-use crate::ledger::{Feed, HttpLedger, JournalPending, Ledger, Pending, now_us};
+use crate::ledger::{Feed, HttpLedger, JournalPending, Ledger, Pending};
 use crate::resilience::Breaker;
 use crate::servers::{AccountsServer, ChatServer, TransfersServer};
 use crate::settlement::Settlement;
@@ -171,7 +171,7 @@ impl InProcess {
         let durable = storage.is_durable();
         let store = AccountStore::new(storage.namespace("accounts"));
         let book = store.load()?;
-        let tombstones = store.tombstones(crate::settlement::now_unix_us())?;
+        let tombstones = store.tombstones(edge::now_us())?;
         let store = durable.then(|| Fatal::new(store, &self.unfit));
         let accounts = Arc::new(LocalAccounts::restored(book, store));
         // Settled transfers' step records are dropped behind the fence,
@@ -208,7 +208,7 @@ impl InProcess {
             state,
             durable.then(|| Fatal::new(store, &self.unfit)),
             args.subscriber_buffer,
-            Arc::new(now_us),
+            Arc::new(edge::now_us),
         ));
         self.rooms = Some(rooms.clone());
         let service = pb::chat::chat_server::ChatServer::new(ChatServer(rooms))

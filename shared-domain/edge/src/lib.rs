@@ -196,6 +196,15 @@ pub async fn close_after_oversized(
     response
 }
 
+/// Microseconds since the Unix epoch, now (saturating; 0 before 1970):
+/// the one wall clock the variants stamp chat messages, ledger entries and
+/// deadlines with (the rules take `now` as an argument and read no clock).
+pub fn now_us() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
+}
+
 /// Resolves when standard input reaches its end: the parent holding the
 /// other end (a launcher, a test, the harness) has exited or closed it to
 /// ask for a shutdown, so a child never outlives its parent.
