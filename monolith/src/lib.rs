@@ -173,16 +173,7 @@ pub async fn run(
     let storage = Storage::open(&config.storage, "monolith")?;
     edge::ops::prometheus();
     let system = Monolith::start(&config, &storage)?;
-    // Transfers left pending by a crash complete now; until the
-    // components answer, the saga's pause retries.
-    let resume = system.transfers.clone();
-    tokio::spawn(async move {
-        match resume.resume_pending().await {
-            Ok(n) if n > 0 => tracing::info!(resolved = n, "resumed pending transfers"),
-            Ok(_) => {}
-            Err(e) => tracing::warn!(error = %e, "resuming pending transfers stopped"),
-        }
-    });
+    system.transfers.resume_in_background();
     let mut services = system.services();
     let wires = Tripwires::default();
     if config.fault_injection {

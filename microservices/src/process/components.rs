@@ -282,16 +282,7 @@ impl InProcess {
             accounts,
             pause,
         ));
-        // Transfers left pending by a crash complete once the accounts
-        // answer; until then the saga's pause retries.
-        let resume = transfers.clone();
-        tokio::spawn(async move {
-            match resume.resume_pending().await {
-                Ok(n) if n > 0 => tracing::info!(resolved = n, "resumed pending transfers"),
-                Ok(_) => {}
-                Err(e) => tracing::warn!(error = %e, "resuming pending transfers stopped"),
-            }
-        });
+        transfers.resume_in_background();
         self.transfers = Some(transfers.clone());
         let journal: Arc<dyn TransferJournal> = journal;
         let service = pb::bank::transfers_server::TransfersServer::new(TransfersServer {

@@ -54,6 +54,19 @@ where
     pub async fn resume_pending(&self) -> BankResult<usize> {
         saga::resume_pending(&*self.journal, &*self.accounts, &*self.pause).await
     }
+
+    /// Completes the transfers a crash left pending, in a task of its own:
+    /// until their accounts answer, the saga's pause retries.
+    pub fn resume_in_background(self: &Arc<Self>) {
+        let resume = self.clone();
+        tokio::spawn(async move {
+            match resume.resume_pending().await {
+                Ok(n) if n > 0 => tracing::info!(resolved = n, "resumed pending transfers"),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "resuming pending transfers stopped"),
+            }
+        });
+    }
 }
 
 #[async_trait]
