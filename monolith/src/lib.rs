@@ -175,12 +175,15 @@ pub async fn run(
     let system = Monolith::start(&config, &storage)?;
     system.transfers.resume_in_background();
     let mut services = system.services();
-    let wires = Tripwires::default();
-    if config.fault_injection {
+    // Fault injection costs the request path nothing unless it is on.
+    let wires = config.fault_injection.then(Tripwires::default);
+    if let Some(wires) = &wires {
         services.admin = Some(Arc::new(wires.clone()));
     }
-    let router = edge::router(services, config.edge.clone())
-        .layer(axum::middleware::from_fn_with_state(wires, trip));
+    let mut router = edge::router(services, config.edge.clone());
+    if let Some(wires) = wires {
+        router = router.layer(axum::middleware::from_fn_with_state(wires, trip));
+    }
     let unfit = system.unfit.clone();
     let shutdown = async move {
         tokio::select! {

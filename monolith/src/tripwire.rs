@@ -31,7 +31,10 @@ impl Tripwires {
             .iter()
             .zip(self.0.iter())
             .find(|((_, prefix), _)| path.starts_with(prefix))
-            .filter(|(_, armed)| armed.swap(false, Ordering::AcqRel))
+            // A plain read first: only an armed wire is written to.
+            .filter(|(_, armed)| {
+                armed.load(Ordering::Acquire) && armed.swap(false, Ordering::AcqRel)
+            })
             .map(|((name, _), _)| *name)
     }
 }
