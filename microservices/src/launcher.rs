@@ -160,16 +160,9 @@ struct Slot {
 impl Slot {
     /// The table's rows of this process's services.
     fn rows(&self) -> impl Iterator<Item = usize> + '_ {
-        self.addrs.iter().map(|(kind, _)| row_of(*kind))
+        // A service's row in the table: its place in start order.
+        self.addrs.iter().map(|(kind, _)| kind.start_rank())
     }
-}
-
-/// A service's row in the table: its place in start order.
-fn row_of(kind: ServiceKind) -> usize {
-    ServiceKind::ALL
-        .iter()
-        .position(|k| *k == kind)
-        .unwrap_or(usize::MAX)
 }
 
 /// Runs one process for the launcher's lifetime, restarting it when it
@@ -332,7 +325,7 @@ pub async fn up(
                     )
                     .await?;
                     table.lock().insert(
-                        row_of(*kind),
+                        kind.start_rank(),
                         ServiceRow {
                             name: kind.name(),
                             addr: *addr,

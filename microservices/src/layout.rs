@@ -39,6 +39,14 @@ impl ServiceKind {
         ServiceKind::Gateway,
     ];
 
+    /// Its place in [`ServiceKind::ALL`]: dependencies first.
+    pub fn start_rank(self) -> usize {
+        ServiceKind::ALL
+            .iter()
+            .position(|k| *k == self)
+            .unwrap_or(usize::MAX)
+    }
+
     /// The name used on the command line and in metrics.
     pub fn name(self) -> &'static str {
         match self {
@@ -101,14 +109,6 @@ pub enum LayoutError {
     Empty,
 }
 
-/// Where a kind starts: dependencies first.
-fn start_rank(kind: ServiceKind) -> usize {
-    ServiceKind::ALL
-        .iter()
-        .position(|k| *k == kind)
-        .unwrap_or(usize::MAX)
-}
-
 impl Group {
     /// One component alone.
     pub fn one(kind: ServiceKind) -> Self {
@@ -153,7 +153,7 @@ impl FromStr for Group {
         if kinds.is_empty() {
             return Err(LayoutError::Empty);
         }
-        kinds.sort_by_key(|k| start_rank(*k));
+        kinds.sort_by_key(|k| k.start_rank());
         Ok(Self(kinds))
     }
 }
@@ -222,7 +222,7 @@ impl FromStr for Layout {
                 _ => return Err(LayoutError::Twice(kind.name())),
             }
         }
-        groups.sort_by_key(|g| g.kinds().iter().map(|k| start_rank(*k)).max());
+        groups.sort_by_key(|g| g.kinds().iter().map(|k| k.start_rank()).max());
         Ok(Self(groups))
     }
 }
