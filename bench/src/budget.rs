@@ -20,31 +20,47 @@ use crate::record::{ProcessRuntime, Sizing};
 pub const SERVICE_PROCESSES: usize = 5;
 
 /// A placement of the microservices the harness measures besides the
-/// split one: a preset of `microservices up --layout` and how many
-/// processes it starts (a test checks both against the launcher's).
+/// split one: a preset of `microservices up --layout`, the name the run
+/// gives it, how many processes it starts and which process holds the
+/// accounts (a test checks them against the launcher's).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Preset {
     /// The preset's name.
     pub name: &'static str,
+    /// The variant's name in a run: `microservices@<name>`.
+    pub variant: &'static str,
     /// Its service processes.
     pub processes: usize,
+    /// The process that holds the accounts (what its crash kills).
+    pub accounts_process: &'static str,
 }
 
 /// The placements between one process and split, fewest processes first.
 pub const PRESETS: [Preset; 3] = [
     Preset {
         name: "one",
+        variant: "microservices@one",
         processes: 1,
+        accounts_process: "the one process, every service and the gateway too",
     },
     Preset {
         name: "bank",
+        variant: "microservices@bank",
         processes: 3,
+        accounts_process: "the accounts+transfers+ledger process",
     },
     Preset {
         name: "edge+saga",
+        variant: "microservices@edge+saga",
         processes: 4,
+        accounts_process: "the accounts process",
     },
 ];
+
+/// The preset a run's variant is, if it is one.
+pub fn preset_of(variant: &str) -> Option<&'static Preset> {
+    PRESETS.iter().find(|p| p.variant == variant)
+}
 
 /// The cores both variants get, and the sizing of the microservices.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -135,9 +151,8 @@ impl Budget {
         }
         rows.push(row("microservices", "launcher", 1));
         for preset in PRESETS {
-            let name = format!("microservices@{}", preset.name);
             rows.push(row(
-                &name,
+                preset.variant,
                 "each service process",
                 self.placed_workers(&preset),
             ));
@@ -210,6 +225,16 @@ mod tests {
                 .unwrap_or_else(|| panic!("{} is no preset of the launcher", preset.name));
             let layout: microservices::layout::Layout = groups.parse().expect("a layout");
             assert_eq!(layout.groups().len(), preset.processes, "{}", preset.name);
+            assert_eq!(preset.variant, format!("microservices@{}", preset.name));
+            let accounts = layout
+                .group_of(microservices::process::ServiceKind::Accounts)
+                .expect("a group");
+            assert_eq!(
+                accounts.kinds().len() == 1,
+                preset.accounts_process == "the accounts process",
+                "{}",
+                preset.name
+            );
         }
     }
 }

@@ -87,16 +87,16 @@ fn compare_smoke_run_writes_a_full_result_set() -> anyhow::Result<()> {
     // the crash of each placement.
     anyhow::ensure!(faults.len() == 16, "every fault: {faults:?}");
     for preset in bench::budget::PRESETS {
-        let variant = format!("microservices@{}", preset.name);
+        let variant = preset.variant;
         anyhow::ensure!(
             faults
                 .iter()
-                .any(|f| f["variant"] == variant.as_str() && f["kind"] == "crash"),
+                .any(|f| f["variant"] == variant && f["kind"] == "crash"),
             "no crash of {variant}"
         );
         anyhow::ensure!(
             runs.iter()
-                .any(|r| r["variant"] == variant.as_str() && r["curve"] == true),
+                .any(|r| r["variant"] == variant && r["curve"] == true),
             "{variant} was not stepped up the curve"
         );
     }

@@ -54,7 +54,7 @@ impl Subject<'_> {
     /// Whether it is one of the microservices' placements besides split
     /// (`microservices@<preset>`), measured on transfers only.
     pub(super) fn placed(&self) -> bool {
-        self.variant.name.starts_with("microservices@")
+        crate::budget::preset_of(&self.variant.name).is_some()
     }
 
     /// Where its runs go, and the workload they continue.

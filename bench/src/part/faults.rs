@@ -196,25 +196,15 @@ pub fn plans(profile: &Profile) -> Vec<FaultPlan> {
     // The placements between one process and split: the standard fault
     // each (in `--full`, which steps them up the curve too).
     if profile.placements_curve {
-        for (variant, describe) in [
-            (
-                "microservices@one",
-                "SIGKILL of the one process (every service, the gateway too; the launcher restarts it)",
-            ),
-            (
-                "microservices@bank",
-                "SIGKILL of the accounts+transfers+ledger process (the launcher restarts it)",
-            ),
-            (
-                "microservices@edge+saga",
-                "SIGKILL of the accounts process (the launcher restarts it)",
-            ),
-        ] {
+        for preset in crate::budget::PRESETS {
             plans.push(plan(
                 "crash",
-                variant,
+                preset.variant,
                 Scenario::Transfer,
-                describe.into(),
+                format!(
+                    "SIGKILL of {} (the launcher restarts it)",
+                    preset.accounts_process
+                ),
                 Action::Kill("accounts"),
             ));
         }
@@ -465,10 +455,7 @@ pub fn run_all(
                             data.join("upgrade.sock").display().to_string(),
                         ]);
                         Variant::microlith(bin, &args, &budget).await
-                    } else if let Some(preset) = crate::budget::PRESETS
-                        .iter()
-                        .find(|p| plan.variant.strip_prefix("microservices@") == Some(p.name))
-                    {
+                    } else if let Some(preset) = crate::budget::preset_of(plan.variant) {
                         Variant::microservices_placed(bin, &data, preset, &durable, &budget).await
                     } else {
                         Variant::microservices(bin, &data, &durable, &budget).await

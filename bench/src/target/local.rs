@@ -327,7 +327,7 @@ impl Variant {
         let env: Vec<(&str, &str)> = workers.iter().map(|(k, v)| (*k, v.as_str())).collect();
         let mut variant =
             Self::microservices_with(bin, scratch, &extra, &env, None, budget).await?;
-        variant.name = format!("microservices@{}", preset.name);
+        variant.name = preset.variant.to_owned();
         Ok(variant)
     }
 
