@@ -89,9 +89,27 @@ impl Budget {
 
     /// Each service process's workers.
     pub fn service_workers(&self) -> usize {
+        self.workers_among(SERVICE_PROCESSES)
+    }
+
+    /// Each process's workers when the microservices run in `processes`
+    /// service processes: the cores split among them when sized.
+    fn workers_among(&self, processes: usize) -> usize {
         match self.sizing {
-            Sizing::Sized => (self.cores / SERVICE_PROCESSES).max(1),
+            Sizing::Sized => (self.cores / processes.max(1)).max(1),
             Sizing::TokioDefault => self.cores.max(1),
+        }
+    }
+
+    /// The microservices' environment for `processes` service processes:
+    /// sized workers, or none (tokio's default).
+    fn env_among(&self, processes: usize) -> Vec<(&'static str, String)> {
+        match self.sizing {
+            Sizing::Sized => vec![(
+                "MICROSERVICES_WORKERS",
+                self.workers_among(processes).to_string(),
+            )],
+            Sizing::TokioDefault => Vec::new(),
         }
     }
 
@@ -109,30 +127,18 @@ impl Budget {
     /// The microservices' environment: sized workers, or none (tokio's
     /// default).
     pub fn microservices_env(&self) -> Vec<(&'static str, String)> {
-        match self.sizing {
-            Sizing::Sized => vec![("MICROSERVICES_WORKERS", self.service_workers().to_string())],
-            Sizing::TokioDefault => Vec::new(),
-        }
+        self.env_among(SERVICE_PROCESSES)
     }
 
     /// The environment of a placed microservices: with the sized policy,
     /// the cores split among its processes (at least one worker each).
     pub fn placed_env(&self, preset: &Preset) -> Vec<(&'static str, String)> {
-        match self.sizing {
-            Sizing::Sized => vec![(
-                "MICROSERVICES_WORKERS",
-                self.placed_workers(preset).to_string(),
-            )],
-            Sizing::TokioDefault => Vec::new(),
-        }
+        self.env_among(preset.processes)
     }
 
     /// Each process's workers in a placed microservices.
     pub fn placed_workers(&self, preset: &Preset) -> usize {
-        match self.sizing {
-            Sizing::Sized => (self.cores / preset.processes.max(1)).max(1),
-            Sizing::TokioDefault => self.cores.max(1),
-        }
+        self.workers_among(preset.processes)
     }
 
     /// Every process's workers, for `env.json`.
