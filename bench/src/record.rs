@@ -44,6 +44,10 @@ pub struct VariantRecord {
     pub rss_idle_bytes: Option<u64>,
     /// Resident memory after the load, bytes.
     pub rss_loaded_bytes: Option<u64>,
+    /// CPU its processes use while ready and idle (a second without
+    /// requests once the workload is prepared), in cores.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_idle_cores: Option<f64>,
     /// CPU seconds per 1000 answered requests over the whole load, warm-ups
     /// included: written by runs before 2026-11-28 only (each run now
     /// records its own window, [`RunRecord::cpu_us_per_request`]).

@@ -31,6 +31,9 @@ pub struct Model {
     pub timed_hop_us: Option<f64>,
     /// Resident memory one more process adds while idle, bytes.
     pub process_rss: Option<f64>,
+    /// CPU one more process uses while idle, cores (timers, health
+    /// checks, the ledger's polling).
+    pub process_idle_cores: Option<f64>,
     /// What mTLS with service tokens adds per boundary, from the cost
     /// part (split, same load): latency and CPU, µs.
     pub secured: Option<(f64, Option<f64>)>,
@@ -82,6 +85,8 @@ pub struct Projection {
     pub cores: Option<f64>,
     /// Idle resident memory the processes beyond the first add, bytes.
     pub rss: Option<f64>,
+    /// Idle CPU the processes beyond the first add, cores.
+    pub idle_cores: Option<f64>,
 }
 
 impl Model {
@@ -103,18 +108,14 @@ impl Model {
             (Some(s), Some(o)) => Some((s - o) / span),
             _ => None,
         };
-        let rss_of = |name: &str| {
-            raw.variants
-                .iter()
-                .find(|v| v.name == name)
-                .and_then(|v| v.rss_idle_bytes)
+        let variant = |name: &str| raw.variants.iter().find(|v| v.name == name);
+        let per_process = |of: &dyn Fn(&crate::record::VariantRecord) -> Option<f64>| {
+            let (s, o) = (of(variant(&split.name)?)?, of(variant(&one.name)?)?);
+            (split.processes > one.processes)
+                .then(|| (s - o) / (split.processes - one.processes) as f64)
         };
-        let process_rss = match (rss_of(&split.name), rss_of(&one.name)) {
-            (Some(s), Some(o)) if split.processes > one.processes => {
-                Some((s as f64 - o as f64) / (split.processes - one.processes) as f64)
-            }
-            _ => None,
-        };
+        let process_rss = per_process(&|v| v.rss_idle_bytes.map(|b| b as f64));
+        let process_idle_cores = per_process(&|v| v.cpu_idle_cores);
         let secured = raw.cost.as_ref().and_then(|cost| {
             let feature = |config: &str| {
                 cost.features
@@ -145,6 +146,7 @@ impl Model {
             hop_cpu_us,
             timed_hop_us,
             process_rss,
+            process_idle_cores,
             secured,
             rate: raw.profile.transfer_rate,
         })
@@ -192,6 +194,9 @@ impl Model {
             rss: self
                 .process_rss
                 .map(|per| per * system.processes.saturating_sub(1) as f64),
+            idle_cores: self
+                .process_idle_cores
+                .map(|per| per.max(0.0) * system.processes.saturating_sub(1) as f64),
         }
     }
 }
@@ -226,6 +231,7 @@ mod tests {
             hop_cpu_us: Some(400.0),
             timed_hop_us: Some(280.0),
             process_rss: Some(10.0 * 1048576.0),
+            process_idle_cores: Some(0.002),
             secured: Some((50.0, Some(30.0))),
             rate: 250.0,
         };
@@ -240,6 +246,7 @@ mod tests {
         assert_eq!(p.cpu_us, Some(200.0 + 3.0 * 430.0));
         assert_eq!(p.cores, Some((200.0 + 3.0 * 430.0) * 1000.0 / 1e6));
         assert_eq!(p.rss, Some(3.0 * 10.0 * 1048576.0));
+        assert_eq!(p.idle_cores, Some(3.0 * 0.002));
         assert!((error(110.0, 100.0) - 0.1).abs() < 1e-12);
     }
 }

@@ -205,7 +205,11 @@ fn subject<'a>(
         .control
         .block_on(crate::generator::requests::prepare(&api, &workload))
         .with_context(|| format!("preparing {}", v.name))?;
+    // The CPU of each variant's own processes, read around each run's
+    // recorded window.
+    let meter = Some(v.cpu_meter()).filter(|m| !m.pids().is_empty());
     let record = VariantRecord {
+        cpu_idle_cores: meter.as_ref().and_then(idle_cores),
         name: v.name.clone(),
         processes: v.processes.len().max(1),
         start_to_ready_ms: v.start_to_ready.map(|d| d.as_secs_f64() * 1000.0),
@@ -241,14 +245,25 @@ fn subject<'a>(
     Ok(Subject {
         variant: v,
         workload,
-        // The CPU of each variant's own processes, read around each run's
-        // recorded window.
-        meter: Some(v.cpu_meter()).filter(|m| !m.pids().is_empty()),
+        meter,
         ledger_metrics,
         lag_before,
         record,
     })
 }
+
+/// What a system's processes use with nothing to do: after a quarter of a
+/// second for the workload's preparation to settle, the CPU of
+/// [`IDLE_WINDOW`] without requests, in cores.
+fn idle_cores(meter: &crate::cpu::CpuMeter) -> Option<f64> {
+    std::thread::sleep(Duration::from_millis(250));
+    let (before, started) = (meter.seconds()?, Instant::now());
+    std::thread::sleep(IDLE_WINDOW);
+    Some((meter.seconds()? - before).max(0.0) / started.elapsed().as_secs_f64())
+}
+
+/// How long a system is watched idle.
+const IDLE_WINDOW: Duration = Duration::from_secs(1);
 
 /// One repeat of the fixed-rate runs: the floor, then each scenario
 /// against each variant in turn.

@@ -158,6 +158,13 @@ pub fn run(ask: &Ask) -> anyhow::Result<String> {
             rss / 1048576.0
         );
     }
+    if let Some(idle) = p.idle_cores {
+        let _ = writeln!(
+            out,
+            "  CPU the extra processes use while idle ≈ {:.1} ms per second",
+            idle * 1000.0
+        );
+    }
     let in_process = model.project(System {
         hops: 0,
         rtt_us: 0.0,

@@ -25,13 +25,14 @@ pub(super) fn render(raw: &Raw, md: &mut String) {
          (`microservices up --layout`): the same binary and business code, components of one process calling each \
          other in-process, the rest over gRPC (and HTTP/JSON for the ledger) with the same resilience layers. \
          *Boundaries* are the process boundaries a transfer crosses on its critical path (gateway → transfers → \
-         accounts). Loopback has no network round trip: each boundary costs here what the hop itself costs.\n"
+         accounts). Loopback has no network round trip: each boundary costs here what the hop itself costs. \
+         *Idle CPU* is what the processes use over a second without requests (CPU milliseconds per second).\n"
     );
     let _ = writeln!(
         md,
-        "| variant | processes | boundaries | p50 µs | p99 µs | CPU/transfer µs | cores | RSS idle | RSS loaded | start to ready |"
+        "| variant | processes | boundaries | p50 µs | p99 µs | CPU/transfer µs | cores | idle CPU | RSS idle | RSS loaded | start to ready |"
     );
-    let _ = writeln!(md, "|---|---|---|---|---|---|---|---|---|---|");
+    let _ = writeln!(md, "|---|---|---|---|---|---|---|---|---|---|---|");
     for step in &steps {
         let v = raw.variants.iter().find(|v| v.name == step.name);
         let layout = v
@@ -42,7 +43,7 @@ pub(super) fn render(raw: &Raw, md: &mut String) {
             });
         let _ = writeln!(
             md,
-            "| {}{layout} | {} | {} | {:.0} ({:.0}–{:.0}) | {:.0} ({:.0}–{:.0}) | {} | {} | {} | {} | {} |",
+            "| {}{layout} | {} | {} | {:.0} ({:.0}–{:.0}) | {:.0} ({:.0}–{:.0}) | {} | {} | {} | {} | {} | {} |",
             step.name,
             step.processes,
             step.boundaries,
@@ -54,6 +55,8 @@ pub(super) fn render(raw: &Raw, md: &mut String) {
             step.p99.2,
             step.cpu_us.map_or("–".to_owned(), |c| format!("{c:.0}")),
             step.cores.map_or("–".to_owned(), |c| format!("{c:.3}")),
+            v.and_then(|v| v.cpu_idle_cores)
+                .map_or("–".to_owned(), |c| format!("{:.1} ms/s", c * 1000.0)),
             mib(v.and_then(|v| v.rss_idle_bytes)),
             mib(v.and_then(|v| v.rss_loaded_bytes)),
             v.and_then(|v| v.start_to_ready_ms)

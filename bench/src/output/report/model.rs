@@ -104,6 +104,17 @@ pub(super) fn render(raw: &Raw, md: &mut String) {
              run's hops), which the ends do not enter, so every placement, split included, is a prediction there."
         );
     }
+    if let Some(rss) = model.process_rss {
+        let _ = writeln!(
+            md,
+            "\nA process more (the same ends, by their processes) adds {:.1} MiB of resident memory while idle{}.",
+            rss / 1048576.0,
+            model.process_idle_cores.map_or(String::new(), |c| format!(
+                " and uses {:.2} ms of CPU per second with nothing to do",
+                c * 1000.0
+            ))
+        );
+    }
     if let Some((us, cpu)) = model.secured {
         let _ = writeln!(
             md,

@@ -88,6 +88,7 @@ pub(super) fn fixture() -> Raw {
                 start_to_ready_ms: Some(12.0),
                 rss_idle_bytes: Some(10 << 20),
                 rss_loaded_bytes: Some(20 << 20),
+                cpu_idle_cores: Some(0.002),
                 cpu_ms_per_request: Some(0.05),
                 audit: Some(Audit {
                     accounts: 1000,
