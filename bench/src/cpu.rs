@@ -66,6 +66,17 @@ impl CpuMeter {
     }
 }
 
+/// CPU nanoseconds the calling thread has run so far (its `schedstat`),
+/// or `None` where the kernel does not keep it.
+pub fn this_thread_cpu_ns() -> Option<u64> {
+    std::fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
 /// CPU nanoseconds of every live thread of `pid`: the sum of each thread's
 /// `schedstat`, else the process's `utime + stime` ticks.
 pub fn process_cpu_ns(pid: u32) -> Option<u64> {

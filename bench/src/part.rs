@@ -6,5 +6,6 @@ pub mod cost;
 pub mod cross_check;
 pub mod fanout;
 pub mod faults;
+pub mod hop;
 pub mod lag;
 pub mod latency;

@@ -12,6 +12,7 @@ mod env;
 mod fanout;
 mod fault;
 pub mod histogram;
+mod hop;
 mod lag;
 mod profile;
 mod run;
@@ -24,6 +25,7 @@ pub use cross_check::{AGREEMENT, CrossCheck, CrossCheckRecord, OHA_CONNECTIONS};
 pub use env::{Audit, Elapsed, Env, Phase, Runtimes};
 pub use fanout::FanoutRecord;
 pub use fault::FaultRecord;
+pub use hop::HopRecord;
 pub use lag::LagRecord;
 pub use profile::Profile;
 pub use run::{Bucket, HarnessCpu, Outcome, RunRecord, Scenario, too_many_errors};
@@ -154,6 +156,10 @@ pub struct Raw {
     /// The generator against oha, at the same rates (`--full`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cross_check: Option<CrossCheckRecord>,
+    /// One hop measured alone, per protocol and repeat (with the latency
+    /// part, when the split microservices ran).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hops: Vec<HopRecord>,
 }
 
 /// What wrk (closed loop) reached against the harness's echo endpoint.

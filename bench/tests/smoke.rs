@@ -80,6 +80,25 @@ fn compare_smoke_run_writes_a_full_result_set() -> anyhow::Result<()> {
     }
     for v in raw["variants"].as_array().expect("variants") {
         anyhow::ensure!(v["audit"]["pending_transfers"] == 0, "{v}");
+        anyhow::ensure!(
+            v["cpu_idle_cores"].as_f64().is_some_and(|c| c >= 0.0),
+            "{v}"
+        );
+    }
+    // One hop alone, per protocol and repeat, each side's CPU read.
+    let hops = raw["hops"].as_array().expect("the hop probe ran");
+    for protocol in ["grpc", "http/json"] {
+        let hop = hops
+            .iter()
+            .find(|h| h["protocol"] == protocol)
+            .unwrap_or_else(|| panic!("no {protocol} hop in {hops:?}"));
+        anyhow::ensure!(
+            hop["calls"].as_u64() > Some(0) && hop["failed"] == 0,
+            "{hop}"
+        );
+        anyhow::ensure!(hop["p50_us"].as_f64() > Some(0.0), "{hop}");
+        anyhow::ensure!(hop["caller_cpu_us"].as_f64() > Some(0.0), "{hop}");
+        anyhow::ensure!(hop["callee_cpu_us"].as_f64().is_some(), "{hop}");
     }
     let faults = raw["faults"].as_array().expect("faults");
     // crash, chat-crash, pause and upgrade for each variant,

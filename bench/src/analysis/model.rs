@@ -34,11 +34,48 @@ pub struct Model {
     /// CPU one more process uses while idle, cores (timers, health
     /// checks, the ledger's polling).
     pub process_idle_cores: Option<f64>,
+    /// A gRPC call measured alone in the same run (the protocol of a
+    /// transfer's boundaries): a micro-measurement the ends do not enter.
+    pub probe: Option<Probe>,
+    /// The HTTP/JSON hop (the ledger's) measured alone.
+    pub probe_http: Option<Probe>,
     /// What mTLS with service tokens adds per boundary, from the cost
     /// part (split, same load): latency and CPU, µs.
     pub secured: Option<(f64, Option<f64>)>,
     /// The fixed transfer rate of the run.
     pub rate: f64,
+}
+
+/// One hop measured alone (`crate::part::hop`): medians over the run's
+/// repeats.
+#[derive(Debug, Clone, Copy)]
+pub struct Probe {
+    /// A call's latency at p50, µs.
+    pub p50_us: f64,
+    /// The caller's CPU per call, µs.
+    pub caller_cpu_us: Option<f64>,
+    /// The callee's CPU per call, µs.
+    pub callee_cpu_us: Option<f64>,
+}
+
+impl Probe {
+    /// Both sides' CPU per call, µs.
+    pub fn cpu_us(&self) -> Option<f64> {
+        Some(self.caller_cpu_us? + self.callee_cpu_us?)
+    }
+
+    /// The run's hops of `protocol`, if it measured any.
+    fn of(raw: &Raw, protocol: &str) -> Option<Self> {
+        let hops: Vec<_> = raw.hops.iter().filter(|h| h.protocol == protocol).collect();
+        let median_of = |f: &dyn Fn(&crate::record::HopRecord) -> Option<f64>| {
+            crate::analysis::median(hops.iter().filter_map(|h| f(h)).collect())
+        };
+        Some(Self {
+            p50_us: median_of(&|h| Some(h.p50_us))?,
+            caller_cpu_us: median_of(&|h| h.caller_cpu_us),
+            callee_cpu_us: median_of(&|h| h.callee_cpu_us),
+        })
+    }
 }
 
 /// What the model says of one placement, beside what it measured.
@@ -52,6 +89,8 @@ pub struct Check {
     pub p50: (f64, f64),
     /// p50 predicted from the timed hop instead of the ends, µs.
     pub p50_timed: Option<f64>,
+    /// p50 and CPU per transfer predicted from the hop measured alone, µs.
+    pub probed: Option<(f64, Option<f64>)>,
     /// CPU per transfer predicted and measured, µs.
     pub cpu: Option<(f64, f64)>,
     /// Whether it is an end the model was fitted on (exact by
@@ -147,6 +186,8 @@ impl Model {
             timed_hop_us,
             process_rss,
             process_idle_cores,
+            probe: Probe::of(raw, "grpc"),
+            probe_http: Probe::of(raw, "http/json"),
             secured,
             rate: raw.profile.transfer_rate,
         })
@@ -163,6 +204,15 @@ impl Model {
                     fitted: s.name == self.one.name || s.name == self.split.name,
                     p50: (self.one.p50.0 + n * self.hop_us, s.p50.0),
                     p50_timed: self.timed_hop_us.map(|hop| self.one.p50.0 + n * hop),
+                    probed: self.probe.map(|hop| {
+                        (
+                            self.one.p50.0 + n * hop.p50_us,
+                            self.one
+                                .cpu_us
+                                .zip(hop.cpu_us())
+                                .map(|(base, cpu)| base + n * cpu),
+                        )
+                    }),
                     cpu: match (self.one.cpu_us, self.hop_cpu_us, s.cpu_us) {
                         (Some(base), Some(hop), Some(measured)) => Some((base + n * hop, measured)),
                         _ => None,
@@ -232,6 +282,8 @@ mod tests {
             timed_hop_us: Some(280.0),
             process_rss: Some(10.0 * 1048576.0),
             process_idle_cores: Some(0.002),
+            probe: None,
+            probe_http: None,
             secured: Some((50.0, Some(30.0))),
             rate: 250.0,
         };

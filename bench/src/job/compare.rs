@@ -152,6 +152,7 @@ pub fn run(settings: Settings) -> anyhow::Result<()> {
         wrk: runs.wrk,
         containers,
         cross_check: runs.cross_check,
+        hops: runs.hops,
     };
     let mut failed: Option<anyhow::Error> = None;
     if *deploy == Deploy::Compose && parts.contains(&Part::Faults) {

@@ -20,8 +20,8 @@ use crate::generator::load::Plan;
 use crate::part::latency::Target;
 use crate::part::{cross_check, fanout, lag, latency};
 use crate::record::{
-    CrossCheckRecord, FanoutRecord, Profile, ReplicaRecord, RunRecord, Scenario, VariantRecord,
-    WrkRecord,
+    CrossCheckRecord, FanoutRecord, HopRecord, Profile, ReplicaRecord, RunRecord, Scenario,
+    VariantRecord, WrkRecord,
 };
 use crate::target::local::Variant;
 
@@ -35,6 +35,8 @@ pub(super) struct Runs {
     pub(super) wrk: Option<WrkRecord>,
     /// The generator against oha.
     pub(super) cross_check: Option<CrossCheckRecord>,
+    /// One hop alone, per protocol and repeat.
+    pub(super) hops: Vec<HopRecord>,
 }
 
 /// One system under test and what the parts keep for it.
@@ -161,10 +163,12 @@ pub(super) fn measure(
         fanout: Vec::new(),
         wrk: None,
         cross_check: None,
+        hops: Vec::new(),
     };
     for repeat in 0..profile.repeats {
         if latency_on {
             fixed_rates(&session, &mut subjects, repeat, &mut out.runs)?;
+            out.hops.extend(hops(&session, &subjects, repeat));
         }
         if fanout_on {
             fanouts(&session, &subjects, repeat, &mut out.fanout)?;
@@ -250,6 +254,74 @@ fn subject<'a>(
         lag_before,
         record,
     })
+}
+
+/// One hop alone, per protocol, against the split microservices (the cost
+/// model's micro-measurement, [`crate::part::hop`]); nothing when they do
+/// not run here as local processes. A probe that fails is reported and
+/// left out (the report then says the hop was not measured).
+fn hops(session: &Session<'_>, subjects: &[Subject<'_>], repeat: u32) -> Vec<HopRecord> {
+    use crate::part::hop::{Call, Plan as HopPlan, probe};
+    let Some(split) = subjects
+        .iter()
+        .find(|s| s.variant.name == "microservices" && !s.placed())
+    else {
+        return Vec::new();
+    };
+    let v = split.variant;
+    let pid_of = |process: &str| {
+        v.processes
+            .iter()
+            .find(|(name, _)| name == process)
+            .map(|(_, pid)| *pid)
+    };
+    let plan = HopPlan {
+        rate: session.profile.transfer_rate,
+        idle: Duration::from_millis(500),
+        warmup: Duration::from_millis(300),
+        window: Duration::from_secs_f64((session.profile.duration_s / 3.0).clamp(0.25, 5.0)),
+        repeat,
+    };
+    let account = split
+        .workload
+        .accounts()
+        .into_iter()
+        .next()
+        .map(|(id, _)| id);
+    let calls = [
+        v.service_addr("accounts")
+            .zip(account)
+            .map(|(addr, account)| Call::Grpc {
+                url: format!("http://{addr}"),
+                account,
+            })
+            .zip(pid_of("accounts")),
+        v.service_addr("ledger")
+            .map(|addr| Call::Http {
+                url: format!("http://{addr}"),
+            })
+            .zip(pid_of("ledger")),
+    ];
+    let mut out = Vec::new();
+    for (call, pid) in calls.into_iter().flatten() {
+        session.bar.set_message(format!("one hop alone: {call:?}"));
+        match probe(&call, pid, plan) {
+            Ok(record) => {
+                if let Some(e) = &record.first_error {
+                    session.bar.println(format!(
+                        "warning: {} of {} hop probe calls failed: {e}",
+                        record.failed,
+                        record.calls + record.failed
+                    ));
+                }
+                out.push(record);
+            }
+            Err(e) => session.bar.println(format!(
+                "warning: the hop probe {call:?} failed, left out: {e:#}"
+            )),
+        }
+    }
+    out
 }
 
 /// What a system's processes use with nothing to do: after a quarter of a

@@ -115,6 +115,15 @@ pub fn run(ask: &Ask) -> anyhow::Result<String> {
             .hop_cpu_us
             .map_or(String::new(), |c| format!(", {c:.0} µs of CPU"))
     );
+    if let Some(hop) = model.probe {
+        let _ = writeln!(
+            out,
+            "  a bare gRPC call measured alone in that run: {:.0} µs at p50{} (a boundary on a transfer's path costs more: see REPORT.md)",
+            hop.p50_us,
+            hop.cpu_us()
+                .map_or(String::new(), |c| format!(", {c:.0} µs of CPU"))
+        );
+    }
     if s.secured {
         match model.secured {
             Some((us, cpu)) => {
