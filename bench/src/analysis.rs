@@ -130,6 +130,18 @@ pub struct Step {
 }
 
 impl Raw {
+    /// The processes that are the system itself: a container each under
+    /// compose; locally, the microservices' launcher (their supervisor, as
+    /// systemd would be) is not one of them.
+    pub fn own_processes(&self, v: &crate::record::VariantRecord) -> usize {
+        match (v.name.as_str(), &v.placement) {
+            ("monolith" | "microlith", _) => 1,
+            (_, Some(p)) => p.processes.len(),
+            _ if self.env.deploy == "compose" => v.replicas.len().max(1),
+            _ => v.processes.saturating_sub(1).max(1),
+        }
+    }
+
     /// Every variant with transfers at the fixed rate, simplest first:
     /// the monolith, the microlith, then the microservices from one
     /// process to split (by process boundaries on a transfer's path, then
@@ -143,14 +155,15 @@ impl Raw {
                 let runs = self.runs_of(&v.name, Scenario::Transfer);
                 let p50 = Self::spread(&runs, |r| r.p50_us)?;
                 let p99 = Self::spread(&runs, |r| r.p99_us)?;
-                let (rank, processes, boundaries) = match (v.name.as_str(), &v.placement) {
-                    ("monolith", _) => (0, 1, 0),
-                    ("microlith", _) => (1, 1, 0),
-                    (_, Some(p)) => (2, p.processes.len(), p.boundaries),
+                let (rank, boundaries) = match (v.name.as_str(), &v.placement) {
+                    ("monolith", _) => (0, 0),
+                    ("microlith", _) => (1, 0),
+                    (_, Some(p)) => (2, p.boundaries),
                     // A split run from before placements were recorded.
-                    ("microservices", None) => (2, v.processes.saturating_sub(1).max(1), 2),
+                    ("microservices", None) => (2, 2),
                     _ => return None,
                 };
+                let processes = self.own_processes(v);
                 let cpu_us = self.cpu_per_request(&v.name, Scenario::Transfer);
                 Some((
                     rank,

@@ -163,12 +163,22 @@ pub fn render(raw: &Raw) -> String {
             );
             p50s.push((name.clone(), p50.0, p99.0));
         }
-        if let [(a, a50, a99), (b, b50, b99)] = p50s.as_slice() {
-            ratios.push((scenario, b.clone(), a.clone(), b50 / a50, b99 / a99));
+        // Every variant against the run's first (the simplest).
+        if let [(a, a50, a99), rest @ ..] = p50s.as_slice() {
+            for (b, b50, b99) in rest {
+                ratios.push((scenario, b.clone(), a.clone(), b50 / a50, b99 / a99));
+            }
         }
     }
     if !ratios.is_empty() {
         let _ = writeln!(md, "\n## Ratios (same run)\n");
+        if raw.variants.len() > 2 {
+            let _ = writeln!(
+                md,
+                "Each variant against `{}`, the first of the run, on every scenario it ran.\n",
+                variants[0]
+            );
+        }
         let _ = writeln!(md, "| scenario | ratio | p50 | p99 |");
         let _ = writeln!(md, "|---|---|---|---|");
         for (scenario, b, a, r50, r99) in &ratios {
@@ -391,7 +401,7 @@ pub fn render(raw: &Raw) -> String {
             md,
             "| {} | {} | {} | {} | {} | {} | {} |",
             v.name,
-            v.processes,
+            raw.own_processes(v),
             v.start_to_ready_ms
                 .map_or("–".to_owned(), |ms| format!("{ms:.0} ms")),
             mib(v.rss_idle_bytes),

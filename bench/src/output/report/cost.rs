@@ -75,7 +75,7 @@ pub(super) fn render(raw: &Raw, md: &mut String, cost: &Cost) {
         variant(name).map_or("–".to_owned(), |v| {
             format!(
                 "{} process(es), {} port(s), RSS {} idle / {} loaded, CPU {} per 1k transfers",
-                v.processes,
+                raw.own_processes(v),
                 cost.ports
                     .iter()
                     .find(|(n, _)| n == name)

@@ -36,7 +36,7 @@ pub(super) fn render(raw: &Raw, md: &mut String) {
         "Transfers at {rate:.0}/s, open loop, every variant in the same run. Cores are the CPU every process of the \
          variant used per recorded answer, times the rate; latency is the median over {repeats} repeat(s) with the \
          range of the repeats in brackets{}; RSS is after the load; *crash* is the standard fault of the fault table \
-         (requests failed, seconds with failures).\n",
+         (requests failed, seconds with failures). {}\n",
         if repeats >= 2 {
             format!(
                 " (for {repeats} repeats, a {:.0} % distribution-free confidence interval for the median: the true \
@@ -45,6 +45,12 @@ pub(super) fn render(raw: &Raw, md: &mut String) {
             )
         } else {
             String::new()
+        },
+        if raw.env.deploy == "compose" {
+            "Processes are containers."
+        } else {
+            "Processes are the system's own: the microservices' launcher (their supervisor, as systemd would be) is \
+             not counted; its memory is in their RSS."
         }
     );
     let _ = writeln!(
@@ -55,7 +61,7 @@ pub(super) fn render(raw: &Raw, md: &mut String) {
     let _ = writeln!(md, "|---|---|---|---|---|---|---|---|");
     let p50 = |name: &str| Raw::spread(&raw.runs_of(name, Scenario::Transfer), |r| r.p50_us);
     let base = p50(names[0]).map(|s| s.0);
-    for name in &names {
+    for (step, name) in steps.iter().zip(&names) {
         let variant = raw.variants.iter().find(|v| v.name == *name);
         let runs = raw.runs_of(name, Scenario::Transfer);
         let cell = |s: Option<(f64, f64, f64)>| {
@@ -81,7 +87,7 @@ pub(super) fn render(raw: &Raw, md: &mut String) {
         let _ = writeln!(
             md,
             "| {name} | {} | {cores} | {} | {} | {ratio} | {} | {crash} |",
-            variant.map_or("–".to_owned(), |v| v.processes.to_string()),
+            step.processes,
             cell(Raw::spread(&runs, |r| r.p50_us)),
             cell(Raw::spread(&runs, |r| r.p99_us)),
             mib(variant.and_then(|v| v.rss_loaded_bytes)),

@@ -99,9 +99,9 @@ pub(super) fn render(raw: &Raw, md: &mut String) {
             "{cpu}; resident memory idle {:.1} vs {:.1} MiB; {} process{} vs {}.",
             va.rss_idle_bytes.unwrap_or(0) as f64 / 1048576.0,
             vb.rss_idle_bytes.unwrap_or(0) as f64 / 1048576.0,
-            va.processes,
-            if va.processes == 1 { "" } else { "es" },
-            vb.processes
+            raw.own_processes(va),
+            if raw.own_processes(va) == 1 { "" } else { "es" },
+            raw.own_processes(vb)
         ));
     }
     let fan = |v: &str| {
