@@ -17,7 +17,7 @@ use tonic::{Request, Response, Status};
 use shared_domain::error::CallError;
 
 use crate::deadline;
-use crate::resilience::{Breaker, BreakerConfig, BreakerLayer, Retry, RetryConfig};
+use crate::resilience::{Breaker, BreakerConfig, BreakerLayer, Retry, RetryConfig, Watch};
 
 mod bank;
 mod chat;
@@ -61,6 +61,8 @@ pub struct ClientConfig {
 pub struct Downstream {
     channel: Layered,
     breaker: Arc<Breaker>,
+    /// The breaker's watcher of the downstream's health.
+    _watch: Watch,
     retry: Retry,
     timeout: Duration,
     name: String,
@@ -91,14 +93,23 @@ impl Downstream {
             None => endpoint,
         };
         let breaker = Breaker::new(&config.name, config.breaker);
+        let raw = endpoint.connect_lazy();
+        // Health checks on the calls' own channel while the breaker is
+        // open: the one that finds the restarted process also connects
+        // the channel the calls take.
+        let watch = breaker.watch({
+            let raw = raw.clone();
+            move || serving(raw.clone())
+        });
         let channel = tower::ServiceBuilder::new()
             .load_shed()
             .layer(BreakerLayer::new(breaker.clone()))
             .concurrency_limit(config.max_in_flight)
-            .service(endpoint.connect_lazy());
+            .service(raw);
         Ok(Self {
             channel,
             breaker,
+            _watch: watch,
             retry: Retry::new(&config.name, config.retry),
             timeout: config.timeout,
             name: config.name.clone(),
@@ -173,6 +184,18 @@ impl Downstream {
             })
             .await
     }
+}
+
+/// Whether the service behind `channel` says it serves (`grpc.health.v1`).
+async fn serving(channel: Channel) -> bool {
+    use tonic_health::pb::health_check_response::ServingStatus;
+    use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
+    HealthClient::new(channel)
+        .check(HealthCheckRequest {
+            service: String::new(),
+        })
+        .await
+        .is_ok_and(|answer| answer.get_ref().status == ServingStatus::Serving as i32)
 }
 
 /// Sends the current trace context (this hop's span as the parent).

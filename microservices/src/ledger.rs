@@ -298,6 +298,8 @@ pub struct HttpLedger {
     url: String,
     breaker: Arc<Breaker>,
     tokens: Option<Arc<Minter>>,
+    /// The breaker's watcher of the ledger's `/healthz`.
+    _watch: crate::resilience::Watch,
 }
 
 /// Adds the service token for the ledger, when tokens are on.
@@ -321,15 +323,25 @@ impl HttpLedger {
         breaker: Arc<Breaker>,
         tokens: Option<Arc<Minter>>,
     ) -> anyhow::Result<Self> {
+        let http = http
+            .timeout(timeout)
+            .connect_timeout(Duration::from_millis(500))
+            .pool_max_idle_per_host(32)
+            .build()?;
+        let base = base.trim_end_matches('/');
+        let watch = breaker.watch({
+            let (http, health) = (http.clone(), format!("{base}/healthz"));
+            move || {
+                let answer = http.get(&health).send();
+                async move { answer.await.is_ok_and(|r| r.status().is_success()) }
+            }
+        });
         Ok(Self {
-            http: http
-                .timeout(timeout)
-                .connect_timeout(Duration::from_millis(500))
-                .pool_max_idle_per_host(32)
-                .build()?,
-            url: format!("{}/v1/audit", base.trim_end_matches('/')),
+            http,
+            url: format!("{base}/v1/audit"),
             breaker,
             tokens,
+            _watch: watch,
         })
     }
 }

@@ -24,6 +24,16 @@
 //! where a restarted process is back in well under a second; every knob
 //! is a flag.
 //!
+//! # Following a restart
+//! While a breaker is open, a watcher asks the downstream's health every
+//! [`PROBE_EVERY`] ([`Breaker::watch`]). If the health check has failed
+//! since the breaker opened (the process went away) and then answers
+//! (it is back), the open wait ends at once and the next calls are the
+//! half-open probes: a restarted process gets traffic as soon as it
+//! serves, not an open wait later. A downstream whose health never failed
+//! (slow, or failing its calls while up) waits out the open wait as
+//! before, so the breaker's protection is unchanged there.
+//!
 //! A failure is what says the downstream is unwell: no connection, a
 //! timeout, or `UNAVAILABLE`, `DEADLINE_EXCEEDED`, `RESOURCE_EXHAUSTED`,
 //! `INTERNAL`, `UNKNOWN`. A domain refusal (`NOT_FOUND` with details, say)
@@ -107,6 +117,8 @@ enum Inner {
     },
     Open {
         until: Instant,
+        /// The downstream's health check failed since the breaker opened.
+        went_away: bool,
     },
     HalfOpen {
         permits: u32,
@@ -149,12 +161,30 @@ impl Drop for Permit {
 #[error("circuit open: {0} is failing; not calling it")]
 pub struct BreakerOpen(pub String);
 
+/// How often an open breaker's watcher asks whether its downstream is
+/// back ([`Breaker::watch`]).
+pub const PROBE_EVERY: Duration = Duration::from_millis(50);
+
 /// A circuit breaker for one downstream.
 #[derive(Debug)]
 pub struct Breaker {
     name: String,
     config: BreakerConfig,
     state: Mutex<(Inner, u64)>,
+    /// Signalled at every opening, for the watcher.
+    opened: Arc<tokio::sync::Notify>,
+}
+
+/// The task watching a breaker's downstream; stopped when dropped.
+#[derive(Debug)]
+pub struct Watch(Option<tokio::task::AbortHandle>);
+
+impl Drop for Watch {
+    fn drop(&mut self) {
+        if let Some(task) = &self.0 {
+            task.abort();
+        }
+    }
 }
 
 impl Breaker {
@@ -164,6 +194,7 @@ impl Breaker {
             name: name.to_owned(),
             config,
             state: Mutex::new((Self::closed(), 0)),
+            opened: Arc::new(tokio::sync::Notify::new()),
         });
         metrics::gauge!("breaker_state", "downstream" => breaker.name.clone()).set(0.0);
         breaker
@@ -189,7 +220,7 @@ impl Breaker {
     fn state_at(&self, now: Instant) -> BreakerState {
         match &self.state.lock().0 {
             Inner::Closed { .. } => BreakerState::Closed,
-            Inner::Open { until } if now >= *until => BreakerState::HalfOpen,
+            Inner::Open { until, .. } if now >= *until => BreakerState::HalfOpen,
             Inner::Open { .. } => BreakerState::Open,
             Inner::HalfOpen { .. } => BreakerState::HalfOpen,
         }
@@ -205,7 +236,7 @@ impl Breaker {
         let (inner, generation) = &mut *guard;
         let admitted = match inner {
             Inner::Closed { .. } => true,
-            Inner::Open { until } if now >= *until => {
+            Inner::Open { until, .. } if now >= *until => {
                 *inner = Inner::HalfOpen {
                     permits: self.config.half_open_probes.saturating_sub(1),
                     successes: 0,
@@ -272,10 +303,67 @@ impl Breaker {
         if open {
             *inner = Inner::Open {
                 until: now + self.config.open_wait,
+                went_away: false,
             };
             *current += 1;
             self.transitioned(BreakerState::Open);
+            self.opened.notify_one();
         }
+    }
+
+    /// What the watcher's health check said while the breaker was open:
+    /// a failure marks the downstream gone; an answer after that ends the
+    /// open wait now (the next call half-opens the breaker).
+    pub fn health(&self, answered: bool) {
+        self.health_at(answered, Instant::now());
+    }
+
+    fn health_at(&self, answered: bool, now: Instant) {
+        let mut guard = self.state.lock();
+        if let Inner::Open { until, went_away } = &mut guard.0 {
+            if !answered {
+                *went_away = true;
+            } else if *went_away && *until > now {
+                *until = now;
+                tracing::info!(downstream = %self.name, "back: its health check answers again; half-opening now");
+            }
+        }
+    }
+
+    /// Watches the downstream while the breaker is open: `probe` (a health
+    /// check saying whether it serves) every [`PROBE_EVERY`], each answer
+    /// given to [`Breaker::health`]. Outside a tokio runtime, nothing is
+    /// watched (the open wait alone decides).
+    pub fn watch<F, Fut>(self: &Arc<Self>, probe: F) -> Watch
+    where
+        F: Fn() -> Fut + Send + 'static,
+        Fut: Future<Output = bool> + Send + 'static,
+    {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return Watch(None);
+        };
+        let (breaker, opened) = (Arc::downgrade(self), self.opened.clone());
+        let task = runtime.spawn(async move {
+            loop {
+                opened.notified().await;
+                loop {
+                    match breaker.upgrade() {
+                        Some(b) if b.state() == BreakerState::Open => {}
+                        Some(_) => break,
+                        None => return,
+                    }
+                    tokio::time::sleep(PROBE_EVERY).await;
+                    let answered = tokio::time::timeout(PROBE_EVERY * 4, probe())
+                        .await
+                        .unwrap_or(false);
+                    match breaker.upgrade() {
+                        Some(b) => b.health(answered),
+                        None => return,
+                    }
+                }
+            }
+        });
+        Watch(Some(task.abort_handle()))
     }
 
     fn transitioned(&self, to: BreakerState) {

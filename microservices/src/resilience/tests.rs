@@ -206,3 +206,85 @@ async fn the_budget_caps_retries() {
         calls.get()
     );
 }
+
+fn opened(now: Instant) -> Arc<Breaker> {
+    let b = Breaker::new("t", config());
+    for _ in 0..4 {
+        call(&b, now, false);
+    }
+    assert_eq!(b.state_at(now), BreakerState::Open);
+    b
+}
+
+#[test]
+fn a_health_answer_after_a_failed_one_ends_the_open_wait() {
+    let now = Instant::now();
+    let b = opened(now);
+    let later = now + Duration::from_millis(100);
+    // Gone (the process died), then back (restarted): half-open at once,
+    // long before the open wait of a second is over.
+    b.health_at(false, now + Duration::from_millis(50));
+    b.health_at(true, later);
+    assert_eq!(b.state_at(later), BreakerState::HalfOpen);
+    assert!(call(&b, later, true) && call(&b, later, true));
+    assert_eq!(b.state_at(later), BreakerState::Closed);
+}
+
+#[test]
+fn a_downstream_that_never_went_away_waits_out_the_open_wait() {
+    let now = Instant::now();
+    let b = opened(now);
+    // Healthy all along (slow, or failing its calls while up): the
+    // breaker's protection is unchanged.
+    let later = now + Duration::from_millis(100);
+    b.health_at(true, later);
+    assert_eq!(b.state_at(later), BreakerState::Open);
+    assert!(!call(&b, later, true), "still refused");
+    // Health answers alone never close it: the half-open calls decide.
+    b.health_at(false, later);
+    let reopened = later + Duration::from_secs(1);
+    assert_eq!(b.state_at(reopened), BreakerState::HalfOpen);
+    assert!(call(&b, reopened, false));
+    assert_eq!(b.state_at(reopened), BreakerState::Open);
+    // Re-opened: gone must be seen again before an answer counts.
+    b.health_at(true, reopened);
+    assert_eq!(b.state_at(reopened), BreakerState::Open);
+}
+
+#[tokio::test]
+async fn the_watcher_half_opens_the_breaker_when_the_downstream_comes_back() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let b = Breaker::new(
+        "t",
+        BreakerConfig {
+            // Far longer than the test waits: only the watcher can end it.
+            open_wait: Duration::from_secs(600),
+            ..config()
+        },
+    );
+    let up = Arc::new(AtomicBool::new(false));
+    let _watch = b.watch({
+        let up = up.clone();
+        move || {
+            let up = up.load(Ordering::SeqCst);
+            async move { up }
+        }
+    });
+    for _ in 0..4 {
+        call(&b, Instant::now(), false);
+    }
+    assert_eq!(b.state(), BreakerState::Open);
+    // Down for a few probes, then back.
+    tokio::time::sleep(PROBE_EVERY * 3).await;
+    assert_eq!(b.state(), BreakerState::Open);
+    up.store(true, Ordering::SeqCst);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while b.state() == BreakerState::Open {
+        assert!(
+            Instant::now() < deadline,
+            "the watcher never ended the wait"
+        );
+        tokio::time::sleep(PROBE_EVERY).await;
+    }
+    assert_eq!(b.state(), BreakerState::HalfOpen);
+}
