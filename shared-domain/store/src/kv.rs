@@ -6,11 +6,14 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 use redb::{ReadableDatabase, ReadableTable, TableDefinition};
+
+pub use crate::group::CommitStats;
+use crate::group::GroupCommit;
 use shared_domain::FastMap;
 
 /// A storage failure. Components treat it as fatal for the current call
 /// (the caller gets an error, nothing is acknowledged).
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
     /// The database engine failed.
     #[error("database: {0}")]
@@ -116,7 +119,7 @@ pub struct Storage {
 #[derive(Clone)]
 enum StorageInner {
     Memory(Arc<Mutex<HashMap<String, Arc<MemoryStore>>>>),
-    Durable(Arc<redb::Database>),
+    Durable(Arc<redb::Database>, Arc<GroupCommit>),
 }
 
 impl Storage {
@@ -127,9 +130,10 @@ impl Storage {
             StorageMode::Memory => StorageInner::Memory(Arc::default()),
             StorageMode::Durable(dir) => {
                 std::fs::create_dir_all(dir).map_err(|e| StoreError::Engine(e.to_string()))?;
-                StorageInner::Durable(Arc::new(redb::Database::create(
+                let db = Arc::new(redb::Database::create(
                     dir.join(format!("{file_name}.redb")),
-                )?))
+                )?);
+                StorageInner::Durable(db.clone(), Arc::new(GroupCommit::start(db)?))
             }
         };
         Ok(Self { inner })
@@ -137,7 +141,15 @@ impl Storage {
 
     /// Whether commits are durable.
     pub fn is_durable(&self) -> bool {
-        matches!(self.inner, StorageInner::Durable(_))
+        matches!(self.inner, StorageInner::Durable(..))
+    }
+
+    /// How many commits shared how many syncs so far (`None` in memory).
+    pub fn commit_stats(&self) -> Option<CommitStats> {
+        match &self.inner {
+            StorageInner::Memory(_) => None,
+            StorageInner::Durable(_, group) => Some(group.stats()),
+        }
     }
 
     /// The store of one namespace; the same namespace gives the same data.
@@ -148,9 +160,10 @@ impl Storage {
                 .entry(name.to_owned())
                 .or_insert_with(|| Arc::new(MemoryStore::default()))
                 .clone(),
-            StorageInner::Durable(db) => Arc::new(RedbStore {
+            StorageInner::Durable(db, group) => Arc::new(RedbStore {
                 db: db.clone(),
-                namespace: name.to_owned(),
+                group: group.clone(),
+                namespace: name.into(),
             }),
         }
     }
@@ -193,9 +206,12 @@ impl KvStore for MemoryStore {
 }
 
 /// A namespace in a redb database: table `t` is `<namespace>/<t>`.
+/// Commits go through the database's [`GroupCommit`]: concurrent ones
+/// share a sync.
 pub struct RedbStore {
     db: Arc<redb::Database>,
-    namespace: String,
+    group: Arc<GroupCommit>,
+    namespace: Arc<str>,
 }
 
 impl RedbStore {
@@ -205,43 +221,18 @@ impl RedbStore {
 
     /// Opens a standalone database file with one namespace (for tests).
     pub fn open_file(path: &Path, namespace: &str) -> Result<Self, StoreError> {
+        let db = Arc::new(redb::Database::create(path)?);
         Ok(Self {
-            db: Arc::new(redb::Database::create(path)?),
-            namespace: namespace.to_owned(),
+            group: Arc::new(GroupCommit::start(db.clone())?),
+            db,
+            namespace: namespace.into(),
         })
     }
 }
 
 impl KvStore for RedbStore {
     fn commit(&self, writes: &[Write]) -> Result<(), StoreError> {
-        let txn = self.db.begin_write()?;
-        {
-            // Writes usually hit one or two tables; open each once.
-            type Open<'t> = Vec<(&'static str, redb::Table<'t, &'static [u8], &'static [u8]>)>;
-            let mut open: Open<'_> = Vec::new();
-            for write in writes {
-                let idx = match open.iter().position(|(name, _)| *name == write.table) {
-                    Some(i) => i,
-                    None => {
-                        let name = self.table_name(write.table);
-                        let def: TableDefinition<&[u8], &[u8]> = TableDefinition::new(&name);
-                        open.push((write.table, txn.open_table(def)?));
-                        open.len() - 1
-                    }
-                };
-                let table = &mut open[idx].1;
-                match &write.value {
-                    Some(value) => {
-                        table.insert(write.key.as_slice(), value.as_slice())?;
-                    }
-                    None => {
-                        table.remove(write.key.as_slice())?;
-                    }
-                }
-            }
-        }
-        txn.commit()?;
-        Ok(())
+        self.group.submit(&self.namespace, writes.to_vec()).wait()
     }
 
     fn scan(&self, table: &'static str) -> Result<Entries, StoreError> {

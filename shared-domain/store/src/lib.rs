@@ -9,15 +9,18 @@
 //!
 //! # Layout
 //! - [`kv`]: the [`KvStore`] trait, [`Storage`] (opens namespaces) and both engines.
+//! - [`group`]: group commit: concurrent durable commits share one sync.
 //! - [`tables`]: typed stores per component (accounts, journal, rooms).
 //! - [`codec`]: the on-disk records, converted by hand from domain types.
 
 pub mod codec;
+pub mod group;
 pub mod kv;
 pub mod tables;
 
 pub use kv::{
-    KvStore, MemoryStore, RedbStore, Storage, StorageKind, StorageMode, StoreError, Write,
+    CommitStats, KvStore, MemoryStore, RedbStore, Storage, StorageKind, StorageMode, StoreError,
+    Write,
 };
 pub use shared_domain::bank::JournalChange;
 pub use tables::{AccountStore, ChatStore, DirectoryStore, JournalStore, RoomStore};
