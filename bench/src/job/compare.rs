@@ -75,7 +75,7 @@ pub fn run(settings: Settings) -> anyhow::Result<()> {
     let scratch = dir.join("tmp");
     let mut laps = Laps::new();
     let runtimes = Runtimes::new()?;
-    crate::target::compose::tear_down_on_interrupt(runtimes.control.handle());
+    crate::target::compose::tear_down_on_interrupt(runtimes.control.handle(), dir.clone());
 
     // oha for the cross-check, built before anything is measured.
     let oha = if profile.cross_check && parts.contains(&Part::Latency) {

@@ -253,11 +253,12 @@ pub fn networks(id: &str) -> Vec<String> {
     .unwrap_or_default()
 }
 
-/// On Ctrl-C or SIGTERM: tear down every project still up, then exit
-/// (130). Child processes started here exit by themselves when this
-/// process ends (their stdin closes).
-pub fn tear_down_on_interrupt(runtime: &tokio::runtime::Handle) {
-    runtime.spawn(async {
+/// On Ctrl-C or SIGTERM: tear down every project still up, remove the
+/// run's scratch directory `unfinished`, then exit (130). Child processes
+/// started here exit by themselves when this process ends (their stdin
+/// closes).
+pub fn tear_down_on_interrupt(runtime: &tokio::runtime::Handle, unfinished: PathBuf) {
+    runtime.spawn(async move {
         edge::interrupted().await;
         let live = LIVE.lock().map(|l| l.clone()).unwrap_or_default();
         if !live.is_empty() {
@@ -268,6 +269,15 @@ pub fn tear_down_on_interrupt(runtime: &tokio::runtime::Handle) {
         }
         for (program, file, name) in live {
             down(&program, &file, &name);
+        }
+        // The run's directory holds only the systems' scratch data until
+        // the results are written at the end: an interrupted run leaves
+        // nothing behind (and a finished one only its results).
+        if unfinished.join("raw.json").exists() {
+            let _ = std::fs::remove_dir_all(unfinished.join("tmp"));
+        } else if unfinished.exists() {
+            eprintln!("removing the unfinished run {}", unfinished.display());
+            let _ = std::fs::remove_dir_all(&unfinished);
         }
         std::process::exit(130);
     });
