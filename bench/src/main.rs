@@ -22,7 +22,7 @@ use bench::record::{Raw, Scenario};
 #[derive(Parser, Debug)]
 #[command(
     version,
-    about = "Measure the microlith and the microservices side by side"
+    about = "Measure the monolith, the microlith and the microservices side by side"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -31,7 +31,8 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Cmd {
-    /// Start both variants, run every scenario against both, write results.
+    /// Start the variants (and the microservices' placements), run every
+    /// part against each, write results.
     Compare(#[command(flatten)] RunArgs),
     /// Run one part of the comparison only (same options as `compare`).
     Run {
@@ -42,8 +43,9 @@ enum Cmd {
         args: RunArgs,
     },
     /// Build the container images: static musl binaries in FROM scratch
-    /// images (`mvm/<name>:local`), one per microservice and one for the
-    /// microlith; installs the musl target and musl-gcc if it can.
+    /// images (`mvm/<name>:local`), one per microservice, one for the
+    /// microlith and one for the monolith; installs the musl target and
+    /// musl-gcc if it can.
     Images {
         /// Only print the image references, one per line (for scripts).
         #[arg(long)]

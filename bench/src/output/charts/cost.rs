@@ -26,7 +26,9 @@ pub(super) fn cost_bars(raw: &Raw) -> Vec<CostPanel> {
             panels.push((title.to_owned(), values));
         }
     };
-    panel("processes", &|n| variant(n).map(|v| raw.own_processes(v) as f64));
+    panel("processes", &|n| {
+        variant(n).map(|v| raw.own_processes(v) as f64)
+    });
     panel("start to ready (ms)", &|n| {
         variant(n).and_then(|v| v.start_to_ready_ms)
     });
