@@ -25,7 +25,7 @@ use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use parking_lot::{Condvar, Mutex};
 use redb::TableDefinition;
 
-use crate::kv::{StoreError, Write};
+use crate::base::{StoreError, Write};
 
 /// Writes waiting for a sync, at most; more wait for room.
 pub const MAX_WAITING_WRITES: usize = 65_536;
@@ -249,7 +249,8 @@ fn apply(db: &redb::Database, batch: &[Pending]) -> Result<(), StoreError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kv::{KvStore, Storage, StorageMode, test_dir};
+    use crate::base::test_dir;
+    use redb::{ReadableDatabase, ReadableTableMetadata};
 
     fn put(key: &str, value: &str) -> Write {
         Write {
@@ -257,39 +258,6 @@ mod tests {
             key: key.as_bytes().to_vec(),
             value: Some(value.as_bytes().to_vec()),
         }
-    }
-
-    #[test]
-    fn concurrent_commits_share_syncs_and_every_one_survives_a_reopen() {
-        let dir = test_dir();
-        let mode = StorageMode::Durable(dir.path().to_path_buf());
-        let (threads, each) = (8, 40);
-        {
-            let storage = Storage::open(&mode, "db").expect("open");
-            std::thread::scope(|s| {
-                for t in 0..threads {
-                    let kv = storage.namespace("n");
-                    s.spawn(move || {
-                        for i in 0..each {
-                            kv.commit(&[put(&format!("{t}-{i}"), "v")]).expect("commit");
-                        }
-                    });
-                }
-            });
-            let stats = storage.commit_stats().expect("durable");
-            assert_eq!(stats.commits, threads * each);
-            // Eight threads each waiting on a sync: the next one takes
-            // what the others queued meanwhile.
-            assert!(
-                stats.syncs < stats.commits,
-                "no commit shared a sync: {stats:?}"
-            );
-        }
-        let storage = Storage::open(&mode, "db").expect("reopen");
-        assert_eq!(
-            storage.namespace("n").scan("t").expect("scan").len() as u64,
-            threads * each
-        );
     }
 
     #[test]
@@ -315,12 +283,13 @@ mod tests {
         assert_eq!(stats.commits, 200);
         assert!(stats.syncs < 200, "{stats:?}");
         drop(group);
-        let store =
-            crate::kv::RedbStore::open_file(&dir.path().join("o.redb"), "n").expect("reopen");
-        let entries = store.scan("t").expect("scan");
-        assert_eq!(entries.len(), 201);
-        let last = entries.iter().find(|(k, _)| k == b"k").expect("k");
-        assert_eq!(last.1, b"199", "the last commit handed over wins");
+        let db = redb::Database::create(dir.path().join("o.redb")).expect("reopen");
+        let txn = db.begin_read().expect("read");
+        let def: TableDefinition<&[u8], &[u8]> = TableDefinition::new("n/t");
+        let table = txn.open_table(def).expect("n/t");
+        assert_eq!(table.len().expect("len"), 201);
+        let last = table.get(b"k".as_slice()).expect("get").expect("k");
+        assert_eq!(last.value(), b"199", "the last commit handed over wins");
     }
 
     #[test]

@@ -10,9 +10,11 @@
 //! # Layout
 //! - [`kv`]: the [`KvStore`] trait, [`Storage`] (opens namespaces) and both engines.
 //! - [`group`]: group commit: concurrent durable commits share one sync.
+//! - `base`: what both share: a [`Write`] and a [`StoreError`].
 //! - [`tables`]: typed stores per component (accounts, journal, rooms).
 //! - [`codec`]: the on-disk records, converted by hand from domain types.
 
+mod base;
 pub mod codec;
 pub mod group;
 pub mod kv;
