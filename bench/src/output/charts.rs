@@ -149,7 +149,7 @@ pub fn render(raw: &Raw, dir: &Path) -> anyhow::Result<Vec<String>> {
 }
 
 /// Whether the run measured placements of the microservices.
-fn has_continuum(raw: &Raw) -> bool {
+pub(crate) fn has_continuum(raw: &Raw) -> bool {
     raw.variants.iter().any(|v| v.placement.is_some()) && raw.continuum().len() > 1
 }
 

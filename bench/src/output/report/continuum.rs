@@ -92,5 +92,8 @@ pub(super) fn render(raw: &Raw, md: &mut String) {
             }
         );
     }
-    let _ = writeln!(md, "\n![from one process to split](continuum.svg)");
+    let _ = writeln!(
+        md,
+        "\nThe chart at the top of the report (`charts/continuum.svg`) draws this table."
+    );
 }

@@ -93,6 +93,13 @@ pub(super) fn render(raw: &Raw, md: &mut String) {
             mib(variant.and_then(|v| v.rss_loaded_bytes)),
         );
     }
+    if crate::output::charts::has_continuum(raw) {
+        let _ = writeln!(
+            md,
+            "\n![from one process to split: p50, p99 and cores by process boundaries](charts/continuum.png) \
+             ([SVG](charts/continuum.svg))"
+        );
+    }
     md.push('\n');
 }
 
