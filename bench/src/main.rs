@@ -75,6 +75,14 @@ enum Cmd {
         #[arg(long = "pid")]
         pids: Vec<u32>,
     },
+    /// Print the compose file of the microservices placed by a layout: one
+    /// container per group, from the same images (`bench images`).
+    ComposeFile {
+        /// A preset (`split`, `edge+saga`, `bank`, `one`) or groups, e.g.
+        /// `gateway+transfers | accounts | ledger | chat`.
+        #[arg(long, value_parser = layout)]
+        layout: microservices::layout::Layout,
+    },
     /// Re-render REPORT.md of a stored run from its raw.json.
     Render {
         /// The run directory.
@@ -107,6 +115,11 @@ enum Cmd {
         #[arg(long, default_value_os_t = bench::job::default_results())]
         out: PathBuf,
     },
+}
+
+/// A layout of the microservices, checked as the launcher reads it.
+fn layout(text: &str) -> Result<microservices::layout::Layout, String> {
+    text.parse().map_err(|e| format!("{e}"))
 }
 
 /// The scenarios `load` can run.
@@ -142,6 +155,12 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Cmd::Images { list } => bench::job::images::run(list),
+        Cmd::ComposeFile { layout } => {
+            let file = bench::target::placed::compose_file(&layout)
+                .ok_or_else(|| anyhow::anyhow!("a component of {layout} has no image"))?;
+            print!("{file}");
+            Ok(())
+        }
         Cmd::Load {
             target,
             scenario,
