@@ -258,8 +258,9 @@ fn subject<'a>(
 
 /// One hop alone, per protocol, against the split microservices (the cost
 /// model's micro-measurement, [`crate::part::hop`]); nothing when they do
-/// not run here as local processes. A probe that fails is reported and
-/// left out (the report then says the hop was not measured).
+/// not run here as local processes. A probe that fails is reported on
+/// the terminal and left out (the report's hop-alone columns then stay
+/// empty, `–`).
 fn hops(session: &Session<'_>, subjects: &[Subject<'_>], repeat: u32) -> Vec<HopRecord> {
     use crate::part::hop::{Call, Plan as HopPlan, probe};
     let Some(split) = subjects
