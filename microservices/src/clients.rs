@@ -99,7 +99,10 @@ impl Downstream {
         // the channel the calls take.
         let watch = breaker.watch({
             let raw = raw.clone();
-            move || serving(raw.clone())
+            move || {
+                let check = health(raw.clone());
+                async move { check.await.is_ok() }
+            }
         });
         let channel = tower::ServiceBuilder::new()
             .load_shed()
@@ -186,16 +189,22 @@ impl Downstream {
     }
 }
 
-/// Whether the service behind `channel` says it serves (`grpc.health.v1`).
-async fn serving(channel: Channel) -> bool {
+/// Asks the service behind `channel` whether it serves (`grpc.health.v1`);
+/// why not, if it does not. The gateway's readiness and the breakers'
+/// watchers ask the same question.
+pub async fn health(channel: Channel) -> Result<(), String> {
     use tonic_health::pb::health_check_response::ServingStatus;
     use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
-    HealthClient::new(channel)
+    let answer = HealthClient::new(channel)
         .check(HealthCheckRequest {
             service: String::new(),
         })
         .await
-        .is_ok_and(|answer| answer.get_ref().status == ServingStatus::Serving as i32)
+        .map_err(|s| s.message().to_owned())?;
+    if answer.get_ref().status != ServingStatus::Serving as i32 {
+        return Err("not serving".to_owned());
+    }
+    Ok(())
 }
 
 /// Sends the current trace context (this hop's span as the parent).

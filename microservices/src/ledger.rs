@@ -302,6 +302,21 @@ pub struct HttpLedger {
     _watch: crate::resilience::Watch,
 }
 
+/// Asks the ledger at `base` (`http://host:port`) whether it is up
+/// (`/healthz`); why not, if it is not. The gateway's readiness and the
+/// breaker's watcher ask the same question.
+pub async fn healthz(http: &reqwest::Client, base: &str) -> Result<(), String> {
+    let answer = http
+        .get(format!("{base}/healthz"))
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    if !answer.status().is_success() {
+        return Err(answer.status().to_string());
+    }
+    Ok(())
+}
+
 /// Adds the service token for the ledger, when tokens are on.
 fn authorized(
     request: reqwest::RequestBuilder,
@@ -330,10 +345,10 @@ impl HttpLedger {
             .build()?;
         let base = base.trim_end_matches('/');
         let watch = breaker.watch({
-            let (http, health) = (http.clone(), format!("{base}/healthz"));
+            let (http, base) = (http.clone(), base.to_owned());
             move || {
-                let answer = http.get(&health).send();
-                async move { answer.await.is_ok_and(|r| r.status().is_success()) }
+                let (http, base) = (http.clone(), base.clone());
+                async move { healthz(&http, &base).await.is_ok() }
             }
         });
         Ok(Self {

@@ -23,31 +23,17 @@ struct Downstreams {
 #[async_trait]
 impl edge::Probe for Downstreams {
     async fn ready(&self) -> Result<(), String> {
-        use tonic_health::pb::health_client::HealthClient;
-        use tonic_health::pb::{HealthCheckRequest, health_check_response::ServingStatus};
         for (name, channel) in &self.grpc {
-            let answer = HealthClient::new(channel.clone())
-                .check(HealthCheckRequest {
-                    service: String::new(),
-                })
+            crate::clients::health(channel.clone())
                 .await
-                .map_err(|s| format!("{name}: {}", s.message()))?;
-            if answer.get_ref().status != ServingStatus::Serving as i32 {
-                return Err(format!("{name}: not serving"));
-            }
+                .map_err(|e| format!("{name}: {e}"))?;
         }
         let Some(ledger) = &self.ledger else {
             return Ok(());
         };
-        let ledger = self
-            .http
-            .get(format!("{ledger}/healthz"))
-            .send()
+        crate::ledger::healthz(&self.http, ledger)
             .await
             .map_err(|e| format!("ledger: {e}"))?;
-        if !ledger.status().is_success() {
-            return Err(format!("ledger: {}", ledger.status()));
-        }
         Ok(())
     }
 }
