@@ -48,6 +48,14 @@ impl CpuMeter {
         Some(self.reading()?.iter().sum())
     }
 
+    /// The cores the processes use over the next `window` (blocking for
+    /// it): the CPU they ran divided by the time that passed.
+    pub fn cores_over(&self, window: std::time::Duration) -> Option<f64> {
+        let (before, started) = (self.seconds()?, std::time::Instant::now());
+        std::thread::sleep(window);
+        Some((self.seconds()? - before).max(0.0) / started.elapsed().as_secs_f64())
+    }
+
     /// CPU seconds used so far by each group, as [`CpuMeter::seconds`].
     pub fn reading(&self) -> Option<Vec<f64>> {
         if self.groups.iter().all(|(_, pids)| pids.is_empty()) {

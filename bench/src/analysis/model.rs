@@ -7,9 +7,11 @@
 //! accounts): latency `p50 = p50(one) + boundaries × hop`, CPU `cpu =
 //! cpu(one) + boundaries × hop_cpu`. The price of a boundary is read off
 //! the two ends of the same run (every component in one process, and
-//! fully split); the placements in between are then predictions, checked
-//! against what they measured. Loopback has no network round trip, so a
-//! reviewer's own round-trip time enters the projection explicitly.
+//! fully split), and, independently of the ends, taken from the hop the
+//! split system's sampled requests timed and from a call measured alone
+//! ([`Probe`]); every placement is checked against each. Loopback has no
+//! network round trip, so a reviewer's own round-trip time enters the
+//! projection explicitly.
 
 use crate::analysis::Step;
 use crate::record::Raw;

@@ -330,9 +330,7 @@ fn hops(session: &Session<'_>, subjects: &[Subject<'_>], repeat: u32) -> Vec<Hop
 /// [`IDLE_WINDOW`] without requests, in cores.
 fn idle_cores(meter: &crate::cpu::CpuMeter) -> Option<f64> {
     std::thread::sleep(Duration::from_millis(250));
-    let (before, started) = (meter.seconds()?, Instant::now());
-    std::thread::sleep(IDLE_WINDOW);
-    Some((meter.seconds()? - before).max(0.0) / started.elapsed().as_secs_f64())
+    meter.cores_over(IDLE_WINDOW)
 }
 
 /// How long a system is watched idle.

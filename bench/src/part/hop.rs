@@ -130,27 +130,25 @@ pub fn probe(call: &Call, callee: u32, plan: Plan) -> anyhow::Result<HopRecord> 
     std::thread::Builder::new()
         .name("hop-probe".into())
         .spawn(move || {
+            // The callee with nothing to do, for its idle CPU.
+            let idle_cores = CpuMeter::of_pids(vec![callee]).cores_over(plan.idle);
             tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()?
-                .block_on(run(&call, callee, plan))
+                .block_on(run(&call, callee, plan, idle_cores))
         })?
         .join()
         .map_err(|_| anyhow::anyhow!("the hop probe panicked"))?
 }
 
-async fn run(call: &Call, callee: u32, plan: Plan) -> anyhow::Result<HopRecord> {
+async fn run(
+    call: &Call,
+    callee: u32,
+    plan: Plan,
+    idle_cores: Option<f64>,
+) -> anyhow::Result<HopRecord> {
     let meter = CpuMeter::of_pids(vec![callee]);
     let caller = Caller::new(call)?;
-    // The callee with nothing to do, for its idle CPU.
-    let (idle_before, idle_started) = (meter.seconds(), Instant::now());
-    tokio::time::sleep(plan.idle).await;
-    let idle_cores = match (meter.seconds(), idle_before) {
-        (Some(after), Some(before)) => {
-            Some((after - before).max(0.0) / idle_started.elapsed().as_secs_f64())
-        }
-        _ => None,
-    };
     let mut ticks = tokio::time::interval(Duration::from_secs_f64(1.0 / plan.rate.max(1.0)));
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let warm_until = Instant::now() + plan.warmup;

@@ -58,7 +58,8 @@ pub(super) fn render(raw: &Raw, md: &mut String) {
         ("from the timed hop", Vec::new()),
         ("from the hop alone", Vec::new()),
     ];
-    for check in model.checks(raw) {
+    let checks = model.checks(raw);
+    for check in &checks {
         let base = check.name == model.one.name;
         // A prediction beside its measurement; a miss noted under `method`.
         let mut cell = |predicted: Option<f64>, measured: f64, method: usize, fitted: bool| {
@@ -127,10 +128,7 @@ pub(super) fn render(raw: &Raw, md: &mut String) {
              between repeats (see the spread in the table above)."
         );
     }
-    let split = model
-        .checks(raw)
-        .into_iter()
-        .find(|c| c.name == model.split.name);
+    let split = checks.iter().find(|c| c.name == model.split.name);
     if let (Some(probe), Some(split)) = (model.probe, split) {
         let n = split.boundaries.saturating_sub(model.one.boundaries).max(1) as f64;
         // What a boundary costs beyond a bare call, in words.
