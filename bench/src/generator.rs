@@ -2,6 +2,7 @@
 //! runs on.
 
 pub mod client;
+pub mod closed;
 pub mod echo;
 pub mod load;
 pub mod requests;

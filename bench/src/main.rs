@@ -64,6 +64,12 @@ enum Cmd {
         /// Requests per second.
         #[arg(long, default_value_t = 1000.0)]
         rate: f64,
+        /// A closed loop instead: this many connections, each sending its
+        /// next request when its previous one is answered (`--rate` is
+        /// unused): the most the deployment answers with that many in
+        /// flight.
+        #[arg(long)]
+        connections: Option<usize>,
         /// Recorded seconds.
         #[arg(long, default_value_t = 10.0)]
         seconds: f64,
@@ -165,19 +171,28 @@ fn main() -> anyhow::Result<()> {
             target,
             scenario,
             rate,
+            connections,
             seconds,
             warmup,
             pids,
         } => {
-            let record = bench::job::load::run(&bench::job::load::Load {
+            let load = bench::job::load::Load {
                 base: target,
                 scenario: scenario.into(),
                 rate,
                 seconds,
                 warmup,
                 pids,
-            })?;
-            println!("{}", bench::job::load::summary(&record));
+            };
+            match connections {
+                Some(connections) => {
+                    println!("{}", bench::job::load::run_closed(&load, connections)?);
+                }
+                None => {
+                    let record = bench::job::load::run(&load)?;
+                    println!("{}", bench::job::load::summary(&record));
+                }
+            }
             Ok(())
         }
         Cmd::Model {

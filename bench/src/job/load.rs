@@ -13,7 +13,7 @@ use shared_domain::workload::Workload;
 use crate::cpu::CpuMeter;
 use crate::generator::load::Plan;
 use crate::part::latency::{self, Target};
-use crate::record::{Profile, RunRecord, Scenario};
+use crate::record::{Outcome, Profile, RunRecord, Scenario};
 
 /// What to run.
 #[derive(Debug, Clone)]
@@ -32,6 +32,10 @@ pub struct Load {
     /// deployment's), for the CPU per request.
     pub pids: Vec<u32>,
 }
+
+/// The most requests a second a closed loop is given: it stops early (and
+/// says so) if a system answers faster.
+pub const CLOSED_MAX_RATE: f64 = 25_000.0;
 
 /// Opens a fresh set of accounts and rooms (ids prefixed by the clock, so
 /// runs against one deployment do not collide), then runs `load`.
@@ -84,6 +88,78 @@ pub fn run(load: &Load) -> anyhow::Result<RunRecord> {
         load.scenario,
         0,
         &mut workload,
+    ))
+}
+
+/// A closed loop of `connections` against `load.base` (its rate unused),
+/// one line: the answers a second and their latency from sending.
+pub fn run_closed(load: &Load, connections: usize) -> anyhow::Result<String> {
+    anyhow::ensure!(connections > 0, "a closed loop needs a connection");
+    anyhow::ensure!(
+        load.seconds > 0.0 && load.warmup >= 0.0,
+        "the run needs recorded seconds and a warm-up of zero or more"
+    );
+    let profile = Profile {
+        duration_s: load.seconds,
+        warmup_s: load.warmup,
+        ..Profile::quick()
+    };
+    let mut workload = fresh_workload(&profile)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()?;
+    let api = contract::Api::new(&load.base)?;
+    runtime
+        .block_on(crate::generator::requests::prepare(&api, &workload))
+        .with_context(|| format!("opening the workload's accounts and rooms on {}", load.base))?;
+    let total = ((load.seconds + load.warmup) * CLOSED_MAX_RATE).ceil() as u64;
+    let prepared = std::sync::Arc::new(crate::generator::requests::calls(
+        load.scenario,
+        &mut workload,
+        total,
+    ));
+    let http = crate::generator::client::Client::new(Duration::from_secs(10));
+    let base = load.base.clone();
+    let stats = crate::generator::closed::run(
+        runtime.handle(),
+        connections,
+        Duration::from_secs_f64(load.warmup),
+        Duration::from_secs_f64(load.seconds),
+        total,
+        move |i| {
+            let answer =
+                crate::generator::requests::send_raw(&http, &base, &prepared[i as usize], None);
+            async move {
+                answer
+                    .await
+                    .map_or(Outcome::Error, |(status, _)| Outcome::of_status(status))
+            }
+        },
+    );
+    let q = |p: f64| stats.latency.value_at_quantile(p) as f64 / 1000.0;
+    let answers: Vec<String> = stats
+        .outcomes
+        .iter()
+        .filter(|(_, n)| *n > 0)
+        .map(|(outcome, n)| format!("{n} {}", outcome.name()))
+        .collect();
+    Ok(format!(
+        "{} closed loop of {connections}: {:.0}/s over {:.1} s, p50 {:.0} µs, p90 {:.0} µs, \
+         p99 {:.0} µs, max {:.0} µs, answers {}{}",
+        load.scenario.name(),
+        stats.rate,
+        stats.seconds,
+        q(0.5),
+        q(0.9),
+        q(0.99),
+        stats.latency.max() as f64 / 1000.0,
+        answers.join(", "),
+        if stats.seconds + 0.5 < load.seconds {
+            " (ran out of prepared requests)"
+        } else {
+            ""
+        },
     ))
 }
 
