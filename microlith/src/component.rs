@@ -12,7 +12,10 @@ pub mod room;
 
 use std::ops::{Deref, DerefMut};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
+
+use store::Done;
 
 use parking_lot::{Mutex, MutexGuard};
 
@@ -23,28 +26,36 @@ pub struct CallOptions {
     pub timeout: Duration,
 }
 
-/// Replies of one batch. While the batch holds unpersisted changes a reply
-/// waits for the flush (nothing is acknowledged before it is durable); a
-/// reply that depends on no pending change goes out at once.
+/// Replies of one batch. A reply that depends on a change not yet
+/// durable, or on state that commits still in flight changed, waits for
+/// them (nothing is acknowledged before it is durable); any other goes
+/// out at once.
 pub(crate) struct Outbox {
     deferred: Vec<Box<dyn FnOnce() + Send>>,
+    /// This actor's commits handed over and not yet durable.
+    in_flight: Arc<AtomicUsize>,
+    /// A commit of this actor failed: its state is ahead of its store.
+    failed: Arc<AtomicBool>,
 }
 
 impl Outbox {
     pub(crate) fn new() -> Self {
         Self {
             deferred: Vec::new(),
+            in_flight: Arc::new(AtomicUsize::new(0)),
+            failed: Arc::new(AtomicBool::new(false)),
         }
     }
 
-    /// Sends now if `clean`, else after the next commit.
+    /// Sends now if `clean` (the batch holds no change) and nothing of
+    /// this actor is still being committed, else once it is.
     pub(crate) fn send<T: Send + 'static>(
         &mut self,
         clean: bool,
         reply: crate::runtime::Reply<T>,
         value: T,
     ) {
-        if clean {
+        if clean && self.in_flight.load(Ordering::Acquire) == 0 && !self.failed() {
             let _ = reply.send(value);
         } else {
             self.deferred.push(Box::new(move || {
@@ -53,34 +64,107 @@ impl Outbox {
         }
     }
 
-    /// Sends every deferred reply (after a successful commit).
-    pub(crate) fn release(&mut self) {
-        for send in self.deferred.drain(..) {
-            send();
-        }
+    fn failed(&self) -> bool {
+        self.failed.load(Ordering::Acquire)
+    }
+
+    /// What runs once the batch's commit is durable: `then`, and every
+    /// reply deferred so far; or, if it failed, marks this actor failed
+    /// and drops the replies (their callers get `Unavailable`).
+    fn after_commit(&mut self, what: &'static str, then: impl FnOnce() + Send + 'static) -> Done {
+        let deferred = std::mem::take(&mut self.deferred);
+        let (in_flight, failed) = (self.in_flight.clone(), self.failed.clone());
+        in_flight.fetch_add(1, Ordering::AcqRel);
+        Box::new(move |result| {
+            match result {
+                Ok(()) => {
+                    then();
+                    for send in deferred {
+                        send();
+                    }
+                }
+                Err(e) => {
+                    failed.store(true, Ordering::Release);
+                    tracing::error!(actor = what, error = %e, "a commit failed; nothing of it is acknowledged");
+                }
+            }
+            in_flight.fetch_sub(1, Ordering::AcqRel);
+        })
     }
 }
 
-/// Commits a batch of changes, then releases the replies that waited for
-/// it. Let it crash: if the store refuses, this panics, nothing of the batch
-/// is acknowledged (the replies are dropped, callers get `Unavailable`) and
-/// the restart reloads the last commit.
-pub(crate) fn commit_batch<C, S>(
-    what: &str,
-    changes: &mut Vec<C>,
-    store: Option<&S>,
-    persist: impl FnOnce(&S, &[C]) -> Result<(), store::StoreError>,
-    replies: &mut Outbox,
-) {
-    if let Some(store) = store
-        && !changes.is_empty()
-        && let Err(e) = persist(store, changes)
-    {
-        panic!("{what} store commit failed: {e}");
-    }
-    changes.clear();
-    replies.release();
+/// Hands a batch of changes to the store (or a barrier, if the batch
+/// changed nothing but holds replies waiting for earlier commits) and
+/// moves on: the store's committing thread runs `then` and releases the
+/// replies once it is durable, while this actor handles its next batch,
+/// whose commit may share the same sync. Let it crash: once a commit
+/// failed, the next flush panics, so the restart reloads the store.
+pub(crate) struct Batch<'a, C, S> {
+    pub(crate) what: &'static str,
+    pub(crate) changes: &'a mut Vec<C>,
+    pub(crate) store: Option<&'a S>,
+    pub(crate) replies: &'a mut Outbox,
 }
+
+impl<C, S: Committer<C>> Batch<'_, C, S> {
+    /// Commits, then runs `then` once durable.
+    pub(crate) fn commit_then(self, then: impl FnOnce() + Send + 'static) {
+        let Batch {
+            what,
+            changes,
+            store,
+            replies,
+        } = self;
+        assert!(
+            !replies.failed(),
+            "{what} store commit failed; restarting to reload the store"
+        );
+        let Some(store) = store else {
+            // Memory: nothing to wait for.
+            changes.clear();
+            then();
+            for send in replies.deferred.drain(..) {
+                send();
+            }
+            return;
+        };
+        if changes.is_empty() {
+            if !replies.deferred.is_empty() {
+                store.barrier_then(replies.after_commit(what, then));
+            }
+            return;
+        }
+        store.persist_then(changes, replies.after_commit(what, then));
+        changes.clear();
+    }
+
+    /// Commits.
+    pub(crate) fn commit(self) {
+        self.commit_then(|| {});
+    }
+}
+
+/// A typed store as the actors use it.
+pub(crate) trait Committer<C> {
+    fn persist_then(&self, changes: &[C], done: Done);
+    fn barrier_then(&self, done: Done);
+}
+
+macro_rules! committer {
+    ($store:ty, $change:ty) => {
+        impl Committer<$change> for $store {
+            fn persist_then(&self, changes: &[$change], done: Done) {
+                <$store>::persist_then(self, changes, done);
+            }
+            fn barrier_then(&self, done: Done) {
+                <$store>::barrier_then(self, done);
+            }
+        }
+    };
+}
+committer!(store::AccountStore, shared_domain::bank::AccountChange);
+committer!(store::JournalStore, store::JournalChange);
+committer!(store::RoomStore, shared_domain::chat::ChatMessage);
 
 /// Where an actor's domain state lives across restarts.
 pub enum Home<B, S> {

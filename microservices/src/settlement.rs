@@ -19,6 +19,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures::future::BoxFuture;
 use tonic::{Request, Status};
 
 use shared_domain::bank::{Stale, StepFence};
@@ -55,11 +56,17 @@ pub fn set_deadline<T>(request: &mut Request<T>, budget: Duration) {
 
 /// Drops settled transfers' step records and persists their tombstones
 /// (valid until the given time) in one commit.
-pub type Settle = Box<dyn Fn(&[TransferId], u64) -> BankResult<()> + Send + Sync>;
+pub type Settle =
+    Box<dyn Fn(Vec<TransferId>, u64) -> BoxFuture<'static, BankResult<()>> + Send + Sync>;
 
 /// The accounts server's fence and what a settlement drops.
 pub struct Settlement {
-    fence: tokio::sync::Mutex<StepFence>,
+    fence: parking_lot::Mutex<StepFence>,
+    /// Steps hold it shared from their check until they are answered
+    /// (their change durable), side by side, so their commits can share a
+    /// sync; a settlement holds it alone, so none slips between a check
+    /// and its step.
+    gate: tokio::sync::RwLock<()>,
     settle: Settle,
     records: Box<dyn Fn() -> usize + Send + Sync>,
 }
@@ -73,28 +80,33 @@ impl Settlement {
         max_budget: Duration,
         max_skew: Duration,
         tombstones: Vec<(TransferId, u64)>,
-        settle: impl Fn(&[TransferId], u64) -> BankResult<()> + Send + Sync + 'static,
+        settle: impl Fn(Vec<TransferId>, u64) -> BoxFuture<'static, BankResult<()>>
+        + Send
+        + Sync
+        + 'static,
         records: impl Fn() -> usize + Send + Sync + 'static,
     ) -> Arc<Self> {
         let mut fence = StepFence::new(micros(max_budget), micros(max_skew));
         fence.restore(tombstones);
         Arc::new(Self {
-            fence: tokio::sync::Mutex::new(fence),
+            fence: parking_lot::Mutex::new(fence),
+            gate: tokio::sync::RwLock::new(()),
             settle: Box::new(settle),
             records: Box::new(records),
         })
     }
 
     /// Runs `apply` (a step, or a whole transfer, of `transfer_id`) if the
-    /// fence admits it, holding the fence meanwhile.
+    /// fence admits it, keeping settlements out meanwhile.
     pub async fn guarded<T>(
         &self,
         transfer_id: &TransferId,
         deadline_us: Option<u64>,
         apply: impl Future<Output = BankResult<T>>,
     ) -> Result<BankResult<T>, Status> {
-        let mut fence = self.fence.lock().await;
-        fence
+        let _gate = self.gate.read().await;
+        self.fence
+            .lock()
             .admit(transfer_id, deadline_us, edge::now_us())
             .map_err(|stale| refused(transfer_id, stale))?;
         Ok(apply.await)
@@ -102,11 +114,13 @@ impl Settlement {
 
     /// Drops the step records of settled transfers, leaving tombstones.
     pub async fn settle(&self, transfer_ids: &[TransferId]) -> BankResult<()> {
-        let mut fence = self.fence.lock().await;
+        let _gate = self.gate.write().await;
         let now = edge::now_us();
+        let until = self.fence.lock().expiry(now);
         // Persisted first: a crash after it keeps both the dropped records'
         // absence and the tombstones; a failure keeps the records.
-        let settled = (self.settle)(transfer_ids, fence.expiry(now));
+        let settled = (self.settle)(transfer_ids.to_vec(), until).await;
+        let mut fence = self.fence.lock();
         if settled.is_ok() {
             for id in transfer_ids {
                 fence.bury(id.clone(), now);

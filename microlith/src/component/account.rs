@@ -15,7 +15,7 @@ use crate::runtime::{Actor, Reply, StartError};
 
 use super::{Book, Home};
 
-use super::{Outbox, commit_batch};
+use super::{Batch, Outbox};
 
 /// Messages of an account shard.
 pub enum AccountMsg {
@@ -135,17 +135,20 @@ impl Actor for AccountShardActor {
         if !self.changes.is_empty() || self.forgotten.len() >= FORGETS_PER_COMMIT {
             self.changes.append(&mut self.forgotten);
         }
-        commit_batch(
-            "account",
-            &mut self.changes,
-            self.store.as_ref(),
-            AccountStore::persist,
-            &mut self.replies,
-        );
+        Batch {
+            what: "account",
+            changes: &mut self.changes,
+            store: self.store.as_ref(),
+            replies: &mut self.replies,
+        }
+        .commit();
     }
 
     fn finish(&mut self) {
         self.changes.append(&mut self.forgotten);
         self.flush();
+        if let Some(store) = &self.store {
+            let _ = store.barrier();
+        }
     }
 }

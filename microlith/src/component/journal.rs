@@ -11,7 +11,7 @@ use crate::runtime::{Actor, Reply, StartError};
 
 use super::{Book, Home};
 
-use super::{Outbox, commit_batch};
+use super::{Batch, Outbox};
 
 /// Messages of a journal shard.
 pub enum JournalMsg {
@@ -128,12 +128,19 @@ impl Actor for JournalShardActor {
     }
 
     fn flush(&mut self) {
-        commit_batch(
-            "journal",
-            &mut self.changes,
-            self.store.as_ref(),
-            JournalStore::persist,
-            &mut self.replies,
-        );
+        Batch {
+            what: "journal",
+            changes: &mut self.changes,
+            store: self.store.as_ref(),
+            replies: &mut self.replies,
+        }
+        .commit();
+    }
+
+    fn finish(&mut self) {
+        self.flush();
+        if let Some(store) = &self.store {
+            let _ = store.barrier();
+        }
     }
 }

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use futures::StreamExt;
-use parking_lot::RwLock;
+use parking_lot::{Mutex, RwLock};
 use tokio::sync::mpsc;
 
 use shared_domain::chat::{
@@ -18,7 +18,7 @@ use store::{DirectoryStore, RoomStore, Storage};
 
 use crate::runtime::{Actor, ActorRef, Reply, StartError, SupervisorHandle};
 
-use super::Outbox;
+use super::{Batch, Outbox};
 
 /// The most backlog messages one subscribe answer carries; a reader further
 /// behind pages through by resubscribing from its cursor.
@@ -53,8 +53,17 @@ pub struct RoomActor {
     store: RoomStore,
     buffer: usize,
     accepted: Vec<ChatMessage>,
-    subscribers: Vec<mpsc::Sender<ChatResult<ChatMessage>>>,
+    published: Arc<Mutex<Published>>,
     replies: Outbox,
+}
+
+/// What subscribers have been sent: every message up to `seq`, each once
+/// it was durable, in order. The store's committing thread adds to it as
+/// batches become durable; a subscribe reads it, so a new subscriber's
+/// backlog ends where the live messages begin.
+struct Published {
+    seq: u64,
+    subscribers: Vec<mpsc::Sender<ChatResult<ChatMessage>>>,
 }
 
 impl Actor for RoomActor {
@@ -67,11 +76,14 @@ impl Actor for RoomActor {
             .load(args.name.clone())
             .map_err(|e| StartError(e.to_string()))?;
         Ok(Self {
+            published: Arc::new(Mutex::new(Published {
+                seq: room.last_seq(),
+                subscribers: Vec::new(),
+            })),
             room,
             store: args.store.clone(),
             buffer: args.subscriber_buffer,
             accepted: Vec::new(),
-            subscribers: Vec::new(),
             replies: Outbox::new(),
         })
     }
@@ -99,42 +111,63 @@ impl Actor for RoomActor {
                 self.replies.send(self.accepted.is_empty(), reply, Ok(page));
             }
             RoomMsg::Subscribe(after, reply) => {
-                let backlog = self
+                // Only what was published (durable): the answer needs no
+                // commit to wait for.
+                let mut published = self.published.lock();
+                let backlog: Vec<_> = self
                     .room
                     .history(HistoryQuery {
                         after,
                         limit: SUBSCRIBE_BACKLOG,
                     })
-                    .to_vec();
-                let caught_up = backlog.last().is_none_or(|m| m.seq == self.room.last_seq());
+                    .iter()
+                    .take_while(|m| m.seq <= published.seq)
+                    .cloned()
+                    .collect();
+                let caught_up = backlog.last().map_or(after, |m| m.seq) >= published.seq;
                 let backlog = futures::stream::iter(backlog.into_iter().map(Ok));
                 let subscription = if caught_up {
                     let (tx, rx) = mpsc::channel(self.buffer.max(1));
-                    self.subscribers.push(tx);
+                    published.subscribers.push(tx);
                     backlog.chain(tokio_stream_from(rx)).boxed()
                 } else {
                     backlog.boxed()
                 };
-                self.replies
-                    .send(self.accepted.is_empty(), reply, Ok(subscription));
+                drop(published);
+                let _ = reply.send(Ok(subscription));
             }
             RoomMsg::Crash => panic!("injected crash"),
         }
     }
 
     fn flush(&mut self) {
-        if !self.accepted.is_empty() {
-            if let Err(e) = self.store.persist(&self.accepted) {
-                panic!("room store commit failed: {e}");
-            }
-            for message in self.accepted.drain(..) {
-                // A subscriber that is full fell behind: drop it; its session
-                // resubscribes from its cursor and loses nothing.
-                self.subscribers
+        let fresh = self.accepted.clone();
+        let published = self.published.clone();
+        Batch {
+            what: "room",
+            changes: &mut self.accepted,
+            store: Some(&self.store),
+            replies: &mut self.replies,
+        }
+        .commit_then(move || {
+            let mut published = published.lock();
+            for message in fresh {
+                if message.seq <= published.seq {
+                    continue;
+                }
+                published.seq = message.seq;
+                // A subscriber that is full fell behind: drop it; its
+                // session resubscribes from its cursor and loses nothing.
+                published
+                    .subscribers
                     .retain(|s| s.try_send(Ok(message.clone())).is_ok());
             }
-        }
-        self.replies.release();
+        });
+    }
+
+    fn finish(&mut self) {
+        self.flush();
+        let _ = self.store.barrier();
     }
 }
 

@@ -182,7 +182,10 @@ impl InProcess {
                 Duration::from_millis(args.call_timeout_ms),
                 Duration::from_millis(args.max_clock_skew_ms),
                 tombstones,
-                move |ids, until_us| settle.settle(ids, until_us),
+                move |ids, until_us| {
+                    let settle = settle.clone();
+                    Box::pin(async move { settle.settle(&ids, until_us).await })
+                },
                 move || count.step_records(),
             )
         };

@@ -6,7 +6,7 @@
 //! it (the launcher, the container engine, Kubernetes) restarts it and
 //! the state reloads from the store.
 
-use shared_domain::local::{Persist, PersistError};
+use shared_domain::local::{Done, Persist, PersistError};
 use tokio_util::sync::CancellationToken;
 
 /// Raised once a commit failed.
@@ -49,17 +49,31 @@ impl<P> Fatal<P> {
     }
 }
 
+impl<P> Fatal<P> {
+    /// `done`, raising [`Unfit`] first if the commit failed (whether or
+    /// not anyone still waits for the answer).
+    fn watching(&self, done: Done) -> Done {
+        let unfit = self.unfit.clone();
+        Box::new(move |result| {
+            if let Err(e) = &result {
+                unfit.raise(e);
+            }
+            done(result);
+        })
+    }
+}
+
 impl<C, P: Persist<C>> Persist<C> for Fatal<P> {
-    fn persist(&self, change: &C) -> Result<(), PersistError> {
-        self.inner
-            .persist(change)
-            .inspect_err(|e| self.unfit.raise(e))
+    fn keeps(&self) -> bool {
+        self.inner.keeps()
     }
 
-    fn persist_all(&self, changes: &[C]) -> Result<(), PersistError> {
-        self.inner
-            .persist_all(changes)
-            .inspect_err(|e| self.unfit.raise(e))
+    fn persist_then(&self, changes: &[C], done: Done) {
+        self.inner.persist_then(changes, self.watching(done));
+    }
+
+    fn barrier_then(&self, done: Done) {
+        self.inner.barrier_then(self.watching(done));
     }
 }
 
@@ -67,28 +81,40 @@ impl<C, P: Persist<C>> Persist<C> for Fatal<P> {
 mod tests {
     use super::*;
 
+    /// Fails every commit holding a non-zero change.
     struct Failing;
 
     impl Persist<u32> for Failing {
-        fn persist(&self, change: &u32) -> Result<(), PersistError> {
-            if *change == 0 {
+        fn persist_then(&self, changes: &[u32], done: Done) {
+            done(if changes.iter().all(|c| *c == 0) {
                 Ok(())
             } else {
                 Err(PersistError("disk full".into()))
-            }
+            });
         }
+        fn barrier_then(&self, done: Done) {
+            done(Ok(()));
+        }
+    }
+
+    fn outcome(store: &Fatal<Failing>, changes: &[u32]) -> Result<(), PersistError> {
+        let (tx, rx) = std::sync::mpsc::channel();
+        store.persist_then(
+            changes,
+            Box::new(move |r| {
+                let _ = tx.send(r);
+            }),
+        );
+        rx.recv().expect("answered")
     }
 
     #[tokio::test]
     async fn a_failed_commit_raises_unfit_and_still_fails() {
         let unfit = Unfit::default();
         let store = Fatal::new(Failing, &unfit);
-        assert!(store.persist(&0).is_ok());
+        assert!(outcome(&store, &[0]).is_ok());
         assert!(!unfit.is_raised(), "a good commit raises nothing");
-        assert!(
-            store.persist_all(&[0, 1]).is_err(),
-            "the failure is not hidden"
-        );
+        assert!(outcome(&store, &[0, 1]).is_err(), "the failure is not hidden");
         assert!(unfit.is_raised());
         tokio::time::timeout(std::time::Duration::from_secs(1), unfit.raised())
             .await

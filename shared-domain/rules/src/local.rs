@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use async_trait::async_trait;
 use futures::StreamExt;
-use futures::channel::mpsc;
+use futures::channel::{mpsc, oneshot};
 
 use crate::FastMap;
 use crate::bank::{
@@ -30,16 +30,30 @@ use crate::service::{
     AccountsService, LedgerService, Pause, RoomsService, Subscription, TransferJournal,
 };
 
+/// What runs once changes are durable, or with why they could not be
+/// made so. It may run before `persist_then` returns, or on the store's
+/// own thread: it must be quick and must not take a lock that is held
+/// while handing changes over.
+pub type Done = Box<dyn FnOnce(Result<(), PersistError>) + Send>;
+
 /// Makes changes durable before they are acknowledged.
+///
+/// A component hands its changes over while it holds its state's lock
+/// (so the store applies them in the order they were made) and waits for
+/// them after releasing it (so the next caller's changes can join the
+/// same sync: group commit).
 pub trait Persist<C>: Send + Sync {
-    /// Persists a change atomically, or says why not.
-    fn persist(&self, change: &C) -> Result<(), PersistError>;
-    /// Persists several changes made together. The default persists them
-    /// one by one, in order; a store that can commit them in one
-    /// transaction (one sync) overrides it.
-    fn persist_all(&self, changes: &[C]) -> Result<(), PersistError> {
-        changes.iter().try_for_each(|change| self.persist(change))
+    /// Whether anything is kept. `false` ([`NoPersist`], `None`): every
+    /// answer goes out at once, with nothing handed over.
+    fn keeps(&self) -> bool {
+        true
     }
+    /// Hands `changes` over, to be made durable together after every
+    /// change handed over before; `done` runs once they are.
+    fn persist_then(&self, changes: &[C], done: Done);
+    /// `done` runs once every change handed over before is durable: for
+    /// an answer that read state without changing it.
+    fn barrier_then(&self, done: Done);
 }
 
 /// A store refused a change.
@@ -48,11 +62,20 @@ pub trait Persist<C>: Send + Sync {
 pub struct PersistError(pub String);
 
 impl<C, P: Persist<C>> Persist<C> for Option<P> {
-    fn persist(&self, change: &C) -> Result<(), PersistError> {
-        self.as_ref().map_or(Ok(()), |p| p.persist(change))
+    fn keeps(&self) -> bool {
+        self.as_ref().is_some_and(P::keeps)
     }
-    fn persist_all(&self, changes: &[C]) -> Result<(), PersistError> {
-        self.as_ref().map_or(Ok(()), |p| p.persist_all(changes))
+    fn persist_then(&self, changes: &[C], done: Done) {
+        match self {
+            Some(p) => p.persist_then(changes, done),
+            None => done(Ok(())),
+        }
+    }
+    fn barrier_then(&self, done: Done) {
+        match self {
+            Some(p) => p.barrier_then(done),
+            None => done(Ok(())),
+        }
     }
 }
 
@@ -61,29 +84,66 @@ impl<C, P: Persist<C>> Persist<C> for Option<P> {
 pub struct NoPersist;
 
 impl<C> Persist<C> for NoPersist {
-    fn persist(&self, _change: &C) -> Result<(), PersistError> {
-        Ok(())
+    fn keeps(&self) -> bool {
+        false
+    }
+    fn persist_then(&self, _changes: &[C], done: Done) {
+        done(Ok(()));
+    }
+    fn barrier_then(&self, done: Done) {
+        done(Ok(()));
     }
 }
 
-/// State under a lock, with its persister. If a change cannot be
-/// persisted, the in-memory state is ahead of the store: the holder is
-/// marked failed and answers `Unavailable` from then on, so nothing
+/// What an answer waits for once the lock is released: the changes it
+/// made, or (for an answer that changed nothing) everything it may have
+/// read, to be durable.
+#[must_use = "an answer may go out only once what it depends on is durable"]
+pub(crate) enum Durable {
+    /// Nothing to wait for (nothing is kept).
+    Now,
+    /// The store says when.
+    Later(oneshot::Receiver<Result<(), PersistError>>),
+}
+
+impl Durable {
+    /// Waits; a failed commit is `Unavailable` (nothing acknowledged).
+    pub(crate) async fn wait<E>(self) -> Result<(), CallError<E>> {
+        match self {
+            Durable::Now => Ok(()),
+            Durable::Later(rx) => match rx.await {
+                Ok(result) => result.map_err(|e| CallError::Unavailable(e.to_string())),
+                Err(oneshot::Canceled) => {
+                    Err(CallError::Unavailable("the store stopped before syncing".into()))
+                }
+            },
+        }
+    }
+}
+
+/// State under a lock, with its persister. Every call runs its transition
+/// under the lock and hands the changes over there; its answer goes out
+/// once they are durable, after the lock is released. If a change cannot
+/// be persisted, the in-memory state is ahead of the store: the holder is
+/// marked failed (by the store's report, whether or not anyone still
+/// waits for it) and answers `Unavailable` from then on, so nothing
 /// unpersisted is ever acknowledged. Restarting the process reloads the
 /// store: a microservice's process says NOT_SERVING and exits when it
 /// happens, so it is restarted (`microservices`' `process::unfit`).
-struct Locked<B, P> {
+struct Locked<B, C, P> {
     state: Mutex<B>,
     persist: P,
-    failed: AtomicBool,
+    failed: Arc<AtomicBool>,
+    _changes: std::marker::PhantomData<fn(C)>,
 }
 
-impl<B, P> Locked<B, P> {
+impl<B, C, P: Persist<C>> Locked<B, C, P> {
     fn new(state: B, persist: P) -> Self {
         Self {
             state: Mutex::new(state),
             persist,
-            failed: AtomicBool::new(false),
+            failed: Arc::new(AtomicBool::new(false)),
+            _changes: std::marker::PhantomData,
         }
     }
 
@@ -98,35 +158,52 @@ impl<B, P> Locked<B, P> {
         Ok(self.state.lock().unwrap_or_else(|p| p.into_inner()))
     }
 
-    /// Persists a change made under `_guard` (held, so the store sees
-    /// changes in the order they were made).
-    fn keep<C, E>(&self, guard: &MutexGuard<'_, B>, change: &C) -> Result<(), CallError<E>>
-    where
-        P: Persist<C>,
-    {
-        self.keep_all(guard, std::slice::from_ref(change))
+    /// Runs `f` on the state under the lock, handing over the changes it
+    /// pushed; its answer goes out once they (or, if it pushed none,
+    /// everything handed over before) are durable.
+    async fn call<T, E>(
+        &self,
+        f: impl FnOnce(&mut B, &mut Vec<C>) -> Result<T, CallError<E>>,
+    ) -> Result<T, CallError<E>> {
+        let (answer, durable) = {
+            let mut state = self.lock()?;
+            let mut changes = Vec::new();
+            let answer = f(&mut state, &mut changes);
+            (answer, self.keep_all(&state, &changes))
+        };
+        durable.wait().await?;
+        answer
     }
 
-    /// Persists changes made together under `_guard`, as one commit where
-    /// the store can.
-    fn keep_all<C, E>(&self, _guard: &MutexGuard<'_, B>, changes: &[C]) -> Result<(), CallError<E>>
-    where
-        P: Persist<C>,
-    {
-        if changes.is_empty() {
-            return Ok(());
+    /// Hands changes made under `_guard` over (held, so the store sees
+    /// changes in the order they were made), or a barrier when there are
+    /// none.
+    fn keep_all(&self, _guard: &MutexGuard<'_, B>, changes: &[C]) -> Durable {
+        if !self.persist.keeps() {
+            return Durable::Now;
         }
-        self.persist.persist_all(changes).map_err(|e| {
-            self.failed.store(true, Ordering::Release);
-            tracing::error!(error = %e, "state is ahead of its store; refusing every call");
-            CallError::Unavailable(e.to_string())
-        })
+        let (tx, rx) = oneshot::channel();
+        let failed = self.failed.clone();
+        let done: Done = Box::new(move |result| {
+            if let Err(e) = &result {
+                if !failed.swap(true, Ordering::AcqRel) {
+                    tracing::error!(error = %e, "state is ahead of its store; refusing every call");
+                }
+            }
+            let _ = tx.send(result);
+        });
+        if changes.is_empty() {
+            self.persist.barrier_then(done);
+        } else {
+            self.persist.persist_then(changes, done);
+        }
+        Durable::Later(rx)
     }
 }
 
 /// Accounts in one [`AccountBook`].
 pub struct LocalAccounts<P = NoPersist> {
-    inner: Locked<AccountBook, P>,
+    inner: Locked<AccountBook, AccountChange, P>,
     /// Forgets of settled transfers not yet committed (taken only under
     /// the book's lock). No reply waits for them and losing them costs
     /// only memory after a restart, so they never cost a commit (a sync)
@@ -160,49 +237,57 @@ impl<P: Persist<AccountChange>> LocalAccounts<P> {
         }
     }
 
-    /// `changes` after the forgets waiting for a commit.
-    fn after_forgotten(
-        &self,
-        changes: impl IntoIterator<Item = AccountChange>,
-    ) -> Vec<AccountChange> {
-        let mut all =
-            std::mem::take(&mut *self.forgotten.lock().unwrap_or_else(|p| p.into_inner()));
-        all.extend(changes);
-        all
+    /// Moves the forgets waiting for a commit into `changes`, ahead of a
+    /// change that commits anyway.
+    fn take_forgotten(&self, changes: &mut Vec<AccountChange>) {
+        changes.append(&mut self.forgotten.lock().unwrap_or_else(|p| p.into_inner()));
     }
 }
 
 #[async_trait]
 impl<P: Persist<AccountChange>> AccountsService for LocalAccounts<P> {
     async fn open(&self, account: AccountId, opening: OpeningBalance) -> BankResult<AccountView> {
-        let mut book = self.inner.lock()?;
-        let view = AccountView {
-            account_id: account.clone(),
-            balance: opening.balance(),
-        };
-        let change = book.open(account, opening)?;
-        self.inner.keep(&book, &change)?;
-        Ok(view)
+        self.inner
+            .call(|book, changes| {
+                let view = AccountView {
+                    account_id: account.clone(),
+                    balance: opening.balance(),
+                };
+                changes.push(book.open(account, opening)?);
+                Ok(view)
+            })
+            .await
     }
     async fn balance(&self, account: &AccountId) -> BankResult<AccountView> {
-        Ok(self.inner.lock()?.balance(account)?)
+        self.inner
+            .call(|book, _| Ok(book.balance(account)?))
+            .await
     }
     async fn apply_step(&self, step: AccountStep) -> BankResult<StepResult> {
-        let mut book = self.inner.lock()?;
-        let (result, change) = book.apply(&step)?;
-        if let Some(change) = change {
-            self.inner
-                .keep_all(&book, &self.after_forgotten([change]))?;
-        }
-        Ok(result)
+        self.inner
+            .call(|book, changes| {
+                let (result, change) = book.apply(&step)?;
+                if let Some(change) = change {
+                    self.take_forgotten(changes);
+                    changes.push(change);
+                }
+                Ok(result)
+            })
+            .await
     }
     /// Both accounts are in this one book, so every step of a transfer is
     /// applied under one lock and persisted in one commit.
     async fn apply_transfer(&self, request: &TransferRequest) -> BankResult<Option<Resolution>> {
-        let mut book = self.inner.lock()?;
-        let (resolution, changes) = book.apply_transfer(request);
-        self.inner.keep_all(&book, &self.after_forgotten(changes))?;
-        Ok(Some(resolution))
+        self.inner
+            .call(|book, changes| {
+                let (resolution, made) = book.apply_transfer(request);
+                if !made.is_empty() {
+                    self.take_forgotten(changes);
+                    changes.extend(made);
+                }
+                Ok(Some(resolution))
+            })
+            .await
     }
     /// Called by a saga running in this process once it has its
     /// resolution: every step call it made has returned (no copy can
@@ -221,12 +306,13 @@ impl<P: Persist<AccountChange>> AccountsService for LocalAccounts<P> {
             (forgotten.len() >= FORGETS_PER_COMMIT).then(|| std::mem::take(&mut *forgotten))
         };
         if let Some(batch) = batch {
-            // A failure marks the book failed and is logged there.
-            let _ = self.inner.keep_all::<_, ()>(&book, &batch);
+            // Nobody waits: a failure marks the book failed and is logged
+            // by the store's report.
+            drop(self.inner.keep_all(&book, &batch));
         }
     }
     async fn totals(&self) -> BankResult<AccountTotals> {
-        Ok(self.inner.lock()?.totals())
+        self.inner.call(|book, _| Ok(book.totals())).await
     }
 }
 
@@ -236,17 +322,19 @@ impl<P: Persist<AccountChange>> LocalAccounts<P> {
     /// ([`AccountBook::forget`]): for a caller that refuses stale copies of
     /// their steps through a [`crate::bank::StepFence`] holding the same
     /// tombstones, checked in the same order.
-    pub fn settle(&self, transfer_ids: &[TransferId], until_us: u64) -> BankResult<()> {
-        let mut book = self.inner.lock()?;
-        let mut changes = Vec::with_capacity(transfer_ids.len() * 2);
-        for id in transfer_ids {
-            changes.extend(book.forget(id));
-            changes.push(AccountChange::Tombstone {
-                transfer_id: id.clone(),
-                until_us,
-            });
-        }
-        self.inner.keep_all(&book, &changes)
+    pub async fn settle(&self, transfer_ids: &[TransferId], until_us: u64) -> BankResult<()> {
+        self.inner
+            .call(|book, changes| {
+                for id in transfer_ids {
+                    changes.extend(book.forget(id));
+                    changes.push(AccountChange::Tombstone {
+                        transfer_id: id.clone(),
+                        until_us,
+                    });
+                }
+                Ok(())
+            })
+            .await
     }
 
     /// How many transfers have step results kept here.
@@ -259,7 +347,7 @@ impl<P: Persist<AccountChange>> LocalAccounts<P> {
 
 /// The journal in one [`TransferBook`].
 pub struct LocalJournal<P = NoPersist> {
-    inner: Locked<TransferBook, P>,
+    inner: Locked<TransferBook, JournalChange, P>,
 }
 
 impl LocalJournal {
@@ -276,7 +364,7 @@ impl Default for LocalJournal {
 }
 
 impl<P: Persist<JournalChange>> LocalJournal<P> {
-    /// A copy of every record (to rebuild a read model from).
+    /// A copy of every record (to rebuild a read model from, at start).
     pub fn records(&self) -> Vec<TransferRecord> {
         self.inner
             .lock::<()>()
@@ -295,48 +383,95 @@ impl<P: Persist<JournalChange>> LocalJournal<P> {
 #[async_trait]
 impl<P: Persist<JournalChange>> TransferJournal for LocalJournal<P> {
     async fn begin(&self, request: TransferRequest) -> BankResult<Begin> {
-        let mut book = self.inner.lock()?;
-        let begin = book.begin(request)?;
-        if let Begin::Started(record) = &begin {
-            self.inner
-                .keep(&book, &JournalChange::Put(record.clone()))?;
-        }
-        Ok(begin)
+        self.inner
+            .call(|book, changes| {
+                let begin = book.begin(request)?;
+                if let Begin::Started(record) = &begin {
+                    changes.push(JournalChange::Put(record.clone()));
+                }
+                Ok(begin)
+            })
+            .await
     }
     async fn resolve(&self, id: &TransferId, status: TransferStatus) -> BankResult<TransferRecord> {
-        let mut book = self.inner.lock()?;
-        let (record, changed) = book.resolve(id, status)?;
-        if changed {
-            self.inner
-                .keep(&book, &JournalChange::Put(record.clone()))?;
-        }
-        Ok(record)
+        self.inner
+            .call(|book, changes| {
+                let (record, changed) = book.resolve(id, status)?;
+                if changed {
+                    changes.push(JournalChange::Put(record.clone()));
+                }
+                Ok(record)
+            })
+            .await
     }
     async fn abandon(&self, id: &TransferId) -> BankResult<()> {
-        let mut book = self.inner.lock()?;
-        if book.abandon(id) {
-            self.inner.keep(&book, &JournalChange::Remove(id.clone()))?;
-        }
-        Ok(())
+        self.inner
+            .call(|book, changes| {
+                if book.abandon(id) {
+                    changes.push(JournalChange::Remove(id.clone()));
+                }
+                Ok(())
+            })
+            .await
     }
     async fn get(&self, id: &TransferId) -> BankResult<TransferRecord> {
-        Ok(self.inner.lock()?.get(id)?)
+        self.inner.call(|book, _| Ok(book.get(id)?)).await
     }
     async fn pending(&self) -> BankResult<Vec<TransferRecord>> {
-        Ok(self.inner.lock()?.pending().cloned().collect())
+        self.inner
+            .call(|book, _| Ok(book.pending().cloned().collect()))
+            .await
     }
     async fn pending_count(&self) -> BankResult<u64> {
-        Ok(self.inner.lock()?.pending_count())
+        self.inner.call(|book, _| Ok(book.pending_count())).await
     }
 }
 
 type Subscribers = Vec<mpsc::Sender<ChatResult<ChatMessage>>>;
 
+/// One room with its subscribers.
+struct Hosted {
+    room: Room,
+    subscribers: Subscribers,
+    /// The last message sent to subscribers: every message up to it is
+    /// durable (messages after it may not be yet).
+    published: u64,
+}
+
+impl Hosted {
+    fn new(room: Room) -> Self {
+        let published = room.last_seq();
+        Self {
+            room,
+            subscribers: Vec::new(),
+            published,
+        }
+    }
+
+    /// Sends the messages after `published` up to `seq` (known durable)
+    /// to every subscriber, in order; a subscriber that is full fell
+    /// behind and is dropped (its session resubscribes from its cursor).
+    fn publish_through(&mut self, seq: u64) {
+        if seq <= self.published {
+            return;
+        }
+        let count = u32::try_from(seq - self.published).unwrap_or(u32::MAX);
+        for message in self.room.history(HistoryQuery {
+            after: self.published,
+            limit: count,
+        }) {
+            self.subscribers
+                .retain_mut(|s| s.try_send(Ok(message.clone())).is_ok());
+        }
+        self.published = seq;
+    }
+}
+
 /// The chat's state: the directory and every room with its subscribers.
 #[derive(Default)]
 pub struct ChatState {
     directory: RoomDirectory,
-    rooms: FastMap<RoomName, (Room, Subscribers)>,
+    rooms: FastMap<RoomName, Hosted>,
 }
 
 impl ChatState {
@@ -344,16 +479,25 @@ impl ChatState {
     pub fn restore(directory: RoomDirectory, rooms: impl IntoIterator<Item = Room>) -> Self {
         let rooms = rooms
             .into_iter()
-            .map(|room| (room.name().clone(), (room, Vec::new())))
+            .map(|room| (room.name().clone(), Hosted::new(room)))
             .collect();
         Self { directory, rooms }
+    }
+
+    fn hosted(&mut self, room: &RoomName) -> ChatResult<&mut Hosted> {
+        self.rooms
+            .get_mut(room)
+            .ok_or_else(|| ChatError::UnknownRoom(room.clone()).into())
     }
 }
 
 /// Every room in one map; subscribers get bounded channels and are dropped
-/// (their stream ends) when they fall `buffer` messages behind.
+/// (their stream ends) when they fall `buffer` messages behind. A message
+/// reaches subscribers only once it is durable, in sequence order, with
+/// no gap: whoever learns that a message is durable (its post, a later
+/// post, a subscribe) sends every message up to it.
 pub struct LocalRooms<P = NoPersist> {
-    inner: Locked<ChatState, P>,
+    inner: Locked<ChatState, RoomChange, P>,
     buffer: usize,
     clock: Arc<dyn Fn() -> u64 + Send + Sync>,
 }
@@ -380,65 +524,91 @@ impl<P: Persist<RoomChange>> LocalRooms<P> {
             clock,
         }
     }
+
+    /// Publishes `room` up to `seq`, now known durable.
+    fn publish_through(&self, room: &RoomName, seq: u64) -> ChatResult<()> {
+        let mut state = self.inner.lock()?;
+        state.hosted(room)?.publish_through(seq);
+        Ok(())
+    }
 }
 
 #[async_trait]
 impl<P: Persist<RoomChange>> RoomsService for LocalRooms<P> {
     async fn create(&self, room: RoomName) -> ChatResult<()> {
-        let mut state = self.inner.lock()?;
-        state.directory.create(room.clone())?;
-        state
-            .rooms
-            .insert(room.clone(), (Room::new(room.clone()), Vec::new()));
-        self.inner.keep(&state, &RoomChange::Created(room))
+        self.inner
+            .call(|state, changes| {
+                state.directory.create(room.clone())?;
+                state
+                    .rooms
+                    .insert(room.clone(), Hosted::new(Room::new(room.clone())));
+                changes.push(RoomChange::Created(room));
+                Ok(())
+            })
+            .await
     }
 
     async fn post(&self, request: PostRequest) -> ChatResult<PostOutcome> {
         let now = (self.clock)();
-        let mut state = self.inner.lock()?;
-        let (room, _) = state
-            .rooms
-            .get_mut(&request.room)
-            .ok_or_else(|| ChatError::UnknownRoom(request.room.clone()))?;
-        let (outcome, new) = room.post(request.author, request.text, request.client_msg_id, now)?;
-        if let Some(message) = new {
-            self.inner.keep(
-                &state,
-                &RoomChange::Posted(request.room.clone(), message.clone()),
-            )?;
-            if let Some((_, subscribers)) = state.rooms.get_mut(&request.room) {
-                subscribers.retain_mut(|s| s.try_send(Ok(message.clone())).is_ok());
-            }
+        let keeps = self.inner.persist.keeps();
+        let name = request.room.clone();
+        let (outcome, seq) = self
+            .inner
+            .call(|state, changes| {
+                let hosted = state.hosted(&request.room)?;
+                let (outcome, new) =
+                    hosted
+                        .room
+                        .post(request.author, request.text, request.client_msg_id, now)?;
+                let seq = hosted.room.last_seq();
+                if let Some(message) = new {
+                    if keeps {
+                        changes.push(RoomChange::Posted(request.room, message));
+                    } else {
+                        // Nothing to wait for: published under this lock.
+                        hosted.publish_through(seq);
+                    }
+                }
+                Ok((outcome, seq))
+            })
+            .await?;
+        // Durable now (this post, or what a repeated one found): so is
+        // every message up to it.
+        if keeps {
+            self.publish_through(&name, seq)?;
         }
         Ok(outcome)
     }
 
     async fn history(&self, room: &RoomName, query: HistoryQuery) -> ChatResult<Vec<ChatMessage>> {
-        let state = self.inner.lock()?;
-        let (room, _) = state
-            .rooms
-            .get(room)
-            .ok_or_else(|| ChatError::UnknownRoom(room.clone()))?;
-        Ok(room.history(query).to_vec())
+        self.inner
+            .call(|state, _| Ok(state.hosted(room)?.room.history(query).to_vec()))
+            .await
     }
 
     async fn subscribe(&self, room: &RoomName, after: u64) -> ChatResult<Subscription> {
+        // Everything handed over so far is durable after the barrier, so
+        // the room may be published up to what it held then.
+        let seq = self
+            .inner
+            .call(|state, _| Ok(state.hosted(room)?.room.last_seq()))
+            .await?;
         let mut state = self.inner.lock()?;
-        let (room, subscribers) = state
-            .rooms
-            .get_mut(room)
-            .ok_or_else(|| ChatError::UnknownRoom(room.clone()))?;
-        let backlog: Vec<_> = room
+        let hosted = state.hosted(room)?;
+        hosted.publish_through(seq);
+        let backlog: Vec<_> = hosted
+            .room
             .history(HistoryQuery {
                 after,
                 limit: u32::MAX,
             })
             .iter()
+            .take_while(|m| m.seq <= hosted.published)
             .cloned()
             .map(Ok)
             .collect();
         let (tx, rx) = mpsc::channel(self.buffer);
-        subscribers.push(tx);
+        hosted.subscribers.push(tx);
         Ok(futures::stream::iter(backlog).chain(rx).boxed())
     }
 }
@@ -509,12 +679,12 @@ mod tests {
     struct Commits(Mutex<Vec<Vec<AccountChange>>>);
 
     impl Persist<AccountChange> for Arc<Commits> {
-        fn persist(&self, change: &AccountChange) -> Result<(), PersistError> {
-            self.persist_all(std::slice::from_ref(change))
-        }
-        fn persist_all(&self, changes: &[AccountChange]) -> Result<(), PersistError> {
+        fn persist_then(&self, changes: &[AccountChange], done: Done) {
             self.0.lock().expect("lock").push(changes.to_vec());
-            Ok(())
+            done(Ok(()));
+        }
+        fn barrier_then(&self, done: Done) {
+            done(Ok(()));
         }
     }
 

@@ -3,24 +3,32 @@
 //!
 //! One thread per database takes every commit waiting, in the order they
 //! were handed over, applies them in one redb write transaction and syncs
-//! it once, then answers each. No timer: a commit that finds the thread
+//! it once, then tells each. No timer: a commit that finds the thread
 //! idle goes at once, alone; a batch grows only with what arrived during
 //! the previous sync (RocksDB's write groups, PostgreSQL's group commit
-//! without `commit_delay`). The promise does not weaken: a commit returns
-//! only once its own writes are synced, every commit's writes are applied
-//! together or not at all (they share one transaction), and commits are
-//! applied in the order they were handed over.
+//! without `commit_delay`). The promise does not weaken: a commit is
+//! reported done only once its own writes are synced, every commit's
+//! writes are applied together or not at all (they share one
+//! transaction), and commits are applied in the order they were handed
+//! over.
+//!
+//! The caller does not wait: it hands its writes over with what to run
+//! once they are synced ([`Done`]), so a component can hand over its
+//! commit under its lock (fixing the order) and answer after releasing it
+//! (letting the next caller in to join the same sync). A *barrier* is a
+//! commit with no writes: it is done once everything handed over before
+//! it is, which is how a read avoids answering with state not yet synced.
 //!
 //! Bounded: at most [`MAX_WAITING_WRITES`] writes wait; a commit that
 //! would exceed it waits for room before it is queued (the callers slow
 //! down to the disk's pace instead of growing memory). A batch takes at
 //! most [`MAX_BATCH_WRITES`] writes. Once a transaction fails, every later
-//! commit fails too: the callers' memory is ahead of the store, and they
-//! must restart and reload it.
+//! commit fails too, including those already queued: the callers' memory
+//! is ahead of the store, and they must restart and reload it.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::sync::mpsc::sync_channel;
 
 use parking_lot::{Condvar, Mutex};
 use redb::TableDefinition;
@@ -47,12 +55,17 @@ struct Shared {
     room: Condvar,
     commits: AtomicU64,
     syncs: AtomicU64,
+    /// Test hook: the next transaction fails.
+    #[cfg(test)]
+    fail_next: std::sync::atomic::AtomicBool,
 }
 
 #[derive(Default)]
 struct State {
     queue: Vec<Pending>,
     queued_writes: usize,
+    /// A batch is being applied (its commits are not yet done).
+    busy: bool,
     /// Why the first failed transaction failed; every later commit fails.
     failed: Option<StoreError>,
     closing: bool,
@@ -60,24 +73,29 @@ struct State {
 
 struct Pending {
     namespace: Arc<str>,
+    /// Empty for a barrier.
     writes: Vec<Write>,
-    done: SyncSender<Result<(), StoreError>>,
+    done: Done,
 }
 
-/// A commit handed over: [`Ticket::wait`] returns once it is synced.
-#[must_use = "a commit is durable only once its ticket says so"]
-pub(crate) struct Ticket(Option<Receiver<Result<(), StoreError>>>);
+/// What runs once a commit is synced, or with why it was not: on the
+/// committing thread, in hand-over order, or at once on the caller's
+/// thread when there is nothing to wait for. It must be quick and must not
+/// take a lock that is held while handing a commit over (that would wait
+/// for the committing thread that runs it).
+pub type Done = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
 
-impl Ticket {
-    /// Blocks until the commit is synced, or says why it was not.
-    pub(crate) fn wait(self) -> Result<(), StoreError> {
-        match self.0 {
-            None => Ok(()),
-            Some(rx) => rx.recv().unwrap_or_else(|_| {
-                Err(StoreError::Engine("the committing thread stopped".into()))
-            }),
-        }
-    }
+/// A [`Done`] that a caller blocks on, and its waiting end.
+pub(crate) fn blocking() -> (Done, impl FnOnce() -> Result<(), StoreError>) {
+    let (tx, rx) = sync_channel(1);
+    let done: Done = Box::new(move |result| {
+        let _ = tx.send(result);
+    });
+    let wait = move || {
+        rx.recv()
+            .unwrap_or_else(|_| Err(StoreError::Engine("the committing thread stopped".into())))
+    };
+    (done, wait)
 }
 
 /// How many commits were synced in how many transactions.
@@ -98,6 +116,8 @@ impl GroupCommit {
             room: Condvar::new(),
             commits: AtomicU64::new(0),
             syncs: AtomicU64::new(0),
+            #[cfg(test)]
+            fail_next: std::sync::atomic::AtomicBool::new(false),
         });
         let thread = {
             let shared = shared.clone();
@@ -113,22 +133,25 @@ impl GroupCommit {
     }
 
     /// Queues `writes` in `namespace` behind every commit handed over
-    /// before (waiting for room if the queue is full).
-    pub(crate) fn submit(&self, namespace: &Arc<str>, writes: Vec<Write>) -> Ticket {
-        if writes.is_empty() {
-            return Ticket(None);
-        }
-        let (done, rx) = sync_channel(1);
+    /// before (waiting for room if the queue is full); `done` runs once
+    /// they are synced. No writes make a barrier.
+    pub(crate) fn submit(&self, namespace: &Arc<str>, writes: Vec<Write>, done: Done) {
         let mut state = self.shared.state.lock();
+        if writes.is_empty() && state.queue.is_empty() && !state.busy {
+            // A barrier with nothing before it: done now.
+            let result = state.failed.clone().map_or(Ok(()), Err);
+            drop(state);
+            return done(result);
+        }
         while state.queued_writes > 0
             && state.queued_writes + writes.len() > MAX_WAITING_WRITES
             && !state.closing
         {
             self.shared.room.wait(&mut state);
         }
-        if let Some(e) = &state.failed {
-            let _ = done.send(Err(e.clone()));
-            return Ticket(Some(rx));
+        if let Some(e) = state.failed.clone() {
+            drop(state);
+            return done(Err(e));
         }
         state.queued_writes += writes.len();
         state.queue.push(Pending {
@@ -138,7 +161,6 @@ impl GroupCommit {
         });
         drop(state);
         self.shared.work.notify_one();
-        Ticket(Some(rx))
     }
 
     /// Commits and syncs so far.
@@ -166,8 +188,9 @@ impl Drop for GroupCommit {
 /// every waiter answered; until closed with nothing left.
 fn run(shared: &Shared, db: &redb::Database) {
     loop {
-        let batch = {
+        let (batch, failed) = {
             let mut state = shared.state.lock();
+            state.busy = false;
             while state.queue.is_empty() && !state.closing {
                 shared.work.wait(&mut state);
             }
@@ -183,21 +206,43 @@ fn run(shared: &Shared, db: &redb::Database) {
                 writes += pending.writes.len();
             }
             state.queued_writes -= writes;
+            state.busy = true;
             let batch: Vec<Pending> = state.queue.drain(..n).collect();
             shared.room.notify_all();
-            batch
+            (batch, state.failed.clone())
         };
-        let result = apply(db, &batch);
-        if let Err(e) = &result {
-            shared.state.lock().failed.get_or_insert_with(|| e.clone());
-        } else {
-            shared
-                .commits
-                .fetch_add(batch.len() as u64, Ordering::Relaxed);
-            shared.syncs.fetch_add(1, Ordering::Relaxed);
+        let result = match failed {
+            // Queued before the failure, behind it: their callers' state
+            // may depend on what failed.
+            Some(e) => Err(e),
+            // Only barriers: everything before them is done already.
+            None if batch.iter().all(|p| p.writes.is_empty()) => Ok(()),
+            None => {
+                #[cfg(test)]
+                let injected = shared.fail_next.swap(false, Ordering::SeqCst);
+                #[cfg(not(test))]
+                let injected = false;
+                if injected {
+                    Err(StoreError::Engine("injected failure".into()))
+                } else {
+                    apply(db, &batch)
+                }
+            }
+        };
+        match &result {
+            Err(e) => {
+                shared.state.lock().failed.get_or_insert_with(|| e.clone());
+            }
+            Ok(()) => {
+                let commits = batch.iter().filter(|p| !p.writes.is_empty()).count();
+                shared.commits.fetch_add(commits as u64, Ordering::Relaxed);
+                if commits > 0 {
+                    shared.syncs.fetch_add(1, Ordering::Relaxed);
+                }
+            }
         }
         for pending in batch {
-            let _ = pending.done.send(result.clone());
+            (pending.done)(result.clone());
         }
     }
 }
@@ -268,16 +313,19 @@ mod tests {
         let ns: Arc<str> = "n".into();
         // Handed over without waiting: the first goes alone, the rest
         // queue behind its sync and go together.
-        let tickets: Vec<Ticket> = (0..200)
+        let waits: Vec<_> = (0..200)
             .map(|i| {
+                let (done, wait) = blocking();
                 group.submit(
                     &ns,
                     vec![put("k", &i.to_string()), put(&format!("k{i}"), "v")],
-                )
+                    done,
+                );
+                wait
             })
             .collect();
-        for ticket in tickets {
-            ticket.wait().expect("synced");
+        for wait in waits {
+            wait().expect("synced");
         }
         let stats = group.stats();
         assert_eq!(stats.commits, 200);
@@ -293,12 +341,63 @@ mod tests {
     }
 
     #[test]
-    fn an_empty_commit_costs_no_transaction() {
+    fn a_barrier_costs_no_transaction_and_is_done_after_every_commit_before_it() {
         let dir = test_dir();
         let db = Arc::new(redb::Database::create(dir.path().join("e.redb")).expect("create"));
         let group = GroupCommit::start(db).expect("start");
         let ns: Arc<str> = "n".into();
-        group.submit(&ns, Vec::new()).wait().expect("nothing to do");
+        let (done, wait) = blocking();
+        group.submit(&ns, Vec::new(), done);
+        wait().expect("nothing to wait for");
         assert_eq!(group.stats(), CommitStats::default());
+
+        // Every commit's callback runs before the barrier's that followed.
+        let order = Arc::new(Mutex::new(Vec::new()));
+        for i in 0..50 {
+            let order = order.clone();
+            let writes = if i % 10 == 9 {
+                Vec::new()
+            } else {
+                vec![put(&format!("k{i}"), "v")]
+            };
+            group.submit(
+                &ns,
+                writes,
+                Box::new(move |result| {
+                    result.expect("synced");
+                    order.lock().push(i);
+                }),
+            );
+        }
+        let (done, wait) = blocking();
+        group.submit(&ns, Vec::new(), done);
+        wait().expect("barrier");
+        assert_eq!(*order.lock(), (0..50).collect::<Vec<_>>());
+        assert_eq!(group.stats().commits, 45);
+    }
+
+    #[test]
+    fn after_a_failed_transaction_every_queued_and_later_commit_fails() {
+        let dir = test_dir();
+        let db = Arc::new(redb::Database::create(dir.path().join("f.redb")).expect("create"));
+        let group = GroupCommit::start(db).expect("start");
+        let ns: Arc<str> = "n".into();
+        group.shared.fail_next.store(true, Ordering::SeqCst);
+        // Handed over without waiting: the first fails alone or with
+        // some of the rest; every one after it fails too.
+        let waits: Vec<_> = (0..20)
+            .map(|i| {
+                let (done, wait) = blocking();
+                group.submit(&ns, vec![put(&format!("k{i}"), "v")], done);
+                wait
+            })
+            .collect();
+        for wait in waits {
+            assert!(wait().is_err(), "a commit at or after the failure fails");
+        }
+        let (barrier, barrier_wait) = blocking();
+        group.submit(&ns, Vec::new(), barrier);
+        assert!(barrier_wait().is_err(), "a barrier after the failure fails");
+        assert_eq!(group.stats().commits, 0);
     }
 }

@@ -8,16 +8,37 @@ use parking_lot::Mutex;
 use redb::{ReadableDatabase, ReadableTable, TableDefinition};
 
 pub use crate::base::{StoreError, Write};
-pub use crate::group::CommitStats;
+pub use crate::group::{CommitStats, Done};
 use crate::group::GroupCommit;
 use shared_domain::FastMap;
 
-/// A namespace of tables with atomic multi-table commits.
+/// A namespace of tables with atomic multi-table commits, applied in the
+/// order they are handed over.
 pub trait KvStore: Send + Sync {
-    /// Applies every write or none; durable when this returns (for durable
-    /// engines).
-    fn commit(&self, writes: &[Write]) -> Result<(), StoreError>;
-    /// Every entry of a table in key order (empty if it never existed).
+    /// Hands `writes` over, to be applied all or none after every commit
+    /// handed over before; `done` runs once they are durable (for durable
+    /// engines), or with why not. See [`Done`] for where it runs.
+    fn commit_then(&self, writes: Vec<Write>, done: Done);
+    /// `done` runs once every commit handed over before is durable (at
+    /// once when none is waiting).
+    fn barrier_then(&self, done: Done) {
+        self.commit_then(Vec::new(), done);
+    }
+    /// Applies every write or none; durable when this returns.
+    fn commit(&self, writes: &[Write]) -> Result<(), StoreError> {
+        let (done, wait) = crate::group::blocking();
+        self.commit_then(writes.to_vec(), done);
+        wait()
+    }
+    /// Returns once every commit handed over before is durable.
+    fn barrier(&self) -> Result<(), StoreError> {
+        let (done, wait) = crate::group::blocking();
+        self.barrier_then(done);
+        wait()
+    }
+    /// Every entry of a table in key order (empty if it never existed), as
+    /// of the commits applied so far (after a [`KvStore::barrier`], every
+    /// commit handed over before it).
     fn scan(&self, table: &'static str) -> Result<Entries, StoreError>;
 }
 
@@ -133,6 +154,19 @@ pub struct MemoryStore {
 }
 
 impl KvStore for MemoryStore {
+    /// Applied at once: `done` runs before this returns.
+    fn commit_then(&self, writes: Vec<Write>, done: Done) {
+        done(self.commit(&writes));
+    }
+
+    fn barrier_then(&self, done: Done) {
+        done(Ok(()));
+    }
+
+    fn barrier(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+
     fn commit(&self, writes: &[Write]) -> Result<(), StoreError> {
         let mut tables = self.tables.lock();
         for write in writes {
@@ -187,8 +221,8 @@ impl RedbStore {
 }
 
 impl KvStore for RedbStore {
-    fn commit(&self, writes: &[Write]) -> Result<(), StoreError> {
-        self.group.submit(&self.namespace, writes.to_vec()).wait()
+    fn commit_then(&self, writes: Vec<Write>, done: Done) {
+        self.group.submit(&self.namespace, writes, done);
     }
 
     fn scan(&self, table: &'static str) -> Result<Entries, StoreError> {

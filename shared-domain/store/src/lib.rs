@@ -21,7 +21,7 @@ pub mod kv;
 pub mod tables;
 
 pub use kv::{
-    CommitStats, KvStore, MemoryStore, RedbStore, Storage, StorageKind, StorageMode, StoreError,
+    CommitStats, Done, KvStore, MemoryStore, RedbStore, Storage, StorageKind, StorageMode, StoreError,
     Write,
 };
 pub use shared_domain::bank::JournalChange;

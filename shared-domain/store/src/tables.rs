@@ -9,7 +9,7 @@ use shared_domain::id::{AccountId, RoomName, TransferId};
 use shared_domain::local::{Persist, PersistError};
 
 use crate::codec::{self, corrupt};
-use crate::kv::{KvStore, StoreError, Write};
+use crate::kv::{Done, KvStore, StoreError, Write};
 
 const BALANCES: &str = "balances";
 const STEPS: &str = "steps";
@@ -30,8 +30,9 @@ impl AccountStore {
         Self { kv }
     }
 
-    /// Rebuilds the shard's book.
+    /// Rebuilds the shard's book from every commit handed over so far.
     pub fn load(&self) -> Result<AccountBook, StoreError> {
+        self.kv.barrier()?;
         let mut balances = Vec::new();
         for (k, v) in self.kv.scan(BALANCES)? {
             let id = std::str::from_utf8(&k).map_err(|e| corrupt(BALANCES, e))?;
@@ -80,6 +81,25 @@ impl AccountStore {
 
     /// Persists changes atomically.
     pub fn persist(&self, changes: &[AccountChange]) -> Result<(), StoreError> {
+        self.kv.commit(&Self::writes(changes))
+    }
+
+    /// Returns once everything handed over before is durable.
+    pub fn barrier(&self) -> Result<(), StoreError> {
+        self.kv.barrier()
+    }
+
+    /// Hands changes over as one commit; `done` runs once it is durable.
+    pub fn persist_then(&self, changes: &[AccountChange], done: Done) {
+        self.kv.commit_then(Self::writes(changes), done);
+    }
+
+    /// `done` runs once everything handed over before is durable.
+    pub fn barrier_then(&self, done: Done) {
+        self.kv.barrier_then(done);
+    }
+
+    fn writes(changes: &[AccountChange]) -> Vec<Write> {
         let mut writes = Vec::with_capacity(changes.len() * 2);
         for change in changes {
             match change {
@@ -120,7 +140,7 @@ impl AccountStore {
                 }
             }
         }
-        self.kv.commit(&writes)
+        writes
     }
 }
 
@@ -136,8 +156,9 @@ impl JournalStore {
         Self { kv }
     }
 
-    /// Rebuilds the journal.
+    /// Rebuilds the journal from every commit handed over so far.
     pub fn load(&self) -> Result<TransferBook, StoreError> {
+        self.kv.barrier()?;
         let mut records = Vec::new();
         for (k, v) in self.kv.scan(TRANSFERS)? {
             records.push(codec::decode_transfer(TRANSFERS, &k, &v)?);
@@ -147,7 +168,26 @@ impl JournalStore {
 
     /// Persists changes atomically.
     pub fn persist(&self, changes: &[JournalChange]) -> Result<(), StoreError> {
-        let writes: Vec<Write> = changes
+        self.kv.commit(&Self::writes(changes))
+    }
+
+    /// Returns once everything handed over before is durable.
+    pub fn barrier(&self) -> Result<(), StoreError> {
+        self.kv.barrier()
+    }
+
+    /// Hands changes over as one commit; `done` runs once it is durable.
+    pub fn persist_then(&self, changes: &[JournalChange], done: Done) {
+        self.kv.commit_then(Self::writes(changes), done);
+    }
+
+    /// `done` runs once everything handed over before is durable.
+    pub fn barrier_then(&self, done: Done) {
+        self.kv.barrier_then(done);
+    }
+
+    fn writes(changes: &[JournalChange]) -> Vec<Write> {
+        changes
             .iter()
             .map(|change| match change {
                 JournalChange::Put(record) => Write {
@@ -161,8 +201,7 @@ impl JournalStore {
                     value: None,
                 },
             })
-            .collect();
-        self.kv.commit(&writes)
+            .collect()
     }
 }
 
@@ -178,8 +217,10 @@ impl RoomStore {
         Self { kv }
     }
 
-    /// Rebuilds the room; a gap in the stored sequence is corruption.
+    /// Rebuilds the room from every commit handed over so far; a gap in
+    /// the stored sequence is corruption.
     pub fn load(&self, name: RoomName) -> Result<Room, StoreError> {
+        self.kv.barrier()?;
         let mut messages = Vec::new();
         for (k, v) in self.kv.scan(MESSAGES)? {
             messages.push(codec::decode_message(MESSAGES, &k, &v)?);
@@ -189,15 +230,34 @@ impl RoomStore {
 
     /// Persists accepted messages atomically.
     pub fn persist(&self, messages: &[ChatMessage]) -> Result<(), StoreError> {
-        let writes: Vec<Write> = messages
+        self.kv.commit(&Self::writes(messages))
+    }
+
+    /// Returns once everything handed over before is durable.
+    pub fn barrier(&self) -> Result<(), StoreError> {
+        self.kv.barrier()
+    }
+
+    /// Hands accepted messages over as one commit; `done` runs once it is
+    /// durable.
+    pub fn persist_then(&self, messages: &[ChatMessage], done: Done) {
+        self.kv.commit_then(Self::writes(messages), done);
+    }
+
+    /// `done` runs once everything handed over before is durable.
+    pub fn barrier_then(&self, done: Done) {
+        self.kv.barrier_then(done);
+    }
+
+    fn writes(messages: &[ChatMessage]) -> Vec<Write> {
+        messages
             .iter()
             .map(|m| Write {
                 table: MESSAGES,
                 key: codec::encode_seq(m.seq),
                 value: Some(codec::encode_message(m)),
             })
-            .collect();
-        self.kv.commit(&writes)
+            .collect()
     }
 }
 
@@ -213,8 +273,9 @@ impl DirectoryStore {
         Self { kv }
     }
 
-    /// Rebuilds the directory.
+    /// Rebuilds the directory from every commit handed over so far.
     pub fn load(&self) -> Result<RoomDirectory, StoreError> {
+        self.kv.barrier()?;
         let mut rooms = Vec::new();
         for (k, _) in self.kv.scan(ROOMS)? {
             let name = std::str::from_utf8(&k).map_err(|e| corrupt(ROOMS, e))?;
@@ -225,11 +286,20 @@ impl DirectoryStore {
 
     /// Persists a created room.
     pub fn persist(&self, room: &RoomName) -> Result<(), StoreError> {
-        self.kv.commit(&[Write {
+        self.kv.commit(&[Self::write(room)])
+    }
+
+    /// Hands a created room over; `done` runs once it is durable.
+    pub fn persist_then(&self, room: &RoomName, done: Done) {
+        self.kv.commit_then(vec![Self::write(room)], done);
+    }
+
+    fn write(room: &RoomName) -> Write {
+        Write {
             table: ROOMS,
             key: room.as_str().as_bytes().to_vec(),
             value: Some(Vec::new()),
-        }])
+        }
     }
 }
 
@@ -262,33 +332,56 @@ impl ChatStore {
     }
 }
 
-fn persisted(result: Result<(), StoreError>) -> Result<(), PersistError> {
-    result.map_err(|e| PersistError(e.to_string()))
+/// A store's [`Done`] that runs the domain's.
+fn relay(done: shared_domain::local::Done) -> Done {
+    Box::new(move |result| done(result.map_err(|e| PersistError(e.to_string()))))
 }
 
 impl Persist<AccountChange> for AccountStore {
-    fn persist(&self, change: &AccountChange) -> Result<(), PersistError> {
-        persisted(AccountStore::persist(self, std::slice::from_ref(change)))
+    fn persist_then(&self, changes: &[AccountChange], done: shared_domain::local::Done) {
+        AccountStore::persist_then(self, changes, relay(done));
     }
-    fn persist_all(&self, changes: &[AccountChange]) -> Result<(), PersistError> {
-        persisted(AccountStore::persist(self, changes))
+    fn barrier_then(&self, done: shared_domain::local::Done) {
+        self.kv.barrier_then(relay(done));
     }
 }
 
 impl Persist<JournalChange> for JournalStore {
-    fn persist(&self, change: &JournalChange) -> Result<(), PersistError> {
-        persisted(JournalStore::persist(self, std::slice::from_ref(change)))
+    fn persist_then(&self, changes: &[JournalChange], done: shared_domain::local::Done) {
+        JournalStore::persist_then(self, changes, relay(done));
+    }
+    fn barrier_then(&self, done: shared_domain::local::Done) {
+        self.kv.barrier_then(relay(done));
     }
 }
 
 impl Persist<RoomChange> for ChatStore {
-    fn persist(&self, change: &RoomChange) -> Result<(), PersistError> {
-        persisted(match change {
-            RoomChange::Created(room) => self.directory.persist(room),
-            RoomChange::Posted(room, message) => {
-                self.room(room).persist(std::slice::from_ref(message))
+    /// A room's creation goes to the directory, a message to its room;
+    /// both are commits of one database, so their order holds.
+    fn persist_then(&self, changes: &[RoomChange], done: shared_domain::local::Done) {
+        match changes {
+            [] => self.directory.kv.barrier_then(relay(done)),
+            [RoomChange::Created(room)] => self.directory.persist_then(room, relay(done)),
+            [RoomChange::Posted(room, message)] => self
+                .room(room)
+                .persist_then(std::slice::from_ref(message), relay(done)),
+            more => {
+                // Not made by the domain today (one change per call), but
+                // kept correct: commits apply in order and once one fails
+                // every later one does, so the last one's outcome is all
+                // of theirs.
+                let Some((last, before)) = more.split_last() else {
+                    return done(Ok(()));
+                };
+                for change in before {
+                    self.persist_then(std::slice::from_ref(change), Box::new(|_| {}));
+                }
+                self.persist_then(std::slice::from_ref(last), done);
             }
-        })
+        }
+    }
+    fn barrier_then(&self, done: shared_domain::local::Done) {
+        self.directory.kv.barrier_then(relay(done));
     }
 }
 
