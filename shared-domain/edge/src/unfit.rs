@@ -114,7 +114,10 @@ mod tests {
         let store = Fatal::new(Failing, &unfit);
         assert!(outcome(&store, &[0]).is_ok());
         assert!(!unfit.is_raised(), "a good commit raises nothing");
-        assert!(outcome(&store, &[0, 1]).is_err(), "the failure is not hidden");
+        assert!(
+            outcome(&store, &[0, 1]).is_err(),
+            "the failure is not hidden"
+        );
         assert!(unfit.is_raised());
         tokio::time::timeout(std::time::Duration::from_secs(1), unfit.raised())
             .await

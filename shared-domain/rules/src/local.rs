@@ -113,9 +113,9 @@ impl Durable {
             Durable::Now => Ok(()),
             Durable::Later(rx) => match rx.await {
                 Ok(result) => result.map_err(|e| CallError::Unavailable(e.to_string())),
-                Err(oneshot::Canceled) => {
-                    Err(CallError::Unavailable("the store stopped before syncing".into()))
-                }
+                Err(oneshot::Canceled) => Err(CallError::Unavailable(
+                    "the store stopped before syncing".into(),
+                )),
             },
         }
     }
@@ -185,10 +185,10 @@ impl<B, C, P: Persist<C>> Locked<B, C, P> {
         let (tx, rx) = oneshot::channel();
         let failed = self.failed.clone();
         let done: Done = Box::new(move |result| {
-            if let Err(e) = &result {
-                if !failed.swap(true, Ordering::AcqRel) {
-                    tracing::error!(error = %e, "state is ahead of its store; refusing every call");
-                }
+            if let Err(e) = &result
+                && !failed.swap(true, Ordering::AcqRel)
+            {
+                tracing::error!(error = %e, "state is ahead of its store; refusing every call");
             }
             let _ = tx.send(result);
         });
@@ -259,9 +259,7 @@ impl<P: Persist<AccountChange>> AccountsService for LocalAccounts<P> {
             .await
     }
     async fn balance(&self, account: &AccountId) -> BankResult<AccountView> {
-        self.inner
-            .call(|book, _| Ok(book.balance(account)?))
-            .await
+        self.inner.call(|book, _| Ok(book.balance(account)?)).await
     }
     async fn apply_step(&self, step: AccountStep) -> BankResult<StepResult> {
         self.inner

@@ -19,6 +19,10 @@
 //! commit with no writes: it is done once everything handed over before
 //! it is, which is how a read avoids answering with state not yet synced.
 //!
+//! Counted in the process's metrics: `store_commits_total` commits
+//! synced in `store_syncs_total` transactions (their ratio is the mean
+//! batch).
+//!
 //! Bounded: at most [`MAX_WAITING_WRITES`] writes wait; a commit that
 //! would exceed it waits for room before it is queued (the callers slow
 //! down to the disk's pace instead of growing memory). A batch takes at
@@ -234,10 +238,12 @@ fn run(shared: &Shared, db: &redb::Database) {
                 shared.state.lock().failed.get_or_insert_with(|| e.clone());
             }
             Ok(()) => {
-                let commits = batch.iter().filter(|p| !p.writes.is_empty()).count();
-                shared.commits.fetch_add(commits as u64, Ordering::Relaxed);
+                let commits = batch.iter().filter(|p| !p.writes.is_empty()).count() as u64;
+                shared.commits.fetch_add(commits, Ordering::Relaxed);
+                metrics::counter!("store_commits_total").increment(commits);
                 if commits > 0 {
                     shared.syncs.fetch_add(1, Ordering::Relaxed);
+                    metrics::counter!("store_syncs_total").increment(1);
                 }
             }
         }

@@ -8,8 +8,8 @@ use parking_lot::Mutex;
 use redb::{ReadableDatabase, ReadableTable, TableDefinition};
 
 pub use crate::base::{StoreError, Write};
-pub use crate::group::{CommitStats, Done};
 use crate::group::GroupCommit;
+pub use crate::group::{CommitStats, Done};
 use shared_domain::FastMap;
 
 /// A namespace of tables with atomic multi-table commits, applied in the

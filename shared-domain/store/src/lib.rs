@@ -21,8 +21,8 @@ pub mod kv;
 pub mod tables;
 
 pub use kv::{
-    CommitStats, Done, KvStore, MemoryStore, RedbStore, Storage, StorageKind, StorageMode, StoreError,
-    Write,
+    CommitStats, Done, KvStore, MemoryStore, RedbStore, Storage, StorageKind, StorageMode,
+    StoreError, Write,
 };
 pub use shared_domain::bank::JournalChange;
 pub use tables::{AccountStore, ChatStore, DirectoryStore, JournalStore, RoomStore};
