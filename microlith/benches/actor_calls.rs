@@ -62,6 +62,7 @@ fn config() -> microlith::Config {
         mailbox: 4096,
         call_timeout: Duration::from_secs(2),
         subscriber_buffer: 64,
+        keep_settled: shared_domain::bank::KEEP_SETTLED,
         session_buffer: 64,
         max_restarts: 1_000_000,
         restart_window: Duration::from_secs(1),

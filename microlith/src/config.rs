@@ -22,6 +22,9 @@ pub struct Config {
     pub call_timeout: Duration,
     /// How far a room subscriber may fall behind before it resubscribes.
     pub subscriber_buffer: usize,
+    /// Settled transfers kept in memory with durable storage, over all
+    /// journal shards (the rest are read back from disk when asked for).
+    pub keep_settled: usize,
     /// How far a WebSocket reader may fall behind before it is disconnected.
     pub session_buffer: usize,
     /// Restart intensity: restarts tolerated...

@@ -47,6 +47,11 @@ struct Cli {
     /// Messages a WebSocket reader may fall behind before it is disconnected.
     #[arg(long, env = "MICROLITH_SESSION_BUFFER", default_value_t = 1024)]
     session_buffer: usize,
+    /// Settled transfers kept in memory with durable storage, over all
+    /// journal shards (the rest are read back from disk when asked for);
+    /// memory storage keeps all.
+    #[arg(long, env = "MICROLITH_KEEP_SETTLED", default_value_t = shared_domain::bank::KEEP_SETTLED)]
+    keep_settled: usize,
     /// Restarts tolerated per supervisor within --restart-window-ms.
     #[arg(long, env = "MICROLITH_MAX_RESTARTS", default_value_t = 100)]
     max_restarts: u32,
@@ -131,6 +136,7 @@ fn main() -> anyhow::Result<()> {
         mailbox: cli.mailbox,
         call_timeout: Duration::from_millis(cli.call_timeout_ms),
         subscriber_buffer: 256,
+        keep_settled: cli.keep_settled,
         session_buffer: cli.session_buffer,
         max_restarts: cli.max_restarts,
         restart_window: Duration::from_millis(cli.restart_window_ms),

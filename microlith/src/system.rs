@@ -159,6 +159,7 @@ impl Microlith {
                             home: home(&storage, &format!("journal/{i}"), JournalStore::new),
                             on_recover,
                             recovered: std::sync::atomic::AtomicBool::new(false),
+                            keep_settled: config.keep_settled / config.journal_shards.max(1),
                         }),
                         config.mailbox,
                     )

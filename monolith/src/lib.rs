@@ -42,6 +42,8 @@ pub struct Config {
     pub storage: StorageMode,
     /// How far a room subscriber may fall behind before it resubscribes.
     pub subscriber_buffer: usize,
+    /// Settled transfers kept in memory with durable storage.
+    pub keep_settled: usize,
     /// How far a WebSocket reader may fall behind before it is disconnected.
     pub session_buffer: usize,
     /// Serve `/admin/crash/{component}` (fault injection for the harness).
@@ -109,7 +111,11 @@ impl Monolith {
             keep(storage, accounts_store, &unfit),
         )));
         let journal_store = JournalStore::new(storage.namespace("journal"));
-        let transfers_book = journal_store.load()?;
+        let transfers_book = if storage.is_durable() {
+            journal_store.load_bounded(config.keep_settled)?
+        } else {
+            journal_store.load()?
+        };
         let journal = Arc::new(LocalJournal::restored(
             transfers_book,
             keep(storage, journal_store, &unfit),

@@ -33,6 +33,10 @@ struct Cli {
     /// Messages a WebSocket reader may fall behind before it is disconnected.
     #[arg(long, env = "MONOLITH_SESSION_BUFFER", default_value_t = 1024)]
     session_buffer: usize,
+    /// Settled transfers kept in memory with durable storage (the rest
+    /// are read back from disk when asked for); memory storage keeps all.
+    #[arg(long, env = "MONOLITH_KEEP_SETTLED", default_value_t = shared_domain::bank::KEEP_SETTLED)]
+    keep_settled: usize,
     /// Answer requests sampled by their `traceparent` (flag 01) with their
     /// timing in `Server-Timing`. Off by default.
     #[arg(long, env = "MONOLITH_SERVER_TIMING")]
@@ -73,6 +77,7 @@ fn main() -> anyhow::Result<()> {
         listen: cli.listen,
         storage: cli.storage.mode(&cli.data_dir),
         subscriber_buffer: 256,
+        keep_settled: cli.keep_settled,
         session_buffer: cli.session_buffer,
         fault_injection: cli.fault_injection,
         edge: edge::EdgeConfig {

@@ -13,6 +13,8 @@ fn base() -> String {
             listen: "127.0.0.1:0".parse().expect("valid address"),
             storage: store::StorageMode::Memory,
             subscriber_buffer: 64,
+            // Small, so durable runs read settled transfers back from disk.
+            keep_settled: 64,
             session_buffer: 64,
             fault_injection: false,
             edge: edge::EdgeConfig {

@@ -2,6 +2,8 @@
 
 use std::sync::Arc;
 
+use parking_lot::Mutex;
+
 use shared_domain::bank::{Begin, TransferBook, TransferRecord, TransferRequest, TransferStatus};
 use shared_domain::error::BankResult;
 use shared_domain::id::TransferId;
@@ -48,6 +50,9 @@ pub struct JournalShardArgs {
     /// finisher of its orphan), and a second runner beside it would break
     /// the saga's one-runner rule (`bank::complete`).
     pub recovered: std::sync::atomic::AtomicBool,
+    /// Settled records the shard keeps in memory with durable storage;
+    /// the rest are read back from the store when asked for.
+    pub keep_settled: usize,
 }
 
 /// The shard actor.
@@ -56,6 +61,12 @@ pub struct JournalShardActor {
     /// The durable store; `None` in memory mode.
     store: Option<JournalStore>,
     changes: Vec<JournalChange>,
+    /// Settled transfers of the batch being gathered (their records may
+    /// leave memory once the batch is durable).
+    settling: Vec<TransferId>,
+    /// Settled transfers whose records are durable now (the store's
+    /// thread adds them; a leaf lock).
+    durable: Arc<Mutex<Vec<TransferId>>>,
     replies: Outbox,
 }
 
@@ -64,7 +75,9 @@ impl Actor for JournalShardActor {
     type Args = Arc<JournalShardArgs>;
 
     fn start(args: &Self::Args) -> Result<Self, StartError> {
-        let (mut book, store) = Book::open(&args.home, JournalStore::load)?;
+        let keep = args.keep_settled;
+        let (mut book, store) =
+            Book::open(&args.home, |store: &JournalStore| store.load_bounded(keep))?;
         if !args
             .recovered
             .swap(true, std::sync::atomic::Ordering::AcqRel)
@@ -78,6 +91,8 @@ impl Actor for JournalShardActor {
             book,
             store,
             changes: Vec::new(),
+            settling: Vec::new(),
+            durable: Arc::default(),
             replies: Outbox::new(),
         })
     }
@@ -85,6 +100,29 @@ impl Actor for JournalShardActor {
     fn handle(&mut self, msg: JournalMsg) {
         let durable = self.store.is_some();
         let mut book = self.book.lock();
+        if let Some(store) = &self.store {
+            let settled = std::mem::take(&mut *self.durable.lock());
+            if !settled.is_empty() {
+                book.settled_durable(settled);
+            }
+            // A record that left memory is read back before it is asked
+            // about (a repeat, a lookup, a second resolve).
+            let asked = match &msg {
+                JournalMsg::Begin(request, _) => Some(&request.transfer_id),
+                JournalMsg::Resolve(id, ..) | JournalMsg::Get(id, _) => Some(id),
+                _ => None,
+            };
+            if let Some(id) = asked
+                && !book.knows(id)
+            {
+                match store.get(id) {
+                    Ok(Some(record)) => book.recall(record),
+                    Ok(None) => {}
+                    // Let it crash: the restart reads the store again.
+                    Err(e) => panic!("journal store read failed: {e}"),
+                }
+            }
+        }
         match msg {
             JournalMsg::Begin(request, reply) => {
                 let res = book.begin(request);
@@ -98,6 +136,9 @@ impl Actor for JournalShardActor {
                 let res = book.resolve(&id, status).map(|(record, changed)| {
                     if durable && changed {
                         self.changes.push(JournalChange::Put(record.clone()));
+                        if record.status != TransferStatus::Pending {
+                            self.settling.push(id.clone());
+                        }
                     }
                     record
                 });
@@ -128,13 +169,19 @@ impl Actor for JournalShardActor {
     }
 
     fn flush(&mut self) {
+        let settled = std::mem::take(&mut self.settling);
+        let durable = self.durable.clone();
         Batch {
             what: "journal",
             changes: &mut self.changes,
             store: self.store.as_ref(),
             replies: &mut self.replies,
         }
-        .commit();
+        .commit_then(move || {
+            if !settled.is_empty() {
+                durable.lock().extend(settled);
+            }
+        });
     }
 
     fn finish(&mut self) {

@@ -17,6 +17,8 @@ pub(crate) fn config(storage: StorageMode, fault_injection: bool) -> microlith::
         mailbox: 1024,
         call_timeout: Duration::from_secs(2),
         subscriber_buffer: 64,
+        // Small, so durable runs read settled transfers back from disk.
+        keep_settled: 64,
         session_buffer: 64,
         max_restarts: 1000,
         restart_window: Duration::from_secs(1),

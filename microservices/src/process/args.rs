@@ -108,6 +108,10 @@ pub struct ServiceArgs {
     /// Messages a room subscriber may fall behind before its stream ends.
     #[arg(long, env = "MICROSERVICES_SUBSCRIBER_BUFFER", default_value_t = 256)]
     pub subscriber_buffer: usize,
+    /// Settled transfers the journal keeps in memory with durable storage
+    /// (the rest are read back from disk when asked for).
+    #[arg(long, env = "MICROSERVICES_KEEP_SETTLED", default_value_t = shared_domain::bank::KEEP_SETTLED)]
+    pub keep_settled: usize,
     /// Require a signed service token (audience = the service) on every
     /// internal call, and send one with every call made.
     #[arg(long, env = "MICROSERVICES_SERVICE_TOKENS")]

@@ -44,6 +44,10 @@ pub(super) struct InProcess {
     unfit: Unfit,
     accounts: Option<Arc<Accounts>>,
     journal: Option<Arc<Journal>>,
+    /// Every journal record, for a read model to start from: the store's
+    /// when durable (the journal keeps only some settled ones in memory).
+    journal_records:
+        Option<Arc<dyn Fn() -> Vec<shared_domain::bank::TransferRecord> + Send + Sync>>,
     rooms: Option<Arc<dyn RoomsService>>,
     ledger: Option<Arc<Ledger>>,
     transfers: Option<Arc<dyn TransfersService>>,
@@ -56,6 +60,7 @@ impl InProcess {
             unfit: unfit.clone(),
             accounts: None,
             journal: None,
+            journal_records: None,
             rooms: None,
             ledger: None,
             transfers: None,
@@ -153,9 +158,26 @@ impl InProcess {
         let storage = args.storage(ServiceKind::Transfers)?;
         let durable = storage.is_durable();
         let store = JournalStore::new(storage.namespace("journal"));
-        let book = store.load()?;
+        let book = if durable {
+            store.load_bounded(args.keep_settled)?
+        } else {
+            store.load()?
+        };
+        let on_disk = durable.then(|| store.clone());
         let store = durable.then(|| Fatal::new(store, &self.unfit));
         let journal = Arc::new(LocalJournal::restored(book, store));
+        self.journal_records = Some(match on_disk {
+            Some(store) => Arc::new(move || {
+                store.records().unwrap_or_else(|e| {
+                    tracing::error!(error = %e, "reading the journal for a read model");
+                    Vec::new()
+                })
+            }),
+            None => {
+                let journal = journal.clone();
+                Arc::new(move || journal.records())
+            }
+        });
         self.journal = Some(journal.clone());
         Ok(journal)
     }
@@ -237,8 +259,8 @@ impl InProcess {
         };
         let ledger = Ledger::new(accounts, pending);
         // A journal in this process feeds it directly, from what it holds.
-        if let Some(journal) = &self.journal {
-            ledger.resync(&journal.records());
+        if let Some(records) = &self.journal_records {
+            ledger.resync(&records());
         }
         self.ledger = Some(ledger.clone());
         Ok(ledger)
@@ -257,10 +279,10 @@ impl InProcess {
         let feed = match &self.ledger {
             Some(ledger) => LedgerSink::InProcess(ledger.clone()),
             None => {
-                let snapshot = {
-                    let local = local.clone();
-                    Arc::new(move || local.records())
-                };
+                let snapshot = self
+                    .journal_records
+                    .clone()
+                    .ok_or_else(|| anyhow::anyhow!("the journal was loaded"))?;
                 LedgerSink::Http(Feed::start(
                     args.http(ServiceKind::Transfers)?,
                     &args.ledger_url,

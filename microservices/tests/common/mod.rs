@@ -61,6 +61,8 @@ impl Cluster {
             ])
             .arg(dir.path().join("data"))
             .args(extra)
+            // Small, so durable runs read settled transfers back from disk.
+            .env("MICROSERVICES_KEEP_SETTLED", "64")
             .env(
                 "RUST_LOG",
                 std::env::var("CLUSTER_LOG").unwrap_or_else(|_| "warn".into()),

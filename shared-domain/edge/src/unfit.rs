@@ -6,7 +6,7 @@
 //! it (the launcher, the container engine, Kubernetes) restarts it and
 //! the state reloads from the store.
 
-use shared_domain::local::{Done, Persist, PersistError};
+use shared_domain::local::{Done, Persist, PersistError, Recall};
 use tokio_util::sync::CancellationToken;
 
 /// Raised once a commit failed.
@@ -74,6 +74,14 @@ impl<C, P: Persist<C>> Persist<C> for Fatal<P> {
 
     fn barrier_then(&self, done: Done) {
         self.inner.barrier_then(self.watching(done));
+    }
+}
+
+/// Reading back is not committing: a failed read is the caller's error
+/// (nothing is ahead of the store), not a reason to stop.
+impl<K, V, P: Recall<K, V>> Recall<K, V> for Fatal<P> {
+    fn recall(&self, key: &K) -> Result<Option<V>, PersistError> {
+        self.inner.recall(key)
     }
 }
 

@@ -95,6 +95,24 @@ impl<C> Persist<C> for NoPersist {
     }
 }
 
+/// Reads back a durable record that memory let go (a bounded book's).
+pub trait Recall<K, V>: Send + Sync {
+    /// The durable record at `key`, if any.
+    fn recall(&self, key: &K) -> Result<Option<V>, PersistError>;
+}
+
+impl<K, V, R: Recall<K, V>> Recall<K, V> for Option<R> {
+    fn recall(&self, key: &K) -> Result<Option<V>, PersistError> {
+        self.as_ref().map_or(Ok(None), |r| r.recall(key))
+    }
+}
+
+impl<K, V> Recall<K, V> for NoPersist {
+    fn recall(&self, _key: &K) -> Result<Option<V>, PersistError> {
+        Ok(None)
+    }
+}
+
 /// What an answer waits for once the lock is released: the changes it
 /// made, or (for an answer that changed nothing) everything it may have
 /// read, to be durable.
@@ -178,13 +196,28 @@ impl<B, C, P: Persist<C>> Locked<B, C, P> {
     /// Hands changes made under `_guard` over (held, so the store sees
     /// changes in the order they were made), or a barrier when there are
     /// none.
-    fn keep_all(&self, _guard: &MutexGuard<'_, B>, changes: &[C]) -> Durable {
+    fn keep_all(&self, guard: &MutexGuard<'_, B>, changes: &[C]) -> Durable {
+        self.keep_all_then(guard, changes, || {})
+    }
+
+    /// [`Locked::keep_all`], running `then` once the changes are durable
+    /// (on the store's thread: quick, and no lock held while handing
+    /// changes over).
+    fn keep_all_then(
+        &self,
+        _guard: &MutexGuard<'_, B>,
+        changes: &[C],
+        then: impl FnOnce() + Send + 'static,
+    ) -> Durable {
         if !self.persist.keeps() {
             return Durable::Now;
         }
         let (tx, rx) = oneshot::channel();
         let failed = self.failed.clone();
         let done: Done = Box::new(move |result| {
+            if result.is_ok() {
+                then();
+            }
             if let Err(e) = &result
                 && !failed.swap(true, Ordering::AcqRel)
             {
@@ -343,9 +376,14 @@ impl<P: Persist<AccountChange>> LocalAccounts<P> {
     }
 }
 
-/// The journal in one [`TransferBook`].
+/// The journal in one [`TransferBook`]. Over a durable store the book is
+/// bounded: settled records leave memory once durable, and a repeat or a
+/// lookup of one reads it back from the store.
 pub struct LocalJournal<P = NoPersist> {
     inner: Locked<TransferBook, JournalChange, P>,
+    /// Settled transfers whose final records became durable since the
+    /// last call (the store's thread adds them; a leaf lock).
+    durable: Arc<Mutex<Vec<TransferId>>>,
 }
 
 impl LocalJournal {
@@ -361,8 +399,9 @@ impl Default for LocalJournal {
     }
 }
 
-impl<P: Persist<JournalChange>> LocalJournal<P> {
-    /// A copy of every record (to rebuild a read model from, at start).
+impl<P: Persist<JournalChange> + Recall<TransferId, TransferRecord>> LocalJournal<P> {
+    /// A copy of every record in memory (every record, unless the book is
+    /// bounded: then read the store's).
     pub fn records(&self) -> Vec<TransferRecord> {
         self.inner
             .lock::<()>()
@@ -370,19 +409,49 @@ impl<P: Persist<JournalChange>> LocalJournal<P> {
             .unwrap_or_default()
     }
 
-    /// Serves a journal loaded from `persist`'s store.
+    /// Serves a journal loaded from `persist`'s store (bounded or not, as
+    /// loaded).
     pub fn restored(book: TransferBook, persist: P) -> Self {
         Self {
             inner: Locked::new(book, persist),
+            durable: Arc::default(),
         }
+    }
+
+    /// Under the lock: lets the records that became durable go, and reads
+    /// `id`'s back if the book let it go.
+    fn ready(&self, book: &mut TransferBook, id: Option<&TransferId>) -> BankResult<()> {
+        let durable = std::mem::take(&mut *self.durable.lock().unwrap_or_else(|p| p.into_inner()));
+        if !durable.is_empty() {
+            book.settled_durable(durable);
+        }
+        if let Some(id) = id
+            && !book.knows(id)
+            && let Some(record) = self
+                .inner
+                .persist
+                .recall(id)
+                .map_err(|e| CallError::Unavailable(e.to_string()))?
+        {
+            book.recall(record);
+        }
+        Ok(())
+    }
+
+    /// How many records are in memory.
+    pub fn in_memory(&self) -> usize {
+        self.inner.lock::<()>().map_or(0, |book| book.len())
     }
 }
 
 #[async_trait]
-impl<P: Persist<JournalChange>> TransferJournal for LocalJournal<P> {
+impl<P: Persist<JournalChange> + Recall<TransferId, TransferRecord>> TransferJournal
+    for LocalJournal<P>
+{
     async fn begin(&self, request: TransferRequest) -> BankResult<Begin> {
         self.inner
             .call(|book, changes| {
+                self.ready(book, Some(&request.transfer_id))?;
                 let begin = book.begin(request)?;
                 if let Begin::Started(record) = &begin {
                     changes.push(JournalChange::Put(record.clone()));
@@ -392,15 +461,29 @@ impl<P: Persist<JournalChange>> TransferJournal for LocalJournal<P> {
             .await
     }
     async fn resolve(&self, id: &TransferId, status: TransferStatus) -> BankResult<TransferRecord> {
-        self.inner
-            .call(|book, changes| {
-                let (record, changed) = book.resolve(id, status)?;
-                if changed {
-                    changes.push(JournalChange::Put(record.clone()));
+        let (answer, durable) = {
+            let mut book = self.inner.lock()?;
+            let answer = self
+                .ready(&mut book, Some(id))
+                .and_then(|()| Ok(book.resolve(id, status)?));
+            let durable = match &answer {
+                Ok((record, true)) => {
+                    let change = JournalChange::Put(record.clone());
+                    let settled = (record.status != TransferStatus::Pending)
+                        .then(|| (self.durable.clone(), id.clone()));
+                    self.inner
+                        .keep_all_then(&book, std::slice::from_ref(&change), move || {
+                            if let Some((durable, id)) = settled {
+                                durable.lock().unwrap_or_else(|p| p.into_inner()).push(id);
+                            }
+                        })
                 }
-                Ok(record)
-            })
-            .await
+                _ => self.inner.keep_all(&book, &[]),
+            };
+            (answer, durable)
+        };
+        durable.wait().await?;
+        answer.map(|(record, _)| record)
     }
     async fn abandon(&self, id: &TransferId) -> BankResult<()> {
         self.inner
@@ -413,7 +496,12 @@ impl<P: Persist<JournalChange>> TransferJournal for LocalJournal<P> {
             .await
     }
     async fn get(&self, id: &TransferId) -> BankResult<TransferRecord> {
-        self.inner.call(|book, _| Ok(book.get(id)?)).await
+        self.inner
+            .call(|book, _| {
+                self.ready(book, Some(id))?;
+                Ok(book.get(id)?)
+            })
+            .await
     }
     async fn pending(&self) -> BankResult<Vec<TransferRecord>> {
         self.inner

@@ -40,6 +40,20 @@ pub trait KvStore: Send + Sync {
     /// of the commits applied so far (after a [`KvStore::barrier`], every
     /// commit handed over before it).
     fn scan(&self, table: &'static str) -> Result<Entries, StoreError>;
+    /// Calls `each` on every entry of a table in key order, without
+    /// holding them all (for a load that keeps only some).
+    fn for_each(
+        &self,
+        table: &'static str,
+        each: &mut dyn FnMut(&[u8], &[u8]) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        for (k, v) in self.scan(table)? {
+            each(&k, &v)?;
+        }
+        Ok(())
+    }
+    /// The value at `key`, as of the commits applied so far.
+    fn get(&self, table: &'static str, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError>;
 }
 
 /// Key-value pairs of a table, in key order.
@@ -183,6 +197,14 @@ impl KvStore for MemoryStore {
         Ok(())
     }
 
+    fn get(&self, table: &'static str, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self
+            .tables
+            .lock()
+            .get(table)
+            .and_then(|t| t.get(key).cloned()))
+    }
+
     fn scan(&self, table: &'static str) -> Result<Entries, StoreError> {
         let mut entries: Entries = self
             .tables
@@ -223,6 +245,38 @@ impl RedbStore {
 impl KvStore for RedbStore {
     fn commit_then(&self, writes: Vec<Write>, done: Done) {
         self.group.submit(&self.namespace, writes, done);
+    }
+
+    fn get(&self, table: &'static str, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        let name = self.table_name(table);
+        let def: TableDefinition<&[u8], &[u8]> = TableDefinition::new(&name);
+        let txn = self.db.begin_read()?;
+        let table = match txn.open_table(def) {
+            Ok(t) => t,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
+        Ok(table.get(key)?.map(|v| v.value().to_vec()))
+    }
+
+    fn for_each(
+        &self,
+        table: &'static str,
+        each: &mut dyn FnMut(&[u8], &[u8]) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        let name = self.table_name(table);
+        let def: TableDefinition<&[u8], &[u8]> = TableDefinition::new(&name);
+        let txn = self.db.begin_read()?;
+        let table = match txn.open_table(def) {
+            Ok(t) => t,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(()),
+            Err(e) => return Err(e.into()),
+        };
+        for entry in table.iter()? {
+            let (k, v) = entry?;
+            each(k.value(), v.value())?;
+        }
+        Ok(())
     }
 
     fn scan(&self, table: &'static str) -> Result<Entries, StoreError> {

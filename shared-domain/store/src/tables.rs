@@ -3,7 +3,9 @@
 
 use std::sync::Arc;
 
-use shared_domain::bank::{AccountBook, AccountChange, JournalChange, StepKind, TransferBook};
+use shared_domain::bank::{
+    AccountBook, AccountChange, JournalChange, StepKind, TransferBook, TransferRecord,
+};
 use shared_domain::chat::{ChatMessage, Room, RoomChange, RoomDirectory};
 use shared_domain::id::{AccountId, RoomName, TransferId};
 use shared_domain::local::{Persist, PersistError};
@@ -164,6 +166,39 @@ impl JournalStore {
             records.push(codec::decode_transfer(TRANSFERS, &k, &v)?);
         }
         Ok(TransferBook::restore(records))
+    }
+
+    /// Rebuilds the journal from every commit handed over so far, keeping
+    /// in memory every pending record and at most `keep` settled ones; the
+    /// rest stay on disk ([`JournalStore::get`] reads one back).
+    pub fn load_bounded(&self, keep: usize) -> Result<TransferBook, StoreError> {
+        self.kv.barrier()?;
+        let mut book = TransferBook::new().bounded(keep);
+        self.kv.for_each(TRANSFERS, &mut |k, v| {
+            book.recall(codec::decode_transfer(TRANSFERS, k, v)?);
+            Ok(())
+        })?;
+        Ok(book)
+    }
+
+    /// The durable record of a transfer, if any.
+    pub fn get(&self, transfer_id: &TransferId) -> Result<Option<TransferRecord>, StoreError> {
+        let key = transfer_id.as_str().as_bytes();
+        self.kv
+            .get(TRANSFERS, key)?
+            .map(|v| codec::decode_transfer(TRANSFERS, key, &v))
+            .transpose()
+    }
+
+    /// Every durable record (to rebuild a read model from).
+    pub fn records(&self) -> Result<Vec<TransferRecord>, StoreError> {
+        self.kv.barrier()?;
+        let mut records = Vec::new();
+        self.kv.for_each(TRANSFERS, &mut |k, v| {
+            records.push(codec::decode_transfer(TRANSFERS, k, v)?);
+            Ok(())
+        })?;
+        Ok(records)
     }
 
     /// Persists changes atomically.
@@ -343,6 +378,12 @@ impl Persist<AccountChange> for AccountStore {
     }
     fn barrier_then(&self, done: shared_domain::local::Done) {
         self.kv.barrier_then(relay(done));
+    }
+}
+
+impl shared_domain::local::Recall<TransferId, TransferRecord> for JournalStore {
+    fn recall(&self, key: &TransferId) -> Result<Option<TransferRecord>, PersistError> {
+        self.get(key).map_err(|e| PersistError(e.to_string()))
     }
 }
 

@@ -1,5 +1,6 @@
 //! The transfer journal: one record per `transfer_id`, the idempotency key.
 
+use std::collections::VecDeque;
 use std::collections::hash_map::Entry;
 
 use crate::FastMap;
@@ -114,17 +115,38 @@ pub enum JournalChange {
     Remove(TransferId),
 }
 
-/// Every transfer ever begun (one shard's share, or all of them).
+/// Every transfer ever begun (one shard's share, or all of them), or,
+/// when bounded ([`TransferBook::bounded`]), every pending one and the
+/// most recently settled ones: a settled record whose final status is
+/// durable elsewhere may leave memory, and its holder reads it back
+/// ([`TransferBook::recall`]) when a repeat or a lookup asks for it.
 #[derive(Debug, Default, Clone)]
 pub struct TransferBook {
     records: FastMap<TransferId, TransferRecord>,
     pending: usize,
+    /// Settled records known durable, oldest first: the only ones that
+    /// may leave memory.
+    spillable: VecDeque<TransferId>,
+    /// Settled records kept in memory at most; `None` keeps every record
+    /// (nothing else holds them).
+    keep_settled: Option<usize>,
 }
+
+/// Settled transfers a bounded journal keeps in memory by default.
+pub const KEEP_SETTLED: usize = 65_536;
 
 impl TransferBook {
     /// An empty journal.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// This book, keeping at most `keep` settled records in memory once
+    /// they are durable (see [`TransferBook::settled_durable`]).
+    pub fn bounded(mut self, keep: usize) -> Self {
+        self.keep_settled = Some(keep);
+        self.spill();
+        self
     }
 
     /// Rebuilds a journal from persisted records.
@@ -134,6 +156,63 @@ impl TransferBook {
             book.put(record);
         }
         book
+    }
+
+    /// Rebuilds a journal from durable records, keeping every pending one
+    /// and at most `keep` settled ones in memory (the last ones given).
+    pub fn restore_bounded(records: impl IntoIterator<Item = TransferRecord>, keep: usize) -> Self {
+        let mut book = Self::new().bounded(keep);
+        for record in records {
+            book.recall(record);
+        }
+        book
+    }
+
+    /// Whether the record of `transfer_id` is in memory. A bounded book's
+    /// holder reads a record it does not know back from its store before
+    /// asking about it.
+    pub fn knows(&self, transfer_id: &TransferId) -> bool {
+        self.records.contains_key(transfer_id)
+    }
+
+    /// Takes a durable record back into memory (read back for a repeat or
+    /// a lookup, or at a restart); a settled one may leave again later.
+    pub fn recall(&mut self, record: TransferRecord) {
+        let id = record.request.transfer_id.clone();
+        let settled = record.status != TransferStatus::Pending;
+        self.put(record);
+        if settled {
+            self.settled_durable([id]);
+        }
+    }
+
+    /// These transfers' final statuses are durable now: their records may
+    /// leave memory, oldest first, beyond the bound.
+    pub fn settled_durable(&mut self, transfer_ids: impl IntoIterator<Item = TransferId>) {
+        if self.keep_settled.is_none() {
+            return;
+        }
+        self.spillable.extend(transfer_ids);
+        self.spill();
+    }
+
+    /// Drops the oldest durable settled records beyond the bound.
+    fn spill(&mut self) {
+        let Some(keep) = self.keep_settled else {
+            return;
+        };
+        while self.spillable.len() > keep {
+            let Some(id) = self.spillable.pop_front() else {
+                break;
+            };
+            if self
+                .records
+                .get(&id)
+                .is_some_and(|r| r.status != TransferStatus::Pending)
+            {
+                self.records.remove(&id);
+            }
+        }
     }
 
     fn put(&mut self, record: TransferRecord) {
@@ -233,7 +312,7 @@ impl TransferBook {
         self.pending as u64
     }
 
-    /// How many transfers are recorded.
+    /// How many transfers are recorded in memory.
     pub fn len(&self) -> usize {
         self.records.len()
     }
@@ -302,6 +381,69 @@ mod tests {
         assert!(!changed, "a final status is never overwritten");
         assert_eq!(rec.status, TransferStatus::Committed);
         assert_eq!(book.pending_count(), 0);
+    }
+
+    #[test]
+    fn a_bounded_book_lets_only_durable_settled_records_go_and_recalls_them() {
+        let mut book = TransferBook::new().bounded(2);
+        let id = |i: u32| TransferId::new(&format!("t{i}")).expect("id");
+        for i in 0..5 {
+            book.begin(req(&format!("t{i}"), 5)).expect("new");
+        }
+        for i in 0..4 {
+            book.resolve(&id(i), TransferStatus::Committed)
+                .expect("known");
+        }
+        assert_eq!(book.len(), 5, "settled but not yet durable: all kept");
+        book.settled_durable((0..4).map(id));
+        assert_eq!(
+            book.len(),
+            3,
+            "two durable settled ones and the pending one"
+        );
+        assert!(
+            !book.knows(&id(0)) && !book.knows(&id(1)),
+            "the oldest left"
+        );
+        assert!(book.knows(&id(2)) && book.knows(&id(3)) && book.knows(&id(4)));
+        assert_eq!(book.pending_count(), 1);
+        // A lookup of a record that left: its holder reads it back.
+        let back = TransferRecord {
+            request: req("t0", 5),
+            status: TransferStatus::Committed,
+        };
+        book.recall(back.clone());
+        assert_eq!(book.get(&id(0)), Ok(back));
+        assert!(matches!(book.begin(req("t0", 5)), Ok(Begin::Recorded(_))));
+        assert!(matches!(
+            book.begin(req("t0", 6)),
+            Err(BankError::IdempotencyConflict(_))
+        ));
+        assert_eq!(book.len(), 3, "the recalled one pushed the oldest out");
+        assert_eq!(book.pending_count(), 1);
+    }
+
+    #[test]
+    fn a_bounded_restore_keeps_every_pending_record_and_the_last_settled_ones() {
+        let record = |i: u32, status| TransferRecord {
+            request: req(&format!("t{i}"), 5),
+            status,
+        };
+        let records = (0..10).map(|i| {
+            record(
+                i,
+                if i % 3 == 0 {
+                    TransferStatus::Pending
+                } else {
+                    TransferStatus::Committed
+                },
+            )
+        });
+        let book = TransferBook::restore_bounded(records, 2);
+        assert_eq!(book.pending_count(), 4);
+        assert_eq!(book.len(), 6);
+        let id = |i: u32| TransferId::new(&format!("t{i}")).expect("id");
+        assert!(book.knows(&id(7)) && book.knows(&id(8)) && !book.knows(&id(5)));
     }
 
     #[test]

@@ -158,3 +158,66 @@ async fn local_rooms_survive_a_reload() {
         "the directory was reloaded"
     );
 }
+
+/// A durable journal keeps every pending record and a bounded number of
+/// settled ones in memory; a repeat and a lookup of one that left still
+/// answer its recorded outcome, read back from disk; a reload is bounded
+/// too.
+#[tokio::test]
+async fn a_bounded_journal_answers_settled_transfers_from_disk() {
+    use shared_domain::local::LocalJournal;
+    use shared_domain::service::TransferJournal;
+    let (_dir, storage) = durable();
+    let keep = 8;
+    let request = |i: u32, amount: i128| {
+        TransferRequest::new(
+            TransferId::new(&format!("t{i}")).expect("id"),
+            AccountId::new("a").expect("id"),
+            AccountId::new("b").expect("id"),
+            Amount::new(amount).expect("amount"),
+        )
+        .expect("request")
+    };
+    let store = JournalStore::new(storage.namespace("journal"));
+    let journal = LocalJournal::restored(store.load_bounded(keep).expect("load"), store.clone());
+    for i in 0..100 {
+        journal.begin(request(i, 5)).await.expect("begin");
+        if i % 10 != 0 {
+            journal
+                .resolve(
+                    &TransferId::new(&format!("t{i}")).expect("id"),
+                    TransferStatus::Committed,
+                )
+                .await
+                .expect("resolve");
+        }
+    }
+    // Settled records leave memory as their batches become durable (each
+    // call notes the ones that did): every pending one stays.
+    journal.pending_count().await.expect("count");
+    assert!(
+        journal.in_memory() <= keep + 10 + 1,
+        "{} records in memory",
+        journal.in_memory()
+    );
+    assert_eq!(journal.pending_count().await.expect("count"), 10);
+    // The oldest settled ones are answered from disk, as recorded.
+    let t1 = TransferId::new("t1").expect("id");
+    assert_eq!(
+        journal.get(&t1).await.expect("read back").status,
+        TransferStatus::Committed
+    );
+    assert!(matches!(
+        journal.begin(request(2, 5)).await,
+        Ok(Begin::Recorded(r)) if r.status == TransferStatus::Committed
+    ));
+    assert!(
+        journal.begin(request(3, 6)).await.is_err(),
+        "another body under a settled id is a conflict"
+    );
+    // A reload keeps the same bound and still has every record on disk.
+    let reloaded = store.load_bounded(keep).expect("reload");
+    assert_eq!(reloaded.pending_count(), 10);
+    assert_eq!(reloaded.len(), keep + 10);
+    assert_eq!(store.records().expect("all").len(), 100);
+}
