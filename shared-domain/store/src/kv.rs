@@ -42,11 +42,7 @@ pub trait KvStore: Send + Sync {
     fn scan(&self, table: &'static str) -> Result<Entries, StoreError>;
     /// Calls `each` on every entry of a table in key order, without
     /// holding them all (for a load that keeps only some).
-    fn for_each(
-        &self,
-        table: &'static str,
-        each: &mut dyn FnMut(&[u8], &[u8]) -> Result<(), StoreError>,
-    ) -> Result<(), StoreError> {
+    fn for_each(&self, table: &'static str, each: Visit<'_>) -> Result<(), StoreError> {
         for (k, v) in self.scan(table)? {
             each(&k, &v)?;
         }
@@ -55,6 +51,9 @@ pub trait KvStore: Send + Sync {
     /// The value at `key`, as of the commits applied so far.
     fn get(&self, table: &'static str, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError>;
 }
+
+/// What [`KvStore::for_each`] calls on each entry (key, value).
+pub type Visit<'a> = &'a mut dyn FnMut(&[u8], &[u8]) -> Result<(), StoreError>;
 
 /// Key-value pairs of a table, in key order.
 pub type Entries = Vec<(Vec<u8>, Vec<u8>)>;
@@ -259,11 +258,7 @@ impl KvStore for RedbStore {
         Ok(table.get(key)?.map(|v| v.value().to_vec()))
     }
 
-    fn for_each(
-        &self,
-        table: &'static str,
-        each: &mut dyn FnMut(&[u8], &[u8]) -> Result<(), StoreError>,
-    ) -> Result<(), StoreError> {
+    fn for_each(&self, table: &'static str, each: Visit<'_>) -> Result<(), StoreError> {
         let name = self.table_name(table);
         let def: TableDefinition<&[u8], &[u8]> = TableDefinition::new(&name);
         let txn = self.db.begin_read()?;
