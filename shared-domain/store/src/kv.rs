@@ -91,6 +91,19 @@ impl StorageKind {
     }
 }
 
+/// The most memory one database's page cache holds. redb's default (1 GiB)
+/// lets a process grow with the data it wrote; the working set here (the
+/// balances, the journal's recent records, the rooms' last messages) is a
+/// small fraction of this.
+pub const CACHE_BYTES: usize = 64 * 1024 * 1024;
+
+/// Opens (or creates) a database file with a bounded page cache.
+fn create(path: &Path) -> Result<redb::Database, StoreError> {
+    Ok(redb::Database::builder()
+        .set_cache_size(CACHE_BYTES)
+        .create(path)?)
+}
+
 /// Which engine to use.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StorageMode {
@@ -120,9 +133,7 @@ impl Storage {
             StorageMode::Memory => StorageInner::Memory(Arc::default()),
             StorageMode::Durable(dir) => {
                 std::fs::create_dir_all(dir).map_err(|e| StoreError::Engine(e.to_string()))?;
-                let db = Arc::new(redb::Database::create(
-                    dir.join(format!("{file_name}.redb")),
-                )?);
+                let db = Arc::new(create(&dir.join(format!("{file_name}.redb")))?);
                 StorageInner::Durable(db.clone(), Arc::new(GroupCommit::start(db)?))
             }
         };
@@ -232,7 +243,7 @@ impl RedbStore {
 
     /// Opens a standalone database file with one namespace (for tests).
     pub fn open_file(path: &Path, namespace: &str) -> Result<Self, StoreError> {
-        let db = Arc::new(redb::Database::create(path)?);
+        let db = Arc::new(create(path)?);
         Ok(Self {
             group: Arc::new(GroupCommit::start(db.clone())?),
             db,
