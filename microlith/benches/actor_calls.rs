@@ -63,6 +63,7 @@ fn config() -> microlith::Config {
         call_timeout: Duration::from_secs(2),
         subscriber_buffer: 64,
         keep_settled: shared_domain::bank::KEEP_SETTLED,
+        keep_messages: shared_domain::chat::KEEP_MESSAGES,
         session_buffer: 64,
         max_restarts: 1_000_000,
         restart_window: Duration::from_secs(1),

@@ -25,6 +25,8 @@ pub struct Config {
     /// Settled transfers kept in memory with durable storage, over all
     /// journal shards (the rest are read back from disk when asked for).
     pub keep_settled: usize,
+    /// Messages each room keeps in memory with durable storage.
+    pub keep_messages: usize,
     /// How far a WebSocket reader may fall behind before it is disconnected.
     pub session_buffer: usize,
     /// Restart intensity: restarts tolerated...

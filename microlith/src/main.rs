@@ -52,6 +52,11 @@ struct Cli {
     /// memory storage keeps all.
     #[arg(long, env = "MICROLITH_KEEP_SETTLED", default_value_t = shared_domain::bank::KEEP_SETTLED)]
     keep_settled: usize,
+    /// Messages each room keeps in memory with durable storage (older
+    /// pages and repeated posts are read back from disk); memory storage
+    /// keeps all.
+    #[arg(long, env = "MICROLITH_KEEP_MESSAGES", default_value_t = shared_domain::chat::KEEP_MESSAGES)]
+    keep_messages: usize,
     /// Restarts tolerated per supervisor within --restart-window-ms.
     #[arg(long, env = "MICROLITH_MAX_RESTARTS", default_value_t = 100)]
     max_restarts: u32,
@@ -137,6 +142,7 @@ fn main() -> anyhow::Result<()> {
         call_timeout: Duration::from_millis(cli.call_timeout_ms),
         subscriber_buffer: 256,
         keep_settled: cli.keep_settled,
+        keep_messages: cli.keep_messages,
         session_buffer: cli.session_buffer,
         max_restarts: cli.max_restarts,
         restart_window: Duration::from_millis(cli.restart_window_ms),

@@ -175,6 +175,7 @@ impl Microlith {
             storage.clone(),
             config.mailbox,
             config.subscriber_buffer,
+            storage.is_durable().then_some(config.keep_messages),
         ));
         let directory = chat_sup.spawn::<DirectoryActor>(
             "directory",

@@ -44,6 +44,8 @@ pub struct Config {
     pub subscriber_buffer: usize,
     /// Settled transfers kept in memory with durable storage.
     pub keep_settled: usize,
+    /// Messages each room keeps in memory with durable storage.
+    pub keep_messages: usize,
     /// How far a WebSocket reader may fall behind before it is disconnected.
     pub session_buffer: usize,
     /// Serve `/admin/crash/{component}` (fault injection for the harness).
@@ -121,7 +123,11 @@ impl Monolith {
             keep(storage, journal_store, &unfit),
         ));
         let chat_store = ChatStore::new(storage.clone());
-        let chat = chat_store.load()?;
+        let chat = if storage.is_durable() {
+            chat_store.load_bounded(config.keep_messages)?
+        } else {
+            chat_store.load()?
+        };
         let rooms = Arc::new(LocalRooms::restored(
             chat,
             keep(storage, chat_store, &unfit),

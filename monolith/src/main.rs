@@ -37,6 +37,11 @@ struct Cli {
     /// are read back from disk when asked for); memory storage keeps all.
     #[arg(long, env = "MONOLITH_KEEP_SETTLED", default_value_t = shared_domain::bank::KEEP_SETTLED)]
     keep_settled: usize,
+    /// Messages each room keeps in memory with durable storage (older
+    /// pages and repeated posts are read back from disk); memory storage
+    /// keeps all.
+    #[arg(long, env = "MONOLITH_KEEP_MESSAGES", default_value_t = shared_domain::chat::KEEP_MESSAGES)]
+    keep_messages: usize,
     /// Answer requests sampled by their `traceparent` (flag 01) with their
     /// timing in `Server-Timing`. Off by default.
     #[arg(long, env = "MONOLITH_SERVER_TIMING")]
@@ -78,6 +83,7 @@ fn main() -> anyhow::Result<()> {
         storage: cli.storage.mode(&cli.data_dir),
         subscriber_buffer: 256,
         keep_settled: cli.keep_settled,
+        keep_messages: cli.keep_messages,
         session_buffer: cli.session_buffer,
         fault_injection: cli.fault_injection,
         edge: edge::EdgeConfig {

@@ -15,6 +15,7 @@ fn base() -> String {
             subscriber_buffer: 64,
             // Small, so durable runs read settled transfers back from disk.
             keep_settled: 64,
+            keep_messages: 16,
             session_buffer: 64,
             fault_injection: false,
             edge: edge::EdgeConfig {

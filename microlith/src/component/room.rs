@@ -11,7 +11,7 @@ use tokio::sync::mpsc;
 use shared_domain::chat::{
     ChatMessage, HistoryQuery, PostOutcome, PostRequest, Room, RoomDirectory,
 };
-use shared_domain::error::{ChatError, ChatResult};
+use shared_domain::error::{CallError, ChatError, ChatResult};
 use shared_domain::id::RoomName;
 use shared_domain::service::Subscription;
 use store::{DirectoryStore, RoomStore, Storage};
@@ -20,9 +20,7 @@ use crate::runtime::{Actor, ActorRef, Reply, StartError, SupervisorHandle};
 
 use super::{Batch, Outbox};
 
-/// The most backlog messages one subscribe answer carries; a reader further
-/// behind pages through by resubscribing from its cursor.
-pub const SUBSCRIBE_BACKLOG: u32 = 1000;
+pub use shared_domain::chat::SUBSCRIBE_BACKLOG;
 
 /// Messages of a room.
 pub enum RoomMsg {
@@ -45,6 +43,9 @@ pub struct RoomArgs {
     /// How far a subscriber may fall behind before it is dropped (it then
     /// resubscribes from its cursor and loses nothing).
     pub subscriber_buffer: usize,
+    /// Messages kept in memory with durable storage (older pages and
+    /// repeated posts are read back from the store); `None` keeps all.
+    pub keep: Option<usize>,
 }
 
 /// A room actor.
@@ -71,10 +72,11 @@ impl Actor for RoomActor {
     type Args = Arc<RoomArgs>;
 
     fn start(args: &Self::Args) -> Result<Self, StartError> {
-        let room = args
-            .store
-            .load(args.name.clone())
-            .map_err(|e| StartError(e.to_string()))?;
+        let room = match args.keep {
+            Some(keep) => args.store.load_bounded(args.name.clone(), keep),
+            None => args.store.load(args.name.clone()),
+        }
+        .map_err(|e| StartError(e.to_string()))?;
         Ok(Self {
             published: Arc::new(Mutex::new(Published {
                 seq: room.last_seq(),
@@ -89,8 +91,27 @@ impl Actor for RoomActor {
     }
 
     fn handle(&mut self, msg: RoomMsg) {
+        // What was published is durable: a bounded room may let it go.
+        let published = self.published.lock().seq;
+        self.room.durable_through(published);
         match msg {
             RoomMsg::Post(request, reply) => {
+                if self
+                    .room
+                    .may_have_left(&request.author, &request.client_msg_id)
+                {
+                    match self
+                        .store
+                        .find_post(&request.author, &request.client_msg_id)
+                    {
+                        Ok(Some(original)) => self.room.recall_post(original),
+                        Ok(None) => {}
+                        Err(e) => {
+                            let _ = reply.send(Err(CallError::Unavailable(e.to_string())));
+                            return;
+                        }
+                    }
+                }
                 let res = self
                     .room
                     .post(
@@ -107,23 +128,34 @@ impl Actor for RoomActor {
                     .send(self.accepted.is_empty(), reply, res.map_err(Into::into));
             }
             RoomMsg::History(query, reply) => {
-                let page = self.room.history(query).to_vec();
-                self.replies.send(self.accepted.is_empty(), reply, Ok(page));
+                let page = self
+                    .room
+                    .page(query, |older| self.store.older(older))
+                    .map_err(|e| CallError::Unavailable(e.to_string()));
+                self.replies.send(self.accepted.is_empty(), reply, page);
             }
             RoomMsg::Subscribe(after, reply) => {
                 // Only what was published (durable): the answer needs no
                 // commit to wait for.
                 let mut published = self.published.lock();
-                let backlog: Vec<_> = self
-                    .room
-                    .history(HistoryQuery {
+                let page = self.room.page(
+                    HistoryQuery {
                         after,
                         limit: SUBSCRIBE_BACKLOG,
-                    })
-                    .iter()
-                    .take_while(|m| m.seq <= published.seq)
-                    .cloned()
-                    .collect();
+                    },
+                    |older| self.store.older(older),
+                );
+                let backlog: Vec<_> = match page {
+                    Ok(page) => page
+                        .into_iter()
+                        .take_while(|m| m.seq <= published.seq)
+                        .collect(),
+                    Err(e) => {
+                        drop(published);
+                        let _ = reply.send(Err(CallError::Unavailable(e.to_string())));
+                        return;
+                    }
+                };
                 let caught_up = backlog.last().map_or(after, |m| m.seq) >= published.seq;
                 let backlog = futures::stream::iter(backlog.into_iter().map(Ok));
                 let subscription = if caught_up {
@@ -184,6 +216,7 @@ pub struct RoomRegistry {
     storage: Storage,
     mailbox: usize,
     subscriber_buffer: usize,
+    keep: Option<usize>,
 }
 
 impl RoomRegistry {
@@ -193,6 +226,7 @@ impl RoomRegistry {
         storage: Storage,
         mailbox: usize,
         subscriber_buffer: usize,
+        keep: Option<usize>,
     ) -> Self {
         Self {
             rooms: RwLock::default(),
@@ -200,6 +234,7 @@ impl RoomRegistry {
             storage,
             mailbox,
             subscriber_buffer,
+            keep,
         }
     }
 
@@ -223,6 +258,7 @@ impl RoomRegistry {
                         name: room.clone(),
                         store: RoomStore::new(self.storage.namespace(&format!("room/{room}"))),
                         subscriber_buffer: self.subscriber_buffer,
+                        keep: self.keep,
                     }),
                     self.mailbox,
                 )

@@ -19,6 +19,7 @@ pub(crate) fn config(storage: StorageMode, fault_injection: bool) -> microlith::
         subscriber_buffer: 64,
         // Small, so durable runs read settled transfers back from disk.
         keep_settled: 64,
+        keep_messages: 16,
         session_buffer: 64,
         max_restarts: 1000,
         restart_window: Duration::from_secs(1),

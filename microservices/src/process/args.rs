@@ -112,6 +112,10 @@ pub struct ServiceArgs {
     /// (the rest are read back from disk when asked for).
     #[arg(long, env = "MICROSERVICES_KEEP_SETTLED", default_value_t = shared_domain::bank::KEEP_SETTLED)]
     pub keep_settled: usize,
+    /// Messages each room keeps in memory with durable storage (older
+    /// pages and repeated posts are read back from disk).
+    #[arg(long, env = "MICROSERVICES_KEEP_MESSAGES", default_value_t = shared_domain::chat::KEEP_MESSAGES)]
+    pub keep_messages: usize,
     /// Require a signed service token (audience = the service) on every
     /// internal call, and send one with every call made.
     #[arg(long, env = "MICROSERVICES_SERVICE_TOKENS")]

@@ -228,7 +228,11 @@ impl InProcess {
         let storage = args.storage(ServiceKind::Chat)?;
         let durable = storage.is_durable();
         let store = ChatStore::new(storage);
-        let state = store.load()?;
+        let state = if durable {
+            store.load_bounded(args.keep_messages)?
+        } else {
+            store.load()?
+        };
         let rooms: Arc<dyn RoomsService> = Arc::new(LocalRooms::restored(
             state,
             durable.then(|| Fatal::new(store, &self.unfit)),

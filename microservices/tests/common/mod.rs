@@ -63,6 +63,7 @@ impl Cluster {
             .args(extra)
             // Small, so durable runs read settled transfers back from disk.
             .env("MICROSERVICES_KEEP_SETTLED", "64")
+            .env("MICROSERVICES_KEEP_MESSAGES", "16")
             .env(
                 "RUST_LOG",
                 std::env::var("CLUSTER_LOG").unwrap_or_else(|_| "warn".into()),

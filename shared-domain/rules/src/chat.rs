@@ -7,8 +7,10 @@
 pub mod room;
 
 pub use room::{
-    ChatMessage, HistoryQuery, MessageText, PostOutcome, PostRequest, Room, RoomChange,
-    RoomDirectory,
+    ChatMessage, HistoryQuery, KEEP_MESSAGES, MessageText, PostOutcome, PostRequest, Room,
+    RoomChange, RoomDirectory,
 };
 
-pub use crate::limits::{DEFAULT_HISTORY_LIMIT, MAX_HISTORY_LIMIT, MAX_TEXT_BYTES};
+pub use crate::limits::{
+    DEFAULT_HISTORY_LIMIT, MAX_HISTORY_LIMIT, MAX_TEXT_BYTES, SUBSCRIBE_BACKLOG,
+};

@@ -135,6 +135,14 @@ impl From<ChatError> for CallError<ChatError> {
     }
 }
 
+/// A broken invariant met while answering (a stored page with a gap): the
+/// component cannot answer correctly.
+impl<E> From<Violation> for CallError<E> {
+    fn from(v: Violation) -> Self {
+        CallError::Unavailable(v.to_string())
+    }
+}
+
 /// The result of a bank call through a fabric.
 pub type BankResult<T> = Result<T, CallError<BankError>>;
 /// The result of a chat call through a fabric.

@@ -6,3 +6,7 @@ pub const MAX_TEXT_BYTES: usize = 4096;
 pub const MAX_HISTORY_LIMIT: u32 = 1000;
 /// The page size when `limit` is not given.
 pub const DEFAULT_HISTORY_LIMIT: u32 = 100;
+/// The most backlog messages one subscription carries before its live
+/// messages; a reader further behind gets a stream that ends after them,
+/// and its session resubscribes from its cursor (paging through).
+pub const SUBSCRIBE_BACKLOG: u32 = 1000;

@@ -24,7 +24,8 @@ use crate::chat::{
     ChatMessage, HistoryQuery, PostOutcome, PostRequest, Room, RoomChange, RoomDirectory,
 };
 use crate::error::{BankResult, CallError, ChatError, ChatResult};
-use crate::id::{AccountId, RoomName, TransferId};
+use crate::id::{AccountId, ClientMsgId, RoomName, TransferId, UserId};
+use crate::limits::SUBSCRIBE_BACKLOG;
 use crate::money::OpeningBalance;
 use crate::service::{
     AccountsService, LedgerService, Pause, RoomsService, Subscription, TransferJournal,
@@ -537,6 +538,7 @@ impl Hosted {
     /// Sends the messages after `published` up to `seq` (known durable)
     /// to every subscriber, in order; a subscriber that is full fell
     /// behind and is dropped (its session resubscribes from its cursor).
+    /// A bounded room may then let the oldest go.
     fn publish_through(&mut self, seq: u64) {
         if seq <= self.published {
             return;
@@ -550,6 +552,7 @@ impl Hosted {
                 .retain_mut(|s| s.try_send(Ok(message.clone())).is_ok());
         }
         self.published = seq;
+        self.room.durable_through(seq);
     }
 }
 
@@ -558,6 +561,8 @@ impl Hosted {
 pub struct ChatState {
     directory: RoomDirectory,
     rooms: FastMap<RoomName, Hosted>,
+    /// Messages each room keeps in memory, when bounded.
+    keep: Option<usize>,
 }
 
 impl ChatState {
@@ -567,7 +572,23 @@ impl ChatState {
             .into_iter()
             .map(|room| (room.name().clone(), Hosted::new(room)))
             .collect();
-        Self { directory, rooms }
+        Self {
+            directory,
+            rooms,
+            keep: None,
+        }
+    }
+
+    /// This state, with every room (and every room created later) keeping
+    /// its newest `keep` messages in memory once durable.
+    pub fn bounded(mut self, keep: usize) -> Self {
+        self.keep = Some(keep);
+        for hosted in self.rooms.values_mut() {
+            let name = hosted.room.name().clone();
+            let room = std::mem::replace(&mut hosted.room, Room::new(name));
+            hosted.room = room.bounded(keep);
+        }
+        self
     }
 
     fn hosted(&mut self, room: &RoomName) -> ChatResult<&mut Hosted> {
@@ -577,11 +598,30 @@ impl ChatState {
     }
 }
 
+/// Reads back what a bounded chat let go: older pages of a room, and a
+/// post for its repeat.
+pub trait ChatRecall:
+    Recall<(RoomName, HistoryQuery), Vec<ChatMessage>>
+    + Recall<(RoomName, UserId, ClientMsgId), ChatMessage>
+{
+}
+
+impl<T> ChatRecall for T where
+    T: Recall<(RoomName, HistoryQuery), Vec<ChatMessage>>
+        + Recall<(RoomName, UserId, ClientMsgId), ChatMessage>
+{
+}
+
+fn unavailable<E>(e: PersistError) -> CallError<E> {
+    CallError::Unavailable(e.to_string())
+}
+
 /// Every room in one map; subscribers get bounded channels and are dropped
 /// (their stream ends) when they fall `buffer` messages behind. A message
 /// reaches subscribers only once it is durable, in sequence order, with
 /// no gap: whoever learns that a message is durable (its post, a later
-/// post, a subscribe) sends every message up to it.
+/// post, a subscribe) sends every message up to it. Over a durable store
+/// the rooms are bounded: old messages are read back from it.
 pub struct LocalRooms<P = NoPersist> {
     inner: Locked<ChatState, RoomChange, P>,
     buffer: usize,
@@ -596,7 +636,7 @@ impl LocalRooms {
     }
 }
 
-impl<P: Persist<RoomChange>> LocalRooms<P> {
+impl<P: Persist<RoomChange> + ChatRecall> LocalRooms<P> {
     /// Serves rooms loaded from `persist`'s store.
     pub fn restored(
         state: ChatState,
@@ -617,17 +657,36 @@ impl<P: Persist<RoomChange>> LocalRooms<P> {
         state.hosted(room)?.publish_through(seq);
         Ok(())
     }
+
+    /// The page `query` asks of `room`, older messages read back.
+    fn page(
+        &self,
+        name: &RoomName,
+        room: &Room,
+        query: HistoryQuery,
+    ) -> ChatResult<Vec<ChatMessage>> {
+        room.page(query, |older| {
+            Ok(self
+                .inner
+                .persist
+                .recall(&(name.clone(), older))
+                .map_err(unavailable)?
+                .unwrap_or_default())
+        })
+    }
 }
 
 #[async_trait]
-impl<P: Persist<RoomChange>> RoomsService for LocalRooms<P> {
+impl<P: Persist<RoomChange> + ChatRecall> RoomsService for LocalRooms<P> {
     async fn create(&self, room: RoomName) -> ChatResult<()> {
         self.inner
             .call(|state, changes| {
                 state.directory.create(room.clone())?;
-                state
-                    .rooms
-                    .insert(room.clone(), Hosted::new(Room::new(room.clone())));
+                let mut fresh = Room::new(room.clone());
+                if let Some(keep) = state.keep {
+                    fresh = fresh.bounded(keep);
+                }
+                state.rooms.insert(room.clone(), Hosted::new(fresh));
                 changes.push(RoomChange::Created(room));
                 Ok(())
             })
@@ -642,6 +701,21 @@ impl<P: Persist<RoomChange>> RoomsService for LocalRooms<P> {
             .inner
             .call(|state, changes| {
                 let hosted = state.hosted(&request.room)?;
+                if hosted
+                    .room
+                    .may_have_left(&request.author, &request.client_msg_id)
+                    && let Some(original) = self
+                        .inner
+                        .persist
+                        .recall(&(
+                            request.room.clone(),
+                            request.author.clone(),
+                            request.client_msg_id.clone(),
+                        ))
+                        .map_err(unavailable)?
+                {
+                    hosted.room.recall_post(original);
+                }
                 let (outcome, new) =
                     hosted
                         .room
@@ -668,10 +742,16 @@ impl<P: Persist<RoomChange>> RoomsService for LocalRooms<P> {
 
     async fn history(&self, room: &RoomName, query: HistoryQuery) -> ChatResult<Vec<ChatMessage>> {
         self.inner
-            .call(|state, _| Ok(state.hosted(room)?.room.history(query).to_vec()))
+            .call(|state, _| {
+                let hosted = state.hosted(room)?;
+                self.page(room, &hosted.room, query)
+            })
             .await
     }
 
+    /// At most [`SUBSCRIBE_BACKLOG`] messages of backlog; a subscriber
+    /// further behind gets a stream that ends after them (its session
+    /// resubscribes from its cursor).
     async fn subscribe(&self, room: &RoomName, after: u64) -> ChatResult<Subscription> {
         // Everything handed over so far is durable after the barrier, so
         // the room may be published up to what it held then.
@@ -682,20 +762,27 @@ impl<P: Persist<RoomChange>> RoomsService for LocalRooms<P> {
         let mut state = self.inner.lock()?;
         let hosted = state.hosted(room)?;
         hosted.publish_through(seq);
-        let backlog: Vec<_> = hosted
-            .room
-            .history(HistoryQuery {
-                after,
-                limit: u32::MAX,
-            })
-            .iter()
-            .take_while(|m| m.seq <= hosted.published)
-            .cloned()
-            .map(Ok)
+        let published = hosted.published;
+        let backlog: Vec<_> = self
+            .page(
+                room,
+                &hosted.room,
+                HistoryQuery {
+                    after,
+                    limit: SUBSCRIBE_BACKLOG,
+                },
+            )?
+            .into_iter()
+            .take_while(|m| m.seq <= published)
             .collect();
+        let caught_up = backlog.last().map_or(after, |m| m.seq) >= published;
+        let backlog = futures::stream::iter(backlog.into_iter().map(Ok));
+        if !caught_up {
+            return Ok(backlog.boxed());
+        }
         let (tx, rx) = mpsc::channel(self.buffer);
         hosted.subscribers.push(tx);
-        Ok(futures::stream::iter(backlog).chain(rx).boxed())
+        Ok(backlog.chain(rx).boxed())
     }
 }
 

@@ -34,6 +34,15 @@ engine_errors!(
     redb::CommitError
 );
 
+impl From<shared_domain::error::Violation> for StoreError {
+    fn from(v: shared_domain::error::Violation) -> Self {
+        StoreError::Corrupt {
+            table: "messages".into(),
+            reason: v.to_string(),
+        }
+    }
+}
+
 /// One write of a commit: put `value` at `key`, or delete `key` (`None`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Write {

@@ -154,6 +154,27 @@ struct MessageV1 {
     client_msg_id: String,
 }
 
+/// A post's idempotency key, (author, client_msg_id): the author's length
+/// (two bytes, big-endian), the author, the client's id.
+pub fn encode_post_key(author: &UserId, client_msg_id: &ClientMsgId) -> Vec<u8> {
+    let (author, id) = (
+        author.as_str().as_bytes(),
+        client_msg_id.as_str().as_bytes(),
+    );
+    let len = u16::try_from(author.len()).unwrap_or(u16::MAX);
+    let mut key = Vec::with_capacity(2 + author.len() + id.len());
+    key.extend_from_slice(&len.to_be_bytes());
+    key.extend_from_slice(author);
+    key.extend_from_slice(id);
+    key
+}
+
+/// A seq stored as a value (the post index's).
+pub fn decode_seq(table: &str, bytes: &[u8]) -> Result<u64, StoreError> {
+    let raw: [u8; 8] = bytes.try_into().map_err(|_| corrupt(table, "seq length"))?;
+    Ok(u64::from_be_bytes(raw))
+}
+
 /// A message key: its seq, big-endian so keys sort in seq order.
 pub fn encode_seq(seq: u64) -> Vec<u8> {
     seq.to_be_bytes().to_vec()

@@ -50,6 +50,18 @@ pub trait KvStore: Send + Sync {
     }
     /// The value at `key`, as of the commits applied so far.
     fn get(&self, table: &'static str, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError>;
+    /// At most `limit` entries from `start` on, in key order.
+    fn range(
+        &self,
+        table: &'static str,
+        start: &[u8],
+        limit: usize,
+    ) -> Result<Entries, StoreError> {
+        let mut entries = self.scan(table)?;
+        entries.retain(|(k, _)| k.as_slice() >= start);
+        entries.truncate(limit);
+        Ok(entries)
+    }
 }
 
 /// What [`KvStore::for_each`] calls on each entry (key, value).
@@ -267,6 +279,28 @@ impl KvStore for RedbStore {
             Err(e) => return Err(e.into()),
         };
         Ok(table.get(key)?.map(|v| v.value().to_vec()))
+    }
+
+    fn range(
+        &self,
+        table: &'static str,
+        start: &[u8],
+        limit: usize,
+    ) -> Result<Entries, StoreError> {
+        let name = self.table_name(table);
+        let def: TableDefinition<&[u8], &[u8]> = TableDefinition::new(&name);
+        let txn = self.db.begin_read()?;
+        let table = match txn.open_table(def) {
+            Ok(t) => t,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
+            Err(e) => return Err(e.into()),
+        };
+        let mut out = Vec::new();
+        for entry in table.range(start..)?.take(limit) {
+            let (k, v) = entry?;
+            out.push((k.value().to_vec(), v.value().to_vec()));
+        }
+        Ok(out)
     }
 
     fn for_each(&self, table: &'static str, each: Visit<'_>) -> Result<(), StoreError> {

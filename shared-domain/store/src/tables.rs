@@ -6,9 +6,9 @@ use std::sync::Arc;
 use shared_domain::bank::{
     AccountBook, AccountChange, JournalChange, StepKind, TransferBook, TransferRecord,
 };
-use shared_domain::chat::{ChatMessage, Room, RoomChange, RoomDirectory};
-use shared_domain::id::{AccountId, RoomName, TransferId};
-use shared_domain::local::{Persist, PersistError};
+use shared_domain::chat::{ChatMessage, HistoryQuery, Room, RoomChange, RoomDirectory};
+use shared_domain::id::{AccountId, ClientMsgId, RoomName, TransferId, UserId};
+use shared_domain::local::{Persist, PersistError, Recall};
 
 use crate::codec::{self, corrupt};
 use crate::kv::{Done, KvStore, StoreError, Write};
@@ -17,6 +17,9 @@ const BALANCES: &str = "balances";
 const STEPS: &str = "steps";
 const TRANSFERS: &str = "transfers";
 const MESSAGES: &str = "messages";
+/// A room's post index: (author, client_msg_id) → seq, for a repeat of a
+/// post whose message left memory.
+const POSTS: &str = "posts";
 const ROOMS: &str = "rooms";
 const TOMBSTONES: &str = "tombstones";
 
@@ -252,6 +255,59 @@ impl RoomStore {
         Self { kv }
     }
 
+    /// Rebuilds the room from every commit handed over so far, keeping
+    /// its newest `keep` messages in memory (the rest stay on disk: see
+    /// [`RoomStore::older`] and [`RoomStore::find_post`]); a gap in the
+    /// stored sequence is corruption.
+    pub fn load_bounded(&self, name: RoomName, keep: usize) -> Result<Room, StoreError> {
+        self.kv.barrier()?;
+        let mut tail = std::collections::VecDeque::with_capacity(keep.min(65_536) + 1);
+        self.kv.for_each(MESSAGES, &mut |k, v| {
+            tail.push_back(codec::decode_message(MESSAGES, k, v)?);
+            if tail.len() > keep {
+                tail.pop_front();
+            }
+            Ok(())
+        })?;
+        let first = tail.front().map_or(1, |m| m.seq);
+        Ok(Room::restore_tail(name, first, tail)
+            .map_err(|e| corrupt(MESSAGES, e))?
+            .bounded(keep))
+    }
+
+    /// The stored messages `query` asks for (those after `query.after`, at
+    /// most `query.limit`).
+    pub fn older(&self, query: HistoryQuery) -> Result<Vec<ChatMessage>, StoreError> {
+        self.kv
+            .range(
+                MESSAGES,
+                &codec::encode_seq(query.after.saturating_add(1)),
+                query.limit as usize,
+            )?
+            .iter()
+            .map(|(k, v)| codec::decode_message(MESSAGES, k, v))
+            .collect()
+    }
+
+    /// The stored message `author` posted under `client_msg_id`, if any.
+    pub fn find_post(
+        &self,
+        author: &UserId,
+        client_msg_id: &ClientMsgId,
+    ) -> Result<Option<ChatMessage>, StoreError> {
+        let Some(seq) = self
+            .kv
+            .get(POSTS, &codec::encode_post_key(author, client_msg_id))?
+        else {
+            return Ok(None);
+        };
+        let key = codec::encode_seq(codec::decode_seq(POSTS, &seq)?);
+        self.kv
+            .get(MESSAGES, &key)?
+            .map(|v| codec::decode_message(MESSAGES, &key, &v))
+            .transpose()
+    }
+
     /// Rebuilds the room from every commit handed over so far; a gap in
     /// the stored sequence is corruption.
     pub fn load(&self, name: RoomName) -> Result<Room, StoreError> {
@@ -287,10 +343,19 @@ impl RoomStore {
     fn writes(messages: &[ChatMessage]) -> Vec<Write> {
         messages
             .iter()
-            .map(|m| Write {
-                table: MESSAGES,
-                key: codec::encode_seq(m.seq),
-                value: Some(codec::encode_message(m)),
+            .flat_map(|m| {
+                [
+                    Write {
+                        table: MESSAGES,
+                        key: codec::encode_seq(m.seq),
+                        value: Some(codec::encode_message(m)),
+                    },
+                    Write {
+                        table: POSTS,
+                        key: codec::encode_post_key(&m.author, &m.client_msg_id),
+                        value: Some(m.seq.to_be_bytes().to_vec()),
+                    },
+                ]
             })
             .collect()
     }
@@ -365,6 +430,17 @@ impl ChatStore {
             .collect::<Result<Vec<_>, _>>()?;
         Ok(shared_domain::local::ChatState::restore(directory, rooms))
     }
+
+    /// Rebuilds the directory and every room in it, each keeping its
+    /// newest `keep` messages in memory (new rooms too).
+    pub fn load_bounded(&self, keep: usize) -> Result<shared_domain::local::ChatState, StoreError> {
+        let directory = self.directory.load()?;
+        let rooms = directory
+            .iter()
+            .map(|name| self.room(name).load_bounded(name.clone(), keep))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(shared_domain::local::ChatState::restore(directory, rooms).bounded(keep))
+    }
 }
 
 /// A store's [`Done`] that runs the domain's.
@@ -381,7 +457,7 @@ impl Persist<AccountChange> for AccountStore {
     }
 }
 
-impl shared_domain::local::Recall<TransferId, TransferRecord> for JournalStore {
+impl Recall<TransferId, TransferRecord> for JournalStore {
     fn recall(&self, key: &TransferId) -> Result<Option<TransferRecord>, PersistError> {
         self.get(key).map_err(|e| PersistError(e.to_string()))
     }
@@ -393,6 +469,29 @@ impl Persist<JournalChange> for JournalStore {
     }
     fn barrier_then(&self, done: shared_domain::local::Done) {
         self.kv.barrier_then(relay(done));
+    }
+}
+
+impl Recall<(RoomName, HistoryQuery), Vec<ChatMessage>> for ChatStore {
+    fn recall(
+        &self,
+        (room, query): &(RoomName, HistoryQuery),
+    ) -> Result<Option<Vec<ChatMessage>>, PersistError> {
+        self.room(room)
+            .older(*query)
+            .map(Some)
+            .map_err(|e| PersistError(e.to_string()))
+    }
+}
+
+impl Recall<(RoomName, UserId, ClientMsgId), ChatMessage> for ChatStore {
+    fn recall(
+        &self,
+        (room, author, client_msg_id): &(RoomName, UserId, ClientMsgId),
+    ) -> Result<Option<ChatMessage>, PersistError> {
+        self.room(room)
+            .find_post(author, client_msg_id)
+            .map_err(|e| PersistError(e.to_string()))
     }
 }
 

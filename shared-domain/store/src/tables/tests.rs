@@ -221,3 +221,74 @@ async fn a_bounded_journal_answers_settled_transfers_from_disk() {
     assert_eq!(reloaded.len(), keep + 10);
     assert_eq!(store.records().expect("all").len(), 100);
 }
+
+/// Durable rooms keep their newest messages in memory: a history page,
+/// a subscription's backlog and a repeated post from before that window
+/// are answered from disk, gap-free and as recorded, also after a reload.
+#[tokio::test]
+async fn bounded_rooms_answer_old_pages_and_repeats_from_disk() {
+    use futures::StreamExt;
+    use shared_domain::chat::{HistoryQuery, PostRequest};
+    use shared_domain::local::LocalRooms;
+    use shared_domain::service::RoomsService;
+
+    let (_dir, storage) = durable();
+    let clock: std::sync::Arc<dyn Fn() -> u64 + Send + Sync> = std::sync::Arc::new(|| 7);
+    let name = RoomName::new("lobby").expect("id");
+    let post = |text: &str, id: &str| PostRequest {
+        room: name.clone(),
+        author: UserId::new("u").expect("id"),
+        text: MessageText::new(text).expect("text"),
+        client_msg_id: ClientMsgId::new(id).expect("id"),
+    };
+    let keep = 4;
+    let check = |rooms: LocalRooms<ChatStore>| {
+        let (name, post) = (name.clone(), post);
+        async move {
+            let page = rooms
+                .history(
+                    &name,
+                    HistoryQuery {
+                        after: 3,
+                        limit: 50,
+                    },
+                )
+                .await
+                .expect("page");
+            assert_eq!(
+                page.iter().map(|m| m.seq).collect::<Vec<_>>(),
+                (4..=53).collect::<Vec<_>>()
+            );
+            let again = rooms.post(post("m1", "c1")).await.expect("repeat");
+            assert!(again.duplicate && again.seq == 1, "{again:?}");
+            assert!(rooms.post(post("other", "c2")).await.is_err(), "a conflict");
+            let backlog: Vec<_> = rooms
+                .subscribe(&name, 0)
+                .await
+                .expect("subscribe")
+                .take(60)
+                .map(|m| m.expect("message").seq)
+                .collect()
+                .await;
+            assert_eq!(backlog, (1..=60).collect::<Vec<_>>());
+        }
+    };
+    let store = ChatStore::new(storage.clone());
+    let rooms = LocalRooms::restored(
+        store.load_bounded(keep).expect("load"),
+        store,
+        4,
+        clock.clone(),
+    );
+    rooms.create(name.clone()).await.expect("create");
+    for i in 1..=60 {
+        rooms
+            .post(post(&format!("m{i}"), &format!("c{i}")))
+            .await
+            .expect("post");
+    }
+    check(rooms).await;
+    let store = ChatStore::new(storage);
+    let rooms = LocalRooms::restored(store.load_bounded(keep).expect("load"), store, 4, clock);
+    check(rooms).await;
+}
