@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use anyhow::ensure;
 
 use contract::Api;
-use contract::faults::{Acked, Disconnects, Load};
+use contract::faults::{Disconnects, Load};
 
 fn load(round: u32) -> Load {
     Load::mixed(round, Disconnects::Retry)
@@ -46,17 +46,6 @@ async fn start(dir: &Path, port: u16) -> anyhow::Result<Child> {
     anyhow::bail!("the microlith was not ready within 20 s")
 }
 
-/// Rounds of load until `stop`, merging what clients were told.
-async fn load_until(api: &Api, stop: Arc<AtomicBool>) -> anyhow::Result<Acked> {
-    let mut acked = Acked::default();
-    let mut round = 1;
-    while !stop.load(Ordering::Relaxed) && round < 200 {
-        acked.merge(load(round).run(api).await?);
-        round += 1;
-    }
-    Ok(acked)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_kill_amid_shared_syncs_loses_nothing_acknowledged() -> anyhow::Result<()> {
     // Inside target/ (tests write nothing outside the project tree).
@@ -71,7 +60,7 @@ async fn a_kill_amid_shared_syncs_loses_nothing_acknowledged() -> anyhow::Result
     let stop = Arc::new(AtomicBool::new(false));
     let clients = tokio::spawn({
         let (api, stop) = (api.clone(), stop.clone());
-        async move { load_until(&api, stop).await }
+        async move { load(1).run_until(&api, &stop).await }
     });
     tokio::time::sleep(Duration::from_millis(500)).await;
     // Commits are sharing syncs: more commits than transactions.

@@ -19,21 +19,10 @@ use std::time::{Duration, Instant};
 use anyhow::ensure;
 
 use contract::Api;
-use contract::faults::{Acked, Disconnects, HANG, Load};
+use contract::faults::{Disconnects, HANG, Load};
 
 fn load(round: u32) -> Load {
     Load::mixed(round, Disconnects::Fail)
-}
-
-/// Runs rounds of load until `stop`, merging what clients were told.
-async fn load_until(api: &Api, stop: Arc<AtomicBool>) -> anyhow::Result<Acked> {
-    let mut acked = Acked::default();
-    let mut round = 0;
-    while !stop.load(Ordering::Relaxed) && round < 200 {
-        acked.merge(load(round).run(api).await?);
-        round += 1;
-    }
-    Ok(acked)
 }
 
 /// Reads balances from several readers until `stop`; returns (503s that
@@ -103,7 +92,7 @@ async fn accounts_and_transfers_processes_fail_under_load_and_nothing_is_lost() 
     let stop = Arc::new(AtomicBool::new(false));
     let loader = tokio::spawn({
         let (api, stop) = (api.clone(), stop.clone());
-        async move { load_until(&api, stop).await }
+        async move { load(0).run_until(&api, &stop).await }
     });
     let readers = tokio::spawn({
         let (api, stop) = (api.clone(), stop.clone());

@@ -15,7 +15,7 @@ use std::time::Duration;
 use anyhow::{Context, ensure};
 
 use contract::Api;
-use contract::faults::{Acked, Disconnects, Load};
+use contract::faults::{Disconnects, Load};
 
 fn load(round: u32) -> Load {
     Load::mixed(round, Disconnects::Retry)
@@ -38,17 +38,6 @@ fn start(dir: &Path, port: u16) -> anyhow::Result<Child> {
     BufReader::new(stdout).read_line(&mut line)?;
     ensure!(line.starts_with("listening monolith"), "said {line:?}");
     Ok(child)
-}
-
-/// Rounds of load until `stop`, merging what clients were told.
-async fn load_until(api: &Api, stop: Arc<AtomicBool>) -> anyhow::Result<Acked> {
-    let mut acked = Acked::default();
-    let mut round = 1;
-    while !stop.load(Ordering::Relaxed) && round < 200 {
-        acked.merge(load(round).run(api).await?);
-        round += 1;
-    }
-    Ok(acked)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -83,7 +72,7 @@ async fn a_panic_fails_one_request_and_a_kill_loses_nothing_acknowledged() -> an
     let stop = Arc::new(AtomicBool::new(false));
     let clients = tokio::spawn({
         let (api, stop) = (api.clone(), stop.clone());
-        async move { load_until(&api, stop).await }
+        async move { load(1).run_until(&api, &stop).await }
     });
     tokio::time::sleep(Duration::from_millis(300)).await;
     api.post_text("/admin/crash/transfers", "{}")

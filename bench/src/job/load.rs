@@ -44,28 +44,7 @@ pub fn run(load: &Load) -> anyhow::Result<RunRecord> {
         load.rate > 0.0 && load.rate.is_finite(),
         "the rate must be positive"
     );
-    anyhow::ensure!(
-        load.seconds > 0.0 && load.warmup >= 0.0,
-        "the run needs recorded seconds and a warm-up of zero or more"
-    );
-    let profile = Profile {
-        duration_s: load.seconds,
-        warmup_s: load.warmup,
-        ..Profile::quick()
-    };
-    let mut workload = fresh_workload(&profile)?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()?;
-    if load.scenario != Scenario::Floor {
-        let api = contract::Api::new(&load.base)?;
-        runtime
-            .block_on(crate::generator::requests::prepare(&api, &workload))
-            .with_context(|| {
-                format!("opening the workload's accounts and rooms on {}", load.base)
-            })?;
-    }
+    let (profile, mut workload, runtime) = prepared(load)?;
     // One group per process, so the line gives each one's share.
     let meter = (!load.pids.is_empty()).then(|| {
         CpuMeter::of_groups(
@@ -95,24 +74,7 @@ pub fn run(load: &Load) -> anyhow::Result<RunRecord> {
 /// one line: the answers a second and their latency from sending.
 pub fn run_closed(load: &Load, connections: usize) -> anyhow::Result<String> {
     anyhow::ensure!(connections > 0, "a closed loop needs a connection");
-    anyhow::ensure!(
-        load.seconds > 0.0 && load.warmup >= 0.0,
-        "the run needs recorded seconds and a warm-up of zero or more"
-    );
-    let profile = Profile {
-        duration_s: load.seconds,
-        warmup_s: load.warmup,
-        ..Profile::quick()
-    };
-    let mut workload = fresh_workload(&profile)?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()?;
-    let api = contract::Api::new(&load.base)?;
-    runtime
-        .block_on(crate::generator::requests::prepare(&api, &workload))
-        .with_context(|| format!("opening the workload's accounts and rooms on {}", load.base))?;
+    let (_, mut workload, runtime) = prepared(load)?;
     let total = ((load.seconds + load.warmup) * CLOSED_MAX_RATE).ceil() as u64;
     let prepared = std::sync::Arc::new(crate::generator::requests::calls(
         load.scenario,
@@ -161,6 +123,34 @@ pub fn run_closed(load: &Load, connections: usize) -> anyhow::Result<String> {
             ""
         },
     ))
+}
+
+/// The run's profile, a fresh workload opened on the deployment (unless
+/// the scenario is the floor), and the generator's runtime (one worker).
+fn prepared(load: &Load) -> anyhow::Result<(Profile, Workload, tokio::runtime::Runtime)> {
+    anyhow::ensure!(
+        load.seconds > 0.0 && load.warmup >= 0.0,
+        "the run needs recorded seconds and a warm-up of zero or more"
+    );
+    let profile = Profile {
+        duration_s: load.seconds,
+        warmup_s: load.warmup,
+        ..Profile::quick()
+    };
+    let workload = fresh_workload(&profile)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()?;
+    if load.scenario != Scenario::Floor {
+        let api = contract::Api::new(&load.base)?;
+        runtime
+            .block_on(crate::generator::requests::prepare(&api, &workload))
+            .with_context(|| {
+                format!("opening the workload's accounts and rooms on {}", load.base)
+            })?;
+    }
+    Ok((profile, workload, runtime))
 }
 
 fn fresh_workload(profile: &Profile) -> anyhow::Result<Workload> {

@@ -5,7 +5,7 @@
 //! transfer and post still there, histories gap-free).
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::ensure;
@@ -216,6 +216,20 @@ impl Load {
             created(|| api.post("/v1/rooms", &body), "room_exists").await?;
         }
         Ok(())
+    }
+
+    /// Runs round after round of this load (this one's `round` first)
+    /// until `stop` is set, at most 200 rounds, merging what clients were
+    /// told: the load a fault test keeps up while it breaks things.
+    pub async fn run_until(&self, api: &Api, stop: &AtomicBool) -> anyhow::Result<Acked> {
+        let mut acked = Acked::default();
+        for round in self.round..self.round.saturating_add(200) {
+            if stop.load(Ordering::Relaxed) {
+                break;
+            }
+            acked.merge(Load { round, ..*self }.run(api).await?);
+        }
+        Ok(acked)
     }
 
     /// Runs every transfer and post to an outcome (or gives up after a

@@ -270,13 +270,8 @@ impl KvStore for RedbStore {
     }
 
     fn get(&self, table: &'static str, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
-        let name = self.table_name(table);
-        let def: TableDefinition<&[u8], &[u8]> = TableDefinition::new(&name);
-        let txn = self.db.begin_read()?;
-        let table = match txn.open_table(def) {
-            Ok(t) => t,
-            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
-            Err(e) => return Err(e.into()),
+        let Some(table) = self.read_table(table)? else {
+            return Ok(None);
         };
         Ok(table.get(key)?.map(|v| v.value().to_vec()))
     }
@@ -287,30 +282,22 @@ impl KvStore for RedbStore {
         start: &[u8],
         limit: usize,
     ) -> Result<Entries, StoreError> {
-        let name = self.table_name(table);
-        let def: TableDefinition<&[u8], &[u8]> = TableDefinition::new(&name);
-        let txn = self.db.begin_read()?;
-        let table = match txn.open_table(def) {
-            Ok(t) => t,
-            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
-            Err(e) => return Err(e.into()),
+        let Some(table) = self.read_table(table)? else {
+            return Ok(Vec::new());
         };
-        let mut out = Vec::new();
-        for entry in table.range(start..)?.take(limit) {
-            let (k, v) = entry?;
-            out.push((k.value().to_vec(), v.value().to_vec()));
-        }
-        Ok(out)
+        table
+            .range(start..)?
+            .take(limit)
+            .map(|entry| {
+                let (k, v) = entry?;
+                Ok((k.value().to_vec(), v.value().to_vec()))
+            })
+            .collect()
     }
 
     fn for_each(&self, table: &'static str, each: Visit<'_>) -> Result<(), StoreError> {
-        let name = self.table_name(table);
-        let def: TableDefinition<&[u8], &[u8]> = TableDefinition::new(&name);
-        let txn = self.db.begin_read()?;
-        let table = match txn.open_table(def) {
-            Ok(t) => t,
-            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(()),
-            Err(e) => return Err(e.into()),
+        let Some(table) = self.read_table(table)? else {
+            return Ok(());
         };
         for entry in table.iter()? {
             let (k, v) = entry?;
@@ -320,20 +307,30 @@ impl KvStore for RedbStore {
     }
 
     fn scan(&self, table: &'static str) -> Result<Entries, StoreError> {
+        let mut out = Vec::new();
+        self.for_each(table, &mut |k, v| {
+            out.push((k.to_vec(), v.to_vec()));
+            Ok(())
+        })?;
+        Ok(out)
+    }
+}
+
+/// A table of byte keys and values, read.
+type Bytes = redb::ReadOnlyTable<&'static [u8], &'static [u8]>;
+
+impl RedbStore {
+    /// A table of this namespace as of the commits applied so far, or
+    /// `None` if it never existed.
+    fn read_table(&self, table: &str) -> Result<Option<Bytes>, StoreError> {
         let name = self.table_name(table);
         let def: TableDefinition<&[u8], &[u8]> = TableDefinition::new(&name);
         let txn = self.db.begin_read()?;
-        let table = match txn.open_table(def) {
-            Ok(t) => t,
-            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
-            Err(e) => return Err(e.into()),
-        };
-        let mut out = Vec::new();
-        for entry in table.iter()? {
-            let (k, v) = entry?;
-            out.push((k.value().to_vec(), v.value().to_vec()));
+        match txn.open_table(def) {
+            Ok(t) => Ok(Some(t)),
+            Err(redb::TableError::TableDoesNotExist(_)) => Ok(None),
+            Err(e) => Err(e.into()),
         }
-        Ok(out)
     }
 }
 

@@ -110,23 +110,38 @@ fn journal_and_room_roundtrip() {
     assert_eq!(loaded.last_seq(), 1);
 }
 
+/// A clock for messages.
+type Clock = std::sync::Arc<dyn Fn() -> u64 + Send + Sync>;
+/// A post (text, client id) to the test's room.
+type Post = fn(&str, &str) -> shared_domain::chat::PostRequest;
+
+/// A room "lobby", a clock for its messages, and posts to it by "u".
+fn lobby() -> (RoomName, Clock, Post) {
+    fn post(text: &str, id: &str) -> shared_domain::chat::PostRequest {
+        shared_domain::chat::PostRequest {
+            room: RoomName::new("lobby").expect("id"),
+            author: UserId::new("u").expect("id"),
+            text: MessageText::new(text).expect("text"),
+            client_msg_id: ClientMsgId::new(id).expect("id"),
+        }
+    }
+    (
+        RoomName::new("lobby").expect("id"),
+        std::sync::Arc::new(|| 7),
+        post,
+    )
+}
+
 /// The chat served by `LocalRooms` over a durable `ChatStore` comes
 /// back whole after the process "restarts" (a fresh load).
 #[tokio::test]
 async fn local_rooms_survive_a_reload() {
-    use shared_domain::chat::{HistoryQuery, PostRequest};
+    use shared_domain::chat::HistoryQuery;
     use shared_domain::local::LocalRooms;
     use shared_domain::service::RoomsService;
 
     let (_dir, storage) = durable();
-    let clock: std::sync::Arc<dyn Fn() -> u64 + Send + Sync> = std::sync::Arc::new(|| 7);
-    let name = RoomName::new("lobby").expect("id");
-    let post = |text: &str, id: &str| PostRequest {
-        room: name.clone(),
-        author: UserId::new("u").expect("id"),
-        text: MessageText::new(text).expect("text"),
-        client_msg_id: ClientMsgId::new(id).expect("id"),
-    };
+    let (name, clock, post) = lobby();
     {
         let store = ChatStore::new(storage.clone());
         let rooms = LocalRooms::restored(store.load().expect("load"), store, 4, clock.clone());
@@ -228,19 +243,12 @@ async fn a_bounded_journal_answers_settled_transfers_from_disk() {
 #[tokio::test]
 async fn bounded_rooms_answer_old_pages_and_repeats_from_disk() {
     use futures::StreamExt;
-    use shared_domain::chat::{HistoryQuery, PostRequest};
+    use shared_domain::chat::HistoryQuery;
     use shared_domain::local::LocalRooms;
     use shared_domain::service::RoomsService;
 
     let (_dir, storage) = durable();
-    let clock: std::sync::Arc<dyn Fn() -> u64 + Send + Sync> = std::sync::Arc::new(|| 7);
-    let name = RoomName::new("lobby").expect("id");
-    let post = |text: &str, id: &str| PostRequest {
-        room: name.clone(),
-        author: UserId::new("u").expect("id"),
-        text: MessageText::new(text).expect("text"),
-        client_msg_id: ClientMsgId::new(id).expect("id"),
-    };
+    let (name, clock, post) = lobby();
     let keep = 4;
     let check = |rooms: LocalRooms<ChatStore>| {
         let (name, post) = (name.clone(), post);
