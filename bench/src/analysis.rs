@@ -76,18 +76,7 @@ impl Raw {
     /// The highest rate among `variant`'s curve steps that pass `keep`
     /// (`None`: no curve for it; 0: none passed).
     pub fn highest_step(&self, variant: &str, keep: impl Fn(&RunRecord) -> bool) -> Option<f64> {
-        let mut steps = self
-            .runs
-            .iter()
-            .filter(|r| r.curve && r.variant == variant)
-            .peekable();
-        steps.peek()?;
-        Some(
-            steps
-                .filter(|r| keep(r))
-                .map(|r| r.rate)
-                .fold(0.0, f64::max),
-        )
+        highest_step(&self.runs, variant, keep)
     }
 
     /// The most a variant answered per second on the curve, overdriven
@@ -182,4 +171,24 @@ impl Raw {
         steps.sort_by_key(|(rank, s)| (*rank, s.boundaries, s.processes));
         steps.into_iter().map(|(_, s)| s).collect()
     }
+}
+
+/// The highest rate among `variant`'s curve steps in `runs` that pass
+/// `keep` (`None`: no curve for it; 0: none passed).
+pub fn highest_step(
+    runs: &[RunRecord],
+    variant: &str,
+    keep: impl Fn(&RunRecord) -> bool,
+) -> Option<f64> {
+    let mut steps = runs
+        .iter()
+        .filter(|r| r.curve && r.variant == variant)
+        .peekable();
+    steps.peek()?;
+    Some(
+        steps
+            .filter(|r| keep(r))
+            .map(|r| r.rate)
+            .fold(0.0, f64::max),
+    )
 }

@@ -160,6 +160,11 @@ pub struct Raw {
     /// part, when the split microservices ran).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub hops: Vec<HopRecord>,
+    /// The transfer curve again with the monolith, the microlith and the
+    /// split microservices on durable storage (`--full`, local): their
+    /// steps, named as the variants.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub durable_runs: Vec<RunRecord>,
 }
 
 /// What wrk (closed loop) reached against the harness's echo endpoint.

@@ -53,6 +53,16 @@ fn compare_smoke_run_writes_a_full_result_set() -> anyhow::Result<()> {
             "no run of {variant}"
         );
     }
+    // The curve again on durable storage, for the three variants.
+    let durable = raw["durable_runs"].as_array().expect("durable_runs");
+    for variant in ["monolith", "microlith", "microservices"] {
+        anyhow::ensure!(
+            durable
+                .iter()
+                .any(|r| r["variant"] == variant && r["curve"] == true),
+            "no durable curve step of {variant}"
+        );
+    }
     // The placements: transfers only, each with its layout's boundaries.
     for (variant, boundaries) in [
         ("microservices@one", 0),
@@ -207,6 +217,7 @@ fn compare_smoke_run_writes_a_full_result_set() -> anyhow::Result<()> {
         "## At a glance",
         "## From one process to split",
         "## A cost model of process boundaries",
+        "## Durable storage: throughput and latency (transfers)",
     ] {
         anyhow::ensure!(report.contains(section), "{section} missing:\n{report}");
     }

@@ -14,7 +14,9 @@ use super::{Part, workspace};
 use crate::budget::Budget;
 use crate::generator::Runtimes;
 use crate::part::faults::Instances;
-use crate::record::{Containers, Elapsed, Env, Phase, Raw, Runtimes as EnvRuntimes};
+use crate::record::{
+    Containers, Elapsed, Env, Phase, Profile, Raw, RunRecord, Runtimes as EnvRuntimes,
+};
 use crate::target::build;
 use crate::target::local::Variant;
 use store::StorageKind;
@@ -117,7 +119,7 @@ pub fn run(settings: Settings) -> anyhow::Result<()> {
         bin_for_faults = Some(bin.clone());
         runtimes
             .control
-            .block_on(start_local(&bin, &scratch, *storage, budget))
+            .block_on(start_local(&bin, &scratch, *storage, budget, true))
             .context("starting the variants")?
     } else {
         let mut systems = Vec::new();
@@ -153,8 +155,21 @@ pub fn run(settings: Settings) -> anyhow::Result<()> {
         containers,
         cross_check: runs.cross_check,
         hops: runs.hops,
+        durable_runs: Vec::new(),
     };
     let mut failed: Option<anyhow::Error> = None;
+    // The curve again on durable storage, when the rest ran in memory.
+    if let Some(bin) = &bin_for_faults
+        && profile.durable_curve
+        && *storage == StorageKind::Memory
+        && parts.contains(&Part::Curve)
+    {
+        match durable_curve(profile, bin, &scratch.join("durable"), budget, &runtimes) {
+            Ok(runs) => raw.durable_runs = runs,
+            Err(e) => failed = Some(e),
+        }
+        laps.lap(Phase::Load);
+    }
     if *deploy == Deploy::Compose && parts.contains(&Part::Faults) {
         let instances = Instances::Compose {
             workspace: &workspace(),
@@ -234,6 +249,7 @@ async fn start_local(
     scratch: &Path,
     storage: StorageKind,
     budget: &Budget,
+    placements: bool,
 ) -> anyhow::Result<Vec<Variant>> {
     let durable = |name: &str| match storage {
         StorageKind::Memory => Vec::new(),
@@ -253,6 +269,9 @@ async fn start_local(
     };
     let services = Variant::microservices(bin, scratch, &services_args, budget).await?;
     let mut systems = vec![mono, lith, services];
+    if !placements {
+        return Ok(systems);
+    }
     // The placements between one process and split, on transfers.
     for preset in crate::budget::PRESETS {
         let dir = scratch.join(format!("placed-{}", preset.name.replace('+', "-")));
@@ -260,6 +279,34 @@ async fn start_local(
             .push(Variant::microservices_placed(bin, &dir, &preset, &services_args, budget).await?);
     }
     Ok(systems)
+}
+
+/// The transfer curve of the monolith, the microlith and the split
+/// microservices started afresh on durable storage, audited after.
+fn durable_curve(
+    profile: &Profile,
+    bin: &Path,
+    scratch: &Path,
+    budget: &Budget,
+    runtimes: &Runtimes,
+) -> anyhow::Result<Vec<RunRecord>> {
+    let systems = runtimes
+        .control
+        .block_on(start_local(
+            bin,
+            scratch,
+            StorageKind::Durable,
+            budget,
+            false,
+        ))
+        .context("starting the variants on durable storage")?;
+    let result = super::measure::durable_curve(profile, &systems, runtimes);
+    runtimes.control.block_on(async {
+        for v in systems {
+            v.stop().await;
+        }
+    });
+    result
 }
 
 /// oha, built into `target/tools` if it is not there yet.

@@ -196,6 +196,43 @@ pub(super) fn measure(
     Ok((out, subjects.into_iter().map(|s| s.record).collect()))
 }
 
+/// The transfer curve of `systems` alone (no floor, no ceiling: the
+/// first pass measured those), audited after: the second pass, on
+/// durable storage.
+pub(super) fn durable_curve(
+    profile: &Profile,
+    systems: &[Variant],
+    runtimes: &Runtimes,
+) -> anyhow::Result<Vec<RunRecord>> {
+    let lag_http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()?;
+    let mut subjects = Vec::new();
+    for v in systems {
+        subjects.push(subject(profile, v, runtimes, &lag_http)?);
+    }
+    let session = Session {
+        profile,
+        runtimes,
+        http: Client::new(Duration::from_secs(10)),
+        echo: String::new(),
+        bar: progress(
+            profile.curve_rates.len() as u64 * subjects.len() as u64,
+            "durable curve",
+        ),
+        lag_http,
+    };
+    let mut runs = Vec::new();
+    curve::subjects_only(&session, &mut subjects, &mut runs);
+    session
+        .bar
+        .finish_with_message("durable curve done; checking invariants");
+    for s in &mut subjects {
+        audit(&session, s)?;
+    }
+    Ok(runs)
+}
+
 /// Opens `v`'s workload and notes what it is before any load.
 fn subject<'a>(
     profile: &Profile,

@@ -65,6 +65,9 @@ pub fn names(raw: &Raw) -> Vec<String> {
     if !latency::curve_series(raw).is_empty() {
         names.push("throughput-p99-transfer".into());
     }
+    if !latency::curve_series_of(&raw.durable_runs).is_empty() {
+        names.push(DURABLE_CURVE.into());
+    }
     if has_continuum(raw) {
         names.push("continuum".into());
     }
@@ -80,6 +83,9 @@ pub fn names(raw: &Raw) -> Vec<String> {
     names.extend(fault_kinds(raw).into_iter().map(|k| format!("fault-{k}")));
     names
 }
+
+/// The transfer curve on durable storage.
+const DURABLE_CURVE: &str = "throughput-p99-transfer-durable";
 
 /// Writes every chart into `dir` (as `<name>.svg` and `<name>.png`) and
 /// returns their names.
@@ -104,8 +110,15 @@ pub fn render(raw: &Raw, dir: &Path) -> anyhow::Result<Vec<String>> {
     let curve = latency::curve_series(raw);
     if !curve.is_empty() {
         let name = "throughput-p99-transfer".to_owned();
-        both!(dir, &name, latency::throughput, (&curve));
+        let title = "transfers: achieved throughput vs p99 latency";
+        both!(dir, &name, latency::throughput, (title, &curve));
         written.push(name);
+    }
+    let durable = latency::curve_series_of(&raw.durable_runs);
+    if !durable.is_empty() {
+        let title = "transfers on durable storage: achieved throughput vs p99 latency";
+        both!(dir, DURABLE_CURVE, latency::throughput, (title, &durable));
+        written.push(DURABLE_CURVE.to_owned());
     }
     if has_continuum(raw) {
         let name = "continuum".to_owned();

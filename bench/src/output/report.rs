@@ -7,6 +7,7 @@ mod containers;
 mod continuum;
 mod cost;
 mod cross_check;
+mod durable;
 mod fairness;
 mod fanout;
 mod glance;
@@ -293,6 +294,7 @@ pub fn render(raw: &Raw) -> String {
             }
         }
     }
+    durable::render(raw, &mut md);
     if !raw.fanout.is_empty() {
         fanout::render(raw, &mut md);
     }

@@ -79,6 +79,11 @@ pub struct Profile {
     /// only.
     #[serde(default)]
     pub placements_curve: bool,
+    /// Step the monolith, the microlith and the split microservices up
+    /// the transfer curve a second time, started afresh on durable
+    /// storage (local processes, when the rest ran in memory).
+    #[serde(default)]
+    pub durable_curve: bool,
 }
 
 /// The tail bound of the curve's second reading: 10 ms at p99.
@@ -122,6 +127,7 @@ impl Profile {
             fanout_rate: 50.0,
             cross_check: false,
             placements_curve: false,
+            durable_curve: false,
         }
     }
 
@@ -151,6 +157,7 @@ impl Profile {
             fanout_rate: 100.0,
             cross_check: true,
             placements_curve: true,
+            durable_curve: true,
             ..Self::quick()
         }
     }
@@ -176,8 +183,10 @@ impl Profile {
             cost_rate: 50.0,
             fanout_subscribers: 5,
             fanout_rate: 20.0,
-            // What `--full` adds for the placements, tried small.
+            // What `--full` adds for the placements and durable storage,
+            // tried small.
             placements_curve: true,
+            durable_curve: true,
             ..Self::quick()
         }
     }

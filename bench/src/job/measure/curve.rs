@@ -56,25 +56,7 @@ pub(super) fn curve(
         .map(|s| profile.placements_curve || !s.placed())
         .collect();
     for rate in &profile.curve_rates {
-        for ((s, knee), _) in subjects
-            .iter_mut()
-            .zip(&mut knees)
-            .zip(&stepped)
-            .filter(|(_, stepped)| **stepped)
-        {
-            session.bar.inc(1);
-            if knee.saturated {
-                continue;
-            }
-            session
-                .bar
-                .set_message(format!("curve: {} at {rate:.0}/s", s.variant.name));
-            let (target, workload) = s.target();
-            let plan = Plan::curve_step(profile, *rate);
-            let mut record = session.run(plan, target, Scenario::Transfer, 0, workload);
-            knee.judge(&mut record, true);
-            runs.push(record);
-        }
+        step(session, subjects, &mut knees, &stepped, *rate, runs);
         session.bar.inc(1);
         if floor.knee.saturated {
             continue;
@@ -93,6 +75,54 @@ pub(super) fn curve(
         runs.push(record);
     }
     Ok(floor)
+}
+
+/// One step of the curve at `rate` for every subject `stepped` says,
+/// unless it saturated at an earlier step.
+fn step(
+    session: &Session<'_>,
+    subjects: &mut [Subject<'_>],
+    knees: &mut [Knee],
+    stepped: &[bool],
+    rate: f64,
+    runs: &mut Vec<RunRecord>,
+) {
+    for ((s, knee), _) in subjects
+        .iter_mut()
+        .zip(knees.iter_mut())
+        .zip(stepped)
+        .filter(|(_, stepped)| **stepped)
+    {
+        session.bar.inc(1);
+        if knee.saturated {
+            continue;
+        }
+        session
+            .bar
+            .set_message(format!("curve: {} at {rate:.0}/s", s.variant.name));
+        let (target, workload) = s.target();
+        let plan = Plan::curve_step(session.profile, rate);
+        let mut record = session.run(plan, target, Scenario::Transfer, 0, workload);
+        knee.judge(&mut record, true);
+        runs.push(record);
+    }
+}
+
+/// The curve of every subject alone (no floor): for a second pass on
+/// another storage. Stops early once every subject saturated.
+pub(super) fn subjects_only(
+    session: &Session<'_>,
+    subjects: &mut [Subject<'_>],
+    runs: &mut Vec<RunRecord>,
+) {
+    let mut knees: Vec<Knee> = subjects.iter().map(|_| Knee::default()).collect();
+    let stepped = vec![true; subjects.len()];
+    for rate in &session.profile.curve_rates {
+        if knees.iter().all(|k| k.saturated) {
+            break;
+        }
+        step(session, subjects, &mut knees, &stepped, *rate, runs);
+    }
 }
 
 /// The generator's own ceiling. First wrk, a standard closed-loop tool,

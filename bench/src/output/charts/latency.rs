@@ -9,7 +9,7 @@ use hdrhistogram::Histogram;
 use super::{draw_lines, log_axis, nines};
 use crate::output::micros;
 use crate::record::histogram::decode_histogram;
-use crate::record::{Raw, Scenario};
+use crate::record::{Raw, RunRecord, Scenario};
 
 /// (variant, [(percentile, latency µs)]) with the floor last.
 pub(super) fn spectrum_series(raw: &Raw, scenario: Scenario) -> Vec<(String, Vec<(f64, f64)>)> {
@@ -53,8 +53,13 @@ pub(super) fn spectrum_series(raw: &Raw, scenario: Scenario) -> Vec<(String, Vec
 
 /// (variant, [(achieved rate, p99 µs)]).
 pub(super) fn curve_series(raw: &Raw) -> Vec<(String, Vec<(f64, f64)>)> {
+    curve_series_of(&raw.runs)
+}
+
+/// (variant, [(achieved rate, p99 µs)]) of the curve steps in `runs`.
+pub(super) fn curve_series_of(runs: &[RunRecord]) -> Vec<(String, Vec<(f64, f64)>)> {
     let mut out: Vec<(String, Vec<(f64, f64)>)> = Vec::new();
-    for run in raw.runs.iter().filter(|r| r.curve) {
+    for run in runs.iter().filter(|r| r.curve) {
         let point = (run.achieved_rate, run.p99_us.max(1.0));
         match out.iter_mut().find(|(n, _)| *n == run.variant) {
             Some((_, points)) => points.push(point),
@@ -110,6 +115,7 @@ where
 
 pub(super) fn throughput<DB: DrawingBackend>(
     area: DrawingArea<DB, plotters::coord::Shift>,
+    title: &str,
     series: &[(String, Vec<(f64, f64)>)],
 ) -> ChartResult
 where
@@ -130,10 +136,7 @@ where
         .fold(max_y, f64::min)
         .max(1.0);
     let mut chart = ChartBuilder::on(&area)
-        .caption(
-            "transfers: achieved throughput vs p99 latency",
-            ("sans-serif", 24),
-        )
+        .caption(title, ("sans-serif", 24))
         .margin(20)
         .x_label_area_size(50)
         .y_label_area_size(80)

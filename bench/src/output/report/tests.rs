@@ -204,6 +204,48 @@ fn the_upgrade_row_reads_the_upgrade_runs() {
 }
 
 #[test]
+fn the_durable_curve_gets_its_own_section_and_chart_beside_the_memory_knee() {
+    let mut raw = fixture();
+    assert!(
+        !render(&raw).contains("## Durable storage"),
+        "no durable curve, no section"
+    );
+    raw.durable_runs = raw
+        .runs
+        .iter()
+        .filter(|r| r.curve && r.variant == "microlith")
+        .cloned()
+        .collect();
+    // Durable, its second step is already past the knee.
+    for (i, r) in raw.durable_runs.iter_mut().enumerate() {
+        r.saturated = i >= 1;
+        r.p99_us *= 10.0;
+    }
+    let durable = raw.durable_runs[0].rate;
+    let memory = raw.sustained("microlith").expect("a curve").0;
+    assert!(memory > durable, "the fixture's memory knee is higher");
+    let md = render(&raw);
+    assert!(md.contains("## Durable storage: throughput and latency (transfers)"));
+    assert!(
+        md.contains(&format!(
+            "- microlith: {durable:.0}/s durable, the highest step with p99 under"
+        )),
+        "{md}"
+    );
+    assert!(
+        md.contains(&format!(
+            "; {memory:.0}/s in memory in this run ({:.2}x of it durable)",
+            durable / memory
+        )),
+        "{md}"
+    );
+    assert!(
+        crate::output::charts::names(&raw).contains(&"throughput-p99-transfer-durable".to_owned())
+    );
+    assert!(md.contains("(charts/throughput-p99-transfer-durable.png)"));
+}
+
+#[test]
 fn a_stored_step_answering_errors_reads_as_saturated() {
     // Stored by a harness that did not yet count errors: 1000/s kept,
     // 87 % of the answers 503.

@@ -153,6 +153,7 @@ pub(super) fn fixture() -> Raw {
             files: vec![("microlith".into(), "microlith/compose.yml".into(), 18), ("microservices".into(), "microservices/compose.yml".into(), 60)],
         }),
         hops: Vec::new(),
+        durable_runs: Vec::new(),
         cross_check: Some(crate::record::CrossCheckRecord {
             oha_version: "oha 1.16.0".into(),
             checks: vec![crate::record::CrossCheck {
