@@ -44,6 +44,12 @@ pub struct Env {
     pub runtimes: Option<Runtimes>,
     /// `rustc -V`.
     pub rustc: String,
+    /// Whether the durable commits of concurrent callers shared a sync in
+    /// every variant (the store's group commit, from 2026-11-28 on; before,
+    /// a monolith component and a microservice synced each commit alone
+    /// under its lock).
+    #[serde(default)]
+    pub shared_syncs: bool,
     /// `memory`, `durable`, `durable (Docker volumes)` or `as deployed
     /// (not started by the harness)`.
     pub storage: String,

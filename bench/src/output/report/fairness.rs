@@ -104,11 +104,20 @@ pub(super) fn render(raw: &Raw, md: &mut String) {
         // monolith had two variants.
         rows.insert(
             rows.len() - 1,
-            Row {
-                what: "The plain monolith against the microlith: each of its components is one lock over one book (accounts, journal, chat), where the microlith shards accounts and journal over eight actors each and gives every room its own actor; with durable storage each monolith component commits (and syncs) every change on its own, as each microservice does, where a microlith actor commits a mailbox's worth of changes in one commit",
-                why: "A plain monolith has no mailboxes, so no natural batch and no shard boundary; the same in-process saga, payee cache, audit and edge as the microlith",
-                switch: "none (durable storage only: memory runs commit nothing in the monolith; issue 18 brings group commit to the shared store for every variant)",
-                effect: "in the monolith's durable numbers (the fault runs); in memory runs the difference left is the actors themselves: mailboxes, supervision and sharding".to_owned(),
+            if raw.env.shared_syncs {
+                Row {
+                    what: "The plain monolith against the microlith: each of its components is one lock over one book (accounts, journal, chat), where the microlith shards accounts and journal over eight actors each and gives every room its own actor; with durable storage every variant's commits go through the same store, where commits waiting for a sync share the next one, and a microlith actor also gathers a mailbox's worth of changes into one commit where a monolith component (like a microservice) commits each call's changes",
+                    why: "A plain monolith has no mailboxes, so no natural batch and no shard boundary; the same in-process saga, payee cache, audit and edge as the microlith",
+                    switch: "none (durable storage only: memory runs commit nothing in the monolith)",
+                    effect: "in the durable curve and the fault runs; in memory runs the difference left is the actors themselves: mailboxes, supervision and sharding".to_owned(),
+                }
+            } else {
+                Row {
+                    what: "The plain monolith against the microlith: each of its components is one lock over one book (accounts, journal, chat), where the microlith shards accounts and journal over eight actors each and gives every room its own actor; with durable storage each monolith component commits (and syncs) every change on its own, as each microservice does, where a microlith actor commits a mailbox's worth of changes in one commit",
+                    why: "A plain monolith has no mailboxes, so no natural batch and no shard boundary; the same in-process saga, payee cache, audit and edge as the microlith",
+                    switch: "none (durable storage only: memory runs commit nothing in the monolith; issue 18 brings group commit to the shared store for every variant)",
+                    effect: "in the monolith's durable numbers (the fault runs); in memory runs the difference left is the actors themselves: mailboxes, supervision and sharding".to_owned(),
+                }
             },
         );
     }
