@@ -17,6 +17,7 @@ mod lag;
 mod profile;
 mod run;
 mod runtime;
+mod soak;
 
 pub use breakdown::{Breakdown, STRIDE};
 pub use containers::{Containers, ImageRecord, ImagesRecord};
@@ -30,6 +31,7 @@ pub use lag::LagRecord;
 pub use profile::Profile;
 pub use run::{Bucket, HarnessCpu, Outcome, RunRecord, Scenario, too_many_errors};
 pub use runtime::{ProcessRuntime, Sizing};
+pub use soak::{SoakRecord, SoakSample, SoakVerdict};
 
 use serde::{Deserialize, Serialize};
 
@@ -165,6 +167,10 @@ pub struct Raw {
     /// steps, named as the variants.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub durable_runs: Vec<RunRecord>,
+    /// Each variant durable at half its durable knee for a long while
+    /// (`--full`), sampled.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub soak: Vec<SoakRecord>,
 }
 
 /// What wrk (closed loop) reached against the harness's echo endpoint.

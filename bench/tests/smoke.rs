@@ -63,6 +63,17 @@ fn compare_smoke_run_writes_a_full_result_set() -> anyhow::Result<()> {
             "no durable curve step of {variant}"
         );
     }
+    // A short soak of each, at half its durable knee.
+    let soaks = raw["soak"].as_array().expect("soak");
+    for variant in ["monolith", "microlith", "microservices"] {
+        anyhow::ensure!(
+            soaks.iter().any(|s| s["variant"] == variant
+                && s["samples"].as_array().is_some_and(|w| w.len() >= 2)
+                && s["samples"][0]["rss_bytes"].as_u64() > Some(0)
+                && s["samples"][0]["store_bytes"].as_u64() > Some(0)),
+            "no soak of {variant}: {soaks:?}"
+        );
+    }
     // The placements: transfers only, each with its layout's boundaries.
     for (variant, boundaries) in [
         ("microservices@one", 0),
@@ -218,6 +229,7 @@ fn compare_smoke_run_writes_a_full_result_set() -> anyhow::Result<()> {
         "## From one process to split",
         "## A cost model of process boundaries",
         "## Durable storage: throughput and latency (transfers)",
+        "## Soak (durable, half the durable knee)",
     ] {
         anyhow::ensure!(report.contains(section), "{section} missing:\n{report}");
     }

@@ -156,6 +156,7 @@ pub fn run(settings: Settings) -> anyhow::Result<()> {
         cross_check: runs.cross_check,
         hops: runs.hops,
         durable_runs: Vec::new(),
+        soak: Vec::new(),
     };
     let mut failed: Option<anyhow::Error> = None;
     // The curve again on durable storage, when the rest ran in memory.
@@ -167,6 +168,19 @@ pub fn run(settings: Settings) -> anyhow::Result<()> {
         match durable_curve(profile, bin, &scratch.join("durable"), budget, &runtimes) {
             Ok(runs) => raw.durable_runs = runs,
             Err(e) => failed = Some(e),
+        }
+        if profile.soak_s > 0.0 && failed.is_none() {
+            match soaks(
+                profile,
+                bin,
+                &scratch.join("soak"),
+                budget,
+                &runtimes,
+                &raw.durable_runs,
+            ) {
+                Ok(soaks) => raw.soak = soaks,
+                Err(e) => failed = Some(e),
+            }
         }
         laps.lap(Phase::Load);
     }
@@ -307,6 +321,54 @@ fn durable_curve(
         }
     });
     result
+}
+
+/// Each variant alone, started afresh on durable storage, soaked at half
+/// the highest step it sustained on the durable curve (none for a
+/// variant without one).
+fn soaks(
+    profile: &Profile,
+    bin: &Path,
+    scratch: &Path,
+    budget: &Budget,
+    runtimes: &Runtimes,
+    durable_runs: &[RunRecord],
+) -> anyhow::Result<Vec<crate::record::SoakRecord>> {
+    let mut out = Vec::new();
+    for name in ["monolith", "microlith", "microservices"] {
+        let knee =
+            crate::analysis::highest_step(durable_runs, name, |r| !r.saturated).unwrap_or(0.0);
+        if knee <= 0.0 {
+            continue;
+        }
+        let dir = scratch.join(name);
+        let variant = runtimes
+            .control
+            .block_on(start_durable(name, bin, &dir, budget))
+            .with_context(|| format!("starting {name} for its soak"))?;
+        let result = super::measure::soak(profile, &variant, &dir, knee / 2.0, runtimes);
+        runtimes.control.block_on(variant.stop());
+        out.push(result?);
+    }
+    Ok(out)
+}
+
+/// One variant as local processes on durable storage under `dir`.
+async fn start_durable(
+    name: &str,
+    bin: &Path,
+    dir: &Path,
+    budget: &Budget,
+) -> anyhow::Result<Variant> {
+    let durable = vec!["--storage".to_owned(), "durable".to_owned()];
+    let mut one_file = durable.clone();
+    one_file.extend(["--data-dir".to_owned(), dir.display().to_string()]);
+    match name {
+        "monolith" => Variant::monolith(bin, &one_file, budget).await,
+        "microlith" => Variant::microlith(bin, &one_file, budget).await,
+        // The launcher puts each service's store under `dir`.
+        _ => Variant::microservices(bin, dir, &durable, budget).await,
+    }
 }
 
 /// oha, built into `target/tools` if it is not there yet.

@@ -21,7 +21,7 @@ use crate::part::latency::Target;
 use crate::part::{cross_check, fanout, lag, latency};
 use crate::record::{
     CrossCheckRecord, FanoutRecord, HopRecord, Profile, ReplicaRecord, RunRecord, Scenario,
-    VariantRecord, WrkRecord,
+    SoakRecord, SoakSample, VariantRecord, WrkRecord,
 };
 use crate::target::local::Variant;
 
@@ -231,6 +231,88 @@ pub(super) fn durable_curve(
         audit(&session, s)?;
     }
     Ok(runs)
+}
+
+/// A soak of `v` (durable, its store under `data`) at `rate`: windows of
+/// `soak_sample_s` back to back for `soak_s`, its RSS and store size read
+/// after each; audited after.
+pub(super) fn soak(
+    profile: &Profile,
+    v: &Variant,
+    data: &Path,
+    rate: f64,
+    runtimes: &Runtimes,
+) -> anyhow::Result<SoakRecord> {
+    let lag_http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()?;
+    let mut subject = subject(profile, v, runtimes, &lag_http)?;
+    let sample_s = profile.soak_sample_s.max(0.1);
+    let windows = (profile.soak_s / sample_s).ceil().max(1.0) as u64;
+    let session = Session {
+        profile,
+        runtimes,
+        http: Client::new(Duration::from_secs(10)),
+        echo: String::new(),
+        bar: progress(windows, &format!("soak: {} at {rate:.0}/s", v.name)),
+        lag_http,
+    };
+    let window = Profile {
+        duration_s: sample_s,
+        warmup_s: 0.0,
+        ..profile.clone()
+    };
+    let started = Instant::now();
+    let mut samples = Vec::with_capacity(windows as usize);
+    for _ in 0..windows {
+        let (target, workload) = subject.target();
+        let run = session.run(
+            Plan::fixed(&window, rate),
+            target,
+            Scenario::Transfer,
+            0,
+            workload,
+        );
+        samples.push(SoakSample {
+            t_s: started.elapsed().as_secs_f64(),
+            rss_bytes: v.rss_bytes().unwrap_or(0),
+            store_bytes: dir_bytes(data),
+            p50_us: run.p50_us,
+            p99_us: run.p99_us,
+            achieved_rate: run.achieved_rate,
+            errors: run
+                .outcomes
+                .iter()
+                .filter(|(o, _)| o != "ok" && o != "refused_409")
+                .map(|(_, n)| n)
+                .sum(),
+        });
+        session.bar.inc(1);
+    }
+    session
+        .bar
+        .finish_with_message(format!("soak of {} done", v.name));
+    audit(&session, &mut subject)?;
+    Ok(SoakRecord {
+        variant: v.name.clone(),
+        rate,
+        samples,
+    })
+}
+
+/// The bytes of every file under `dir` (0 if it cannot be read).
+fn dir_bytes(dir: &Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .filter_map(Result::ok)
+        .map(|e| match e.file_type() {
+            Ok(t) if t.is_dir() => dir_bytes(&e.path()),
+            Ok(_) => e.metadata().map_or(0, |m| m.len()),
+            Err(_) => 0,
+        })
+        .sum()
 }
 
 /// Opens `v`'s workload and notes what it is before any load.

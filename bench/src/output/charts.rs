@@ -14,6 +14,7 @@ mod continuum;
 mod cost;
 mod fanout;
 mod latency;
+mod soak;
 mod timeline;
 
 use crate::record::{FaultRecord, Raw};
@@ -68,6 +69,9 @@ pub fn names(raw: &Raw) -> Vec<String> {
     if !latency::curve_series_of(&raw.durable_runs).is_empty() {
         names.push(DURABLE_CURVE.into());
     }
+    if !soak::series(raw, |s| s.p99_us).is_empty() {
+        names.extend(SOAK.map(Into::into));
+    }
     if has_continuum(raw) {
         names.push("continuum".into());
     }
@@ -86,6 +90,8 @@ pub fn names(raw: &Raw) -> Vec<String> {
 
 /// The transfer curve on durable storage.
 const DURABLE_CURVE: &str = "throughput-p99-transfer-durable";
+/// The soak's charts: resident memory, p99.
+const SOAK: [&str; 2] = ["soak-rss", "soak-p99"];
 
 /// Writes every chart into `dir` (as `<name>.svg` and `<name>.png`) and
 /// returns their names.
@@ -119,6 +125,23 @@ pub fn render(raw: &Raw, dir: &Path) -> anyhow::Result<Vec<String>> {
         let title = "transfers on durable storage: achieved throughput vs p99 latency";
         both!(dir, DURABLE_CURVE, latency::throughput, (title, &durable));
         written.push(DURABLE_CURVE.to_owned());
+    }
+    let rss = soak::series(raw, |s| s.rss_bytes as f64 / 1048576.0);
+    if !rss.is_empty() {
+        let [rss_name, p99_name] = SOAK;
+        let mib: fn(f64) -> String = |v| format!("{v:.0} MiB");
+        let title = "soak, durable, half the durable knee: resident memory";
+        both!(dir, rss_name, soak::soak, (title, "RSS (log)", mib, &rss));
+        let p99 = soak::series(raw, |s| s.p99_us);
+        let title = "soak, durable, half the durable knee: p99 latency per window";
+        let us: fn(f64) -> String = crate::output::micros;
+        both!(
+            dir,
+            p99_name,
+            soak::soak,
+            (title, "p99 latency (log)", us, &p99)
+        );
+        written.extend(SOAK.map(Into::into));
     }
     if has_continuum(raw) {
         let name = "continuum".to_owned();

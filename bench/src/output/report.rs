@@ -12,6 +12,7 @@ mod fairness;
 mod fanout;
 mod glance;
 mod model;
+mod soak;
 mod summary;
 #[cfg(test)]
 mod tests;
@@ -295,6 +296,7 @@ pub fn render(raw: &Raw) -> String {
         }
     }
     durable::render(raw, &mut md);
+    soak::render(raw, &mut md);
     if !raw.fanout.is_empty() {
         fanout::render(raw, &mut md);
     }

@@ -84,6 +84,14 @@ pub struct Profile {
     /// storage (local processes, when the rest ran in memory).
     #[serde(default)]
     pub durable_curve: bool,
+    /// Seconds each variant runs durable at half its durable knee, after
+    /// the durable curve (0: no soak).
+    #[serde(default)]
+    pub soak_s: f64,
+    /// Seconds per soak sample (RSS, store size and latency read once
+    /// each).
+    #[serde(default)]
+    pub soak_sample_s: f64,
 }
 
 /// The tail bound of the curve's second reading: 10 ms at p99.
@@ -128,6 +136,8 @@ impl Profile {
             cross_check: false,
             placements_curve: false,
             durable_curve: false,
+            soak_s: 0.0,
+            soak_sample_s: 10.0,
         }
     }
 
@@ -158,6 +168,7 @@ impl Profile {
             cross_check: true,
             placements_curve: true,
             durable_curve: true,
+            soak_s: 600.0,
             ..Self::quick()
         }
     }
@@ -187,6 +198,8 @@ impl Profile {
             // tried small.
             placements_curve: true,
             durable_curve: true,
+            soak_s: 2.0,
+            soak_sample_s: 0.5,
             ..Self::quick()
         }
     }

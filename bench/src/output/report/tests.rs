@@ -246,6 +246,61 @@ fn the_durable_curve_gets_its_own_section_and_chart_beside_the_memory_knee() {
 }
 
 #[test]
+fn the_soak_says_which_variant_held_and_draws_its_memory_and_tail() {
+    use crate::record::{SoakRecord, SoakSample};
+    let sample = |i: u32, rss_mib: u64, p99: f64| SoakSample {
+        t_s: 10.0 * f64::from(i + 1),
+        rss_bytes: rss_mib << 20,
+        store_bytes: u64::from(i) << 20,
+        p50_us: p99 / 3.0,
+        p99_us: p99,
+        achieved_rate: 500.0,
+        errors: 0,
+    };
+    let mut raw = fixture();
+    raw.profile.soak_s = 200.0;
+    raw.profile.soak_sample_s = 10.0;
+    raw.soak = vec![
+        SoakRecord {
+            variant: "microlith".into(),
+            rate: 500.0,
+            samples: (0..20).map(|i| sample(i, 120, 900.0)).collect(),
+        },
+        SoakRecord {
+            variant: "microservices".into(),
+            rate: 250.0,
+            samples: (0..20)
+                .map(|i| sample(i, 100 + 10 * u64::from(i), 900.0))
+                .collect(),
+        },
+    ];
+    let md = render(&raw);
+    assert!(
+        md.contains("## Soak (durable, half the durable knee)"),
+        "{md}"
+    );
+    assert!(
+        md.contains("| microlith | 500 | 120 MiB | 120 MiB | 19 MiB |") && md.contains("| yes |"),
+        "{md}"
+    );
+    // 110 MiB after the first tenth, 290 at the end.
+    assert!(
+        md.contains("| microservices | 250 | 110 MiB | 290 MiB |")
+            && md.contains("| **no**: RSS grew 164 % |"),
+        "{md}"
+    );
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../target/test-tmp")
+        .join(format!("report-soak-{}", std::process::id()));
+    let written = crate::output::charts::render(&raw, &dir).expect("charts");
+    let _ = std::fs::remove_dir_all(&dir);
+    for chart in ["soak-rss", "soak-p99"] {
+        assert!(written.iter().any(|w| w == chart), "{written:?}");
+        assert!(md.contains(&format!("(charts/{chart}.png)")));
+    }
+}
+
+#[test]
 fn a_stored_step_answering_errors_reads_as_saturated() {
     // Stored by a harness that did not yet count errors: 1000/s kept,
     // 87 % of the answers 503.

@@ -1,0 +1,65 @@
+//! The soak: each variant's resident memory and p99 over the soak.
+
+use plotters::prelude::*;
+
+use super::{ChartResult, draw_lines, log_axis};
+use crate::record::{Raw, SoakSample};
+
+/// (variant, [(minutes, value)]) of every soak, `pick` reading a sample.
+pub(super) fn series(
+    raw: &Raw,
+    pick: impl Fn(&SoakSample) -> f64,
+) -> Vec<(String, Vec<(f64, f64)>)> {
+    raw.soak
+        .iter()
+        .filter(|s| !s.samples.is_empty())
+        .map(|s| {
+            (
+                s.variant.clone(),
+                s.samples
+                    .iter()
+                    .map(|x| (x.t_s / 60.0, pick(x).max(1e-3)))
+                    .collect(),
+            )
+        })
+        .collect()
+}
+
+/// A line per variant over the soak's minutes, on a log axis labelled by
+/// `label`.
+pub(super) fn soak<DB: DrawingBackend>(
+    area: DrawingArea<DB, plotters::coord::Shift>,
+    title: &str,
+    y_desc: &str,
+    label: fn(f64) -> String,
+    series: &[(String, Vec<(f64, f64)>)],
+) -> ChartResult
+where
+    DB::ErrorType: 'static,
+{
+    area.fill(&WHITE)?;
+    let values = || series.iter().flat_map(|(_, p)| p.iter().map(|(_, v)| *v));
+    let max_y = values().fold(1e-3, f64::max);
+    let min_y = values().fold(max_y, f64::min);
+    let max_x = series
+        .iter()
+        .flat_map(|(_, p)| p.iter().map(|(x, _)| *x))
+        .fold(1e-3, f64::max);
+    let mut chart = ChartBuilder::on(&area)
+        .caption(title, ("sans-serif", 24))
+        .margin(20)
+        .x_label_area_size(50)
+        .y_label_area_size(80)
+        .build_cartesian_2d(0.0..max_x * 1.05, log_axis(min_y * 0.8, max_y * 1.25))?;
+    chart
+        .configure_mesh()
+        .x_desc("minutes into the soak")
+        .y_desc(y_desc)
+        .y_label_formatter(&|v: &f64| label(*v))
+        .x_label_formatter(&|v: &f64| format!("{v:.1}"))
+        .label_style(("sans-serif", 16))
+        .draw()?;
+    draw_lines(&mut chart, series, |x| x)?;
+    area.present()?;
+    Ok(())
+}

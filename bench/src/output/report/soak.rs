@@ -1,0 +1,67 @@
+//! The soak (`--full`): each variant alone, durable, at half its durable
+//! knee for a long while; its memory, store and latency from the first
+//! tenth to the last, against issue 18's targets.
+
+use std::fmt::Write as _;
+
+use crate::output::micros;
+use crate::record::Raw;
+
+/// The section, when the run soaked anything.
+pub(super) fn render(raw: &Raw, md: &mut String) {
+    if raw.soak.is_empty() {
+        return;
+    }
+    let _ = writeln!(md, "\n## Soak (durable, half the durable knee)\n");
+    let _ = writeln!(
+        md,
+        "Each variant alone, started afresh with `--storage durable`, posting transfers at half \
+         the highest step it sustained on the durable curve for {:.0} s, in back-to-back windows \
+         of {:.0} s (open loop; each window's latency from its requests' scheduled times); its \
+         processes' resident memory and its store's files are read after each window, and the \
+         audit runs at the end. *Early* is the first tenth of the windows, *late* the last tenth. \
+         It holds when the RSS at the end is within 10 % of the RSS after the first tenth and the \
+         late p99 (the median of the late windows' p99) is within 1.5x of the early one.\n",
+        raw.profile.soak_s, raw.profile.soak_sample_s
+    );
+    let _ = writeln!(
+        md,
+        "| variant | transfers/s | RSS early | RSS at end | store at end | p99 early | p99 late | errors | holds |"
+    );
+    let _ = writeln!(md, "|---|---|---|---|---|---|---|---|---|");
+    for soak in &raw.soak {
+        let Some(v) = soak.verdict() else {
+            continue;
+        };
+        let mib = |b: u64| format!("{:.0} MiB", b as f64 / 1048576.0);
+        let store = soak.samples.last().map_or(0, |s| s.store_bytes);
+        let errors: u64 = soak.samples.iter().map(|s| s.errors).sum();
+        let holds = match (v.rss_flat, v.p99_flat) {
+            (true, true) => "yes".to_owned(),
+            (rss, p99) => {
+                let mut grew = Vec::new();
+                if !rss {
+                    grew.push(format!(
+                        "RSS grew {:.0} %",
+                        100.0 * (v.rss_late as f64 / v.rss_early.max(1) as f64 - 1.0)
+                    ));
+                }
+                if !p99 {
+                    grew.push(format!("p99 {:.1}x", v.p99_late / v.p99_early.max(1.0)));
+                }
+                format!("**no**: {}", grew.join(", "))
+            }
+        };
+        let _ = writeln!(
+            md,
+            "| {} | {:.0} | {} | {} | {} | {} | {} | {errors} | {holds} |",
+            soak.variant,
+            soak.rate,
+            mib(v.rss_early),
+            mib(v.rss_late),
+            mib(store),
+            micros(v.p99_early),
+            micros(v.p99_late),
+        );
+    }
+}
