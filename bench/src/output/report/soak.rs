@@ -4,7 +4,7 @@
 
 use std::fmt::Write as _;
 
-use crate::output::micros;
+use crate::output::{mib, micros};
 use crate::record::Raw;
 
 /// The section, when the run soaked anything.
@@ -16,13 +16,14 @@ pub(super) fn render(raw: &Raw, md: &mut String) {
     let _ = writeln!(
         md,
         "Each variant alone, started afresh with `--storage durable`, posting transfers at half \
-         the highest step it sustained on the durable curve for {:.0} s, in back-to-back windows \
-         of {:.0} s (open loop; each window's latency from its requests' scheduled times); its \
+         the highest step it sustained on the durable curve for {} s, in back-to-back windows \
+         of {} s (open loop; each window's latency from its requests' scheduled times); its \
          processes' resident memory and its store's files are read after each window, and the \
          audit runs at the end. *Early* is the first tenth of the windows, *late* the last tenth. \
          It holds when the RSS at the end is within 10 % of the RSS after the first tenth and the \
          late p99 (the median of the late windows' p99) is within 1.5x of the early one.\n",
-        raw.profile.soak_s, raw.profile.soak_sample_s
+        trim(raw.profile.soak_s),
+        trim(raw.profile.soak_sample_s)
     );
     let _ = writeln!(
         md,
@@ -33,7 +34,7 @@ pub(super) fn render(raw: &Raw, md: &mut String) {
         let Some(v) = soak.verdict() else {
             continue;
         };
-        let mib = |b: u64| format!("{:.0} MiB", b as f64 / 1048576.0);
+        let mib = |b: u64| mib(Some(b));
         let store = soak.samples.last().map_or(0, |s| s.store_bytes);
         let errors: u64 = soak.samples.iter().map(|s| s.errors).sum();
         let holds = match (v.rss_flat, v.p99_flat) {
@@ -64,4 +65,10 @@ pub(super) fn render(raw: &Raw, md: &mut String) {
             micros(v.p99_late),
         );
     }
+}
+
+/// Seconds with a decimal only when it says something.
+fn trim(s: f64) -> String {
+    let text = format!("{s:.1}");
+    text.strip_suffix(".0").map_or(text.clone(), str::to_owned)
 }

@@ -280,12 +280,13 @@ fn the_soak_says_which_variant_held_and_draws_its_memory_and_tail() {
         "{md}"
     );
     assert!(
-        md.contains("| microlith | 500 | 120 MiB | 120 MiB | 19 MiB |") && md.contains("| yes |"),
+        md.contains("| microlith | 500 | 120.0 MiB | 120.0 MiB | 19.0 MiB |")
+            && md.contains("| yes |"),
         "{md}"
     );
     // 110 MiB after the first tenth, 290 at the end.
     assert!(
-        md.contains("| microservices | 250 | 110 MiB | 290 MiB |")
+        md.contains("| microservices | 250 | 110.0 MiB | 290.0 MiB |")
             && md.contains("| **no**: RSS grew 164 % |"),
         "{md}"
     );
