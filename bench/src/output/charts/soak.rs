@@ -5,7 +5,7 @@ use plotters::prelude::*;
 use super::{ChartResult, draw_lines, log_axis};
 use crate::record::{Raw, SoakSample};
 
-/// (variant, [(minutes, value)]) of every soak, `pick` reading a sample.
+/// (variant, [(seconds, value)]) of every soak, `pick` reading a sample.
 pub(super) fn series(
     raw: &Raw,
     pick: impl Fn(&SoakSample) -> f64,
@@ -18,15 +18,15 @@ pub(super) fn series(
                 s.variant.clone(),
                 s.samples
                     .iter()
-                    .map(|x| (x.t_s / 60.0, pick(x).max(1e-3)))
+                    .map(|x| (x.t_s, pick(x).max(1e-3)))
                     .collect(),
             )
         })
         .collect()
 }
 
-/// A line per variant over the soak's minutes, on a log axis labelled by
-/// `label`.
+/// A line per variant over the soak (in minutes, or seconds for a soak
+/// under two minutes), on a log axis labelled by `label`.
 pub(super) fn soak<DB: DrawingBackend>(
     area: DrawingArea<DB, plotters::coord::Shift>,
     title: &str,
@@ -41,10 +41,16 @@ where
     let values = || series.iter().flat_map(|(_, p)| p.iter().map(|(_, v)| *v));
     let max_y = values().fold(1e-3, f64::max);
     let min_y = values().fold(max_y, f64::min);
-    let max_x = series
+    let max_s = series
         .iter()
         .flat_map(|(_, p)| p.iter().map(|(x, _)| *x))
         .fold(1e-3, f64::max);
+    let (per, x_desc) = if max_s < 120.0 {
+        (1.0, "seconds into the soak")
+    } else {
+        (60.0, "minutes into the soak")
+    };
+    let max_x = max_s / per;
     let mut chart = ChartBuilder::on(&area)
         .caption(title, ("sans-serif", 24))
         .margin(20)
@@ -53,13 +59,13 @@ where
         .build_cartesian_2d(0.0..max_x * 1.05, log_axis(min_y * 0.8, max_y * 1.25))?;
     chart
         .configure_mesh()
-        .x_desc("minutes into the soak")
+        .x_desc(x_desc)
         .y_desc(y_desc)
         .y_label_formatter(&|v: &f64| label(*v))
         .x_label_formatter(&|v: &f64| format!("{v:.1}"))
         .label_style(("sans-serif", 16))
         .draw()?;
-    draw_lines(&mut chart, series, |x| x)?;
+    draw_lines(&mut chart, series, |x| x / per)?;
     area.present()?;
     Ok(())
 }
