@@ -57,6 +57,12 @@ pub struct RunArgs {
     /// first time).
     #[arg(long)]
     pub cross_check: bool,
+    /// Also step the variants up the transfer curve on durable storage,
+    /// then soak each alone, durable, at half its durable knee for this
+    /// many seconds (`--full`: 600; 0: no soak). Local processes with
+    /// memory storage for the rest.
+    #[arg(long, value_name = "SECONDS", conflicts_with_all = ["targets", "smoke"])]
+    pub soak_seconds: Option<f64>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -111,6 +117,14 @@ impl RunArgs {
         };
         profile.build_cost |= self.build_cost;
         profile.cross_check |= self.cross_check;
+        if let Some(seconds) = self.soak_seconds {
+            anyhow::ensure!(
+                seconds.is_finite() && seconds >= 0.0,
+                "--soak-seconds must be zero or more"
+            );
+            profile.durable_curve = true;
+            profile.soak_s = seconds;
+        }
         let storage = self.storage.unwrap_or(if self.deploy == Deploy::Compose {
             StorageKind::Durable
         } else {
