@@ -233,9 +233,9 @@ pub(super) fn durable_curve(
     Ok(runs)
 }
 
-/// A soak of `v` (durable, its store under `data`) at `rate`: windows of
-/// `soak_sample_s` back to back for `soak_s`, its RSS and store size read
-/// after each; audited after.
+/// A soak of `v` (durable, its store under `data`) at `rate`: after a
+/// warm-up (the profile's), windows of `soak_sample_s` back to back for
+/// `soak_s`, its RSS and store size read after each; audited after.
 pub(super) fn soak(
     profile: &Profile,
     v: &Variant,
@@ -262,6 +262,23 @@ pub(super) fn soak(
         warmup_s: 0.0,
         ..profile.clone()
     };
+    // A warm-up at the rate, not sampled: the first window would
+    // otherwise time a cold process.
+    if profile.warmup_s > 0.0 {
+        let warm = Profile {
+            duration_s: profile.warmup_s,
+            warmup_s: 0.0,
+            ..profile.clone()
+        };
+        let (target, workload) = subject.target();
+        session.run(
+            Plan::fixed(&warm, rate),
+            target,
+            Scenario::Transfer,
+            0,
+            workload,
+        );
+    }
     let started = Instant::now();
     let mut samples = Vec::with_capacity(windows as usize);
     for _ in 0..windows {

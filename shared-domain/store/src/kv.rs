@@ -106,8 +106,9 @@ impl StorageKind {
 /// The most memory one database's page cache holds. redb's default (1 GiB)
 /// lets a process grow with the data it wrote; the working set here (the
 /// balances, the journal's recent records, the rooms' last messages) is a
-/// small fraction of this.
-pub const CACHE_BYTES: usize = 64 * 1024 * 1024;
+/// small fraction of this, and what falls out of it is still in the
+/// operating system's page cache.
+pub const CACHE_BYTES: usize = 16 * 1024 * 1024;
 
 /// Opens (or creates) a database file with a bounded page cache.
 fn create(path: &Path) -> Result<redb::Database, StoreError> {

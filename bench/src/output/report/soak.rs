@@ -16,13 +16,14 @@ pub(super) fn render(raw: &Raw, md: &mut String) {
     let _ = writeln!(
         md,
         "Each variant alone, started afresh with `--storage durable`, posting transfers at half \
-         the highest step it sustained on the durable curve for {} s, in back-to-back windows \
-         of {} s (open loop; each window's latency from its requests' scheduled times); its \
+         the highest step it sustained on the durable curve for {} s after a warm-up of {} s, in \
+         back-to-back windows of {} s (open loop; each window's latency from its requests' scheduled times); its \
          processes' resident memory and its store's files are read after each window, and the \
          audit runs at the end. *Early* is the first tenth of the windows, *late* the last tenth. \
          It holds when the RSS at the end is within 10 % of the RSS after the first tenth and the \
          late p99 (the median of the late windows' p99) is within 1.5x of the early one.\n",
         trim(raw.profile.soak_s),
+        trim(raw.profile.warmup_s),
         trim(raw.profile.soak_sample_s)
     );
     let _ = writeln!(
