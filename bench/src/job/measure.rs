@@ -234,7 +234,7 @@ pub(super) fn durable_curve(
 }
 
 /// A soak of `v` (durable, its store under `data`) at `rate`: after a
-/// warm-up (the profile's), windows of `soak_sample_s` back to back for
+/// warm-up (a window's length at least), windows of `soak_sample_s` back to back for
 /// `soak_s`, its RSS and store size read after each; audited after.
 pub(super) fn soak(
     profile: &Profile,
@@ -262,11 +262,12 @@ pub(super) fn soak(
         warmup_s: 0.0,
         ..profile.clone()
     };
-    // A warm-up at the rate, not sampled: the first window would
-    // otherwise time a cold process.
-    if profile.warmup_s > 0.0 {
+    // A warm-up at the rate, not sampled, as long as a window (or the
+    // profile's warm-up if longer): the first window would otherwise time
+    // a cold process (a 1 s warm-up left its p99 ten times the rest's).
+    {
         let warm = Profile {
-            duration_s: profile.warmup_s,
+            duration_s: profile.warmup_s.max(sample_s),
             warmup_s: 0.0,
             ..profile.clone()
         };

@@ -23,7 +23,7 @@ pub(super) fn render(raw: &Raw, md: &mut String) {
          It holds when the RSS at the end is within 10 % of the RSS after the first tenth and the \
          late p99 (the median of the late windows' p99) is within 1.5x of the early one.\n",
         trim(raw.profile.soak_s),
-        trim(raw.profile.warmup_s),
+        trim(raw.profile.warmup_s.max(raw.profile.soak_sample_s)),
         trim(raw.profile.soak_sample_s)
     );
     let _ = writeln!(
