@@ -298,12 +298,7 @@ pub(super) fn soak(
             p50_us: run.p50_us,
             p99_us: run.p99_us,
             achieved_rate: run.achieved_rate,
-            errors: run
-                .outcomes
-                .iter()
-                .filter(|(o, _)| o != "ok" && o != "refused_409")
-                .map(|(_, n)| n)
-                .sum(),
+            errors: run.errors(),
         });
         session.bar.inc(1);
     }

@@ -139,12 +139,7 @@ pub fn render(raw: &Raw) -> String {
             ) else {
                 continue;
             };
-            let errors: u64 = runs
-                .iter()
-                .flat_map(|r| r.outcomes.iter())
-                .filter(|(o, _)| o != "ok" && o != "refused_409")
-                .map(|(_, n)| n)
-                .sum();
+            let errors: u64 = runs.iter().map(|r| r.errors()).sum();
             let saturated = runs.iter().filter(|r| r.saturated).count();
             let _ = writeln!(
                 md,
@@ -208,31 +203,7 @@ pub fn render(raw: &Raw) -> String {
                               the tail, so the highest step whose p99 stayed under {} ms is given beside it.\n",
             raw.profile.curve_step_s, raw.profile.curve_p99_bound_ms
         );
-        let _ = writeln!(
-            md,
-            "| target/s | variant | achieved/s | p50 µs | p99 µs | CPU/req µs | errors | saturated |"
-        );
-        let _ = writeln!(md, "|---|---|---|---|---|---|---|---|");
-        for r in &curve {
-            let errors: u64 = r
-                .outcomes
-                .iter()
-                .filter(|(o, _)| o != "ok" && o != "refused_409")
-                .map(|(_, n)| n)
-                .sum();
-            let _ = writeln!(
-                md,
-                "| {:.0} | {} | {:.0} | {:.0} | {:.0} | {} | {errors} | {} |",
-                r.rate,
-                r.variant,
-                r.achieved_rate,
-                r.p50_us,
-                r.p99_us,
-                r.cpu_us_per_request
-                    .map_or("–".to_owned(), |c| format!("{c:.0}")),
-                if r.saturated { "yes" } else { "no" }
-            );
-        }
+        curve_table(&mut md, curve.iter().copied());
         let _ = writeln!(md, "\nHighest step sustained without saturating:\n");
         let mut names: Vec<&str> = Vec::new();
         for r in &curve {
@@ -459,4 +430,29 @@ pub fn render(raw: &Raw) -> String {
 /// taken.
 fn audit_text(audit: Option<&Audit>) -> String {
     audit.map_or("null".to_owned(), Audit::to_string)
+}
+
+/// A table of curve steps: rate, variant, what it achieved, errors,
+/// whether it saturated.
+fn curve_table<'a>(md: &mut String, steps: impl IntoIterator<Item = &'a RunRecord>) {
+    let _ = writeln!(
+        md,
+        "| target/s | variant | achieved/s | p50 µs | p99 µs | CPU/req µs | errors | saturated |"
+    );
+    let _ = writeln!(md, "|---|---|---|---|---|---|---|---|");
+    for r in steps {
+        let _ = writeln!(
+            md,
+            "| {:.0} | {} | {:.0} | {:.0} | {:.0} | {} | {} | {} |",
+            r.rate,
+            r.variant,
+            r.achieved_rate,
+            r.p50_us,
+            r.p99_us,
+            r.cpu_us_per_request
+                .map_or("–".to_owned(), |c| format!("{c:.0}")),
+            r.errors(),
+            if r.saturated { "yes" } else { "no" }
+        );
+    }
 }

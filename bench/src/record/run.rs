@@ -95,6 +95,17 @@ pub struct RunRecord {
     pub breakdown: Option<Breakdown>,
 }
 
+impl RunRecord {
+    /// Answers that were neither a success nor a correct refusal.
+    pub fn errors(&self) -> u64 {
+        self.outcomes
+            .iter()
+            .filter(|(o, _)| o != "ok" && o != "refused_409")
+            .map(|(_, n)| n)
+            .sum()
+    }
+}
+
 /// CPU per request of the harness's own parts during a floor run.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct HarnessCpu {

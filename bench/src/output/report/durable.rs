@@ -26,26 +26,7 @@ pub(super) fn render(raw: &Raw, md: &mut String) {
          what a deployment that keeps its data pays on this machine's disk.\n",
         raw.profile.curve_step_s
     );
-    let _ = writeln!(
-        md,
-        "| target/s | variant | achieved/s | p50 µs | p99 µs | CPU/req µs | errors | saturated |"
-    );
-    let _ = writeln!(md, "|---|---|---|---|---|---|---|---|");
-    for r in runs {
-        let _ = writeln!(
-            md,
-            "| {:.0} | {} | {:.0} | {:.0} | {:.0} | {} | {} | {} |",
-            r.rate,
-            r.variant,
-            r.achieved_rate,
-            r.p50_us,
-            r.p99_us,
-            r.cpu_us_per_request
-                .map_or("–".to_owned(), |c| format!("{c:.0}")),
-            errors(r),
-            if r.saturated { "yes" } else { "no" }
-        );
-    }
+    super::curve_table(md, runs);
     let _ = writeln!(md, "\nHighest step sustained without saturating:\n");
     let bound_us = raw.profile.curve_p99_bound_ms * 1000.0;
     for name in names(runs) {
@@ -70,15 +51,6 @@ pub(super) fn render(raw: &Raw, md: &mut String) {
             }
         );
     }
-}
-
-/// Answers that were neither a success nor a correct refusal.
-fn errors(r: &RunRecord) -> u64 {
-    r.outcomes
-        .iter()
-        .filter(|(o, _)| o != "ok" && o != "refused_409")
-        .map(|(_, n)| n)
-        .sum()
 }
 
 /// The variants of `runs`, in run order.
