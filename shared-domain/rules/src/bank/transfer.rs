@@ -132,8 +132,10 @@ pub struct TransferBook {
     keep_settled: Option<usize>,
 }
 
-/// Settled transfers a bounded journal keeps in memory by default.
-pub const KEEP_SETTLED: usize = 65_536;
+/// Settled transfers a bounded journal keeps in memory by default (a
+/// repeat of an older one reads it back from disk); the store's README
+/// has what the choice cost in memory, measured.
+pub const KEEP_SETTLED: usize = 8_192;
 
 impl TransferBook {
     /// An empty journal.
