@@ -63,13 +63,7 @@ async fn a_kill_amid_shared_syncs_loses_nothing_acknowledged() -> anyhow::Result
         async move { load(1).run_until(&api, &stop).await }
     });
     tokio::time::sleep(Duration::from_millis(500)).await;
-    // Commits are sharing syncs: more commits than transactions.
-    let commits = api.metric_sum("store_commits_total").await?;
-    let syncs = api.metric_sum("store_syncs_total").await?;
-    ensure!(
-        syncs > 0.0 && commits > syncs,
-        "{commits} commits in {syncs} syncs: no batch to kill"
-    );
+    Load::ensure_syncs_shared(&api).await?;
     process.kill()?;
     process.wait()?;
     let mut process = start(dir.path(), port).await?;

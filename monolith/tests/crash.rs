@@ -79,14 +79,7 @@ async fn a_panic_fails_one_request_and_a_kill_loses_nothing_acknowledged() -> an
         .await?
         .expect_status(200)?;
     tokio::time::sleep(Duration::from_millis(300)).await;
-    // Commits are sharing syncs (group commit): a batch is in flight
-    // nearly all the time under this load, so the kill lands amid one.
-    let commits = api.metric_sum("store_commits_total").await?;
-    let syncs = api.metric_sum("store_syncs_total").await?;
-    ensure!(
-        syncs > 0.0 && commits > syncs,
-        "{commits} commits in {syncs} syncs: no batch to kill"
-    );
+    Load::ensure_syncs_shared(&api).await?;
     process.kill()?;
     process.wait()?;
     tokio::time::sleep(Duration::from_millis(100)).await;

@@ -218,6 +218,20 @@ impl Load {
         Ok(())
     }
 
+    /// Fails unless the store behind `api` has had commits share syncs
+    /// (`store_commits_total` above `store_syncs_total`): under this load
+    /// a batch is then in flight nearly all the time, so a kill lands
+    /// amid one.
+    pub async fn ensure_syncs_shared(api: &Api) -> anyhow::Result<()> {
+        let commits = api.metric_sum("store_commits_total").await?;
+        let syncs = api.metric_sum("store_syncs_total").await?;
+        anyhow::ensure!(
+            syncs > 0.0 && commits > syncs,
+            "{commits} commits in {syncs} syncs: no batch to kill"
+        );
+        Ok(())
+    }
+
     /// Runs round after round of this load (this one's `round` first)
     /// until `stop` is set, at most 200 rounds, merging what clients were
     /// told: the load a fault test keeps up while it breaks things.
