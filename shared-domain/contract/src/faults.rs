@@ -222,14 +222,19 @@ impl Load {
     /// (`store_commits_total` above `store_syncs_total`): under this load
     /// a batch is then in flight nearly all the time, so a kill lands
     /// amid one.
+    /// On a busy machine the first batches may take a while: it asks
+    /// every 100 ms for up to 5 s.
     pub async fn ensure_syncs_shared(api: &Api) -> anyhow::Result<()> {
-        let commits = api.metric_sum("store_commits_total").await?;
-        let syncs = api.metric_sum("store_syncs_total").await?;
-        anyhow::ensure!(
-            syncs > 0.0 && commits > syncs,
-            "{commits} commits in {syncs} syncs: no batch to kill"
-        );
-        Ok(())
+        let (mut commits, mut syncs) = (0.0, 0.0);
+        for _ in 0..50 {
+            commits = api.metric_sum("store_commits_total").await?;
+            syncs = api.metric_sum("store_syncs_total").await?;
+            if syncs > 0.0 && commits > syncs {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        anyhow::bail!("{commits} commits in {syncs} syncs: no batch to kill")
     }
 
     /// Runs round after round of this load (this one's `round` first)
