@@ -4,10 +4,16 @@
 //! - A **read model** of committed transfers, fed asynchronously by the
 //!   transfers service ([`Feed`] → `POST /v1/entries`). Its lag behind the
 //!   journal is the eventual-consistency cost, measured per entry
-//!   (`ledger_replication_lag_seconds`). The read model is derived data: it
-//!   lives in memory and is rebuilt by a full resync from the journal when
-//!   the ledger restarts (each process has a random epoch; a new epoch
-//!   makes the feed resync) or when the feed's bounded queue overflowed.
+//!   (`ledger_replication_lag_seconds`). The read model is derived data,
+//!   in memory, and the same size however long the journal: the count and
+//!   summed amount of the commits so far. The journal numbers its commits
+//!   in order ([`shared_domain::bank::TransferBook::commits`]); the feed
+//!   first sends a *base* (the journal's totals up to commit `n`, read in
+//!   one pass), then every later commit with its number. The read model
+//!   applies commit `n + 1` and nothing else, so a resent entry counts
+//!   once and a lost one is noticed; then it asks for a new base (when
+//!   the ledger restarted, the feed's queue overflowed, or a batch may
+//!   not have landed).
 //! - **The audit** (`GET /v1/audit`): exact totals from the accounts
 //!   service and the pending count from the transfers service, over gRPC.
 //!   The gateway reaches it with [`HttpLedger`].
@@ -23,8 +29,7 @@ use axum::{Json, Router};
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 
-use shared_domain::FastSet;
-use shared_domain::bank::{AuditView, TransferRecord, TransferStatus};
+use shared_domain::bank::{AuditView, Committed, TransferRecord};
 use shared_domain::error::{BankResult, CallError};
 use shared_domain::id::TransferId;
 use shared_domain::money::{Amount, Total};
@@ -36,12 +41,14 @@ use crate::resilience::Breaker;
 
 mod feed;
 
-pub use feed::{Feed, Snapshot};
+pub use feed::{Feed, HttpSink, Sink, Snapshot};
 
 /// One committed transfer, as the feed ships it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Entry {
+    /// Its number in the journal's commit order (the first is 1).
+    pub seq: u64,
     /// The transfer.
     pub transfer_id: String,
     /// Payer.
@@ -50,38 +57,68 @@ pub struct Entry {
     pub to: String,
     /// Minor units.
     pub amount: i64,
-    /// When the journal committed it (µs since the epoch); absent for
-    /// entries sent by a resync, whose commit time is not kept.
-    pub committed_at_us: Option<u64>,
+    /// When it became durable (µs since the epoch).
+    pub committed_at_us: u64,
 }
 
 impl Entry {
-    fn of(record: &TransferRecord, committed_at_us: Option<u64>) -> Self {
+    /// The entry of commit number `seq`, durable now.
+    pub fn of(seq: u64, record: &TransferRecord) -> Self {
         Self {
+            seq,
             transfer_id: record.request.transfer_id.to_string(),
             from: record.request.from.to_string(),
             to: record.request.to.to_string(),
             amount: record.request.amount.minor_units(),
-            committed_at_us,
+            committed_at_us: edge::now_us(),
+        }
+    }
+}
+
+/// The journal's totals up to one commit: the read model starts over
+/// from them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Base {
+    /// Commits so far (the number of the last one).
+    pub through: u64,
+    /// Their summed amounts, minor units.
+    pub volume: i128,
+}
+
+impl From<Committed> for Base {
+    fn from(c: Committed) -> Self {
+        Self {
+            through: c.count,
+            volume: c.volume,
         }
     }
 }
 
 /// `POST /v1/entries` body.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Entries {
-    /// A batch, in commit order.
+    /// A new base, applied before the entries.
+    #[serde(default)]
+    pub base: Option<Base>,
+    /// Later commits, in commit order.
+    #[serde(default)]
     pub entries: Vec<Entry>,
 }
 
 /// `POST /v1/entries` answer.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Applied {
-    /// The ledger process's epoch: when it changes, the feed resyncs.
+    /// The ledger process's epoch (changes when it restarts).
     pub epoch: u64,
     /// Entries new to the read model.
     pub applied: u64,
+    /// The last commit the read model holds.
+    pub through: u64,
+    /// The read model needs a new base before more entries: it has none
+    /// (a new process), or an entry skipped a number.
+    pub resync: bool,
 }
 
 /// `GET /v1/audit` answer (the public audit plus the read model's size).
@@ -108,10 +145,71 @@ pub struct Summary {
     pub volume: i128,
 }
 
-#[derive(Default)]
+/// One commit as the read model takes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Commit {
+    /// Its number in the journal's commit order.
+    pub seq: u64,
+    /// Minor units.
+    pub amount: i64,
+    /// When it became durable (µs since the epoch).
+    pub committed_at_us: u64,
+}
+
+impl From<&Entry> for Commit {
+    fn from(e: &Entry) -> Self {
+        Self {
+            seq: e.seq,
+            amount: e.amount,
+            committed_at_us: e.committed_at_us,
+        }
+    }
+}
+
+/// The read model: the journal's totals through commit `through`. Until
+/// a first base arrives it holds nothing and takes no entries.
+#[derive(Debug, Default)]
 struct ReadModel {
-    seen: FastSet<TransferId>,
+    based: bool,
+    through: u64,
     volume: i128,
+}
+
+impl ReadModel {
+    /// Applies a batch: the base first, then each entry numbered right
+    /// after the last one held; resent ones are skipped, and a gap stops
+    /// the batch and asks for a base.
+    fn apply(&mut self, base: Option<Base>, entries: &[Commit], now_us: u64) -> (u64, bool) {
+        if let Some(base) = base {
+            self.based = true;
+            self.through = base.through;
+            self.volume = base.volume;
+        }
+        if !self.based {
+            return (0, !entries.is_empty());
+        }
+        let mut applied = 0;
+        for &Commit {
+            seq,
+            amount,
+            committed_at_us,
+        } in entries
+        {
+            if seq <= self.through {
+                continue;
+            }
+            if seq != self.through + 1 {
+                metrics::counter!("ledger_feed_gaps_total").increment(1);
+                return (applied, true);
+            }
+            self.through = seq;
+            self.volume += i128::from(amount);
+            applied += 1;
+            metrics::histogram!("ledger_replication_lag_seconds")
+                .record(now_us.saturating_sub(committed_at_us) as f64 / 1e6);
+        }
+        (applied, false)
+    }
 }
 
 /// Where the audit reads the pending count: the transfers service over
@@ -170,57 +268,20 @@ impl Ledger {
             .with_state(self.clone())
     }
 
-    /// Adds committed transfers new to the read model (id, amount, when
-    /// committed); how many were new.
-    fn apply(&self, entries: impl IntoIterator<Item = (TransferId, i64, Option<u64>)>) -> u64 {
-        let now = edge::now_us();
-        let mut applied = 0;
-        {
+    /// Takes a batch of the feed (validated): see [`ReadModel::apply`].
+    pub fn receive(&self, base: Option<Base>, entries: &[Commit]) -> Applied {
+        let (applied, resync, through) = {
             let mut model = self.model.lock();
-            for (id, amount, committed) in entries {
-                if model.seen.insert(id) {
-                    model.volume += i128::from(amount);
-                    applied += 1;
-                    if let Some(at) = committed {
-                        metrics::histogram!("ledger_replication_lag_seconds")
-                            .record(now.saturating_sub(at) as f64 / 1e6);
-                    }
-                }
-            }
-        }
+            let (applied, resync) = model.apply(base, entries, edge::now_us());
+            (applied, resync, model.through)
+        };
         metrics::counter!("ledger_entries_total").increment(applied);
-        applied
-    }
-
-    /// Takes a transfer the journal in this process just committed (the
-    /// feed when the transfers service shares the ledger's process).
-    pub fn committed(&self, record: &TransferRecord) {
-        if record.status != TransferStatus::Committed {
-            return;
+        Applied {
+            epoch: self.epoch,
+            applied,
+            through,
+            resync,
         }
-        let request = &record.request;
-        self.apply([(
-            request.transfer_id.clone(),
-            request.amount.minor_units(),
-            Some(edge::now_us()),
-        )]);
-    }
-
-    /// Takes every committed transfer of a journal in this process (its
-    /// read model starts from them, as after a feed's resync).
-    pub fn resync(&self, records: &[TransferRecord]) {
-        self.apply(
-            records
-                .iter()
-                .filter(|r| r.status == TransferStatus::Committed)
-                .map(|r| {
-                    (
-                        r.request.transfer_id.clone(),
-                        r.request.amount.minor_units(),
-                        None,
-                    )
-                }),
-        );
     }
 
     /// The audit: exact totals from the accounts, the pending count from
@@ -233,7 +294,7 @@ impl Ledger {
             accounts: totals.accounts,
             total_balance: totals.total_balance.0,
             pending_transfers: pending?,
-            ledger_entries: self.model.lock().seen.len() as u64,
+            ledger_entries: self.model.lock().through,
         })
     }
 }
@@ -260,18 +321,32 @@ async fn entries(
     State(ledger): State<Arc<Ledger>>,
     Json(batch): Json<Entries>,
 ) -> Result<Json<Applied>, (StatusCode, String)> {
-    // Validate the whole batch before applying any of it.
-    let mut parsed = Vec::with_capacity(batch.entries.len());
-    for e in &batch.entries {
-        let id = TransferId::new(&e.transfer_id).map_err(bad_request)?;
-        let amount = Amount::new(e.amount.into()).map_err(bad_request)?;
-        parsed.push((id, amount.minor_units(), e.committed_at_us));
+    Ok(Json(ledger.receive(batch.base, &validated(&batch)?)))
+}
+
+/// The batch's entries as commits, or why the
+/// whole batch is refused (nothing of it applied).
+fn validated(batch: &Entries) -> Result<Vec<Commit>, (StatusCode, String)> {
+    if let Some(base) = batch.base
+        && base.volume < 0
+    {
+        return Err(bad_request("a base's volume cannot be negative"));
     }
-    let applied = ledger.apply(parsed);
-    Ok(Json(Applied {
-        epoch: ledger.epoch,
-        applied,
-    }))
+    let mut parsed = Vec::with_capacity(batch.entries.len());
+    let mut last = batch.base.map_or(0, |b| b.through);
+    for (i, e) in batch.entries.iter().enumerate() {
+        TransferId::new(&e.transfer_id).map_err(bad_request)?;
+        Amount::new(e.amount.into()).map_err(bad_request)?;
+        if e.seq == 0 || (i > 0 && e.seq <= last) {
+            return Err(bad_request(format!(
+                "entry {i}: seq {} does not follow {last}",
+                e.seq
+            )));
+        }
+        last = e.seq;
+        parsed.push(Commit::from(e));
+    }
+    Ok(parsed)
 }
 
 async fn audit(State(ledger): State<Arc<Ledger>>) -> Result<Json<Audit>, (StatusCode, String)> {
@@ -286,7 +361,7 @@ async fn summary(State(ledger): State<Arc<Ledger>>) -> Json<Summary> {
     let model = ledger.model.lock();
     Json(Summary {
         epoch: ledger.epoch,
-        entries: model.seen.len() as u64,
+        entries: model.through,
         volume: model.volume,
     })
 }
@@ -406,5 +481,80 @@ impl LedgerService for HttpLedger {
                 })
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entries(seqs: impl IntoIterator<Item = u64>) -> Vec<Commit> {
+        seqs.into_iter()
+            .map(|seq| Commit {
+                seq,
+                amount: 10,
+                committed_at_us: 0,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn without_a_base_nothing_is_applied_and_a_base_is_asked_for() {
+        let mut model = ReadModel::default();
+        assert_eq!(model.apply(None, &entries([1, 2]), 0), (0, true));
+        assert_eq!((model.through, model.volume), (0, 0));
+        assert_eq!(
+            model.apply(None, &[], 0),
+            (0, false),
+            "an empty batch asks nothing"
+        );
+    }
+
+    #[test]
+    fn each_commit_counts_once_in_order_and_a_gap_asks_for_a_base() {
+        let mut model = ReadModel::default();
+        let base = Base {
+            through: 3,
+            volume: 100,
+        };
+        // Entries the base covers are skipped; the next ones apply.
+        assert_eq!(model.apply(Some(base), &entries(2..=5), 0), (2, false));
+        assert_eq!((model.through, model.volume), (5, 120));
+        // A batch sent again changes nothing.
+        assert_eq!(model.apply(None, &entries(4..=5), 0), (0, false));
+        assert_eq!((model.through, model.volume), (5, 120));
+        // A lost entry (6): 7 is not applied, a base is asked for.
+        assert_eq!(model.apply(None, &entries([7, 8]), 0), (0, true));
+        assert_eq!((model.through, model.volume), (5, 120));
+        // The new base replaces what was held, and entries follow it.
+        let base = Base {
+            through: 7,
+            volume: 140,
+        };
+        assert_eq!(model.apply(Some(base), &entries([7, 8]), 0), (1, false));
+        assert_eq!((model.through, model.volume), (8, 150));
+    }
+
+    #[test]
+    fn a_batch_with_numbers_out_of_order_is_refused_whole() {
+        let good = |seq: u64| Entry {
+            seq,
+            transfer_id: format!("t{seq}"),
+            from: "a".into(),
+            to: "b".into(),
+            amount: 5,
+            committed_at_us: 1,
+        };
+        let batch = |seqs: &[u64]| Entries {
+            base: None,
+            entries: seqs.iter().map(|s| good(*s)).collect(),
+        };
+        assert!(
+            validated(&batch(&[1, 2, 4])).is_ok(),
+            "a gap is the model's to notice"
+        );
+        assert!(validated(&batch(&[2, 2])).is_err());
+        assert!(validated(&batch(&[3, 1])).is_err());
+        assert!(validated(&batch(&[0])).is_err());
     }
 }

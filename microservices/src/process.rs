@@ -8,21 +8,15 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use async_trait::async_trait;
 use axum::Router;
 use axum::routing::get;
 use futures::future::BoxFuture;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use shared_domain::bank::{Begin, TransferRecord, TransferRequest, TransferStatus};
-use shared_domain::error::BankResult;
-use shared_domain::id::TransferId;
-use shared_domain::service::TransferJournal;
-
 use crate::auth::Verifier;
 use crate::layout::Group;
-use crate::ledger::{Feed, Ledger};
+use crate::ledger::Ledger;
 use crate::observe::GrpcMetricsLayer;
 use crate::pki::Pki;
 use crate::wire::pb;
@@ -41,46 +35,6 @@ use components::InProcess;
 /// chat text is at most 4096 bytes); anything bigger is refused with
 /// `OUT_OF_RANGE`/`RESOURCE_EXHAUSTED` before it is decoded.
 pub const MAX_REQUEST_BYTES: usize = 64 * 1024;
-
-/// Where the transfers service tells the ledger about commits: its feed
-/// over HTTP/JSON, or the ledger in the same process.
-enum LedgerSink {
-    Http(Feed),
-    InProcess(Arc<Ledger>),
-}
-
-/// A journal that tells the ledger about every commit.
-struct FeedingJournal<J> {
-    inner: Arc<J>,
-    feed: LedgerSink,
-}
-
-#[async_trait]
-impl<J: TransferJournal> TransferJournal for FeedingJournal<J> {
-    async fn begin(&self, request: TransferRequest) -> BankResult<Begin> {
-        self.inner.begin(request).await
-    }
-    async fn resolve(&self, id: &TransferId, status: TransferStatus) -> BankResult<TransferRecord> {
-        let record = self.inner.resolve(id, status).await?;
-        match &self.feed {
-            LedgerSink::Http(feed) => feed.committed(&record),
-            LedgerSink::InProcess(ledger) => ledger.committed(&record),
-        }
-        Ok(record)
-    }
-    async fn abandon(&self, id: &TransferId) -> BankResult<()> {
-        self.inner.abandon(id).await
-    }
-    async fn get(&self, id: &TransferId) -> BankResult<TransferRecord> {
-        self.inner.get(id).await
-    }
-    async fn pending(&self) -> BankResult<Vec<TransferRecord>> {
-        self.inner.pending().await
-    }
-    async fn pending_count(&self) -> BankResult<u64> {
-        self.inner.pending_count().await
-    }
-}
 
 /// Prints where the service listens, for the launcher (one line on stdout).
 fn announce(kind: ServiceKind, addr: SocketAddr) {

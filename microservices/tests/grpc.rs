@@ -669,16 +669,29 @@ async fn ledger_refuses_bad_json_and_changes_nothing() -> anyhow::Result<()> {
             .body(body)
             .send()
     };
+    // Each body is wrong in one way only.
+    let entry = |seq: &str, id: &str, amount: &str, extra: &str| {
+        format!(
+            r#"{{"seq":{seq},"transfer_id":"{id}","from":"a","to":"b","amount":{amount},"committed_at_us":1{extra}}}"#
+        )
+    };
+    let batch = |entries: &[String]| format!(r#"{{"entries":[{}]}}"#, entries.join(","));
     for bad in [
         "{".to_owned(),
-        r#"{"entries":[{"transfer_id":"t","from":"a","to":"b","amount":"5"}]}"#.to_owned(),
-        r#"{"entries":[{"transfer_id":"t","from":"a","to":"b","amount":5,"extra":1}]}"#.to_owned(),
-        r#"{"entries":[{"transfer_id":"bad id","from":"a","to":"b","amount":5}]}"#.to_owned(),
-        r#"{"entries":[{"transfer_id":"t","from":"a","to":"b","amount":0}]}"#.to_owned(),
-        format!(
-            r#"{{"entries":[{{"transfer_id":"t","from":"a","to":"b","amount":1,"pad":"{}"}}]}}"#,
-            "x".repeat(5 << 20)
-        ),
+        batch(&[entry("1", "t", r#""5""#, "")]),
+        batch(&[entry("1", "t", "5", r#","extra":1"#)]),
+        batch(&[entry("1", "t", "0", "")]),
+        batch(&[entry("1", "bad id", "5", "")]),
+        batch(&[entry("0", "t", "5", "")]),
+        batch(&[entry("2", "t", "5", ""), entry("2", "u", "5", "")]),
+        r#"{"base":{"through":1,"volume":-5}}"#.to_owned(),
+        r#"{"base":{"through":1,"volume":5,"extra":1}}"#.to_owned(),
+        batch(&[entry(
+            "1",
+            "t",
+            "1",
+            &format!(r#","pad":"{}""#, "x".repeat(5 << 20)),
+        )]),
     ] {
         let status = post(bad.clone()).await?.status().as_u16();
         ensure!(

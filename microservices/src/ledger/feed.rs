@@ -2,70 +2,118 @@
 //! transfers, shipped to the ledger in lingering batches.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use async_trait::async_trait;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use shared_domain::bank::{TransferRecord, TransferStatus};
+use shared_domain::bank::{Committed, TransferRecord};
 
 use crate::auth::Minter;
 
-use super::{Applied, Entries, Entry, authorized};
+use super::{Applied, Base, Commit, Entries, Entry, Ledger, authorized};
 
-/// The transfers service's side of the read model: committed transfers go
-/// into a bounded queue that a shipper task posts to the ledger in
+/// Where the feed's batches go: the ledger over HTTP/JSON ([`HttpSink`]),
+/// or the ledger in the same process.
+#[async_trait]
+pub trait Sink: Send + Sync + 'static {
+    /// Delivers a batch; the ledger's answer, or why it did not land.
+    async fn send(&self, batch: Entries) -> Result<Applied, String>;
+}
+
+/// The ledger's `POST /v1/entries`.
+pub struct HttpSink {
+    http: reqwest::Client,
+    url: String,
+    tokens: Option<Arc<Minter>>,
+}
+
+impl HttpSink {
+    /// The ledger at `base` (`http://host:port`); `http` carries the TLS
+    /// settings under `--mtls`.
+    pub fn new(
+        http: reqwest::ClientBuilder,
+        base: &str,
+        tokens: Option<Arc<Minter>>,
+    ) -> anyhow::Result<Self> {
+        Ok(Self {
+            http: http
+                .timeout(Duration::from_secs(5))
+                .connect_timeout(Duration::from_millis(500))
+                .build()?,
+            url: format!("{}/v1/entries", base.trim_end_matches('/')),
+            tokens,
+        })
+    }
+}
+
+#[async_trait]
+impl Sink for HttpSink {
+    async fn send(&self, batch: Entries) -> Result<Applied, String> {
+        let answer = authorized(self.http.post(&self.url), self.tokens.as_ref())
+            .json(&batch)
+            .send()
+            .await
+            .map_err(|e| format!("ledger unreachable: {e}"))?;
+        let status = answer.status();
+        if !status.is_success() {
+            return Err(format!("ledger refused a batch: {status}"));
+        }
+        answer
+            .json::<Applied>()
+            .await
+            .map_err(|e| format!("ledger's answer: {e}"))
+    }
+}
+
+#[async_trait]
+impl Sink for Ledger {
+    async fn send(&self, batch: Entries) -> Result<Applied, String> {
+        let entries: Vec<Commit> = batch.entries.iter().map(Commit::from).collect();
+        Ok(self.receive(batch.base, &entries))
+    }
+}
+
+/// Reads what the journal committed so far, in one pass (blocking).
+pub type Snapshot = Arc<dyn Fn() -> anyhow::Result<Committed> + Send + Sync>;
+
+/// The transfers service's side of the read model: the journal tells it
+/// of each durable commit, in order ([`Feed::committed`]); a bounded queue
+/// holds them for a shipper task that sends them to the ledger in
 /// batches. Nothing blocks a transfer: if the queue is full the entry is
-/// dropped and a full resync from the journal is scheduled instead.
+/// dropped and the shipper sends a new base instead.
 #[derive(Clone)]
 pub struct Feed {
     tx: mpsc::Sender<Entry>,
     resync: Arc<AtomicBool>,
 }
 
-/// Where the shipper reads the whole journal for a resync.
-pub type Snapshot = Arc<dyn Fn() -> Vec<TransferRecord> + Send + Sync>;
-
 impl Feed {
-    /// A feed to the ledger at `base`, with a queue of `capacity` entries;
-    /// the shipper runs until `shutdown`. It starts with a resync, so a
-    /// restarted transfers service re-sends what its predecessor had not.
+    /// A feed into `sink`, with a queue of `capacity` entries; the shipper
+    /// runs until `shutdown`. It starts with a base, so a restarted
+    /// transfers service covers what its predecessor had not sent.
     pub fn start(
-        http: reqwest::ClientBuilder,
-        base: &str,
+        sink: Arc<dyn Sink>,
         capacity: usize,
         snapshot: Snapshot,
-        tokens: Option<Arc<Minter>>,
         shutdown: CancellationToken,
-    ) -> anyhow::Result<Self> {
+    ) -> Self {
         let (tx, rx) = mpsc::channel(capacity.max(1));
         let resync = Arc::new(AtomicBool::new(true));
         let shipper = Shipper {
-            http: http
-                .timeout(Duration::from_secs(5))
-                .connect_timeout(Duration::from_millis(500))
-                .build()?,
-            url: format!("{}/v1/entries", base.trim_end_matches('/')),
+            sink,
             resync: resync.clone(),
             snapshot,
-            epoch: AtomicU64::new(0),
-            tokens,
         };
         tokio::spawn(async move { shipper.run(rx, shutdown).await });
-        Ok(Self { tx, resync })
+        Self { tx, resync }
     }
 
-    /// Queues a committed transfer for the ledger.
-    pub fn committed(&self, record: &TransferRecord) {
-        if record.status != TransferStatus::Committed {
-            return;
-        }
-        if self
-            .tx
-            .try_send(Entry::of(record, Some(edge::now_us())))
-            .is_err()
-        {
+    /// Queues commit number `seq`, durable now (called in commit order).
+    pub fn committed(&self, seq: u64, record: &TransferRecord) {
+        if self.tx.try_send(Entry::of(seq, record)).is_err() {
             metrics::counter!("ledger_feed_overflow_total").increment(1);
             self.resync.store(true, Ordering::Release);
         }
@@ -73,12 +121,9 @@ impl Feed {
 }
 
 struct Shipper {
-    http: reqwest::Client,
-    url: String,
+    sink: Arc<dyn Sink>,
     resync: Arc<AtomicBool>,
     snapshot: Snapshot,
-    epoch: AtomicU64,
-    tokens: Option<Arc<Minter>>,
 }
 
 /// Entries in one post at most.
@@ -94,90 +139,82 @@ impl Shipper {
         let mut failures = 0u32;
         let mut batch = Vec::with_capacity(BATCH);
         loop {
+            let mut next = Entries::default();
             if self.resync.swap(false, Ordering::AcqRel) {
-                let entries: Vec<Entry> = (self.snapshot)()
-                    .iter()
-                    .filter(|r| r.status == TransferStatus::Committed)
-                    .map(|r| Entry::of(r, None))
-                    .collect();
-                tracing::info!(
-                    entries = entries.len(),
-                    "resyncing the ledger from the journal"
-                );
-                let mut ok = true;
-                for chunk in entries.chunks(BATCH) {
-                    if !self.ship(chunk.to_vec()).await {
-                        ok = false;
+                // Entries queued before the base are in it or follow it;
+                // those it covers are skipped by the ledger.
+                match self.base().await {
+                    Ok(base) => next.base = Some(base),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "reading the journal's totals for the ledger");
+                        self.resync.store(true, Ordering::Release);
+                        failures += 1;
+                        if !pause(failures, &shutdown).await {
+                            return;
+                        }
+                        continue;
+                    }
+                }
+            } else {
+                tokio::select! {
+                    more = crate::batch::next(&mut rx, &mut batch, BATCH, LINGER) => if !more { return },
+                    () = shutdown.cancelled() => return,
+                    // Wake now and then to notice a resync request.
+                    () = tokio::time::sleep(Duration::from_millis(200)) => continue,
+                }
+                next.entries = std::mem::take(&mut batch);
+            }
+            // A batch that may not have landed is sent again: the ledger
+            // applies each commit number once.
+            loop {
+                match self.sink.send(next.clone()).await {
+                    Ok(applied) => {
+                        failures = 0;
+                        if applied.resync {
+                            tracing::info!(
+                                through = applied.through,
+                                "the ledger asks for a base (it restarted, or entries were lost)"
+                            );
+                            self.resync.store(true, Ordering::Release);
+                        }
                         break;
                     }
-                }
-                if !ok {
-                    failures += 1;
-                    if !self.pause(failures, &shutdown).await {
-                        return;
+                    Err(e) => {
+                        tracing::debug!(error = %e, "a batch did not reach the ledger");
+                        metrics::counter!("ledger_feed_failures_total").increment(1);
+                        failures += 1;
+                        if !pause(failures, &shutdown).await {
+                            return;
+                        }
+                        // A base taken later covers this batch and more.
+                        if self.resync.load(Ordering::Acquire) {
+                            break;
+                        }
                     }
-                    continue;
-                }
-                failures = 0;
-            }
-            tokio::select! {
-                more = crate::batch::next(&mut rx, &mut batch, BATCH, LINGER) => if !more { return },
-                () = shutdown.cancelled() => return,
-                // Wake now and then to notice a resync request.
-                () = tokio::time::sleep(Duration::from_millis(200)) => continue,
-            }
-            if self.ship(std::mem::take(&mut batch)).await {
-                failures = 0;
-            } else {
-                // What failed is covered by a resync once the ledger is back.
-                failures += 1;
-                if !self.pause(failures, &shutdown).await {
-                    return;
                 }
             }
         }
     }
 
-    /// Posts a batch; `false` (and a resync scheduled) if it did not land.
-    async fn ship(&self, entries: Vec<Entry>) -> bool {
-        let sent = authorized(self.http.post(&self.url), self.tokens.as_ref())
-            .json(&Entries { entries })
-            .send()
-            .await;
-        let applied = match sent {
-            Ok(r) if r.status().is_success() => r.json::<Applied>().await.ok(),
-            Ok(r) => {
-                tracing::warn!(status = %r.status(), "ledger refused a batch");
-                None
-            }
-            Err(e) => {
-                tracing::debug!(error = %e, "ledger unreachable");
-                None
-            }
-        };
-        match applied {
-            Some(a) => {
-                let before = self.epoch.swap(a.epoch, Ordering::AcqRel);
-                if before != 0 && before != a.epoch {
-                    tracing::info!("the ledger restarted; its read model will be resent");
-                    self.resync.store(true, Ordering::Release);
-                }
-                true
-            }
-            None => {
-                metrics::counter!("ledger_feed_failures_total").increment(1);
-                self.resync.store(true, Ordering::Release);
-                false
-            }
-        }
+    /// The journal's totals so far, read off the runtime's threads.
+    async fn base(&self) -> anyhow::Result<Base> {
+        let snapshot = self.snapshot.clone();
+        let committed = tokio::task::spawn_blocking(move || snapshot()).await??;
+        tracing::info!(
+            through = committed.count,
+            "sending the ledger a base from the journal"
+        );
+        Ok(committed.into())
     }
+}
 
-    async fn pause(&self, failures: u32, shutdown: &CancellationToken) -> bool {
-        let wait = Duration::from_millis(20u64.saturating_mul(1 << failures.min(5)))
-            .min(Duration::from_secs(1));
-        tokio::select! {
-            () = tokio::time::sleep(wait) => true,
-            () = shutdown.cancelled() => false,
-        }
+/// Backs off after `failures` failures in a row (20 ms doubling to 1 s);
+/// `false` once shutting down.
+async fn pause(failures: u32, shutdown: &CancellationToken) -> bool {
+    let wait = Duration::from_millis(20u64.saturating_mul(1 << failures.min(5)))
+        .min(Duration::from_secs(1));
+    tokio::select! {
+        () = tokio::time::sleep(wait) => true,
+        () = shutdown.cancelled() => false,
     }
 }

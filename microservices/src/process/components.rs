@@ -18,15 +18,13 @@ use store::{AccountStore, ChatStore, JournalStore};
 
 use crate::clients::{Downstream, GrpcAccounts, GrpcRooms, GrpcTransfers};
 use crate::layout::Group;
-use crate::ledger::{Feed, HttpLedger, JournalPending, Ledger, Pending};
+use crate::ledger::{Feed, HttpLedger, HttpSink, JournalPending, Ledger, Pending, Sink, Snapshot};
 use crate::resilience::Breaker;
 use crate::servers::{AccountsServer, ChatServer, TransfersServer};
 use crate::settlement::Settlement;
 use crate::wire::pb;
 
-use super::{
-    Credentials, FeedingJournal, LedgerSink, MAX_REQUEST_BYTES, ServiceArgs, ServiceKind, serving,
-};
+use super::{Credentials, MAX_REQUEST_BYTES, ServiceArgs, ServiceKind, serving};
 
 /// The accounts component over its store.
 type Accounts = LocalAccounts<Option<Fatal<AccountStore>>>;
@@ -46,8 +44,7 @@ pub(super) struct InProcess {
     journal: Option<Arc<Journal>>,
     /// Every journal record, for a read model to start from: the store's
     /// when durable (the journal keeps only some settled ones in memory).
-    journal_records:
-        Option<Arc<dyn Fn() -> Vec<shared_domain::bank::TransferRecord> + Send + Sync>>,
+    journal_committed: Option<Snapshot>,
     rooms: Option<Arc<dyn RoomsService>>,
     ledger: Option<Arc<Ledger>>,
     transfers: Option<Arc<dyn TransfersService>>,
@@ -60,7 +57,7 @@ impl InProcess {
             unfit: unfit.clone(),
             accounts: None,
             journal: None,
-            journal_records: None,
+            journal_committed: None,
             rooms: None,
             ledger: None,
             transfers: None,
@@ -166,16 +163,14 @@ impl InProcess {
         let on_disk = durable.then(|| store.clone());
         let store = durable.then(|| Fatal::new(store, &self.unfit));
         let journal = Arc::new(LocalJournal::restored(book, store));
-        self.journal_records = Some(match on_disk {
-            Some(store) => Arc::new(move || {
-                store.records().unwrap_or_else(|e| {
-                    tracing::error!(error = %e, "reading the journal for a read model");
-                    Vec::new()
-                })
-            }),
+        // What the ledger's read model starts from: one pass over the
+        // store's records (a bounded book holds only the newest), or the
+        // book, which holds every record in memory.
+        self.journal_committed = Some(match on_disk {
+            Some(store) => Arc::new(move || Ok(store.committed()?)),
             None => {
                 let journal = journal.clone();
-                Arc::new(move || journal.records())
+                Arc::new(move || Ok(journal.committed()))
             }
         });
         self.journal = Some(journal.clone());
@@ -262,10 +257,6 @@ impl InProcess {
             )?)?))
         };
         let ledger = Ledger::new(accounts, pending);
-        // A journal in this process feeds it directly, from what it holds.
-        if let Some(records) = &self.journal_records {
-            ledger.resync(&records());
-        }
         self.ledger = Some(ledger.clone());
         Ok(ledger)
     }
@@ -279,25 +270,23 @@ impl InProcess {
         tokens: &Credentials,
         shutdown: &CancellationToken,
     ) -> anyhow::Result<tonic::service::Routes> {
-        let local = self.journal(args)?;
-        let feed = match &self.ledger {
-            Some(ledger) => LedgerSink::InProcess(ledger.clone()),
-            None => {
-                let snapshot = self
-                    .journal_records
-                    .clone()
-                    .ok_or_else(|| anyhow::anyhow!("the journal was loaded"))?;
-                LedgerSink::Http(Feed::start(
-                    args.http(ServiceKind::Transfers)?,
-                    &args.ledger_url,
-                    65_536,
-                    snapshot,
-                    tokens.minter.clone(),
-                    shutdown.clone(),
-                )?)
-            }
+        let journal = self.journal(args)?;
+        // The ledger's read model follows the journal's commits: through
+        // its feed, over HTTP/JSON or to the ledger in this process.
+        let sink: Arc<dyn Sink> = match &self.ledger {
+            Some(ledger) => ledger.clone(),
+            None => Arc::new(HttpSink::new(
+                args.http(ServiceKind::Transfers)?,
+                &args.ledger_url,
+                tokens.minter.clone(),
+            )?),
         };
-        let journal = Arc::new(FeedingJournal { inner: local, feed });
+        let snapshot = self
+            .journal_committed
+            .clone()
+            .ok_or_else(|| anyhow::anyhow!("the journal was loaded"))?;
+        let feed = Feed::start(sink, 65_536, snapshot, shutdown.clone());
+        journal.observe_commits(Arc::new(move |seq, record| feed.committed(seq, record)));
         let (accounts, accounts_breaker) = self.accounts(args, tokens)?;
         // The payee cache every fabric puts in front of its accounts.
         let accounts = Arc::new(KnownAccounts::new(accounts));

@@ -13,8 +13,8 @@ pub mod transfer;
 pub use account::{AccountBook, AccountChange, AccountStep, AccountView, StepKind, StepResult};
 pub use fence::{Stale, StepFence};
 pub use transfer::{
-    Begin, JournalChange, KEEP_SETTLED, RejectReason, Resolution, TransferBook, TransferRecord,
-    TransferRequest, TransferStatus,
+    Begin, Committed, JournalChange, KEEP_SETTLED, RejectReason, Resolution, TransferBook,
+    TransferRecord, TransferRequest, TransferStatus,
 };
 
 use crate::money::Total;

@@ -8,7 +8,7 @@
 //! rules stay here and the service adds only the fabric.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use async_trait::async_trait;
 use futures::StreamExt;
@@ -17,8 +17,8 @@ use futures::channel::{mpsc, oneshot};
 use crate::FastMap;
 use crate::bank::{
     AccountBook, AccountChange, AccountStep, AccountTotals, AccountView, AuditView, Begin,
-    JournalChange, Resolution, StepResult, TransferBook, TransferRecord, TransferRequest,
-    TransferStatus,
+    Committed, JournalChange, Resolution, StepResult, TransferBook, TransferRecord,
+    TransferRequest, TransferStatus,
 };
 use crate::chat::{
     ChatMessage, HistoryQuery, PostOutcome, PostRequest, Room, RoomChange, RoomDirectory,
@@ -202,8 +202,9 @@ impl<B, C, P: Persist<C>> Locked<B, C, P> {
     }
 
     /// [`Locked::keep_all`], running `then` once the changes are durable
-    /// (on the store's thread: quick, and no lock held while handing
-    /// changes over).
+    /// (on the store's thread, in hand-over order: quick, and no lock held
+    /// while handing changes over; at once, under the caller's lock, when
+    /// nothing is kept).
     fn keep_all_then(
         &self,
         _guard: &MutexGuard<'_, B>,
@@ -211,6 +212,7 @@ impl<B, C, P: Persist<C>> Locked<B, C, P> {
         then: impl FnOnce() + Send + 'static,
     ) -> Durable {
         if !self.persist.keeps() {
+            then();
             return Durable::Now;
         }
         let (tx, rx) = oneshot::channel();
@@ -385,7 +387,15 @@ pub struct LocalJournal<P = NoPersist> {
     /// Settled transfers whose final records became durable since the
     /// last call (the store's thread adds them; a leaf lock).
     durable: Arc<Mutex<Vec<TransferId>>>,
+    /// Told of every commit once it is durable, in commit order.
+    observer: OnceLock<CommitObserver>,
 }
+
+/// Told of each commit of a journal once it is durable, with its number
+/// ([`TransferBook::commits`]), in commit order: a read model of the
+/// journal follows it. It runs on the store's thread (or under the
+/// journal's lock when nothing is kept): it must be quick.
+pub type CommitObserver = Arc<dyn Fn(u64, &TransferRecord) + Send + Sync>;
 
 impl LocalJournal {
     /// An empty journal, nothing persisted.
@@ -401,13 +411,21 @@ impl Default for LocalJournal {
 }
 
 impl<P: Persist<JournalChange> + Recall<TransferId, TransferRecord>> LocalJournal<P> {
-    /// A copy of every record in memory (every record, unless the book is
-    /// bounded: then read the store's).
-    pub fn records(&self) -> Vec<TransferRecord> {
+    /// What the records in memory committed (everything the journal
+    /// committed, unless the book is bounded: then ask its store), as of
+    /// the last commit any observer was told of.
+    pub fn committed(&self) -> Committed {
         self.inner
             .lock::<()>()
-            .map(|book| book.records().cloned().collect())
+            .map(|book| book.committed())
             .unwrap_or_default()
+    }
+
+    /// Tells `observer` of every later commit (the first observer stays).
+    pub fn observe_commits(&self, observer: CommitObserver) {
+        if self.observer.set(observer).is_err() {
+            tracing::warn!("the journal's commits already have an observer");
+        }
     }
 
     /// Serves a journal loaded from `persist`'s store (bounded or not, as
@@ -416,6 +434,7 @@ impl<P: Persist<JournalChange> + Recall<TransferId, TransferRecord>> LocalJourna
         Self {
             inner: Locked::new(book, persist),
             durable: Arc::default(),
+            observer: OnceLock::new(),
         }
     }
 
@@ -472,10 +491,20 @@ impl<P: Persist<JournalChange> + Recall<TransferId, TransferRecord>> TransferJou
                     let change = JournalChange::Put(record.clone());
                     let settled = (record.status != TransferStatus::Pending)
                         .then(|| (self.durable.clone(), id.clone()));
+                    // Only a journal with a read model pays for the copy.
+                    let commit = match self.observer.get() {
+                        Some(observer) if record.status == TransferStatus::Committed => {
+                            Some((observer.clone(), book.commits(), record.clone()))
+                        }
+                        _ => None,
+                    };
                     self.inner
                         .keep_all_then(&book, std::slice::from_ref(&change), move || {
                             if let Some((durable, id)) = settled {
                                 durable.lock().unwrap_or_else(|p| p.into_inner()).push(id);
+                            }
+                            if let Some((observer, number, record)) = commit {
+                                observer(number, &record);
                             }
                         })
                 }

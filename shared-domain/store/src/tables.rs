@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use shared_domain::bank::{
-    AccountBook, AccountChange, JournalChange, StepKind, TransferBook, TransferRecord,
+    AccountBook, AccountChange, Committed, JournalChange, StepKind, TransferBook, TransferRecord,
 };
 use shared_domain::chat::{ChatMessage, HistoryQuery, Room, RoomChange, RoomDirectory};
 use shared_domain::id::{AccountId, ClientMsgId, RoomName, TransferId, UserId};
@@ -178,7 +178,7 @@ impl JournalStore {
         self.kv.barrier()?;
         let mut book = TransferBook::new().bounded(keep);
         self.kv.for_each(TRANSFERS, &mut |k, v| {
-            book.recall(codec::decode_transfer(TRANSFERS, k, v)?);
+            book.restore_one(codec::decode_transfer(TRANSFERS, k, v)?);
             Ok(())
         })?;
         Ok(book)
@@ -193,15 +193,18 @@ impl JournalStore {
             .transpose()
     }
 
-    /// Every durable record (to rebuild a read model from).
-    pub fn records(&self) -> Result<Vec<TransferRecord>, StoreError> {
+    /// What the journal committed, from every record handed over so far
+    /// (the base a read model of the journal starts from). One pass over
+    /// the records in one read: memory stays flat however long the
+    /// journal, and the count is the number of the last commit it saw.
+    pub fn committed(&self) -> Result<Committed, StoreError> {
         self.kv.barrier()?;
-        let mut records = Vec::new();
+        let mut committed = Committed::default();
         self.kv.for_each(TRANSFERS, &mut |k, v| {
-            records.push(codec::decode_transfer(TRANSFERS, k, v)?);
+            committed.add(&codec::decode_transfer(TRANSFERS, k, v)?);
             Ok(())
         })?;
-        Ok(records)
+        Ok(committed)
     }
 
     /// Persists changes atomically.

@@ -130,6 +130,30 @@ pub struct TransferBook {
     /// Settled records kept in memory at most; `None` keeps every record
     /// (nothing else holds them).
     keep_settled: Option<usize>,
+    /// Transfers committed so far, those that left memory included: the
+    /// `n`th commit is number `n` in the journal's commit order.
+    commits: u64,
+}
+
+/// What a journal committed up to one moment: how many transfers and
+/// their summed amounts. A read model of the journal starts from it, then
+/// follows the commits numbered after `count` ([`TransferBook::commits`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Committed {
+    /// Committed transfers (the number of the last one).
+    pub count: u64,
+    /// Their amounts, summed exactly.
+    pub volume: i128,
+}
+
+impl Committed {
+    /// Counts `record` if it is committed.
+    pub fn add(&mut self, record: &TransferRecord) {
+        if record.status == TransferStatus::Committed {
+            self.count += 1;
+            self.volume += i128::from(record.request.amount.minor_units());
+        }
+    }
 }
 
 /// Settled transfers a bounded journal keeps in memory by default (a
@@ -155,6 +179,7 @@ impl TransferBook {
     pub fn restore(records: impl IntoIterator<Item = TransferRecord>) -> Self {
         let mut book = Self::new();
         for record in records {
+            book.count_commit(&record);
             book.put(record);
         }
         book
@@ -165,9 +190,39 @@ impl TransferBook {
     pub fn restore_bounded(records: impl IntoIterator<Item = TransferRecord>, keep: usize) -> Self {
         let mut book = Self::new().bounded(keep);
         for record in records {
-            book.recall(record);
+            book.restore_one(record);
         }
         book
+    }
+
+    /// Takes one durable record at a restart (a bounded book keeps the
+    /// last settled ones given): [`TransferBook::restore_bounded`] one by
+    /// one, for a store that visits its records.
+    pub fn restore_one(&mut self, record: TransferRecord) {
+        self.count_commit(&record);
+        self.recall(record);
+    }
+
+    fn count_commit(&mut self, record: &TransferRecord) {
+        if record.status == TransferStatus::Committed {
+            self.commits += 1;
+        }
+    }
+
+    /// How many transfers this journal committed (the number of the last
+    /// commit), counting those restored and those no longer in memory.
+    pub fn commits(&self) -> u64 {
+        self.commits
+    }
+
+    /// What the records in memory committed: everything the journal
+    /// committed unless the book is bounded (then its store knows).
+    pub fn committed(&self) -> Committed {
+        let mut committed = Committed::default();
+        for record in self.records.values() {
+            committed.add(record);
+        }
+        committed
     }
 
     /// Whether the record of `transfer_id` is in memory. A bounded book's
@@ -272,6 +327,9 @@ impl TransferBook {
         record.status = status;
         if status != TransferStatus::Pending {
             self.pending -= 1;
+        }
+        if status == TransferStatus::Committed {
+            self.commits += 1;
         }
         Ok((record.clone(), true))
     }
@@ -446,6 +504,56 @@ mod tests {
         assert_eq!(book.len(), 6);
         let id = |i: u32| TransferId::new(&format!("t{i}")).expect("id");
         assert!(book.knows(&id(7)) && book.knows(&id(8)) && !book.knows(&id(5)));
+    }
+
+    #[test]
+    fn commits_are_numbered_in_order_and_survive_a_restore_and_the_bound() {
+        let mut book = TransferBook::new().bounded(1);
+        for (i, status) in [
+            TransferStatus::Committed,
+            TransferStatus::Rejected(RejectReason::InsufficientFunds),
+            TransferStatus::Committed,
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            book.begin(req(&format!("t{i}"), 5)).expect("new");
+            let id = TransferId::new(&format!("t{i}")).expect("id");
+            book.resolve(&id, status).expect("pending");
+            book.settled_durable([id]);
+        }
+        book.begin(req("t3", 7)).expect("new");
+        assert_eq!(
+            book.commits(),
+            2,
+            "rejected and pending ones are not commits"
+        );
+        let t2 = TransferId::new("t2").expect("id");
+        assert!(
+            !book
+                .resolve(&t2, TransferStatus::Committed)
+                .expect("known")
+                .1
+        );
+        assert_eq!(book.commits(), 2, "a repeated resolve is not a commit");
+        assert_eq!(
+            book.committed(),
+            Committed {
+                count: 1,
+                volume: 5
+            },
+            "the bounded book holds one of the two"
+        );
+        let records = (0..4).map(|i| TransferRecord {
+            request: req(&format!("t{i}"), 5),
+            status: if i % 2 == 0 {
+                TransferStatus::Committed
+            } else {
+                TransferStatus::Pending
+            },
+        });
+        assert_eq!(TransferBook::restore(records.clone()).commits(), 2);
+        assert_eq!(TransferBook::restore_bounded(records, 0).commits(), 2);
     }
 
     #[test]

@@ -195,6 +195,15 @@ async fn a_bounded_journal_answers_settled_transfers_from_disk() {
     };
     let store = JournalStore::new(storage.namespace("journal"));
     let journal = LocalJournal::restored(store.load_bounded(keep).expect("load"), store.clone());
+    let told = Arc::new(std::sync::Mutex::new(Vec::new()));
+    journal.observe_commits({
+        let told = told.clone();
+        Arc::new(move |number, record| {
+            told.lock()
+                .expect("lock")
+                .push((number, record.request.transfer_id.to_string()))
+        })
+    });
     for i in 0..100 {
         journal.begin(request(i, 5)).await.expect("begin");
         if i % 10 != 0 {
@@ -234,7 +243,22 @@ async fn a_bounded_journal_answers_settled_transfers_from_disk() {
     let reloaded = store.load_bounded(keep).expect("reload");
     assert_eq!(reloaded.pending_count(), 10);
     assert_eq!(reloaded.len(), keep + 10);
-    assert_eq!(store.records().expect("all").len(), 100);
+    // Every commit was told once durable, numbered in commit order; the
+    // store's one pass and a reload count the same commits.
+    let expected: Vec<(u64, String)> = (0..100u32)
+        .filter(|i| i % 10 != 0)
+        .zip(1u64..)
+        .map(|(i, n)| (n, format!("t{i}")))
+        .collect();
+    assert_eq!(*told.lock().expect("lock"), expected);
+    assert_eq!(
+        store.committed().expect("one pass"),
+        Committed {
+            count: 90,
+            volume: 450
+        }
+    );
+    assert_eq!(reloaded.commits(), 90);
 }
 
 /// Durable rooms keep their newest messages in memory: a history page,
