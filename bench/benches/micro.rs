@@ -24,7 +24,7 @@ use shared_domain::bank::{
 };
 use shared_domain::id::{AccountId, TransferId};
 use shared_domain::money::{Amount, OpeningBalance};
-use store::{AccountStore, JournalStore, Storage, StorageMode};
+use store::{AccountStore, JournalStore, Storage, StorageMode, Typed};
 
 fn request(n: u64) -> TransferRequest {
     TransferRequest::new(

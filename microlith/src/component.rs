@@ -106,7 +106,7 @@ pub(crate) struct Batch<'a, C, S> {
     pub(crate) replies: &'a mut Outbox,
 }
 
-impl<C, S: Committer<C>> Batch<'_, C, S> {
+impl<C, S: store::Typed<C>> Batch<'_, C, S> {
     /// Commits, then runs `then` once durable.
     pub(crate) fn commit_then(self, then: impl FnOnce() + Send + 'static) {
         let Batch {
@@ -129,7 +129,10 @@ impl<C, S: Committer<C>> Batch<'_, C, S> {
             return;
         };
         if changes.is_empty() {
-            if !replies.deferred.is_empty() {
+            if replies.deferred.is_empty() {
+                // Nothing of this batch to wait for.
+                then();
+            } else {
                 store.barrier_then(replies.after_commit(what, then));
             }
             return;
@@ -143,28 +146,6 @@ impl<C, S: Committer<C>> Batch<'_, C, S> {
         self.commit_then(|| {});
     }
 }
-
-/// A typed store as the actors use it.
-pub(crate) trait Committer<C> {
-    fn persist_then(&self, changes: &[C], done: Done);
-    fn barrier_then(&self, done: Done);
-}
-
-macro_rules! committer {
-    ($store:ty, $change:ty) => {
-        impl Committer<$change> for $store {
-            fn persist_then(&self, changes: &[$change], done: Done) {
-                <$store>::persist_then(self, changes, done);
-            }
-            fn barrier_then(&self, done: Done) {
-                <$store>::barrier_then(self, done);
-            }
-        }
-    };
-}
-committer!(store::AccountStore, shared_domain::bank::AccountChange);
-committer!(store::JournalStore, store::JournalChange);
-committer!(store::RoomStore, shared_domain::chat::ChatMessage);
 
 /// Where an actor's domain state lives across restarts.
 pub enum Home<B, S> {

@@ -9,7 +9,7 @@ use shared_domain::bank::{
 use shared_domain::error::BankResult;
 use shared_domain::id::{AccountId, TransferId};
 use shared_domain::money::OpeningBalance;
-use store::AccountStore;
+use store::{AccountStore, Typed};
 
 use crate::runtime::{Actor, Reply, StartError};
 

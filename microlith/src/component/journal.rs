@@ -7,7 +7,7 @@ use parking_lot::Mutex;
 use shared_domain::bank::{Begin, TransferBook, TransferRecord, TransferRequest, TransferStatus};
 use shared_domain::error::BankResult;
 use shared_domain::id::TransferId;
-use store::{JournalChange, JournalStore};
+use store::{JournalChange, JournalStore, Typed};
 
 use crate::runtime::{Actor, Reply, StartError};
 

@@ -14,7 +14,7 @@ use shared_domain::chat::{
 use shared_domain::error::{CallError, ChatError, ChatResult};
 use shared_domain::id::RoomName;
 use shared_domain::service::Subscription;
-use store::{DirectoryStore, RoomStore, Storage};
+use store::{DirectoryStore, RoomStore, Storage, Typed};
 
 use crate::runtime::{Actor, ActorRef, Reply, StartError, SupervisorHandle};
 
@@ -314,7 +314,7 @@ impl Actor for DirectoryActor {
             DirectoryMsg::Create(room, reply) => {
                 let res = match self.directory.create(room.clone()) {
                     Ok(()) => {
-                        if let Err(e) = self.args.store.persist(&room) {
+                        if let Err(e) = self.args.store.persist(std::slice::from_ref(&room)) {
                             panic!("directory store commit failed: {e}");
                         }
                         self.args.registry.ensure(&room);

@@ -25,4 +25,4 @@ pub use kv::{
     StoreError, Write,
 };
 pub use shared_domain::bank::JournalChange;
-pub use tables::{AccountStore, ChatStore, DirectoryStore, JournalStore, RoomStore};
+pub use tables::{AccountStore, ChatStore, DirectoryStore, JournalStore, RoomStore, Typed};

@@ -23,6 +23,45 @@ const POSTS: &str = "posts";
 const ROOMS: &str = "rooms";
 const TOMBSTONES: &str = "tombstones";
 
+/// A store of one component's state: its changes become writes to its
+/// namespace, and it commits them (one transaction per call, synced before
+/// `done` runs; calls apply in the order they were made).
+pub trait Typed<C>: Send + Sync {
+    /// The namespace it writes.
+    fn kv(&self) -> &Arc<dyn KvStore>;
+
+    /// The writes that persist `changes`.
+    fn writes(changes: &[C]) -> Vec<Write>
+    where
+        Self: Sized;
+
+    /// Persists changes atomically.
+    fn persist(&self, changes: &[C]) -> Result<(), StoreError>
+    where
+        Self: Sized,
+    {
+        self.kv().commit(&Self::writes(changes))
+    }
+
+    /// Hands changes over as one commit; `done` runs once it is durable.
+    fn persist_then(&self, changes: &[C], done: Done)
+    where
+        Self: Sized,
+    {
+        self.kv().commit_then(Self::writes(changes), done);
+    }
+
+    /// Returns once everything handed over before is durable.
+    fn barrier(&self) -> Result<(), StoreError> {
+        self.kv().barrier()
+    }
+
+    /// `done` runs once everything handed over before is durable.
+    fn barrier_then(&self, done: Done) {
+        self.kv().barrier_then(done);
+    }
+}
+
 /// The balances and step results of one account shard.
 #[derive(Clone)]
 pub struct AccountStore {
@@ -83,25 +122,11 @@ impl AccountStore {
         }
         Ok(live)
     }
+}
 
-    /// Persists changes atomically.
-    pub fn persist(&self, changes: &[AccountChange]) -> Result<(), StoreError> {
-        self.kv.commit(&Self::writes(changes))
-    }
-
-    /// Returns once everything handed over before is durable.
-    pub fn barrier(&self) -> Result<(), StoreError> {
-        self.kv.barrier()
-    }
-
-    /// Hands changes over as one commit; `done` runs once it is durable.
-    pub fn persist_then(&self, changes: &[AccountChange], done: Done) {
-        self.kv.commit_then(Self::writes(changes), done);
-    }
-
-    /// `done` runs once everything handed over before is durable.
-    pub fn barrier_then(&self, done: Done) {
-        self.kv.barrier_then(done);
+impl Typed<AccountChange> for AccountStore {
+    fn kv(&self) -> &Arc<dyn KvStore> {
+        &self.kv
     }
 
     fn writes(changes: &[AccountChange]) -> Vec<Write> {
@@ -206,25 +231,11 @@ impl JournalStore {
         })?;
         Ok(committed)
     }
+}
 
-    /// Persists changes atomically.
-    pub fn persist(&self, changes: &[JournalChange]) -> Result<(), StoreError> {
-        self.kv.commit(&Self::writes(changes))
-    }
-
-    /// Returns once everything handed over before is durable.
-    pub fn barrier(&self) -> Result<(), StoreError> {
-        self.kv.barrier()
-    }
-
-    /// Hands changes over as one commit; `done` runs once it is durable.
-    pub fn persist_then(&self, changes: &[JournalChange], done: Done) {
-        self.kv.commit_then(Self::writes(changes), done);
-    }
-
-    /// `done` runs once everything handed over before is durable.
-    pub fn barrier_then(&self, done: Done) {
-        self.kv.barrier_then(done);
+impl Typed<JournalChange> for JournalStore {
+    fn kv(&self) -> &Arc<dyn KvStore> {
+        &self.kv
     }
 
     fn writes(changes: &[JournalChange]) -> Vec<Write> {
@@ -321,26 +332,11 @@ impl RoomStore {
         }
         Room::restore(name, messages).map_err(|e| corrupt(MESSAGES, e))
     }
+}
 
-    /// Persists accepted messages atomically.
-    pub fn persist(&self, messages: &[ChatMessage]) -> Result<(), StoreError> {
-        self.kv.commit(&Self::writes(messages))
-    }
-
-    /// Returns once everything handed over before is durable.
-    pub fn barrier(&self) -> Result<(), StoreError> {
-        self.kv.barrier()
-    }
-
-    /// Hands accepted messages over as one commit; `done` runs once it is
-    /// durable.
-    pub fn persist_then(&self, messages: &[ChatMessage], done: Done) {
-        self.kv.commit_then(Self::writes(messages), done);
-    }
-
-    /// `done` runs once everything handed over before is durable.
-    pub fn barrier_then(&self, done: Done) {
-        self.kv.barrier_then(done);
+impl Typed<ChatMessage> for RoomStore {
+    fn kv(&self) -> &Arc<dyn KvStore> {
+        &self.kv
     }
 
     fn writes(messages: &[ChatMessage]) -> Vec<Write> {
@@ -386,23 +382,23 @@ impl DirectoryStore {
         }
         Ok(RoomDirectory::restore(rooms))
     }
+}
 
-    /// Persists a created room.
-    pub fn persist(&self, room: &RoomName) -> Result<(), StoreError> {
-        self.kv.commit(&[Self::write(room)])
+impl Typed<RoomName> for DirectoryStore {
+    fn kv(&self) -> &Arc<dyn KvStore> {
+        &self.kv
     }
 
-    /// Hands a created room over; `done` runs once it is durable.
-    pub fn persist_then(&self, room: &RoomName, done: Done) {
-        self.kv.commit_then(vec![Self::write(room)], done);
-    }
-
-    fn write(room: &RoomName) -> Write {
-        Write {
-            table: ROOMS,
-            key: room.as_str().as_bytes().to_vec(),
-            value: Some(Vec::new()),
-        }
+    /// Created rooms.
+    fn writes(rooms: &[RoomName]) -> Vec<Write> {
+        rooms
+            .iter()
+            .map(|room| Write {
+                table: ROOMS,
+                key: room.as_str().as_bytes().to_vec(),
+                value: Some(Vec::new()),
+            })
+            .collect()
     }
 }
 
@@ -453,10 +449,10 @@ fn relay(done: shared_domain::local::Done) -> Done {
 
 impl Persist<AccountChange> for AccountStore {
     fn persist_then(&self, changes: &[AccountChange], done: shared_domain::local::Done) {
-        AccountStore::persist_then(self, changes, relay(done));
+        Typed::persist_then(self, changes, relay(done));
     }
     fn barrier_then(&self, done: shared_domain::local::Done) {
-        self.kv.barrier_then(relay(done));
+        Typed::<AccountChange>::barrier_then(self, relay(done));
     }
 }
 
@@ -468,10 +464,10 @@ impl Recall<TransferId, TransferRecord> for JournalStore {
 
 impl Persist<JournalChange> for JournalStore {
     fn persist_then(&self, changes: &[JournalChange], done: shared_domain::local::Done) {
-        JournalStore::persist_then(self, changes, relay(done));
+        Typed::persist_then(self, changes, relay(done));
     }
     fn barrier_then(&self, done: shared_domain::local::Done) {
-        self.kv.barrier_then(relay(done));
+        Typed::<JournalChange>::barrier_then(self, relay(done));
     }
 }
 
@@ -504,7 +500,9 @@ impl Persist<RoomChange> for ChatStore {
     fn persist_then(&self, changes: &[RoomChange], done: shared_domain::local::Done) {
         match changes {
             [] => self.directory.kv.barrier_then(relay(done)),
-            [RoomChange::Created(room)] => self.directory.persist_then(room, relay(done)),
+            [RoomChange::Created(room)] => self
+                .directory
+                .persist_then(std::slice::from_ref(room), relay(done)),
             [RoomChange::Posted(room, message)] => self
                 .room(room)
                 .persist_then(std::slice::from_ref(message), relay(done)),
