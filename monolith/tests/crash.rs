@@ -5,50 +5,30 @@
 //! (money conserved, every acknowledged transfer and post present,
 //! histories gap-free).
 
-use std::io::{BufRead as _, BufReader};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use anyhow::{Context, ensure};
+use anyhow::ensure;
 
-use contract::Api;
+use contract::binary::Binary;
 use contract::faults::{Disconnects, Load};
 
 fn load(round: u32) -> Load {
     Load::mixed(round, Disconnects::Retry)
 }
 
-/// The binary on `port` over the store in `dir`, ready once it printed
-/// where it listens; it exits when its stdin closes (the test's end).
-fn start(dir: &Path, port: u16) -> anyhow::Result<Child> {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_monolith"))
-        .args(["--listen", &format!("127.0.0.1:{port}")])
-        .args(["--storage", "durable", "--data-dir"])
-        .arg(dir)
-        .args(["--fault-injection", "--exit-on-stdin-eof"])
-        .env("RUST_LOG", "warn")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()?;
-    let stdout = child.stdout.take().context("stdout")?;
-    let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line)?;
-    ensure!(line.starts_with("listening monolith"), "said {line:?}");
-    Ok(child)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_panic_fails_one_request_and_a_kill_loses_nothing_acknowledged() -> anyhow::Result<()> {
     // Inside target/ (tests write nothing outside the project tree).
     let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR"))?;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port();
-    let mut process = start(dir.path(), port)?;
-    let api = Api::new(&format!("http://127.0.0.1:{port}"))?;
+    let mut monolith = Binary::new(
+        env!("CARGO_BIN_EXE_monolith"),
+        dir.path(),
+        &["--fault-injection"],
+    )?;
+    monolith.start().await?;
+    let api = monolith.api()?;
     load(0).setup(&api).await?;
 
     // A panic in a handler: that request's connection closes unanswered,
@@ -80,10 +60,8 @@ async fn a_panic_fails_one_request_and_a_kill_loses_nothing_acknowledged() -> an
         .expect_status(200)?;
     tokio::time::sleep(Duration::from_millis(300)).await;
     Load::ensure_syncs_shared(&api).await?;
-    process.kill()?;
-    process.wait()?;
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    let mut process = start(dir.path(), port)?;
+    monolith.kill()?;
+    monolith.start().await?;
     tokio::time::sleep(Duration::from_millis(500)).await;
     stop.store(true, Ordering::Relaxed);
     let acked = clients.await??;
@@ -92,11 +70,8 @@ async fn a_panic_fails_one_request_and_a_kill_loses_nothing_acknowledged() -> an
 
     // Everything acknowledged is there, before and after another restart.
     load(0).check_invariants(&api, &acked).await?;
-    drop(process.stdin.take());
-    process.wait()?;
-    let mut process = start(dir.path(), port)?;
+    monolith.stop()?;
+    monolith.start().await?;
     load(0).check_invariants(&api, &acked).await?;
-    drop(process.stdin.take());
-    process.wait()?;
-    Ok(())
+    monolith.stop()
 }

@@ -8,6 +8,7 @@
 //!
 //! Use [`contract_tests!`] to generate one `#[tokio::test]` per case.
 
+pub mod binary;
 pub mod cases;
 pub mod client;
 pub mod faults;
