@@ -278,7 +278,9 @@ pub fn render(raw: &Raw) -> String {
             "A constant load (transfers, or chat posts) with durable storage in both variants; the fault comes \
              at 30 % of the run, each against a fresh instance. *First failure*: from the fault to the first failed answer a \
              client saw. Latency runs from each request's scheduled send, so a request held up by the fault \
-             counts all of its wait. *Impact*: from the fault to the end of the hurt stretch it caused: the last 100 ms bucket \
+             counts all of its wait. *Back*: from the fault to when the part it hit answered again (a restarted \
+             process its health check, a paused one its SIGCONT), and how long failures went on after that; – where \
+             not measured (a panic's actors restart inside the process). *Impact*: from the fault to the end of the hurt stretch it caused: the last 100 ms bucket \
              with a failed answer, no answer at all, or a worst latency over ten times the pre-fault norm, before a \
              full healthy second. Afterwards the audit must show money conserved and nothing \
              pending, every acknowledged transfer must still have its outcome and every acknowledged post must be \
@@ -286,9 +288,9 @@ pub fn render(raw: &Raw) -> String {
         );
         let _ = writeln!(
             md,
-            "| kind | variant | fault | load/s | first failure | impact | failed / answered | worst latency, 1 s before / after the fault | checked after |"
+            "| kind | variant | fault | load/s | first failure | back (then failing) | impact | failed / answered | worst latency, 1 s before / after the fault | checked after |"
         );
-        let _ = writeln!(md, "|---|---|---|---|---|---|---|---|---|");
+        let _ = writeln!(md, "|---|---|---|---|---|---|---|---|---|---|");
         for f in &raw.faults {
             let at = (f.injected_at_s * 1000.0 / f.bucket_ms.max(1) as f64) as usize;
             let window = (1000 / f.bucket_ms.max(1)) as usize;
@@ -314,7 +316,7 @@ pub fn render(raw: &Raw) -> String {
             };
             let _ = writeln!(
                 md,
-                "| {} | {} | {} | {:.0} {} | {} | {:.1} s | {} / {}{} | {:.1} / {:.1} ms | {checked} |",
+                "| {} | {} | {} | {:.0} {} | {} | {} | {:.1} s | {} / {}{} | {:.1} / {:.1} ms | {checked} |",
                 if f.kind.is_empty() { "crash" } else { &f.kind },
                 f.variant,
                 f.fault,
@@ -326,6 +328,10 @@ pub fn render(raw: &Raw) -> String {
                 },
                 f.first_failure_s
                     .map_or("none".to_owned(), |s| format!("{s:.1} s")),
+                match (f.back_s, f.failing_after_back_s()) {
+                    (Some(back), Some(after)) => format!("{back:.2} s (+{after:.2} s)"),
+                    _ => "–".to_owned(),
+                },
                 f.recovery_s(),
                 f.failed,
                 f.failed + f.ok,

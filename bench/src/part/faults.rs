@@ -34,6 +34,8 @@
 use std::path::Path;
 pub mod run;
 
+use run::{Back, Injection};
+
 use std::time::Duration;
 
 use anyhow::Context;
@@ -257,13 +259,56 @@ fn signal(pid: u32, sig: rustix::process::Signal) {
     }
 }
 
-/// Builds the injection of `plan` against a started variant.
+/// Whether `url` answers 200 within half a second.
+fn answers(control: &tokio::runtime::Handle, http: &reqwest::Client, url: &str) -> bool {
+    control.block_on(async {
+        http.get(url)
+            .timeout(Duration::from_millis(500))
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success())
+    })
+}
+
+/// Back once a process other than `old` runs `service` (the launcher
+/// restarted it) and answers its health check.
+fn service_back(
+    variant: &Variant,
+    service: &'static str,
+    old: u32,
+    control: &tokio::runtime::Handle,
+) -> anyhow::Result<Back> {
+    let ports = variant
+        .ports_file
+        .clone()
+        .context("a service's restart is seen in the launcher's ports file")?;
+    let (control, http) = (control.clone(), reqwest::Client::new());
+    Ok(Back::Probe(Box::new(move || {
+        let Some((pid, addr)) = crate::target::local::service_entry(&ports, service) else {
+            return false;
+        };
+        pid != old && answers(&control, &http, &format!("http://{addr}/healthz"))
+    })))
+}
+
+/// Builds the injection of `plan` against a started variant, with how to
+/// tell when what it hit is back.
 fn injection(
     plan: &FaultPlan,
     variant: &Variant,
     control: &tokio::runtime::Handle,
     pause: Duration,
-) -> anyhow::Result<Box<dyn FnOnce() + Send>> {
+) -> anyhow::Result<Injection> {
+    let (inject, back) = inject_and_back(plan, variant, control, pause)?;
+    Ok(Injection { inject, back })
+}
+
+fn inject_and_back(
+    plan: &FaultPlan,
+    variant: &Variant,
+    control: &tokio::runtime::Handle,
+    pause: Duration,
+) -> anyhow::Result<(Box<dyn FnOnce() + Send>, Back)> {
     let pid_of = |service: Option<&str>| match service {
         Some(s) => variant
             .service_pid(s)
@@ -284,58 +329,85 @@ fn injection(
                 .collect();
             anyhow::ensure!(!targets.is_empty(), "no actor matches {prefixes:?}");
             let (handle, base) = (control.clone(), variant.base.clone());
-            Box::new(move || {
+            let inject: Box<dyn FnOnce() + Send> = Box::new(move || {
                 let http = reqwest::Client::new();
                 handle.block_on(async {
                     for t in targets {
                         let _ = http.post(format!("{base}/admin/crash/{t}")).send().await;
                     }
                 });
-            })
+            });
+            (inject, Back::Unknown)
         }
         Action::Kill(service) => {
             let pid = pid_of(Some(service))?;
-            Box::new(move || signal(pid, rustix::process::Signal::KILL))
+            (
+                Box::new(move || signal(pid, rustix::process::Signal::KILL)),
+                service_back(variant, service, pid, control)?,
+            )
         }
         Action::Stop(service) => {
             let pid = pid_of(*service)?;
-            Box::new(move || {
-                signal(pid, rustix::process::Signal::STOP);
-                std::thread::sleep(pause);
-                signal(pid, rustix::process::Signal::CONT);
-            })
+            (
+                Box::new(move || {
+                    signal(pid, rustix::process::Signal::STOP);
+                    std::thread::sleep(pause);
+                    signal(pid, rustix::process::Signal::CONT);
+                }),
+                Back::Lifted,
+            )
         }
-        Action::Upgrade => Box::new(
-            variant
-                .upgrade(control.clone())
-                .context("an upgrade needs a microlith started with --upgrade-socket")?,
+        Action::Upgrade => (
+            Box::new(
+                variant
+                    .upgrade(control.clone())
+                    .context("an upgrade needs a microlith started with --upgrade-socket")?,
+            ),
+            Back::Unknown,
         ),
         Action::Term(service) => {
             let pid = pid_of(Some(service))?;
-            Box::new(move || signal(pid, rustix::process::Signal::TERM))
+            (
+                Box::new(move || signal(pid, rustix::process::Signal::TERM)),
+                service_back(variant, service, pid, control)?,
+            )
         }
         Action::Relaunch(sig) => {
             let sig = *sig;
-            Box::new(
-                variant
-                    .restart(control.clone(), move |pid| signal(pid, sig))
-                    .context("a restart needs a one-process variant")?,
+            // The injection returns once the old process exited and the
+            // new one was started: back once the new one is ready.
+            let (control, http) = (control.clone(), reqwest::Client::new());
+            let ready = format!("{}/readyz", variant.base);
+            (
+                Box::new(
+                    variant
+                        .restart(control.clone(), move |pid| signal(pid, sig))
+                        .context("a restart needs a one-process variant")?,
+                ),
+                Back::Probe(Box::new(move || answers(&control, &http, &ready))),
             )
         }
         Action::ContainerKill(service) => {
             let id = container_of(variant, service)?;
-            Box::new(move || match crate::target::compose::container_pid(&id) {
-                Some(pid) => signal(pid, rustix::process::Signal::KILL),
-                None => eprintln!("no process of container {id} to kill"),
-            })
+            (
+                Box::new(move || match crate::target::compose::container_pid(&id) {
+                    Some(pid) => signal(pid, rustix::process::Signal::KILL),
+                    None => eprintln!("no process of container {id} to kill"),
+                }),
+                // The container's services are on a private network.
+                Back::Unknown,
+            )
         }
         Action::ContainerPause(service) => {
             let id = container_of(variant, service)?;
-            Box::new(move || {
-                crate::target::compose::docker(&["pause", &id]);
-                std::thread::sleep(pause);
-                crate::target::compose::docker(&["unpause", &id]);
-            })
+            (
+                Box::new(move || {
+                    crate::target::compose::docker(&["pause", &id]);
+                    std::thread::sleep(pause);
+                    crate::target::compose::docker(&["unpause", &id]);
+                }),
+                Back::Lifted,
+            )
         }
         Action::Partition(service) => {
             let id = container_of(variant, service)?;
@@ -345,30 +417,40 @@ fn injection(
                 "container {id} of {service} is on no network"
             );
             let service = service.to_string();
-            Box::new(move || {
-                for n in &networks {
-                    crate::target::compose::docker(&["network", "disconnect", n, &id]);
-                }
-                std::thread::sleep(pause);
-                // Back under its service name, which its callers resolve.
-                for n in &networks {
-                    crate::target::compose::docker(&[
-                        "network", "connect", "--alias", &service, n, &id,
-                    ]);
-                }
-            })
+            (
+                Box::new(move || {
+                    for n in &networks {
+                        crate::target::compose::docker(&["network", "disconnect", n, &id]);
+                    }
+                    std::thread::sleep(pause);
+                    // Back under its service name, which its callers resolve.
+                    for n in &networks {
+                        crate::target::compose::docker(&[
+                            "network", "connect", "--alias", &service, n, &id,
+                        ]);
+                    }
+                }),
+                Back::Lifted,
+            )
         }
         Action::Restart(service) => {
             let id = container_of(variant, service)?;
-            Box::new(move || {
-                crate::target::compose::docker(&["restart", "-t", "10", &id]);
-            })
+            (
+                Box::new(move || {
+                    crate::target::compose::docker(&["restart", "-t", "10", &id]);
+                }),
+                // `docker restart` returns once the container runs again.
+                Back::Lifted,
+            )
         }
         Action::ContainerUpgrade(service) => {
             let id = container_of(variant, service)?;
-            Box::new(move || {
-                crate::target::compose::docker(&["kill", "-s", "HUP", &id]);
-            })
+            (
+                Box::new(move || {
+                    crate::target::compose::docker(&["kill", "-s", "HUP", &id]);
+                }),
+                Back::Unknown,
+            )
         }
     })
 }

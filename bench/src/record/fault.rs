@@ -34,6 +34,12 @@ pub struct FaultRecord {
     /// latency over ten times the pre-fault norm, seconds (0: no visible
     /// impact).
     pub impact_s: f64,
+    /// From the fault to when the part it hit was back: the restarted
+    /// process answering its health check, or the fault lifted (a pause's
+    /// SIGCONT), seconds; none where not measured (a panic's actors
+    /// restart inside the process) or before 2026-11-29.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub back_s: Option<f64>,
     /// Answers that failed (429, 503, 202, errors) over the whole run.
     pub failed: u64,
     /// Answers that succeeded.
@@ -73,6 +79,15 @@ impl FaultRecord {
         (self.injected_at_s * 1000.0 / self.bucket_ms.max(1) as f64) as usize
     }
 
+    /// From the part being back to the end of the last bucket with a
+    /// failed answer (or no answer at all) in the fault's stretch (0:
+    /// failures had stopped by then); none when `back_s` is.
+    pub fn failing_after_back_s(&self) -> Option<f64> {
+        let back = self.back_s?;
+        let end = self.stretch_end(|b| b.failed > 0 || b.ok + b.failed == 0);
+        Some((end - back).max(0.0))
+    }
+
     /// From the fault to the end of the hurt stretch it caused: the last
     /// bucket with a failed answer or a worst latency over ten times the
     /// pre-fault norm (the median of the worst latencies in the buckets
@@ -91,9 +106,15 @@ impl FaultRecord {
             .collect();
         sorted.sort_unstable();
         let norm = sorted.get(sorted.len() / 2).copied().unwrap_or(1_000_000);
-        let hurt = |b: &Bucket| {
+        self.stretch_end(|b| {
             b.failed > 0 || b.max_latency_ns > norm.saturating_mul(10) || b.ok + b.failed == 0
-        };
+        })
+    }
+
+    /// From the fault to the end of the last `hurt` bucket that comes
+    /// before a full second of buckets that are not, seconds (0: none).
+    fn stretch_end(&self, hurt: impl Fn(&Bucket) -> bool) -> f64 {
+        let at = self.fault_bucket();
         let healthy_second = (1000 / self.bucket_ms.max(1)).max(1) as usize;
         let (mut last_hurt, mut healthy) = (None, 0);
         for (i, b) in self.timeline.iter().enumerate().skip(at) {

@@ -428,14 +428,7 @@ impl Variant {
     /// The current PID of one microservice (it changes when the launcher
     /// restarts it).
     pub fn service_pid(&self, service: &str) -> Option<u32> {
-        let text = std::fs::read_to_string(self.ports_file.as_ref()?).ok()?;
-        let ports: serde_json::Value = serde_json::from_str(&text).ok()?;
-        ports["services"]
-            .as_array()?
-            .iter()
-            .find(|r| r["name"] == service)?["pid"]
-            .as_u64()
-            .map(|p| p as u32)
+        service_entry(self.ports_file.as_ref()?, service).map(|(pid, _)| pid)
     }
 
     /// Resident memory of every process of the variant, bytes (Linux).
@@ -560,4 +553,19 @@ impl Variant {
             }
         }
     }
+}
+
+/// One microservice's current PID and address in a launcher's ports
+/// file (the launcher rewrites it when it restarts a service).
+pub fn service_entry(ports_file: &Path, service: &str) -> Option<(u32, String)> {
+    let text = std::fs::read_to_string(ports_file).ok()?;
+    let ports: serde_json::Value = serde_json::from_str(&text).ok()?;
+    let row = ports["services"]
+        .as_array()?
+        .iter()
+        .find(|r| r["name"] == service)?;
+    Some((
+        u32::try_from(row["pid"].as_u64()?).ok()?,
+        row["addr"].as_str()?.to_owned(),
+    ))
 }

@@ -182,6 +182,7 @@ mod tests {
             injected_at_s: 1.8,
             first_failure_s: None,
             impact_s: 0.0,
+            back_s: None,
             failed: 0,
             ok: 1801,
             timeline,

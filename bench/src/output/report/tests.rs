@@ -41,7 +41,7 @@ fn renders_medians_spreads_and_ratios_from_raw_data() {
     );
     assert!(md.contains("commit `abc`"));
     assert!(
-        md.contains("| crash | microservices | SIGKILL accounts | 300 transfers | 0.1 s | 0.2 s | 40 / 1800 (unavailable_503 38, error 2) | 0.9 / 50.0 ms | money conserved (1000), 0 pending, 1700 acknowledged found |"),
+        md.contains("| crash | microservices | SIGKILL accounts | 300 transfers | 0.1 s | 0.04 s (+0.06 s) | 0.2 s | 40 / 1800 (unavailable_503 38, error 2) | 0.9 / 50.0 ms | money conserved (1000), 0 pending, 1700 acknowledged found |"),
         "{md}"
     );
     assert!(

@@ -69,14 +69,59 @@ pub struct FaultLoad<'a> {
     pub at: Duration,
 }
 
-/// Runs `load`, calling `inject` (on another thread) at its moment;
-/// blocks this thread.
+/// A fault, and how to tell when what it hit is back.
+pub struct Injection {
+    /// Does it (on the injector thread, at its moment).
+    pub inject: Box<dyn FnOnce() + Send>,
+    /// When the faulted part is back.
+    pub back: Back,
+}
+
+/// When the part a fault hit counts as back.
+pub enum Back {
+    /// When the injection returns: it lifts the fault itself (a pause
+    /// ends with SIGCONT, a partition with the reconnect).
+    Lifted,
+    /// Once this answers `true` (asked every 5 ms after the injection
+    /// returned, for up to 30 s): the restarted process answers.
+    Probe(Box<dyn FnMut() -> bool + Send>),
+    /// Not measured (a panic's actors restart inside the process; an
+    /// upgrade has no gap to close).
+    Unknown,
+}
+
+/// How long a restarted part may take to answer before it counts as not
+/// back within the run.
+const BACK_WITHIN: Duration = Duration::from_secs(30);
+
+impl Back {
+    /// Waits for it, after the injection returned; the time from the
+    /// injection to then.
+    fn wait(self, injected: std::time::Instant) -> Option<Duration> {
+        match self {
+            Back::Lifted => Some(injected.elapsed()),
+            Back::Probe(mut answers) => {
+                while injected.elapsed() < BACK_WITHIN {
+                    if answers() {
+                        return Some(injected.elapsed());
+                    }
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                None
+            }
+            Back::Unknown => None,
+        }
+    }
+}
+
+/// Runs `load`, injecting the fault (on another thread) at its moment and
+/// noting when the faulted part is back; blocks this thread.
 pub fn run_fault(
     runtime: &tokio::runtime::Handle,
     http: &crate::generator::client::Client,
     load: FaultLoad<'_>,
     workload: &mut Workload,
-    inject: impl FnOnce() + Send + 'static,
+    injection: Injection,
 ) -> FaultRun {
     let FaultLoad {
         variant,
@@ -105,14 +150,17 @@ pub fn run_fault(
     );
     let injector = std::thread::spawn(move || {
         std::thread::sleep(at);
-        inject();
+        let injected = std::time::Instant::now();
+        (injection.inject)();
+        injection.back.wait(injected)
     });
     let stats = load::run(runtime, plan, move |i| {
         send_keeping_acks(&http, &base, &calls[i as usize], i, kept.clone())
     });
-    let _ = injector.join();
+    let back = injector.join().ok().flatten();
     let mut record = fault_record(variant, fault, &plan, at, &stats);
     record.scenario = scenario;
+    record.back_s = back.map(|d| d.as_secs_f64());
     let acks = std::mem::take(&mut *acks.lock());
     FaultRun {
         record,
@@ -254,6 +302,7 @@ pub fn fault_record(
         ok: stats.timeline.iter().map(|b| b.ok).sum(),
         timeline: stats.timeline.clone(),
         audit: None,
+        back_s: None,
         outcomes: stats
             .outcomes
             .iter()

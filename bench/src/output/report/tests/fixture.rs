@@ -120,6 +120,7 @@ pub(super) fn fixture() -> Raw {
             injected_at_s: 0.2,
             first_failure_s: Some(0.1),
             impact_s: 0.6,
+            back_s: Some(0.04),
             failed: 40,
             ok: 1760,
             // Healthy, the fault at 0.2 s: a failed bucket, a slow one,
