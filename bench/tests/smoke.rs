@@ -153,6 +153,20 @@ fn compare_smoke_run_writes_a_full_result_set() -> anyhow::Result<()> {
         matches!(upgrade["failed"].as_u64(), Some(0..=1)) && upgrade["ok"].as_u64() > Some(0),
         "{upgrade}"
     );
+    // When a restarted or resumed part is back is measured: after the
+    // fault, before the run's end.
+    for (kind, variant) in [
+        ("crash", "microservices"),
+        ("crash", "monolith"),
+        ("pause", "microservices"),
+    ] {
+        let f = faults
+            .iter()
+            .find(|f| f["kind"] == kind && f["variant"] == variant)
+            .expect("the fault ran");
+        let back = f["back_s"].as_f64().unwrap_or(-1.0);
+        anyhow::ensure!(back > 0.0 && back < 30.0, "back: {f}");
+    }
     for f in faults {
         anyhow::ensure!(
             f["audit"]["pending_transfers"] == 0 && f["ok"].as_u64() > Some(0),
