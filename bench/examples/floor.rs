@@ -55,6 +55,7 @@ fn main() -> anyhow::Result<()> {
         max_in_flight: in_flight,
         drain: Duration::from_secs(3),
         timeline: None,
+        surge: None,
     };
     let (cpu0, segs0, threads0) = (
         process_cpu_seconds()?,

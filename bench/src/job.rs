@@ -50,12 +50,16 @@ pub enum Part {
     Faults,
     /// Deploy cost: code, binaries, builds, tracing/mTLS/tokens.
     Cost,
+    /// Twice each variant's knee for a while, then half of it (steps the
+    /// curve first, for the knee).
+    Overload,
 }
 
-pub const ALL_PARTS: [Part; 5] = [
+pub const ALL_PARTS: [Part; 6] = [
     Part::Latency,
     Part::Curve,
     Part::Fanout,
     Part::Faults,
     Part::Cost,
+    Part::Overload,
 ];

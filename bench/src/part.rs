@@ -9,3 +9,4 @@ pub mod faults;
 pub mod hop;
 pub mod lag;
 pub mod latency;
+pub mod overload;

@@ -14,6 +14,7 @@ mod fault;
 pub mod histogram;
 mod hop;
 mod lag;
+mod overload;
 mod profile;
 mod run;
 mod runtime;
@@ -28,6 +29,7 @@ pub use fanout::FanoutRecord;
 pub use fault::FaultRecord;
 pub use hop::HopRecord;
 pub use lag::LagRecord;
+pub use overload::{OverloadBucket, OverloadRecord, OverloadVerdict};
 pub use profile::Profile;
 pub use run::{Bucket, HarnessCpu, Outcome, RunRecord, Scenario, too_many_errors};
 pub use runtime::{ProcessRuntime, Sizing};
@@ -171,6 +173,10 @@ pub struct Raw {
     /// (`--full`), sampled.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub soak: Vec<SoakRecord>,
+    /// Each variant at twice its knee for a while, between stretches at
+    /// half of it (the overload part).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub overload: Vec<OverloadRecord>,
 }
 
 /// What wrk (closed loop) reached against the harness's echo endpoint.

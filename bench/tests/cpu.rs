@@ -95,6 +95,7 @@ fn cpu_per_request_counts_the_recorded_window_only() {
         max_in_flight: 4,
         drain: Duration::from_secs(1),
         timeline: None,
+        surge: None,
     };
     let stats = load::run_metered(runtime.handle(), plan, Some(&meter), |_| async {
         Outcome::Ok

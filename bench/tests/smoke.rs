@@ -74,6 +74,38 @@ fn compare_smoke_run_writes_a_full_result_set() -> anyhow::Result<()> {
             "no soak of {variant}: {soaks:?}"
         );
     }
+    // The overload part: each variant at twice its knee between stretches
+    // at half of it, every request answered (the run's audit passed).
+    let overload = raw["overload"].as_array().expect("overload");
+    for variant in ["monolith", "microlith", "microservices"] {
+        let o = overload
+            .iter()
+            .find(|o| o["variant"] == variant)
+            .unwrap_or_else(|| panic!("no overload run of {variant}: {overload:?}"));
+        let answered: u64 = o["buckets"].as_array().map_or(0, |b| {
+            b.iter()
+                .map(|b| {
+                    ["ok", "shed", "errors"]
+                        .iter()
+                        .filter_map(|k| b[k].as_u64())
+                        .sum::<u64>()
+                })
+                .sum()
+        });
+        let (knee, surge) = (
+            o["knee"].as_f64().unwrap_or(0.0),
+            o["surge_rate"].as_f64().unwrap_or(0.0),
+        );
+        anyhow::ensure!(
+            knee > 0.0 && surge == 2.0 * knee && answered > 0,
+            "{variant}: {o}"
+        );
+        anyhow::ensure!(
+            o["rss"].as_array().is_some_and(|r| !r.is_empty()),
+            "{variant}'s memory sampled: {o}"
+        );
+    }
+    anyhow::ensure!(run.join("charts").join("overload-goodput.svg").exists());
     // The placements: transfers only, each with its layout's boundaries.
     for (variant, boundaries) in [
         ("microservices@one", 0),

@@ -12,6 +12,9 @@
 //! real users. The time from scheduled to actually sent is recorded too
 //! (`send_lag`): it is the generator's own floor, reported beside results.
 //!
+//! A plan may hold a [`Surge`]: a stretch at another rate (the overload
+//! part's), with the same schedule rule inside it.
+//!
 //! Requests scheduled in the warm-up are run but not recorded. The run is
 //! bounded: it stops scheduling at `warmup + duration` and waits at most
 //! `drain` for what is in flight; what is still running then is counted
@@ -30,7 +33,18 @@ use crate::cpu::CpuMeter;
 use crate::record::{Bucket, Outcome, Profile, too_many_errors};
 use ticker::Ticker;
 
-/// One constant-rate run.
+/// A stretch of a run at another rate.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Surge {
+    /// When it starts, from the start of the run (warm-up included).
+    pub at: Duration,
+    /// How long it lasts.
+    pub length: Duration,
+    /// Requests per second meanwhile.
+    pub rate: f64,
+}
+
+/// One constant-rate run (but for its surge, if it has one).
 #[derive(Debug, Clone, Copy)]
 pub struct Plan {
     /// Requests per second.
@@ -47,6 +61,8 @@ pub struct Plan {
     /// Record a timeline in buckets of this width (by answer time, from
     /// the start of the run, warm-up included), for fault scenarios.
     pub timeline: Option<Duration>,
+    /// A stretch at another rate.
+    pub surge: Option<Surge>,
 }
 
 impl Plan {
@@ -59,6 +75,7 @@ impl Plan {
             max_in_flight: 1024,
             drain: Duration::from_secs(3),
             timeline: None,
+            surge: None,
         }
     }
 
@@ -88,17 +105,48 @@ impl Plan {
             max_in_flight: 512,
             drain: Duration::from_secs(5),
             timeline: None,
+            surge: None,
         }
     }
 
     /// When request `i` is due, counted from the start.
     pub fn due(&self, i: u64) -> Duration {
-        Duration::from_secs_f64(i as f64 / self.rate)
+        let Some((surge, before, during)) = self.surge_counts() else {
+            return Duration::from_secs_f64(i as f64 / self.rate);
+        };
+        if i < before {
+            Duration::from_secs_f64(i as f64 / self.rate)
+        } else if i < before + during {
+            surge.at + Duration::from_secs_f64((i - before) as f64 / surge.rate)
+        } else {
+            surge.at
+                + surge.length
+                + Duration::from_secs_f64((i - before - during) as f64 / self.rate)
+        }
     }
 
     /// How many requests the plan schedules in all (warm-up included).
     pub fn total(&self) -> u64 {
-        ((self.warmup + self.duration).as_secs_f64() * self.rate).floor() as u64
+        let span = self.warmup + self.duration;
+        let Some((surge, before, during)) = self.surge_counts() else {
+            return (span.as_secs_f64() * self.rate).floor() as u64;
+        };
+        let after = span.saturating_sub(surge.at + surge.length);
+        before + during + (after.as_secs_f64() * self.rate).floor() as u64
+    }
+
+    /// The surge, clipped to the run, with the requests due before it
+    /// and during it.
+    fn surge_counts(&self) -> Option<(Surge, u64, u64)> {
+        let span = self.warmup + self.duration;
+        let mut surge = self.surge?;
+        if surge.at >= span || surge.rate <= 0.0 {
+            return None;
+        }
+        surge.length = surge.length.min(span - surge.at);
+        let before = (surge.at.as_secs_f64() * self.rate).floor() as u64;
+        let during = (surge.length.as_secs_f64() * surge.rate).floor() as u64;
+        Some((surge, before, during))
     }
 
     /// Whether request `i` is in the warm-up.

@@ -157,6 +157,7 @@ pub fn run(settings: Settings) -> anyhow::Result<()> {
         hops: runs.hops,
         durable_runs: Vec::new(),
         soak: Vec::new(),
+        overload: runs.overload,
     };
     let mut failed: Option<anyhow::Error> = None;
     // The curve again on durable storage, when the rest ran in memory.

@@ -37,6 +37,8 @@ pub(super) struct Runs {
     pub(super) cross_check: Option<CrossCheckRecord>,
     /// One hop alone, per protocol and repeat.
     pub(super) hops: Vec<HopRecord>,
+    /// The overload part's runs.
+    pub(super) overload: Vec<crate::record::OverloadRecord>,
 }
 
 /// One system under test and what the parts keep for it.
@@ -127,10 +129,12 @@ pub(super) fn measure(
     for v in systems {
         subjects.push(subject(profile, v, runtimes, &lag_http)?);
     }
+    // The overload part needs the knee: it steps the curve first.
+    let overload_on = parts.contains(&Part::Overload) && profile.overload_s > 0.0;
     let (latency_on, fanout_on, curve_on) = (
         parts.contains(&Part::Latency),
         parts.contains(&Part::Fanout),
-        parts.contains(&Part::Curve),
+        parts.contains(&Part::Curve) || overload_on,
     );
     let placed = subjects.iter().filter(|s| s.placed()).count() as u64;
     let n = systems.len() as u64 - placed;
@@ -149,7 +153,8 @@ pub(super) fn measure(
             profile.curve_rates.len() as u64 * (stepped + 1)
         } else {
             0
-        };
+        }
+        + if overload_on { n } else { 0 };
     let session = Session {
         profile,
         runtimes,
@@ -164,6 +169,7 @@ pub(super) fn measure(
         wrk: None,
         cross_check: None,
         hops: Vec::new(),
+        overload: Vec::new(),
     };
     for repeat in 0..profile.repeats {
         if latency_on {
@@ -177,6 +183,9 @@ pub(super) fn measure(
     if curve_on {
         let floor = curve::curve(&session, &mut subjects, &mut out.runs)?;
         out.wrk = curve::ceiling(&session, floor, &mut out.runs)?;
+    }
+    if overload_on {
+        out.overload = overloads(&session, &subjects, &out.runs);
     }
     if let Some(oha) = oha
         && latency_on
@@ -194,6 +203,44 @@ pub(super) fn measure(
         bail!("invariant checks took over a minute");
     }
     Ok((out, subjects.into_iter().map(|s| s.record).collect()))
+}
+
+/// Each variant (not the placements) at twice its knee between stretches
+/// at half of it; none for a variant whose curve sustained no step.
+fn overloads(
+    session: &Session<'_>,
+    subjects: &[Subject<'_>],
+    runs: &[RunRecord],
+) -> Vec<crate::record::OverloadRecord> {
+    let profile = session.profile;
+    let mut out = Vec::new();
+    for s in subjects.iter().filter(|s| !s.placed()) {
+        let name = &s.variant.name;
+        let knee = crate::analysis::highest_step(runs, name, |r| !r.saturated).unwrap_or(0.0);
+        session.bar.inc(1);
+        if knee <= 0.0 {
+            continue;
+        }
+        session
+            .bar
+            .set_message(format!("overload: {name} at {:.0}/s", knee * 2.0));
+        let settle = Duration::from_secs_f64(profile.overload_settle_s);
+        let shape = crate::part::overload::OverloadPlan {
+            knee,
+            before: settle,
+            surge: Duration::from_secs_f64(profile.overload_s),
+            after: settle,
+        };
+        out.push(crate::part::overload::run(
+            session.runtimes.client.handle(),
+            &s.variant.base,
+            name,
+            &s.workload,
+            shape,
+            s.variant.rss_reader(),
+        ));
+    }
+    out
 }
 
 /// The transfer curve of `systems` alone (no floor, no ceiling: the

@@ -28,6 +28,12 @@ pub fn register_font() {
 }
 
 fn color(variant: &str) -> RGBColor {
+    // A variant's refusals (the overload chart): its colour, paler.
+    if let Some(base) = variant.strip_suffix(" refused") {
+        let RGBColor(r, g, b) = color(base);
+        let pale = |c: u8| c + (255 - c) / 2;
+        return RGBColor(pale(r), pale(g), pale(b));
+    }
     match variant {
         "monolith" => RGBColor(44, 160, 44),
         "microlith" => RGBColor(31, 119, 180),
@@ -72,6 +78,9 @@ pub fn names(raw: &Raw) -> Vec<String> {
     if !soak::series(raw, |s| s.p99_us).is_empty() {
         names.extend(SOAK.map(Into::into));
     }
+    if !raw.overload.is_empty() {
+        names.extend(OVERLOAD.map(Into::into));
+    }
     if has_continuum(raw) {
         names.push("continuum".into());
     }
@@ -92,6 +101,8 @@ pub fn names(raw: &Raw) -> Vec<String> {
 const DURABLE_CURVE: &str = "throughput-p99-transfer-durable";
 /// The soak's charts: resident memory, p99.
 const SOAK: [&str; 2] = ["soak-rss", "soak-p99"];
+/// The overload part's charts: answers per second by kind, p99.
+const OVERLOAD: [&str; 2] = ["overload-goodput", "overload-p99"];
 
 /// Writes every chart into `dir` (as `<name>.svg` and `<name>.png`) and
 /// returns their names.
@@ -142,6 +153,33 @@ pub fn render(raw: &Raw, dir: &Path) -> anyhow::Result<Vec<String>> {
             (title, "p99 latency (log)", us, &p99)
         );
         written.extend(SOAK.map(Into::into));
+    }
+    if !raw.overload.is_empty() {
+        let [goodput_name, p99_name] = OVERLOAD;
+        let per_s: fn(f64) -> String = |v| format!("{v:.0}/s");
+        let mut answers = soak::overload_series(raw, |b, w| Some(b.ok as f64 / w));
+        for (variant, points) in
+            soak::overload_series(raw, |b, w| (b.shed > 0).then(|| b.shed as f64 / w))
+        {
+            answers.push((format!("{variant} refused"), points));
+        }
+        let title = "overload: half the knee, twice the knee, half again: answers per second";
+        both!(
+            dir,
+            goodput_name,
+            soak::over_time,
+            (title, "answers/s (log)", per_s, &answers, "the run")
+        );
+        let p99 = soak::overload_series(raw, |b, _| (b.ok > 0).then_some(b.ok_p99_us));
+        let title = "overload: p99 of successful answers per 100 ms (from the schedule)";
+        let us: fn(f64) -> String = crate::output::micros;
+        both!(
+            dir,
+            p99_name,
+            soak::over_time,
+            (title, "p99 latency (log)", us, &p99, "the run")
+        );
+        written.extend(OVERLOAD.map(Into::into));
     }
     if has_continuum(raw) {
         let name = "continuum".to_owned();

@@ -12,6 +12,7 @@ mod fairness;
 mod fanout;
 mod glance;
 mod model;
+mod overload;
 mod soak;
 mod summary;
 #[cfg(test)]
@@ -268,6 +269,7 @@ pub fn render(raw: &Raw) -> String {
     }
     durable::render(raw, &mut md);
     soak::render(raw, &mut md);
+    overload::render(raw, &mut md);
     if !raw.fanout.is_empty() {
         fanout::render(raw, &mut md);
     }

@@ -92,6 +92,13 @@ pub struct Profile {
     /// each).
     #[serde(default)]
     pub soak_sample_s: f64,
+    /// The overload part's surge: seconds at twice each variant's knee
+    /// (0: no overload part).
+    #[serde(default)]
+    pub overload_s: f64,
+    /// Seconds at half the knee before the surge and after it.
+    #[serde(default)]
+    pub overload_settle_s: f64,
 }
 
 /// The tail bound of the curve's second reading: 10 ms at p99.
@@ -138,6 +145,8 @@ impl Profile {
             durable_curve: false,
             soak_s: 0.0,
             soak_sample_s: 10.0,
+            overload_s: 15.0,
+            overload_settle_s: 3.0,
         }
     }
 
@@ -169,6 +178,8 @@ impl Profile {
             placements_curve: true,
             durable_curve: true,
             soak_s: 600.0,
+            overload_s: 60.0,
+            overload_settle_s: 10.0,
             ..Self::quick()
         }
     }
@@ -200,6 +211,8 @@ impl Profile {
             durable_curve: true,
             soak_s: 2.0,
             soak_sample_s: 0.5,
+            overload_s: 1.0,
+            overload_settle_s: 1.0,
             ..Self::quick()
         }
     }

@@ -431,6 +431,13 @@ impl Variant {
         service_entry(self.ports_file.as_ref()?, service).map(|(pid, _)| pid)
     }
 
+    /// A reader of [`Variant::rss_bytes`] that owns what it needs, for a
+    /// sampling thread (the processes as they are now).
+    pub fn rss_reader(&self) -> impl Fn() -> Option<u64> + Send + 'static {
+        let pids = self.live_pids();
+        move || rss_sum(&pids)
+    }
+
     /// Resident memory of every process of the variant, bytes (Linux).
     pub fn rss_bytes(&self) -> Option<u64> {
         rss_sum(&self.live_pids())

@@ -8,6 +8,7 @@ fn plan(rate: f64, secs: f64, max_in_flight: usize) -> Plan {
         max_in_flight,
         drain: Duration::from_secs(5),
         timeline: Some(Duration::from_millis(100)),
+        surge: None,
     }
 }
 
@@ -18,6 +19,46 @@ fn schedule_math() {
     assert_eq!(p.due(1500), Duration::from_millis(1500));
     assert_eq!(p.total(), 1100);
     assert!(p.in_warmup(99) && !p.in_warmup(100));
+}
+
+#[test]
+fn a_surge_schedules_its_own_rate_for_its_stretch() {
+    let p = Plan {
+        surge: Some(Surge {
+            at: Duration::from_millis(500),
+            length: Duration::from_millis(200),
+            rate: 4000.0,
+        }),
+        ..plan(1000.0, 1.0, 1)
+    };
+    // 500 before (1000/s), 800 during (4000/s), 400 after (1000/s).
+    assert_eq!(p.total(), 1700);
+    assert_eq!(p.due(499), Duration::from_millis(499));
+    assert_eq!(p.due(500), Duration::from_millis(500));
+    assert_eq!(p.due(900), Duration::from_millis(600));
+    assert_eq!(p.due(1300), Duration::from_millis(700));
+    assert_eq!(p.due(1699), Duration::from_millis(1099));
+    let dues: Vec<Duration> = (0..p.total()).map(|i| p.due(i)).collect();
+    assert!(dues.windows(2).all(|w| w[0] <= w[1]), "in order");
+    // A surge past the end is cut at the end; one after it is none.
+    let cut = Plan {
+        surge: Some(Surge {
+            at: Duration::from_millis(1000),
+            length: Duration::from_secs(5),
+            rate: 2000.0,
+        }),
+        ..plan(1000.0, 1.0, 1)
+    };
+    assert_eq!(cut.total(), 1000 + 200);
+    let none = Plan {
+        surge: Some(Surge {
+            at: Duration::from_secs(2),
+            length: Duration::from_secs(1),
+            rate: 2000.0,
+        }),
+        ..plan(1000.0, 1.0, 1)
+    };
+    assert_eq!(none.total(), 1100);
 }
 
 /// The classic coordinated-omission trap: one connection (one request

@@ -302,6 +302,62 @@ fn the_soak_says_which_variant_held_and_draws_its_memory_and_tail() {
 }
 
 #[test]
+fn the_overload_part_says_which_variant_held_and_draws_its_answers() {
+    use crate::record::{OverloadBucket, OverloadRecord};
+    let bucket = |ok: u64, shed: u64, p99_ms: f64| OverloadBucket {
+        ok,
+        shed,
+        errors: 0,
+        ok_p99_us: p99_ms * 1000.0,
+        shed_max_us: if shed > 0 { 2_000.0 } else { 0.0 },
+    };
+    // 1 s at the base, 1 s of surge, 3 s after: buckets of 100 ms.
+    let record = |variant: &str, surge_ok: u64, back: usize| {
+        let mut buckets = vec![bucket(50, 0, 2.0); 10];
+        buckets.extend(vec![bucket(surge_ok, 100, 40.0); 10]);
+        buckets.extend(vec![bucket(50, 0, 90.0); back]);
+        buckets.extend(vec![bucket(50, 0, 2.0); 30 - back]);
+        OverloadRecord {
+            variant: variant.into(),
+            knee: 1000.0,
+            base_rate: 500.0,
+            surge_rate: 2000.0,
+            surge_at_s: 1.0,
+            surge_s: 1.0,
+            bucket_ms: 100,
+            buckets,
+            rss: vec![(0.9, 100 << 20), (1.5, 120 << 20)],
+            unfinished: 0,
+            send_lag_p99_us: 300.0,
+            audit: None,
+        }
+    };
+    let mut raw = fixture();
+    raw.profile.overload_s = 1.0;
+    raw.profile.overload_settle_s = 1.0;
+    raw.overload = vec![record("microlith", 90, 2), record("microservices", 60, 15)];
+    let md = render(&raw);
+    assert!(md.contains("## Overload (twice the knee)"), "{md}");
+    assert!(
+        md.contains("| microlith | 1000 | 2000 | 900 (0.90) | 1000 (2.0 ms) | 0, 0 | 100.0 MiB → 120.0 MiB (1.20x) | 2.0 ms | 0.2 s | 0.30 ms | yes |"),
+        "{md}"
+    );
+    assert!(
+        md.contains("| 600 (0.60) |") && md.contains("| **no**: goodput 0.60, back after 1.5 s |"),
+        "{md}"
+    );
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../target/test-tmp")
+        .join(format!("report-overload-{}", std::process::id()));
+    let written = crate::output::charts::render(&raw, &dir).expect("charts");
+    let _ = std::fs::remove_dir_all(&dir);
+    for chart in ["overload-goodput", "overload-p99"] {
+        assert!(written.iter().any(|w| w == chart), "{written:?}");
+        assert!(md.contains(&format!("(charts/{chart}.png)")));
+    }
+}
+
+#[test]
 fn a_stored_step_answering_errors_reads_as_saturated() {
     // Stored by a harness that did not yet count errors: 1000/s kept,
     // 87 % of the answers 503.

@@ -139,6 +139,7 @@ pub fn run_fault(
         max_in_flight: 1024,
         drain: Duration::from_secs(5),
         timeline: Some(Duration::from_millis(100)),
+        surge: None,
     };
     let prepared = Arc::new(calls(scenario, workload, plan.total()));
     let acks = Arc::new(parking_lot::Mutex::new(Vec::new()));

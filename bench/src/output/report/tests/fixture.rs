@@ -157,6 +157,7 @@ pub(super) fn fixture() -> Raw {
         hops: Vec::new(),
         durable_runs: Vec::new(),
         soak: Vec::new(),
+        overload: Vec::new(),
         cross_check: Some(crate::record::CrossCheckRecord {
             oha_version: "oha 1.16.0".into(),
             checks: vec![crate::record::CrossCheck {

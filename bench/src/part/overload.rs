@@ -1,0 +1,237 @@
+//! Overload: one variant at half its knee, then at twice its knee for a
+//! while, then at half again, in one open-loop schedule (no pause between
+//! the phases: a drain between them would let the system catch its
+//! breath). Every answer is kept with its latency from its scheduled time
+//! and from its sending, and read per 100 ms bucket: goodput through the
+//! surge, how fast the refusals come (429/503), the memory of the
+//! variant's processes sampled every 250 ms, and how soon latency is
+//! back once the load drops. The audit after it must pass.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+
+use shared_domain::workload::Workload;
+
+use crate::generator::client::Client;
+use crate::generator::load::{self, Plan, Surge};
+use crate::record::{Outcome, OverloadBucket, OverloadRecord};
+
+/// Width of a bucket.
+const BUCKET: Duration = Duration::from_millis(100);
+/// RSS sampling period.
+const RSS_EVERY: Duration = Duration::from_millis(250);
+
+/// A request its client could not even send within this long of its
+/// schedule is given up, as a user's client would (an error, not sent):
+/// otherwise the generator's own queue would grow through the surge.
+const GIVE_UP: Duration = Duration::from_secs(5);
+
+/// One answer, as kept (16 bytes: millions of them at twice a fast knee).
+#[derive(Clone, Copy)]
+struct Answer {
+    /// When it came, µs from the start.
+    at_us: u32,
+    /// From its scheduled time, µs.
+    from_due_us: u32,
+    /// From its sending, µs.
+    from_sent_us: u32,
+    outcome: Outcome,
+}
+
+fn micros(d: Duration) -> u32 {
+    u32::try_from(d.as_micros()).unwrap_or(u32::MAX)
+}
+
+/// The shape of an overload run.
+#[derive(Debug, Clone, Copy)]
+pub struct OverloadPlan {
+    /// The variant's knee, transfers/s.
+    pub knee: f64,
+    /// At half the knee before the surge.
+    pub before: Duration,
+    /// At twice the knee.
+    pub surge: Duration,
+    /// At half the knee after it.
+    pub after: Duration,
+}
+
+/// Runs `shape` against the variant at `base` (its workload's accounts
+/// open), sampling `rss` (the variant's processes' resident memory) as it
+/// goes; blocks this thread. The audit is the caller's.
+pub fn run(
+    runtime: &tokio::runtime::Handle,
+    base: &str,
+    variant: &str,
+    workload: &Workload,
+    shape: OverloadPlan,
+    rss: impl Fn() -> Option<u64> + Send + 'static,
+) -> OverloadRecord {
+    let (base_rate, surge_rate) = (shape.knee / 2.0, shape.knee * 2.0);
+    let plan = Plan {
+        rate: base_rate,
+        duration: shape.before + shape.surge + shape.after,
+        warmup: Duration::ZERO,
+        // More than any edge admits (4 096 in flight, then 429), so the
+        // system's admission control is what refuses; past it a request
+        // waits for a worker (its latency from the schedule shows it).
+        max_in_flight: 6144,
+        drain: Duration::from_secs(5),
+        timeline: None,
+        surge: Some(Surge {
+            at: shape.before,
+            length: shape.surge,
+            rate: surge_rate,
+        }),
+    };
+    // Transfers of one unit between the workload's accounts, made up per
+    // request (a prepared body per request would be gigabytes at twice a
+    // fast knee for a minute).
+    let accounts: Arc<Vec<String>> = Arc::new(
+        workload
+            .accounts()
+            .into_iter()
+            .map(|(id, _)| id.to_string())
+            .collect(),
+    );
+    let answers = Arc::new(Mutex::new(Vec::with_capacity(plan.total() as usize)));
+    let http = Client::new(Duration::from_secs(5));
+    let start = Instant::now();
+    let sampling = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let sampler = {
+        let sampling = sampling.clone();
+        std::thread::spawn(move || {
+            let mut samples = Vec::new();
+            while sampling.load(std::sync::atomic::Ordering::Relaxed) {
+                if let Some(bytes) = rss() {
+                    samples.push((start.elapsed().as_secs_f64(), bytes));
+                }
+                std::thread::sleep(RSS_EVERY);
+            }
+            samples
+        })
+    };
+    // Ids of their own, so a second run against the same deployment
+    // starts fresh transfers.
+    let stamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() % 1_000_000_000);
+    let (kept, base_url, prefix) = (answers.clone(), base.to_owned(), format!("ov{stamp}"));
+    let stats = load::run(runtime, plan, move |i| {
+        // Payer and payee differ: the payee is 1 to n - 1 accounts on.
+        let n = accounts.len() as u64;
+        let body = (n >= 2).then(|| {
+            let from = &accounts[(i % n) as usize];
+            let to = &accounts[((i + 1 + (i / n) % (n - 1)) % n) as usize];
+            format!(r#"{{"transfer_id":"{prefix}-{i}","from":"{from}","to":"{to}","amount":1}}"#)
+        });
+        let due = start + plan.due(i);
+        let (http, base, kept) = (http.clone(), base_url.clone(), kept.clone());
+        async move {
+            let sent = Instant::now();
+            let outcome = match body {
+                Some(body) if sent.saturating_duration_since(due) <= GIVE_UP => http
+                    .request(&base, true, "/v1/transfers", Some(body.into()))
+                    .await
+                    .map_or(Outcome::Error, |(status, _)| Outcome::of_status(status)),
+                _ => Outcome::Error,
+            };
+            let answered = Instant::now();
+            kept.lock().push(Answer {
+                at_us: micros(answered - start),
+                from_due_us: micros(answered.saturating_duration_since(due)),
+                from_sent_us: micros(answered - sent),
+                outcome,
+            });
+            outcome
+        }
+    });
+    sampling.store(false, std::sync::atomic::Ordering::Relaxed);
+    let rss = sampler.join().unwrap_or_default();
+    let answers = std::mem::take(&mut *answers.lock());
+    OverloadRecord {
+        variant: variant.to_owned(),
+        knee: shape.knee,
+        base_rate,
+        surge_rate,
+        surge_at_s: shape.before.as_secs_f64(),
+        surge_s: shape.surge.as_secs_f64(),
+        bucket_ms: BUCKET.as_millis() as u64,
+        buckets: buckets(&answers),
+        rss,
+        unfinished: stats.unfinished,
+        send_lag_p99_us: if stats.send_lag.is_empty() {
+            0.0
+        } else {
+            stats.send_lag.value_at_quantile(0.99) as f64 / 1000.0
+        },
+        audit: None,
+    }
+}
+
+/// The answers read per bucket of their answer time.
+fn buckets(answers: &[Answer]) -> Vec<OverloadBucket> {
+    let width = u64::try_from(BUCKET.as_micros()).unwrap_or(1).max(1);
+    let n = answers
+        .iter()
+        .map(|a| (u64::from(a.at_us) / width) as usize + 1)
+        .max()
+        .unwrap_or(0);
+    let mut ok_latencies: Vec<Vec<u32>> = vec![Vec::new(); n];
+    let mut out = vec![OverloadBucket::default(); n];
+    for a in answers {
+        let i = (u64::from(a.at_us) / width) as usize;
+        let b = &mut out[i];
+        match a.outcome {
+            Outcome::Ok | Outcome::Refused => {
+                b.ok += 1;
+                ok_latencies[i].push(a.from_due_us);
+            }
+            Outcome::Shed | Outcome::Unavailable => {
+                b.shed += 1;
+                b.shed_max_us = b.shed_max_us.max(f64::from(a.from_sent_us));
+            }
+            Outcome::Pending | Outcome::Error => b.errors += 1,
+        }
+    }
+    for (b, mut latencies) in out.iter_mut().zip(ok_latencies) {
+        if latencies.is_empty() {
+            continue;
+        }
+        latencies.sort_unstable();
+        let at = ((latencies.len() as f64 * 0.99).ceil() as usize).clamp(1, latencies.len()) - 1;
+        b.ok_p99_us = f64::from(latencies[at]);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn answers_fall_in_their_buckets_with_the_right_latencies() {
+        let answer = |at_ms: u32, due_ms: u32, sent_ms: u32, outcome| Answer {
+            at_us: at_ms * 1000,
+            from_due_us: due_ms * 1000,
+            from_sent_us: sent_ms * 1000,
+            outcome,
+        };
+        let mut answers: Vec<Answer> = (1..=100).map(|ms| answer(10, ms, 1, Outcome::Ok)).collect();
+        answers.push(answer(150, 900, 3, Outcome::Shed));
+        answers.push(answer(160, 900, 7, Outcome::Unavailable));
+        answers.push(answer(170, 900, 9, Outcome::Error));
+        answers.push(answer(180, 4, 2, Outcome::Refused));
+        let b = buckets(&answers);
+        assert_eq!(b.len(), 2);
+        assert_eq!((b[0].ok, b[0].shed, b[0].errors), (100, 0, 0));
+        assert_eq!(b[0].ok_p99_us, 99_000.0);
+        assert_eq!((b[1].ok, b[1].shed, b[1].errors), (1, 2, 1));
+        assert_eq!(
+            b[1].shed_max_us, 7_000.0,
+            "from sending, not from the schedule"
+        );
+        assert_eq!(b[1].ok_p99_us, 4_000.0);
+    }
+}
