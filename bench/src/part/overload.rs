@@ -38,6 +38,8 @@ struct Answer {
     /// From its sending, µs.
     from_sent_us: u32,
     outcome: Outcome,
+    /// Given up unsent (the generator fell behind).
+    unsent: bool,
 }
 
 fn micros(d: Duration) -> u32 {
@@ -130,8 +132,9 @@ pub fn run(
         let (http, base, kept) = (http.clone(), base_url.clone(), kept.clone());
         async move {
             let sent = Instant::now();
+            let unsent = sent.saturating_duration_since(due) > GIVE_UP;
             let outcome = match body {
-                Some(body) if sent.saturating_duration_since(due) <= GIVE_UP => http
+                Some(body) if !unsent => http
                     .request(&base, true, "/v1/transfers", Some(body.into()))
                     .await
                     .map_or(Outcome::Error, |(status, _)| Outcome::of_status(status)),
@@ -143,6 +146,7 @@ pub fn run(
                 from_due_us: micros(answered.saturating_duration_since(due)),
                 from_sent_us: micros(answered - sent),
                 outcome,
+                unsent,
             });
             outcome
         }
@@ -183,6 +187,10 @@ fn buckets(answers: &[Answer]) -> Vec<OverloadBucket> {
     for a in answers {
         let i = (u64::from(a.at_us) / width) as usize;
         let b = &mut out[i];
+        if a.unsent {
+            b.unsent += 1;
+            continue;
+        }
         match a.outcome {
             Outcome::Ok | Outcome::Refused => {
                 b.ok += 1;
@@ -217,17 +225,22 @@ mod tests {
             from_due_us: due_ms * 1000,
             from_sent_us: sent_ms * 1000,
             outcome,
+            unsent: false,
         };
         let mut answers: Vec<Answer> = (1..=100).map(|ms| answer(10, ms, 1, Outcome::Ok)).collect();
         answers.push(answer(150, 900, 3, Outcome::Shed));
         answers.push(answer(160, 900, 7, Outcome::Unavailable));
         answers.push(answer(170, 900, 9, Outcome::Error));
         answers.push(answer(180, 4, 2, Outcome::Refused));
+        answers.push(Answer {
+            unsent: true,
+            ..answer(190, 6000, 0, Outcome::Error)
+        });
         let b = buckets(&answers);
         assert_eq!(b.len(), 2);
         assert_eq!((b[0].ok, b[0].shed, b[0].errors), (100, 0, 0));
         assert_eq!(b[0].ok_p99_us, 99_000.0);
-        assert_eq!((b[1].ok, b[1].shed, b[1].errors), (1, 2, 1));
+        assert_eq!((b[1].ok, b[1].shed, b[1].errors, b[1].unsent), (1, 2, 1, 1));
         assert_eq!(
             b[1].shed_max_us, 7_000.0,
             "from sending, not from the schedule"

@@ -47,6 +47,10 @@ pub struct OverloadBucket {
     pub shed: u64,
     /// Anything else: other statuses, transport errors, timeouts.
     pub errors: u64,
+    /// Given up unsent: the generator, which shares the machine, fell
+    /// more than 5 s behind its schedule (not the system's answer).
+    #[serde(default)]
+    pub unsent: u64,
     /// p99 of the `ok` answers' latency from their scheduled time, µs.
     pub ok_p99_us: f64,
     /// The slowest `shed` answer from its sending (the system's refusal,
@@ -80,6 +84,9 @@ pub struct OverloadVerdict {
     pub back_after_s: Option<f64>,
     /// Errors (not sheds) over the run, and unanswered requests.
     pub errors: u64,
+    /// Requests the generator gave up unsent: where it fell behind, the
+    /// run measured the generator as much as the system.
+    pub unsent: u64,
 }
 
 impl OverloadRecord {
@@ -169,6 +176,7 @@ impl OverloadRecord {
             p99_before_ms: p99_before / 1000.0,
             back_after_s,
             errors: self.buckets.iter().map(|b| b.errors).sum::<u64>() + self.unfinished,
+            unsent: self.buckets.iter().map(|b| b.unsent).sum(),
         }
     }
 }
@@ -182,6 +190,7 @@ mod tests {
             ok,
             shed,
             errors: 0,
+            unsent: 0,
             ok_p99_us,
             shed_max_us,
         }

@@ -27,14 +27,15 @@ pub(super) fn render(raw: &Raw, md: &mut String) {
          generator's own delay (p99); past a millisecond the generator, which shares the machine, could \
          not keep the schedule either. Up to 6 144 requests are in flight (more than any edge admits before \
          answering 429); a request the generator could not send within 5 s of its schedule is given up, as \
-         a user's client would, and counted an error. The targets (issue 16): goodput at least 0.8 of the knee, refusals' \
+         a user's client would, and counted *not sent*: the generator's failing, not the system's (a row with \
+         any is marked so). The targets (issue 16): goodput at least 0.8 of the knee, refusals' \
          p99 at most 10 ms, RSS at most 1.5x, back within 1 s. The audit after the load must pass.\n",
         settle = trim(raw.profile.overload_settle_s),
         surge = trim(raw.profile.overload_s),
     );
     let _ = writeln!(
         md,
-        "| variant | knee/s | surge/s | goodput/s (of knee) | refused (p99) | errors, unanswered | RSS before → peak | p99 before | back after | send lag p99 | holds |"
+        "| variant | knee/s | surge/s | goodput/s (of knee) | refused (p99) | errors, unanswered, not sent | RSS before → peak | p99 before | back after | send lag p99 | holds |"
     );
     let _ = writeln!(md, "|---|---|---|---|---|---|---|---|---|---|---|");
     for o in &raw.overload {
@@ -57,14 +58,17 @@ pub(super) fn render(raw: &Raw, md: &mut String) {
         if v.errors > 0 {
             missed.push("errors".to_owned());
         }
-        let holds = if missed.is_empty() {
+        let mut holds = if missed.is_empty() {
             "yes".to_owned()
         } else {
             format!("**no**: {}", missed.join(", "))
         };
+        if v.unsent > 0 || o.send_lag_p99_us > 1000.0 {
+            holds.push_str(" (the generator fell behind: it measured itself too)");
+        }
         let _ = writeln!(
             md,
-            "| {} | {:.0} | {:.0} | {:.0} ({:.2}) | {}{} | {}, {} | {} → {} ({:.2}x) | {:.1} ms | {} | {:.2} ms | {holds} |",
+            "| {} | {:.0} | {:.0} | {:.0} ({:.2}) | {}{} | {}, {}, {} | {} → {} ({:.2}x) | {:.1} ms | {} | {:.2} ms | {holds} |",
             o.variant,
             o.knee,
             o.surge_rate,
@@ -75,6 +79,7 @@ pub(super) fn render(raw: &Raw, md: &mut String) {
                 .map_or(String::new(), |ms| format!(" ({ms:.1} ms)")),
             v.errors - o.unfinished.min(v.errors),
             o.unfinished,
+            v.unsent,
             mib(Some(v.rss_before)),
             mib(Some(v.rss_peak)),
             v.rss_ratio,

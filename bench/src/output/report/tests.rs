@@ -308,6 +308,7 @@ fn the_overload_part_says_which_variant_held_and_draws_its_answers() {
         ok,
         shed,
         errors: 0,
+        unsent: 0,
         ok_p99_us: p99_ms * 1000.0,
         shed_max_us: if shed > 0 { 2_000.0 } else { 0.0 },
     };
@@ -339,7 +340,7 @@ fn the_overload_part_says_which_variant_held_and_draws_its_answers() {
     let md = render(&raw);
     assert!(md.contains("## Overload (twice the knee)"), "{md}");
     assert!(
-        md.contains("| microlith | 1000 | 2000 | 900 (0.90) | 1000 (2.0 ms) | 0, 0 | 100.0 MiB → 120.0 MiB (1.20x) | 2.0 ms | 0.2 s | 0.30 ms | yes |"),
+        md.contains("| microlith | 1000 | 2000 | 900 (0.90) | 1000 (2.0 ms) | 0, 0, 0 | 100.0 MiB → 120.0 MiB (1.20x) | 2.0 ms | 0.2 s | 0.30 ms | yes |"),
         "{md}"
     );
     assert!(
