@@ -13,6 +13,12 @@ pub fn mib(bytes: Option<u64>) -> String {
     })
 }
 
+/// Seconds with a decimal only when it says something (`15`, `0.5`).
+pub fn seconds(s: f64) -> String {
+    let text = format!("{s:.1}");
+    text.strip_suffix(".0").map_or(text.clone(), str::to_owned)
+}
+
 /// A duration in microseconds as a short axis label.
 pub fn micros(us: f64) -> String {
     let trim = |v: f64| {

@@ -21,16 +21,22 @@ fn schedule_math() {
     assert!(p.in_warmup(99) && !p.in_warmup(100));
 }
 
-#[test]
-fn a_surge_schedules_its_own_rate_for_its_stretch() {
-    let p = Plan {
+/// 1 s at 1000/s (after a 100 ms warm-up) with a surge to `rate` from
+/// `at_ms` for `length_ms`.
+fn surged(at_ms: u64, length_ms: u64, rate: f64) -> Plan {
+    Plan {
         surge: Some(Surge {
-            at: Duration::from_millis(500),
-            length: Duration::from_millis(200),
-            rate: 4000.0,
+            at: Duration::from_millis(at_ms),
+            length: Duration::from_millis(length_ms),
+            rate,
         }),
         ..plan(1000.0, 1.0, 1)
-    };
+    }
+}
+
+#[test]
+fn a_surge_schedules_its_own_rate_for_its_stretch() {
+    let p = surged(500, 200, 4000.0);
     // 500 before (1000/s), 800 during (4000/s), 400 after (1000/s).
     assert_eq!(p.total(), 1700);
     assert_eq!(p.due(499), Duration::from_millis(499));
@@ -41,24 +47,8 @@ fn a_surge_schedules_its_own_rate_for_its_stretch() {
     let dues: Vec<Duration> = (0..p.total()).map(|i| p.due(i)).collect();
     assert!(dues.windows(2).all(|w| w[0] <= w[1]), "in order");
     // A surge past the end is cut at the end; one after it is none.
-    let cut = Plan {
-        surge: Some(Surge {
-            at: Duration::from_millis(1000),
-            length: Duration::from_secs(5),
-            rate: 2000.0,
-        }),
-        ..plan(1000.0, 1.0, 1)
-    };
-    assert_eq!(cut.total(), 1000 + 200);
-    let none = Plan {
-        surge: Some(Surge {
-            at: Duration::from_secs(2),
-            length: Duration::from_secs(1),
-            rate: 2000.0,
-        }),
-        ..plan(1000.0, 1.0, 1)
-    };
-    assert_eq!(none.total(), 1100);
+    assert_eq!(surged(1000, 5000, 2000.0).total(), 1000 + 200);
+    assert_eq!(surged(2000, 1000, 2000.0).total(), 1100);
 }
 
 /// The classic coordinated-omission trap: one connection (one request

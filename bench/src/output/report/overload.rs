@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-use crate::output::mib;
+use crate::output::{mib, seconds as trim};
 use crate::record::Raw;
 
 /// The section, when the run overloaded anything.
@@ -89,10 +89,4 @@ pub(super) fn render(raw: &Raw, md: &mut String) {
             o.send_lag_p99_us / 1000.0,
         );
     }
-}
-
-/// Seconds with a decimal only when it says something.
-fn trim(s: f64) -> String {
-    let text = format!("{s:.1}");
-    text.strip_suffix(".0").map_or(text.clone(), str::to_owned)
 }

@@ -4,7 +4,7 @@
 
 use std::fmt::Write as _;
 
-use crate::output::{mib, micros};
+use crate::output::{mib, micros, seconds as trim};
 use crate::record::Raw;
 
 /// The section, when the run soaked anything.
@@ -66,10 +66,4 @@ pub(super) fn render(raw: &Raw, md: &mut String) {
             micros(v.p99_late),
         );
     }
-}
-
-/// Seconds with a decimal only when it says something.
-fn trim(s: f64) -> String {
-    let text = format!("{s:.1}");
-    text.strip_suffix(".0").map_or(text.clone(), str::to_owned)
 }
