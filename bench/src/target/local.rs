@@ -415,14 +415,7 @@ impl Variant {
     /// (local processes only: under compose the services are on a private
     /// network).
     pub fn service_addr(&self, service: &str) -> Option<String> {
-        let text = std::fs::read_to_string(self.ports_file.as_ref()?).ok()?;
-        let ports: serde_json::Value = serde_json::from_str(&text).ok()?;
-        ports["services"]
-            .as_array()?
-            .iter()
-            .find(|r| r["name"] == service)?["addr"]
-            .as_str()
-            .map(str::to_owned)
+        service_entry(self.ports_file.as_ref()?, service).map(|(_, addr)| addr)
     }
 
     /// The current PID of one microservice (it changes when the launcher
