@@ -71,6 +71,7 @@ fn config() -> microlith::Config {
         edge: edge::EdgeConfig {
             request_timeout: Duration::from_secs(2),
             max_in_flight: 4096,
+            latency_target: edge::latency_target(edge::LATENCY_TARGET_MS),
             ws_send_timeout: Duration::from_secs(1),
             server_timing: false,
         },

@@ -44,6 +44,11 @@ struct Cli {
     /// Requests in flight at the edge before 429.
     #[arg(long, env = "MICROLITH_MAX_IN_FLIGHT", default_value_t = 4096)]
     max_in_flight: usize,
+    /// Mean time an admitted request may take, milliseconds, before the
+    /// edge limits requests in flight to what finishes within it and
+    /// refuses the rest with 429 (0: only the in-flight bound applies).
+    #[arg(long, env = "MICROLITH_LATENCY_TARGET_MS", default_value_t = edge::LATENCY_TARGET_MS)]
+    latency_target_ms: u64,
     /// Messages a WebSocket reader may fall behind before it is disconnected.
     #[arg(long, env = "MICROLITH_SESSION_BUFFER", default_value_t = 1024)]
     session_buffer: usize,
@@ -150,6 +155,7 @@ fn main() -> anyhow::Result<()> {
         edge: edge::EdgeConfig {
             request_timeout: Duration::from_millis(cli.request_timeout_ms),
             max_in_flight: cli.max_in_flight,
+            latency_target: edge::latency_target(cli.latency_target_ms),
             ws_send_timeout: Duration::from_secs(5),
             server_timing: cli.server_timing,
         },

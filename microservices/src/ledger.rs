@@ -264,7 +264,9 @@ impl Ledger {
             .route("/v1/audit", get(audit))
             .route("/v1/summary", get(summary))
             .layer(DefaultBodyLimit::max(4 * 1024 * 1024))
-            .layer(axum::middleware::map_response(edge::close_after_oversized))
+            .layer(axum::middleware::map_response(
+                edge::close_after_unread_body,
+            ))
             .with_state(self.clone())
     }
 

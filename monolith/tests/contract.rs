@@ -21,6 +21,7 @@ fn base() -> String {
             edge: edge::EdgeConfig {
                 request_timeout: Duration::from_secs(3),
                 max_in_flight: 1024,
+                latency_target: edge::latency_target(edge::LATENCY_TARGET_MS),
                 ws_send_timeout: Duration::from_secs(1),
                 server_timing: true,
             },

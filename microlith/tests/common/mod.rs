@@ -27,6 +27,7 @@ pub(crate) fn config(storage: StorageMode, fault_injection: bool) -> microlith::
         edge: edge::EdgeConfig {
             request_timeout: Duration::from_secs(3),
             max_in_flight: 1024,
+            latency_target: edge::latency_target(edge::LATENCY_TARGET_MS),
             ws_send_timeout: Duration::from_secs(1),
             server_timing: true,
         },

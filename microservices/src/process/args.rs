@@ -102,6 +102,11 @@ pub struct ServiceArgs {
     /// Requests in flight at the gateway before 429.
     #[arg(long, env = "MICROSERVICES_MAX_IN_FLIGHT", default_value_t = 4096)]
     pub max_in_flight: usize,
+    /// Mean time an admitted request may take, milliseconds, before the
+    /// edge limits requests in flight to what finishes within it and
+    /// refuses the rest with 429 (0: only the in-flight bound applies).
+    #[arg(long, env = "MICROSERVICES_LATENCY_TARGET_MS", default_value_t = edge::LATENCY_TARGET_MS)]
+    pub latency_target_ms: u64,
     /// Messages a WebSocket reader may fall behind before it is disconnected.
     #[arg(long, env = "MICROSERVICES_SESSION_BUFFER", default_value_t = 1024)]
     pub session_buffer: usize,
@@ -218,7 +223,9 @@ impl ServiceArgs {
     /// A reqwest builder for calls from `me`, with a client certificate
     /// under `--mtls`.
     pub(super) fn http(&self, me: ServiceKind) -> anyhow::Result<reqwest::ClientBuilder> {
-        let builder = reqwest::Client::builder();
+        // An idle connection is let go before the server's 10 s for the
+        // next request head would close it under a request.
+        let builder = reqwest::Client::builder().pool_idle_timeout(Duration::from_secs(5));
         match self.pki() {
             Some(pki) => pki.http_client(me.name(), builder),
             // Plain HTTP between services: no TLS, so no trust roots to

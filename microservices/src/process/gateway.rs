@@ -59,6 +59,7 @@ pub(super) fn router(
     let edge_config = edge::EdgeConfig {
         request_timeout: Duration::from_millis(args.request_timeout_ms),
         max_in_flight: args.max_in_flight,
+        latency_target: edge::latency_target(args.latency_target_ms),
         ws_send_timeout: Duration::from_secs(5),
         server_timing: args.server_timing,
     };

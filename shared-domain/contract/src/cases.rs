@@ -8,9 +8,11 @@ use crate::client::Api;
 
 mod bank;
 mod chat;
+mod slow;
 
 pub use bank::*;
 pub use chat::*;
+pub use slow::*;
 
 /// `/healthz`, `/readyz`, `/metrics`, `/v1/audit`.
 pub async fn operations_routes(api: &Api) -> anyhow::Result<()> {

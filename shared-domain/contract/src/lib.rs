@@ -36,6 +36,7 @@ macro_rules! contract_tests {
             websocket_slow_reader_is_disconnected_and_resumes,
             operations_routes,
             unknown_routes_and_methods,
+            slow_and_abandoned_clients_do_not_hold_up_others,
         );
     };
     (@cases $base:expr; $($case:ident),* $(,)?) => {

@@ -49,7 +49,7 @@ pub(crate) async fn open_account(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let body: OpenAccountBody = read_json(&headers, body).await?;
+    let body: OpenAccountBody = read_json(&headers, body, state.config.request_timeout).await?;
     let opening = body.opening_balance.value("opening_balance")?;
     let id = AccountId::new(&body.account_id)?;
     let opening = OpeningBalance::new(opening)?;
@@ -123,7 +123,7 @@ pub(crate) async fn transfer(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let request = transfer_request(read_json(&headers, body).await?)?;
+    let request = transfer_request(read_json(&headers, body, state.config.request_timeout).await?)?;
     let transfer_id = request.transfer_id.clone();
     match within(&state, state.services.transfers.transfer(request)).await {
         Ok(record) => Ok(transfer_answer(&record)),

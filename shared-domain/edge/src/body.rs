@@ -1,6 +1,8 @@
 //! Request bodies, checked in API.md's order: size (413), media type
 //! (415), JSON shape (400), then values (422, by the caller).
 
+use std::time::Duration;
+
 use axum::body::Body;
 use axum::http::{HeaderMap, StatusCode, header};
 use serde::de::DeserializeOwned;
@@ -8,13 +10,26 @@ use serde_json::value::RawValue;
 
 use crate::error::ApiError;
 
-/// Reads a JSON body of at most [`crate::BODY_LIMIT`] bytes into `T`.
+/// Reads a JSON body of at most [`crate::BODY_LIMIT`] bytes into `T`,
+/// all of it within `deadline` (a client trickling its body a byte at a
+/// time gets 408 and its connection closed, instead of holding it).
 pub async fn read_json<T: DeserializeOwned>(
     headers: &HeaderMap,
     body: Body,
+    deadline: Duration,
 ) -> Result<T, ApiError> {
-    let bytes = axum::body::to_bytes(body, crate::BODY_LIMIT)
+    let bytes = tokio::time::timeout(deadline, axum::body::to_bytes(body, crate::BODY_LIMIT))
         .await
+        .map_err(|_| {
+            ApiError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                "request_timeout",
+                format!(
+                    "request body not received within {} ms",
+                    deadline.as_millis()
+                ),
+            )
+        })?
         .map_err(|_| {
             ApiError::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
@@ -74,6 +89,47 @@ impl ExactInt {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_body_trickled_past_the_deadline_is_a_408() {
+        // One byte, then nothing more for longer than the deadline.
+        let chunks = futures::stream::unfold(0u8, |sent| async move {
+            if sent > 0 {
+                tokio::time::sleep(Duration::from_secs(60)).await;
+            }
+            Some((
+                Ok::<_, std::io::Error>(axum::body::Bytes::from_static(b"{")),
+                sent + 1,
+            ))
+        });
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::CONTENT_TYPE,
+            "application/json".parse().expect("value"),
+        );
+        let read = read_json::<serde_json::Value>(
+            &headers,
+            Body::from_stream(chunks),
+            Duration::from_millis(100),
+        );
+        let error = tokio::time::timeout(Duration::from_secs(10), read)
+            .await
+            .expect("answered at the deadline, not after the sender")
+            .expect_err("no body");
+        assert_eq!(
+            (error.status, error.code),
+            (StatusCode::REQUEST_TIMEOUT, "request_timeout")
+        );
+        // A body that is all there is read as before.
+        let whole: serde_json::Value = read_json(
+            &headers,
+            Body::from("{\"a\":1}"),
+            Duration::from_millis(100),
+        )
+        .await
+        .expect("a whole body");
+        assert_eq!(whole["a"], 1);
+    }
 
     fn check(json: &str) -> Result<i128, u16> {
         #[derive(serde::Deserialize)]

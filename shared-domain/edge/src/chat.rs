@@ -46,7 +46,7 @@ pub(crate) async fn create_room(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let body: CreateRoomBody = read_json(&headers, body).await?;
+    let body: CreateRoomBody = read_json(&headers, body, state.config.request_timeout).await?;
     let room = RoomName::new(&body.room)?;
     within(&state, state.services.rooms.create(room.clone())).await?;
     Ok((StatusCode::CREATED, Json(json!({"room": room.as_str()}))).into_response())
@@ -76,7 +76,7 @@ pub(crate) async fn post_message(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let body: PostBody = read_json(&headers, body).await?;
+    let body: PostBody = read_json(&headers, body, state.config.request_timeout).await?;
     let request = post_request(&room, &body.author, &body.text, &body.client_msg_id)?;
     let room = request.room.clone();
     let outcome = within(&state, state.services.rooms.post(request)).await?;

@@ -6,17 +6,21 @@
 //! - [`error`]: `ApiError`, the error body and status of every refusal.
 //! - [`body`]: JSON bodies: media type, size, unknown fields, exact integers.
 //! - [`bank`], [`chat`], [`ws`]: the routes of API.md.
-//! - [`ops`]: `/healthz`, `/readyz`, `/metrics`, admission control, opt-in fault injection.
+//! - [`ops`]: `/healthz`, `/readyz`, `/metrics`, opt-in fault injection.
+//! - [`admission`]: 429 past `max_in_flight` or past the latency target.
 //! - [`session`]: one task per connected chat user, over any rooms service.
 //! - [`transfers`]: the transfer saga run in the caller's task, over any fabric.
+//! - [`listen`]: the connections: how many, how long a head may take.
 //! - [`backoff`]: exponential backoff with full jitter, stopped by shutdown.
 //! - [`timing`]: `Server-Timing` for sampled requests, hop by hop.
 
+pub mod admission;
 pub mod backoff;
 pub mod bank;
 pub mod body;
 pub mod chat;
 pub mod error;
+pub mod listen;
 pub mod ops;
 pub mod probe;
 pub mod session;
@@ -44,6 +48,16 @@ pub use error::ApiError;
 
 /// The largest request body, bytes (API.md: 64 KiB).
 pub const BODY_LIMIT: usize = 64 * 1024;
+
+/// The default latency target of the edge's admission, milliseconds: far
+/// above any variant's p99 below its knee (a few ms), so it acts only
+/// once a queue stands ([`admission`]).
+pub const LATENCY_TARGET_MS: u64 = 50;
+
+/// A latency target from milliseconds: `None` for zero (turned off).
+pub fn latency_target(ms: u64) -> Option<Duration> {
+    (ms > 0).then(|| Duration::from_millis(ms))
+}
 
 /// Whether every component behind the edge answers (for `/readyz`).
 #[async_trait]
@@ -112,6 +126,10 @@ pub struct EdgeConfig {
     pub request_timeout: Duration,
     /// Requests in flight at once; more are refused with 429.
     pub max_in_flight: usize,
+    /// The mean time an admitted request may take before the edge limits
+    /// requests in flight to what finishes within it ([`admission`]);
+    /// `None` (or zero): only `max_in_flight` applies.
+    pub latency_target: Option<Duration>,
     /// How long a WebSocket send may block before the reader counts as
     /// too slow and is disconnected.
     pub ws_send_timeout: Duration,
@@ -147,8 +165,8 @@ pub fn router(services: Services, config: EdgeConfig) -> Router {
         .route("/admin/crash/{target}", post(ops::crash))
         .route("/admin/targets", get(ops::targets))
         .route_layer(axum::middleware::from_fn_with_state(
-            ops::Admission::new(config.max_in_flight),
-            ops::admission,
+            admission::Admission::new(config.max_in_flight, config.latency_target),
+            admission::admit,
         ));
     Router::new()
         .merge(api)
@@ -157,7 +175,7 @@ pub fn router(services: Services, config: EdgeConfig) -> Router {
         .route("/metrics", get(ops::metrics))
         .fallback(ops::not_found)
         .layer(axum::middleware::from_fn(ops::observe))
-        .layer(axum::middleware::map_response(close_after_oversized))
+        .layer(axum::middleware::map_response(close_after_unread_body))
         .layer(axum::middleware::from_fn_with_state(
             config.server_timing,
             timed,
@@ -180,14 +198,17 @@ async fn timed(
     response
 }
 
-/// Marks a 413 answer `connection: close` (use with
-/// `axum::middleware::map_response`). The rest of a refused body is never
-/// read, so the server drops the connection; saying so keeps a pooled
-/// client from sending its next request into it.
-pub async fn close_after_oversized(
+/// Marks a 413 or 408 answer `connection: close` (use with
+/// `axum::middleware::map_response`). The rest of a refused or late body
+/// is never read, so the server drops the connection; saying so keeps a
+/// pooled client from sending its next request into it.
+pub async fn close_after_unread_body(
     mut response: axum::response::Response,
 ) -> axum::response::Response {
-    if response.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+    if matches!(
+        response.status(),
+        axum::http::StatusCode::PAYLOAD_TOO_LARGE | axum::http::StatusCode::REQUEST_TIMEOUT
+    ) {
         response.headers_mut().insert(
             axum::http::header::CONNECTION,
             axum::http::HeaderValue::from_static("close"),
@@ -250,20 +271,12 @@ pub async fn stop_requested(on_stdin_eof: bool) {
     }
 }
 
-/// Serves `router` on `listener` until `shutdown` resolves, then drains
-/// in-flight requests. Connections have Nagle's algorithm off: WebSocket
-/// frames and streamed bodies are small writes that must not wait for the
-/// peer's delayed ACK.
+/// Serves `router` on `listener` within the default [`listen::Limits`]
+/// until `shutdown` resolves, then drains in-flight requests.
 pub async fn serve(
     listener: TcpListener,
     router: Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    use axum::serve::ListenerExt;
-    let listener = listener.tap_io(|tcp| {
-        let _ = tcp.set_nodelay(true);
-    });
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown)
-        .await
+    listen::serve_with(listener, router, listen::Limits::default(), shutdown).await
 }

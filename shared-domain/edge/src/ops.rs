@@ -1,7 +1,7 @@
-//! Operations: health, readiness, metrics, admission control, the 404/405
+//! Operations: health, readiness, metrics, the 404/405
 //! bodies, and opt-in fault injection.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
 use std::time::Instant;
 
 use axum::Json;
@@ -11,7 +11,6 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use serde_json::json;
-use tokio::sync::Semaphore;
 
 use crate::AppState;
 use crate::error::ApiError;
@@ -88,39 +87,6 @@ pub(crate) async fn observe(request: Request, next: Next) -> Response {
     )
     .record(start.elapsed().as_secs_f64());
     response
-}
-
-/// Bounds requests in flight; past the bound they are refused with 429
-/// instead of queueing without bound.
-#[derive(Clone)]
-pub(crate) struct Admission {
-    permits: Arc<Semaphore>,
-}
-
-impl Admission {
-    pub(crate) fn new(max_in_flight: usize) -> Self {
-        Self {
-            permits: Arc::new(Semaphore::new(max_in_flight.max(1))),
-        }
-    }
-}
-
-pub(crate) async fn admission(
-    State(admission): State<Admission>,
-    request: Request,
-    next: Next,
-) -> Response {
-    match admission.permits.clone().try_acquire_owned() {
-        Ok(permit) => {
-            let response = next.run(request).await;
-            drop(permit);
-            response
-        }
-        Err(_) => {
-            metrics::counter!("edge_shed_total").increment(1);
-            ApiError::overloaded("too many requests in flight, retry later").into_response()
-        }
-    }
 }
 
 /// Unknown routes.

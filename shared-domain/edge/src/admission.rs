@@ -1,0 +1,397 @@
+//! Admission control: how many requests the edge lets in at once.
+//!
+//! Two bounds, both answered at once with 429 `overloaded` (never by
+//! queueing the request):
+//! - a hard one, `max_in_flight`, which bounds memory whatever happens;
+//! - a **latency target** (Little's law, in the spirit of Netflix's
+//!   concurrency-limits and Envoy's adaptive concurrency), read every
+//!   100 ms from two signals:
+//!   - the mean time the admitted requests took: past the target, the
+//!     limit drops to what their throughput finishes within it
+//!     (`throughput × target`);
+//!   - the **runtime's lag**: how late a timer set every 5 ms wakes up
+//!     (the load of Node's `toobusy`). A request waits in that queue of
+//!     ready tasks *before* it reaches this middleware, where no handler's
+//!     time shows it: with the CPU saturated (the two cores shared with
+//!     the load generator and, for the microservices, four other
+//!     processes) it was the whole of the wait. Past a tenth of the
+//!     target, the limit drops to half of what is in flight.
+//!
+//!   So the queue stops growing and the excess is refused in microseconds
+//!   instead of waiting for its deadline. Otherwise the limit grows back
+//!   by a quarter a window (from the floor of 32 to 4 096 in about 2.3 s).
+//!
+//! Below saturation requests take a few milliseconds, the runtime keeps
+//! up, and requests in flight stay far below the floor: the target acts
+//! only when a queue stands. Every variant serves the same edge, so the
+//! same rule admits their requests.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use axum::extract::{Request, State};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use crate::error::ApiError;
+
+/// How often the limit is reconsidered.
+const WINDOW: Duration = Duration::from_millis(100);
+
+/// How often the lag probe sets its timer.
+const PROBE_EVERY: Duration = Duration::from_millis(5);
+
+/// The limit never drops below this many requests in flight: a short
+/// stall at a low rate must not refuse the few requests it holds.
+pub const MIN_LIMIT: usize = 32;
+
+/// Why a request was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// `max_in_flight` requests were in flight.
+    Full,
+    /// The latency target's limit was reached.
+    Queue,
+}
+
+/// The admission state one router shares across its requests.
+#[derive(Debug)]
+pub struct Admission {
+    max: usize,
+    /// `None`: only `max` applies.
+    target: Option<Duration>,
+    in_flight: AtomicUsize,
+    limit: AtomicUsize,
+    started: Instant,
+    /// Microseconds since `started` at which the current window opened.
+    window_start_us: AtomicU64,
+    /// Requests finished in the current window, and their summed time, µs.
+    done: AtomicU64,
+    took_us: AtomicU64,
+    /// The lag probe's wake-ups in the current window, and their summed
+    /// lateness, µs.
+    probes: AtomicU64,
+    lag_us: AtomicU64,
+}
+
+/// One admitted request; dropping it (the answer is made, or the request's
+/// task was cancelled) releases its place and records its time.
+#[derive(Debug)]
+pub struct Admitted {
+    admission: Arc<Admission>,
+    at: Instant,
+    timed: bool,
+}
+
+impl Admitted {
+    /// Leaves this request's time out of the latency target's reading:
+    /// a client that was too slow to send its body says nothing of the
+    /// system (else slow clients would shrink the limit for everyone).
+    pub fn untimed(mut self) {
+        self.timed = false;
+    }
+}
+
+impl Drop for Admitted {
+    fn drop(&mut self) {
+        let took = self.timed.then(|| self.at.elapsed());
+        self.admission.finished(took);
+    }
+}
+
+impl Admission {
+    /// At most `max_in_flight` requests at once, and with a `target`, no
+    /// more than finish within it at the rate they are finishing.
+    /// Built within a tokio runtime, it also watches that runtime's lag
+    /// (a task of its own, until the admission is dropped).
+    pub fn new(max_in_flight: usize, target: Option<Duration>) -> Arc<Self> {
+        let max = max_in_flight.max(1);
+        let admission = Arc::new(Self {
+            max,
+            target: target.filter(|t| !t.is_zero()),
+            in_flight: AtomicUsize::new(0),
+            limit: AtomicUsize::new(max),
+            started: Instant::now(),
+            window_start_us: AtomicU64::new(0),
+            done: AtomicU64::new(0),
+            took_us: AtomicU64::new(0),
+            probes: AtomicU64::new(0),
+            lag_us: AtomicU64::new(0),
+        });
+        if admission.target.is_some()
+            && let Ok(runtime) = tokio::runtime::Handle::try_current()
+        {
+            runtime.spawn(probe_lag(Arc::downgrade(&admission)));
+        }
+        admission
+    }
+
+    /// Lets a request in, or says why not.
+    pub fn admit(self: &Arc<Self>) -> Result<Admitted, Refusal> {
+        let before = self.in_flight.fetch_add(1, Ordering::AcqRel);
+        let refusal = if before >= self.max {
+            Some(Refusal::Full)
+        } else if before >= self.limit.load(Ordering::Acquire) {
+            Some(Refusal::Queue)
+        } else {
+            None
+        };
+        match refusal {
+            Some(why) => {
+                self.in_flight.fetch_sub(1, Ordering::AcqRel);
+                Err(why)
+            }
+            None => Ok(Admitted {
+                admission: Arc::clone(self),
+                at: Instant::now(),
+                timed: true,
+            }),
+        }
+    }
+
+    /// The current limit on requests in flight.
+    pub fn limit(&self) -> usize {
+        self.limit.load(Ordering::Acquire).min(self.max)
+    }
+
+    /// Requests in flight now.
+    pub fn in_flight(&self) -> usize {
+        self.in_flight.load(Ordering::Acquire)
+    }
+
+    fn finished(&self, took: Option<Duration>) {
+        self.in_flight.fetch_sub(1, Ordering::AcqRel);
+        let (Some(target), Some(took)) = (self.target, took) else {
+            return;
+        };
+        let took_us = u64::try_from(took.as_micros()).unwrap_or(u64::MAX);
+        self.done.fetch_add(1, Ordering::AcqRel);
+        self.took_us.fetch_add(took_us, Ordering::AcqRel);
+        let now_us = u64::try_from(self.started.elapsed().as_micros()).unwrap_or(u64::MAX);
+        let opened = self.window_start_us.load(Ordering::Acquire);
+        let length_us = now_us.saturating_sub(opened);
+        if length_us < WINDOW.as_micros() as u64 {
+            return;
+        }
+        // One request closes the window; the others go on counting into
+        // the next.
+        if self
+            .window_start_us
+            .compare_exchange(opened, now_us, Ordering::AcqRel, Ordering::Acquire)
+            .is_err()
+        {
+            return;
+        }
+        let done = self.done.swap(0, Ordering::AcqRel);
+        let took_us = self.took_us.swap(0, Ordering::AcqRel);
+        let probes = self.probes.swap(0, Ordering::AcqRel);
+        let lag_us = self
+            .lag_us
+            .swap(0, Ordering::AcqRel)
+            .checked_div(probes)
+            .unwrap_or(0);
+        metrics::gauge!("edge_runtime_lag_seconds").set(lag_us as f64 / 1e6);
+        let limit = next_limit(
+            self.limit.load(Ordering::Acquire),
+            self.max,
+            target,
+            Window {
+                done,
+                took_us,
+                length_us,
+                lag_us,
+                in_flight: self.in_flight.load(Ordering::Acquire),
+            },
+        );
+        self.limit.store(limit, Ordering::Release);
+        metrics::gauge!("edge_admission_limit").set(limit as f64);
+    }
+}
+
+/// Wakes every [`PROBE_EVERY`] and adds how late it woke to the window,
+/// until the admission is gone.
+async fn probe_lag(admission: std::sync::Weak<Admission>) {
+    loop {
+        let set = Instant::now();
+        tokio::time::sleep(PROBE_EVERY).await;
+        let late = set.elapsed().saturating_sub(PROBE_EVERY);
+        let Some(admission) = admission.upgrade() else {
+            return;
+        };
+        admission.probes.fetch_add(1, Ordering::AcqRel);
+        let late_us = u64::try_from(late.as_micros()).unwrap_or(u64::MAX);
+        admission.lag_us.fetch_add(late_us, Ordering::AcqRel);
+    }
+}
+
+/// What one window saw.
+#[derive(Debug, Clone, Copy)]
+struct Window {
+    done: u64,
+    took_us: u64,
+    length_us: u64,
+    /// The runtime's mean lag over the window, µs.
+    lag_us: u64,
+    /// Requests in flight when it closed.
+    in_flight: usize,
+}
+
+/// The limit after a window, always within `MIN_LIMIT..=max`:
+/// - when its requests took longer than `target` on average, down to what
+///   finishes within it at the window's throughput;
+/// - when the runtime lagged by more than a tenth of `target`, down to
+///   half of what is in flight;
+/// - else up by a quarter.
+fn next_limit(limit: usize, max: usize, target: Duration, window: Window) -> usize {
+    let floor = MIN_LIMIT.min(max);
+    if window.done == 0 || window.length_us == 0 {
+        return limit;
+    }
+    let mean_us = window.took_us as f64 / window.done as f64;
+    let target_us = target.as_secs_f64() * 1e6;
+    let mut next = limit;
+    let mut over = false;
+    if mean_us > target_us {
+        // Little's law: in flight = throughput × time in the system.
+        let throughput_per_us = window.done as f64 / window.length_us as f64;
+        next = next.min((throughput_per_us * target_us).ceil() as usize);
+        over = true;
+    }
+    if window.lag_us as f64 > target_us / 10.0 {
+        next = next.min(window.in_flight / 2);
+        over = true;
+    }
+    if !over {
+        next = limit.saturating_add((limit / 4).max(1));
+    }
+    next.clamp(floor, max)
+}
+
+/// Middleware: admits the request or refuses it at once with 429.
+pub(crate) async fn admit(
+    State(admission): State<Arc<Admission>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    match admission.admit() {
+        Ok(admitted) => {
+            let response = next.run(request).await;
+            if response.status() == axum::http::StatusCode::REQUEST_TIMEOUT {
+                admitted.untimed();
+            } else {
+                drop(admitted);
+            }
+            response
+        }
+        Err(why) => {
+            let (reason, message) = match why {
+                Refusal::Full => ("full", "too many requests in flight, retry later"),
+                Refusal::Queue => (
+                    "latency",
+                    "requests are queueing past the latency target, retry later",
+                ),
+            };
+            metrics::counter!("edge_shed_total", "reason" => reason).increment(1);
+            ApiError::overloaded(message).into_response()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TARGET: Duration = Duration::from_millis(50);
+
+    fn window(done: u64, mean_ms: f64) -> Window {
+        Window {
+            done,
+            took_us: (done as f64 * mean_ms * 1000.0) as u64,
+            length_us: 100_000,
+            lag_us: 100,
+            in_flight: 10,
+        }
+    }
+
+    #[test]
+    fn a_window_under_the_target_keeps_growing_the_limit_up_to_the_bound() {
+        assert_eq!(next_limit(4096, 4096, TARGET, window(500, 2.0)), 4096);
+        assert_eq!(next_limit(100, 4096, TARGET, window(500, 2.0)), 125);
+        assert_eq!(next_limit(4000, 4096, TARGET, window(500, 2.0)), 4096);
+    }
+
+    #[test]
+    fn a_window_past_the_target_limits_to_what_finishes_within_it() {
+        // 600 finished in 100 ms: 6 000/s, × 50 ms = 300 in flight.
+        assert_eq!(next_limit(4096, 4096, TARGET, window(600, 400.0)), 300);
+        // Never up while over the target.
+        assert_eq!(next_limit(200, 4096, TARGET, window(600, 400.0)), 200);
+        // A stall at a low rate keeps the floor.
+        assert_eq!(next_limit(4096, 4096, TARGET, window(3, 900.0)), MIN_LIMIT);
+    }
+
+    #[test]
+    fn a_lagging_runtime_halves_what_is_in_flight_however_fast_the_handlers() {
+        let lagging = |in_flight| Window {
+            lag_us: 20_000,
+            in_flight,
+            ..window(600, 2.0)
+        };
+        assert_eq!(next_limit(4096, 4096, TARGET, lagging(1000)), 500);
+        assert_eq!(next_limit(400, 4096, TARGET, lagging(1000)), 400);
+        assert_eq!(next_limit(4096, 4096, TARGET, lagging(10)), MIN_LIMIT);
+        // A lag under a tenth of the target is the machine's ordinary noise.
+        let noisy = Window {
+            lag_us: 4_000,
+            in_flight: 1000,
+            ..window(600, 2.0)
+        };
+        assert_eq!(next_limit(400, 4096, TARGET, noisy), 500);
+    }
+
+    #[test]
+    fn a_window_with_nothing_finished_changes_nothing() {
+        assert_eq!(next_limit(777, 4096, TARGET, window(0, 0.0)), 777);
+    }
+
+    #[test]
+    fn a_small_bound_is_the_floor_too() {
+        assert_eq!(next_limit(8, 8, TARGET, window(10, 900.0)), 8);
+    }
+
+    #[test]
+    fn past_the_limit_a_request_is_refused_and_a_finished_one_frees_its_place() {
+        let admission = Admission::new(2, None);
+        let first = admission.admit().expect("room for one");
+        let _second = admission.admit().expect("room for two");
+        assert_eq!(admission.admit().expect_err("full"), Refusal::Full);
+        assert_eq!(admission.in_flight(), 2);
+        drop(first);
+        assert_eq!(admission.in_flight(), 1);
+        assert!(admission.admit().is_ok());
+    }
+
+    #[test]
+    fn requests_slower_than_the_target_bring_the_limit_down_and_refuse_the_excess() {
+        let admission = Admission::new(4096, Some(Duration::from_micros(1)));
+        // Each request takes longer than 1 µs; once a window has passed,
+        // the limit is what finishes within the target: the floor.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while admission.limit() == 4096 && Instant::now() < deadline {
+            let admitted = admission.admit().expect("admitted");
+            std::thread::sleep(Duration::from_millis(5));
+            drop(admitted);
+        }
+        assert_eq!(admission.limit(), MIN_LIMIT);
+        let held: Vec<_> = (0..MIN_LIMIT)
+            .map(|_| admission.admit().expect("within the limit"))
+            .collect();
+        assert_eq!(
+            admission.admit().expect_err("past the limit"),
+            Refusal::Queue
+        );
+        drop(held);
+        assert_eq!(admission.in_flight(), 0);
+    }
+}

@@ -1,0 +1,309 @@
+//! Serving the router's connections, with the limits a public edge needs
+//! against slow, abandoned and too many clients:
+//! - **connections**: at most `max_connections` at once; past it a new one
+//!   gets a canned 503 `unavailable` and is closed (a bounded cost, not a
+//!   queue);
+//! - **headers**: a request's head (and an idle kept-alive connection's
+//!   next one) must arrive within `header_timeout`, or the connection is
+//!   closed: a client trickling its headers a byte at a time, or one that
+//!   connects and sends nothing, holds its slot that long at most;
+//! - **bodies**: the edge reads a body within the request deadline
+//!   ([`crate::body::read_json`]: 408 and the connection closed).
+//!
+//! HTTP/1.1 only (API.md's edge; WebSocket by upgrade). Nagle's algorithm
+//! is off: WebSocket frames and streamed bodies are small writes that must
+//! not wait for the peer's delayed ACK. A shutdown stops accepting, lets
+//! every connection finish the request it is serving, then returns.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Semaphore, watch};
+use tower::ServiceExt as _;
+
+/// The bounds on the edge's connections.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Connections open at once; more are answered 503 and closed.
+    pub max_connections: usize,
+    /// How long a request's head (or an idle connection's next request)
+    /// may take to arrive.
+    pub header_timeout: Duration,
+}
+
+impl Default for Limits {
+    /// 10 000 connections (more than the harness's 6 144 open-loop
+    /// workers), 10 s for a head: nginx's `client_header_timeout` is 60 s
+    /// for the open internet; an API behind a balancer needs far less.
+    fn default() -> Self {
+        Self {
+            max_connections: 10_000,
+            header_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// What a connection past `max_connections` is told before it is closed.
+const FULL: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\n\
+retry-after: 1\r\nconnection: close\r\ncontent-length: 78\r\n\r\n\
+{\"error\":{\"code\":\"unavailable\",\"message\":\"too many connections, retry later\"}}";
+
+/// Serves `router` on `listener` within `limits` until `shutdown`
+/// resolves, then drains the requests in flight.
+pub async fn serve_with(
+    listener: TcpListener,
+    router: Router,
+    limits: Limits,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
+    // Every connection's task holds a receiver of each: `stop` tells them
+    // to finish, `done` closes once the last one has.
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let (done_tx, done_rx) = watch::channel(());
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(limits.header_timeout);
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    // Out of descriptors or a connection reset before it
+                    // was taken: not the listener's end. Pause a moment
+                    // rather than spin.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let Ok(slot) = slots.clone().try_acquire_owned() else {
+            metrics::counter!("edge_connections_refused_total").increment(1);
+            // A non-blocking write into a fresh socket's empty buffer;
+            // whatever it manages, the connection is closed now.
+            let _ = stream.try_write(FULL);
+            continue;
+        };
+        let _ = stream.set_nodelay(true);
+        let service = TowerToHyperService::new(
+            router
+                .clone()
+                .map_request(|request: http::Request<Incoming>| request.map(Body::new)),
+        );
+        let (http, mut stop, done) = (http.clone(), stop_rx.clone(), done_rx.clone());
+        tokio::spawn(async move {
+            serve_connection(http, stream, service, &mut stop).await;
+            drop((slot, done));
+        });
+    }
+    drop(listener);
+    let _ = stop_tx.send(true);
+    drop(done_rx);
+    done_tx.closed().await;
+    Ok(())
+}
+
+async fn serve_connection<S>(
+    http: hyper::server::conn::http1::Builder,
+    stream: TcpStream,
+    service: TowerToHyperService<S>,
+    stop: &mut watch::Receiver<bool>,
+) where
+    S: tower::Service<
+            http::Request<Incoming>,
+            Response = axum::response::Response,
+            Error = Infallible,
+        > + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+{
+    let connection = http
+        .serve_connection(TokioIo::new(stream), service)
+        .with_upgrades();
+    let mut connection = std::pin::pin!(connection);
+    tokio::select! {
+        result = connection.as_mut() => {
+            if let Err(e) = result {
+                tracing::debug!(error = %e, "connection ended");
+            }
+        }
+        _ = stop.changed() => {
+            connection.as_mut().graceful_shutdown();
+            let _ = connection.await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::SocketAddr;
+
+    use axum::routing::get;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    use super::*;
+
+    /// Serves a router answering `GET /ok` within `limits`; its address
+    /// and the handle that stops it.
+    async fn served(limits: Limits) -> (SocketAddr, tokio::sync::oneshot::Sender<()>) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("address");
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let router = Router::new().route("/ok", get(|| async { "ok" }));
+        tokio::spawn(serve_with(listener, router, limits, async move {
+            let _ = stopped.await;
+        }));
+        (addr, stop)
+    }
+
+    /// One request on a fresh connection: the answer's text.
+    async fn get_ok(addr: SocketAddr) -> String {
+        let mut stream = TcpStream::connect(addr).await.expect("connect");
+        stream
+            .write_all(b"GET /ok HTTP/1.1\r\nhost: t\r\nconnection: close\r\n\r\n")
+            .await
+            .expect("write");
+        read_to_end(&mut stream).await
+    }
+
+    /// Everything the server sends until it closes the connection (at
+    /// most 10 s: a test must not hang if it never does).
+    async fn read_to_end(stream: &mut TcpStream) -> String {
+        let mut answer = Vec::new();
+        let read = tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut answer));
+        match read.await {
+            Ok(_) => String::from_utf8_lossy(&answer).into_owned(),
+            Err(_) => "<still open>".to_owned(),
+        }
+    }
+
+    fn limits(max_connections: usize, header_ms: u64) -> Limits {
+        Limits {
+            max_connections,
+            header_timeout: Duration::from_millis(header_ms),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_head_trickled_past_the_timeout_is_cut_off_while_others_are_served() {
+        let (addr, _stop) = served(limits(1000, 400)).await;
+        let mut slow = Vec::new();
+        for _ in 0..50 {
+            let mut stream = TcpStream::connect(addr).await.expect("connect");
+            stream
+                .write_all(b"GET /ok HTTP/1.1\r\n")
+                .await
+                .expect("write");
+            slow.push(stream);
+        }
+        // A byte at a time, well inside any read timeout of its own.
+        let trickle = tokio::spawn(async move {
+            for _ in 0..20 {
+                for stream in &mut slow {
+                    if stream.write_all(b"x").await.is_err() {
+                        return (slow, true);
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            (slow, false)
+        });
+        for _ in 0..20 {
+            assert!(get_ok(addr).await.ends_with("ok"), "others are served");
+        }
+        let (mut slow, write_failed) = trickle.await.expect("trickle");
+        for stream in &mut slow {
+            let answer = read_to_end(stream).await;
+            assert!(
+                !answer.contains("<still open>"),
+                "a trickled head is cut off (write failed: {write_failed})"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn a_connection_that_sends_nothing_is_closed() {
+        let (addr, _stop) = served(limits(1000, 300)).await;
+        let mut idle = TcpStream::connect(addr).await.expect("connect");
+        assert_eq!(read_to_end(&mut idle).await, "", "closed without a word");
+        // So is a kept-alive one that goes quiet after its request.
+        let mut kept = TcpStream::connect(addr).await.expect("connect");
+        kept.write_all(b"GET /ok HTTP/1.1\r\nhost: t\r\n\r\n")
+            .await
+            .expect("write");
+        let answer = read_to_end(&mut kept).await;
+        assert!(
+            answer.starts_with("HTTP/1.1 200") && answer.ends_with("ok"),
+            "{answer}"
+        );
+    }
+
+    #[tokio::test]
+    async fn past_the_connection_bound_a_new_one_is_told_503_and_closed() {
+        let (addr, _stop) = served(limits(2, 10_000)).await;
+        let held = [
+            TcpStream::connect(addr).await.expect("connect"),
+            TcpStream::connect(addr).await.expect("connect"),
+        ];
+        // The server takes them in order; give it a moment to count both.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let answer = get_ok(addr).await;
+        let (head, body) = answer.split_once("\r\n\r\n").expect("an HTTP answer");
+        assert!(head.starts_with("HTTP/1.1 503"), "{answer}");
+        let body: serde_json::Value = serde_json::from_str(body).expect("a JSON body");
+        assert_eq!(body["error"]["code"], "unavailable");
+        drop(held);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert!(
+            get_ok(addr).await.ends_with("ok"),
+            "a freed slot is taken again"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_shutdown_finishes_the_request_in_flight_then_returns() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("address");
+        let router = Router::new().route(
+            "/slow",
+            get(|| async {
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                "done"
+            }),
+        );
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(serve_with(
+            listener,
+            router,
+            Limits::default(),
+            async move {
+                let _ = stopped.await;
+            },
+        ));
+        let mut stream = TcpStream::connect(addr).await.expect("connect");
+        stream
+            .write_all(b"GET /slow HTTP/1.1\r\nhost: t\r\n\r\n")
+            .await
+            .expect("write");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let _ = stop.send(());
+        let answer = read_to_end(&mut stream).await;
+        assert!(
+            answer.starts_with("HTTP/1.1 200") && answer.ends_with("done"),
+            "{answer}"
+        );
+        let served = tokio::time::timeout(Duration::from_secs(5), server).await;
+        assert!(matches!(served, Ok(Ok(Ok(())))), "the server returned");
+    }
+}
