@@ -37,7 +37,10 @@
 //! A failure is what says the downstream is unwell: no connection, a
 //! timeout, or `UNAVAILABLE`, `DEADLINE_EXCEEDED`, `RESOURCE_EXHAUSTED`,
 //! `INTERNAL`, `UNKNOWN`. A domain refusal (`NOT_FOUND` with details, say)
-//! is a healthy answer.
+//! is a healthy answer, and so is a status marked [`DOWNSTREAM_FAILED`]:
+//! the downstream answered at once that one of *its* dependencies failed,
+//! which its own breaker already guards (breakers in a chain must not
+//! open each other).
 
 use std::collections::VecDeque;
 use std::future::Future;
@@ -160,6 +163,10 @@ impl Drop for Permit {
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("circuit open: {0} is failing; not calling it")]
 pub struct BreakerOpen(pub String);
+
+/// The metadata key a service sets on a status that reports a failure of
+/// a call it made itself (see `wire::fabric_status`).
+pub const DOWNSTREAM_FAILED: &str = "x-downstream-failed";
 
 /// How often an open breaker's watcher asks whether its downstream is
 /// back ([`Breaker::watch`]).
@@ -449,7 +456,8 @@ where
                     // headers. A streaming answer's later status is the
                     // stream's business, not the breaker's.
                     let failed = tonic::Status::from_header_map(response.headers())
-                        .is_some_and(|s| is_failure_code(s.code()));
+                        .is_some_and(|s| is_failure_code(s.code()))
+                        && !response.headers().contains_key(DOWNSTREAM_FAILED);
                     permit.record(!failed);
                     Ok(response)
                 }

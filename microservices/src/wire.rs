@@ -106,14 +106,24 @@ pub fn chat_status(e: ChatError) -> Status {
     with_details(code, e.to_string(), c::ChatError { kind: Some(kind) })
 }
 
-/// A fabric failure (of a call this service made downstream) as a status.
+/// A fabric failure (of a call this service made downstream) as a status,
+/// marked [`crate::resilience::DOWNSTREAM_FAILED`]: this service answered,
+/// and its callers' breakers must not take a dependency's trouble for its
+/// own (else an open breaker in the transfers service opens the
+/// gateway's on a healthy transfers service, which then waits out its
+/// whole open time after the dependency is back).
 pub fn fabric_status<E>(e: CallError<E>, domain: impl FnOnce(E) -> Status) -> Status {
-    match e {
-        CallError::Domain(e) => domain(e),
+    let mut status = match e {
+        CallError::Domain(e) => return domain(e),
         CallError::Unavailable(why) => Status::unavailable(why),
         CallError::Overloaded => Status::resource_exhausted("overloaded"),
         CallError::DeadlineExceeded => Status::deadline_exceeded("deadline exceeded"),
-    }
+    };
+    status.metadata_mut().insert(
+        crate::resilience::DOWNSTREAM_FAILED,
+        tonic::metadata::MetadataValue::from_static("1"),
+    );
+    status
 }
 
 /// A bank call's failure as a status.

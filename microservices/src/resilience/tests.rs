@@ -288,3 +288,48 @@ async fn the_watcher_half_opens_the_breaker_when_the_downstream_comes_back() {
     }
     assert_eq!(b.state(), BreakerState::HalfOpen);
 }
+
+/// A service answering every call trailers-only with `code`, marked as a
+/// downstream's failure when `marked`.
+fn answering(
+    code: tonic::Code,
+    marked: bool,
+) -> impl tower::Service<
+    http::Request<()>,
+    Response = http::Response<()>,
+    Error = std::convert::Infallible,
+    Future = std::future::Ready<Result<http::Response<()>, std::convert::Infallible>>,
+> + Clone {
+    tower::service_fn(move |_: http::Request<()>| {
+        let mut response = http::Response::new(());
+        let headers = response.headers_mut();
+        headers.insert("grpc-status", (code as i32).into());
+        if marked {
+            headers.insert(DOWNSTREAM_FAILED, http::HeaderValue::from_static("1"));
+        }
+        std::future::ready(Ok(response))
+    })
+}
+
+#[tokio::test]
+async fn a_dependency_failure_the_callee_reports_does_not_open_the_callers_breaker() {
+    use tower::{Layer, Service, ServiceExt};
+    for (marked, opens) in [(false, true), (true, false)] {
+        let breaker = Breaker::new("chain", config());
+        let mut service =
+            BreakerLayer::new(breaker.clone()).layer(answering(tonic::Code::Unavailable, marked));
+        for _ in 0..20 {
+            let _ = service
+                .ready()
+                .await
+                .expect("ready")
+                .call(http::Request::new(()))
+                .await;
+        }
+        assert_eq!(
+            breaker.state() == BreakerState::Open,
+            opens,
+            "marked {marked}"
+        );
+    }
+}

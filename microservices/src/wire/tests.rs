@@ -63,6 +63,27 @@ fn fabric_statuses_are_not_domain_errors() {
 }
 
 #[test]
+fn a_failure_of_a_call_made_downstream_is_marked_so_and_a_domain_error_is_not() {
+    let marked = |s: &Status| {
+        s.metadata()
+            .contains_key(crate::resilience::DOWNSTREAM_FAILED)
+    };
+    for e in [
+        CallError::Unavailable("accounts: circuit open".into()),
+        CallError::Overloaded,
+        CallError::DeadlineExceeded,
+    ] {
+        let status = bank_call_status(e);
+        assert!(marked(&status), "{status:?}");
+        // Read back on the other side as the same fabric failure.
+        assert!(!matches!(bank_error(&status), CallError::Domain(_)));
+    }
+    let unknown = AccountId::new("a1").expect("an id");
+    let domain = bank_call_status(CallError::Domain(BankError::UnknownAccount(unknown)));
+    assert!(!marked(&domain));
+}
+
+#[test]
 fn totals_keep_all_128_bits() {
     for total in [
         0i128,
