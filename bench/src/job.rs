@@ -53,13 +53,17 @@ pub enum Part {
     /// Twice each variant's knee for a while, then half of it (steps the
     /// curve first, for the knee).
     Overload,
+    /// Ordinary transfers without slow and abandoned clients, then beside
+    /// them.
+    SlowClients,
 }
 
-pub const ALL_PARTS: [Part; 6] = [
+pub const ALL_PARTS: [Part; 7] = [
     Part::Latency,
     Part::Curve,
     Part::Fanout,
     Part::Faults,
     Part::Cost,
     Part::Overload,
+    Part::SlowClients,
 ];

@@ -10,3 +10,5 @@ pub mod hop;
 pub mod lag;
 pub mod latency;
 pub mod overload;
+pub mod rss;
+pub mod slow;

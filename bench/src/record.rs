@@ -18,6 +18,7 @@ mod overload;
 mod profile;
 mod run;
 mod runtime;
+mod slow;
 mod soak;
 
 pub use breakdown::{Breakdown, STRIDE};
@@ -29,10 +30,13 @@ pub use fanout::FanoutRecord;
 pub use fault::FaultRecord;
 pub use hop::HopRecord;
 pub use lag::LagRecord;
-pub use overload::{OverloadBucket, OverloadRecord, OverloadVerdict};
+pub use overload::{
+    OverloadBucket, OverloadExact, OverloadRecord, OverloadVerdict, target as overload_target,
+};
 pub use profile::Profile;
 pub use run::{Bucket, HarnessCpu, Outcome, RunRecord, Scenario, too_many_errors};
 pub use runtime::{ProcessRuntime, Sizing};
+pub use slow::{AttackRecord, P99_RATIO as SLOW_P99_RATIO, SlowRecord, SlowVerdict};
 pub use soak::{SoakRecord, SoakSample, SoakVerdict};
 
 use serde::{Deserialize, Serialize};
@@ -177,6 +181,9 @@ pub struct Raw {
     /// half of it (the overload part).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub overload: Vec<OverloadRecord>,
+    /// Each variant's transfers without slow clients, then with them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub slow: Vec<SlowRecord>,
 }
 
 /// What wrk (closed loop) reached against the harness's echo endpoint.

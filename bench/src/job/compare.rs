@@ -158,6 +158,7 @@ pub fn run(settings: Settings) -> anyhow::Result<()> {
         durable_runs: Vec::new(),
         soak: Vec::new(),
         overload: runs.overload,
+        slow: runs.slow,
     };
     let mut failed: Option<anyhow::Error> = None;
     // The curve again on durable storage, when the rest ran in memory.

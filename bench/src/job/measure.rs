@@ -39,6 +39,8 @@ pub(super) struct Runs {
     pub(super) hops: Vec<HopRecord>,
     /// The overload part's runs.
     pub(super) overload: Vec<crate::record::OverloadRecord>,
+    /// The slow-clients part's runs.
+    pub(super) slow: Vec<crate::record::SlowRecord>,
 }
 
 /// One system under test and what the parts keep for it.
@@ -131,6 +133,7 @@ pub(super) fn measure(
     }
     // The overload part needs the knee: it steps the curve first.
     let overload_on = parts.contains(&Part::Overload) && profile.overload_s > 0.0;
+    let slow_on = parts.contains(&Part::SlowClients) && profile.slow_clients_s > 0.0;
     let (latency_on, fanout_on, curve_on) = (
         parts.contains(&Part::Latency),
         parts.contains(&Part::Fanout),
@@ -154,7 +157,8 @@ pub(super) fn measure(
         } else {
             0
         }
-        + if overload_on { n } else { 0 };
+        + if overload_on { n } else { 0 }
+        + if slow_on { 2 * n } else { 0 };
     let session = Session {
         profile,
         runtimes,
@@ -170,6 +174,7 @@ pub(super) fn measure(
         cross_check: None,
         hops: Vec::new(),
         overload: Vec::new(),
+        slow: Vec::new(),
     };
     for repeat in 0..profile.repeats {
         if latency_on {
@@ -186,6 +191,9 @@ pub(super) fn measure(
     }
     if overload_on {
         out.overload = overloads(&session, &subjects, &out.runs);
+    }
+    if slow_on {
+        out.slow = slow_clients(&session, &mut subjects)?;
     }
     if let Some(oha) = oha
         && latency_on
@@ -218,7 +226,12 @@ fn overloads(
         let name = &s.variant.name;
         let knee = crate::analysis::highest_step(runs, name, |r| !r.saturated).unwrap_or(0.0);
         session.bar.inc(1);
-        if knee <= 0.0 {
+        // A curve that never saturated did not find the knee: twice its
+        // top step would measure the generator (the report says so).
+        let found = runs
+            .iter()
+            .any(|r| r.curve && r.variant == *name && r.saturated);
+        if knee <= 0.0 || !found {
             continue;
         }
         session
@@ -241,6 +254,81 @@ fn overloads(
         ));
     }
     out
+}
+
+/// Each variant (not the placements): the fixed-rate transfers alone,
+/// then the same beside slow and abandoned clients.
+fn slow_clients(
+    session: &Session<'_>,
+    subjects: &mut [Subject<'_>],
+) -> anyhow::Result<Vec<crate::record::SlowRecord>> {
+    let profile = session.profile;
+    let plan = Plan {
+        duration: Duration::from_secs_f64(profile.slow_clients_s),
+        ..Plan::fixed(profile, profile.transfer_rate)
+    };
+    let runtime = session.runtimes.client.handle();
+    let mut out = Vec::new();
+    for s in subjects.iter_mut().filter(|s| !s.placed()) {
+        let name = s.variant.name.clone();
+        let base = s.variant.base.clone();
+        // The non-readers' room, made fresh.
+        let room = format!(
+            "slow-{}",
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() % 1_000_000_000)
+        );
+        let made = runtime.block_on(session.http.request(
+            &base,
+            true,
+            "/v1/rooms",
+            Some(format!(r#"{{"room":"{room}"}}"#).into()),
+        ));
+        anyhow::ensure!(
+            made.as_ref().is_some_and(|(status, _)| *status == 201),
+            "{name}: the slow clients' room was not made: {:?}",
+            made.map(|(status, _)| status)
+        );
+        let sample = |v: &Variant| {
+            crate::part::rss::Sampler::start(
+                Instant::now(),
+                Duration::from_millis(250),
+                v.rss_reader(),
+            )
+        };
+        session.bar.set_message(format!(
+            "slow clients: {name} at {:.0}/s alone",
+            profile.transfer_rate
+        ));
+        let sampler = sample(s.variant);
+        let (target, workload) = s.target();
+        let without = session.run(plan, target, Scenario::Transfer, 0, workload);
+        let rss_without = sampler.peak();
+        session.bar.inc(1);
+        session.bar.set_message(format!(
+            "slow clients: {name} beside {} slow clients of each kind",
+            profile.slow_clients
+        ));
+        let attack = crate::part::slow::Attack::start(runtime, &base, &room, profile.slow_clients)?;
+        // Let them connect and start before the measured run.
+        std::thread::sleep(Duration::from_secs(1));
+        let sampler = sample(s.variant);
+        let (target, workload) = s.target();
+        let with = session.run(plan, target, Scenario::Transfer, 0, workload);
+        let rss_with = sampler.peak();
+        let attacks = attack.stop();
+        session.bar.inc(1);
+        out.push(crate::record::SlowRecord {
+            variant: name,
+            without,
+            with,
+            rss_without,
+            rss_with,
+            attacks,
+        });
+    }
+    Ok(out)
 }
 
 /// The transfer curve of `systems` alone (no floor, no ceiling: the

@@ -13,6 +13,7 @@ mod fanout;
 mod glance;
 mod model;
 mod overload;
+mod slow;
 mod soak;
 mod summary;
 #[cfg(test)]
@@ -270,6 +271,7 @@ pub fn render(raw: &Raw) -> String {
     durable::render(raw, &mut md);
     soak::render(raw, &mut md);
     overload::render(raw, &mut md);
+    slow::render(raw, &mut md);
     if !raw.fanout.is_empty() {
         fanout::render(raw, &mut md);
     }

@@ -16,7 +16,7 @@ use shared_domain::workload::Workload;
 
 use crate::generator::client::Client;
 use crate::generator::load::{self, Plan, Surge};
-use crate::record::{Outcome, OverloadBucket, OverloadRecord};
+use crate::record::{Outcome, OverloadBucket, OverloadExact, OverloadRecord};
 
 /// Width of a bucket.
 const BUCKET: Duration = Duration::from_millis(100);
@@ -100,20 +100,7 @@ pub fn run(
     let answers = Arc::new(Mutex::new(Vec::with_capacity(plan.total() as usize)));
     let http = Client::new(Duration::from_secs(5));
     let start = Instant::now();
-    let sampling = Arc::new(std::sync::atomic::AtomicBool::new(true));
-    let sampler = {
-        let sampling = sampling.clone();
-        std::thread::spawn(move || {
-            let mut samples = Vec::new();
-            while sampling.load(std::sync::atomic::Ordering::Relaxed) {
-                if let Some(bytes) = rss() {
-                    samples.push((start.elapsed().as_secs_f64(), bytes));
-                }
-                std::thread::sleep(RSS_EVERY);
-            }
-            samples
-        })
-    };
+    let sampler = super::rss::Sampler::start(start, RSS_EVERY, rss);
     // Ids of their own, so a second run against the same deployment
     // starts fresh transfers.
     let stamp = std::time::SystemTime::now()
@@ -151,9 +138,10 @@ pub fn run(
             outcome
         }
     });
-    sampling.store(false, std::sync::atomic::Ordering::Relaxed);
-    let rss = sampler.join().unwrap_or_default();
-    let answers = std::mem::take(&mut *answers.lock());
+    let rss = sampler.stop();
+    let mut answers = std::mem::take(&mut *answers.lock());
+    let (at, end) = (shape.before, shape.before + shape.surge);
+    let exact = exact(&mut answers, at, end);
     OverloadRecord {
         variant: variant.to_owned(),
         knee: shape.knee,
@@ -171,6 +159,64 @@ pub fn run(
             stats.send_lag.value_at_quantile(0.99) as f64 / 1000.0
         },
         audit: None,
+        exact,
+    }
+}
+
+/// The 99th percentile of `values` (0 when empty); reorders them.
+fn p99(values: &mut [u32]) -> f64 {
+    if values.is_empty() {
+        return 0.0;
+    }
+    let at = ((values.len() as f64 * 0.99).ceil() as usize).clamp(1, values.len()) - 1;
+    f64::from(*values.select_nth_unstable(at).1)
+}
+
+/// The readings that need every answer: the p99 before the surge, the
+/// refusals' p99 during it, and when a whole second after it was back
+/// (`answers` sorted by answer time on the way).
+fn exact(answers: &mut [Answer], surge_at: Duration, surge_end: Duration) -> OverloadExact {
+    answers.sort_unstable_by_key(|a| a.at_us);
+    let us = |d: Duration| micros(d);
+    let within = |from: u32, to: u32| {
+        let lo = answers.partition_point(|a| a.at_us < from);
+        let hi = answers.partition_point(|a| a.at_us < to);
+        &answers[lo..hi]
+    };
+    let ok = |a: &&Answer| !a.unsent && matches!(a.outcome, Outcome::Ok | Outcome::Refused);
+    let mut before: Vec<u32> = within(
+        us(surge_at.saturating_sub(Duration::from_secs(2))),
+        us(surge_at),
+    )
+    .iter()
+    .filter(ok)
+    .map(|a| a.from_due_us)
+    .collect();
+    let p99_before_us = p99(&mut before);
+    let mut sheds: Vec<u32> = within(us(surge_at), us(surge_end))
+        .iter()
+        .filter(|a| matches!(a.outcome, Outcome::Shed | Outcome::Unavailable))
+        .map(|a| a.from_sent_us)
+        .collect();
+    let shed_p99_us = (!sheds.is_empty()).then(|| p99(&mut sheds));
+    let last = answers.last().map_or(0, |a| a.at_us);
+    let (step, second) = (us(BUCKET), us(Duration::from_secs(1)));
+    let mut back_after_s = None;
+    let mut from = us(surge_end);
+    while from.saturating_add(second) <= last {
+        let window = within(from, from + second);
+        let healthy = window.iter().all(|a| ok(&a));
+        let mut latencies: Vec<u32> = window.iter().map(|a| a.from_due_us).collect();
+        if healthy && !latencies.is_empty() && p99(&mut latencies) <= 2.0 * p99_before_us {
+            back_after_s = Some(f64::from(from - us(surge_end)) / 1e6);
+            break;
+        }
+        from += step;
+    }
+    OverloadExact {
+        p99_before_us,
+        shed_p99_us,
+        back_after_s,
     }
 }
 
@@ -204,12 +250,9 @@ fn buckets(answers: &[Answer]) -> Vec<OverloadBucket> {
         }
     }
     for (b, mut latencies) in out.iter_mut().zip(ok_latencies) {
-        if latencies.is_empty() {
-            continue;
+        if !latencies.is_empty() {
+            b.ok_p99_us = p99(&mut latencies);
         }
-        latencies.sort_unstable();
-        let at = ((latencies.len() as f64 * 0.99).ceil() as usize).clamp(1, latencies.len()) - 1;
-        b.ok_p99_us = f64::from(latencies[at]);
     }
     out
 }
@@ -246,5 +289,32 @@ mod tests {
             "from sending, not from the schedule"
         );
         assert_eq!(b[1].ok_p99_us, 4_000.0);
+    }
+
+    #[test]
+    fn the_exact_readings_come_from_every_answer() {
+        let answer = |at_ms: u32, due_ms: u32, sent_ms: u32, outcome| Answer {
+            at_us: at_ms * 1000,
+            from_due_us: due_ms * 1000,
+            from_sent_us: sent_ms * 1000,
+            outcome,
+            unsent: false,
+        };
+        // Before the surge (0-2 s): 1 ms, one in fifty 3 ms.
+        let mut answers: Vec<Answer> = (0..2000)
+            .map(|i| answer(i, if i % 50 == 0 { 3 } else { 1 }, 1, Outcome::Ok))
+            .collect();
+        // The surge (2-3 s): slow answers and refusals of 1 to 100 ms.
+        answers.extend((0..1000).map(|i| answer(2000 + i, 80, 80, Outcome::Ok)));
+        answers.extend((1..=100).map(|i| answer(2000 + i * 9, 0, i, Outcome::Shed)));
+        // After: still slow for 300 ms, then back.
+        answers.extend((0..300).map(|i| answer(3000 + i, 50, 50, Outcome::Ok)));
+        answers.extend((300..2500).map(|i| answer(3000 + i, 2, 2, Outcome::Ok)));
+        // Shuffled, as the workers push them.
+        answers.reverse();
+        let e = exact(&mut answers, Duration::from_secs(2), Duration::from_secs(3));
+        assert_eq!(e.p99_before_us, 3_000.0);
+        assert_eq!(e.shed_p99_us, Some(99_000.0));
+        assert_eq!(e.back_after_s, Some(0.3));
     }
 }

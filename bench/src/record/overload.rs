@@ -36,6 +36,24 @@ pub struct OverloadRecord {
     pub send_lag_p99_us: f64,
     /// The audit after the run (money conserved, nothing pending).
     pub audit: Option<Audit>,
+    /// What only every answer tells.
+    pub exact: OverloadExact,
+}
+
+/// Read off every answer of an overload run, not its buckets.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct OverloadExact {
+    /// p99 of the ok answers (from their schedule) in the 2 s before the
+    /// surge, µs.
+    pub p99_before_us: f64,
+    /// p99 of the refusals (429, 503) during the surge, from their
+    /// sending, µs; none when nothing was refused.
+    pub shed_p99_us: Option<f64>,
+    /// From the end of the surge to the start of the first second (read
+    /// every 100 ms) whose ok answers' p99 is within twice
+    /// `p99_before_us` with nothing refused or failed, s; none when no
+    /// such second came in the run.
+    pub back_after_s: Option<f64>,
 }
 
 /// One bucket of an overload run.
@@ -89,6 +107,43 @@ pub struct OverloadVerdict {
     pub unsent: u64,
 }
 
+/// Issue 16's targets under overload.
+pub mod target {
+    /// Goodput during the surge over the knee, at least.
+    pub const GOODPUT_RATIO: f64 = 0.8;
+    /// p99 of the refusals from sending, ms, at most.
+    pub const SHED_P99_MS: f64 = 10.0;
+    /// Peak RSS during the surge over the RSS before it, at most.
+    pub const RSS_RATIO: f64 = 1.5;
+    /// From the end of the surge to latency back, s, at most.
+    pub const BACK_S: f64 = 1.0;
+}
+
+impl OverloadVerdict {
+    /// The targets it missed, each said briefly (empty: it holds).
+    pub fn missed(&self) -> Vec<String> {
+        let mut missed = Vec::new();
+        if self.goodput_ratio < target::GOODPUT_RATIO {
+            missed.push(format!("goodput {:.2}", self.goodput_ratio));
+        }
+        if self.shed_p99_ms.is_some_and(|ms| ms > target::SHED_P99_MS) {
+            missed.push("slow refusals".to_owned());
+        }
+        if self.rss_ratio > target::RSS_RATIO {
+            missed.push(format!("RSS {:.1}x", self.rss_ratio));
+        }
+        match self.back_after_s {
+            Some(s) if s <= target::BACK_S => {}
+            Some(s) => missed.push(format!("back after {s:.1} s")),
+            None => missed.push("not back in the run".to_owned()),
+        }
+        if self.errors > 0 {
+            missed.push("errors".to_owned());
+        }
+        missed
+    }
+}
+
 impl OverloadRecord {
     fn bucket_s(&self) -> f64 {
         self.bucket_ms.max(1) as f64 / 1000.0
@@ -107,52 +162,6 @@ impl OverloadRecord {
         let (at, end) = (self.surge_at_s, self.surge_at_s + self.surge_s);
         let surge = self.window(at, end);
         let goodput = surge.iter().map(|b| b.ok).sum::<u64>() as f64 / self.surge_s.max(1e-9);
-        // The p99 of sheds, read as the 99th percentile of the buckets'
-        // slowest shed weighted by their sheds: an upper bound.
-        let mut sheds: Vec<(f64, u64)> = surge
-            .iter()
-            .filter(|b| b.shed > 0)
-            .map(|b| (b.shed_max_us, b.shed))
-            .collect();
-        sheds.sort_by(|a, b| a.0.total_cmp(&b.0));
-        let total: u64 = sheds.iter().map(|s| s.1).sum();
-        let shed_p99_ms = (total > 0).then(|| {
-            let mut seen = 0;
-            for (us, n) in &sheds {
-                seen += n;
-                if seen as f64 >= total as f64 * 0.99 {
-                    return us / 1000.0;
-                }
-            }
-            sheds.last().map_or(0.0, |s| s.0 / 1000.0)
-        });
-        let before = self.window(at - 2.0, at);
-        let mut p99s: Vec<f64> = before
-            .iter()
-            .filter(|b| b.ok > 0)
-            .map(|b| b.ok_p99_us)
-            .collect();
-        p99s.sort_by(f64::total_cmp);
-        let p99_before = p99s.get(p99s.len() / 2).copied().unwrap_or(0.0);
-        let healthy = |b: &OverloadBucket| {
-            b.ok > 0 && b.shed == 0 && b.errors == 0 && b.ok_p99_us <= 2.0 * p99_before.max(1.0)
-        };
-        let per_second = (1000 / self.bucket_ms.max(1)).max(1) as usize;
-        let after_from = (end / self.bucket_s()).round() as usize;
-        let mut back_after_s = None;
-        let mut run = 0;
-        for (i, b) in self.buckets.iter().enumerate().skip(after_from) {
-            if healthy(b) {
-                run += 1;
-                if run == per_second {
-                    let first = i + 1 - per_second;
-                    back_after_s = Some((first - after_from) as f64 * self.bucket_s());
-                    break;
-                }
-            } else {
-                run = 0;
-            }
-        }
         let rss_before = self.rss.iter().rfind(|(t, _)| *t < at).map_or(0, |s| s.1);
         let rss_peak = self
             .rss
@@ -164,8 +173,8 @@ impl OverloadRecord {
         OverloadVerdict {
             goodput,
             goodput_ratio: goodput / self.knee.max(1e-9),
-            shed_p99_ms,
-            shed: total,
+            shed_p99_ms: self.exact.shed_p99_us.map(|us| us / 1000.0),
+            shed: surge.iter().map(|b| b.shed).sum(),
             rss_before,
             rss_peak,
             rss_ratio: if rss_before > 0 {
@@ -173,8 +182,8 @@ impl OverloadRecord {
             } else {
                 0.0
             },
-            p99_before_ms: p99_before / 1000.0,
-            back_after_s,
+            p99_before_ms: self.exact.p99_before_us / 1000.0,
+            back_after_s: self.exact.back_after_s,
             errors: self.buckets.iter().map(|b| b.errors).sum::<u64>() + self.unfinished,
             unsent: self.buckets.iter().map(|b| b.unsent).sum(),
         }
@@ -216,6 +225,11 @@ mod tests {
             unfinished: 0,
             send_lag_p99_us: 100.0,
             audit: None,
+            exact: OverloadExact {
+                p99_before_us: 2_000.0,
+                shed_p99_us: Some(4_000.0),
+                back_after_s: Some(0.4),
+            },
         };
         let v = record.verdict();
         assert_eq!(v.goodput, 1_600.0);
@@ -225,9 +239,21 @@ mod tests {
             (v.rss_ratio - 1.4).abs() < 1e-9,
             "the peak in the surge only"
         );
+        // Read off every answer (`exact`), not the buckets.
         assert_eq!(v.p99_before_ms, 2.0);
-        // Four slow buckets after the surge, then healthy ones.
         assert_eq!(v.back_after_s, Some(0.4));
+        assert_eq!(v.shed, 20 * 40);
         assert_eq!(v.errors, 0);
+        assert!(v.missed().is_empty(), "{:?}", v.missed());
+        let slow = OverloadVerdict {
+            goodput_ratio: 0.5,
+            shed_p99_ms: Some(11.0),
+            back_after_s: None,
+            ..v
+        };
+        assert_eq!(
+            slow.missed(),
+            ["goodput 0.50", "slow refusals", "not back in the run"]
+        );
     }
 }

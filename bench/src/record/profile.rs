@@ -99,6 +99,14 @@ pub struct Profile {
     /// Seconds at half the knee before the surge and after it.
     #[serde(default)]
     pub overload_settle_s: f64,
+    /// The slow-clients part: seconds of ordinary transfers alone, then as
+    /// many beside slow clients (0: no slow-clients part).
+    #[serde(default)]
+    pub slow_clients_s: f64,
+    /// Slow clients of each kind (the WebSocket non-readers are a quarter
+    /// as many).
+    #[serde(default)]
+    pub slow_clients: usize,
 }
 
 /// The tail bound of the curve's second reading: 10 ms at p99.
@@ -147,6 +155,10 @@ impl Profile {
             soak_sample_s: 10.0,
             overload_s: 15.0,
             overload_settle_s: 3.0,
+            // Past the edges' 10 s for a request head, so every kind is
+            // cut off at least once.
+            slow_clients_s: 12.0,
+            slow_clients: 200,
         }
     }
 
@@ -180,6 +192,8 @@ impl Profile {
             soak_s: 600.0,
             overload_s: 60.0,
             overload_settle_s: 10.0,
+            slow_clients_s: 30.0,
+            slow_clients: 400,
             ..Self::quick()
         }
     }
@@ -213,6 +227,8 @@ impl Profile {
             soak_sample_s: 0.5,
             overload_s: 1.0,
             overload_settle_s: 1.0,
+            slow_clients_s: 1.0,
+            slow_clients: 8,
             ..Self::quick()
         }
     }

@@ -331,6 +331,11 @@ fn the_overload_part_says_which_variant_held_and_draws_its_answers() {
             unfinished: 0,
             send_lag_p99_us: 300.0,
             audit: None,
+            exact: crate::record::OverloadExact {
+                p99_before_us: 2_000.0,
+                shed_p99_us: Some(2_000.0),
+                back_after_s: Some(back as f64 / 10.0),
+            },
         }
     };
     let mut raw = fixture();
@@ -437,4 +442,63 @@ fn re_rendering_stored_results_gives_the_same_report() {
         assert!(render(&again).contains(&format!("(charts/{chart}.png)")));
     }
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn the_slow_clients_part_compares_the_ordinary_clients_alone_and_beside_them() {
+    use crate::record::{AttackRecord, SlowRecord};
+    let mut raw = fixture();
+    let run = |p99_ms: f64, errors: u64| {
+        let mut r = raw.runs[0].clone();
+        r.p99_us = p99_ms * 1000.0;
+        r.outcomes = vec![("ok".into(), 1000), ("error".into(), errors)];
+        r
+    };
+    let attack = |kind: &str, cut: u64, answered: u64, longest_s: f64| AttackRecord {
+        kind: kind.into(),
+        held: 10,
+        opened: 10 + cut,
+        cut,
+        answered,
+        longest_s,
+        refused: 0,
+    };
+    let attacks = |non_readers_cut: u64| {
+        vec![
+            attack("trickled heads", 10, 0, 10.1),
+            attack("silent connections", 10, 0, 10.0),
+            attack("trickled bodies", 50, 50, 2.1),
+            attack("WebSocket non-readers", non_readers_cut, 0, 0.0),
+        ]
+    };
+    raw.profile.slow_clients_s = 12.0;
+    raw.profile.slow_clients = 10;
+    raw.slow = vec![
+        SlowRecord {
+            variant: "microlith".into(),
+            without: run(2.0, 0),
+            with: run(3.0, 0),
+            rss_without: 100 << 20,
+            rss_with: 110 << 20,
+            attacks: attacks(3),
+        },
+        SlowRecord {
+            variant: "microservices".into(),
+            without: run(2.0, 0),
+            with: run(5.0, 4),
+            rss_without: 100 << 20,
+            rss_with: 150 << 20,
+            attacks: attacks(0),
+        },
+    ];
+    let md = render(&raw);
+    assert!(md.contains("## Slow and abandoned clients"), "{md}");
+    assert!(
+        md.contains("| microlith | 2.00 → 3.00 ms (1.50x) | 0 | 100.0 MiB → 110.0 MiB (1.10x) | 10 of 20, ≤ 10.1 s | 10 of 20, ≤ 10.0 s | 50 of 60 (50), ≤ 2.1 s | 3 of 13 | yes |"),
+        "{md}"
+    );
+    assert!(
+        md.contains("| **no**: p99 2.5x, errors, a kind never cut |"),
+        "{md}"
+    );
 }

@@ -158,6 +158,7 @@ pub(super) fn fixture() -> Raw {
         durable_runs: Vec::new(),
         soak: Vec::new(),
         overload: Vec::new(),
+        slow: Vec::new(),
         cross_check: Some(crate::record::CrossCheckRecord {
             oha_version: "oha 1.16.0".into(),
             checks: vec![crate::record::CrossCheck {

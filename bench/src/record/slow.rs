@@ -1,0 +1,75 @@
+//! Slow and abandoned clients beside ordinary ones: the same transfers at
+//! the same rate without them, then with them.
+
+use serde::{Deserialize, Serialize};
+
+use super::RunRecord;
+
+/// One variant's slow-clients run.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SlowRecord {
+    /// The variant.
+    pub variant: String,
+    /// The ordinary transfers, alone.
+    pub without: RunRecord,
+    /// The same transfers, slow clients at the edge meanwhile.
+    pub with: RunRecord,
+    /// The variant's processes' peak RSS during `without`, bytes.
+    pub rss_without: u64,
+    /// And during `with`.
+    pub rss_with: u64,
+    /// What each kind of slow client met.
+    pub attacks: Vec<AttackRecord>,
+}
+
+/// One kind of slow client, kept at `held` connections for the run (a
+/// connection the edge closes is opened again).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct AttackRecord {
+    /// What they do.
+    pub kind: String,
+    /// Connections kept at once.
+    pub held: u64,
+    /// Connections opened over the run.
+    pub opened: u64,
+    /// Connections the edge closed (or, for a request, answered and
+    /// closed).
+    pub cut: u64,
+    /// Of those, answered with an error status first (a 408 for a body
+    /// that stopped coming).
+    pub answered: u64,
+    /// The longest a connection was held before it was cut, seconds.
+    pub longest_s: f64,
+    /// Connections the edge refused or that failed to open.
+    pub refused: u64,
+}
+
+/// Where a slow-clients run stands against issue 16's target.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SlowVerdict {
+    /// The ordinary clients' p99 with slow clients over without.
+    pub p99_ratio: f64,
+    /// Peak RSS with over without.
+    pub rss_ratio: f64,
+    /// Whether every kind was cut off at least once.
+    pub all_cut: bool,
+    /// Errors of the ordinary clients (not 2xx or a correct 409) with slow
+    /// clients beside them.
+    pub errors_with: u64,
+}
+
+/// Issue 16's target: the ordinary clients' p99 within this factor.
+pub const P99_RATIO: f64 = 2.0;
+
+impl SlowRecord {
+    /// Its verdict.
+    pub fn verdict(&self) -> SlowVerdict {
+        let ratio = |a: f64, b: f64| if b > 0.0 { a / b } else { 0.0 };
+        SlowVerdict {
+            p99_ratio: ratio(self.with.p99_us, self.without.p99_us),
+            rss_ratio: ratio(self.rss_with as f64, self.rss_without as f64),
+            all_cut: !self.attacks.is_empty() && self.attacks.iter().all(|a| a.cut > 0),
+            errors_with: self.with.errors(),
+        }
+    }
+}
