@@ -5,21 +5,26 @@
 //! - a hard one, `max_in_flight`, which bounds memory whatever happens;
 //! - a **latency target** (Little's law, in the spirit of Netflix's
 //!   concurrency-limits and Envoy's adaptive concurrency), read every
-//!   100 ms from two signals:
-//!   - the mean time the admitted requests took: past the target, the
-//!     limit drops to what their throughput finishes within it
+//!   100 ms from two signals, each as its *minimum* over the window (as
+//!   CoDel reads a queue's sojourn time: a queue that stands delays
+//!   everything, a burst or a stall does not):
+//!   - the fastest admitted request: past the target, the limit drops to
+//!     what the window's throughput finishes within it
 //!     (`throughput × target`);
-//!   - the **runtime's lag**: how late a timer set every 5 ms wakes up
-//!     (the load of Node's `toobusy`). A request waits in that queue of
-//!     ready tasks *before* it reaches this middleware, where no handler's
-//!     time shows it: with the CPU saturated (the two cores shared with
-//!     the load generator and, for the microservices, four other
-//!     processes) it was the whole of the wait. Past a tenth of the
+//!   - the **runtime's lag**: how late a timer set every 5 ms woke up at
+//!     least (the load of Node's `toobusy`). A request waits in that
+//!     queue of ready tasks *before* it reaches this middleware, where no
+//!     handler's time shows it: with the CPU saturated (the two cores
+//!     shared with the load generator and, for the microservices, four
+//!     other processes) it was the whole of the wait. Past a tenth of the
 //!     target, the limit drops to half of what is in flight.
 //!
 //!   So the queue stops growing and the excess is refused in microseconds
 //!   instead of waiting for its deadline. Otherwise the limit grows back
 //!   by a quarter a window (from the floor of 32 to 4 096 in about 2.3 s).
+//!   A window that lasted over 400 ms changes nothing: the process was
+//!   stopped or nothing finished, which says nothing of a queue (and the
+//!   backlog a stall leaves is worth serving, not refusing).
 //!
 //! Below saturation requests take a few milliseconds, the runtime keeps
 //! up, and requests in flight stay far below the floor: the target acts
@@ -41,6 +46,9 @@ const WINDOW: Duration = Duration::from_millis(100);
 
 /// How often the lag probe sets its timer.
 const PROBE_EVERY: Duration = Duration::from_millis(5);
+
+/// A window longer than this is a stall, not a reading.
+const STALL: Duration = Duration::from_millis(400);
 
 /// The limit never drops below this many requests in flight: a short
 /// stall at a low rate must not refuse the few requests it holds.
@@ -66,13 +74,13 @@ pub struct Admission {
     started: Instant,
     /// Microseconds since `started` at which the current window opened.
     window_start_us: AtomicU64,
-    /// Requests finished in the current window, and their summed time, µs.
+    /// Requests finished in the current window, and the fastest, µs.
     done: AtomicU64,
-    took_us: AtomicU64,
-    /// The lag probe's wake-ups in the current window, and their summed
-    /// lateness, µs.
+    fastest_us: AtomicU64,
+    /// The lag probe's wake-ups in the current window, and the least
+    /// late, µs.
     probes: AtomicU64,
-    lag_us: AtomicU64,
+    least_lag_us: AtomicU64,
 }
 
 /// One admitted request; dropping it (the answer is made, or the request's
@@ -115,9 +123,9 @@ impl Admission {
             started: Instant::now(),
             window_start_us: AtomicU64::new(0),
             done: AtomicU64::new(0),
-            took_us: AtomicU64::new(0),
+            fastest_us: AtomicU64::new(u64::MAX),
             probes: AtomicU64::new(0),
-            lag_us: AtomicU64::new(0),
+            least_lag_us: AtomicU64::new(u64::MAX),
         });
         if admission.target.is_some()
             && let Ok(runtime) = tokio::runtime::Handle::try_current()
@@ -167,7 +175,7 @@ impl Admission {
         };
         let took_us = u64::try_from(took.as_micros()).unwrap_or(u64::MAX);
         self.done.fetch_add(1, Ordering::AcqRel);
-        self.took_us.fetch_add(took_us, Ordering::AcqRel);
+        self.fastest_us.fetch_min(took_us, Ordering::AcqRel);
         let now_us = u64::try_from(self.started.elapsed().as_micros()).unwrap_or(u64::MAX);
         let opened = self.window_start_us.load(Ordering::Acquire);
         let length_us = now_us.saturating_sub(opened);
@@ -183,27 +191,18 @@ impl Admission {
         {
             return;
         }
-        let done = self.done.swap(0, Ordering::AcqRel);
-        let took_us = self.took_us.swap(0, Ordering::AcqRel);
-        let probes = self.probes.swap(0, Ordering::AcqRel);
-        let lag_us = self
-            .lag_us
-            .swap(0, Ordering::AcqRel)
-            .checked_div(probes)
-            .unwrap_or(0);
-        metrics::gauge!("edge_runtime_lag_seconds").set(lag_us as f64 / 1e6);
-        let limit = next_limit(
-            self.limit.load(Ordering::Acquire),
-            self.max,
-            target,
-            Window {
-                done,
-                took_us,
-                length_us,
-                lag_us,
-                in_flight: self.in_flight.load(Ordering::Acquire),
-            },
-        );
+        let window = Window {
+            done: self.done.swap(0, Ordering::AcqRel),
+            fastest_us: self.fastest_us.swap(u64::MAX, Ordering::AcqRel),
+            length_us,
+            probes: self.probes.swap(0, Ordering::AcqRel),
+            least_lag_us: self.least_lag_us.swap(u64::MAX, Ordering::AcqRel),
+            in_flight: self.in_flight.load(Ordering::Acquire),
+        };
+        if window.probes > 0 {
+            metrics::gauge!("edge_runtime_lag_seconds").set(window.least_lag_us as f64 / 1e6);
+        }
+        let limit = next_limit(self.limit.load(Ordering::Acquire), self.max, target, window);
         self.limit.store(limit, Ordering::Release);
         metrics::gauge!("edge_admission_limit").set(limit as f64);
     }
@@ -221,44 +220,47 @@ async fn probe_lag(admission: std::sync::Weak<Admission>) {
         };
         admission.probes.fetch_add(1, Ordering::AcqRel);
         let late_us = u64::try_from(late.as_micros()).unwrap_or(u64::MAX);
-        admission.lag_us.fetch_add(late_us, Ordering::AcqRel);
+        admission.least_lag_us.fetch_min(late_us, Ordering::AcqRel);
     }
 }
 
 /// What one window saw.
 #[derive(Debug, Clone, Copy)]
 struct Window {
+    /// Requests finished, and the fastest of them, µs.
     done: u64,
-    took_us: u64,
+    fastest_us: u64,
     length_us: u64,
-    /// The runtime's mean lag over the window, µs.
-    lag_us: u64,
+    /// The probe's wake-ups, and the least late of them, µs.
+    probes: u64,
+    least_lag_us: u64,
     /// Requests in flight when it closed.
     in_flight: usize,
 }
 
 /// The limit after a window, always within `MIN_LIMIT..=max`:
-/// - when its requests took longer than `target` on average, down to what
-///   finishes within it at the window's throughput;
-/// - when the runtime lagged by more than a tenth of `target`, down to
-///   half of what is in flight;
-/// - else up by a quarter.
+/// - when even its fastest request took longer than `target`, down to
+///   what finishes within it at the window's throughput;
+/// - when even the probe's timeliest wake-up (of two or more) was later
+///   than a tenth of `target`, down to half of what is in flight;
+/// - else up by a quarter;
+/// - unchanged after a window with nothing finished, or one that lasted
+///   past [`STALL`].
 fn next_limit(limit: usize, max: usize, target: Duration, window: Window) -> usize {
     let floor = MIN_LIMIT.min(max);
-    if window.done == 0 || window.length_us == 0 {
+    if window.done == 0 || window.length_us == 0 || window.length_us > STALL.as_micros() as u64 {
         return limit;
     }
-    let mean_us = window.took_us as f64 / window.done as f64;
     let target_us = target.as_secs_f64() * 1e6;
     let mut next = limit;
     let mut over = false;
-    if mean_us > target_us {
+    if window.fastest_us as f64 > target_us {
         // Little's law: in flight = throughput × time in the system.
         let throughput_per_us = window.done as f64 / window.length_us as f64;
         next = next.min((throughput_per_us * target_us).ceil() as usize);
         over = true;
     }
-    if window.lag_us as f64 > target_us / 10.0 {
+    if window.probes >= 2 && window.least_lag_us as f64 > target_us / 10.0 {
         next = next.min(window.in_flight / 2);
         over = true;
     }
@@ -304,12 +306,14 @@ mod tests {
 
     const TARGET: Duration = Duration::from_millis(50);
 
-    fn window(done: u64, mean_ms: f64) -> Window {
+    /// A window of 100 ms: `done` requests, the fastest in `fastest_ms`.
+    fn window(done: u64, fastest_ms: f64) -> Window {
         Window {
             done,
-            took_us: (done as f64 * mean_ms * 1000.0) as u64,
+            fastest_us: (fastest_ms * 1000.0) as u64,
             length_us: 100_000,
-            lag_us: 100,
+            probes: 20,
+            least_lag_us: 100,
             in_flight: 10,
         }
     }
@@ -334,7 +338,7 @@ mod tests {
     #[test]
     fn a_lagging_runtime_halves_what_is_in_flight_however_fast_the_handlers() {
         let lagging = |in_flight| Window {
-            lag_us: 20_000,
+            least_lag_us: 20_000,
             in_flight,
             ..window(600, 2.0)
         };
@@ -343,11 +347,31 @@ mod tests {
         assert_eq!(next_limit(4096, 4096, TARGET, lagging(10)), MIN_LIMIT);
         // A lag under a tenth of the target is the machine's ordinary noise.
         let noisy = Window {
-            lag_us: 4_000,
+            least_lag_us: 4_000,
             in_flight: 1000,
             ..window(600, 2.0)
         };
         assert_eq!(next_limit(400, 4096, TARGET, noisy), 500);
+        // One late wake-up is a stall, not a queue.
+        let once = Window {
+            probes: 1,
+            ..lagging(1000)
+        };
+        assert_eq!(next_limit(400, 4096, TARGET, once), 500);
+    }
+
+    #[test]
+    fn a_window_as_long_as_a_stall_changes_nothing() {
+        // The process was stopped for 1.5 s: every request it held is
+        // late, and none of that is a queue standing now.
+        let stalled = Window {
+            length_us: 1_500_000,
+            least_lag_us: 1_500_000,
+            probes: 3,
+            in_flight: 450,
+            ..window(450, 1_500.0)
+        };
+        assert_eq!(next_limit(4096, 4096, TARGET, stalled), 4096);
     }
 
     #[test]
