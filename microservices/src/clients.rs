@@ -25,6 +25,9 @@ mod chat;
 pub use bank::{GrpcAccounts, GrpcTransfers, TransferPath};
 pub use chat::GrpcRooms;
 
+/// Less time than this left, a call is not made (its deadline passed).
+const MIN_BUDGET: Duration = Duration::from_millis(1);
+
 /// A layered channel: shed → breaker → limit → tonic.
 pub type Layered = tower::load_shed::LoadShed<
     crate::resilience::BreakerService<tower::limit::ConcurrencyLimit<Channel>>,
@@ -162,12 +165,20 @@ impl Downstream {
     {
         self.retry
             .run(idempotent, || {
+                // No time left (a retry late in its request, a request
+                // that waited out its deadline): not sent, and no breaker
+                // permit spent on a call that cannot succeed (a half-open
+                // probe so spent reopened the breaker at once).
+                let expired = deadline::budget(self.timeout) < MIN_BUDGET;
                 let request = self.request(message.clone());
                 // A sampled request times each attempt, with what the
                 // callee reports of itself nested under it.
                 let span = edge::timing::enter(&self.span_name);
-                let fut = call(self.channel.clone(), request);
+                let fut = (!expired).then(|| call(self.channel.clone(), request));
                 async move {
+                    let Some(fut) = fut else {
+                        return Err(CallError::DeadlineExceeded);
+                    };
                     let answer = fut.await;
                     if let Some(span) = &span {
                         span.adopt_header(match &answer {

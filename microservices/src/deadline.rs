@@ -1,9 +1,13 @@
 //! Deadline propagation. A server reads the caller's `grpc-timeout` and
-//! runs the handler in a scope holding that deadline; every client call
-//! made inside the scope sends at most the time that remains, so a chain
-//! of hops never works past the edge's deadline.
+//! runs the handler in a scope holding that deadline, less a margin for
+//! its answer ([`reply_margin`]); every client call made inside the scope
+//! sends at most the time that remains, so a chain of hops never works
+//! past the edge's deadline, and a server whose own call timed out still
+//! answers its caller in time.
 
 use std::time::{Duration, Instant};
+
+use shared_domain::error::CallError;
 
 tokio::task_local! {
     static DEADLINE: Instant;
@@ -17,15 +21,46 @@ pub fn budget(default: Duration) -> Duration {
         .map_or(default, |left| left.min(default))
 }
 
-/// Runs `f` under the deadline of `request` (if its caller set one).
-pub async fn scoped<T, F: Future>(request: &tonic::Request<T>, f: F) -> F::Output {
-    match request
+/// What a server keeps of its caller's `timeout` for its own answer to
+/// get back: a tenth, at most 50 ms. Without it, the transfers service's
+/// call to a stopped accounts service timed out at the very moment the
+/// gateway's call to transfers did; the gateway saw its own timeout (the
+/// transfers service's failure, to its breaker) instead of the answer
+/// saying accounts had failed, and its breaker on a healthy transfers
+/// service stayed open a full second after accounts was back.
+pub fn reply_margin(timeout: Duration) -> Duration {
+    (timeout / 10).min(Duration::from_millis(50))
+}
+
+/// The deadline `request`'s caller set, less [`reply_margin`].
+fn deadline_of<T>(request: &tonic::Request<T>) -> Option<Instant> {
+    let timeout = request
         .metadata()
         .get("grpc-timeout")
         .and_then(|v| v.to_str().ok())
-        .and_then(parse_grpc_timeout)
-    {
-        Some(timeout) => DEADLINE.scope(Instant::now() + timeout, f).await,
+        .and_then(parse_grpc_timeout)?;
+    Some(Instant::now() + timeout.saturating_sub(reply_margin(timeout)))
+}
+
+/// Runs `f` under the deadline of `request` (if its caller set one), less
+/// [`reply_margin`], and gives it up at that deadline: a service whose own
+/// calls keep failing (the transfers service's saga retries a stopped
+/// accounts service) answers its caller `DEADLINE_EXCEEDED` in time,
+/// instead of being cut off by the caller's timeout, which the caller's
+/// breaker counts against it. What `f` does when dropped is its own (the
+/// saga hands itself to a task of its own).
+pub async fn bounded<T, R, E, F>(request: &tonic::Request<R>, f: F) -> Result<T, CallError<E>>
+where
+    F: Future<Output = Result<T, CallError<E>>>,
+{
+    match deadline_of(request) {
+        Some(deadline) => {
+            let within = tokio::time::timeout_at(deadline.into(), f);
+            DEADLINE
+                .scope(deadline, within)
+                .await
+                .unwrap_or(Err(CallError::DeadlineExceeded))
+        }
         None => f.await,
     }
 }
@@ -116,11 +151,38 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_bounded_call_gives_up_at_its_deadline_less_the_margin() {
+        let mut request = tonic::Request::new(());
+        request.set_timeout(Duration::from_millis(100));
+        let started = Instant::now();
+        let never = std::future::pending::<Result<(), CallError<()>>>();
+        let answer = bounded(&request, never).await;
+        assert_eq!(answer, Err(CallError::DeadlineExceeded));
+        assert!(started.elapsed() < Duration::from_secs(5), "gave up");
+        let quick = bounded(&request, async { Ok::<_, CallError<()>>(7) }).await;
+        assert_eq!(quick, Ok(7));
+    }
+
+    /// The budget a call made inside `request`'s handler gets.
+    async fn budget_inside(request: &tonic::Request<()>) -> Duration {
+        let inside = async { Ok::<_, CallError<()>>(budget(Duration::from_secs(5))) };
+        bounded(request, inside).await.expect("in time")
+    }
+
+    #[tokio::test]
     async fn a_scope_shortens_the_budget() {
         let mut request = tonic::Request::new(());
         request.set_timeout(Duration::from_millis(50));
-        let inside = scoped(&request, async { budget(Duration::from_secs(5)) }).await;
-        assert!(inside <= Duration::from_millis(50));
+        let inside = budget_inside(&request).await;
+        assert!(
+            inside <= Duration::from_millis(45),
+            "{inside:?}: the margin kept"
+        );
         assert_eq!(budget(Duration::from_secs(5)), Duration::from_secs(5));
+        // A second's call keeps 50 ms for its answer.
+        request.set_timeout(Duration::from_secs(1));
+        let inside = budget_inside(&request).await;
+        assert!(inside <= Duration::from_millis(950), "{inside:?}");
+        assert!(inside > Duration::from_millis(900), "{inside:?}");
     }
 }

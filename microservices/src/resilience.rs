@@ -130,8 +130,13 @@ enum Inner {
 }
 
 /// A permission to make one call; report its outcome with
-/// `Breaker::record`. A permit dropped unreported counts as a failure
-/// (the caller gave up, which is what a timeout looks like).
+/// `Permit::record`. A permit dropped unreported (the caller gave up: its
+/// own deadline, a cancelled request) counts neither way, since it says
+/// nothing of the downstream, whose own timeouts are reported as
+/// failures; a half-open probe dropped so is handed back for another
+/// call. (Counting it a failure opened the gateway's breaker on a healthy
+/// transfers service when requests reached their edge deadline while
+/// accounts was stopped.)
 #[must_use]
 pub struct Permit {
     breaker: Arc<Breaker>,
@@ -153,8 +158,7 @@ impl Permit {
 impl Drop for Permit {
     fn drop(&mut self) {
         if !self.done {
-            self.breaker
-                .on_outcome(self.generation, false, Instant::now());
+            self.breaker.on_abandoned(self.generation);
         }
     }
 }
@@ -315,6 +319,18 @@ impl Breaker {
             *current += 1;
             self.transitioned(BreakerState::Open);
             self.opened.notify_one();
+        }
+    }
+
+    /// A call given up by its caller: a half-open probe's place is given
+    /// back; nothing else changes.
+    fn on_abandoned(&self, generation: u64) {
+        let mut guard = self.state.lock();
+        let (inner, current) = &mut *guard;
+        if generation == *current
+            && let Inner::HalfOpen { permits, .. } = inner
+        {
+            *permits += 1;
         }
     }
 

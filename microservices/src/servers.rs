@@ -13,7 +13,7 @@ use shared_domain::error::{BankResult, CallError};
 use shared_domain::id::TransferId;
 use shared_domain::service::{AccountsService, RoomsService, TransferJournal, TransfersService};
 
-use crate::deadline::scoped;
+use crate::deadline::bounded;
 use crate::settlement::{Settlement, deadline_of};
 use crate::wire::pb::{bank as b, chat as c};
 use crate::wire::{self, bank_call_status, chat_call_status, invalid};
@@ -167,15 +167,16 @@ impl b::transfers_server::Transfers for TransfersServer {
         if let Some(breaker) = &self.accounts
             && breaker.state() == crate::resilience::BreakerState::Open
         {
-            return Err(Status::unavailable(format!(
+            return Err(bank_call_status(CallError::Unavailable(format!(
                 "circuit open: {} is failing; transfer refused before it was recorded",
                 breaker.name()
-            )));
+            ))));
         }
         // The saga's calls to the accounts get what remains of the caller's
-        // deadline; if it expires, this future is dropped and the saga is
-        // handed to a task of its own (never left between debit and credit).
-        let record = scoped(&request, self.transfers.transfer(transfer))
+        // deadline; when it expires, this future is dropped (the saga is
+        // handed to a task of its own, never left between debit and
+        // credit) and the caller is told in time.
+        let record = bounded(&request, self.transfers.transfer(transfer))
             .await
             .map_err(bank_call_status)?;
         Ok(Response::new(wire::record_to_wire(&record)))

@@ -108,7 +108,7 @@ fn a_failed_probe_reopens() {
 }
 
 #[test]
-fn stale_outcomes_are_ignored_and_dropped_permits_fail() {
+fn stale_outcomes_are_ignored_and_dropped_permits_count_neither_way() {
     let b = Breaker::new("t", config());
     let t0 = Instant::now();
     let slow = b.acquire_at(t0).expect("admitted while closed");
@@ -119,12 +119,22 @@ fn stale_outcomes_are_ignored_and_dropped_permits_fail() {
     // The slow call from before the transition succeeds late: ignored.
     slow.record(true);
     assert_eq!(b.state_at(t0), BreakerState::Open);
-    // A permit dropped unreported counts as a failure.
+    // A permit dropped unreported (its caller gave up) counts neither way.
     let b = Breaker::new("t", config());
-    for _ in 0..4 {
+    for _ in 0..10 {
         drop(b.acquire_at(t0).expect("closed"));
     }
-    assert_eq!(b.state_at(t0), BreakerState::Open);
+    assert_eq!(b.state_at(t0), BreakerState::Closed);
+    // Half-open, a dropped probe's place is given back: the breaker still
+    // closes after its probes succeed.
+    for _ in 0..4 {
+        call(&b, t0, false);
+    }
+    let t1 = t0 + Duration::from_secs(2);
+    let probe = b.acquire_at(t1).expect("half-open");
+    drop(probe);
+    assert!(call(&b, t1, true) && call(&b, t1, true));
+    assert_eq!(b.state_at(t1), BreakerState::Closed);
 }
 
 #[tokio::test]
