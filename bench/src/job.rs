@@ -56,9 +56,12 @@ pub enum Part {
     /// Ordinary transfers without slow and abandoned clients, then beside
     /// them.
     SlowClients,
+    /// Seeded rounds of faults under transfers and posts, each ending
+    /// with the invariant checks (starts its own instances).
+    Chaos,
 }
 
-pub const ALL_PARTS: [Part; 7] = [
+pub const ALL_PARTS: [Part; 8] = [
     Part::Latency,
     Part::Curve,
     Part::Fanout,
@@ -66,4 +69,5 @@ pub const ALL_PARTS: [Part; 7] = [
     Part::Cost,
     Part::Overload,
     Part::SlowClients,
+    Part::Chaos,
 ];

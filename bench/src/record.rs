@@ -5,6 +5,7 @@
 //! only reads them, and a stored `raw.json` renders the same report again.
 
 mod breakdown;
+mod chaos;
 mod containers;
 mod cost;
 mod cross_check;
@@ -22,6 +23,7 @@ mod slow;
 mod soak;
 
 pub use breakdown::{Breakdown, STRIDE};
+pub use chaos::{ChaosFault, ChaosRecord};
 pub use containers::{Containers, ImageRecord, ImagesRecord};
 pub use cost::{BuildCost, CodeArea, Cost, FINE_PATH, FeatureCost, TOKIO_DEFAULT};
 pub use cross_check::{AGREEMENT, CrossCheck, CrossCheckRecord, OHA_CONNECTIONS};
@@ -184,6 +186,9 @@ pub struct Raw {
     /// Each variant's transfers without slow clients, then with them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub slow: Vec<SlowRecord>,
+    /// Seeded chaos rounds, each ending with the invariant checks.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub chaos: Vec<ChaosRecord>,
 }
 
 /// What wrk (closed loop) reached against the harness's echo endpoint.

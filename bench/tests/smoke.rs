@@ -32,7 +32,9 @@ fn compare_smoke_run_writes_a_full_result_set() -> anyhow::Result<()> {
         .to_path_buf();
     let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("smoke-{}", std::process::id()));
     let status = Command::new(env!("CARGO_BIN_EXE_bench"))
-        .args(["compare", "--smoke", "--out"])
+        // Fixed seeds: CI runs the same chaos rounds every time (a run of
+        // `compare` draws new ones).
+        .args(["compare", "--smoke", "--chaos-seed", "7", "--out"])
         .arg(&out)
         .arg("--bin-dir")
         .arg(&bin_dir)
@@ -135,6 +137,19 @@ fn compare_smoke_run_writes_a_full_result_set() -> anyhow::Result<()> {
             attacks.len() == 4 && attacks.iter().all(|a| a["opened"].as_u64() > Some(0)),
             "{variant}'s slow clients: {attacks:?}"
         );
+    }
+    // Two chaos rounds of each, seeds 7 and 8, their invariants held
+    // (a broken one fails the run above).
+    let chaos = raw["chaos"].as_array().expect("chaos");
+    for variant in ["monolith", "microlith", "microservices"] {
+        let seeds: Vec<u64> = chaos
+            .iter()
+            .filter(|c| c["variant"] == variant)
+            .filter(|c| c["faults"].as_array().is_some_and(|f| f.len() == 2))
+            .filter(|c| c["transfers"]["audit"].is_object() && c["posts"]["audit"].is_object())
+            .filter_map(|c| c["seed"].as_u64())
+            .collect();
+        anyhow::ensure!(seeds == [7, 8], "{variant}'s chaos rounds: {chaos:?}");
     }
     // The placements: transfers only, each with its layout's boundaries.
     for (variant, boundaries) in [

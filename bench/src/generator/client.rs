@@ -58,7 +58,14 @@ struct Origin {
 struct Conn {
     stream: TcpStream,
     buf: BytesMut,
+    /// When it last answered (or was opened).
+    used: std::time::Instant,
 }
+
+/// An idle connection older than this is not used again: the edges close
+/// a connection whose next request has not come within 10 s, and one
+/// closing just as a request goes out would fail it.
+const IDLE_AT_MOST: Duration = Duration::from_secs(5);
 
 /// The largest answer head the generator reads (the edges' are a few
 /// hundred bytes).
@@ -175,6 +182,7 @@ impl Origin {
         conn.stream.write_all(&request).await.ok()?;
         let (status, answer, keep, timing) = conn.read_answer(traceparent.is_some()).await?;
         if keep {
+            conn.used = std::time::Instant::now();
             self.idle.lock().push(conn);
         }
         Some((status, answer, timing))
@@ -184,9 +192,11 @@ impl Origin {
     fn pop(&self) -> Option<Conn> {
         loop {
             let conn = self.idle.lock().pop()?;
-            // Open and quiet: nothing to read yet. Anything else (an end
-            // of stream, bytes no request asked for, an error) retires it.
+            // Open, quiet (nothing to read yet) and used lately. Anything
+            // else (an end of stream, bytes no request asked for, an
+            // error, idle too long) retires it.
             if conn.buf.is_empty()
+                && conn.used.elapsed() < IDLE_AT_MOST
                 && matches!(conn.stream.try_read(&mut [0u8; 1]), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock)
             {
                 return Some(conn);
@@ -200,6 +210,7 @@ impl Origin {
         Some(Conn {
             stream,
             buf: BytesMut::with_capacity(4096),
+            used: std::time::Instant::now(),
         })
     }
 }

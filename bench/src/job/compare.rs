@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use indicatif::ProgressBar;
 
-use super::parts::{costs, faults};
+use super::parts::{chaos, costs, faults};
 use super::settings::{Deploy, Settings};
 use super::{Part, workspace};
 use crate::budget::Budget;
@@ -65,6 +65,7 @@ pub fn run(settings: Settings) -> anyhow::Result<()> {
         deploy,
         storage,
         budget,
+        chaos_variant,
     } = &settings;
     let run_id = format!(
         "{}-{}",
@@ -159,6 +160,7 @@ pub fn run(settings: Settings) -> anyhow::Result<()> {
         soak: Vec::new(),
         overload: runs.overload,
         slow: runs.slow,
+        chaos: Vec::new(),
     };
     let mut failed: Option<anyhow::Error> = None;
     // The curve again on durable storage, when the rest ran in memory.
@@ -196,6 +198,16 @@ pub fn run(settings: Settings) -> anyhow::Result<()> {
         }
         laps.lap(Phase::Faults);
     }
+    if *deploy == Deploy::Compose && parts.contains(&Part::Chaos) && failed.is_none() {
+        let instances = Instances::Compose {
+            workspace: &workspace(),
+        };
+        match chaos(profile, instances, &runtimes, chaos_variant.as_deref()) {
+            Ok(c) => raw.chaos = c,
+            Err(e) => failed = Some(e),
+        }
+        laps.lap(Phase::Faults);
+    }
     // The cost part measures code, builds and the fabric's features, none
     // of which depends on where the variants run: under compose it runs on
     // local processes, and the operations row keeps the containers'.
@@ -220,6 +232,18 @@ pub fn run(settings: Settings) -> anyhow::Result<()> {
             };
             match faults(profile, instances, &runtimes) {
                 Ok(f) => raw.faults = f,
+                Err(e) => failed = Some(e),
+            }
+            laps.lap(Phase::Faults);
+        }
+        if parts.contains(&Part::Chaos) && failed.is_none() {
+            let instances = Instances::Local {
+                bin: &bin,
+                scratch: &scratch,
+                budget: *budget,
+            };
+            match chaos(profile, instances, &runtimes, chaos_variant.as_deref()) {
+                Ok(c) => raw.chaos = c,
                 Err(e) => failed = Some(e),
             }
             laps.lap(Phase::Faults);

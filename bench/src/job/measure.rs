@@ -301,6 +301,7 @@ fn slow_clients(
             "slow clients: {name} at {:.0}/s alone",
             profile.transfer_rate
         ));
+        let poster = crate::part::slow::Poster::start(runtime, &base, &room);
         let sampler = sample(s.variant);
         let (target, workload) = s.target();
         let without = session.run(plan, target, Scenario::Transfer, 0, workload);
@@ -317,6 +318,9 @@ fn slow_clients(
         let (target, workload) = s.target();
         let with = session.run(plan, target, Scenario::Transfer, 0, workload);
         let rss_with = sampler.peak();
+        // The poster first: a non-reader still open is drained to see
+        // whether the edge cut it, which needs the room quiet.
+        poster.stop();
         let attacks = attack.stop();
         session.bar.inc(1);
         out.push(crate::record::SlowRecord {

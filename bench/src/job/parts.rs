@@ -99,3 +99,33 @@ pub(super) fn faults(
     bar.finish_with_message("faults done");
     records
 }
+
+/// The seeded chaos rounds: `profile.chaos_rounds` per variant (of `only`,
+/// when given), seeds from `profile.chaos_seed` on; stops at the first
+/// broken invariant, naming the command that runs that round again.
+pub(super) fn chaos(
+    profile: &Profile,
+    instances: Instances<'_>,
+    runtimes: &Runtimes,
+    only: Option<&str>,
+) -> anyhow::Result<Vec<crate::record::ChaosRecord>> {
+    let variants: Vec<&'static str> = ["monolith", "microlith", "microservices"]
+        .into_iter()
+        .filter(|v| only.is_none_or(|o| o == *v))
+        .collect();
+    let rounds = u64::from(profile.chaos_rounds);
+    let bar = progress(variants.len() as u64 * rounds, "chaos rounds");
+    let mut records = Vec::new();
+    for variant in variants {
+        for r in 0..rounds {
+            let seed = profile.chaos_seed + r;
+            bar.set_message(format!("{variant} seed {seed}"));
+            records.push(faults::chaos::round(
+                profile, variant, seed, instances, runtimes,
+            )?);
+            bar.inc(1);
+        }
+    }
+    bar.finish_with_message("chaos done");
+    Ok(records)
+}

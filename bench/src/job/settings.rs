@@ -63,6 +63,16 @@ pub struct RunArgs {
     /// memory storage for the rest.
     #[arg(long, value_name = "SECONDS", conflicts_with_all = ["targets", "smoke"])]
     pub soak_seconds: Option<f64>,
+    /// The first chaos round's seed (each next round's is one more).
+    /// Default: from the clock, recorded in env.json.
+    #[arg(long)]
+    pub chaos_seed: Option<u64>,
+    /// Chaos rounds per variant (quick 2, full 6).
+    #[arg(long)]
+    pub chaos_rounds: Option<u32>,
+    /// Chaos rounds of this variant only (to run a failing round again).
+    #[arg(long, value_parser = ["monolith", "microlith", "microservices"])]
+    pub chaos_variant: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -103,6 +113,8 @@ pub struct Settings {
     pub storage: StorageKind,
     /// The cores both variants share, and the microservices' sizing.
     pub budget: Budget,
+    /// Chaos rounds of this variant only.
+    pub chaos_variant: Option<String>,
 }
 
 impl RunArgs {
@@ -125,6 +137,16 @@ impl RunArgs {
             profile.durable_curve = true;
             profile.soak_s = seconds;
         }
+        // A fresh seed each run unless one is asked for: rounds explore;
+        // the report names each round's seed, so any can be run again.
+        profile.chaos_seed = self.chaos_seed.unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(1, |d| d.as_secs() % 1_000_000)
+        });
+        if let Some(rounds) = self.chaos_rounds {
+            profile.chaos_rounds = rounds;
+        }
         let storage = self.storage.unwrap_or(if self.deploy == Deploy::Compose {
             StorageKind::Durable
         } else {
@@ -139,6 +161,7 @@ impl RunArgs {
             deploy: self.deploy,
             storage,
             budget: Budget::of_machine(self.runtimes),
+            chaos_variant: self.chaos_variant,
         })
     }
 }

@@ -3,6 +3,7 @@
 //! module; this one puts them in order.
 
 pub mod breakdown;
+mod chaos;
 mod containers;
 mod continuum;
 mod cost;
@@ -272,6 +273,7 @@ pub fn render(raw: &Raw) -> String {
     soak::render(raw, &mut md);
     overload::render(raw, &mut md);
     slow::render(raw, &mut md);
+    chaos::render(raw, &mut md);
     if !raw.fanout.is_empty() {
         fanout::render(raw, &mut md);
     }

@@ -32,6 +32,7 @@
 //! killed from outside, as by a crash or the OOM killer, is restarted.
 
 use std::path::Path;
+pub mod chaos;
 pub mod run;
 
 use run::{Back, Injection};
@@ -488,6 +489,54 @@ pub enum Instances<'a> {
     },
 }
 
+/// A fresh durable instance of `variant`, started for a fault run (its
+/// data under `label` when local): fault injection on, and the
+/// microlith's upgrade socket.
+fn start(
+    variant: &str,
+    label: &str,
+    instances: Instances<'_>,
+    runtimes: &Runtimes,
+) -> anyhow::Result<Variant> {
+    let durable = ["--storage".to_owned(), "durable".to_owned()];
+    runtimes.control.block_on(async {
+        match instances {
+            // Images run with durable storage on a fresh volume.
+            Instances::Compose { workspace } => {
+                Variant::compose(workspace, variant, "durable").await
+            }
+            Instances::Local {
+                bin,
+                scratch,
+                budget,
+            } => {
+                let data = scratch.join(format!("{label}-{variant}"));
+                let mut args = durable.to_vec();
+                if variant == "monolith" || variant == "microlith" {
+                    args.extend([
+                        "--fault-injection".to_owned(),
+                        "--data-dir".to_owned(),
+                        data.display().to_string(),
+                    ]);
+                }
+                if variant == "monolith" {
+                    Variant::monolith(bin, &args, &budget).await
+                } else if variant == "microlith" {
+                    args.extend([
+                        "--upgrade-socket".to_owned(),
+                        data.join("upgrade.sock").display().to_string(),
+                    ]);
+                    Variant::microlith(bin, &args, &budget).await
+                } else if let Some(preset) = crate::budget::preset_of(variant) {
+                    Variant::microservices_placed(bin, &data, preset, &durable, &budget).await
+                } else {
+                    Variant::microservices(bin, &data, &durable, &budget).await
+                }
+            }
+        }
+    })
+}
+
 /// Runs every fault of `plans`, each against a fresh durable instance
 /// started from `bin`; stops at the first broken invariant.
 pub fn run_all(
@@ -504,47 +553,7 @@ pub fn run_all(
     let mut records = Vec::new();
     for (n, plan) in plans.iter().enumerate() {
         progress(plan);
-        let durable = ["--storage".to_owned(), "durable".to_owned()];
-        let variant = runtimes.control.block_on(async {
-            match instances {
-                // Images run with durable storage on a fresh volume.
-                Instances::Compose { workspace } => {
-                    Variant::compose(workspace, plan.variant, "durable").await
-                }
-                Instances::Local {
-                    bin,
-                    scratch,
-                    budget,
-                } => {
-                    let data = scratch.join(format!("fault-{n}-{}", plan.variant));
-                    if plan.variant == "monolith" {
-                        let mut args = durable.to_vec();
-                        args.extend([
-                            "--fault-injection".to_owned(),
-                            "--data-dir".to_owned(),
-                            data.display().to_string(),
-                        ]);
-                        Variant::monolith(bin, &args, &budget).await
-                    } else if plan.variant == "microlith" {
-                        let mut args = durable.to_vec();
-                        args.extend([
-                            "--fault-injection".to_owned(),
-                            "--data-dir".to_owned(),
-                            data.display().to_string(),
-                        ]);
-                        args.extend([
-                            "--upgrade-socket".to_owned(),
-                            data.join("upgrade.sock").display().to_string(),
-                        ]);
-                        Variant::microlith(bin, &args, &budget).await
-                    } else if let Some(preset) = crate::budget::preset_of(plan.variant) {
-                        Variant::microservices_placed(bin, &data, preset, &durable, &budget).await
-                    } else {
-                        Variant::microservices(bin, &data, &durable, &budget).await
-                    }
-                }
-            }
-        })?;
+        let variant = start(plan.variant, &format!("fault-{n}"), instances, runtimes)?;
         let outcome = (|| {
             let mut workload = profile.workload()?;
             let api = contract::Api::new(&variant.base)?;

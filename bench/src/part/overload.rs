@@ -261,15 +261,20 @@ fn buckets(answers: &[Answer]) -> Vec<OverloadBucket> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn answers_fall_in_their_buckets_with_the_right_latencies() {
-        let answer = |at_ms: u32, due_ms: u32, sent_ms: u32, outcome| Answer {
+    /// An answer at `at_ms`, `due_ms` after its schedule and `sent_ms`
+    /// after its sending.
+    fn answer(at_ms: u32, due_ms: u32, sent_ms: u32, outcome: Outcome) -> Answer {
+        Answer {
             at_us: at_ms * 1000,
             from_due_us: due_ms * 1000,
             from_sent_us: sent_ms * 1000,
             outcome,
             unsent: false,
-        };
+        }
+    }
+
+    #[test]
+    fn answers_fall_in_their_buckets_with_the_right_latencies() {
         let mut answers: Vec<Answer> = (1..=100).map(|ms| answer(10, ms, 1, Outcome::Ok)).collect();
         answers.push(answer(150, 900, 3, Outcome::Shed));
         answers.push(answer(160, 900, 7, Outcome::Unavailable));
@@ -293,13 +298,6 @@ mod tests {
 
     #[test]
     fn the_exact_readings_come_from_every_answer() {
-        let answer = |at_ms: u32, due_ms: u32, sent_ms: u32, outcome| Answer {
-            at_us: at_ms * 1000,
-            from_due_us: due_ms * 1000,
-            from_sent_us: sent_ms * 1000,
-            outcome,
-            unsent: false,
-        };
         // Before the surge (0-2 s): 1 ms, one in fifty 3 ms.
         let mut answers: Vec<Answer> = (0..2000)
             .map(|i| answer(i, if i % 50 == 0 { 3 } else { 1 }, 1, Outcome::Ok))

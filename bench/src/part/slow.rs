@@ -2,16 +2,18 @@
 //! are measured beside them (the job runs the same transfers without
 //! them first). Four kinds, each kept at `per_kind` connections for the
 //! whole run (one the edge closes is opened again):
-//! - *trickled heads*: a request head sent a byte every 100 ms, never
+//! - *trickled heads*: a request head sent a byte every 500 ms, never
 //!   finished (slowloris);
 //! - *silent*: connections opened and abandoned, nothing sent;
 //! - *trickled bodies*: a whole head announcing 1 000 bytes of body, then
-//!   a byte every 100 ms;
+//!   a byte every 500 ms;
 //! - *WebSocket non-readers*: subscribers to a room that read their
 //!   upgrade answer and nothing more, while a poster sends 4 KB messages
-//!   into the room (a quarter as many as the other kinds).
+//!   into the room 100 times a second, so each falls past the edge's
+//!   1 024 messages within the run (a quarter as many as the other
+//!   kinds).
 //!
-//! Each connection is watched every 100 ms without reading past what the
+//! Each connection is watched every 500 ms without reading past what the
 //! edge sent (a non-reader is drained only at the end): when the edge
 //! closed it, after how long, and whether it answered first (a 408).
 
@@ -27,8 +29,12 @@ use tokio::task::JoinHandle;
 use crate::generator::client::Client;
 use crate::record::AttackRecord;
 
-/// How often a slow client sends its next byte and looks at its socket.
-const TICK: Duration = Duration::from_millis(100);
+/// How often a slow client sends its next byte and looks at its socket
+/// (each tick of hundreds of them costs the shared cores too).
+const TICK: Duration = Duration::from_millis(500);
+
+/// How often the poster posts into the non-readers' room.
+const POST_EVERY: Duration = Duration::from_millis(10);
 
 /// A slow client's receive buffer: small, so what the edge must hold back
 /// for a non-reader is bounded by its own buffers.
@@ -86,13 +92,40 @@ pub struct Attack {
     stop: Arc<AtomicBool>,
     runtime: tokio::runtime::Handle,
     holders: Vec<(Kind, JoinHandle<AttackRecord>)>,
-    poster: JoinHandle<()>,
+}
+
+/// Ordinary chat traffic into the non-readers' room, through both runs
+/// (alone and beside the slow clients), so that the slow clients are the
+/// only difference between them.
+pub struct Poster {
+    stop: Arc<AtomicBool>,
+    runtime: tokio::runtime::Handle,
+    task: JoinHandle<()>,
+}
+
+impl Poster {
+    /// Posts into `room` (which must exist) at `base` on `runtime`.
+    pub fn start(runtime: &tokio::runtime::Handle, base: &str, room: &str) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let task = runtime.spawn(post(base.to_owned(), room.to_owned(), stop.clone()));
+        Self {
+            stop,
+            runtime: runtime.clone(),
+            task,
+        }
+    }
+
+    /// Stops posting.
+    pub fn stop(self) {
+        self.stop.store(true, Ordering::Relaxed);
+        let _ = self.runtime.block_on(self.task);
+    }
 }
 
 impl Attack {
     /// Starts `per_kind` slow clients of each kind against the edge at
-    /// `base` (`http://host:port`) on `runtime`, and the poster into the
-    /// non-readers' `room` (which must exist).
+    /// `base` (`http://host:port`) on `runtime`, the non-readers in `room`
+    /// (which must exist, with a [`Poster`] at it).
     pub fn start(
         runtime: &tokio::runtime::Handle,
         base: &str,
@@ -120,12 +153,10 @@ impl Attack {
                 ));
             }
         }
-        let poster = runtime.spawn(post(base.to_owned(), room.to_owned(), stop.clone()));
         Ok(Self {
             stop,
             runtime: runtime.clone(),
             holders,
-            poster,
         })
     }
 
@@ -133,7 +164,6 @@ impl Attack {
     pub fn stop(self) -> Vec<AttackRecord> {
         self.stop.store(true, Ordering::Relaxed);
         self.runtime.block_on(async move {
-            let _ = self.poster.await;
             let mut out: Vec<AttackRecord> = Kind::ALL
                 .iter()
                 .map(|k| AttackRecord {
@@ -158,7 +188,7 @@ impl Attack {
     }
 }
 
-/// Posts a 4 KB message into `room` every 50 ms until `stop`.
+/// Posts a 4 KB message into `room` every [`POST_EVERY`] until `stop`.
 async fn post(base: String, room: String, stop: Arc<AtomicBool>) {
     let http = Client::new(Duration::from_secs(5));
     let text = "x".repeat(4000);
@@ -168,7 +198,7 @@ async fn post(base: String, room: String, stop: Arc<AtomicBool>) {
         let body = format!(r#"{{"author":"poster","text":"{text}","client_msg_id":"p{i}"}}"#);
         let _ = http.request(&base, true, &path, Some(body.into())).await;
         i += 1;
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        tokio::time::sleep(POST_EVERY).await;
     }
 }
 
@@ -223,7 +253,7 @@ async fn hold(
             let trickle = kind.trickle();
             let wrote = trickle.is_empty() || stream.write_all(trickle).await.is_ok();
             if !wrote || closed(&mut stream, &mut seen) {
-                if seen.starts_with(b"HTTP/1.1 503") && opened.elapsed() < 2 * TICK {
+                if seen.starts_with(b"HTTP/1.1 503") && opened.elapsed() <= TICK + TICK / 2 {
                     // The edge's bound on connections: refused, not cut.
                     record.refused += 1;
                 } else {
@@ -284,14 +314,20 @@ fn closed(stream: &mut TcpStream, seen: &mut Vec<u8>) -> bool {
 }
 
 /// Reads whatever the edge sent a non-reader; true when it then finds the
-/// connection closed (within a second of the last byte).
+/// connection closed (within a second of the last byte, and 10 s in all:
+/// a room still busy must not keep the drain going).
 async fn drained_to_close(stream: &mut TcpStream) -> bool {
     let mut buf = vec![0u8; 64 * 1024];
-    loop {
-        match tokio::time::timeout(Duration::from_secs(1), stream.read(&mut buf)).await {
-            Ok(Ok(0)) | Ok(Err(_)) => return true,
-            Ok(Ok(_)) => {}
-            Err(_) => return false,
+    let drain = async {
+        loop {
+            match tokio::time::timeout(Duration::from_secs(1), stream.read(&mut buf)).await {
+                Ok(Ok(0)) | Ok(Err(_)) => return true,
+                Ok(Ok(_)) => {}
+                Err(_) => return false,
+            }
         }
-    }
+    };
+    tokio::time::timeout(Duration::from_secs(10), drain)
+        .await
+        .unwrap_or(false)
 }

@@ -107,6 +107,19 @@ pub struct Profile {
     /// as many).
     #[serde(default)]
     pub slow_clients: usize,
+    /// Seeded chaos rounds per variant (0: no chaos part).
+    #[serde(default)]
+    pub chaos_rounds: u32,
+    /// Seconds of load per chaos round.
+    #[serde(default)]
+    pub chaos_seconds: f64,
+    /// Faults per chaos round.
+    #[serde(default)]
+    pub chaos_faults: usize,
+    /// The first round's seed (each next round's is one more; the same
+    /// for every variant).
+    #[serde(default)]
+    pub chaos_seed: u64,
 }
 
 /// The tail bound of the curve's second reading: 10 ms at p99.
@@ -159,6 +172,10 @@ impl Profile {
             // cut off at least once.
             slow_clients_s: 12.0,
             slow_clients: 200,
+            chaos_rounds: 2,
+            chaos_seconds: 10.0,
+            chaos_faults: 3,
+            chaos_seed: 1,
         }
     }
 
@@ -194,6 +211,9 @@ impl Profile {
             overload_settle_s: 10.0,
             slow_clients_s: 30.0,
             slow_clients: 400,
+            chaos_rounds: 6,
+            chaos_seconds: 20.0,
+            chaos_faults: 5,
             ..Self::quick()
         }
     }
@@ -229,6 +249,9 @@ impl Profile {
             overload_settle_s: 1.0,
             slow_clients_s: 1.0,
             slow_clients: 8,
+            chaos_rounds: 2,
+            chaos_seconds: 3.0,
+            chaos_faults: 2,
             ..Self::quick()
         }
     }

@@ -99,6 +99,9 @@ impl Api {
             }
             .timeout(std::time::Duration::from_secs(30))
             .pool_max_idle_per_host(64)
+            // Idle connections go before the edge's 10 s for the next
+            // request would close one under a request being sent.
+            .pool_idle_timeout(std::time::Duration::from_secs(5))
             .build()?,
         })
     }

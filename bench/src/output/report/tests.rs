@@ -497,8 +497,52 @@ fn the_slow_clients_part_compares_the_ordinary_clients_alone_and_beside_them() {
         md.contains("| microlith | 2.00 → 3.00 ms (1.50x) | 0 | 100.0 MiB → 110.0 MiB (1.10x) | 10 of 20, ≤ 10.1 s | 10 of 20, ≤ 10.0 s | 50 of 60 (50), ≤ 2.1 s | 3 of 13 | yes |"),
         "{md}"
     );
+    assert!(md.contains("| **no**: p99 2.5x, errors |"), "{md}");
+}
+
+#[test]
+fn the_chaos_rounds_are_listed_with_their_seeds_and_what_was_re_read() {
+    use crate::record::{ChaosFault, ChaosRecord, FaultRecord};
+    let mut raw = fixture();
+    let Some(fault) = raw.faults.first().cloned() else {
+        panic!("the fixture has a fault run");
+    };
+    let with = |ok: u64, failed: u64, checked: u64| FaultRecord {
+        ok,
+        failed,
+        audit: fault.audit.clone().map(|mut a| {
+            a.acknowledged_checked = Some(checked);
+            a
+        }),
+        ..fault.clone()
+    };
+    raw.profile.chaos_seconds = 10.0;
+    raw.profile.chaos_faults = 2;
+    raw.chaos = vec![ChaosRecord {
+        variant: "microservices".into(),
+        seed: 42,
+        faults: vec![
+            ChaosFault {
+                kind: "crash".into(),
+                at_s: 1.3,
+                back_s: Some(0.4),
+            },
+            ChaosFault {
+                kind: "pause".into(),
+                at_s: 5.5,
+                back_s: None,
+            },
+        ],
+        transfers: with(1400, 12, 1400),
+        posts: with(700, 3, 700),
+    }];
+    let md = render(&raw);
     assert!(
-        md.contains("| **no**: p99 2.5x, errors, a kind never cut |"),
+        md.contains("## Chaos (seeded faults, then the invariants)"),
+        "{md}"
+    );
+    assert!(
+        md.contains("| microservices | 42 | crash 1.3 (0.40), pause 5.5 | 1400 / 12 | 700 / 3 | 2100 | held |"),
         "{md}"
     );
 }

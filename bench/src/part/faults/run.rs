@@ -97,7 +97,7 @@ const BACK_WITHIN: Duration = Duration::from_secs(30);
 impl Back {
     /// Waits for it, after the injection returned; the time from the
     /// injection to then.
-    fn wait(self, injected: std::time::Instant) -> Option<Duration> {
+    pub fn wait(self, injected: std::time::Instant) -> Option<Duration> {
         match self {
             Back::Lifted => Some(injected.elapsed()),
             Back::Probe(mut answers) => {

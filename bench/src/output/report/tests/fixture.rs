@@ -159,6 +159,7 @@ pub(super) fn fixture() -> Raw {
         soak: Vec::new(),
         overload: Vec::new(),
         slow: Vec::new(),
+        chaos: Vec::new(),
         cross_check: Some(crate::record::CrossCheckRecord {
             oha_version: "oha 1.16.0".into(),
             checks: vec![crate::record::CrossCheck {
