@@ -40,8 +40,11 @@ pub struct Limits {
 
 impl Default for Limits {
     /// 10 000 connections (more than the harness's 6 144 open-loop
-    /// workers), 10 s for a head: nginx's `client_header_timeout` is 60 s
-    /// for the open internet; an API behind a balancer needs far less.
+    /// workers), 10 s for a head (nginx's `client_header_timeout` is 60 s,
+    /// Node's `headersTimeout` 60 s). hyper applies the same timer to an
+    /// idle connection's next request (Node closes those after 5 s), so a
+    /// client or balancer in front must keep idle connections for less
+    /// than 10 s: the project's own keep them 5 s.
     fn default() -> Self {
         Self {
             max_connections: 10_000,
