@@ -55,14 +55,7 @@ impl Raw {
     /// The highest curve step `variant` sustained, and whether it was the
     /// last step tried (so the true limit may be higher).
     pub fn sustained(&self, variant: &str) -> Option<(f64, bool)> {
-        let best = self.highest_step(variant, |r| !r.saturated)?;
-        Some((
-            best,
-            !self
-                .runs
-                .iter()
-                .any(|r| r.curve && r.variant == variant && r.saturated),
-        ))
+        sustained(&self.runs, variant)
     }
 
     /// The highest curve step `variant` kept without saturating and with
@@ -171,6 +164,19 @@ impl Raw {
         steps.sort_by_key(|(rank, s)| (*rank, s.boundaries, s.processes));
         steps.into_iter().map(|(_, s)| s).collect()
     }
+}
+
+/// The highest curve step of `variant` in `runs` it sustained, and
+/// whether it was the last step tried (no step saturated: the true limit
+/// may be higher).
+pub fn sustained(runs: &[RunRecord], variant: &str) -> Option<(f64, bool)> {
+    let best = highest_step(runs, variant, |r| !r.saturated)?;
+    Some((
+        best,
+        !runs
+            .iter()
+            .any(|r| r.curve && r.variant == variant && r.saturated),
+    ))
 }
 
 /// The highest rate among `variant`'s curve steps in `runs` that pass

@@ -224,14 +224,13 @@ fn overloads(
     let mut out = Vec::new();
     for s in subjects.iter().filter(|s| !s.placed()) {
         let name = &s.variant.name;
-        let knee = crate::analysis::highest_step(runs, name, |r| !r.saturated).unwrap_or(0.0);
         session.bar.inc(1);
         // A curve that never saturated did not find the knee: twice its
         // top step would measure the generator (the report says so).
-        let found = runs
-            .iter()
-            .any(|r| r.curve && r.variant == *name && r.saturated);
-        if knee <= 0.0 || !found {
+        let Some((knee, false)) = crate::analysis::sustained(runs, name) else {
+            continue;
+        };
+        if knee <= 0.0 {
             continue;
         }
         session
