@@ -103,8 +103,7 @@ impl Admitted {
 
 impl Drop for Admitted {
     fn drop(&mut self) {
-        let took = self.timed.then(|| self.at.elapsed());
-        self.admission.finished(took);
+        self.admission.finished(self.timed.then_some(self.at));
     }
 }
 
@@ -168,15 +167,19 @@ impl Admission {
         self.in_flight.load(Ordering::Acquire)
     }
 
-    fn finished(&self, took: Option<Duration>) {
+    /// A request admitted `at` is done (`None`: leave its time out).
+    fn finished(&self, at: Option<Instant>) {
         self.in_flight.fetch_sub(1, Ordering::AcqRel);
-        let (Some(target), Some(took)) = (self.target, took) else {
+        let (Some(target), Some(at)) = (self.target, at) else {
             return;
         };
-        let took_us = u64::try_from(took.as_micros()).unwrap_or(u64::MAX);
+        // One clock read a request: its time and the window's both from it.
+        let now = Instant::now();
+        let micros = |d: Duration| u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
         self.done.fetch_add(1, Ordering::AcqRel);
-        self.fastest_us.fetch_min(took_us, Ordering::AcqRel);
-        let now_us = u64::try_from(self.started.elapsed().as_micros()).unwrap_or(u64::MAX);
+        self.fastest_us
+            .fetch_min(micros(now.saturating_duration_since(at)), Ordering::AcqRel);
+        let now_us = micros(now.saturating_duration_since(self.started));
         let opened = self.window_start_us.load(Ordering::Acquire);
         let length_us = now_us.saturating_sub(opened);
         if length_us < WINDOW.as_micros() as u64 {
