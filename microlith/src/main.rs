@@ -44,9 +44,11 @@ struct Cli {
     /// Requests in flight at the edge before 429.
     #[arg(long, env = "MICROLITH_MAX_IN_FLIGHT", default_value_t = 4096)]
     max_in_flight: usize,
-    /// Mean time an admitted request may take, milliseconds, before the
-    /// edge limits requests in flight to what finishes within it and
-    /// refuses the rest with 429 (0: only the in-flight bound applies).
+    /// Latency target, milliseconds: when even the fastest request of a
+    /// 100 ms window takes longer (or the runtime's timers wake a tenth of
+    /// it late), the edge limits requests in flight to what finishes
+    /// within it and refuses the rest with 429 (0: only the in-flight
+    /// bound applies).
     #[arg(long, env = "MICROLITH_LATENCY_TARGET_MS", default_value_t = edge::LATENCY_TARGET_MS)]
     latency_target_ms: u64,
     /// Messages a WebSocket reader may fall behind before it is disconnected.

@@ -102,9 +102,11 @@ pub struct ServiceArgs {
     /// Requests in flight at the gateway before 429.
     #[arg(long, env = "MICROSERVICES_MAX_IN_FLIGHT", default_value_t = 4096)]
     pub max_in_flight: usize,
-    /// Mean time an admitted request may take, milliseconds, before the
-    /// edge limits requests in flight to what finishes within it and
-    /// refuses the rest with 429 (0: only the in-flight bound applies).
+    /// Latency target, milliseconds: when even the fastest request of a
+    /// 100 ms window takes longer (or the runtime's timers wake a tenth of
+    /// it late), the edge limits requests in flight to what finishes
+    /// within it and refuses the rest with 429 (0: only the in-flight
+    /// bound applies).
     #[arg(long, env = "MICROSERVICES_LATENCY_TARGET_MS", default_value_t = edge::LATENCY_TARGET_MS)]
     pub latency_target_ms: u64,
     /// Messages a WebSocket reader may fall behind before it is disconnected.

@@ -126,9 +126,10 @@ pub struct EdgeConfig {
     pub request_timeout: Duration,
     /// Requests in flight at once; more are refused with 429.
     pub max_in_flight: usize,
-    /// The mean time an admitted request may take before the edge limits
-    /// requests in flight to what finishes within it ([`admission`]);
-    /// `None` (or zero): only `max_in_flight` applies.
+    /// The time past which, when even the fastest admitted request of a
+    /// window takes longer, the edge limits requests in flight to what
+    /// finishes within it ([`admission`]); `None` (or zero): only
+    /// `max_in_flight` applies.
     pub latency_target: Option<Duration>,
     /// How long a WebSocket send may block before the reader counts as
     /// too slow and is disconnected.
