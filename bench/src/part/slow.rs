@@ -225,18 +225,13 @@ async fn hold(
             record.refused += 1;
             continue;
         }
-        if kind == Kind::WebSocket {
-            // The upgrade's answer, then never another byte.
-            if !read_head(&mut stream, &mut seen).await {
-                record.refused += 1;
-                tokio::time::sleep(TICK).await;
-                continue;
-            }
-            if !seen.starts_with(b"HTTP/1.1 101") {
-                record.refused += 1;
-                tokio::time::sleep(TICK).await;
-                continue;
-            }
+        // A non-reader reads the upgrade's answer, then never another byte.
+        if kind == Kind::WebSocket
+            && !(read_head(&mut stream, &mut seen).await && seen.starts_with(b"HTTP/1.1 101"))
+        {
+            record.refused += 1;
+            tokio::time::sleep(TICK).await;
+            continue;
         }
         loop {
             tokio::time::sleep(TICK).await;
