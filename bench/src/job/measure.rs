@@ -437,6 +437,7 @@ pub(super) fn soak(
             p99_us: run.p99_us,
             achieved_rate: run.achieved_rate,
             errors: run.errors(),
+            error_kinds: run.error_kinds().map(|(o, n)| (o.to_owned(), n)).collect(),
         });
         session.bar.inc(1);
     }

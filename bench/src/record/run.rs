@@ -98,11 +98,15 @@ pub struct RunRecord {
 impl RunRecord {
     /// Answers that were neither a success nor a correct refusal.
     pub fn errors(&self) -> u64 {
+        self.error_kinds().map(|(_, n)| n).sum()
+    }
+
+    /// Those errors by outcome name, in record order.
+    pub fn error_kinds(&self) -> impl Iterator<Item = (&str, u64)> {
         self.outcomes
             .iter()
-            .filter(|(o, _)| o != "ok" && o != "refused_409")
-            .map(|(_, n)| n)
-            .sum()
+            .filter(|(o, n)| o != "ok" && o != "refused_409" && *n > 0)
+            .map(|(o, n)| (o.as_str(), *n))
     }
 }
 

@@ -32,6 +32,10 @@ pub struct SoakSample {
     pub achieved_rate: f64,
     /// Answers that were neither a success nor a correct refusal.
     pub errors: u64,
+    /// Those errors by outcome (`shed_429`, `unavailable_503`, …); not
+    /// recorded before 2026-11-29.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub error_kinds: Vec<(String, u64)>,
 }
 
 /// Where a soak stands against issue 18's targets: the first and last
@@ -93,6 +97,7 @@ mod tests {
             p99_us: p99,
             achieved_rate: 100.0,
             errors: 0,
+            error_kinds: Vec::new(),
         }
     }
 

@@ -2,10 +2,11 @@
 //! knee for a long while; its memory, store and latency from the first
 //! tenth to the last, against issue 18's targets.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use crate::output::{mib, micros, seconds as trim};
-use crate::record::Raw;
+use crate::record::{Raw, SoakRecord, SoakSample};
 
 /// The section, when the run soaked anything.
 pub(super) fn render(raw: &Raw, md: &mut String) {
@@ -66,4 +67,41 @@ pub(super) fn render(raw: &Raw, md: &mut String) {
             micros(v.p99_late),
         );
     }
+    for soak in &raw.soak {
+        if let Some(line) = errors_line(soak) {
+            let _ = writeln!(md, "\n{line}");
+        }
+    }
+}
+
+/// Where a soak's errors were and of which kind: how many windows had any,
+/// the worst window, and the kinds over the run (when recorded).
+fn errors_line(soak: &SoakRecord) -> Option<String> {
+    let with: Vec<&SoakSample> = soak.samples.iter().filter(|s| s.errors > 0).collect();
+    let worst = with.iter().max_by_key(|s| s.errors)?;
+    let mut kinds: BTreeMap<&str, u64> = BTreeMap::new();
+    for s in &with {
+        for (kind, n) in &s.error_kinds {
+            *kinds.entry(kind.as_str()).or_default() += n;
+        }
+    }
+    let kinds = if kinds.is_empty() {
+        "kinds not recorded".to_owned()
+    } else {
+        kinds
+            .iter()
+            .map(|(kind, n)| format!("{n} {kind}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    Some(format!(
+        "The {}'s errors: {} of {} windows had any ({kinds}); the worst, ending at {} s, \
+         had {} with a p99 of {}.",
+        soak.variant,
+        with.len(),
+        soak.samples.len(),
+        trim(worst.t_s),
+        worst.errors,
+        micros(worst.p99_us)
+    ))
 }

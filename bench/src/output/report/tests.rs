@@ -256,15 +256,22 @@ fn the_soak_says_which_variant_held_and_draws_its_memory_and_tail() {
         p99_us: p99,
         achieved_rate: 500.0,
         errors: 0,
+        error_kinds: Vec::new(),
     };
     let mut raw = fixture();
     raw.profile.soak_s = 200.0;
     raw.profile.soak_sample_s = 10.0;
+    let mut stalled: Vec<SoakSample> = (0..20).map(|i| sample(i, 120, 900.0)).collect();
+    stalled[15].errors = 1648;
+    stalled[15].p99_us = 159_000.0;
+    stalled[15].error_kinds = vec![("shed_429".into(), 1600), ("error".into(), 48)];
+    stalled[16].errors = 2;
+    stalled[16].error_kinds = vec![("shed_429".into(), 2)];
     raw.soak = vec![
         SoakRecord {
             variant: "microlith".into(),
             rate: 500.0,
-            samples: (0..20).map(|i| sample(i, 120, 900.0)).collect(),
+            samples: stalled,
         },
         SoakRecord {
             variant: "microservices".into(),
@@ -284,6 +291,14 @@ fn the_soak_says_which_variant_held_and_draws_its_memory_and_tail() {
             && md.contains("| yes |"),
         "{md}"
     );
+    assert!(
+        md.contains(
+            "The microlith's errors: 2 of 20 windows had any (48 error, 1602 shed_429); \
+             the worst, ending at 160 s, had 1648 with a p99 of 159 ms."
+        ),
+        "{md}"
+    );
+    assert!(!md.contains("The microservices's errors"), "{md}");
     // 110 MiB after the first tenth, 290 at the end.
     assert!(
         md.contains("| microservices | 250 | 110.0 MiB | 290.0 MiB |")
