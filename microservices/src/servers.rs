@@ -8,7 +8,6 @@ use futures::{Stream, StreamExt};
 use tonic::{Request, Response, Status};
 
 use shared_domain::bank::Resolution;
-use shared_domain::chat::HistoryQuery;
 use shared_domain::error::{BankResult, CallError};
 use shared_domain::id::TransferId;
 use shared_domain::service::{AccountsService, RoomsService, TransferJournal, TransfersService};
@@ -16,7 +15,7 @@ use shared_domain::service::{AccountsService, RoomsService, TransferJournal, Tra
 use crate::deadline::bounded;
 use crate::settlement::{Settlement, deadline_of};
 use crate::wire::pb::{bank as b, chat as c};
-use crate::wire::{self, bank_call_status, chat_call_status, invalid};
+use crate::wire::{self, bank_call_status, chat_call_status};
 
 /// `bank.v1.Accounts` over any accounts service.
 pub struct AccountsServer {
@@ -79,7 +78,7 @@ impl b::accounts_server::Accounts for AccountsServer {
         &self,
         request: Request<b::BalanceRequest>,
     ) -> Result<Response<b::Account>, Status> {
-        let id = wire::id("account_id", &request.get_ref().account_id)?;
+        let id = wire::balance_request(request.get_ref())?;
         let view = self.accounts.balance(&id).await.map_err(bank_call_status)?;
         Ok(Response::new(wire::account_to_wire(&view)))
     }
@@ -134,12 +133,7 @@ impl b::accounts_server::Accounts for AccountsServer {
                 "these accounts keep every step record",
             ));
         };
-        let ids = request
-            .get_ref()
-            .transfer_ids
-            .iter()
-            .map(|id| wire::transfer_id(id))
-            .collect::<Result<Vec<_>, _>>()?;
+        let ids = wire::settle_request(request.get_ref())?;
         settlement.settle(&ids).await.map_err(bank_call_status)?;
         Ok(Response::new(b::SettleResponse {}))
     }
@@ -185,7 +179,7 @@ impl b::transfers_server::Transfers for TransfersServer {
         &self,
         request: Request<b::GetTransferRequest>,
     ) -> Result<Response<b::TransferRecord>, Status> {
-        let id = wire::transfer_id(&request.get_ref().transfer_id)?;
+        let id = wire::get_request(request.get_ref())?;
         let record = self.transfers.get(&id).await.map_err(bank_call_status)?;
         Ok(Response::new(wire::record_to_wire(&record)))
     }
@@ -213,7 +207,7 @@ impl c::chat_server::Chat for ChatServer {
         &self,
         request: Request<c::CreateRoomRequest>,
     ) -> Result<Response<c::CreateRoomResponse>, Status> {
-        let room = wire::room(&request.get_ref().room)?;
+        let room = wire::create_room_request(request.get_ref())?;
         self.0.create(room).await.map_err(chat_call_status)?;
         Ok(Response::new(c::CreateRoomResponse {}))
     }
@@ -229,10 +223,7 @@ impl c::chat_server::Chat for ChatServer {
         &self,
         request: Request<c::HistoryRequest>,
     ) -> Result<Response<c::HistoryResponse>, Status> {
-        let r = request.get_ref();
-        let room = wire::room(&r.room)?;
-        let query = HistoryQuery::new(Some(r.after), Some(r.limit))
-            .ok_or_else(|| invalid("limit", "must be 1..=1000"))?;
+        let (room, query) = wire::history_request(request.get_ref())?;
         let messages = self
             .0
             .history(&room, query)
@@ -249,11 +240,10 @@ impl c::chat_server::Chat for ChatServer {
         &self,
         request: Request<c::SubscribeRequest>,
     ) -> Result<Response<MessageStream>, Status> {
-        let r = request.get_ref();
-        let room = wire::room(&r.room)?;
+        let (room, after) = wire::subscribe_request(request.get_ref())?;
         let subscription = self
             .0
-            .subscribe(&room, r.after)
+            .subscribe(&room, after)
             .await
             .map_err(chat_call_status)?;
         // The stream ends when the room drops a subscriber that fell behind;

@@ -7,10 +7,26 @@ use shared_domain::bank::{
     AccountStep, AccountTotals, AccountView, RejectReason, StepKind, StepResult, TransferRecord,
     TransferRequest, TransferStatus,
 };
-use shared_domain::id::AccountId;
+use shared_domain::id::{AccountId, TransferId};
 use shared_domain::money::{OpeningBalance, Total};
 
-use super::{amount, b, balance, bank_status, id, invalid};
+use super::{amount, b, balance, bank_status, id, invalid, transfer_id};
+
+/// `BalanceRequest` → the account asked for.
+pub fn balance_request(r: &b::BalanceRequest) -> Result<AccountId, Status> {
+    id("account_id", &r.account_id)
+}
+
+/// `SettleRequest` → the transfers to forget (each id checked; one bad id
+/// refuses the whole request).
+pub fn settle_request(r: &b::SettleRequest) -> Result<Vec<TransferId>, Status> {
+    r.transfer_ids.iter().map(|raw| transfer_id(raw)).collect()
+}
+
+/// `GetTransferRequest` → the transfer asked for.
+pub fn get_request(r: &b::GetTransferRequest) -> Result<TransferId, Status> {
+    transfer_id(&r.transfer_id)
+}
 
 /// `OpenRequest` → domain.
 pub fn open_request(r: &b::OpenRequest) -> Result<(AccountId, OpeningBalance), Status> {

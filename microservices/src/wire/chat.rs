@@ -3,10 +3,28 @@
 
 use tonic::Status;
 
-use shared_domain::chat::{ChatMessage, MessageText, PostOutcome, PostRequest};
+use shared_domain::chat::{ChatMessage, HistoryQuery, MessageText, PostOutcome, PostRequest};
 use shared_domain::id::{ClientMsgId, RoomName, TransferId, UserId};
 
-use super::{c, chat_status, id};
+use super::{c, chat_status, id, invalid};
+
+/// `CreateRoomRequest` → the room to create.
+pub fn create_room_request(r: &c::CreateRoomRequest) -> Result<RoomName, Status> {
+    room(&r.room)
+}
+
+/// `HistoryRequest` → the room and the page asked for (the domain bounds
+/// the page: `limit` 1..=1000).
+pub fn history_request(r: &c::HistoryRequest) -> Result<(RoomName, HistoryQuery), Status> {
+    let query = HistoryQuery::new(Some(r.after), Some(r.limit))
+        .ok_or_else(|| invalid("limit", "must be 1..=1000"))?;
+    Ok((room(&r.room)?, query))
+}
+
+/// `SubscribeRequest` → the room and the cursor to follow it from.
+pub fn subscribe_request(r: &c::SubscribeRequest) -> Result<(RoomName, u64), Status> {
+    Ok((room(&r.room)?, r.after))
+}
 
 /// `PostRequest` → domain. Text is checked by the domain (empty, too long).
 pub fn post_from_wire(r: &c::PostRequest) -> Result<PostRequest, Status> {
