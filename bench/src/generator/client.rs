@@ -25,6 +25,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use bytes::{Buf, Bytes, BytesMut};
@@ -51,6 +52,31 @@ pub struct Client {
 struct Origin {
     authority: String,
     idle: Mutex<Vec<Conn>>,
+    open: Arc<Gauge>,
+}
+
+/// Connections open to an origin now, and the most at once.
+#[derive(Default)]
+struct Gauge {
+    now: AtomicUsize,
+    peak: AtomicUsize,
+}
+
+/// One open connection, counted in its origin's gauge until dropped.
+struct Counted(Arc<Gauge>);
+
+impl Counted {
+    fn new(gauge: &Arc<Gauge>) -> Self {
+        let now = gauge.now.fetch_add(1, Ordering::Relaxed) + 1;
+        gauge.peak.fetch_max(now, Ordering::Relaxed);
+        Self(gauge.clone())
+    }
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.0.now.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 /// One kept-alive connection and what it has read past the last answer
@@ -60,6 +86,7 @@ struct Conn {
     buf: BytesMut,
     /// When it last answered (or was opened).
     used: std::time::Instant,
+    _counted: Counted,
 }
 
 /// An idle connection older than this is not used again: the edges close
@@ -99,6 +126,7 @@ impl Client {
         let o = Arc::new(Origin {
             authority,
             idle: Mutex::default(),
+            open: Arc::default(),
         });
         origins.insert(base.to_owned(), o.clone());
         Ok(o)
@@ -119,6 +147,16 @@ impl Client {
             .await
             .ok()??;
         Some((answer.0, answer.1))
+    }
+
+    /// The most connections this client had open at once, to all origins
+    /// together (each origin's peak, added up).
+    pub fn peak_connections(&self) -> usize {
+        self.origins
+            .lock()
+            .values()
+            .map(|o| o.open.peak.load(Ordering::Relaxed))
+            .sum()
     }
 
     /// [`Client::request`] asking for the request's timing: it carries
@@ -211,6 +249,7 @@ impl Origin {
             stream,
             buf: BytesMut::with_capacity(4096),
             used: std::time::Instant::now(),
+            _counted: Counted::new(&self.open),
         })
     }
 }

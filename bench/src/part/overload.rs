@@ -99,6 +99,7 @@ pub fn run(
     );
     let answers = Arc::new(Mutex::new(Vec::with_capacity(plan.total() as usize)));
     let http = Client::new(Duration::from_secs(5));
+    let connections = http.clone();
     let start = Instant::now();
     let sampler = super::rss::Sampler::start(start, RSS_EVERY, rss);
     // Ids of their own, so a second run against the same deployment
@@ -160,6 +161,7 @@ pub fn run(
         },
         audit: None,
         exact,
+        peak_connections: Some(connections.peak_connections() as u64),
     }
 }
 

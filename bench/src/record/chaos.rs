@@ -20,6 +20,12 @@ pub struct ChaosRecord {
     pub transfers: FaultRecord,
     /// The posts meanwhile, likewise.
     pub posts: FaultRecord,
+    /// Each fault reached the process serving at its moment. Set since
+    /// session 18; before it, a fault made by PID after a restart of a
+    /// one-process variant went to the process that had exited
+    /// ([`ChaosRecord::reached_exited_process`]).
+    #[serde(default)]
+    pub follows_restarts: bool,
 }
 
 /// One fault of a round.
@@ -40,6 +46,30 @@ impl ChaosRecord {
             .iter()
             .filter_map(|r| r.audit.as_ref()?.acknowledged_checked)
             .sum()
+    }
+
+    /// Whether a round recorded before the harness followed restarts had
+    /// a fault made by PID after a restart of its one-process variant
+    /// (the monolith's crash, pause or restart after its crash or restart;
+    /// the microlith's pause after its upgrade): that fault went to the
+    /// exited process and did nothing, and a restart's new process found
+    /// the port taken. The round was milder than drawn.
+    pub fn reached_exited_process(&self) -> bool {
+        let (restarts, by_pid): (&[&str], &[&str]) = match self.variant.as_str() {
+            "monolith" => (&["crash", "upgrade"], &["crash", "pause", "upgrade"]),
+            "microlith" => (&["upgrade"], &["pause"]),
+            _ => return false,
+        };
+        !self.follows_restarts
+            && self
+                .faults
+                .iter()
+                .position(|f| restarts.contains(&f.kind.as_str()))
+                .is_some_and(|i| {
+                    self.faults[i + 1..]
+                        .iter()
+                        .any(|f| by_pid.contains(&f.kind.as_str()))
+                })
     }
 
     /// Whether both audits ran (a round whose invariants broke fails the

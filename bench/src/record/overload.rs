@@ -38,6 +38,12 @@ pub struct OverloadRecord {
     pub audit: Option<Audit>,
     /// What only every answer tells.
     pub exact: OverloadExact,
+    /// The most connections the generator had open to the variant at once
+    /// (one per request in flight: it does not pipeline); each costs the
+    /// edge its buffers, so the RSS under overload follows it. Not
+    /// recorded before 2026-11-29's session 18.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peak_connections: Option<u64>,
 }
 
 /// Read off every answer of an overload run, not its buckets.
@@ -230,6 +236,7 @@ mod tests {
                 shed_p99_us: Some(4_000.0),
                 back_after_s: Some(0.4),
             },
+            peak_connections: None,
         };
         let v = record.verdict();
         assert_eq!(v.goodput, 1_600.0);

@@ -392,8 +392,24 @@ impl Variant {
         }
     }
 
-    /// The PIDs of [`Variant::processes`].
+    /// The PIDs of its processes now: [`Variant::processes`], except that
+    /// a one-process variant the harness restarted or upgraded is its
+    /// newest successor still running. A fault drawn after a restart must
+    /// reach the process serving, not the one that exited (chaos rounds
+    /// signalled the first PID again, and their restart's new process
+    /// found the port taken, until session 18).
     pub fn pids(&self) -> Vec<u32> {
+        if let [_] = self.processes.as_slice()
+            && let Some(pid) = self
+                .successors
+                .lock()
+                .iter()
+                .rev()
+                .filter_map(|(child, _)| child.id())
+                .find(|pid| !crate::procfs::exited(*pid))
+        {
+            return vec![pid];
+        }
         self.processes.iter().map(|(_, pid)| *pid).collect()
     }
 
@@ -513,16 +529,23 @@ impl Variant {
         end: impl FnOnce(u32) + Send + 'static,
     ) -> Option<impl FnOnce() + Send + 'static> {
         let launch = self.launch.clone()?;
-        let [(_, pid)] = self.processes.as_slice() else {
+        let [_] = self.processes.as_slice() else {
             return None;
         };
-        let (pid, successors) = (*pid, self.successors.clone());
+        let pid = *self.pids().first()?;
+        let successors = self.successors.clone();
         Some(move || {
             end(pid);
             // A graceful stop drains for up to the edge's deadline.
             let deadline = Instant::now() + Duration::from_secs(15);
             while !crate::procfs::exited(pid) && Instant::now() < deadline {
                 std::thread::sleep(Duration::from_millis(1));
+            }
+            if !crate::procfs::exited(pid) {
+                // A second process could not take the port: say so rather
+                // than start one that fails to bind.
+                eprintln!("process {pid} did not exit within 15 s: not restarted");
+                return;
             }
             let _inside = runtime.enter();
             match launch.spawn(&[]) {

@@ -33,6 +33,13 @@ fn requests_reuse_one_connection_and_read_the_whole_answer() {
         let app = axum::Router::new()
             .route("/echo", axum::routing::get(|| async { "ok" }))
             .route(
+                "/slow",
+                axum::routing::get(|| async {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    "ok"
+                }),
+            )
+            .route(
                 "/body",
                 axum::routing::post(|body: Bytes| async move {
                     (axum::http::StatusCode::CREATED, body)
@@ -89,6 +96,13 @@ fn requests_reuse_one_connection_and_read_the_whole_answer() {
             1,
             "one connection, reused"
         );
+        assert_eq!(c.peak_connections(), 1);
+        // Eight at once: one connection each (no pipelining), counted.
+        let eight = (0..8).map(|_| c.request(&base, false, "/slow", None));
+        for answer in futures::future::join_all(eight).await {
+            assert_eq!(answer.map(|a| a.0), Some(200));
+        }
+        assert_eq!(c.peak_connections(), 8);
         // Nothing listens there: an error, not a hang.
         let closed = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await

@@ -23,7 +23,9 @@ pub(super) fn render(raw: &Raw, md: &mut String) {
          bucket. *Goodput*: successful answers (2xx, or a correct 409) per second during the surge, and \
          over the knee. *Refusals*: answers shed for load (429, 503) during the surge, with the 99th \
          percentile of their time from sending (the system's refusal, not the generator's queue). *RSS*: the peak of the variant's processes during the \
-         surge over their RSS just before it (sampled every 250 ms). *Back after*: from the end of the \
+         surge over their RSS just before it (sampled every 250 ms), with the most connections the \
+         generator held open at once (one per request in flight, each with the edge's buffers; with \
+         memory storage the surge's transfers stay in memory too). *Back after*: from the end of the \
          surge to the start of the first second (read every 100 ms) with nothing refused or failed and a \
          p99 (from the scheduled time) within twice the p99 of the two seconds before the surge, both read \
          off every answer. *Send lag*: the \
@@ -66,7 +68,7 @@ fn table(raw: &Raw, md: &mut String) {
         }
         let _ = writeln!(
             md,
-            "| {} | {:.0} | {:.0} | {:.0} ({:.2}) | {}{} | {}, {}, {} | {} → {} ({:.2}x) | {:.1} ms | {} | {:.2} ms | {holds} |",
+            "| {} | {:.0} | {:.0} | {:.0} ({:.2}) | {}{} | {}, {}, {} | {} → {} ({:.2}x{}) | {:.1} ms | {} | {:.2} ms | {holds} |",
             o.variant,
             o.knee,
             o.surge_rate,
@@ -81,6 +83,8 @@ fn table(raw: &Raw, md: &mut String) {
             mib(Some(v.rss_before)),
             mib(Some(v.rss_peak)),
             v.rss_ratio,
+            o.peak_connections
+                .map_or(String::new(), |n| format!(", {n} connections")),
             v.p99_before_ms,
             v.back_after_s
                 .map_or("–".to_owned(), |s| format!("{s:.1} s")),

@@ -351,6 +351,7 @@ fn the_overload_part_says_which_variant_held_and_draws_its_answers() {
                 shed_p99_us: Some(2_000.0),
                 back_after_s: Some(back as f64 / 10.0),
             },
+            peak_connections: Some(640),
         }
     };
     let mut raw = fixture();
@@ -360,7 +361,7 @@ fn the_overload_part_says_which_variant_held_and_draws_its_answers() {
     let md = render(&raw);
     assert!(md.contains("## Overload (twice the knee)"), "{md}");
     assert!(
-        md.contains("| microlith | 1000 | 2000 | 900 (0.90) | 1000 (2.0 ms) | 0, 0, 0 | 100.0 MiB → 120.0 MiB (1.20x) | 2.0 ms | 0.2 s | 0.30 ms | yes |"),
+        md.contains("| microlith | 1000 | 2000 | 900 (0.90) | 1000 (2.0 ms) | 0, 0, 0 | 100.0 MiB → 120.0 MiB (1.20x, 640 connections) | 2.0 ms | 0.2 s | 0.30 ms | yes |"),
         "{md}"
     );
     assert!(
@@ -550,6 +551,7 @@ fn the_chaos_rounds_are_listed_with_their_seeds_and_what_was_re_read() {
         ],
         transfers: with(1400, 12, 1400),
         posts: with(700, 3, 700),
+        follows_restarts: false,
     }];
     let md = render(&raw);
     assert!(
@@ -560,4 +562,25 @@ fn the_chaos_rounds_are_listed_with_their_seeds_and_what_was_re_read() {
         md.contains("| microservices | 42 | crash 1.3 (0.40), pause 5.5 | 1400 / 12 | 700 / 3 | 2100 | held |"),
         "{md}"
     );
+    // The microservices' restarts are the launcher's: nothing to mark.
+    assert!(!md.contains('†'), "{md}");
+    // The same faults on the monolith, recorded before the harness
+    // followed restarts: the pause went to the crashed process.
+    let mut monolith = raw.chaos[0].clone();
+    monolith.variant = "monolith".into();
+    monolith.seed = 43;
+    raw.chaos.push(monolith.clone());
+    let md = render(&raw);
+    assert!(
+        md.contains("| monolith | 43 † | crash 1.3 (0.40), pause 5.5 |"),
+        "{md}"
+    );
+    assert!(md.contains("† Milder than drawn"), "{md}");
+    // Recorded since: no mark.
+    raw.chaos[1].follows_restarts = true;
+    assert!(!render(&raw).contains('†'));
+    // A pause before the crash reached the process serving then.
+    monolith.faults.reverse();
+    raw.chaos[1] = monolith;
+    assert!(!render(&raw).contains('†'));
 }

@@ -156,6 +156,7 @@ pub fn round(
             faults,
             transfers,
             posts,
+            follows_restarts: true,
         })
     })();
     runtimes.control.block_on(instance.stop());
