@@ -19,6 +19,20 @@ pub struct Runtimes {
 }
 
 impl Runtimes {
+    /// The profile's workload, its accounts and rooms opened on the
+    /// variant at `base`, and the API client that opened them (a fault
+    /// run, a chaos round and a cost run each start this way).
+    pub fn prepared(
+        &self,
+        profile: &crate::record::Profile,
+        base: &str,
+    ) -> anyhow::Result<(shared_domain::workload::Workload, contract::Api)> {
+        let workload = profile.workload()?;
+        let api = contract::Api::new(base)?;
+        self.control.block_on(requests::prepare(&api, &workload))?;
+        Ok((workload, api))
+    }
+
     /// Both, one worker each.
     pub fn new() -> anyhow::Result<Self> {
         let one = || {

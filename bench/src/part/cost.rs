@@ -132,11 +132,7 @@ pub fn feature_costs(
             }
         })?;
         let outcome = (|| {
-            let mut workload = profile.workload()?;
-            let api = contract::Api::new(&started.base)?;
-            runtimes
-                .control
-                .block_on(crate::generator::requests::prepare(&api, &workload))?;
+            let (mut workload, _) = runtimes.prepared(profile, &started.base)?;
             let lines_before = count_lines(&log);
             let meter = started.cpu_meter();
             let target = latency::Target {

@@ -555,11 +555,7 @@ pub fn run_all(
         progress(plan);
         let variant = start(plan.variant, &format!("fault-{n}"), instances, runtimes)?;
         let outcome = (|| {
-            let mut workload = profile.workload()?;
-            let api = contract::Api::new(&variant.base)?;
-            runtimes
-                .control
-                .block_on(crate::generator::requests::prepare(&api, &workload))?;
+            let (mut workload, api) = runtimes.prepared(profile, &variant.base)?;
             let inject = injection(plan, &variant, runtimes.control.handle(), pause)?;
             let rate = if plan.scenario == Scenario::Post {
                 profile.fault_rate.min(profile.post_rate * 2.0)

@@ -70,11 +70,7 @@ pub fn round(
     let drawn = draw(seed, menu.len(), profile.chaos_faults, seconds);
     let instance = start(variant, &format!("chaos-{seed}"), instances, runtimes)?;
     let outcome = (|| {
-        let mut workload = profile.workload()?;
-        let api = contract::Api::new(&instance.base)?;
-        runtimes
-            .control
-            .block_on(crate::generator::requests::prepare(&api, &workload))?;
+        let (mut workload, api) = runtimes.prepared(profile, &instance.base)?;
         let http = crate::generator::client::Client::new(Duration::from_secs(10));
         let pause = Duration::from_secs_f64(profile.fault_pause_s);
         let load = |scenario, rate| FaultLoad {
