@@ -21,12 +21,14 @@ pub(super) fn render(raw: &Raw, md: &mut String) {
          run. Then the invariants: money conserved and nothing pending, every acknowledged transfer \
          re-read with its outcome, every acknowledged post in its room at its sequence number, every \
          history gap-free. A round that breaks one stops the run and names the command that runs it \
-         again; `bench run chaos --chaos-variant <variant> --chaos-seed <seed> --chaos-rounds 1` runs \
-         any round below again.\n",
+         again; `bench run chaos --{profile} --chaos-variant <variant> --chaos-seed <seed> \
+         --chaos-rounds 1` runs any round below again (the profile fixes the round's length and \
+         number of faults, which the seed's draw depends on).\n",
         t = p.fault_rate / 2.0,
         c = p.fault_rate / 4.0,
         secs = seconds(p.chaos_seconds),
         n = p.chaos_faults,
+        profile = p.name,
     );
     let _ = writeln!(
         md,

@@ -47,10 +47,12 @@ pub fn draw(seed: u64, menu: usize, count: usize, seconds: f64) -> Vec<(Duration
     drawn
 }
 
-/// The command that runs one round again.
-pub fn reproduce(variant: &str, seed: u64, compose: bool) -> String {
+/// The command that runs one round again: with the round's profile,
+/// whose length and number of faults the seed's draw depends on.
+pub fn reproduce(profile: &Profile, variant: &str, seed: u64, compose: bool) -> String {
     format!(
-        "cargo run --release --bin bench -- run chaos{} --chaos-variant {variant} --chaos-seed {seed} --chaos-rounds 1",
+        "cargo run --release --bin bench -- run chaos --{}{} --chaos-variant {variant} --chaos-seed {seed} --chaos-rounds 1",
+        profile.name,
         if compose { " --deploy compose" } else { "" }
     )
 }
@@ -159,7 +161,7 @@ pub fn round(
     outcome.with_context(|| {
         format!(
             "chaos round of {variant}, seed {seed}; run it again: {}",
-            reproduce(variant, seed, compose)
+            reproduce(profile, variant, seed, compose)
         )
     })
 }
@@ -194,9 +196,13 @@ mod tests {
             let menu = menu(&profile, variant, instances);
             assert!(menu.len() >= 3, "{variant}: {}", menu.len());
         }
+        assert!(reproduce(&profile, "microlith", 42, false).ends_with(
+            "run chaos --quick --chaos-variant microlith --chaos-seed 42 --chaos-rounds 1"
+        ));
+        // A round of `--full` draws from its own length and count.
         assert!(
-            reproduce("microlith", 42, false)
-                .ends_with("run chaos --chaos-variant microlith --chaos-seed 42 --chaos-rounds 1")
+            reproduce(&Profile::full(), "monolith", 7, true)
+                .ends_with("run chaos --full --deploy compose --chaos-variant monolith --chaos-seed 7 --chaos-rounds 1")
         );
     }
 }
