@@ -3,7 +3,9 @@
 
 use tonic::Status;
 
-use shared_domain::chat::{ChatMessage, HistoryQuery, MessageText, PostOutcome, PostRequest};
+use shared_domain::chat::{
+    ChatMessage, HistoryQuery, MAX_HISTORY_LIMIT, MessageText, PostOutcome, PostRequest,
+};
 use shared_domain::id::{ClientMsgId, RoomName, TransferId, UserId};
 
 use super::{c, chat_status, id, invalid};
@@ -14,10 +16,10 @@ pub fn create_room_request(r: &c::CreateRoomRequest) -> Result<RoomName, Status>
 }
 
 /// `HistoryRequest` → the room and the page asked for (the domain bounds
-/// the page: `limit` 1..=1000).
+/// the page: `limit` 1..=[`MAX_HISTORY_LIMIT`]).
 pub fn history_request(r: &c::HistoryRequest) -> Result<(RoomName, HistoryQuery), Status> {
     let query = HistoryQuery::new(Some(r.after), Some(r.limit))
-        .ok_or_else(|| invalid("limit", "must be 1..=1000"))?;
+        .ok_or_else(|| invalid("limit", format_args!("must be 1..={MAX_HISTORY_LIMIT}")))?;
     Ok((room(&r.room)?, query))
 }
 

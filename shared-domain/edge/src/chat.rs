@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::json;
 
-use shared_domain::chat::{ChatMessage, HistoryQuery, MessageText, PostRequest};
+use shared_domain::chat::{ChatMessage, HistoryQuery, MAX_HISTORY_LIMIT, MessageText, PostRequest};
 use shared_domain::id::{ClientMsgId, RoomName, UserId};
 
 use crate::AppState;
@@ -121,8 +121,9 @@ pub(crate) async fn history(
     let pairs = query_pairs(query.as_deref())?;
     let after = uint_param(&pairs, "after")?;
     let limit = uint_param(&pairs, "limit")?.map(|l| u32::try_from(l).unwrap_or(u32::MAX));
-    let query = HistoryQuery::new(after, limit)
-        .ok_or_else(|| ApiError::bad_request("limit must be from 1 to 1000"))?;
+    let query = HistoryQuery::new(after, limit).ok_or_else(|| {
+        ApiError::bad_request(format!("limit must be from 1 to {MAX_HISTORY_LIMIT}"))
+    })?;
     let room = RoomName::new(&room)?;
     let messages = within(&state, state.services.rooms.history(&room, query)).await?;
     let messages: Vec<_> = messages.iter().map(message_json).collect();
