@@ -18,7 +18,7 @@ contract::contract_tests!(base());
 /// Fault injection is off unless asked for.
 #[tokio::test]
 async fn admin_routes_are_off_by_default() -> anyhow::Result<()> {
-    let api = contract::Api::new(&base())?;
+    let api = contract::Api::new(&base())?.resending_overload(contract::OVERLOAD_RESENDS);
     api.post_text("/admin/crash/account-0", "{}")
         .await?
         .expect_error(404, "not_found")?;
@@ -32,7 +32,7 @@ async fn admin_routes_are_off_by_default() -> anyhow::Result<()> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sampled_requests_answer_their_timing() -> anyhow::Result<()> {
     contract::timing::sampled_requests_answer_their_timing(
-        &contract::Api::new(&base())?,
+        &contract::Api::new(&base())?.resending_overload(contract::OVERLOAD_RESENDS),
         "ask.",
         "handle.",
     )

@@ -21,7 +21,7 @@ contract::contract_tests!(base());
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sampled_requests_answer_their_timing() -> anyhow::Result<()> {
     contract::timing::sampled_requests_answer_their_timing(
-        &contract::Api::new(&base())?,
+        &contract::Api::new(&base())?.resending_overload(contract::OVERLOAD_RESENDS),
         "call.",
         "serve.",
     )

@@ -55,7 +55,7 @@ contract::contract_tests!(base());
 /// Fault injection is off unless asked for.
 #[tokio::test]
 async fn admin_routes_are_off_by_default() -> anyhow::Result<()> {
-    let api = contract::Api::new(&base())?;
+    let api = contract::Api::new(&base())?.resending_overload(contract::OVERLOAD_RESENDS);
     api.post_text("/admin/crash/transfers", "{}")
         .await?
         .expect_error(404, "not_found")?;

@@ -17,6 +17,12 @@ pub mod ws;
 
 pub use client::Api;
 
+/// How often a case sends a request refused with 429 `overloaded` again
+/// before the refusal is its answer (about 10 s of pauses): the cases
+/// share one edge, and a refusal under their load is no failure of the
+/// contract (see [`Api::resending_overload`]).
+pub const OVERLOAD_RESENDS: u32 = 45;
+
 /// Generates one test per contract case. `$base` is an expression giving
 /// the base URL (`String`) of a running edge.
 #[macro_export]
@@ -44,7 +50,10 @@ macro_rules! contract_tests {
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn $case() -> anyhow::Result<()> {
                 let base: String = $base;
-                $crate::cases::$case(&$crate::Api::new(&base)?).await
+                $crate::cases::$case(
+                    &$crate::Api::new(&base)?.resending_overload($crate::OVERLOAD_RESENDS),
+                )
+                .await
             }
         )*
     };

@@ -16,8 +16,12 @@
 //!     queue of ready tasks *before* it reaches this middleware, where no
 //!     handler's time shows it: with the CPU saturated (the two cores
 //!     shared with the load generator and, for the microservices, four
-//!     other processes) it was the whole of the wait. Past a tenth of the
-//!     target, the limit drops to half of what is in flight.
+//!     other processes) it was the whole of the wait. When that wait and
+//!     the fastest request together pass the target, the limit drops to
+//!     half of what is in flight. A busy runtime whose requests still
+//!     finish within the target refuses nothing: a saturated closed loop
+//!     (a fixed number of clients, each waiting for its answer) cannot
+//!     grow a queue, and its requests are not late.
 //!
 //!   So the queue stops growing and the excess is refused in microseconds
 //!   instead of waiting for its deadline. Otherwise the limit grows back
@@ -25,6 +29,13 @@
 //!   A window that lasted over 400 ms changes nothing: the process was
 //!   stopped or nothing finished, which says nothing of a queue (and the
 //!   backlog a stall leaves is worth serving, not refusing).
+//!
+//! A request is admitted once its body has arrived (at most
+//! [`crate::BODY_LIMIT`] bytes within the request deadline, else 413 or
+//! 408 before admission): a client trickling its body holds a connection,
+//! which the listener bounds, not a place among the requests being
+//! worked on, so slow clients neither crowd out nor slow down the
+//! reading of the others.
 //!
 //! Below saturation requests take a few milliseconds, the runtime keeps
 //! up, and requests in flight stay far below the floor: the target acts
@@ -89,21 +100,11 @@ pub struct Admission {
 pub struct Admitted {
     admission: Arc<Admission>,
     at: Instant,
-    timed: bool,
-}
-
-impl Admitted {
-    /// Leaves this request's time out of the latency target's reading:
-    /// a client that was too slow to send its body says nothing of the
-    /// system (else slow clients would shrink the limit for everyone).
-    pub fn untimed(mut self) {
-        self.timed = false;
-    }
 }
 
 impl Drop for Admitted {
     fn drop(&mut self) {
-        self.admission.finished(self.timed.then_some(self.at));
+        self.admission.finished(self.at);
     }
 }
 
@@ -152,7 +153,6 @@ impl Admission {
             None => Ok(Admitted {
                 admission: Arc::clone(self),
                 at: Instant::now(),
-                timed: true,
             }),
         }
     }
@@ -167,10 +167,10 @@ impl Admission {
         self.in_flight.load(Ordering::Acquire)
     }
 
-    /// A request admitted `at` is done (`None`: leave its time out).
-    fn finished(&self, at: Option<Instant>) {
+    /// A request admitted `at` is done.
+    fn finished(&self, at: Instant) {
         self.in_flight.fetch_sub(1, Ordering::AcqRel);
-        let (Some(target), Some(at)) = (self.target, at) else {
+        let Some(target) = self.target else {
             return;
         };
         // One clock read a request: its time and the window's both from it.
@@ -244,8 +244,9 @@ struct Window {
 /// The limit after a window, always within `MIN_LIMIT..=max`:
 /// - when even its fastest request took longer than `target`, down to
 ///   what finishes within it at the window's throughput;
-/// - when even the probe's timeliest wake-up (of two or more) was later
-///   than a tenth of `target`, down to half of what is in flight;
+/// - when the probe's timeliest wake-up (of two or more) was later than a
+///   tenth of `target` and, with the fastest request, passes it, down to
+///   half of what is in flight;
 /// - else up by a quarter;
 /// - unchanged after a window with nothing finished, or one that lasted
 ///   past [`STALL`].
@@ -263,7 +264,11 @@ fn next_limit(limit: usize, max: usize, target: Duration, window: Window) -> usi
         next = next.min((throughput_per_us * target_us).ceil() as usize);
         over = true;
     }
-    if window.probes >= 2 && window.least_lag_us as f64 > target_us / 10.0 {
+    // The lag counts when it is a tenth of the target or more (less is the
+    // machine's ordinary noise) and, with the fastest request, passes it.
+    let lag_us = window.least_lag_us as f64;
+    let waited_us = lag_us + window.fastest_us as f64;
+    if window.probes >= 2 && lag_us > target_us / 10.0 && waited_us > target_us {
         next = next.min(window.in_flight / 2);
         over = true;
     }
@@ -273,20 +278,30 @@ fn next_limit(limit: usize, max: usize, target: Duration, window: Window) -> usi
     next.clamp(floor, max)
 }
 
-/// Middleware: admits the request or refuses it at once with 429.
-pub(crate) async fn admit(
-    State(admission): State<Arc<Admission>>,
-    request: Request,
-    next: Next,
-) -> Response {
-    match admission.admit() {
+/// What the middleware needs: the admission, and how long a body may
+/// take to arrive (the request deadline).
+#[derive(Debug, Clone)]
+pub(crate) struct Gate {
+    pub(crate) admission: Arc<Admission>,
+    pub(crate) body_deadline: Duration,
+}
+
+/// Middleware: receives a POST's body (413 or 408 when it is too large or
+/// too slow), then admits the request or refuses it at once with 429.
+pub(crate) async fn admit(State(gate): State<Gate>, request: Request, next: Next) -> Response {
+    let request = if request.method() == axum::http::Method::POST {
+        let (parts, body) = request.into_parts();
+        match crate::body::receive(body, gate.body_deadline).await {
+            Ok(bytes) => Request::from_parts(parts, axum::body::Body::from(bytes)),
+            Err(error) => return error.into_response(),
+        }
+    } else {
+        request
+    };
+    match gate.admission.admit() {
         Ok(admitted) => {
             let response = next.run(request).await;
-            if response.status() == axum::http::StatusCode::REQUEST_TIMEOUT {
-                admitted.untimed();
-            } else {
-                drop(admitted);
-            }
+            drop(admitted);
             response
         }
         Err(why) => {
@@ -340,21 +355,31 @@ mod tests {
 
     #[test]
     fn a_lagging_runtime_halves_what_is_in_flight_however_fast_the_handlers() {
+        // 49 ms late at least, and 2 ms for the fastest request: past 50.
         let lagging = |in_flight| Window {
-            least_lag_us: 20_000,
+            least_lag_us: 49_000,
             in_flight,
             ..window(600, 2.0)
         };
         assert_eq!(next_limit(4096, 4096, TARGET, lagging(1000)), 500);
         assert_eq!(next_limit(400, 4096, TARGET, lagging(1000)), 400);
         assert_eq!(next_limit(4096, 4096, TARGET, lagging(10)), MIN_LIMIT);
-        // A lag under a tenth of the target is the machine's ordinary noise.
-        let noisy = Window {
-            least_lag_us: 4_000,
+        // A busy runtime whose requests still finish within the target
+        // (a saturated closed loop: 20 ms late, 2 ms to serve) is not a
+        // queue past the target.
+        let busy = Window {
+            least_lag_us: 20_000,
             in_flight: 1000,
             ..window(600, 2.0)
         };
-        assert_eq!(next_limit(400, 4096, TARGET, noisy), 500);
+        assert_eq!(next_limit(400, 4096, TARGET, busy), 500);
+        // The same lag with slower requests (20 + 31 ms) is past it.
+        let slower = Window {
+            least_lag_us: 20_000,
+            in_flight: 600,
+            ..window(600, 31.0)
+        };
+        assert_eq!(next_limit(400, 4096, TARGET, slower), 300);
         // One late wake-up is a stall, not a queue.
         let once = Window {
             probes: 1,
@@ -420,5 +445,63 @@ mod tests {
         );
         drop(held);
         assert_eq!(admission.in_flight(), 0);
+    }
+
+    /// A router of one POST route behind the gate, admitting one request.
+    fn gated_one() -> axum::Router {
+        axum::Router::new()
+            .route(
+                "/x",
+                axum::routing::post(|body: axum::body::Bytes| async move { body }),
+            )
+            .route_layer(axum::middleware::from_fn_with_state(
+                Gate {
+                    admission: Admission::new(1, None),
+                    body_deadline: Duration::from_millis(300),
+                },
+                admit,
+            ))
+    }
+
+    #[tokio::test]
+    async fn a_body_still_arriving_holds_no_place_and_is_cut_at_the_deadline() {
+        use tower::ServiceExt;
+        let router = gated_one();
+        // One byte of a body, then nothing: it waits outside the gate.
+        let trickle = futures::stream::unfold(false, |sent| async move {
+            if sent {
+                futures::future::pending::<()>().await;
+            }
+            Some((
+                Ok::<_, std::io::Error>(axum::body::Bytes::from_static(b"{")),
+                true,
+            ))
+        });
+        let slow = tokio::spawn(
+            router.clone().oneshot(
+                Request::post("/x")
+                    .body(axum::body::Body::from_stream(trickle))
+                    .expect("request"),
+            ),
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        // The one place is free for a request whose body is there.
+        let whole = router
+            .clone()
+            .oneshot(
+                Request::post("/x")
+                    .body(axum::body::Body::from("{}"))
+                    .expect("request"),
+            )
+            .await
+            .expect("answered");
+        assert_eq!(whole.status(), axum::http::StatusCode::OK);
+        // The trickled one gets 408 at the deadline, never admitted.
+        let cut = tokio::time::timeout(Duration::from_secs(10), slow)
+            .await
+            .expect("cut at the deadline")
+            .expect("task")
+            .expect("answered");
+        assert_eq!(cut.status(), axum::http::StatusCode::REQUEST_TIMEOUT);
     }
 }

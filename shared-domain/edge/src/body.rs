@@ -11,14 +11,30 @@ use serde_json::value::RawValue;
 use crate::error::ApiError;
 
 /// Reads a JSON body of at most [`crate::BODY_LIMIT`] bytes into `T`,
-/// all of it within `deadline` (a client trickling its body a byte at a
-/// time gets 408 and its connection closed, instead of holding it).
+/// all of it within `deadline` (see [`receive`]).
 pub async fn read_json<T: DeserializeOwned>(
     headers: &HeaderMap,
     body: Body,
     deadline: Duration,
 ) -> Result<T, ApiError> {
-    let bytes = tokio::time::timeout(deadline, axum::body::to_bytes(body, crate::BODY_LIMIT))
+    let bytes = receive(body, deadline).await?;
+    if !is_json(headers) {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "request body must be application/json",
+        ));
+    }
+    parse_json(&bytes)
+}
+
+/// Receives a body of at most [`crate::BODY_LIMIT`] bytes, all of it
+/// within `deadline`: a larger one is a 413, and a client trickling its
+/// body a byte at a time gets 408 and its connection closed, instead of
+/// holding it. (The edge receives a POST's body before admitting it, so
+/// the handler's own read finds it whole.)
+pub async fn receive(body: Body, deadline: Duration) -> Result<axum::body::Bytes, ApiError> {
+    tokio::time::timeout(deadline, axum::body::to_bytes(body, crate::BODY_LIMIT))
         .await
         .map_err(|_| {
             ApiError::new(
@@ -36,15 +52,7 @@ pub async fn read_json<T: DeserializeOwned>(
                 "body_too_large",
                 format!("request body is over {} bytes", crate::BODY_LIMIT),
             )
-        })?;
-    if !is_json(headers) {
-        return Err(ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_media_type",
-            "request body must be application/json",
-        ));
-    }
-    parse_json(&bytes)
+        })
 }
 
 /// Parses a JSON body into `T`; a bad shape is a 400.

@@ -166,7 +166,10 @@ pub fn router(services: Services, config: EdgeConfig) -> Router {
         .route("/admin/crash/{target}", post(ops::crash))
         .route("/admin/targets", get(ops::targets))
         .route_layer(axum::middleware::from_fn_with_state(
-            admission::Admission::new(config.max_in_flight, config.latency_target),
+            admission::Gate {
+                admission: admission::Admission::new(config.max_in_flight, config.latency_target),
+                body_deadline: config.request_timeout,
+            },
             admission::admit,
         ));
     Router::new()
