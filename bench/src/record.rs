@@ -39,7 +39,7 @@ pub use profile::Profile;
 pub use run::{Bucket, HarnessCpu, Outcome, RunRecord, Scenario, too_many_errors};
 pub use runtime::{ProcessRuntime, Sizing};
 pub use slow::{AttackRecord, P99_RATIO as SLOW_P99_RATIO, SlowRecord, SlowVerdict};
-pub use soak::{SoakRecord, SoakSample, SoakVerdict};
+pub use soak::{SoakFill, SoakRecord, SoakSample, SoakVerdict};
 
 use serde::{Deserialize, Serialize};
 

@@ -21,7 +21,7 @@ use crate::part::latency::Target;
 use crate::part::{cross_check, fanout, lag, latency};
 use crate::record::{
     CrossCheckRecord, FanoutRecord, HopRecord, Profile, ReplicaRecord, RunRecord, Scenario,
-    SoakRecord, SoakSample, VariantRecord, WrkRecord,
+    SoakFill, SoakRecord, SoakSample, VariantRecord, WrkRecord,
 };
 use crate::target::local::Variant;
 
@@ -371,8 +371,9 @@ pub(super) fn durable_curve(
     Ok(runs)
 }
 
-/// A soak of `v` (durable, its store under `data`) at `rate`: after a
-/// warm-up (a window's length at least), windows of `soak_sample_s` back to back for
+/// A soak of `v` (durable, its store under `data`) at `rate`: after its
+/// store is filled past its page caches at twice `rate` ([`fill_caches`])
+/// and a warm-up (a window's length at least), windows of `soak_sample_s` back to back for
 /// `soak_s`, its RSS and store size read after each; audited after.
 pub(super) fn soak(
     profile: &Profile,
@@ -400,6 +401,7 @@ pub(super) fn soak(
         warmup_s: 0.0,
         ..profile.clone()
     };
+    let fill = fill_caches(&session, &mut subject, v, data, rate * 2.0, sample_s);
     // A warm-up at the rate, not sampled, as long as a window (or the
     // profile's warm-up if longer): the first window would otherwise time
     // a cold process (a 1 s warm-up left its p99 ten times the rest's).
@@ -449,7 +451,74 @@ pub(super) fn soak(
         variant: v.name.clone(),
         rate,
         samples,
+        fill: Some(fill),
     })
+}
+
+/// Transfers at `rate` (the durable knee) in windows of `window_s` until
+/// the store's files under `data` hold its page caches' bound (the
+/// databases there times `store::kv::CACHE_BYTES`), for at most half the
+/// soak: the soak then compares the RSS of a steady state. Begun on an
+/// empty store at a low rate, the caches filled during the soak's first
+/// minutes, and that growth (bounded, then flat) read as a leak.
+fn fill_caches(
+    session: &Session<'_>,
+    subject: &mut Subject<'_>,
+    v: &Variant,
+    data: &Path,
+    rate: f64,
+    window_s: f64,
+) -> SoakFill {
+    let databases = redb_files(data).max(1);
+    let cache_bytes = databases * store::kv::CACHE_BYTES as u64;
+    let cap_s = session.profile.soak_s / 2.0;
+    let window = Profile {
+        duration_s: window_s,
+        warmup_s: 0.0,
+        ..session.profile.clone()
+    };
+    let started = Instant::now();
+    session.bar.set_message(format!(
+        "soak: {} filling its caches at {rate:.0}/s",
+        v.name
+    ));
+    let mut store_bytes = dir_bytes(data);
+    while store_bytes < cache_bytes && started.elapsed().as_secs_f64() < cap_s {
+        let (target, workload) = subject.target();
+        session.run(
+            Plan::fixed(&window, rate),
+            target,
+            Scenario::Transfer,
+            0,
+            workload,
+        );
+        store_bytes = dir_bytes(data);
+    }
+    session
+        .bar
+        .set_message(format!("soak: {} at {:.0}/s", v.name, rate / 2.0));
+    SoakFill {
+        rate,
+        seconds: started.elapsed().as_secs_f64(),
+        store_bytes,
+        cache_bytes,
+        reached: store_bytes >= cache_bytes,
+    }
+}
+
+/// How many redb databases are under `dir` (files ending `.redb`).
+fn redb_files(dir: &Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .filter_map(Result::ok)
+        .map(|e| match e.file_type() {
+            Ok(t) if t.is_dir() => redb_files(&e.path()),
+            Ok(_) => u64::from(e.path().extension().is_some_and(|x| x == "redb")),
+            Err(_) => 0,
+        })
+        .sum()
 }
 
 /// The bytes of every file under `dir` (0 if it cannot be read).

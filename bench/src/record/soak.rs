@@ -13,6 +13,29 @@ pub struct SoakRecord {
     /// One per sample window, in order (the audit after the last one
     /// passed, or the run failed).
     pub samples: Vec<SoakSample>,
+    /// How the store was filled past its page caches before the first
+    /// window; not recorded before 2026-11-29 (those soaks began on an
+    /// empty store, and their early RSS had caches still filling).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fill: Option<SoakFill>,
+}
+
+/// The soak's first stretch, unsampled: transfers at the variant's durable
+/// knee until its store's files hold at least its page caches' bound (each
+/// database caches up to `store::kv::CACHE_BYTES` of its pages), so that
+/// the RSS the soak compares is the steady state's, not caches filling.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SoakFill {
+    /// Transfers per second while filling.
+    pub rate: f64,
+    /// How long it took (or the cap, when `reached` is false).
+    pub seconds: f64,
+    /// The store's files at its end.
+    pub store_bytes: u64,
+    /// The databases' page caches together: their number times the bound.
+    pub cache_bytes: u64,
+    /// Whether the store reached `cache_bytes` within the cap.
+    pub reached: bool,
 }
 
 /// One sample window of a soak.
@@ -106,6 +129,7 @@ mod tests {
         let flat = SoakRecord {
             variant: "v".into(),
             rate: 100.0,
+            fill: None,
             samples: (0u32..20)
                 .map(|i| sample(f64::from(i), 100 + u64::from(i % 2), 1000.0))
                 .collect(),

@@ -247,7 +247,7 @@ fn the_durable_curve_gets_its_own_section_and_chart_beside_the_memory_knee() {
 
 #[test]
 fn the_soak_says_which_variant_held_and_draws_its_memory_and_tail() {
-    use crate::record::{SoakRecord, SoakSample};
+    use crate::record::{SoakFill, SoakRecord, SoakSample};
     let sample = |i: u32, rss_mib: u64, p99: f64| SoakSample {
         t_s: 10.0 * f64::from(i + 1),
         rss_bytes: rss_mib << 20,
@@ -272,6 +272,13 @@ fn the_soak_says_which_variant_held_and_draws_its_memory_and_tail() {
             variant: "microlith".into(),
             rate: 500.0,
             samples: stalled,
+            fill: Some(SoakFill {
+                rate: 1000.0,
+                seconds: 40.0,
+                store_bytes: 17 << 20,
+                cache_bytes: 16 << 20,
+                reached: true,
+            }),
         },
         SoakRecord {
             variant: "microservices".into(),
@@ -279,6 +286,13 @@ fn the_soak_says_which_variant_held_and_draws_its_memory_and_tail() {
             samples: (0..20)
                 .map(|i| sample(i, 100 + 10 * u64::from(i), 900.0))
                 .collect(),
+            fill: Some(SoakFill {
+                rate: 500.0,
+                seconds: 100.0,
+                store_bytes: 30 << 20,
+                cache_bytes: 48 << 20,
+                reached: false,
+            }),
         },
     ];
     let md = render(&raw);
@@ -299,6 +313,14 @@ fn the_soak_says_which_variant_held_and_draws_its_memory_and_tail() {
         "{md}"
     );
     assert!(!md.contains("The microservices's errors"), "{md}");
+    assert!(
+        md.contains(
+            "the microlith, 16.0 MiB of caches, at 1000/s: filled in 40 s (store 17.0 MiB); the \
+             microservices, 48.0 MiB of caches, at 500/s: **not reached** within 100 s (the \
+             store held 30.0 MiB"
+        ),
+        "{md}"
+    );
     // 110 MiB after the first tenth, 290 at the end.
     assert!(
         md.contains("| microservices | 250 | 110.0 MiB | 290.0 MiB |")
@@ -314,6 +336,15 @@ fn the_soak_says_which_variant_held_and_draws_its_memory_and_tail() {
         assert!(written.iter().any(|w| w == chart), "{written:?}");
         assert!(md.contains(&format!("(charts/{chart}.png)")));
     }
+    // A soak recorded before the fill says it began on an empty store.
+    for soak in &mut raw.soak {
+        soak.fill = None;
+    }
+    let md = render(&raw);
+    assert!(
+        md.contains("These soaks began on an empty store") && !md.contains("**not reached**"),
+        "{md}"
+    );
 }
 
 #[test]
