@@ -93,6 +93,12 @@ pub(super) fn render(raw: &Raw, md: &mut String) {
             effect: "in the cost table (tracing, mTLS, tokens rows)".to_owned(),
         },
         Row {
+            what: "Page caches with durable storage: one redb database per process that keeps state, each caching at most 16 MiB of its pages (`store::kv::CACHE_BYTES`): the monolith and the microlith one each, the microservices three (accounts, transfers, chat)",
+            why: "A database belongs to the process that writes it; the bound is the same per database, so a split into more stateful processes holds more cache",
+            switch: "none (one constant for every database)",
+            effect: page_caches(raw),
+        },
+        Row {
             what: "Everything else is the same code: the HTTP edge (`edge`), the business rules (`shared-domain`), the store (`store`), the same storage mode, machine and load",
             why: "One body of logic, two fabrics",
             switch: "–",
@@ -153,6 +159,30 @@ pub(super) fn render(raw: &Raw, md: &mut String) {
             "| {} | {} | {} | {} |",
             row.what, row.why, row.switch, row.effect
         );
+    }
+}
+
+/// The page caches each soaked variant filled in this run, else the bound.
+fn page_caches(raw: &Raw) -> String {
+    let filled: Vec<String> = raw
+        .soak
+        .iter()
+        .filter_map(|soak| {
+            let fill = soak.fill.as_ref()?;
+            Some(format!(
+                "{} {:.0} MiB",
+                soak.variant,
+                fill.cache_bytes as f64 / f64::from(1u32 << 20)
+            ))
+        })
+        .collect();
+    if filled.is_empty() {
+        "in the RSS of durable runs only (memory runs open no database): up to 16 MiB more for the monolith and the microlith, 48 MiB for the microservices, once their stores outgrow the caches".to_owned()
+    } else {
+        format!(
+            "in the RSS of durable runs only (memory runs open no database); the caches the soak filled in this run: {}",
+            filled.join(", ")
+        )
     }
 }
 

@@ -185,6 +185,29 @@ fn the_fairness_ledger_gives_each_switch_its_measured_effect() {
         md.contains("2 core(s) shared. tokio-default: not measured"),
         "{md}"
     );
+    // The page caches: the bound without a soak, what a soak filled with one.
+    assert!(
+        md.contains(
+            "up to 16 MiB more for the monolith and the microlith, 48 MiB for the microservices"
+        ),
+        "{md}"
+    );
+    raw.soak = vec![crate::record::SoakRecord {
+        variant: "microservices".into(),
+        rate: 1000.0,
+        samples: Vec::new(),
+        fill: Some(crate::record::SoakFill {
+            rate: 2000.0,
+            seconds: 30.0,
+            store_bytes: 50 << 20,
+            cache_bytes: 48 << 20,
+            reached: true,
+        }),
+    }];
+    assert!(
+        render(&raw).contains("the caches the soak filled in this run: microservices 48 MiB"),
+        "{md}"
+    );
 }
 
 #[test]
