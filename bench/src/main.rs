@@ -156,7 +156,7 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Cmd::Render { dir } => {
             let raw = Raw::read(&dir)?;
-            raw.write(&dir)?;
+            raw.render_into(&dir)?;
             println!("re-rendered {}", dir.join("REPORT.md").display());
             Ok(())
         }

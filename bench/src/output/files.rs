@@ -25,10 +25,20 @@ impl Raw {
         std::fs::write(dir.join("raw.json"), &json)?;
         let raw: Raw = serde_json::from_slice(&json).context("reading back raw.json")?;
         std::fs::write(dir.join("env.json"), serde_json::to_vec_pretty(&raw.env)?)?;
-        std::fs::write(dir.join("runs.csv"), raw.csv())?;
-        std::fs::write(dir.join("REPORT.md"), crate::output::report::render(&raw))?;
-        crate::output::charts::render(&raw, &dir.join("charts"))?;
-        raw.write_hdr_logs(&dir.join("hdr"))?;
+        raw.render_into(dir)
+    }
+
+    /// Renders `runs.csv`, `REPORT.md`, the charts and the HdrHistogram
+    /// logs into `dir` from this record (read from its `raw.json`), leaving
+    /// `raw.json` and `env.json` as they were recorded: `bench render`
+    /// re-renders a stored run without rewriting its measurements (an
+    /// older record would otherwise gain every field added since, and the
+    /// saturation judged on reading).
+    pub fn render_into(&self, dir: &Path) -> anyhow::Result<()> {
+        std::fs::write(dir.join("runs.csv"), self.csv())?;
+        std::fs::write(dir.join("REPORT.md"), crate::output::report::render(self))?;
+        crate::output::charts::render(self, &dir.join("charts"))?;
+        self.write_hdr_logs(&dir.join("hdr"))?;
         Ok(())
     }
 

@@ -483,6 +483,20 @@ fn re_rendering_stored_results_gives_the_same_report() {
     );
     let h = decode_histogram(&again.runs[0].histogram).expect("histogram");
     assert_eq!(h.len(), 3);
+    // Re-rendering leaves the recorded measurements as they were, byte for
+    // byte (here stored compact, as no run writes them).
+    let recorded = serde_json::to_vec(&again).expect("json");
+    std::fs::write(dir.join("raw.json"), &recorded).expect("write");
+    std::fs::write(dir.join("REPORT.md"), "stale").expect("write");
+    again.render_into(&dir).expect("render");
+    assert_eq!(
+        std::fs::read(dir.join("raw.json")).expect("raw.json"),
+        recorded
+    );
+    assert_eq!(
+        render(&again),
+        std::fs::read_to_string(dir.join("REPORT.md")).expect("report")
+    );
     assert!(
         std::fs::read_to_string(dir.join("runs.csv"))
             .expect("csv")
