@@ -475,7 +475,11 @@ impl LedgerService for HttpLedger {
                 Err(CallError::Unavailable(why))
             }
             Err(e) => {
-                permit.record(false);
+                if e.is_connect() {
+                    permit.lost();
+                } else {
+                    permit.record(false);
+                }
                 Err(if e.is_timeout() {
                     CallError::DeadlineExceeded
                 } else {

@@ -26,13 +26,18 @@
 //!
 //! # Following a restart
 //! While a breaker is open, a watcher asks the downstream's health every
-//! [`PROBE_EVERY`] ([`Breaker::watch`]). If the health check has failed
-//! since the breaker opened (the process went away) and then answers
-//! (it is back), the open wait ends at once and the next calls are the
-//! half-open probes: a restarted process gets traffic as soon as it
-//! serves, not an open wait later. A downstream whose health never failed
-//! (slow, or failing its calls while up) waits out the open wait as
-//! before, so the breaker's protection is unchanged there.
+//! [`PROBE_EVERY`] ([`Breaker::watch`]). If the process went away (the
+//! health check failed since the breaker opened, or a call lost its
+//! connection, refused or reset, within an open wait before it opened)
+//! and then answers (it is back), the open wait ends at once and the next
+//! calls are the half-open probes: a restarted process gets traffic as
+//! soon as it serves, not an open wait later. (A process the launcher
+//! restarts within 30 ms is back before the first health check: only
+//! its calls' lost connections saw it go; chat's kill -9 failed for
+//! the open wait's 1 s after it was back.) A downstream that never went
+//! away (slow: its calls time out; or failing them while up) waits out
+//! the open wait as before, so the breaker's protection is unchanged
+//! there.
 //!
 //! A failure is what says the downstream is unwell: no connection, a
 //! timeout, or `UNAVAILABLE`, `DEADLINE_EXCEEDED`, `RESOURCE_EXHAUSTED`,
@@ -153,6 +158,15 @@ impl Permit {
         self.breaker
             .on_outcome(self.generation, success, Instant::now());
     }
+
+    /// Reports a call that failed because its connection was lost or
+    /// refused (not a timeout, not an answer): a failure, and a sign the
+    /// process went away.
+    pub fn lost(self) {
+        let now = Instant::now();
+        *self.breaker.lost_at.lock() = Some(now);
+        self.record(false);
+    }
 }
 
 impl Drop for Permit {
@@ -182,6 +196,9 @@ pub struct Breaker {
     name: String,
     config: BreakerConfig,
     state: Mutex<(Inner, u64)>,
+    /// When a call last lost its connection (refused, reset): the process
+    /// went away, whatever its health check says later.
+    lost_at: Mutex<Option<Instant>>,
     /// Signalled at every opening, for the watcher.
     opened: Arc<tokio::sync::Notify>,
 }
@@ -205,6 +222,7 @@ impl Breaker {
             name: name.to_owned(),
             config,
             state: Mutex::new((Self::closed(), 0)),
+            lost_at: Mutex::new(None),
             opened: Arc::new(tokio::sync::Notify::new()),
         });
         metrics::gauge!("breaker_state", "downstream" => breaker.name.clone()).set(0.0);
@@ -312,9 +330,11 @@ impl Breaker {
             Inner::Open { .. } => false,
         };
         if open {
+            let lost = *self.lost_at.lock();
             *inner = Inner::Open {
                 until: now + self.config.open_wait,
-                went_away: false,
+                went_away: lost
+                    .is_some_and(|at| now.saturating_duration_since(at) <= self.config.open_wait),
             };
             *current += 1;
             self.transitioned(BreakerState::Open);
@@ -478,14 +498,17 @@ where
                     Ok(response)
                 }
                 Err(e) => {
-                    permit.record(false);
                     let e: BoxError = e.into();
                     if e.is::<tonic::TimeoutExpired>() {
+                        permit.record(false);
                         return Err(
                             Box::new(tonic::Status::deadline_exceeded("deadline exceeded"))
                                 as BoxError,
                         );
                     }
+                    // The channel's own error: no connection (refused,
+                    // reset, closed), the process went away.
+                    permit.lost();
                     Err(e)
                 }
             }

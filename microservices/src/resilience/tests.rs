@@ -241,6 +241,28 @@ fn a_health_answer_after_a_failed_one_ends_the_open_wait() {
 }
 
 #[test]
+fn a_process_back_before_its_first_health_check_half_opens_at_its_answer() {
+    // The calls lost their connections (the process was killed), and the
+    // launcher had it back before the watcher's first check: that check
+    // answers, and the open wait ends then.
+    let b = Breaker::new("t", config());
+    let now = Instant::now();
+    for _ in 0..4 {
+        let p = b.acquire_at(now).expect("closed");
+        p.lost();
+    }
+    assert_eq!(b.state(), BreakerState::Open);
+    let later = Instant::now() + Duration::from_millis(50);
+    b.health_at(true, later);
+    assert_eq!(b.state_at(later), BreakerState::HalfOpen);
+    // Failures that were answers or timeouts (the process stayed up) keep
+    // the open wait, as below.
+    let kept = opened(now);
+    kept.health_at(true, later);
+    assert_eq!(kept.state_at(later), BreakerState::Open);
+}
+
+#[test]
 fn a_downstream_that_never_went_away_waits_out_the_open_wait() {
     let now = Instant::now();
     let b = opened(now);

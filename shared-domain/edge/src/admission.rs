@@ -16,9 +16,9 @@
 //!     queue of ready tasks *before* it reaches this middleware, where no
 //!     handler's time shows it: with the CPU saturated (the two cores
 //!     shared with the load generator and, for the microservices, four
-//!     other processes) it was the whole of the wait. When that wait and
-//!     the fastest request together pass the target, the limit drops to
-//!     half of what is in flight. A busy runtime whose requests still
+//!     other processes) it was the whole of the wait. When that wait is
+//!     a tenth of the target or more and, with the fastest request,
+//!     passes the target, the limit drops to half of what is in flight. A busy runtime whose requests still
 //!     finish within the target refuses nothing: a saturated closed loop
 //!     (a fixed number of clients, each waiting for its answer) cannot
 //!     grow a queue, and its requests are not late.
