@@ -396,41 +396,15 @@ pub(super) fn soak(
         bar: progress(windows, &format!("soak: {} at {rate:.0}/s", v.name)),
         lag_http,
     };
-    let window = Profile {
-        duration_s: sample_s,
-        warmup_s: 0.0,
-        ..profile.clone()
-    };
     let fill = fill_caches(&session, &mut subject, v, data, rate * 2.0, sample_s);
     // A warm-up at the rate, not sampled, as long as a window (or the
     // profile's warm-up if longer): the first window would otherwise time
     // a cold process (a 1 s warm-up left its p99 ten times the rest's).
-    {
-        let warm = Profile {
-            duration_s: profile.warmup_s.max(sample_s),
-            warmup_s: 0.0,
-            ..profile.clone()
-        };
-        let (target, workload) = subject.target();
-        session.run(
-            Plan::fixed(&warm, rate),
-            target,
-            Scenario::Transfer,
-            0,
-            workload,
-        );
-    }
+    transfers_for(&session, &mut subject, profile.warmup_s.max(sample_s), rate);
     let started = Instant::now();
     let mut samples = Vec::with_capacity(windows as usize);
     for _ in 0..windows {
-        let (target, workload) = subject.target();
-        let run = session.run(
-            Plan::fixed(&window, rate),
-            target,
-            Scenario::Transfer,
-            0,
-            workload,
-        );
+        let run = transfers_for(&session, &mut subject, sample_s, rate);
         samples.push(SoakSample {
             t_s: started.elapsed().as_secs_f64(),
             rss_bytes: v.rss_bytes().unwrap_or(0),
@@ -472,11 +446,6 @@ fn fill_caches(
     let databases = redb_files(data).max(1);
     let cache_bytes = databases * store::kv::CACHE_BYTES as u64;
     let cap_s = session.profile.soak_s / 2.0;
-    let window = Profile {
-        duration_s: window_s,
-        warmup_s: 0.0,
-        ..session.profile.clone()
-    };
     let started = Instant::now();
     session.bar.set_message(format!(
         "soak: {} filling its caches at {rate:.0}/s",
@@ -484,14 +453,7 @@ fn fill_caches(
     ));
     let mut store_bytes = dir_bytes(data);
     while store_bytes < cache_bytes && started.elapsed().as_secs_f64() < cap_s {
-        let (target, workload) = subject.target();
-        session.run(
-            Plan::fixed(&window, rate),
-            target,
-            Scenario::Transfer,
-            0,
-            workload,
-        );
+        transfers_for(session, subject, window_s, rate);
         store_bytes = dir_bytes(data);
     }
     session
@@ -506,31 +468,52 @@ fn fill_caches(
     }
 }
 
+/// Transfers at `rate` for `seconds` (no warm-up of its own) against
+/// `subject`, continuing its workload.
+fn transfers_for(
+    session: &Session<'_>,
+    subject: &mut Subject<'_>,
+    seconds: f64,
+    rate: f64,
+) -> RunRecord {
+    let stretch = Profile {
+        duration_s: seconds,
+        warmup_s: 0.0,
+        ..session.profile.clone()
+    };
+    let (target, workload) = subject.target();
+    session.run(
+        Plan::fixed(&stretch, rate),
+        target,
+        Scenario::Transfer,
+        0,
+        workload,
+    )
+}
+
 /// How many redb databases are under `dir` (files ending `.redb`).
 fn redb_files(dir: &Path) -> u64 {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return 0;
-    };
-    entries
-        .filter_map(Result::ok)
-        .map(|e| match e.file_type() {
-            Ok(t) if t.is_dir() => redb_files(&e.path()),
-            Ok(_) => u64::from(e.path().extension().is_some_and(|x| x == "redb")),
-            Err(_) => 0,
-        })
-        .sum()
+    sum_files(dir, &|e| {
+        u64::from(e.path().extension().is_some_and(|x| x == "redb"))
+    })
 }
 
 /// The bytes of every file under `dir` (0 if it cannot be read).
 fn dir_bytes(dir: &Path) -> u64 {
+    sum_files(dir, &|e| e.metadata().map_or(0, |m| m.len()))
+}
+
+/// `of` summed over every file under `dir`, its subdirectories included
+/// (0 for what cannot be read).
+fn sum_files(dir: &Path, of: &dyn Fn(&std::fs::DirEntry) -> u64) -> u64 {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return 0;
     };
     entries
         .filter_map(Result::ok)
         .map(|e| match e.file_type() {
-            Ok(t) if t.is_dir() => dir_bytes(&e.path()),
-            Ok(_) => e.metadata().map_or(0, |m| m.len()),
+            Ok(t) if t.is_dir() => sum_files(&e.path(), of),
+            Ok(_) => of(&e),
             Err(_) => 0,
         })
         .sum()
