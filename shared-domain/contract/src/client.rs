@@ -146,33 +146,6 @@ impl Api {
         body: Option<Vec<u8>>,
         headers: &[(&str, &str)],
     ) -> anyhow::Result<Answer> {
-        let mut pause = RESEND_PAUSE;
-        let mut resends = 0;
-        loop {
-            let answer = self
-                .send_once(method.clone(), path, content_type, body.clone(), headers)
-                .await?;
-            if answer.status != StatusCode::TOO_MANY_REQUESTS
-                || answer.code() != "overloaded"
-                || resends == self.overload_resends
-            {
-                return Ok(answer);
-            }
-            resends += 1;
-            tokio::time::sleep(pause).await;
-            pause = (pause * 2).min(RESEND_PAUSE_MAX);
-        }
-    }
-
-    /// One request, answered as it comes.
-    async fn send_once(
-        &self,
-        method: Method,
-        path: &str,
-        content_type: Option<&str>,
-        body: Option<Vec<u8>>,
-        headers: &[(&str, &str)],
-    ) -> anyhow::Result<Answer> {
         let mut req = self
             .http
             .request(method.clone(), format!("{}{}", self.base, path));
@@ -185,19 +158,32 @@ impl Api {
         if let Some(body) = body {
             req = req.body(body);
         }
-        let res = req
-            .send()
-            .await
-            .with_context(|| format!("{method} {path}"))?;
-        let status = res.status();
-        let headers = res.headers().clone();
-        let bytes = res.bytes().await?;
-        let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-        Ok(Answer {
-            status,
-            headers,
-            body,
-        })
+        let mut pause = RESEND_PAUSE;
+        let mut resends = 0;
+        loop {
+            // The body is bytes in memory, so the request can be sent again.
+            let attempt = req
+                .try_clone()
+                .with_context(|| format!("{method} {path}: a body that cannot be resent"))?;
+            let res = attempt
+                .send()
+                .await
+                .with_context(|| format!("{method} {path}"))?;
+            let answer = Answer {
+                status: res.status(),
+                headers: res.headers().clone(),
+                body: serde_json::from_slice(&res.bytes().await?).unwrap_or(Value::Null),
+            };
+            if answer.status != StatusCode::TOO_MANY_REQUESTS
+                || answer.code() != "overloaded"
+                || resends == self.overload_resends
+            {
+                return Ok(answer);
+            }
+            resends += 1;
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(RESEND_PAUSE_MAX);
+        }
     }
 
     /// `POST` a JSON text.
