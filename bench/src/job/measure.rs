@@ -397,6 +397,9 @@ pub(super) fn soak(
         lag_http,
     };
     let fill = fill_caches(&session, &mut subject, v, data, rate * 2.0, sample_s);
+    session
+        .bar
+        .set_message(format!("soak: {} at {rate:.0}/s", v.name));
     // A warm-up at the rate, not sampled, as long as a window (or the
     // profile's warm-up if longer): the first window would otherwise time
     // a cold process (a 1 s warm-up left its p99 ten times the rest's).
@@ -456,9 +459,6 @@ fn fill_caches(
         transfers_for(session, subject, window_s, rate);
         store_bytes = dir_bytes(data);
     }
-    session
-        .bar
-        .set_message(format!("soak: {} at {:.0}/s", v.name, rate / 2.0));
     SoakFill {
         rate,
         seconds: started.elapsed().as_secs_f64(),
