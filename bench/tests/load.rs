@@ -3,22 +3,14 @@
 //! process, and a second run against the same deployment opens accounts
 //! of its own (no collision with the first run's).
 
+mod common;
+
 use std::io::BufRead;
-use std::path::Path;
 use std::process::{Command, Stdio};
 
 #[test]
 fn a_fixed_rate_run_against_a_running_deployment_prints_its_line() -> anyhow::Result<()> {
-    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let built = Command::new(cargo)
-        .current_dir(&workspace)
-        .args(["build", "-p", "microlith"])
-        .status()?;
-    anyhow::ensure!(built.success(), "building the microlith failed");
-    let bin_dir = Path::new(env!("CARGO_BIN_EXE_bench"))
-        .parent()
-        .expect("target dir");
+    let bin_dir = common::built(&["microlith"])?;
     let port = std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
         .port();

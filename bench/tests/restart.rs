@@ -2,25 +2,15 @@
 //! may draw: each restart must end the process serving at that moment
 //! (not the first one, long gone) and start the next on the same port.
 
-use std::path::Path;
-use std::process::Command;
+mod common;
+
 use std::time::{Duration, Instant};
 
 use bench::target::local::Variant;
 
 #[test]
 fn a_second_restart_reaches_the_process_the_first_one_started() -> anyhow::Result<()> {
-    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let built = Command::new(cargo)
-        .current_dir(&workspace)
-        .args(["build", "-p", "monolith"])
-        .status()?;
-    anyhow::ensure!(built.success(), "building the monolith failed");
-    let bin = Path::new(env!("CARGO_BIN_EXE_bench"))
-        .parent()
-        .expect("target dir")
-        .to_path_buf();
+    let bin = common::built(&["monolith"])?;
     // As the harness's main does: reqwest here brings no crypto provider.
     let _ = rustls::crypto::ring::default_provider().install_default();
     let rt = tokio::runtime::Runtime::new()?;

@@ -6,30 +6,14 @@
 //! REPORT.md that re-renders identically. Uses the debug binaries (built
 //! here if missing) so CI needs no release build.
 
+mod common;
+
 use std::path::Path;
 use std::process::Command;
 
 #[test]
 fn compare_smoke_run_writes_a_full_result_set() -> anyhow::Result<()> {
-    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let built = Command::new(cargo)
-        .current_dir(&workspace)
-        .args([
-            "build",
-            "-p",
-            "monolith",
-            "-p",
-            "microlith",
-            "-p",
-            "microservices",
-        ])
-        .status()?;
-    anyhow::ensure!(built.success(), "building the variants failed");
-    let bin_dir = Path::new(env!("CARGO_BIN_EXE_bench"))
-        .parent()
-        .expect("target dir")
-        .to_path_buf();
+    let bin_dir = common::built(&["monolith", "microlith", "microservices"])?;
     let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("smoke-{}", std::process::id()));
     let status = Command::new(env!("CARGO_BIN_EXE_bench"))
         // Fixed seeds: CI runs the same chaos rounds every time (a run of
