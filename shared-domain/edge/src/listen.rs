@@ -8,7 +8,14 @@
 //!   closed: a client trickling its headers a byte at a time, or one that
 //!   connects and sends nothing, holds its slot that long at most;
 //! - **bodies**: the edge reads a body within the request deadline
-//!   ([`crate::body::read_json`]: 408 and the connection closed).
+//!   ([`crate::body::read_json`]: 408 and the connection closed);
+//! - **a lingering close**: a connection closed while its client is still
+//!   sending (a body refused 413 part-way) is half-closed, and what still
+//!   arrives is read and dropped, for at most [`LINGER`] and
+//!   [`LINGER_BYTES`], before the socket is closed. Closing a socket with
+//!   unread bytes makes the kernel answer with a reset, and a client still
+//!   writing its body then reports a broken pipe instead of the 413 it was
+//!   sent (nginx's `lingering_close`, Go's `closeWriteAndWait`).
 //!
 //! HTTP/1.1 only (API.md's edge; WebSocket by upgrade). Nagle's algorithm
 //! is off: WebSocket frames and streamed bodies are small writes that must
@@ -16,7 +23,9 @@
 //! every connection finish the request it is serving, then returns.
 
 use std::convert::Infallible;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
 use axum::Router;
@@ -24,6 +33,7 @@ use axum::body::Body;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, watch};
 use tower::ServiceExt as _;
@@ -132,7 +142,7 @@ async fn serve_connection<S>(
     S::Future: Send + 'static,
 {
     let connection = http
-        .serve_connection(TokioIo::new(stream), service)
+        .serve_connection(TokioIo::new(Lingering::new(stream)), service)
         .with_upgrades();
     let mut connection = std::pin::pin!(connection);
     tokio::select! {
@@ -145,6 +155,102 @@ async fn serve_connection<S>(
             connection.as_mut().graceful_shutdown();
             let _ = connection.await;
         }
+    }
+}
+
+/// How long a closing connection keeps reading what its client still sends.
+pub const LINGER: Duration = Duration::from_millis(500);
+/// How much of it, at most.
+pub const LINGER_BYTES: usize = 8 << 20;
+
+/// A connection whose shutdown lingers until the client's end (see the
+/// module's notes). A client that reads the answer and closes, as clients
+/// do once they see the server's end, is let go as soon as it has.
+struct Lingering {
+    stream: TcpStream,
+    /// Set once the write side is shut.
+    closing: Option<Closing>,
+}
+
+struct Closing {
+    /// Bytes read and dropped since.
+    drained: usize,
+    /// When the lingering ends, whatever the client is doing.
+    bound: Pin<Box<tokio::time::Sleep>>,
+}
+
+impl Lingering {
+    fn new(stream: TcpStream) -> Self {
+        Self {
+            stream,
+            closing: None,
+        }
+    }
+}
+
+impl AsyncRead for Lingering {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.stream).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for Lingering {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.stream).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.stream).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.stream.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.stream).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        let this = &mut *self;
+        if this.closing.is_none() {
+            ready!(Pin::new(&mut this.stream).poll_shutdown(cx))?;
+            this.closing = Some(Closing {
+                drained: 0,
+                bound: Box::pin(tokio::time::sleep(LINGER)),
+            });
+        }
+        let Some(closing) = &mut this.closing else {
+            return Poll::Ready(Ok(()));
+        };
+        let mut scratch = [0u8; 16 * 1024];
+        while closing.drained < LINGER_BYTES {
+            let mut buf = ReadBuf::new(&mut scratch);
+            match Pin::new(&mut this.stream).poll_read(cx, &mut buf) {
+                Poll::Ready(Ok(())) if !buf.filled().is_empty() => {
+                    closing.drained += buf.filled().len();
+                }
+                // The client's end (or its reset): nothing is left unread.
+                Poll::Ready(_) => return Poll::Ready(Ok(())),
+                Poll::Pending => {
+                    ready!(closing.bound.as_mut().poll(cx));
+                    return Poll::Ready(Ok(()));
+                }
+            }
+        }
+        Poll::Ready(Ok(()))
     }
 }
 
@@ -308,5 +414,67 @@ mod tests {
         );
         let served = tokio::time::timeout(Duration::from_secs(5), server).await;
         assert!(matches!(served, Ok(Ok(Ok(())))), "the server returned");
+    }
+
+    /// A body far over the limit, written whole while the answer is read
+    /// (as any client does that does not wait for `100 continue`).
+    async fn post_oversized(addr: SocketAddr, len: usize) -> String {
+        let mut stream = TcpStream::connect(addr).await.expect("connect");
+        let head = format!("POST /up HTTP/1.1\r\nhost: t\r\ncontent-length: {len}\r\n\r\n");
+        let (mut read, mut write) = stream.split();
+        let send = async {
+            let _ = write.write_all(head.as_bytes()).await;
+            let chunk = vec![b'x'; 64 * 1024];
+            let mut sent = 0;
+            while sent < len {
+                if write.write_all(&chunk).await.is_err() {
+                    return false;
+                }
+                sent += chunk.len();
+            }
+            true
+        };
+        let mut answer = Vec::new();
+        let receive = tokio::time::timeout(Duration::from_secs(10), read.read_to_end(&mut answer));
+        let (sent, received) = tokio::join!(send, receive);
+        let received = match received {
+            Ok(Ok(_)) => "",
+            Ok(Err(_)) => " <reset>",
+            Err(_) => " <still open>",
+        };
+        format!(
+            "{}{received}{}",
+            String::from_utf8_lossy(&answer),
+            if sent { "" } else { " <write failed>" }
+        )
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_body_over_the_limit_gets_its_413_not_a_reset() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("address");
+        let router = Router::new()
+            .route(
+                "/up",
+                axum::routing::post(|_: axum::body::Bytes| async { "taken" }),
+            )
+            .layer(axum::extract::DefaultBodyLimit::max(64 * 1024))
+            .layer(axum::middleware::map_response(
+                crate::close_after_unread_body,
+            ));
+        let (_stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(serve_with(
+            listener,
+            router,
+            Limits::default(),
+            async move {
+                let _ = stopped.await;
+            },
+        ));
+        for _ in 0..20 {
+            let answer = post_oversized(addr, 4 << 20).await;
+            assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+            assert!(!answer.contains('<'), "{answer}");
+        }
     }
 }
