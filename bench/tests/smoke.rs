@@ -106,15 +106,16 @@ fn compare_smoke_run_writes_a_full_result_set() -> anyhow::Result<()> {
         );
         anyhow::ensure!(run.join("charts").join("overload-goodput.svg").exists());
     }
-    // The slow-clients part: the transfers alone, then beside slow clients
-    // of every kind, each kind connected.
+    // The slow-clients part: the transfers alone, beside the slow clients
+    // at a decoy (the variants run locally here), then beside slow clients
+    // of every kind at the edge, each kind connected.
     let slow = raw["slow"].as_array().expect("slow");
     for variant in ["monolith", "microlith", "microservices"] {
         let s = slow
             .iter()
             .find(|s| s["variant"] == variant)
             .unwrap_or_else(|| panic!("no slow-clients run of {variant}: {slow:?}"));
-        for run in ["without", "with"] {
+        for run in ["without", "decoy", "with"] {
             anyhow::ensure!(
                 s[run]["achieved_rate"].as_f64() > Some(0.0),
                 "{variant} {run}: {s}"

@@ -135,7 +135,13 @@ pub fn run(settings: Settings) -> anyhow::Result<()> {
         .map(|v| (v.name.clone(), v.ports()))
         .collect();
     laps.lap(Phase::Start);
-    let result = super::measure::measure(profile, parts, &systems, oha.as_deref(), &runtimes);
+    // The slow clients' decoy is a local monolith: only where the
+    // variants' binaries are at hand.
+    let decoy = bin_for_faults
+        .as_deref()
+        .map(|bin| super::measure::Decoy { bin, budget });
+    let result =
+        super::measure::measure(profile, parts, &systems, oha.as_deref(), decoy, &runtimes);
     // Stop what we started, whatever happened.
     runtimes.control.block_on(async {
         for v in systems {

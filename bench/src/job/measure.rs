@@ -121,6 +121,7 @@ pub(super) fn measure(
     parts: &[Part],
     systems: &[Variant],
     oha: Option<&Path>,
+    decoy: Option<Decoy<'_>>,
     runtimes: &Runtimes,
 ) -> anyhow::Result<(Runs, Vec<VariantRecord>)> {
     let (echo, _echo_guard) = crate::generator::echo::start()?;
@@ -158,7 +159,11 @@ pub(super) fn measure(
             0
         }
         + if overload_on { n } else { 0 }
-        + if slow_on { 2 * n } else { 0 };
+        + if slow_on {
+            n * if decoy.is_some() { 3 } else { 2 }
+        } else {
+            0
+        };
     let session = Session {
         profile,
         runtimes,
@@ -193,7 +198,7 @@ pub(super) fn measure(
         out.overload = overloads(&session, &subjects, &out.runs);
     }
     if slow_on {
-        out.slow = slow_clients(&session, &mut subjects)?;
+        out.slow = slow_clients(&session, &mut subjects, decoy)?;
     }
     if let Some(oha) = oha
         && latency_on
@@ -255,11 +260,49 @@ fn overloads(
     out
 }
 
-/// Each variant (not the placements): the fixed-rate transfers alone,
-/// then the same beside slow and abandoned clients.
+/// Where the slow-clients part can start its decoy: the monolith's
+/// binary and the runtime budget the variants were given.
+#[derive(Clone, Copy)]
+pub(super) struct Decoy<'a> {
+    pub(super) bin: &'a Path,
+    pub(super) budget: &'a crate::budget::Budget,
+}
+
+/// A chat room made fresh at `base`, for the non-readers.
+fn fresh_room(session: &Session<'_>, base: &str, name: &str) -> anyhow::Result<String> {
+    let room = format!(
+        "slow-{}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() % 1_000_000_000)
+    );
+    let made = session
+        .runtimes
+        .client
+        .handle()
+        .block_on(session.http.request(
+            base,
+            true,
+            "/v1/rooms",
+            Some(format!(r#"{{"room":"{room}"}}"#).into()),
+        ));
+    anyhow::ensure!(
+        made.as_ref().is_some_and(|(status, _)| *status == 201),
+        "{name}: the slow clients' room was not made: {:?}",
+        made.map(|(status, _)| status)
+    );
+    Ok(room)
+}
+
+/// Each variant (not the placements): the fixed-rate transfers alone;
+/// then, when a decoy can be started, beside the same slow clients aimed
+/// at a decoy (a monolith started for it, in memory, with a poster of its
+/// own): what the slow clients cost the machine without touching the
+/// measured edge; then beside slow and abandoned clients at its own edge.
 fn slow_clients(
     session: &Session<'_>,
     subjects: &mut [Subject<'_>],
+    decoy: Option<Decoy<'_>>,
 ) -> anyhow::Result<Vec<crate::record::SlowRecord>> {
     let profile = session.profile;
     let plan = Plan {
@@ -271,24 +314,7 @@ fn slow_clients(
     for s in subjects.iter_mut().filter(|s| !s.placed()) {
         let name = s.variant.name.clone();
         let base = s.variant.base.clone();
-        // The non-readers' room, made fresh.
-        let room = format!(
-            "slow-{}",
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_millis() % 1_000_000_000)
-        );
-        let made = runtime.block_on(session.http.request(
-            &base,
-            true,
-            "/v1/rooms",
-            Some(format!(r#"{{"room":"{room}"}}"#).into()),
-        ));
-        anyhow::ensure!(
-            made.as_ref().is_some_and(|(status, _)| *status == 201),
-            "{name}: the slow clients' room was not made: {:?}",
-            made.map(|(status, _)| status)
-        );
+        let room = fresh_room(session, &base, &name)?;
         let sample = |v: &Variant| {
             crate::part::rss::Sampler::start(
                 Instant::now(),
@@ -306,6 +332,21 @@ fn slow_clients(
         let without = session.run(plan, target, Scenario::Transfer, 0, workload);
         let rss_without = sampler.peak();
         session.bar.inc(1);
+        let decoyed = match decoy {
+            Some(decoy) => {
+                session.bar.set_message(format!(
+                    "slow clients: {name} beside {} slow clients of each kind at a decoy",
+                    profile.slow_clients
+                ));
+                let run = beside_a_decoy(session, decoy, || {
+                    let (target, workload) = s.target();
+                    session.run(plan, target, Scenario::Transfer, 0, workload)
+                })?;
+                session.bar.inc(1);
+                Some(run)
+            }
+            None => None,
+        };
         session.bar.set_message(format!(
             "slow clients: {name} beside {} slow clients of each kind",
             profile.slow_clients
@@ -325,6 +366,7 @@ fn slow_clients(
         out.push(crate::record::SlowRecord {
             variant: name,
             without,
+            decoy: decoyed,
             with,
             rss_without,
             rss_with,
@@ -332,6 +374,44 @@ fn slow_clients(
         });
     }
     Ok(out)
+}
+
+/// `measured` while the slow clients (and a poster into their room) are
+/// at a decoy monolith started for it, stopped after.
+fn beside_a_decoy(
+    session: &Session<'_>,
+    decoy: Decoy<'_>,
+    measured: impl FnOnce() -> RunRecord,
+) -> anyhow::Result<RunRecord> {
+    let runtime = session.runtimes.client.handle();
+    let started = session
+        .runtimes
+        .control
+        .block_on(Variant::monolith(decoy.bin, &[], decoy.budget))
+        .context("starting the slow clients' decoy")?;
+    let run = fresh_room(session, &started.base, "the decoy").and_then(|room| {
+        let poster = crate::part::slow::Poster::start(runtime, &started.base, &room);
+        let attack = match crate::part::slow::Attack::start(
+            runtime,
+            &started.base,
+            &room,
+            session.profile.slow_clients,
+        ) {
+            Ok(attack) => attack,
+            Err(e) => {
+                poster.stop();
+                return Err(e);
+            }
+        };
+        // As beside the measured edge: let them connect first.
+        std::thread::sleep(Duration::from_secs(1));
+        let run = measured();
+        poster.stop();
+        let _ = attack.stop();
+        Ok(run)
+    });
+    session.runtimes.control.block_on(started.stop());
+    run
 }
 
 /// The transfer curve of `systems` alone (no floor, no ceiling: the

@@ -1,5 +1,5 @@
 //! Slow and abandoned clients beside ordinary ones: the same transfers at
-//! the same rate without them, then with them.
+//! the same rate without them, beside them at a decoy, then with them.
 
 use serde::{Deserialize, Serialize};
 
@@ -12,6 +12,12 @@ pub struct SlowRecord {
     pub variant: String,
     /// The ordinary transfers, alone.
     pub without: RunRecord,
+    /// The same transfers while the same slow clients are at a decoy (a
+    /// monolith started for it): what they cost the shared machine without
+    /// touching the measured edge. None where no decoy could be started
+    /// (compose, external targets) and in runs before it existed.
+    #[serde(default)]
+    pub decoy: Option<RunRecord>,
     /// The same transfers, slow clients at the edge meanwhile.
     pub with: RunRecord,
     /// The variant's processes' peak RSS during `without`, bytes.
@@ -51,6 +57,12 @@ pub struct SlowVerdict {
     pub p99_ratio: f64,
     /// Peak RSS with over without.
     pub rss_ratio: f64,
+    /// The ordinary clients' p99 beside the slow clients at a decoy over
+    /// alone: the machine's share of `p99_ratio`.
+    pub machine_ratio: Option<f64>,
+    /// With them at the edge over with them at a decoy: the edge's own
+    /// share.
+    pub edge_ratio: Option<f64>,
     /// Whether every kind of HTTP slow client (heads, silent, bodies) was
     /// cut off at least once. (A WebSocket non-reader is cut once its
     /// socket's buffers are full and a send has waited 5 s, or it is
@@ -73,6 +85,14 @@ impl SlowRecord {
         SlowVerdict {
             p99_ratio: ratio(self.with.p99_us, self.without.p99_us),
             rss_ratio: ratio(self.rss_with as f64, self.rss_without as f64),
+            machine_ratio: self
+                .decoy
+                .as_ref()
+                .map(|d| ratio(d.p99_us, self.without.p99_us)),
+            edge_ratio: self
+                .decoy
+                .as_ref()
+                .map(|d| ratio(self.with.p99_us, d.p99_us)),
             all_cut: !self.attacks.is_empty()
                 && self
                     .attacks

@@ -561,6 +561,7 @@ fn the_slow_clients_part_compares_the_ordinary_clients_alone_and_beside_them() {
         SlowRecord {
             variant: "microlith".into(),
             without: run(2.0, 0),
+            decoy: Some(run(2.5, 0)),
             with: run(3.0, 0),
             rss_without: 100 << 20,
             rss_with: 110 << 20,
@@ -569,6 +570,7 @@ fn the_slow_clients_part_compares_the_ordinary_clients_alone_and_beside_them() {
         SlowRecord {
             variant: "microservices".into(),
             without: run(2.0, 0),
+            decoy: None,
             with: run(5.0, 4),
             rss_without: 100 << 20,
             rss_with: 150 << 20,
@@ -578,10 +580,15 @@ fn the_slow_clients_part_compares_the_ordinary_clients_alone_and_beside_them() {
     let md = render(&raw);
     assert!(md.contains("## Slow and abandoned clients"), "{md}");
     assert!(
-        md.contains("| microlith | 2.00 → 3.00 ms (1.50x) | 0 | 100.0 MiB → 110.0 MiB (1.10x) | 10 of 20, ≤ 10.1 s | 10 of 20, ≤ 10.0 s | 50 of 60 (50), ≤ 2.1 s | 3 of 13 | yes |"),
+        md.contains("| microlith | 2.00 → 3.00 ms (1.50x) | 2.50 ms: machine 1.25x, edge 1.20x | 0 | 100.0 MiB → 110.0 MiB (1.10x) | 10 of 20, ≤ 10.1 s | 10 of 20, ≤ 10.0 s | 50 of 60 (50), ≤ 2.1 s | 3 of 13 | yes |"),
         "{md}"
     );
     assert!(md.contains("| **no**: p99 2.5x, errors |"), "{md}");
+    // No decoy in that run: nothing to split.
+    assert!(
+        md.contains("| microservices | 2.00 → 5.00 ms (2.50x) | – | 4 |"),
+        "{md}"
+    );
 }
 
 #[test]
