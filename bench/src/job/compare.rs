@@ -194,48 +194,22 @@ pub fn run(settings: Settings) -> anyhow::Result<()> {
         }
         laps.lap(Phase::Load);
     }
-    if *deploy == Deploy::Compose && parts.contains(&Part::Faults) {
-        let instances = Instances::Compose {
-            workspace: &workspace(),
-        };
-        match faults(profile, instances, &runtimes) {
-            Ok(f) => raw.faults = f,
-            Err(e) => failed = Some(e),
-        }
-        laps.lap(Phase::Faults);
-    }
-    if *deploy == Deploy::Compose && parts.contains(&Part::Chaos) && failed.is_none() {
-        let instances = Instances::Compose {
-            workspace: &workspace(),
-        };
-        match chaos(profile, instances, &runtimes, chaos_variant.as_deref()) {
-            Ok(c) => raw.chaos = c,
-            Err(e) => failed = Some(e),
-        }
-        laps.lap(Phase::Faults);
-    }
-    // The cost part measures code, builds and the fabric's features, none
-    // of which depends on where the variants run: under compose it runs on
-    // local processes, and the operations row keeps the containers'.
-    if *deploy == Deploy::Compose && parts.contains(&Part::Cost) && failed.is_none() {
-        let measured = build::build_binaries(&workspace())
-            .and_then(|()| build::release_dir())
-            .and_then(|bin| costs(profile, &bin, &scratch, budget, &runtimes));
-        match measured {
-            Ok(mut cost) => {
-                cost.ports = ports.clone();
-                raw.cost = Some(cost);
-            }
-            Err(e) => failed = Some(e),
-        }
-    }
-    if let Some(bin) = bin_for_faults {
+    // The fault and chaos runs start fresh instances where the variants
+    // ran: compose projects of the images, or processes of the binaries.
+    let workspace = workspace();
+    let instances = match (bin_for_faults.as_deref(), deploy) {
+        (_, Deploy::Compose) => Some(Instances::Compose {
+            workspace: &workspace,
+        }),
+        (Some(bin), _) => Some(Instances::Local {
+            bin,
+            scratch: &scratch,
+            budget: *budget,
+        }),
+        (None, _) => None,
+    };
+    if let Some(instances) = instances {
         if parts.contains(&Part::Faults) {
-            let instances = Instances::Local {
-                bin: &bin,
-                scratch: &scratch,
-                budget: *budget,
-            };
             match faults(profile, instances, &runtimes) {
                 Ok(f) => raw.faults = f,
                 Err(e) => failed = Some(e),
@@ -243,25 +217,35 @@ pub fn run(settings: Settings) -> anyhow::Result<()> {
             laps.lap(Phase::Faults);
         }
         if parts.contains(&Part::Chaos) && failed.is_none() {
-            let instances = Instances::Local {
-                bin: &bin,
-                scratch: &scratch,
-                budget: *budget,
-            };
             match chaos(profile, instances, &runtimes, chaos_variant.as_deref()) {
                 Ok(c) => raw.chaos = c,
                 Err(e) => failed = Some(e),
             }
             laps.lap(Phase::Faults);
         }
-        if parts.contains(&Part::Cost) && failed.is_none() && *deploy == Deploy::Local {
-            match costs(profile, &bin, &scratch, budget, &runtimes) {
-                Ok(mut cost) => {
-                    cost.ports = ports;
-                    raw.cost = Some(cost);
-                }
-                Err(e) => failed = Some(e),
+    }
+    // The cost part measures code, builds and the fabric's features, none
+    // of which depends on where the variants run: under compose it runs on
+    // local processes (built here), and the operations row keeps the
+    // containers'. Against external targets there is nothing to measure.
+    if parts.contains(&Part::Cost) && failed.is_none() {
+        let bin = match (bin_for_faults, deploy) {
+            (_, Deploy::Compose) => build::build_binaries(&workspace)
+                .and_then(|()| build::release_dir())
+                .map(Some),
+            (bin, _) => Ok(bin),
+        };
+        let measured = bin.and_then(|bin| {
+            bin.map(|bin| costs(profile, &bin, &scratch, budget, &runtimes))
+                .transpose()
+        });
+        match measured {
+            Ok(Some(mut cost)) => {
+                cost.ports = ports;
+                raw.cost = Some(cost);
             }
+            Ok(None) => {}
+            Err(e) => failed = Some(e),
         }
     }
     laps.lap(Phase::Cost);

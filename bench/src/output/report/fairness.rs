@@ -5,11 +5,12 @@
 
 use std::fmt::Write as _;
 
+use crate::output::mib;
 use crate::record::{Cost, FINE_PATH, FeatureCost, Raw, TOKIO_DEFAULT};
 
 /// One row: what differs, why, its switch, and what it did in this run.
 struct Row {
-    what: &'static str,
+    what: String,
     why: &'static str,
     switch: &'static str,
     effect: String,
@@ -57,49 +58,52 @@ pub(super) fn render(raw: &Raw, md: &mut String) {
     let timed = raw.runs.iter().any(|r| r.breakdown.is_some());
     let mut rows = vec![
         Row {
-            what: "Transfer decomposition: the microservices' transfers service makes one `ApplyTransfer` call to the accounts service per transfer (payee check, debit and credit applied together under one lock, committed together); the microlith sends each step to the actor of its account (up to two of its eight account shards), in process",
+            what: "Transfer decomposition: the microservices' transfers service makes one `ApplyTransfer` call to the accounts service per transfer (payee check, debit and credit applied together under one lock, committed together); the microlith sends each step to the actor of its account (up to two of its eight account shards), in process".to_owned(),
             why: "One accounts process holds every account, so a latency-minded team makes one round trip, not three. The microlith's accounts are sharded actors; its steps are in-process calls",
             switch: "`microservices --transfer-path fine` (`MICROSERVICES_TRANSFER_PATH`): one call per step (the payee check until cached, the debit, the credit)",
             effect: change(base, feature(cost, "microservices", FINE_PATH), "fine"),
         },
         Row {
-            what: "Runtime sizing",
+            what: "Runtime sizing".to_owned(),
             why: policy_why(),
             switch: "`bench … --runtimes tokio-default`; per process `--workers` (`MICROLITH_WORKERS`, `MICROSERVICES_WORKERS`)",
             effect: format!("{policy}. {}", change(base, feature(cost, "microservices", TOKIO_DEFAULT), "tokio-default")),
         },
         Row {
-            what: "Payee cache: a transfer's payee check is answered from a cache of accounts seen to exist",
+            what: "Payee cache: a transfer's payee check is answered from a cache of accounts seen to exist".to_owned(),
             why: "Accounts are never deleted, so the fact never goes stale; either fabric may cache it",
             switch: "none: the same code (`shared_domain::known::KnownAccounts`) in front of both variants' accounts",
             effect: "the same in both".to_owned(),
         },
         Row {
-            what: "Bounded books: both variants drop a settled transfer's step records. The microlith tells its account actors once the journal has the resolution; the microservices' transfers service reports settled transfers to accounts in batches (`Settle`), and accounts keeps a tombstone per settled transfer for the call timeout plus the clock skew and refuses any step past the absolute deadline it carries",
+            what: "Bounded books: both variants drop a settled transfer's step records. The microlith tells its account actors once the journal has the resolution; the microservices' transfers service reports settled transfers to accounts in batches (`Settle`), and accounts keeps a tombstone per settled transfer for the call timeout plus the clock skew and refuses any step past the absolute deadline it carries".to_owned(),
             why: "In one process a FIFO mailbox rules out a stale copy of a step arriving after its transfer settled; a network does not, so the microservices need the fence (tombstones, deadlines) to forget safely",
             switch: "none: both bounded (`--max-clock-skew-ms` sets the tombstones' lifetime)",
             effect: "the fence's cost is in every microservices number (a lock per step, an absolute-deadline header on every internal gRPC call, a `Settle` call per batch of settled transfers)".to_owned(),
         },
         Row {
-            what: "Audit and read model: the microservices' audit is served by a separate ledger process fed over HTTP/JSON in batches; the microlith's audit asks its actors and keeps no read model",
+            what: "Audit and read model: the microservices' audit is served by a separate ledger process fed over HTTP/JSON in batches; the microlith's audit asks its actors and keeps no read model".to_owned(),
             why: "A read model in its own service is how the split is usually built; its lag is measured",
             switch: "none",
             effect: "the feed and the ledger process are in the microservices' CPU per transfer; the read model's lag is in the cost table (eventual consistency)".to_owned(),
         },
         Row {
-            what: "The fabric's own features: the microservices propagate trace context on every hop, shed load per downstream, and run circuit breakers and retry budgets; mTLS and service tokens are off by default",
+            what: "The fabric's own features: the microservices propagate trace context on every hop, shed load per downstream, and run circuit breakers and retry budgets; mTLS and service tokens are off by default".to_owned(),
             why: "What a production deployment without a service mesh ships; each optional one is measured on",
             switch: "`--mtls`, `--service-tokens`, `MICROSERVICES_LOG_SPANS`",
             effect: "in the cost table (tracing, mTLS, tokens rows)".to_owned(),
         },
         Row {
-            what: "Page caches with durable storage: one redb database per process that keeps state, each caching at most 16 MiB of its pages (`store::kv::CACHE_BYTES`): the monolith and the microlith one each, the microservices three (accounts, transfers, chat)",
+            what: format!(
+                "Page caches with durable storage: one redb database per process that keeps state, each caching at most {} of its pages (`store::kv::CACHE_BYTES`): the monolith and the microlith one each, the microservices three (accounts, transfers, chat)",
+                mib(Some(CACHE_BYTES))
+            ),
             why: "A database belongs to the process that writes it; the bound is the same per database, so a split into more stateful processes holds more cache",
             switch: "none (one constant for every database)",
             effect: page_caches(raw),
         },
         Row {
-            what: "Everything else is the same code: the HTTP edge (`edge`), the business rules (`shared-domain`), the store (`store`), the same storage mode, machine and load",
+            what: "Everything else is the same code: the HTTP edge (`edge`), the business rules (`shared-domain`), the store (`store`), the same storage mode, machine and load".to_owned(),
             why: "One body of logic, two fabrics",
             switch: "–",
             effect: "–".to_owned(),
@@ -112,14 +116,14 @@ pub(super) fn render(raw: &Raw, md: &mut String) {
             rows.len() - 1,
             if raw.env.shared_syncs {
                 Row {
-                    what: "The plain monolith against the microlith: each of its components is one lock over one book (accounts, journal, chat), where the microlith shards accounts and journal over eight actors each and gives every room its own actor; with durable storage every variant's commits go through the same store, where commits waiting for a sync share the next one, and a microlith actor also gathers a mailbox's worth of changes into one commit where a monolith component (like a microservice) commits each call's changes",
+                    what: "The plain monolith against the microlith: each of its components is one lock over one book (accounts, journal, chat), where the microlith shards accounts and journal over eight actors each and gives every room its own actor; with durable storage every variant's commits go through the same store, where commits waiting for a sync share the next one, and a microlith actor also gathers a mailbox's worth of changes into one commit where a monolith component (like a microservice) commits each call's changes".to_owned(),
                     why: "A plain monolith has no mailboxes, so no natural batch and no shard boundary; the same in-process saga, payee cache, audit and edge as the microlith",
                     switch: "none (durable storage only: memory runs commit nothing in the monolith)",
                     effect: "in the durable curve and the fault runs; in memory runs the difference left is the actors themselves: mailboxes, supervision and sharding".to_owned(),
                 }
             } else {
                 Row {
-                    what: "The plain monolith against the microlith: each of its components is one lock over one book (accounts, journal, chat), where the microlith shards accounts and journal over eight actors each and gives every room its own actor; with durable storage each monolith component commits (and syncs) every change on its own, as each microservice does, where a microlith actor commits a mailbox's worth of changes in one commit",
+                    what: "The plain monolith against the microlith: each of its components is one lock over one book (accounts, journal, chat), where the microlith shards accounts and journal over eight actors each and gives every room its own actor; with durable storage each monolith component commits (and syncs) every change on its own, as each microservice does, where a microlith actor commits a mailbox's worth of changes in one commit".to_owned(),
                     why: "A plain monolith has no mailboxes, so no natural batch and no shard boundary; the same in-process saga, payee cache, audit and edge as the microlith",
                     switch: "none (durable storage only: memory runs commit nothing in the monolith; issue 18 brings group commit to the shared store for every variant)",
                     effect: "in the monolith's durable numbers (the fault runs); in memory runs the difference left is the actors themselves: mailboxes, supervision and sharding".to_owned(),
@@ -133,7 +137,7 @@ pub(super) fn render(raw: &Raw, md: &mut String) {
         rows.insert(
             rows.len() - 1,
             Row {
-                what: "Timing of sampled requests (\"Where the time goes\"): both variants run with `--server-timing`; about 512 requests per run carry a sampled `traceparent` and are answered with their spans. With it on, the microlith reads the clock once per handled actor message, the microservices' servers look for the header on every call",
+                what: "Timing of sampled requests (\"Where the time goes\"): both variants run with `--server-timing`; about 512 requests per run carry a sampled `traceparent` and are answered with their spans. With it on, the microlith reads the clock once per handled actor message, the microservices' servers look for the header on every call".to_owned(),
                 why: "The breakdown needs each process's own account of a request; the unsampled requests pay a header or task-local lookup per hop and (microlith) a clock read per message",
                 switch: "`--server-timing` (`MICROLITH_SERVER_TIMING`, `MICROSERVICES_SERVER_TIMING`); always on in the harness",
                 effect: "in every number of both variants; the breakdown's sum/p50 column shows whether the sampled requests were typical".to_owned(),
@@ -162,6 +166,9 @@ pub(super) fn render(raw: &Raw, md: &mut String) {
     }
 }
 
+/// One database's page cache, bytes.
+const CACHE_BYTES: u64 = store::kv::CACHE_BYTES as u64;
+
 /// The page caches each soaked variant filled in this run, else the bound.
 fn page_caches(raw: &Raw) -> String {
     let filled: Vec<String> = raw
@@ -169,15 +176,15 @@ fn page_caches(raw: &Raw) -> String {
         .iter()
         .filter_map(|soak| {
             let fill = soak.fill.as_ref()?;
-            Some(format!(
-                "{} {:.0} MiB",
-                soak.variant,
-                fill.cache_bytes as f64 / f64::from(1u32 << 20)
-            ))
+            Some(format!("{} {}", soak.variant, mib(Some(fill.cache_bytes))))
         })
         .collect();
     if filled.is_empty() {
-        "in the RSS of durable runs only (memory runs open no database): up to 16 MiB more for the monolith and the microlith, 48 MiB for the microservices, once their stores outgrow the caches".to_owned()
+        format!(
+            "in the RSS of durable runs only (memory runs open no database): up to {} more for the monolith and the microlith, {} for the microservices, once their stores outgrow the caches",
+            mib(Some(CACHE_BYTES)),
+            mib(Some(3 * CACHE_BYTES))
+        )
     } else {
         format!(
             "in the RSS of durable runs only (memory runs open no database); the caches the soak filled in this run: {}",

@@ -81,7 +81,7 @@ pub(super) fn render(raw: &Raw, md: &mut String) {
 }
 
 /// How each store was filled past its page caches before the first window
-/// (each database caches up to 16 MiB of its pages: begun on an empty
+/// (each database caches up to `store::kv::CACHE_BYTES` of its pages: begun on an empty
 /// store at a low rate, the caches fill during the soak, and the RSS
 /// grows by up to that bound before it stays flat).
 fn fill_line(soaks: &[SoakRecord]) -> String {
@@ -111,9 +111,12 @@ fn fill_line(soaks: &[SoakRecord]) -> String {
             ))
         })
         .collect();
-    let bound = "Each database caches up to 16 MiB of its pages; begun on an empty store, the \
-                 caches fill during the first minutes and the RSS grows by up to that bound, \
-                 then stays flat.";
+    let bound = format!(
+        "Each database caches up to {} of its pages; begun on an empty store, the \
+         caches fill during the first minutes and the RSS grows by up to that bound, \
+         then stays flat.",
+        mib(Some(store::kv::CACHE_BYTES as u64))
+    );
     if filled.is_empty() {
         format!(
             "{bound} These soaks began on an empty store (recorded before the soak filled its \

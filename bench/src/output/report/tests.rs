@@ -188,7 +188,7 @@ fn the_fairness_ledger_gives_each_switch_its_measured_effect() {
     // The page caches: the bound without a soak, what a soak filled with one.
     assert!(
         md.contains(
-            "up to 16 MiB more for the monolith and the microlith, 48 MiB for the microservices"
+            "up to 16.0 MiB more for the monolith and the microlith, 48.0 MiB for the microservices"
         ),
         "{md}"
     );
@@ -205,7 +205,7 @@ fn the_fairness_ledger_gives_each_switch_its_measured_effect() {
         }),
     }];
     assert!(
-        render(&raw).contains("the caches the soak filled in this run: microservices 48 MiB"),
+        render(&raw).contains("the caches the soak filled in this run: microservices 48.0 MiB"),
         "{md}"
     );
 }
