@@ -25,7 +25,9 @@
 //!
 //!   So the queue stops growing and the excess is refused in microseconds
 //!   instead of waiting for its deadline. Otherwise the limit grows back
-//!   by a quarter a window (from the floor of 32 to 4 096 in about 2.3 s).
+//!   by a quarter a window (from the floor of 32 to 4 096 in about 2.3 s),
+//!   windows in which nothing was in flight included: an edge left idle
+//!   after a burst does not refuse the next one with the burst's limit.
 //!   A window that lasted over 400 ms changes nothing: the process was
 //!   stopped or nothing finished, which says nothing of a queue (and the
 //!   backlog a stall leaves is worth serving, not refusing).
@@ -137,7 +139,11 @@ impl Admission {
 
     /// Lets a request in, or says why not.
     pub fn admit(self: &Arc<Self>) -> Result<Admitted, Refusal> {
+        let at = Instant::now();
         let before = self.in_flight.fetch_add(1, Ordering::AcqRel);
+        if before == 0 {
+            self.after_idle(at);
+        }
         let refusal = if before >= self.max {
             Some(Refusal::Full)
         } else if before >= self.limit.load(Ordering::Acquire) {
@@ -152,9 +158,40 @@ impl Admission {
             }
             None => Ok(Admitted {
                 admission: Arc::clone(self),
-                at: Instant::now(),
+                at,
             }),
         }
+    }
+
+    /// The first request after none were in flight: a window closes only
+    /// when a request finishes, so the windows that passed since the last
+    /// one closed are counted here. Nothing was waiting in them (there
+    /// was no queue to measure), so the limit grows by a quarter for each,
+    /// as it does for a window of requests finishing within the target,
+    /// and a new window opens. Without this an idle edge kept the limit a
+    /// burst had left, and refused the next burst however long after.
+    fn after_idle(&self, now: Instant) {
+        if self.target.is_none() {
+            return;
+        }
+        let now_us = micros(now.saturating_duration_since(self.started));
+        let opened = self.window_start_us.load(Ordering::Acquire);
+        let windows = now_us.saturating_sub(opened) / micros(WINDOW);
+        if windows == 0
+            || self
+                .window_start_us
+                .compare_exchange(opened, now_us, Ordering::AcqRel, Ordering::Acquire)
+                .is_err()
+        {
+            return;
+        }
+        self.done.store(0, Ordering::Release);
+        self.fastest_us.store(u64::MAX, Ordering::Release);
+        self.probes.store(0, Ordering::Release);
+        self.least_lag_us.store(u64::MAX, Ordering::Release);
+        let limit = grown(self.limit.load(Ordering::Acquire), self.max, windows);
+        self.limit.store(limit, Ordering::Release);
+        metrics::gauge!("edge_admission_limit").set(limit as f64);
     }
 
     /// The current limit on requests in flight.
@@ -175,7 +212,6 @@ impl Admission {
         };
         // One clock read a request: its time and the window's both from it.
         let now = Instant::now();
-        let micros = |d: Duration| u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
         self.done.fetch_add(1, Ordering::AcqRel);
         self.fastest_us
             .fetch_min(micros(now.saturating_duration_since(at)), Ordering::AcqRel);
@@ -209,6 +245,23 @@ impl Admission {
         self.limit.store(limit, Ordering::Release);
         metrics::gauge!("edge_admission_limit").set(limit as f64);
     }
+}
+
+fn micros(d: Duration) -> u64 {
+    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
+}
+
+/// `limit` after `windows` windows of growth (a quarter each, at least
+/// one), within `MIN_LIMIT..=max`.
+fn grown(limit: usize, max: usize, windows: u64) -> usize {
+    let mut next = limit;
+    for _ in 0..windows.min(64) {
+        if next >= max {
+            break;
+        }
+        next = next.saturating_add((next / 4).max(1));
+    }
+    next.clamp(MIN_LIMIT.min(max), max)
 }
 
 /// Wakes every [`PROBE_EVERY`] and adds how late it woke to the window,
@@ -273,7 +326,7 @@ fn next_limit(limit: usize, max: usize, target: Duration, window: Window) -> usi
         over = true;
     }
     if !over {
-        next = limit.saturating_add((limit / 4).max(1));
+        next = grown(limit, max, 1);
     }
     next.clamp(floor, max)
 }
@@ -445,6 +498,38 @@ mod tests {
         );
         drop(held);
         assert_eq!(admission.in_flight(), 0);
+    }
+
+    #[test]
+    fn an_idle_edge_grows_its_limit_back_for_the_windows_it_was_idle() {
+        assert_eq!(grown(32, 4096, 1), 40);
+        assert_eq!(grown(32, 4096, 10), 291);
+        assert_eq!(grown(32, 4096, 1_000_000), 4096);
+        // A burst past the target brought the limit to the floor.
+        let admission = Admission::new(4096, Some(Duration::from_micros(1)));
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while admission.limit() == 4096 && Instant::now() < deadline {
+            let admitted = admission.admit().expect("admitted");
+            std::thread::sleep(Duration::from_millis(5));
+            drop(admitted);
+        }
+        assert_eq!(admission.limit(), MIN_LIMIT);
+        // Then nothing for ten windows and more: the next request, the
+        // first of a new burst, finds the limit grown back for each.
+        std::thread::sleep(WINDOW * 10 + WINDOW / 2);
+        let first = admission.admit().expect("admitted");
+        assert_eq!(admission.limit(), grown(MIN_LIMIT, 4096, 10));
+        let burst: Vec<_> = (0..200)
+            .map(|_| admission.admit().expect("within the grown limit"))
+            .collect();
+        drop((first, burst));
+        // While requests are in flight, time alone grows nothing.
+        let held = admission.admit().expect("admitted");
+        let limit = admission.limit();
+        std::thread::sleep(WINDOW * 2);
+        let _second = admission.admit().expect("admitted");
+        assert_eq!(admission.limit(), limit);
+        drop(held);
     }
 
     /// A router of one POST route behind the gate, admitting one request.
