@@ -10,7 +10,10 @@
 //!
 //! A subscriber the server disconnects for reading too slowly (close 1008,
 //! API.md) reconnects with `after=` its last seq, as a real client does;
-//! reconnects are counted. After the run every subscriber must hold exactly
+//! reconnects are counted. An upgrade the edge refuses as overloaded (429
+//! or 503: a few hundred subscribers connecting at once is a burst) is
+//! sent again after a pause, as API.md asks of clients, and counted.
+//! After the run every subscriber must hold exactly
 //! the room's history, `1..=messages`: anything missing, duplicated or out
 //! of order fails the run.
 
@@ -36,6 +39,42 @@ struct Seen {
     out_of_order: u64,
     gaps: u64,
     reconnects: u64,
+    /// Upgrades refused as overloaded, then sent again.
+    refused: u64,
+}
+
+/// Opens a subscription at `url`, sending the upgrade again when the edge
+/// refuses it as overloaded (429 or 503), after a pause of 10 ms doubling
+/// to 250 ms, at most [`contract::OVERLOAD_RESENDS`] times; each refusal
+/// is added to `refused`.
+async fn connect(
+    url: &str,
+    refused: &mut u64,
+) -> anyhow::Result<
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
+> {
+    use tokio_tungstenite::tungstenite::Error;
+    let mut pause = contract::client::RESEND_PAUSE;
+    for _ in 0..contract::OVERLOAD_RESENDS {
+        match tokio_tungstenite::connect_async(url).await {
+            Ok((socket, _)) => return Ok(socket),
+            Err(Error::Http(answer)) if matches!(answer.status().as_u16(), 429 | 503) => {
+                *refused += 1;
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(contract::client::RESEND_PAUSE_MAX);
+            }
+            Err(e) => return Err(e).with_context(|| format!("connecting {url}")),
+        }
+    }
+    let (socket, _) = tokio_tungstenite::connect_async(url)
+        .await
+        .with_context(|| {
+            format!(
+                "connecting {url}, refused as overloaded {} times before",
+                contract::OVERLOAD_RESENDS
+            )
+        })?;
+    Ok(socket)
 }
 
 /// The text of post `i` (the index lets a subscriber find its schedule).
@@ -84,9 +123,7 @@ async fn subscribe(user: String, shared: Shared) -> anyhow::Result<Seen> {
     let mut first = true;
     'connect: loop {
         let url = format!("{ws_base}?user={user}&after={}", seen.last);
-        let (mut socket, _) = tokio_tungstenite::connect_async(&url)
-            .await
-            .with_context(|| format!("connecting {url}"))?;
+        let mut socket = connect(&url, &mut seen.refused).await?;
         if first {
             first = false;
             let _ = ready.send(()).await;
@@ -212,7 +249,7 @@ pub fn run(
         tasks.push(readers.spawn(subscribe(format!("s{s}"), shared.clone())));
     }
     drop(shared);
-    readers.block_on(async {
+    let connected = readers.block_on(async {
         for _ in 0..subscribers {
             tokio::time::timeout(Duration::from_secs(30), ready_rx.recv())
                 .await
@@ -220,7 +257,18 @@ pub fn run(
                 .context("a subscriber failed to connect")?;
         }
         anyhow::Ok(())
-    })?;
+    });
+    if let Err(e) = connected {
+        // Why: the first subscriber that gave up, if one did.
+        target.store(0, Ordering::Release);
+        *deadline.lock() = Instant::now();
+        for task in tasks {
+            if let Ok(Err(why)) = readers.block_on(task) {
+                return Err(why.context(e));
+            }
+        }
+        return Err(e);
+    }
 
     let (post_http, base_url, path) = (
         http.clone(),
@@ -264,6 +312,7 @@ pub fn run(
         duplicates: 0,
         out_of_order: 0,
         reconnects: 0,
+        refused_upgrades: 0,
         p50_us: 0.0,
         p90_us: 0.0,
         p99_us: 0.0,
@@ -278,6 +327,7 @@ pub fn run(
         record.duplicates += seen.duplicates;
         record.out_of_order += seen.out_of_order;
         record.reconnects += seen.reconnects;
+        record.refused_upgrades += seen.refused;
         // Holes inside what it saw, and what it never reached.
         record.lost += seen.gaps + messages.saturating_sub(seen.last);
     }

@@ -29,6 +29,9 @@ pub struct FanoutRecord {
     pub out_of_order: u64,
     /// Disconnects by the server that the subscribers resumed from.
     pub reconnects: u64,
+    /// Subscriptions refused as overloaded (429 or 503) and sent again.
+    #[serde(default)]
+    pub refused_upgrades: u64,
     /// How long the room's history answered 503 after the run before it
     /// could be read (None: at once).
     #[serde(default)]

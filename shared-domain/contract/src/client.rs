@@ -19,8 +19,9 @@ pub struct Api {
 
 /// The first pause before a refused request is sent again; it doubles
 /// up to [`RESEND_PAUSE_MAX`].
-const RESEND_PAUSE: std::time::Duration = std::time::Duration::from_millis(10);
-const RESEND_PAUSE_MAX: std::time::Duration = std::time::Duration::from_millis(250);
+pub const RESEND_PAUSE: std::time::Duration = std::time::Duration::from_millis(10);
+/// The longest pause between two sends of a refused request.
+pub const RESEND_PAUSE_MAX: std::time::Duration = std::time::Duration::from_millis(250);
 
 /// An answer: status, headers and JSON body (`Null` when empty or not JSON).
 #[derive(Debug)]

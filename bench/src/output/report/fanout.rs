@@ -13,7 +13,9 @@ pub(super) fn render(raw: &Raw, md: &mut String) {
         "{} WebSocket subscribers in one room; posts over HTTP at {:.0}/s (open loop). Delivery latency runs from a \
          post's scheduled send time to the frame read by a subscriber, over every subscriber and message of the \
          recorded part. Every subscriber must end holding the room's whole history, in order, once: *lost* counts \
-         messages some subscriber never got (after resuming from a slow-reader disconnect, if any).\n",
+         messages some subscriber never got (after resuming from a slow-reader disconnect, if any). A subscription \
+         the edge refused as overloaded is sent again after a pause, as API.md asks of clients: the refusals \
+         are counted beside the reconnects.\n",
         f0.subscribers, f0.rate
     );
     let _ = writeln!(
@@ -53,7 +55,14 @@ pub(super) fn render(raw: &Raw, md: &mut String) {
             sum(|f| f.lost),
             sum(|f| f.duplicates),
             sum(|f| f.out_of_order),
-            sum(|f| f.reconnects),
+            {
+                let (reconnects, refused) = (sum(|f| f.reconnects), sum(|f| f.refused_upgrades));
+                if refused > 0 {
+                    format!("{reconnects} ({refused} subscriptions refused, then made)")
+                } else {
+                    reconnects.to_string()
+                }
+            },
         );
     }
     // A history that could not be read at once after a run: said, with

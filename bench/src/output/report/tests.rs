@@ -659,3 +659,19 @@ fn the_chaos_rounds_are_listed_with_their_seeds_and_what_was_re_read() {
     raw.chaos[1] = monolith;
     assert!(!render(&raw).contains('†'));
 }
+
+#[test]
+fn the_fan_out_counts_refused_subscriptions_beside_the_reconnects() {
+    let md = render(&fixture());
+    let row = |variant: &str| {
+        md.lines()
+            .find(|l| l.starts_with(&format!("| {variant} |")) && l.contains(" / 0 / 0 |"))
+            .unwrap_or_default()
+            .to_owned()
+    };
+    assert!(row("microlith").ends_with("| 0 / 0 / 0 | 1 |"), "{md}");
+    assert!(
+        row("microservices").ends_with("| 3 / 0 / 0 | 1 (7 subscriptions refused, then made) |"),
+        "{md}"
+    );
+}

@@ -225,6 +225,7 @@ pub(super) fn fixture() -> Raw {
                 duplicates: 0,
                 out_of_order: 0,
                 reconnects: 1,
+                refused_upgrades: i as u64 * 7,
                 history_wait_s: (i == 1).then_some(2.5),
                 p50_us: 100.0 * (i + 1) as f64,
                 p90_us: 150.0,
