@@ -178,8 +178,7 @@ fn main() -> anyhow::Result<()> {
                 .await??;
                 tokio::net::TcpListener::from_std(taken)?
             }
-            None => tokio::net::TcpListener::bind(config.listen)
-                .await
+            None => edge::listen::bind(config.listen)
                 .map_err(|e| anyhow::format_err!("binding {}: {e}", config.listen))?,
         };
         // A successor, when one connects: it gets a duplicate of the

@@ -176,8 +176,7 @@ fn main() -> anyhow::Result<()> {
             } => {
                 let mut listeners = Vec::new();
                 for (kind, addr) in listen_addrs(&service, &listen)? {
-                    let listener = tokio::net::TcpListener::bind(addr)
-                        .await
+                    let listener = edge::listen::bind(addr)
                         .map_err(|e| anyhow::format_err!("binding {addr}: {e}"))?;
                     listeners.push((kind, listener));
                 }

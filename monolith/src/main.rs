@@ -108,8 +108,7 @@ fn main() -> anyhow::Result<()> {
     let runtime = runtime.enable_all().build()?;
     let exit_on_eof = cli.exit_on_stdin_eof;
     let result = runtime.block_on(async move {
-        let listener = tokio::net::TcpListener::bind(config.listen)
-            .await
+        let listener = edge::listen::bind(config.listen)
             .map_err(|e| anyhow::format_err!("binding {}: {e}", config.listen))?;
         monolith::run(config, listener, edge::stop_requested(exit_on_eof)).await?;
         anyhow::Ok(())

@@ -63,6 +63,30 @@ impl Default for Limits {
     }
 }
 
+/// How many connections the kernel holds for the accept loop. Past it a
+/// new connection is not refused: its handshake completes on the client's
+/// side and not on the server's, so a client that sends nothing waits in
+/// limbo and one that sends waits for the kernel's retries (a second and
+/// more). tokio's `bind` asks for 1 024, fewer than the harness's slow
+/// clients open at once (1 600) or an overload's surge; the kernel caps
+/// this at `net.core.somaxconn` (4 096 by default since Linux 5.4).
+pub const BACKLOG: u32 = 4096;
+
+/// A listening socket on `addr` for an edge or a service (address reuse
+/// on, as tokio's `bind`, and a backlog of [`BACKLOG`]). Within a tokio
+/// runtime.
+pub fn bind(addr: std::net::SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    #[cfg(unix)]
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(BACKLOG)
+}
+
 /// What a connection past `max_connections` is told before it is closed.
 const FULL: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\n\
 retry-after: 1\r\nconnection: close\r\ncontent-length: 78\r\n\r\n\
@@ -414,6 +438,50 @@ mod tests {
         );
         let served = tokio::time::timeout(Duration::from_secs(5), server).await;
         assert!(matches!(served, Ok(Ok(Ok(())))), "the server returned");
+    }
+
+    /// The soft limit on open files, from `/proc/self/limits`.
+    fn open_files_limit() -> Option<usize> {
+        let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
+        let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
+        line.split_whitespace().nth(3)?.parse().ok()
+    }
+
+    #[tokio::test]
+    async fn a_burst_of_connections_past_tokios_backlog_is_held_for_the_accept_loop() {
+        const BURST: usize = 1500;
+        let somaxconn: usize = std::fs::read_to_string("/proc/sys/net/core/somaxconn")
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(0);
+        if somaxconn <= BURST || open_files_limit().unwrap_or(0) < 2 * BURST + 100 {
+            eprintln!("skipped: somaxconn {somaxconn} or the open-files limit is too low here");
+            return;
+        }
+        let listener = bind("127.0.0.1:0".parse().expect("addr")).expect("bind");
+        let addr = listener.local_addr().expect("address");
+        // Nothing accepts yet: every connection waits in the kernel's
+        // queue, as when a burst outruns the accept loop.
+        let mut connects = Vec::new();
+        for _ in 0..BURST {
+            connects.push(tokio::spawn(async move {
+                tokio::time::timeout(Duration::from_millis(500), TcpStream::connect(addr)).await
+            }));
+        }
+        let mut held = Vec::new();
+        for connect in connects {
+            if let Ok(Ok(Ok(stream))) = connect.await {
+                held.push(stream);
+            }
+        }
+        // Each one the kernel completed is there for the accept loop.
+        let mut accepted = 0;
+        while let Ok(Ok(_)) =
+            tokio::time::timeout(Duration::from_millis(200), listener.accept()).await
+        {
+            accepted += 1;
+        }
+        assert_eq!((held.len(), accepted), (BURST, BURST));
     }
 
     /// A body far over the limit, written whole while the answer is read
