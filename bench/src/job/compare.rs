@@ -51,6 +51,22 @@ impl Laps {
     }
 }
 
+/// The run's scratch data (stores, ports files) is removed however the run
+/// ends, and its directory too when nothing was written into it (a run
+/// that failed before its first record).
+struct Scratch {
+    run: std::path::PathBuf,
+    scratch: std::path::PathBuf,
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.scratch);
+        // Only ever an empty directory.
+        let _ = std::fs::remove_dir(&self.run);
+    }
+}
+
 /// Runs a comparison: starts what it measures, measures, stops it, runs
 /// the faults and the cost part on instances of their own, and writes
 /// `results/<run-id>/`. A part that fails still leaves what the earlier
@@ -76,6 +92,10 @@ pub fn run(settings: Settings) -> anyhow::Result<()> {
     );
     let dir = out.join(&run_id);
     let scratch = dir.join("tmp");
+    let _cleanup = Scratch {
+        run: dir.clone(),
+        scratch: scratch.clone(),
+    };
     let mut laps = Laps::new();
     let runtimes = Runtimes::new()?;
     crate::target::compose::tear_down_on_interrupt(runtimes.control.handle(), dir.clone());
