@@ -94,6 +94,9 @@ pub struct Admission {
     /// late, µs.
     probes: AtomicU64,
     least_lag_us: AtomicU64,
+    /// Microseconds since `started` at which the last request in flight
+    /// finished.
+    idle_since_us: AtomicU64,
 }
 
 /// One admitted request; dropping it (the answer is made, or the request's
@@ -128,6 +131,7 @@ impl Admission {
             fastest_us: AtomicU64::new(u64::MAX),
             probes: AtomicU64::new(0),
             least_lag_us: AtomicU64::new(u64::MAX),
+            idle_since_us: AtomicU64::new(0),
         });
         if admission.target.is_some()
             && let Ok(runtime) = tokio::runtime::Handle::try_current()
@@ -164,19 +168,21 @@ impl Admission {
     }
 
     /// The first request after none were in flight: a window closes only
-    /// when a request finishes, so the windows that passed since the last
-    /// one closed are counted here. Nothing was waiting in them (there
-    /// was no queue to measure), so the limit grows by a quarter for each,
-    /// as it does for a window of requests finishing within the target,
-    /// and a new window opens. Without this an idle edge kept the limit a
-    /// burst had left, and refused the next burst however long after.
+    /// when a request finishes, so the whole windows that passed since the
+    /// last request finished are counted here. Nothing was waiting in them
+    /// (there was no queue to measure), so the limit grows by a quarter for
+    /// each, as it does for a window of requests finishing within the
+    /// target, and a new window opens. Without this an idle edge kept the
+    /// limit a burst had left, and refused the next burst however long
+    /// after.
     fn after_idle(&self, now: Instant) {
         if self.target.is_none() {
             return;
         }
         let now_us = micros(now.saturating_duration_since(self.started));
+        let idle_us = now_us.saturating_sub(self.idle_since_us.load(Ordering::Acquire));
+        let windows = idle_us / micros(WINDOW);
         let opened = self.window_start_us.load(Ordering::Acquire);
-        let windows = now_us.saturating_sub(opened) / micros(WINDOW);
         if windows == 0
             || self
                 .window_start_us
@@ -206,16 +212,19 @@ impl Admission {
 
     /// A request admitted `at` is done.
     fn finished(&self, at: Instant) {
-        self.in_flight.fetch_sub(1, Ordering::AcqRel);
+        let before = self.in_flight.fetch_sub(1, Ordering::AcqRel);
         let Some(target) = self.target else {
             return;
         };
         // One clock read a request: its time and the window's both from it.
         let now = Instant::now();
+        let now_us = micros(now.saturating_duration_since(self.started));
+        if before == 1 {
+            self.idle_since_us.store(now_us, Ordering::Release);
+        }
         self.done.fetch_add(1, Ordering::AcqRel);
         self.fastest_us
             .fetch_min(micros(now.saturating_duration_since(at)), Ordering::AcqRel);
-        let now_us = micros(now.saturating_duration_since(self.started));
         let opened = self.window_start_us.load(Ordering::Acquire);
         let length_us = now_us.saturating_sub(opened);
         if length_us < WINDOW.as_micros() as u64 {
@@ -477,11 +486,12 @@ mod tests {
         assert!(admission.admit().is_ok());
     }
 
-    #[test]
-    fn requests_slower_than_the_target_bring_the_limit_down_and_refuse_the_excess() {
+    /// An admission with a target of 1 µs, after requests of 5 ms each,
+    /// one after another, until a window has passed: every one took
+    /// longer than the target, so the limit is what finishes within it,
+    /// the floor.
+    fn at_the_floor() -> Arc<Admission> {
         let admission = Admission::new(4096, Some(Duration::from_micros(1)));
-        // Each request takes longer than 1 µs; once a window has passed,
-        // the limit is what finishes within the target: the floor.
         let deadline = Instant::now() + Duration::from_secs(5);
         while admission.limit() == 4096 && Instant::now() < deadline {
             let admitted = admission.admit().expect("admitted");
@@ -489,6 +499,12 @@ mod tests {
             drop(admitted);
         }
         assert_eq!(admission.limit(), MIN_LIMIT);
+        admission
+    }
+
+    #[test]
+    fn requests_slower_than_the_target_bring_the_limit_down_and_refuse_the_excess() {
+        let admission = at_the_floor();
         let held: Vec<_> = (0..MIN_LIMIT)
             .map(|_| admission.admit().expect("within the limit"))
             .collect();
@@ -505,15 +521,9 @@ mod tests {
         assert_eq!(grown(32, 4096, 1), 40);
         assert_eq!(grown(32, 4096, 10), 291);
         assert_eq!(grown(32, 4096, 1_000_000), 4096);
-        // A burst past the target brought the limit to the floor.
-        let admission = Admission::new(4096, Some(Duration::from_micros(1)));
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while admission.limit() == 4096 && Instant::now() < deadline {
-            let admitted = admission.admit().expect("admitted");
-            std::thread::sleep(Duration::from_millis(5));
-            drop(admitted);
-        }
-        assert_eq!(admission.limit(), MIN_LIMIT);
+        // Requests past the target brought the limit to the floor (one
+        // after another, 5 ms apart: never idle for a window).
+        let admission = at_the_floor();
         // Then nothing for ten windows and more: the next request, the
         // first of a new burst, finds the limit grown back for each.
         std::thread::sleep(WINDOW * 10 + WINDOW / 2);
