@@ -177,10 +177,21 @@ impl Microlith {
             config.subscriber_buffer,
             storage.is_durable().then_some(config.keep_messages),
         ));
+        let directory_store = DirectoryStore::new(storage.namespace("directory"));
+        // The rooms an earlier process made are known before the edge
+        // serves: the directory actor loads them too, but in its own task,
+        // after this returns, and a post in between was told its room did
+        // not exist. A store that cannot be read fails the actor's start,
+        // which its supervisor reports.
+        if let Ok(rooms) = directory_store.load() {
+            for room in rooms.iter() {
+                registry.ensure(room);
+            }
+        }
         let directory = chat_sup.spawn::<DirectoryActor>(
             "directory",
             Arc::new(DirectoryArgs {
-                store: DirectoryStore::new(storage.namespace("directory")),
+                store: directory_store,
                 registry: registry.clone(),
             }),
             config.mailbox,
