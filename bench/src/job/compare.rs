@@ -250,27 +250,23 @@ pub fn run(settings: Settings) -> anyhow::Result<()> {
     // containers'. Against external targets there is nothing to measure.
     if parts.contains(&Part::Cost) && failed.is_none() {
         let bin = match (bin_for_faults, deploy) {
-            (_, Deploy::Compose) => build::build_binaries(&workspace)
-                .and_then(|()| build::release_dir())
-                .map(Some),
-            (bin, _) => Ok(bin),
-        };
-        let measured = bin.and_then(|bin| {
-            bin.map(|bin| costs(profile, &bin, &scratch, budget, &runtimes))
-                .transpose()
-        });
-        match measured {
-            Ok(Some(mut cost)) => {
-                cost.ports = ports;
-                raw.cost = Some(cost);
+            (_, Deploy::Compose) => {
+                Some(build::build_binaries(&workspace).and_then(|()| build::release_dir()))
             }
-            Ok(None) => {}
-            Err(e) => failed = Some(e),
+            (bin, _) => bin.map(Ok),
+        };
+        if let Some(bin) = bin {
+            match bin.and_then(|bin| costs(profile, &bin, &scratch, budget, &runtimes)) {
+                Ok(mut cost) => {
+                    cost.ports = ports;
+                    raw.cost = Some(cost);
+                }
+                Err(e) => failed = Some(e),
+            }
         }
     }
     laps.lap(Phase::Cost);
     raw.env.elapsed_s = Some(laps.done());
-    let _ = std::fs::remove_dir_all(&scratch);
     raw.write(&dir)?;
     println!("\n{}", crate::output::report::render(&raw));
     println!("results in {}", dir.display());

@@ -44,9 +44,10 @@ struct Seen {
 }
 
 /// Opens a subscription at `url`, sending the upgrade again when the edge
-/// refuses it as overloaded (429 or 503), after a pause of 10 ms doubling
-/// to 250 ms, at most [`contract::OVERLOAD_RESENDS`] times; each refusal
-/// is added to `refused`.
+/// refuses it as overloaded (429 or 503), after the pauses API.md asks of
+/// clients ([`contract::client::resend_pauses`]), at most
+/// [`contract::OVERLOAD_RESENDS`] times; each refusal resent is added to
+/// `refused`.
 async fn connect(
     url: &str,
     refused: &mut u64,
@@ -54,27 +55,23 @@ async fn connect(
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
 > {
     use tokio_tungstenite::tungstenite::Error;
-    let mut pause = contract::client::RESEND_PAUSE;
-    for _ in 0..contract::OVERLOAD_RESENDS {
+    let mut pauses = contract::client::resend_pauses(contract::OVERLOAD_RESENDS);
+    loop {
         match tokio_tungstenite::connect_async(url).await {
             Ok((socket, _)) => return Ok(socket),
             Err(Error::Http(answer)) if matches!(answer.status().as_u16(), 429 | 503) => {
+                let Some(pause) = pauses.next() else {
+                    anyhow::bail!(
+                        "connecting {url}: refused as overloaded {} times",
+                        contract::OVERLOAD_RESENDS + 1
+                    );
+                };
                 *refused += 1;
                 tokio::time::sleep(pause).await;
-                pause = (pause * 2).min(contract::client::RESEND_PAUSE_MAX);
             }
             Err(e) => return Err(e).with_context(|| format!("connecting {url}")),
         }
     }
-    let (socket, _) = tokio_tungstenite::connect_async(url)
-        .await
-        .with_context(|| {
-            format!(
-                "connecting {url}, refused as overloaded {} times before",
-                contract::OVERLOAD_RESENDS
-            )
-        })?;
-    Ok(socket)
 }
 
 /// The text of post `i` (the index lets a subscriber find its schedule).

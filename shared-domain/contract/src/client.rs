@@ -19,9 +19,16 @@ pub struct Api {
 
 /// The first pause before a refused request is sent again; it doubles
 /// up to [`RESEND_PAUSE_MAX`].
-pub const RESEND_PAUSE: std::time::Duration = std::time::Duration::from_millis(10);
-/// The longest pause between two sends of a refused request.
-pub const RESEND_PAUSE_MAX: std::time::Duration = std::time::Duration::from_millis(250);
+const RESEND_PAUSE: std::time::Duration = std::time::Duration::from_millis(10);
+const RESEND_PAUSE_MAX: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// The pauses before each of at most `times` sends of a request refused
+/// as overloaded: 10 ms, doubling up to 250 ms
+/// (API.md's advice to clients).
+pub fn resend_pauses(times: u32) -> impl Iterator<Item = std::time::Duration> {
+    std::iter::successors(Some(RESEND_PAUSE), |p| Some((*p * 2).min(RESEND_PAUSE_MAX)))
+        .take(times as usize)
+}
 
 /// An answer: status, headers and JSON body (`Null` when empty or not JSON).
 #[derive(Debug)]
@@ -159,8 +166,7 @@ impl Api {
         if let Some(body) = body {
             req = req.body(body);
         }
-        let mut pause = RESEND_PAUSE;
-        let mut resends = 0;
+        let mut pauses = resend_pauses(self.overload_resends);
         loop {
             // The body is bytes in memory, so the request can be sent again.
             let attempt = req
@@ -175,15 +181,13 @@ impl Api {
                 headers: res.headers().clone(),
                 body: serde_json::from_slice(&res.bytes().await?).unwrap_or(Value::Null),
             };
-            if answer.status != StatusCode::TOO_MANY_REQUESTS
-                || answer.code() != "overloaded"
-                || resends == self.overload_resends
-            {
+            if answer.status != StatusCode::TOO_MANY_REQUESTS || answer.code() != "overloaded" {
                 return Ok(answer);
             }
-            resends += 1;
+            let Some(pause) = pauses.next() else {
+                return Ok(answer);
+            };
             tokio::time::sleep(pause).await;
-            pause = (pause * 2).min(RESEND_PAUSE_MAX);
         }
     }
 

@@ -183,19 +183,31 @@ impl Admission {
         let idle_us = now_us.saturating_sub(self.idle_since_us.load(Ordering::Acquire));
         let windows = idle_us / micros(WINDOW);
         let opened = self.window_start_us.load(Ordering::Acquire);
-        if windows == 0
-            || self
-                .window_start_us
-                .compare_exchange(opened, now_us, Ordering::AcqRel, Ordering::Acquire)
-                .is_err()
-        {
+        // What the window held is of the past: the queue it saw is gone.
+        if windows == 0 || self.close_window(opened, now_us).is_none() {
             return;
         }
-        self.done.store(0, Ordering::Release);
-        self.fastest_us.store(u64::MAX, Ordering::Release);
-        self.probes.store(0, Ordering::Release);
-        self.least_lag_us.store(u64::MAX, Ordering::Release);
-        let limit = grown(self.limit.load(Ordering::Acquire), self.max, windows);
+        self.set_limit(grown(self.limit.load(Ordering::Acquire), self.max, windows));
+    }
+
+    /// Closes the window opened at `opened` and opens the next at
+    /// `now_us`: what the closed one counted, or None when another request
+    /// closed it first.
+    fn close_window(&self, opened: u64, now_us: u64) -> Option<Window> {
+        self.window_start_us
+            .compare_exchange(opened, now_us, Ordering::AcqRel, Ordering::Acquire)
+            .ok()?;
+        Some(Window {
+            done: self.done.swap(0, Ordering::AcqRel),
+            fastest_us: self.fastest_us.swap(u64::MAX, Ordering::AcqRel),
+            length_us: now_us.saturating_sub(opened),
+            probes: self.probes.swap(0, Ordering::AcqRel),
+            least_lag_us: self.least_lag_us.swap(u64::MAX, Ordering::AcqRel),
+            in_flight: self.in_flight.load(Ordering::Acquire),
+        })
+    }
+
+    fn set_limit(&self, limit: usize) {
         self.limit.store(limit, Ordering::Release);
         metrics::gauge!("edge_admission_limit").set(limit as f64);
     }
@@ -232,27 +244,18 @@ impl Admission {
         }
         // One request closes the window; the others go on counting into
         // the next.
-        if self
-            .window_start_us
-            .compare_exchange(opened, now_us, Ordering::AcqRel, Ordering::Acquire)
-            .is_err()
-        {
+        let Some(window) = self.close_window(opened, now_us) else {
             return;
-        }
-        let window = Window {
-            done: self.done.swap(0, Ordering::AcqRel),
-            fastest_us: self.fastest_us.swap(u64::MAX, Ordering::AcqRel),
-            length_us,
-            probes: self.probes.swap(0, Ordering::AcqRel),
-            least_lag_us: self.least_lag_us.swap(u64::MAX, Ordering::AcqRel),
-            in_flight: self.in_flight.load(Ordering::Acquire),
         };
         if window.probes > 0 {
             metrics::gauge!("edge_runtime_lag_seconds").set(window.least_lag_us as f64 / 1e6);
         }
-        let limit = next_limit(self.limit.load(Ordering::Acquire), self.max, target, window);
-        self.limit.store(limit, Ordering::Release);
-        metrics::gauge!("edge_admission_limit").set(limit as f64);
+        self.set_limit(next_limit(
+            self.limit.load(Ordering::Acquire),
+            self.max,
+            target,
+            window,
+        ));
     }
 }
 

@@ -251,14 +251,11 @@ impl AsyncWrite for Lingering {
         let this = &mut *self;
         if this.closing.is_none() {
             ready!(Pin::new(&mut this.stream).poll_shutdown(cx))?;
-            this.closing = Some(Closing {
-                drained: 0,
-                bound: Box::pin(tokio::time::sleep(LINGER)),
-            });
         }
-        let Some(closing) = &mut this.closing else {
-            return Poll::Ready(Ok(()));
-        };
+        let closing = this.closing.get_or_insert_with(|| Closing {
+            drained: 0,
+            bound: Box::pin(tokio::time::sleep(LINGER)),
+        });
         let mut scratch = [0u8; 16 * 1024];
         while closing.drained < LINGER_BYTES {
             let mut buf = ReadBuf::new(&mut scratch);
