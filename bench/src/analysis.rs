@@ -58,6 +58,22 @@ impl Raw {
         sustained(&self.runs, variant)
     }
 
+    /// The highest rate the generator is known to have kept: the floor's
+    /// own knee, or a higher curve step some variant sustained (the
+    /// generator sent that too, beside a system; a floor step disturbed by
+    /// the shared machine does not make the generator the limit). `None`
+    /// without a floor curve.
+    pub fn generator_reach(&self) -> Option<f64> {
+        let (floor, _) = self.sustained("floor")?;
+        Some(
+            self.runs
+                .iter()
+                .filter(|r| r.curve && !r.saturated)
+                .map(|r| r.rate)
+                .fold(floor, f64::max),
+        )
+    }
+
     /// The highest curve step `variant` kept without saturating and with
     /// its p99 under the profile's bound (`None`: no curve for it; 0: no
     /// step stayed under).

@@ -249,6 +249,12 @@ pub fn render(raw: &Raw) -> String {
                 None => " (wrk was not installed, so no closed-loop yardstick was run)".to_owned(),
             }
         );
+        if let Some(reach) = raw.generator_reach().filter(|&r| r > floor_best) {
+            let _ = writeln!(
+                md,
+                "Beside a variant, the generator kept {reach:.0}/s in this same curve: the floor's own higher step was disturbed (the machine is shared), so the floor's knee is not the generator's limit here."
+            );
+        }
         // Where the machine went at the generator's highest steps.
         let cores = raw.env.cores as f64;
         for r in curve

@@ -33,7 +33,8 @@ pub(super) fn render(raw: &Raw, md: &mut String) {
          not keep the schedule either. Up to 6 144 requests are in flight (more than any edge admits before \
          answering 429); a request the generator could not send within 5 s of its schedule is given up, as \
          a user's client would, and counted *not sent*: the generator's failing, not the system's (a row with \
-         any is marked so). The targets (issue 16): goodput at least {goodput} of the knee, refusals' \
+         any is marked so). A row with requests not sent is not judged: the surge did not reach the system, and \
+         the row measures the generator. The targets (issue 16): goodput at least {goodput} of the knee, refusals' \
          p99 at most {shed} ms, RSS at most {rss}x, back within {back} s. The audit after the load must pass.\n",
         goodput = target::GOODPUT_RATIO,
         shed = target::SHED_P99_MS,
@@ -58,14 +59,28 @@ fn table(raw: &Raw, md: &mut String) {
     for o in &raw.overload {
         let v = o.verdict();
         let missed = v.missed();
-        let mut holds = if missed.is_empty() {
+        let as_measured = if missed.is_empty() {
+            String::new()
+        } else {
+            format!(" (as measured: {})", missed.join(", "))
+        };
+        let holds = if v.unsent > 0 {
+            // Requests scheduled and never sent: the surge did not reach
+            // the system, so the row measures the generator.
+            format!(
+                "not judged: the generator could not send {:.0}/s beside it{as_measured}",
+                o.surge_rate
+            )
+        } else if missed.is_empty() {
             "yes".to_owned()
+        } else if o.send_lag_p99_us > 1000.0 {
+            format!(
+                "**no**: {} (the generator fell behind: it measured itself too)",
+                missed.join(", ")
+            )
         } else {
             format!("**no**: {}", missed.join(", "))
         };
-        if v.unsent > 0 || o.send_lag_p99_us > 1000.0 {
-            holds.push_str(" (the generator fell behind: it measured itself too)");
-        }
         let _ = writeln!(
             md,
             "| {} | {:.0} | {:.0} | {:.0} ({:.2}) | {}{} | {}, {}, {} | {} → {} ({:.2}x{}) | {:.1} ms | {} | {:.2} ms | {holds} |",

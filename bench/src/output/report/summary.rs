@@ -36,7 +36,7 @@ pub(super) fn render(raw: &Raw, md: &mut String) {
     lines.extend(supervision(raw));
     lines.extend(breakdown::summary(raw));
     if let (Some((sa, top_a)), Some((sb, top_b))) = (raw.sustained(a), raw.sustained(b)) {
-        let generator = raw.sustained("floor").map_or(f64::MAX, |(g, _)| g);
+        let generator = raw.generator_reach().unwrap_or(f64::MAX);
         let mark = |top: bool, rate: f64| {
             if top {
                 " (the highest step tried: at least that)"

@@ -138,6 +138,7 @@ fn renders_medians_spreads_and_ratios_from_raw_data() {
         "{md}"
     );
     assert!(md.contains("(the floor, stepped on alone past the curve, at most 32 requests in flight at that step) sustained 500/s open loop against the echo endpoint with its latency intact, and answered up to 800/s when overdriven"), "{md}");
+    assert!(md.contains("Beside a variant, the generator kept 750/s in this same curve: the floor's own higher step was disturbed"), "{md}");
     assert!(md.contains("reached 1000 requests/s at 80 µs p50: our generator's sustained rate is 50 % of it, its peak 80 %"), "{md}");
     let violations = fixture().violations();
     assert_eq!(violations.len(), 1, "{violations:?}");
@@ -411,7 +412,21 @@ fn the_overload_part_says_which_variant_held_and_draws_its_answers() {
     let mut raw = fixture();
     raw.profile.overload_s = 1.0;
     raw.profile.overload_settle_s = 1.0;
-    raw.overload = vec![record("microlith", 90, 2), record("microservices", 60, 15)];
+    // Past what the generator could send beside it: not judged.
+    let past_the_generator = {
+        let mut r = OverloadRecord {
+            knee: 3000.0,
+            surge_rate: 6000.0,
+            ..record("monolith", 90, 2)
+        };
+        r.buckets[12].unsent = 40;
+        r
+    };
+    raw.overload = vec![
+        record("microlith", 90, 2),
+        record("microservices", 60, 15),
+        past_the_generator,
+    ];
     let md = render(&raw);
     assert!(md.contains("## Overload (twice the knee)"), "{md}");
     assert!(
@@ -420,6 +435,11 @@ fn the_overload_part_says_which_variant_held_and_draws_its_answers() {
     );
     assert!(
         md.contains("| 600 (0.60) |") && md.contains("| **no**: goodput 0.60, back after 1.5 s |"),
+        "{md}"
+    );
+    assert!(
+        md.contains("| monolith | 3000 | 6000 | 900 (0.30) | 1000 (2.0 ms) | 0, 0, 40 |")
+            && md.contains("| not judged: the generator could not send 6000/s beside it (as measured: goodput 0.30) |"),
         "{md}"
     );
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -658,4 +678,24 @@ fn the_chaos_rounds_are_listed_with_their_seeds_and_what_was_re_read() {
     monolith.faults.reverse();
     raw.chaos[1] = monolith;
     assert!(!render(&raw).contains('†'));
+}
+
+#[test]
+fn the_generator_reaches_what_any_variant_sustained_past_its_floor() {
+    let mut raw = fixture();
+    // The microlith sustained 750/s, past the floor's 500/s.
+    assert_eq!(raw.generator_reach(), Some(750.0));
+    for r in raw
+        .runs
+        .iter_mut()
+        .filter(|r| r.variant == "floor" && r.curve)
+    {
+        r.rate *= 8.0;
+        r.achieved_rate *= 8.0;
+    }
+    assert_eq!(raw.generator_reach(), Some(4000.0));
+    let md = render(&raw);
+    assert!(!md.contains("Beside a variant, the generator kept"), "{md}");
+    raw.runs.retain(|r| r.variant != "floor");
+    assert_eq!(raw.generator_reach(), None);
 }
