@@ -59,27 +59,29 @@ fn table(raw: &Raw, md: &mut String) {
     for o in &raw.overload {
         let v = o.verdict();
         let missed = v.missed();
-        let as_measured = if missed.is_empty() {
-            String::new()
-        } else {
-            format!(" (as measured: {})", missed.join(", "))
-        };
         let holds = if v.unsent > 0 {
             // Requests scheduled and never sent: the surge did not reach
             // the system, so the row measures the generator.
             format!(
-                "not judged: the generator could not send {:.0}/s beside it{as_measured}",
-                o.surge_rate
-            )
-        } else if missed.is_empty() {
-            "yes".to_owned()
-        } else if o.send_lag_p99_us > 1000.0 {
-            format!(
-                "**no**: {} (the generator fell behind: it measured itself too)",
-                missed.join(", ")
+                "not judged: the generator could not send {:.0}/s beside it{}",
+                o.surge_rate,
+                if missed.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (as measured: {})", missed.join(", "))
+                }
             )
         } else {
-            format!("**no**: {}", missed.join(", "))
+            let verdict = if missed.is_empty() {
+                "yes".to_owned()
+            } else {
+                format!("**no**: {}", missed.join(", "))
+            };
+            if o.send_lag_p99_us > 1000.0 {
+                format!("{verdict} (the generator fell behind: it measured itself too)")
+            } else {
+                verdict
+            }
         };
         let _ = writeln!(
             md,

@@ -422,10 +422,16 @@ fn the_overload_part_says_which_variant_held_and_draws_its_answers() {
         r.buckets[12].unsent = 40;
         r
     };
+    // Held, while the generator lagged: judged, and marked.
+    let lagging = OverloadRecord {
+        send_lag_p99_us: 2_000.0,
+        ..record("microservices@one", 90, 2)
+    };
     raw.overload = vec![
         record("microlith", 90, 2),
         record("microservices", 60, 15),
         past_the_generator,
+        lagging,
     ];
     let md = render(&raw);
     assert!(md.contains("## Overload (twice the knee)"), "{md}");
@@ -440,6 +446,10 @@ fn the_overload_part_says_which_variant_held_and_draws_its_answers() {
     assert!(
         md.contains("| monolith | 3000 | 6000 | 900 (0.30) | 1000 (2.0 ms) | 0, 0, 40 |")
             && md.contains("| not judged: the generator could not send 6000/s beside it (as measured: goodput 0.30) |"),
+        "{md}"
+    );
+    assert!(
+        md.contains("| 2.00 ms | yes (the generator fell behind: it measured itself too) |"),
         "{md}"
     );
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
