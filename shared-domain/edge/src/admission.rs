@@ -30,7 +30,12 @@
 //!   after a burst does not refuse the next one with the burst's limit.
 //!   A window that lasted over 400 ms changes nothing: the process was
 //!   stopped or nothing finished, which says nothing of a queue (and the
-//!   backlog a stall leaves is worth serving, not refusing).
+//!   backlog a stall leaves is worth serving, not refusing). Nor does a
+//!   window that ends a silence of a window's length or more (a disk that
+//!   held every commit waiting on its sync for 200 ms, say): the request
+//!   that ends it closes the window alone, as late as the stall was long,
+//!   and reads like a standing queue; the backlog behind it and the
+//!   requests after are judged in the next window.
 //!
 //! A request is admitted once its body has arrived (at most
 //! [`crate::BODY_LIMIT`] bytes within the request deadline, else 413 or
@@ -97,6 +102,8 @@ pub struct Admission {
     /// Microseconds since `started` at which the last request in flight
     /// finished.
     idle_since_us: AtomicU64,
+    /// Microseconds since `started` at which the last request finished.
+    last_done_us: AtomicU64,
 }
 
 /// One admitted request; dropping it (the answer is made, or the request's
@@ -132,6 +139,7 @@ impl Admission {
             probes: AtomicU64::new(0),
             least_lag_us: AtomicU64::new(u64::MAX),
             idle_since_us: AtomicU64::new(0),
+            last_done_us: AtomicU64::new(0),
         });
         if admission.target.is_some()
             && let Ok(runtime) = tokio::runtime::Handle::try_current()
@@ -184,7 +192,7 @@ impl Admission {
         let windows = idle_us / micros(WINDOW);
         let opened = self.window_start_us.load(Ordering::Acquire);
         // What the window held is of the past: the queue it saw is gone.
-        if windows == 0 || self.close_window(opened, now_us).is_none() {
+        if windows == 0 || self.close_window(opened, now_us, now_us).is_none() {
             return;
         }
         self.set_limit(grown(self.limit.load(Ordering::Acquire), self.max, windows));
@@ -193,7 +201,7 @@ impl Admission {
     /// Closes the window opened at `opened` and opens the next at
     /// `now_us`: what the closed one counted, or None when another request
     /// closed it first.
-    fn close_window(&self, opened: u64, now_us: u64) -> Option<Window> {
+    fn close_window(&self, opened: u64, now_us: u64, last_done_us: u64) -> Option<Window> {
         self.window_start_us
             .compare_exchange(opened, now_us, Ordering::AcqRel, Ordering::Acquire)
             .ok()?;
@@ -201,6 +209,7 @@ impl Admission {
             done: self.done.swap(0, Ordering::AcqRel),
             fastest_us: self.fastest_us.swap(u64::MAX, Ordering::AcqRel),
             length_us: now_us.saturating_sub(opened),
+            quiet_us: now_us.saturating_sub(last_done_us.max(opened)),
             probes: self.probes.swap(0, Ordering::AcqRel),
             least_lag_us: self.least_lag_us.swap(u64::MAX, Ordering::AcqRel),
             in_flight: self.in_flight.load(Ordering::Acquire),
@@ -234,6 +243,7 @@ impl Admission {
         if before == 1 {
             self.idle_since_us.store(now_us, Ordering::Release);
         }
+        let last_done_us = self.last_done_us.fetch_max(now_us, Ordering::AcqRel);
         self.done.fetch_add(1, Ordering::AcqRel);
         self.fastest_us
             .fetch_min(micros(now.saturating_duration_since(at)), Ordering::AcqRel);
@@ -244,7 +254,7 @@ impl Admission {
         }
         // One request closes the window; the others go on counting into
         // the next.
-        let Some(window) = self.close_window(opened, now_us) else {
+        let Some(window) = self.close_window(opened, now_us, last_done_us) else {
             return;
         };
         if window.probes > 0 {
@@ -299,6 +309,9 @@ struct Window {
     done: u64,
     fastest_us: u64,
     length_us: u64,
+    /// From the request that finished before the one closing the window
+    /// (or the window's start, if later) to it: how long nothing finished.
+    quiet_us: u64,
     /// The probe's wake-ups, and the least late of them, µs.
     probes: u64,
     least_lag_us: u64,
@@ -313,11 +326,20 @@ struct Window {
 ///   tenth of `target` and, with the fastest request, passes it, down to
 ///   half of what is in flight;
 /// - else up by a quarter;
-/// - unchanged after a window with nothing finished, or one that lasted
-///   past [`STALL`].
+/// - unchanged after a window with nothing finished, one that lasted
+///   past [`STALL`], or one that ended with a whole window's length in
+///   which nothing finished, however many requests were in flight: the
+///   disk, a dependency or the process stalled (a sync held every commit
+///   waiting on it, say), and the request that ends the silence is the
+///   first of the backlog the stall left, not a queue that stands. A
+///   queue that stands keeps requests finishing: its windows are judged.
 fn next_limit(limit: usize, max: usize, target: Duration, window: Window) -> usize {
     let floor = MIN_LIMIT.min(max);
-    if window.done == 0 || window.length_us == 0 || window.length_us > STALL.as_micros() as u64 {
+    if window.done == 0
+        || window.length_us == 0
+        || window.length_us > STALL.as_micros() as u64
+        || window.quiet_us >= WINDOW.as_micros() as u64
+    {
         return limit;
     }
     let target_us = target.as_secs_f64() * 1e6;
@@ -395,6 +417,7 @@ mod tests {
             done,
             fastest_us: (fastest_ms * 1000.0) as u64,
             length_us: 100_000,
+            quiet_us: 1_000,
             probes: 20,
             least_lag_us: 100,
             in_flight: 10,
@@ -465,6 +488,39 @@ mod tests {
             ..window(450, 1_500.0)
         };
         assert_eq!(next_limit(4096, 4096, TARGET, stalled), 4096);
+    }
+
+    #[test]
+    fn a_window_that_ends_a_silence_changes_nothing() {
+        // The disk held every commit for 200 ms: the request that ends
+        // the silence closes the window alone, 200 ms late; the backlog
+        // behind it counts into the next window.
+        let silence = Window {
+            length_us: 230_000,
+            quiet_us: 200_000,
+            in_flight: 200,
+            ..window(1, 200.0)
+        };
+        assert_eq!(next_limit(4096, 4096, TARGET, silence), 4096);
+        // A queue that stands keeps finishing requests, each slow: judged.
+        let standing = Window {
+            length_us: 100_500,
+            quiet_us: 4_000,
+            ..window(30, 200.0)
+        };
+        assert_eq!(next_limit(4096, 4096, TARGET, standing), MIN_LIMIT);
+    }
+
+    #[test]
+    fn the_request_that_ends_a_silence_does_not_bring_the_limit_down() {
+        let admission = Admission::new(4096, Some(TARGET));
+        // 150 in flight held 250 ms by a stall (under the 400 ms of a
+        // window too long to read); the first of them to finish ends the
+        // silence and closes the window alone, 250 ms late.
+        let held: Vec<_> = (0..150).map(|_| admission.admit().expect("in")).collect();
+        std::thread::sleep(Duration::from_millis(250));
+        drop(held);
+        assert_eq!(admission.limit(), 4096, "a stall is not a queue");
     }
 
     #[test]
