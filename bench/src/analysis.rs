@@ -191,7 +191,7 @@ pub fn sustained(runs: &[RunRecord], variant: &str) -> Option<(f64, bool)> {
         best,
         !runs
             .iter()
-            .any(|r| r.curve && r.variant == variant && r.saturated),
+            .any(|r| r.curve && r.variant == variant && r.saturated && !r.rerun),
     ))
 }
 

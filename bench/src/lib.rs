@@ -22,8 +22,9 @@
 //! - [`analysis`]: what the output reads off the records (medians over
 //!   repeats, the curve's knee).
 //! - [`job`]: one per subcommand, wiring the rest together with progress.
-//! - [`budget`], [`cpu`], [`procfs`]: the core budget both variants get,
-//!   and the CPU and memory of their processes.
+//! - [`budget`], [`cpu`], [`procfs`], [`disk`]: the core budget both
+//!   variants get, the CPU and memory of their processes, and a probe of
+//!   the disk their stores share.
 //!
 //! What the criterion benches of every crate share is in `bench-support`,
 //! below the variants.
@@ -31,6 +32,7 @@
 pub mod analysis;
 pub mod budget;
 pub mod cpu;
+pub mod disk;
 pub mod generator;
 pub mod job;
 pub mod output;

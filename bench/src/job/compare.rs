@@ -160,8 +160,18 @@ pub fn run(settings: Settings) -> anyhow::Result<()> {
     let decoy = bin_for_faults
         .as_deref()
         .map(|bin| super::measure::Decoy { bin, budget });
-    let result =
-        super::measure::measure(profile, parts, &systems, oha.as_deref(), decoy, &runtimes);
+    // Durable systems this harness started share the disk with its probe.
+    let disk =
+        (*storage == StorageKind::Durable && targets.is_empty()).then(|| scratch.join("disk"));
+    let result = super::measure::measure(
+        profile,
+        parts,
+        &systems,
+        oha.as_deref(),
+        decoy,
+        &runtimes,
+        disk.as_deref(),
+    );
     // Stop what we started, whatever happened.
     runtimes.control.block_on(async {
         for v in systems {
@@ -346,7 +356,7 @@ fn durable_curve(
             false,
         ))
         .context("starting the variants on durable storage")?;
-    let result = super::measure::durable_curve(profile, &systems, runtimes);
+    let result = super::measure::durable_curve(profile, &systems, runtimes, &scratch.join("disk"));
     runtimes.control.block_on(async {
         for v in systems {
             v.stop().await;

@@ -3,7 +3,7 @@
 //! the variants), the throughput–latency curve, the generator's own
 //! ceiling, the cross-check against oha, and the audit after it all.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
@@ -83,6 +83,9 @@ struct Session<'a> {
     echo: String,
     bar: ProgressBar,
     lag_http: reqwest::Client,
+    /// Where the disk probe keeps its file, when the systems are durable:
+    /// every run against a system is watched by a [`crate::disk::Probe`].
+    disk: Option<PathBuf>,
 }
 
 impl Session<'_> {
@@ -95,7 +98,16 @@ impl Session<'_> {
         repeat: u32,
         workload: &mut Workload,
     ) -> RunRecord {
-        latency::run_one(
+        let probe = self
+            .disk
+            .as_deref()
+            .filter(|_| scenario != Scenario::Floor)
+            .and_then(|dir| {
+                crate::disk::Probe::start(dir)
+                    .inspect_err(|e| eprintln!("no disk probe in {}: {e}", dir.display()))
+                    .ok()
+            });
+        let mut record = latency::run_one(
             self.runtimes.client.handle(),
             &self.http,
             plan,
@@ -103,7 +115,9 @@ impl Session<'_> {
             scenario,
             repeat,
             workload,
-        )
+        );
+        record.disk = probe.and_then(crate::disk::Probe::stop);
+        record
     }
 
     fn floor(&self) -> Target<'_> {
@@ -115,7 +129,8 @@ impl Session<'_> {
     }
 }
 
-/// Runs the load-driven `parts` against `systems` and audits them after.
+/// Runs the load-driven `parts` against `systems` and audits them after;
+/// with `disk` (durable systems), the disk probe's file goes there.
 pub(super) fn measure(
     profile: &Profile,
     parts: &[Part],
@@ -123,6 +138,7 @@ pub(super) fn measure(
     oha: Option<&Path>,
     decoy: Option<Decoy<'_>>,
     runtimes: &Runtimes,
+    disk: Option<&Path>,
 ) -> anyhow::Result<(Runs, Vec<VariantRecord>)> {
     let (echo, _echo_guard) = crate::generator::echo::start()?;
     let mut subjects = Vec::new();
@@ -171,6 +187,7 @@ pub(super) fn measure(
         echo,
         bar: progress(runs_total, "runs"),
         lag_http,
+        disk: disk.map(Path::to_path_buf),
     };
     let mut out = Runs {
         runs: Vec::new(),
@@ -416,11 +433,12 @@ fn beside_a_decoy(
 
 /// The transfer curve of `systems` alone (no floor, no ceiling: the
 /// first pass measured those), audited after: the second pass, on
-/// durable storage.
+/// durable storage, the disk probe's file in `disk`.
 pub(super) fn durable_curve(
     profile: &Profile,
     systems: &[Variant],
     runtimes: &Runtimes,
+    disk: &Path,
 ) -> anyhow::Result<Vec<RunRecord>> {
     let lag_http = reqwest::Client::builder()
         .timeout(Duration::from_secs(5))
@@ -439,6 +457,7 @@ pub(super) fn durable_curve(
             "durable curve",
         ),
         lag_http,
+        disk: Some(disk.to_path_buf()),
     };
     let mut runs = Vec::new();
     curve::subjects_only(&session, &mut subjects, &mut runs);
@@ -475,6 +494,7 @@ pub(super) fn soak(
         echo: String::new(),
         bar: progress(windows, &format!("soak: {} at {rate:.0}/s", v.name)),
         lag_http,
+        disk: None,
     };
     let fill = fill_caches(&session, &mut subject, v, data, rate * 2.0, sample_s);
     session

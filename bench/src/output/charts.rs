@@ -14,6 +14,8 @@ mod continuum;
 mod cost;
 mod fanout;
 mod latency;
+#[cfg(test)]
+pub(crate) use latency::curve_series_of;
 mod soak;
 mod timeline;
 

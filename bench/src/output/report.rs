@@ -23,7 +23,7 @@ mod tests;
 use std::fmt::Write as _;
 
 use crate::output::mib;
-use crate::record::{Audit, Raw, RunRecord, Scenario};
+use crate::record::{Audit, DISK_PROBE_EVERY_MS, DISK_STALL_MS, Raw, RunRecord, Scenario};
 
 /// The variants compared: `a vs b`, or `a, b and c`.
 fn title(raw: &Raw) -> String {
@@ -451,17 +451,42 @@ fn audit_text(audit: Option<&Audit>) -> String {
 }
 
 /// A table of curve steps: rate, variant, what it achieved, errors,
-/// whether it saturated.
+/// whether it saturated; and, for steps the disk probe watched, its
+/// sync's p99 and slowest (with a note on how to read them).
 fn curve_table<'a>(md: &mut String, steps: impl IntoIterator<Item = &'a RunRecord>) {
+    let steps: Vec<&RunRecord> = steps.into_iter().collect();
+    let probed = steps.iter().any(|r| r.disk.is_some());
     let _ = writeln!(
         md,
-        "| target/s | variant | achieved/s | p50 µs | p99 µs | CPU/req µs | errors | saturated |"
+        "| target/s | variant | achieved/s | p50 µs | p99 µs | CPU/req µs | errors | {}saturated |",
+        if probed {
+            "disk sync p99 / max ms | "
+        } else {
+            ""
+        }
     );
-    let _ = writeln!(md, "|---|---|---|---|---|---|---|---|");
-    for r in steps {
+    let _ = writeln!(
+        md,
+        "|---|---|---|---|---|---|---|{}---|",
+        if probed { "---|" } else { "" }
+    );
+    for r in &steps {
+        let disk = match (&r.disk, probed) {
+            (_, false) => String::new(),
+            (None, true) => "– | ".to_owned(),
+            (Some(d), true) => format!(
+                "{:.1} / {} | ",
+                d.p99_us / 1000.0,
+                if d.stalled() {
+                    format!("**{:.0}**", d.max_us / 1000.0)
+                } else {
+                    format!("{:.1}", d.max_us / 1000.0)
+                }
+            ),
+        };
         let _ = writeln!(
             md,
-            "| {:.0} | {} | {:.0} | {:.0} | {:.0} | {} | {} | {} |",
+            "| {:.0} | {} | {:.0} | {:.0} | {:.0} | {} | {} | {disk}{} |",
             r.rate,
             r.variant,
             r.achieved_rate,
@@ -470,7 +495,22 @@ fn curve_table<'a>(md: &mut String, steps: impl IntoIterator<Item = &'a RunRecor
             r.cpu_us_per_request
                 .map_or("–".to_owned(), |c| format!("{c:.0}")),
             r.errors(),
-            if r.saturated { "yes" } else { "no" }
+            match (r.saturated, r.rerun) {
+                (true, true) => "yes, while the disk stalled: run again",
+                (true, false) => "yes",
+                (false, _) => "no",
+            }
+        );
+    }
+    if probed {
+        let _ = writeln!(
+            md,
+            "\n*disk sync*: beside each durable step a probe wrote 4 KiB to a file of its own on the \
+             stores' disk and synced it every {DISK_PROBE_EVERY_MS} ms, sharing nothing with the \
+             system but the disk. A sync over {DISK_STALL_MS:.0} ms (in bold; the edges' latency \
+             target, past which they refuse rather than queue) is the disk stalling under every \
+             process alike. A step that saturated while it did was run once more, and the second \
+             reading stands in the knee and the chart."
         );
     }
 }

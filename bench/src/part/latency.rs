@@ -80,6 +80,8 @@ pub fn record_of(
             .filter_map(|(name, cpu)| Some((name.clone(), per_answer(*cpu, stats)?)))
             .collect(),
         breakdown: None,
+        disk: None,
+        rerun: false,
     }
 }
 

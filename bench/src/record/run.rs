@@ -93,6 +93,15 @@ pub struct RunRecord {
     /// before 2026-11-28's session 10, nor for a target that does not time.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub breakdown: Option<Breakdown>,
+    /// What the disk probe saw during a durable run; not recorded before
+    /// 2026-11-29's session 22, nor for a run on memory.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disk: Option<super::DiskRecord>,
+    /// A curve step that saturated while the disk stalled, run once more:
+    /// the step after it (its variant, the same rate) stands in the knee
+    /// and the chart instead; this one stays in the table.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub rerun: bool,
 }
 
 impl RunRecord {

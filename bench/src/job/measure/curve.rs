@@ -22,13 +22,27 @@ impl Knee {
     /// shared machine moves the tail of one step, not its median). The
     /// first step judged `setting_reference` sets that median; the
     /// generator's ceiling compares with the curve's floor instead.
-    fn judge(&mut self, record: &mut RunRecord, setting_reference: bool) {
+    ///
+    /// A step that saturated while the disk probe saw the disk stall is
+    /// not judged yet when `may_rerun`: it is marked to be run once more
+    /// (`true`), and the rerun is judged in its place.
+    fn judge(&mut self, record: &mut RunRecord, setting_reference: bool, may_rerun: bool) -> bool {
         record.curve = true;
+        let reference = match (self.first_p50, setting_reference) {
+            (Some(p50), _) => p50,
+            (None, true) => record.p50_us,
+            (None, false) => f64::MAX,
+        };
+        record.saturated |= record.p50_us > 5.0 * reference;
+        if may_rerun && record.saturated && record.disk.as_ref().is_some_and(|d| d.stalled()) {
+            record.rerun = true;
+            return true;
+        }
         if setting_reference {
             self.first_p50.get_or_insert(record.p50_us);
         }
-        record.saturated |= record.p50_us > 5.0 * self.first_p50.unwrap_or(f64::MAX);
         self.saturated = record.saturated;
+        false
     }
 }
 
@@ -71,7 +85,7 @@ pub(super) fn curve(
             0,
             &mut floor.workload,
         );
-        floor.knee.judge(&mut record, true);
+        floor.knee.judge(&mut record, true, false);
         runs.push(record);
     }
     Ok(floor)
@@ -100,10 +114,23 @@ fn step(
         session
             .bar
             .set_message(format!("curve: {} at {rate:.0}/s", s.variant.name));
-        let (target, workload) = s.target();
-        let plan = Plan::curve_step(session.profile, rate);
-        let mut record = session.run(plan, target, Scenario::Transfer, 0, workload);
-        knee.judge(&mut record, true);
+        let at_rate = |s: &mut Subject<'_>| {
+            let (target, workload) = s.target();
+            let plan = Plan::curve_step(session.profile, rate);
+            session.run(plan, target, Scenario::Transfer, 0, workload)
+        };
+        let mut record = at_rate(s);
+        if knee.judge(&mut record, true, true) {
+            session.bar.inc_length(1);
+            session.bar.set_message(format!(
+                "curve: {} at {rate:.0}/s again (the disk stalled)",
+                s.variant.name
+            ));
+            runs.push(record);
+            record = at_rate(s);
+            knee.judge(&mut record, true, false);
+            session.bar.inc(1);
+        }
         runs.push(record);
     }
 }
@@ -170,8 +197,89 @@ pub(super) fn ceiling(
             0,
             &mut floor.workload,
         );
-        floor.knee.judge(&mut record, false);
+        floor.knee.judge(&mut record, false, false);
         runs.push(record);
     }
     Ok(wrk)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::DiskRecord;
+
+    fn step(p50_us: f64, saturated: bool, stalls: u64) -> RunRecord {
+        let empty = || hdrhistogram::Histogram::<u64>::new(3).expect("histogram");
+        let stats = crate::generator::load::RunStats {
+            latency: empty(),
+            send_lag: empty(),
+            outcomes: Vec::new(),
+            scheduled: 0,
+            unfinished: 0,
+            achieved_rate: 1000.0,
+            timeline: Vec::new(),
+            saturated: false,
+            system_cpu_s: None,
+            system_cpu_by_process: Vec::new(),
+        };
+        let mut r =
+            crate::part::latency::record_of("microlith", Scenario::Transfer, 0, 1000.0, &stats);
+        r.p50_us = p50_us;
+        r.saturated = saturated;
+        r.disk = Some(DiskRecord {
+            syncs: 300,
+            p50_us: 400.0,
+            p99_us: 900.0,
+            max_us: if stalls > 0 { 300_000.0 } else { 2_000.0 },
+            stalls,
+        });
+        r
+    }
+
+    #[test]
+    fn a_step_that_saturated_while_the_disk_stalled_is_run_again_and_the_rerun_judged() {
+        let mut knee = Knee::default();
+        let mut first = step(2_000.0, false, 0);
+        assert!(!knee.judge(&mut first, true, true));
+        // Errors while the disk stalled: run again, the knee not yet set.
+        let mut stalled = step(3_000.0, true, 2);
+        assert!(knee.judge(&mut stalled, true, true));
+        assert!(stalled.rerun && stalled.curve && !knee.saturated);
+        // The rerun held: the curve goes on.
+        let mut again = step(2_500.0, false, 0);
+        assert!(!knee.judge(&mut again, true, false));
+        assert!(!again.rerun && !knee.saturated);
+        // A rerun is never run again, stalled or not.
+        let mut stalled = step(3_000.0, true, 1);
+        assert!(knee.judge(&mut stalled, true, true));
+        let mut again = step(3_000.0, true, 1);
+        assert!(!knee.judge(&mut again, true, false));
+        assert!(knee.saturated && !again.rerun);
+    }
+
+    #[test]
+    fn a_step_that_saturated_on_a_quiet_disk_or_unprobed_is_the_knee() {
+        let mut knee = Knee::default();
+        let mut quiet = step(2_000.0, true, 0);
+        assert!(!knee.judge(&mut quiet, true, true));
+        assert!(knee.saturated && !quiet.rerun);
+        let mut knee = Knee::default();
+        let mut unprobed = step(2_000.0, true, 0);
+        unprobed.disk = None;
+        assert!(!knee.judge(&mut unprobed, true, true));
+        assert!(knee.saturated);
+    }
+
+    #[test]
+    fn a_stalled_first_step_does_not_set_the_median_reference() {
+        let mut knee = Knee::default();
+        let mut stalled = step(90_000.0, true, 3);
+        assert!(knee.judge(&mut stalled, true, true));
+        let mut again = step(2_000.0, false, 0);
+        assert!(!knee.judge(&mut again, true, false));
+        // Five times the rerun's median, not the stalled one's, is the knee.
+        let mut queued = step(12_000.0, false, 0);
+        assert!(!knee.judge(&mut queued, true, true));
+        assert!(queued.saturated, "12 ms is past five times 2 ms");
+    }
 }

@@ -57,9 +57,10 @@ pub(super) fn curve_series(raw: &Raw) -> Vec<(String, Vec<(f64, f64)>)> {
 }
 
 /// (variant, [(achieved rate, p99 µs)]) of the curve steps in `runs`.
-pub(super) fn curve_series_of(runs: &[RunRecord]) -> Vec<(String, Vec<(f64, f64)>)> {
+pub(crate) fn curve_series_of(runs: &[RunRecord]) -> Vec<(String, Vec<(f64, f64)>)> {
     let mut out: Vec<(String, Vec<(f64, f64)>)> = Vec::new();
-    for run in runs.iter().filter(|r| r.curve) {
+    // A step run again after the disk stalled is stood in for by its rerun.
+    for run in runs.iter().filter(|r| r.curve && !r.rerun) {
         let point = (run.achieved_rate, run.p99_us.max(1.0));
         match out.iter_mut().find(|(n, _)| *n == run.variant) {
             Some((_, points)) => points.push(point),

@@ -270,6 +270,73 @@ fn the_durable_curve_gets_its_own_section_and_chart_beside_the_memory_knee() {
 }
 
 #[test]
+fn a_durable_step_the_disk_stalled_in_is_named_and_its_rerun_stands_in_the_knee() {
+    use crate::record::DiskRecord;
+    let mut raw = fixture();
+    raw.durable_runs = raw
+        .runs
+        .iter()
+        .filter(|r| r.curve && r.variant == "microlith")
+        .cloned()
+        .collect();
+    let disk = |max_ms: f64| DiskRecord {
+        syncs: 300,
+        p50_us: 400.0,
+        p99_us: 1_100.0,
+        max_us: max_ms * 1000.0,
+        stalls: u64::from(max_ms > crate::record::DISK_STALL_MS),
+    };
+    for r in &mut raw.durable_runs {
+        r.saturated = false;
+        r.disk = Some(disk(3.0));
+    }
+    // The second step saturated while the disk stalled for 404 ms and was
+    // run again, and held.
+    let second = raw.durable_runs[1].rate;
+    let mut stalled = raw.durable_runs[1].clone();
+    stalled.saturated = true;
+    stalled.rerun = true;
+    stalled.disk = Some(disk(404.0));
+    stalled.p99_us = 450_000.0;
+    raw.durable_runs.insert(1, stalled);
+    let md = render(&raw);
+    assert!(
+        md.contains("| errors | disk sync p99 / max ms | saturated |"),
+        "{md}"
+    );
+    assert!(
+        md.contains(&format!("| {second:.0} | microlith |"))
+            && md.contains("| 1.1 / **404** | yes, while the disk stalled: run again |"),
+        "{md}"
+    );
+    assert!(md.contains("| 1.1 / 3.0 | no |"), "{md}");
+    assert!(md.contains("*disk sync*: beside each durable step"), "{md}");
+    let best = crate::analysis::highest_step(&raw.durable_runs, "microlith", |r| !r.saturated);
+    assert!(
+        best.is_some_and(|b| b >= second),
+        "the rerun stands: {best:?}"
+    );
+    assert!(
+        crate::analysis::sustained(&raw.durable_runs, "microlith").is_some_and(|(_, last)| last),
+        "a step run again is not a knee"
+    );
+    let series = crate::output::charts::curve_series_of(&raw.durable_runs);
+    let points = &series
+        .iter()
+        .find(|(n, _)| n == "microlith")
+        .expect("microlith")
+        .1;
+    assert_eq!(
+        points.len(),
+        raw.durable_runs.len() - 1,
+        "the stalled step is not drawn"
+    );
+    // A run without the probe keeps the old table.
+    let old = render(&fixture());
+    assert!(!old.contains("disk sync"), "{old}");
+}
+
+#[test]
 fn the_soak_says_which_variant_held_and_draws_its_memory_and_tail() {
     use crate::record::{SoakFill, SoakRecord, SoakSample};
     let sample = |i: u32, rss_mib: u64, p99: f64| SoakSample {

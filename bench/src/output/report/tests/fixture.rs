@@ -51,6 +51,8 @@ pub(super) fn fixture() -> Raw {
             hops: if variant == "microlith" { 4.0 } else { 2.0 },
             hop_us: p50 * 0.05,
         }),
+        disk: None,
+        rerun: false,
     };
     Raw {
         env: Env {
