@@ -124,6 +124,35 @@ pub fn children(pid: u32) -> Vec<u32> {
         .collect()
 }
 
+/// The processes whose command line is exactly `argv` in order at some
+/// point: Docker's userland proxy for a published port, say
+/// (`docker-proxy … -host-port 8080 …`), which carries every request
+/// from the host's loopback into a container and runs outside it.
+pub fn with_args(program: &str, args: &[&str]) -> Vec<u32> {
+    let Ok(procs) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    procs
+        .flatten()
+        .filter_map(|p| p.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
+                return false;
+            };
+            let argv: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
+            argv.first().is_some_and(|a0| {
+                std::path::Path::new(std::ffi::OsStr::new(
+                    std::str::from_utf8(a0).unwrap_or_default(),
+                ))
+                .file_name()
+                .is_some_and(|n| n == program)
+            }) && argv
+                .windows(args.len().max(1))
+                .any(|w| w.iter().zip(args).all(|(a, b)| *a == b.as_bytes()))
+        })
+        .collect()
+}
+
 /// What `env.json` says of the machine.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Machine {
@@ -157,6 +186,29 @@ pub fn machine() -> Machine {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_process_is_found_by_its_program_and_arguments() {
+        let mut child = std::process::Command::new("sleep")
+            .arg("7.125")
+            .spawn()
+            .expect("sleep");
+        // The pipe that tells `spawn` the exec happened closes before the
+        // new program's arguments are in place: wait for them.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        let mut found = with_args("sleep", &["7.125"]);
+        while !found.contains(&child.id()) && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+            found = with_args("sleep", &["7.125"]);
+        }
+        let other_args = with_args("sleep", &["7.126"]);
+        let other_program = with_args("sleeper", &["7.125"]);
+        let _ = child.kill();
+        let _ = child.wait();
+        assert!(found.contains(&child.id()), "{found:?}");
+        assert!(!other_args.contains(&child.id()));
+        assert!(!other_program.contains(&child.id()));
+    }
 
     #[test]
     fn the_files_fields_are_read() {

@@ -25,7 +25,7 @@ mod soak;
 
 pub use breakdown::{Breakdown, STRIDE};
 pub use chaos::{ChaosFault, ChaosRecord};
-pub use containers::{Containers, ImageRecord, ImagesRecord};
+pub use containers::{Containers, ImageRecord, ImagesRecord, PUBLISHED_PORT_PROXY};
 pub use cost::{BuildCost, CodeArea, Cost, FINE_PATH, FeatureCost, TOKIO_DEFAULT};
 pub use cross_check::{AGREEMENT, CrossCheck, CrossCheckRecord, OHA_CONNECTIONS};
 pub use disk::{DISK_PROBE_EVERY_MS, DISK_STALL_MS, DiskRecord};

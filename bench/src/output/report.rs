@@ -422,7 +422,7 @@ pub fn render(raw: &Raw) -> String {
          - At low rates the cores idle between requests and every hop pays the wake-up of an idle core \
          (tens to hundreds of microseconds on this VM): latencies there are dominated by it, for the floor too, \
          and fall as the rate rises. Read the fixed-rate table against the floor row and the curve.\n\
-         - {}\n\
+         - {}\n{}\
          - Raw data: `raw.json` (every run, with its HdrHistogram), `runs.csv`, `env.json`, and `hdr/*.hlog` \
          (HdrHistogram interval logs, one per variant and scenario). `bench render <dir>` \
          re-renders this report from `raw.json`.\n",
@@ -439,9 +439,42 @@ pub fn render(raw: &Raw) -> String {
                 "Storage is in memory for both variants: this measures the fabric, not the disk.",
             (_, true) =>
                 "Storage is in memory for every variant: this measures the fabric, not the disk.",
-        }
+        },
+        proxy_share(raw)
     );
     md
+}
+
+/// Under compose, the published port's proxy's share of each variant's
+/// CPU per request, at the highest curve step it sustained, as a method
+/// bullet (empty when no run metered the proxy).
+fn proxy_share(raw: &Raw) -> String {
+    let proxy = crate::record::PUBLISHED_PORT_PROXY;
+    let shares: Vec<String> = raw
+        .variants
+        .iter()
+        .filter_map(|v| {
+            let best = raw.sustained(&v.name)?.0;
+            let step = raw.runs.iter().find(|r| {
+                r.curve && !r.rerun && r.variant == v.name && r.rate == best && !r.saturated
+            })?;
+            let (_, us) = step.cpu_us_by_process.iter().find(|(n, _)| n == proxy)?;
+            let total = step.cpu_us_per_request?;
+            Some(format!(
+                "{} {us:.0} of {total:.0} µs at {best:.0}/s",
+                v.name
+            ))
+        })
+        .collect();
+    if shares.is_empty() {
+        return String::new();
+    }
+    format!(
+        "- CPU per request under compose counts every container's processes and the published port's userland \
+         proxy (`{proxy}`, a process on the host outside the containers that carries each connection from \
+         loopback into the container: one per variant). Its share at each variant's highest sustained step: {}.\n",
+        shares.join("; ")
+    )
 }
 
 /// An audit as the reports show it: compact JSON, `null` when none was

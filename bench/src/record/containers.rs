@@ -2,6 +2,12 @@
 
 use serde::{Deserialize, Serialize};
 
+/// Under compose, the name of a run's CPU group (`cpu_us_by_process`)
+/// that is the published port's userland proxy, Docker's `docker-proxy`:
+/// a host process outside the containers that carries every connection
+/// from loopback into the one the port is published from.
+pub const PUBLISHED_PORT_PROXY: &str = "docker-proxy";
+
 /// What one image cost.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct ImageRecord {

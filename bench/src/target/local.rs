@@ -477,7 +477,19 @@ impl Variant {
     pub fn cpu_meter(&self) -> crate::cpu::CpuMeter {
         use crate::cpu::CpuMeter;
         match &self.compose {
-            Some(project) => CpuMeter::of_groups(project.pids_by_service()),
+            // The published port's userland proxy carries every request
+            // into the containers from outside them: its CPU is the
+            // deployment's too, named apart.
+            Some(project) => {
+                let mut groups = project.pids_by_service();
+                if let Some(port) = self.base.rsplit(':').next() {
+                    let proxy = crate::procfs::with_args("docker-proxy", &["-host-port", port]);
+                    if !proxy.is_empty() {
+                        groups.push((crate::record::PUBLISHED_PORT_PROXY.to_owned(), proxy));
+                    }
+                }
+                CpuMeter::of_groups(groups)
+            }
             None => CpuMeter::of_groups(
                 self.processes
                     .iter()

@@ -337,6 +337,29 @@ fn a_durable_step_the_disk_stalled_in_is_named_and_its_rerun_stands_in_the_knee(
 }
 
 #[test]
+fn under_compose_the_published_ports_proxy_share_of_the_cpu_is_named() {
+    let mut raw = fixture();
+    assert!(!render(&raw).contains("userland proxy"), "local: no proxy");
+    raw.env.deploy = "compose".into();
+    let step = raw
+        .runs
+        .iter_mut()
+        .find(|r| r.curve && r.variant == "microlith" && r.rate == 750.0)
+        .expect("the microlith's sustained step");
+    step.cpu_us_by_process = vec![
+        ("microlith".into(), 30.0),
+        (crate::record::PUBLISHED_PORT_PROXY.into(), 10.0),
+    ];
+    let md = render(&raw);
+    assert!(
+        md.contains(
+            "Its share at each variant's highest sustained step: microlith 10 of 40 µs at 750/s.\n"
+        ),
+        "{md}"
+    );
+}
+
+#[test]
 fn the_soak_says_which_variant_held_and_draws_its_memory_and_tail() {
     use crate::record::{SoakFill, SoakRecord, SoakSample};
     let sample = |i: u32, rss_mib: u64, p99: f64| SoakSample {
