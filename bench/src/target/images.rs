@@ -128,7 +128,11 @@ impl Image {
     }
 
     /// Its Dockerfile: the static binary, an empty /data owned by the
-    /// unprivileged user, nothing else.
+    /// unprivileged user, nothing else. The health check runs every
+    /// second while the container starts and every 10 s after: each check
+    /// is an exec through the engine, and with a check every 2 s the idle
+    /// deployments beside a measured one (seven containers) tripled its
+    /// p99 at 2 000 transfers/s on a 2-core VM (session 22's note).
     pub fn dockerfile(&self) -> String {
         let quote = |parts: &[String]| {
             parts
@@ -154,7 +158,7 @@ impl Image {
              ENV {env}\n\
              EXPOSE {port}\n\
              VOLUME /data\n\
-             HEALTHCHECK --interval=2s --timeout=2s --start-period=20s --retries=3 CMD [{probe}]\n\
+             HEALTHCHECK --interval=10s --timeout=2s --start-period=20s --start-interval=1s --retries=3 CMD [{probe}]\n\
              ENTRYPOINT [{entry}]\n",
             bin = self.binary,
             port = self.port,
