@@ -21,9 +21,11 @@ use crate::resilience::{Breaker, BreakerConfig, BreakerLayer, Retry, RetryConfig
 
 mod bank;
 mod chat;
+mod hub;
 
 pub use bank::{GrpcAccounts, GrpcTransfers, TransferPath};
 pub use chat::GrpcRooms;
+pub use hub::RoomHubs;
 
 /// Less time than this left, a call is not made (its deadline passed).
 const MIN_BUDGET: Duration = Duration::from_millis(1);

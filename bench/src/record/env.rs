@@ -50,6 +50,11 @@ pub struct Env {
     /// under its lock).
     #[serde(default)]
     pub shared_syncs: bool,
+    /// Whether the microservices' gateway followed each room of a remote
+    /// chat service with one stream fanned out to its sessions (from
+    /// 2026-11-29's session 22 on; before, one stream per session).
+    #[serde(default)]
+    pub room_hubs: bool,
     /// `memory`, `durable`, `durable (Docker volumes)` or `as deployed
     /// (not started by the harness)`.
     pub storage: String,

@@ -167,6 +167,17 @@ pub struct ServiceArgs {
         default_value = "coarse"
     )]
     pub transfer_path: TransferPath,
+    /// How the gateway follows a room for its WebSocket sessions when the
+    /// chat service is another process: `per-room` (one upstream stream
+    /// per room, fanned out in the gateway) or `per-subscriber` (one
+    /// stream from the chat service per session).
+    #[arg(
+        long,
+        env = "MICROSERVICES_ROOM_STREAMS",
+        value_enum,
+        default_value = "per-room"
+    )]
+    pub room_streams: RoomStreams,
     /// Shut down gracefully when standard input closes: the parent (the
     /// launcher, a test, the harness) holds the other end, so nothing it
     /// started outlives it.
@@ -277,4 +288,14 @@ impl ServiceArgs {
             kind.name(),
         )?)
     }
+}
+
+/// How the gateway's WebSocket sessions reach a remote chat service.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum RoomStreams {
+    /// One upstream subscription per room, fanned out in the gateway
+    /// ([`crate::clients::RoomHubs`]).
+    PerRoom,
+    /// One upstream subscription per session.
+    PerSubscriber,
 }

@@ -98,6 +98,11 @@ impl InProcess {
         }
     }
 
+    /// Whether the rooms are served by another process.
+    pub(super) fn rooms_remote(&self) -> bool {
+        self.rooms.is_none()
+    }
+
     /// The rooms for the gateway.
     pub(super) fn rooms(
         &self,

@@ -63,8 +63,19 @@ pub(super) fn router(
         ws_send_timeout: Duration::from_secs(5),
         server_timing: args.server_timing,
     };
+    // Sessions of a remote chat share one upstream stream per room.
+    let followed: Arc<dyn shared_domain::service::RoomsService> =
+        if local.rooms_remote() && args.room_streams == super::args::RoomStreams::PerRoom {
+            Arc::new(crate::clients::RoomHubs::new(
+                rooms.clone(),
+                pause.clone(),
+                args.subscriber_buffer,
+            ))
+        } else {
+            rooms.clone()
+        };
     let sessions = Arc::new(edge::session::TaskSessions::new(
-        rooms.clone(),
+        followed,
         pause,
         args.session_buffer,
         edge_config.ws_send_timeout,

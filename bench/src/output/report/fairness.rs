@@ -131,6 +131,19 @@ pub(super) fn render(raw: &Raw, md: &mut String) {
             },
         );
     }
+    if raw.env.room_hubs {
+        // Before the last row ("everything else"): runs from before the
+        // gateway's room hubs had a stream per session, undisclosed.
+        rows.insert(
+            rows.len() - 1,
+            Row {
+                what: "Chat fan-out: the microservices' gateway follows each room with one stream from the chat service and hands each post to every WebSocket session of the room in its own process; the microlith's room actor sends each post to the actor of every session".to_owned(),
+                why: "A gateway in front of a chat service multiplexes rooms rather than open a stream per reader; both send a post across their boundary (gRPC, a mailbox) once per room and copy it to each reader inside the process that holds the sockets",
+                switch: "`microservices --room-streams per-subscriber` (`MICROSERVICES_ROOM_STREAMS`): one stream from the chat service per session",
+                effect: "in the slow-client part (a hundred WebSocket readers of one room) and the fan-out; not run per switch position".to_owned(),
+            },
+        );
+    }
     if timed {
         // Before the last row ("everything else"): runs from before the
         // breakdown had no timing on.

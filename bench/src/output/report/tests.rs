@@ -360,6 +360,25 @@ fn under_compose_the_published_ports_proxy_share_of_the_cpu_is_named() {
 }
 
 #[test]
+fn the_ledger_names_the_gateways_room_hubs_only_for_runs_that_had_them() {
+    let mut raw = fixture();
+    raw.env.runtimes = Some(Runtimes {
+        core_budget: None,
+        policy: "2 core(s) shared".into(),
+        processes: Vec::new(),
+        sizing: Some(crate::record::Sizing::Sized),
+    });
+    let md = render(&raw);
+    assert!(
+        md.contains("| Chat fan-out: the microservices' gateway follows each room with one stream")
+            && md.contains("`microservices --room-streams per-subscriber`"),
+        "{md}"
+    );
+    raw.env.room_hubs = false;
+    assert!(!render(&raw).contains("--room-streams"));
+}
+
+#[test]
 fn the_soak_says_which_variant_held_and_draws_its_memory_and_tail() {
     use crate::record::{SoakFill, SoakRecord, SoakSample};
     let sample = |i: u32, rss_mib: u64, p99: f64| SoakSample {

@@ -71,6 +71,7 @@ pub(super) fn fixture() -> Raw {
             git_commit: "abc".into(),
             git_dirty: false,
             shared_syncs: true,
+            room_hubs: true,
             kernel: "k".into(),
             knobs: String::new(),
             memory_gib: 24.0,
