@@ -30,12 +30,19 @@ use tokio::sync::broadcast;
 use shared_domain::chat::{ChatMessage, HistoryQuery, PostOutcome, PostRequest};
 use shared_domain::error::ChatResult;
 use shared_domain::id::RoomName;
-use shared_domain::limits::SUBSCRIBE_BACKLOG;
 use shared_domain::service::{Pause, RoomsService, Subscription};
 use shared_domain::session::{OutputError, SessionCursor, SessionOutput, run_session};
 
 /// How often a hub looks for listeners when its room is quiet.
 const IDLE_CHECK: Duration = Duration::from_secs(1);
+
+/// The most messages of backlog a session reads in one page of history
+/// before it listens to the hub (a session further behind resubscribes
+/// for the next page). Small: a hundred readers lagging at once ask for a
+/// page each, and a page of [`shared_domain::limits::SUBSCRIBE_BACKLOG`] 4 KB messages is 4 MB
+/// held at both ends of the call (a slow-client run saw the gateway and
+/// the chat service each at about 400 MiB with pages of 1 000).
+pub const BACKLOG_PAGE: u32 = 64;
 
 type Hubs = Arc<Mutex<HashMap<RoomName, broadcast::Sender<ChatMessage>>>>;
 
@@ -145,7 +152,8 @@ impl RoomsService for RoomHubs {
         self.inner.history(room, query).await
     }
 
-    /// The backlog after `after` (a page of history), then the room's
+    /// The backlog after `after` (a page of history, [`BACKLOG_PAGE`]
+    /// messages at most), then the room's
     /// hub. Listening starts before the page is read, so nothing falls
     /// between them; a page that is full ends the stream (the session
     /// resubscribes from its cursor for the next), and so does a receiver
@@ -158,11 +166,11 @@ impl RoomsService for RoomHubs {
                 room,
                 HistoryQuery {
                     after,
-                    limit: SUBSCRIBE_BACKLOG,
+                    limit: BACKLOG_PAGE,
                 },
             )
             .await?;
-        let caught_up = page.len() < SUBSCRIBE_BACKLOG as usize;
+        let caught_up = page.len() < BACKLOG_PAGE as usize;
         let backlog = futures::stream::iter(page.into_iter().map(Ok));
         if !caught_up {
             return Ok(backlog.boxed());
@@ -315,6 +323,37 @@ mod tests {
         assert!(cursor.last_seq() < 50, "the reader lagged the hub of 4");
         let rest = read(&hubs, &room, cursor.last_seq(), 50 - cursor.last_seq()).await;
         assert_eq!(rest, (cursor.last_seq() + 1..=50).collect::<Vec<_>>());
+    }
+
+    #[tokio::test]
+    async fn a_backlog_longer_than_a_page_is_read_page_by_page_then_live() {
+        let (rooms, hubs, room) = setup(64).await;
+        let behind = u64::from(BACKLOG_PAGE) * 2 + 7;
+        for n in 1..=behind {
+            rooms.post(post(&room, n)).await.expect("post");
+        }
+        let first = hubs
+            .subscribe(&room, 0)
+            .await
+            .expect("subscribe")
+            .collect::<Vec<_>>()
+            .await;
+        assert_eq!(
+            first.len(),
+            BACKLOG_PAGE as usize,
+            "a full page ends the stream"
+        );
+        let hubs = Arc::new(hubs);
+        let reader = {
+            let (hubs, room) = (hubs.clone(), room.clone());
+            tokio::spawn(async move { read(&hubs, &room, 0, behind + 3).await })
+        };
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        for n in behind + 1..=behind + 3 {
+            rooms.post(post(&room, n)).await.expect("post");
+        }
+        let seen = reader.await.expect("reader");
+        assert_eq!(seen, (1..=behind + 3).collect::<Vec<_>>());
     }
 
     #[tokio::test]
