@@ -42,7 +42,7 @@ const IDLE_CHECK: Duration = Duration::from_secs(1);
 /// page each, and a page of [`shared_domain::limits::SUBSCRIBE_BACKLOG`] 4 KB messages is 4 MB
 /// held at both ends of the call (a slow-client run saw the gateway and
 /// the chat service each at about 400 MiB with pages of 1 000).
-pub const BACKLOG_PAGE: u32 = 64;
+const BACKLOG_PAGE: u32 = 64;
 
 type Hubs = Arc<Mutex<HashMap<RoomName, broadcast::Sender<ChatMessage>>>>;
 
