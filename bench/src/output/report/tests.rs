@@ -227,6 +227,15 @@ fn the_upgrade_row_reads_the_upgrade_runs() {
     );
 }
 
+/// The fixture's microlith curve steps, as a durable curve.
+fn microlith_curve(raw: &Raw) -> Vec<RunRecord> {
+    raw.runs
+        .iter()
+        .filter(|r| r.curve && r.variant == "microlith")
+        .cloned()
+        .collect()
+}
+
 #[test]
 fn the_durable_curve_gets_its_own_section_and_chart_beside_the_memory_knee() {
     let mut raw = fixture();
@@ -234,12 +243,7 @@ fn the_durable_curve_gets_its_own_section_and_chart_beside_the_memory_knee() {
         !render(&raw).contains("## Durable storage"),
         "no durable curve, no section"
     );
-    raw.durable_runs = raw
-        .runs
-        .iter()
-        .filter(|r| r.curve && r.variant == "microlith")
-        .cloned()
-        .collect();
+    raw.durable_runs = microlith_curve(&raw);
     // Durable, its second step is already past the knee.
     for (i, r) in raw.durable_runs.iter_mut().enumerate() {
         r.saturated = i >= 1;
@@ -273,12 +277,7 @@ fn the_durable_curve_gets_its_own_section_and_chart_beside_the_memory_knee() {
 fn a_durable_step_the_disk_stalled_in_is_named_and_its_rerun_stands_in_the_knee() {
     use crate::record::DiskRecord;
     let mut raw = fixture();
-    raw.durable_runs = raw
-        .runs
-        .iter()
-        .filter(|r| r.curve && r.variant == "microlith")
-        .cloned()
-        .collect();
+    raw.durable_runs = microlith_curve(&raw);
     let disk = |max_ms: f64| DiskRecord {
         syncs: 300,
         p50_us: 400.0,
