@@ -6,9 +6,8 @@
 //! report names such runs, and the curve runs a saturated step the disk
 //! stalled in once more.
 //!
-//! Its own load is 50 small syncs a second, a few percent of what a
-//! durable variant's group commit makes at its knee, and the same beside
-//! every variant.
+//! Its own load is 50 small syncs a second, the same beside every
+//! variant.
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
