@@ -9,7 +9,7 @@
 //! Its own load is 50 small syncs a second, the same beside every
 //! variant.
 
-use std::io::Write as _;
+use std::io::{Seek as _, Write as _};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -50,7 +50,6 @@ impl Probe {
                     h.saturating_record(t.elapsed().as_micros() as u64);
                     // Rewrite the same block: a file that grew would be
                     // a growing write, and a metadata sync besides.
-                    use std::io::Seek as _;
                     f.rewind()?;
                     next += every;
                     let now = Instant::now();

@@ -124,10 +124,11 @@ pub fn children(pid: u32) -> Vec<u32> {
         .collect()
 }
 
-/// The processes whose command line is exactly `argv` in order at some
-/// point: Docker's userland proxy for a published port, say
-/// (`docker-proxy … -host-port 8080 …`), which carries every request
-/// from the host's loopback into a container and runs outside it.
+/// The processes running `program` (the file name of their `argv[0]`)
+/// with `args` among their arguments, one after another: Docker's
+/// userland proxy for a published port, say (`docker-proxy … -host-port
+/// 8080 …`), which carries every request from the host's loopback into a
+/// container and runs outside it.
 pub fn with_args(program: &str, args: &[&str]) -> Vec<u32> {
     let Ok(procs) = std::fs::read_dir("/proc") else {
         return Vec::new();
@@ -140,15 +141,11 @@ pub fn with_args(program: &str, args: &[&str]) -> Vec<u32> {
                 return false;
             };
             let argv: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
-            argv.first().is_some_and(|a0| {
-                std::path::Path::new(std::ffi::OsStr::new(
-                    std::str::from_utf8(a0).unwrap_or_default(),
-                ))
-                .file_name()
-                .is_some_and(|n| n == program)
-            }) && argv
-                .windows(args.len().max(1))
-                .any(|w| w.iter().zip(args).all(|(a, b)| *a == b.as_bytes()))
+            let name = argv.first().and_then(|a0| a0.rsplit(|b| *b == b'/').next());
+            name == Some(program.as_bytes())
+                && argv
+                    .windows(args.len().max(1))
+                    .any(|w| w.iter().zip(args).all(|(a, b)| *a == b.as_bytes()))
         })
         .collect()
 }

@@ -455,9 +455,10 @@ fn proxy_share(raw: &Raw) -> String {
         .iter()
         .filter_map(|v| {
             let best = raw.sustained(&v.name)?.0;
-            let step = raw.runs.iter().find(|r| {
-                r.curve && !r.rerun && r.variant == v.name && r.rate == best && !r.saturated
-            })?;
+            let step = raw
+                .runs
+                .iter()
+                .find(|r| r.curve && r.variant == v.name && r.rate == best && !r.saturated)?;
             let (_, us) = step.cpu_us_by_process.iter().find(|(n, _)| n == proxy)?;
             let total = step.cpu_us_per_request?;
             Some(format!(

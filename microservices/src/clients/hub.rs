@@ -39,9 +39,11 @@ const IDLE_CHECK: Duration = Duration::from_secs(1);
 /// The most messages of backlog a session reads in one page of history
 /// before it listens to the hub (a session further behind resubscribes
 /// for the next page). Small: a hundred readers lagging at once ask for a
-/// page each, and a page of [`shared_domain::limits::SUBSCRIBE_BACKLOG`] 4 KB messages is 4 MB
-/// held at both ends of the call (a slow-client run saw the gateway and
-/// the chat service each at about 400 MiB with pages of 1 000).
+/// page each, and a page of
+/// [`SUBSCRIBE_BACKLOG`](shared_domain::limits::SUBSCRIBE_BACKLOG) 4 KB
+/// messages is 4 MB held at both ends of the call (a slow-client run saw
+/// the gateway and the chat service each at about 400 MiB with pages of
+/// 1 000).
 const BACKLOG_PAGE: u32 = 64;
 
 type Hubs = Arc<Mutex<HashMap<RoomName, broadcast::Sender<ChatMessage>>>>;
@@ -153,11 +155,11 @@ impl RoomsService for RoomHubs {
     }
 
     /// The backlog after `after` (a page of history, [`BACKLOG_PAGE`]
-    /// messages at most), then the room's
-    /// hub. Listening starts before the page is read, so nothing falls
-    /// between them; a page that is full ends the stream (the session
-    /// resubscribes from its cursor for the next), and so does a receiver
-    /// that lagged the hub or a hub that stopped.
+    /// messages at most), then the room's hub. Listening starts before
+    /// the page is read, so nothing falls between them; a page that is
+    /// full ends the stream (the session resubscribes from its cursor for
+    /// the next), and so does a receiver that lagged the hub or a hub that
+    /// stopped.
     async fn subscribe(&self, room: &RoomName, after: u64) -> ChatResult<Subscription> {
         let rx = self.listen(room, after);
         let page = self
