@@ -163,9 +163,22 @@ pub fn run(settings: Settings) -> anyhow::Result<()> {
     // Durable systems this harness started share the disk with its probe.
     let disk =
         (*storage == StorageKind::Durable && targets.is_empty()).then(|| scratch.join("disk"));
+    // With the rest in memory, the overload part runs with the durable
+    // curve instead (below), when the profile steps one: in memory every
+    // transfer stays by design, and the RSS under the surge would read
+    // them rather than what the surge holds in flight.
+    let overload_durable = bin_for_faults.is_some()
+        && profile.durable_curve
+        && *storage == StorageKind::Memory
+        && parts.contains(&Part::Overload);
+    let here: Vec<Part> = parts
+        .iter()
+        .copied()
+        .filter(|p| !(overload_durable && *p == Part::Overload))
+        .collect();
     let result = super::measure::measure(
         profile,
-        parts,
+        &here,
         &systems,
         oha.as_deref(),
         decoy,
@@ -199,17 +212,28 @@ pub fn run(settings: Settings) -> anyhow::Result<()> {
         chaos: Vec::new(),
     };
     let mut failed: Option<anyhow::Error> = None;
-    // The curve again on durable storage, when the rest ran in memory.
+    // The curve again on durable storage, when the rest ran in memory;
+    // the overload part with it.
     if let Some(bin) = &bin_for_faults
         && profile.durable_curve
         && *storage == StorageKind::Memory
-        && parts.contains(&Part::Curve)
+        && (parts.contains(&Part::Curve) || overload_durable)
     {
-        match durable_curve(profile, bin, &scratch.join("durable"), budget, &runtimes) {
-            Ok(runs) => raw.durable_runs = runs,
+        match durable_curve(
+            profile,
+            bin,
+            &scratch.join("durable"),
+            budget,
+            &runtimes,
+            overload_durable,
+        ) {
+            Ok((runs, overload)) => {
+                raw.durable_runs = runs;
+                raw.overload.extend(overload);
+            }
             Err(e) => failed = Some(e),
         }
-        if profile.soak_s > 0.0 && failed.is_none() {
+        if profile.soak_s > 0.0 && failed.is_none() && parts.contains(&Part::Curve) {
             match soaks(
                 profile,
                 bin,
@@ -338,14 +362,16 @@ async fn start_local(
 }
 
 /// The transfer curve of the monolith, the microlith and the split
-/// microservices started afresh on durable storage, audited after.
+/// microservices started afresh on durable storage, and with `overload`
+/// the overload part after it; audited after.
 fn durable_curve(
     profile: &Profile,
     bin: &Path,
     scratch: &Path,
     budget: &Budget,
     runtimes: &Runtimes,
-) -> anyhow::Result<Vec<RunRecord>> {
+    overload: bool,
+) -> anyhow::Result<(Vec<RunRecord>, Vec<crate::record::OverloadRecord>)> {
     let systems = runtimes
         .control
         .block_on(start_local(
@@ -356,7 +382,8 @@ fn durable_curve(
             false,
         ))
         .context("starting the variants on durable storage")?;
-    let result = super::measure::durable_curve(profile, &systems, runtimes, &scratch.join("disk"));
+    let result =
+        super::measure::durable_curve(profile, &systems, runtimes, &scratch.join("disk"), overload);
     runtimes.control.block_on(async {
         for v in systems {
             v.stop().await;

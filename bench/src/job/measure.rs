@@ -439,7 +439,8 @@ pub(super) fn durable_curve(
     systems: &[Variant],
     runtimes: &Runtimes,
     disk: &Path,
-) -> anyhow::Result<Vec<RunRecord>> {
+    overload: bool,
+) -> anyhow::Result<(Vec<RunRecord>, Vec<crate::record::OverloadRecord>)> {
     let lag_http = reqwest::Client::builder()
         .timeout(Duration::from_secs(5))
         .build()?;
@@ -447,27 +448,39 @@ pub(super) fn durable_curve(
     for v in systems {
         subjects.push(subject(profile, v, runtimes, &lag_http)?);
     }
+    let n = subjects.len() as u64;
     let session = Session {
         profile,
         runtimes,
         http: Client::new(Duration::from_secs(10)),
         echo: String::new(),
         bar: progress(
-            profile.curve_rates.len() as u64 * subjects.len() as u64,
-            "durable curve",
+            profile.curve_rates.len() as u64 * n + if overload { n } else { 0 },
+            if overload {
+                "durable curve, overload"
+            } else {
+                "durable curve"
+            },
         ),
         lag_http,
         disk: Some(disk.to_path_buf()),
     };
     let mut runs = Vec::new();
     curve::subjects_only(&session, &mut subjects, &mut runs);
+    let mut overloaded = Vec::new();
+    if overload {
+        overloaded = overloads(&session, &subjects, &runs);
+        for o in &mut overloaded {
+            o.storage = Some("durable".to_owned());
+        }
+    }
     session
         .bar
         .finish_with_message("durable curve done; checking invariants");
     for s in &mut subjects {
         audit(&session, s)?;
     }
-    Ok(runs)
+    Ok((runs, overloaded))
 }
 
 /// A soak of `v` (durable, its store under `data`) at `rate`: after its

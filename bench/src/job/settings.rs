@@ -43,7 +43,8 @@ pub struct RunArgs {
     /// The variants' storage for the latency, curve and fan-out parts:
     /// `memory` (the fabric alone) or `durable` (redb, every commit
     /// synced to disk). Default: memory for local processes, durable under
-    /// compose (on Docker volumes). The fault runs are always durable.
+    /// compose (on Docker volumes). The fault runs are always durable, and
+    /// so is the overload part under `--full` (with the durable curve).
     #[arg(long, value_enum, conflicts_with = "targets")]
     pub storage: Option<StorageKind>,
     /// How the microservices' tokio runtimes are sized to the cores both

@@ -427,6 +427,11 @@ pub fn render(raw: &Raw) -> String {
          (HdrHistogram interval logs, one per variant and scenario). `bench render <dir>` \
          re-renders this report from `raw.json`.\n",
         match (raw.env.deploy.as_str(), raw.variants.len() > 2) {
+            (_, _) if raw.env.deploy != "compose" && raw.env.storage == "durable" =>
+                "Storage is durable for every variant (redb files, every commit synced to disk before it is \
+             answered): this measures the fabric and the disk together.",
+            (_, _) if raw.env.storage.starts_with("as deployed") =>
+                "Storage is as the deployments measured were set up (not started by the harness).",
             ("compose", false) =>
                 "Both variants ran in containers under Docker Compose (`microlith/compose.yml`, `microservices/compose.yml`), \
              with durable storage on Docker volumes and the same limits per container; the load came from the host over the \

@@ -162,6 +162,7 @@ pub fn run(
         audit: None,
         exact,
         peak_connections: Some(connections.peak_connections() as u64),
+        storage: None,
     }
 }
 

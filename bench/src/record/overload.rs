@@ -10,8 +10,9 @@ use super::Audit;
 pub struct OverloadRecord {
     /// The variant.
     pub variant: String,
-    /// Its knee: the highest step of the in-memory curve it sustained,
-    /// transfers per second.
+    /// Its knee: the highest step of the curve it sustained (the durable
+    /// curve's when [`OverloadRecord::storage`] says durable), transfers
+    /// per second.
     pub knee: f64,
     /// Before and after the surge (half the knee).
     pub base_rate: f64,
@@ -44,6 +45,14 @@ pub struct OverloadRecord {
     /// recorded before 2026-11-29's session 18.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub peak_connections: Option<u64>,
+    /// `durable` when the variant was overloaded on durable storage,
+    /// started afresh with the durable curve (whose knee it took), while
+    /// the rest of the run was in memory: there the settled transfers
+    /// leave memory, so the RSS reads the buffers and queues alone. None:
+    /// the storage of the rest of the run (runs before 2026-11-29's
+    /// session 23 were all so).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage: Option<String>,
 }
 
 /// Read off every answer of an overload run, not its buckets.
@@ -237,6 +246,7 @@ mod tests {
                 back_after_s: Some(0.4),
             },
             peak_connections: None,
+            storage: None,
         };
         let v = record.verdict();
         assert_eq!(v.goodput, 1_600.0);

@@ -13,9 +13,10 @@ pub(super) fn render(raw: &Raw, md: &mut String) {
         return;
     }
     let _ = writeln!(md, "\n## Overload (twice the knee)\n");
+    let durable = durable(raw);
     let _ = writeln!(
         md,
-        "Each variant, as in the curve above, posting transfers at half its knee (the highest step it \
+        "Each variant, {deployed} posting transfers at half its knee (the highest step it \
          sustained) for {settle} s, then at twice its knee for {surge} s, then at half again for {settle} s: \
          one open-loop schedule, no pause between the stretches. A variant whose curve held up to its top \
          step has no knee in this run, and twice an unknown knee would measure the generator: it is not \
@@ -24,8 +25,7 @@ pub(super) fn render(raw: &Raw, md: &mut String) {
          over the knee. *Refusals*: answers shed for load (429, 503) during the surge, with the 99th \
          percentile of their time from sending (the system's refusal, not the generator's queue). *RSS*: the peak of the variant's processes during the \
          surge over their RSS just before it (sampled every 250 ms), with the most connections the \
-         generator held open at once (one per request in flight, each with the edge's buffers; with \
-         memory storage the surge's transfers stay in memory too). *Back after*: from the end of the \
+         generator held open at once (one per request in flight, each with the edge's buffers; {kept}). *Back after*: from the end of the \
          surge to the start of the first second (read every 100 ms) with nothing refused or failed and a \
          p99 (from the scheduled time) within twice the p99 of the two seconds before the surge, both read \
          off every answer. *Send lag*: the \
@@ -42,6 +42,17 @@ pub(super) fn render(raw: &Raw, md: &mut String) {
         back = target::BACK_S,
         settle = trim(raw.profile.overload_settle_s),
         surge = trim(raw.profile.overload_s),
+        deployed = if durable {
+            "started afresh on durable storage with the durable curve below, whose knee it takes,"
+        } else {
+            "as in the curve above,"
+        },
+        kept = if durable {
+            "on durable storage the settled transfers leave memory (a journal keeps only its \
+             latest), so the RSS reads what the surge holds in flight: the buffers and the queues"
+        } else {
+            "with memory storage the surge's transfers stay in memory too"
+        },
     );
     if !raw.overload.is_empty() {
         table(raw, md);
@@ -110,15 +121,28 @@ fn table(raw: &Raw, md: &mut String) {
     }
 }
 
+/// Whether the variants were overloaded on durable storage, with the
+/// durable curve's knees, while the rest of the run was in memory.
+fn durable(raw: &Raw) -> bool {
+    raw.overload
+        .iter()
+        .any(|o| o.storage.as_deref() == Some("durable"))
+}
+
 /// The variants whose curve never found its knee, named.
 fn not_overloaded(raw: &Raw, md: &mut String) {
+    let runs = if durable(raw) {
+        &raw.durable_runs
+    } else {
+        &raw.runs
+    };
     let mut unknown: Vec<String> = Vec::new();
     for v in &raw.variants {
         let name = &v.name;
         if name.contains('@') || raw.overload.iter().any(|o| &o.variant == name) {
             continue;
         }
-        if let Some((top, true)) = raw.sustained(name) {
+        if let Some((top, true)) = crate::analysis::sustained(runs, name) {
             unknown.push(format!("{name} (held {top:.0}/s)"));
         }
     }

@@ -479,8 +479,10 @@ fn the_soak_says_which_variant_held_and_draws_its_memory_and_tail() {
     );
 }
 
-#[test]
-fn the_overload_part_says_which_variant_held_and_draws_its_answers() {
+/// An overload run of `variant`: 1 s at the base, 1 s of surge with
+/// `surge_ok` answers and 100 refusals a bucket, slow for `back` buckets
+/// after it, then back (buckets of 100 ms).
+fn overload_record(variant: &str, surge_ok: u64, back: usize) -> crate::record::OverloadRecord {
     use crate::record::{OverloadBucket, OverloadRecord};
     let bucket = |ok: u64, shed: u64, p99_ms: f64| OverloadBucket {
         ok,
@@ -490,33 +492,37 @@ fn the_overload_part_says_which_variant_held_and_draws_its_answers() {
         ok_p99_us: p99_ms * 1000.0,
         shed_max_us: if shed > 0 { 2_000.0 } else { 0.0 },
     };
-    // 1 s at the base, 1 s of surge, 3 s after: buckets of 100 ms.
-    let record = |variant: &str, surge_ok: u64, back: usize| {
-        let mut buckets = vec![bucket(50, 0, 2.0); 10];
-        buckets.extend(vec![bucket(surge_ok, 100, 40.0); 10]);
-        buckets.extend(vec![bucket(50, 0, 90.0); back]);
-        buckets.extend(vec![bucket(50, 0, 2.0); 30 - back]);
-        OverloadRecord {
-            variant: variant.into(),
-            knee: 1000.0,
-            base_rate: 500.0,
-            surge_rate: 2000.0,
-            surge_at_s: 1.0,
-            surge_s: 1.0,
-            bucket_ms: 100,
-            buckets,
-            rss: vec![(0.9, 100 << 20), (1.5, 120 << 20)],
-            unfinished: 0,
-            send_lag_p99_us: 300.0,
-            audit: None,
-            exact: crate::record::OverloadExact {
-                p99_before_us: 2_000.0,
-                shed_p99_us: Some(2_000.0),
-                back_after_s: Some(back as f64 / 10.0),
-            },
-            peak_connections: Some(640),
-        }
-    };
+    let mut buckets = vec![bucket(50, 0, 2.0); 10];
+    buckets.extend(vec![bucket(surge_ok, 100, 40.0); 10]);
+    buckets.extend(vec![bucket(50, 0, 90.0); back]);
+    buckets.extend(vec![bucket(50, 0, 2.0); 30 - back]);
+    OverloadRecord {
+        variant: variant.into(),
+        knee: 1000.0,
+        base_rate: 500.0,
+        surge_rate: 2000.0,
+        surge_at_s: 1.0,
+        surge_s: 1.0,
+        bucket_ms: 100,
+        buckets,
+        rss: vec![(0.9, 100 << 20), (1.5, 120 << 20)],
+        unfinished: 0,
+        send_lag_p99_us: 300.0,
+        audit: None,
+        exact: crate::record::OverloadExact {
+            p99_before_us: 2_000.0,
+            shed_p99_us: Some(2_000.0),
+            back_after_s: Some(back as f64 / 10.0),
+        },
+        peak_connections: Some(640),
+        storage: None,
+    }
+}
+
+#[test]
+fn the_overload_part_says_which_variant_held_and_draws_its_answers() {
+    use crate::record::OverloadRecord;
+    let record = overload_record;
     let mut raw = fixture();
     raw.profile.overload_s = 1.0;
     raw.profile.overload_settle_s = 1.0;
@@ -569,6 +575,58 @@ fn the_overload_part_says_which_variant_held_and_draws_its_answers() {
         assert!(written.iter().any(|w| w == chart), "{written:?}");
         assert!(md.contains(&format!("(charts/{chart}.png)")));
     }
+}
+
+#[test]
+fn an_overload_on_durable_storage_says_so_and_reads_the_durable_curve() {
+    let mut raw = fixture();
+    raw.profile.overload_s = 1.0;
+    raw.profile.overload_settle_s = 1.0;
+    let memory = render(&raw);
+    // The microlith held every step of its durable curve: no knee there.
+    raw.durable_runs = microlith_curve(&raw);
+    for r in &mut raw.durable_runs {
+        r.saturated = false;
+    }
+    let top = raw.durable_runs.iter().map(|r| r.rate).fold(0.0, f64::max);
+    raw.overload = vec![crate::record::OverloadRecord {
+        storage: Some("durable".into()),
+        ..overload_record("microservices", 90, 2)
+    }];
+    let md = render(&raw);
+    assert!(
+        md.contains("Each variant, started afresh on durable storage with the durable curve below")
+            && md.contains("on durable storage the settled transfers leave memory"),
+        "{md}"
+    );
+    assert!(
+        md.contains(&format!(
+            "past what the generator sends beside them): microlith (held {top:.0}/s)."
+        )),
+        "{md}"
+    );
+    raw.overload[0].storage = None;
+    let md = render(&raw);
+    assert!(
+        md.contains("Each variant, as in the curve above,")
+            && md.contains("with memory storage the surge's transfers stay in memory too"),
+        "{md}"
+    );
+    assert!(!memory.contains("durable storage with the durable curve"));
+}
+
+#[test]
+fn the_method_says_which_storage_the_variants_ran_on() {
+    let mut raw = fixture();
+    raw.env.deploy = "local".into();
+    raw.env.storage = "memory".into();
+    assert!(render(&raw).contains("Storage is in memory for"));
+    raw.env.storage = "durable".into();
+    let md = render(&raw);
+    assert!(
+        md.contains("Storage is durable for every variant") && !md.contains("Storage is in memory"),
+        "{md}"
+    );
 }
 
 #[test]
