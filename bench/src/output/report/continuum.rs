@@ -13,7 +13,9 @@ const ONE_PROCESS_GOAL: f64 = 1.2;
 
 /// The section; nothing for a run without placements.
 pub(super) fn render(raw: &Raw, md: &mut String) {
-    if !raw.variants.iter().any(|v| v.placement.is_some()) {
+    // Nothing either for a run without fixed-rate runs (another part
+    // alone).
+    if !raw.variants.iter().any(|v| v.placement.is_some()) || raw.runs.iter().all(|r| r.curve) {
         return;
     }
     let steps = raw.continuum();

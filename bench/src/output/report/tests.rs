@@ -630,6 +630,20 @@ fn the_method_says_which_storage_the_variants_ran_on() {
 }
 
 #[test]
+fn a_run_without_fixed_rate_runs_has_no_empty_latency_table() {
+    let mut raw = fixture();
+    assert!(render(&raw).contains("## Latency at fixed rates"));
+    raw.runs.retain(|r| r.curve);
+    let md = render(&raw);
+    assert!(
+        !md.contains("## Latency at fixed rates")
+            && !md.contains("## From one process to split")
+            && md.contains("## Throughput and latency"),
+        "{md}"
+    );
+}
+
+#[test]
 fn a_stored_step_answering_errors_reads_as_saturated() {
     // Stored by a harness that did not yet count errors: 1000/s kept,
     // 87 % of the answers 503.
