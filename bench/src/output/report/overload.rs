@@ -49,7 +49,8 @@ pub(super) fn render(raw: &Raw, md: &mut String) {
         },
         kept = if durable {
             "on durable storage the settled transfers leave memory (a journal keeps only its \
-             latest), so the RSS reads what the surge holds in flight: the buffers and the queues"
+             latest), so the RSS reads what the surge holds in flight: the buffers and the queues; \
+             its growth over the connections is given"
         } else {
             "with memory storage the surge's transfers stay in memory too"
         },
@@ -111,14 +112,41 @@ fn table(raw: &Raw, md: &mut String) {
             mib(Some(v.rss_before)),
             mib(Some(v.rss_peak)),
             v.rss_ratio,
-            o.peak_connections
-                .map_or(String::new(), |n| format!(", {n} connections")),
+            o.peak_connections.map_or(String::new(), |n| {
+                // In memory the surge's transfers stay, and would read as
+                // the connections' cost.
+                if durable_row(raw, o) {
+                    per_connection(n, v.rss_before, v.rss_peak)
+                } else {
+                    format!(", {n} connections")
+                }
+            }),
             v.p99_before_ms,
             v.back_after_s
                 .map_or("–".to_owned(), |s| format!("{s:.1} s")),
             o.send_lag_p99_us / 1000.0,
         );
     }
+}
+
+/// The connections the generator held at most and, when the RSS grew,
+/// the growth over them: what each held connection cost, buffers and the
+/// request it carried, at most (the RSS grows by other things too).
+fn per_connection(connections: u64, before: u64, peak: u64) -> String {
+    let grown = peak.saturating_sub(before);
+    if connections == 0 || grown == 0 {
+        return format!(", {connections} connections");
+    }
+    format!(
+        ", {connections} connections: +{:.1} KiB per connection",
+        grown as f64 / 1024.0 / connections as f64
+    )
+}
+
+/// Whether `o` ran on durable storage (with the durable curve, or in a
+/// run all durable).
+fn durable_row(raw: &Raw, o: &crate::record::OverloadRecord) -> bool {
+    o.storage.as_deref() == Some("durable") || raw.env.storage.starts_with("durable")
 }
 
 /// Whether the variants were overloaded on durable storage, with the

@@ -600,6 +600,10 @@ fn an_overload_on_durable_storage_says_so_and_reads_the_durable_curve() {
         "{md}"
     );
     assert!(
+        md.contains("| 100.0 MiB → 120.0 MiB (1.20x, 640 connections: +32.0 KiB per connection) |"),
+        "{md}"
+    );
+    assert!(
         md.contains(&format!(
             "past what the generator sends beside them): microlith (held {top:.0}/s)."
         )),
@@ -609,7 +613,8 @@ fn an_overload_on_durable_storage_says_so_and_reads_the_durable_curve() {
     let md = render(&raw);
     assert!(
         md.contains("Each variant, as in the curve above,")
-            && md.contains("with memory storage the surge's transfers stay in memory too"),
+            && md.contains("with memory storage the surge's transfers stay in memory too")
+            && md.contains("| 100.0 MiB → 120.0 MiB (1.20x, 640 connections) |"),
         "{md}"
     );
     assert!(!memory.contains("durable storage with the durable curve"));
