@@ -472,6 +472,7 @@ fn environment(run_id: &str, settings: &Settings) -> Env {
         git_dirty: !command_output("git", &["status", "--porcelain"]).is_empty(),
         shared_syncs: true,
         room_hubs: true,
+        session_bytes: Some(edge::session::SESSION_BYTES as u64),
         kernel: machine.kernel,
         knobs: "each variant's defaults (see README)".to_owned(),
         memory_gib: (machine.memory_kib / 1048576.0).round(),

@@ -55,6 +55,11 @@ pub struct Env {
     /// 2026-11-29's session 22 on; before, one stream per session).
     #[serde(default)]
     pub room_hubs: bool,
+    /// The most bytes of message text an edge held for one WebSocket
+    /// reader besides its count of messages (`edge::SESSION_BYTES`, from
+    /// 2026-11-30's session 23 on; before, the count alone).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_bytes: Option<u64>,
     /// `memory`, `durable`, `durable (Docker volumes)` or `as deployed
     /// (not started by the harness)`.
     pub storage: String,

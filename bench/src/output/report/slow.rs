@@ -22,11 +22,11 @@ pub(super) fn render(raw: &Raw, md: &mut String) {
          every 500 ms) and *WebSocket non-readers* ({ws} subscribers that never read, while 4 KB \
          messages are posted into their room 100 times a second, in both runs). The slow clients and the \
          poster run in the harness, on the same two cores. The edges give a head 10 s, a body the \
-         request deadline (2 s: then 408), and a subscriber 5 s to take a message or 1 024 messages of \
+         request deadline (2 s: then 408), and a subscriber 5 s to take a message or 1 024 messages{bytes} of \
          backlog. *cut* counts the \
          connections the edge closed, with the longest any was held (a non-reader is read only at the \
          end, so its time is not known; it is cut once the kernel's socket buffers, up to a few MiB, are \
-         full and a send has waited 5 s, or 1 024 messages behind, which a short run may not reach: its \
+         full and a send has waited 5 s, or 1 024 messages{bytes} behind, which a short run may not reach: its \
          count is shown, not judged). The target (issue 16): the ordinary clients' p99 within \
          {SLOW_P99_RATIO}x of the same run alone, memory bounded, the slow ones cut off.\n\n\
          Where the variants' binaries are at hand (not under compose), a run between the two measures \
@@ -40,6 +40,10 @@ pub(super) fn render(raw: &Raw, md: &mut String) {
         secs = seconds(p.slow_clients_s),
         n = p.slow_clients,
         ws = p.slow_clients.div_ceil(4),
+        bytes = raw.env.session_bytes.map_or(String::new(), |b| format!(
+            " (or {} of their text)",
+            mib(Some(b))
+        )),
     );
     let _ = writeln!(
         md,

@@ -804,6 +804,17 @@ fn the_slow_clients_part_compares_the_ordinary_clients_alone_and_beside_them() {
         md.contains("| microservices | 2.00 → 5.00 ms (2.50x) | – | 4 |"),
         "{md}"
     );
+    // A run whose edges also held each reader to a byte budget says so.
+    assert!(
+        md.contains("a message or 1 024 messages of backlog"),
+        "{md}"
+    );
+    raw.env.session_bytes = Some(1 << 20);
+    let md = render(&raw);
+    assert!(
+        md.contains("a message or 1 024 messages (or 1.0 MiB of their text) of backlog"),
+        "{md}"
+    );
 }
 
 #[test]

@@ -72,6 +72,7 @@ pub(super) fn fixture() -> Raw {
             git_dirty: false,
             shared_syncs: true,
             room_hubs: true,
+            session_bytes: None,
             kernel: "k".into(),
             knobs: String::new(),
             memory_gib: 24.0,
