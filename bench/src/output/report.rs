@@ -107,93 +107,7 @@ pub fn render(raw: &Raw) -> String {
         fairness::render(raw, &mut md);
         md.push('\n');
     }
-    let variants: Vec<String> = raw.variants.iter().map(|v| v.name.clone()).collect();
-    // A run of other parts only (`bench run overload`, say) has no
-    // fixed-rate runs: no empty table.
-    let fixed_rates = raw.runs.iter().any(|r| !r.curve);
-    if fixed_rates {
-        let _ = writeln!(md, "## Latency at fixed rates\n");
-        let _ = writeln!(
-            md,
-            "CPU/req is the CPU of every process of the variant in the recorded window (warm-up excluded), per recorded answer.\n"
-        );
-        let _ = writeln!(
-            md,
-            "| scenario | rate/s | variant | p50 µs | p99 µs | p99.9 µs | max µs | achieved/s | CPU/req µs | errors | saturated |"
-        );
-        let _ = writeln!(md, "|---|---|---|---|---|---|---|---|---|---|---|");
-        let mut ratios = Vec::new();
-        for (scenario, rate) in raw
-            .profile
-            .scenarios()
-            .into_iter()
-            .chain([(Scenario::Floor, raw.floor_rate())])
-        {
-            let names: Vec<String> = if scenario == Scenario::Floor {
-                vec!["floor".into()]
-            } else {
-                variants.clone()
-            };
-            let mut p50s = Vec::new();
-            for name in &names {
-                let runs = raw.runs_of(name, scenario);
-                let (Some(p50), Some(p99), Some(p999), Some(max), Some(achieved)) = (
-                    Raw::spread(&runs, |r| r.p50_us),
-                    Raw::spread(&runs, |r| r.p99_us),
-                    Raw::spread(&runs, |r| r.p999_us),
-                    Raw::spread(&runs, |r| r.max_us),
-                    Raw::spread(&runs, |r| r.achieved_rate),
-                ) else {
-                    continue;
-                };
-                let errors: u64 = runs.iter().map(|r| r.errors()).sum();
-                let saturated = runs.iter().filter(|r| r.saturated).count();
-                let _ = writeln!(
-                    md,
-                    "| {} | {rate:.0} | {name} | {:.0} ({:.0}–{:.0}) | {:.0} ({:.0}–{:.0}) | {:.0} | {:.0} | {:.0} | {} | {errors} | {saturated}/{} |",
-                    scenario.name(),
-                    p50.0,
-                    p50.1,
-                    p50.2,
-                    p99.0,
-                    p99.1,
-                    p99.2,
-                    p999.0,
-                    max.0,
-                    achieved.0,
-                    raw.cpu_per_request(name, scenario)
-                        .map_or("–".to_owned(), |c| format!("{c:.0}")),
-                    runs.len()
-                );
-                p50s.push((name.clone(), p50.0, p99.0));
-            }
-            // Every variant against the run's first (the simplest).
-            if let [(a, a50, a99), rest @ ..] = p50s.as_slice() {
-                for (b, b50, b99) in rest {
-                    ratios.push((scenario, b.clone(), a.clone(), b50 / a50, b99 / a99));
-                }
-            }
-        }
-        if !ratios.is_empty() {
-            let _ = writeln!(md, "\n## Ratios (same run)\n");
-            if raw.variants.len() > 2 {
-                let _ = writeln!(
-                    md,
-                    "Each variant against `{}`, the first of the run, on every scenario it ran.\n",
-                    variants[0]
-                );
-            }
-            let _ = writeln!(md, "| scenario | ratio | p50 | p99 |");
-            let _ = writeln!(md, "|---|---|---|---|");
-            for (scenario, b, a, r50, r99) in &ratios {
-                let _ = writeln!(
-                    md,
-                    "| {} | {b} / {a} | {r50:.2}x | {r99:.2}x |",
-                    scenario.name()
-                );
-            }
-        }
-    }
+    fixed_rates(raw, &mut md);
     continuum::render(raw, &mut md);
     model::render(raw, &mut md);
     breakdown::render(raw, &mut md);
@@ -453,6 +367,96 @@ pub fn render(raw: &Raw) -> String {
         proxy_share(raw)
     );
     md
+}
+
+/// The fixed-rate latency table and the ratios between the variants;
+/// nothing for a run of other parts only (`bench run overload`, say).
+fn fixed_rates(raw: &Raw, md: &mut String) {
+    if raw.runs.iter().all(|r| r.curve) {
+        return;
+    }
+    let variants: Vec<String> = raw.variants.iter().map(|v| v.name.clone()).collect();
+    let _ = writeln!(md, "## Latency at fixed rates\n");
+    let _ = writeln!(
+        md,
+        "CPU/req is the CPU of every process of the variant in the recorded window (warm-up excluded), per recorded answer.\n"
+    );
+    let _ = writeln!(
+        md,
+        "| scenario | rate/s | variant | p50 µs | p99 µs | p99.9 µs | max µs | achieved/s | CPU/req µs | errors | saturated |"
+    );
+    let _ = writeln!(md, "|---|---|---|---|---|---|---|---|---|---|---|");
+    let mut ratios = Vec::new();
+    for (scenario, rate) in raw
+        .profile
+        .scenarios()
+        .into_iter()
+        .chain([(Scenario::Floor, raw.floor_rate())])
+    {
+        let names: Vec<String> = if scenario == Scenario::Floor {
+            vec!["floor".into()]
+        } else {
+            variants.clone()
+        };
+        let mut p50s = Vec::new();
+        for name in &names {
+            let runs = raw.runs_of(name, scenario);
+            let (Some(p50), Some(p99), Some(p999), Some(max), Some(achieved)) = (
+                Raw::spread(&runs, |r| r.p50_us),
+                Raw::spread(&runs, |r| r.p99_us),
+                Raw::spread(&runs, |r| r.p999_us),
+                Raw::spread(&runs, |r| r.max_us),
+                Raw::spread(&runs, |r| r.achieved_rate),
+            ) else {
+                continue;
+            };
+            let errors: u64 = runs.iter().map(|r| r.errors()).sum();
+            let saturated = runs.iter().filter(|r| r.saturated).count();
+            let _ = writeln!(
+                md,
+                "| {} | {rate:.0} | {name} | {:.0} ({:.0}–{:.0}) | {:.0} ({:.0}–{:.0}) | {:.0} | {:.0} | {:.0} | {} | {errors} | {saturated}/{} |",
+                scenario.name(),
+                p50.0,
+                p50.1,
+                p50.2,
+                p99.0,
+                p99.1,
+                p99.2,
+                p999.0,
+                max.0,
+                achieved.0,
+                raw.cpu_per_request(name, scenario)
+                    .map_or("–".to_owned(), |c| format!("{c:.0}")),
+                runs.len()
+            );
+            p50s.push((name.clone(), p50.0, p99.0));
+        }
+        // Every variant against the run's first (the simplest).
+        if let [(a, a50, a99), rest @ ..] = p50s.as_slice() {
+            for (b, b50, b99) in rest {
+                ratios.push((scenario, b.clone(), a.clone(), b50 / a50, b99 / a99));
+            }
+        }
+    }
+    if !ratios.is_empty() {
+        let _ = writeln!(md, "\n## Ratios (same run)\n");
+        if raw.variants.len() > 2 {
+            let _ = writeln!(
+                md,
+                "Each variant against `{}`, the first of the run, on every scenario it ran.\n",
+                variants[0]
+            );
+        }
+        let _ = writeln!(md, "| scenario | ratio | p50 | p99 |");
+        let _ = writeln!(md, "|---|---|---|---|");
+        for (scenario, b, a, r50, r99) in &ratios {
+            let _ = writeln!(
+                md,
+                "| {} | {b} / {a} | {r50:.2}x | {r99:.2}x |",
+                scenario.name()
+            );
+        }
+    }
 }
 
 /// Under compose, the published port's proxy's share of each variant's

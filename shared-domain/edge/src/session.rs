@@ -58,7 +58,8 @@ impl SessionOutput for ChannelOutput {
 
 /// Starts a session task for `user` in `room` (whose existence the caller
 /// checked) and returns its event stream. The task ends when the reader
-/// goes away, falls `buffer` messages (or [`SESSION_BYTES`]) behind, or the pause says stop.
+/// goes away, falls `buffer` messages (or [`SESSION_BYTES`]) behind, or
+/// the pause says stop.
 pub fn spawn_session(
     rooms: Arc<dyn RoomsService>,
     pause: Arc<dyn Pause>,
