@@ -58,6 +58,12 @@ impl Raw {
         sustained(&self.runs, variant)
     }
 
+    /// Whether the run has fixed-rate runs (not only curve steps): a run
+    /// of another part alone (`bench run overload`, say) has none.
+    pub fn has_fixed_rate_runs(&self) -> bool {
+        self.runs.iter().any(|r| !r.curve)
+    }
+
     /// The highest rate the generator is known to have kept: the floor's
     /// own knee, or a higher curve step some variant sustained (the
     /// generator sent that too, beside a system; a floor step disturbed by

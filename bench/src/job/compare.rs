@@ -163,14 +163,14 @@ pub fn run(settings: Settings) -> anyhow::Result<()> {
     // Durable systems this harness started share the disk with its probe.
     let disk =
         (*storage == StorageKind::Durable && targets.is_empty()).then(|| scratch.join("disk"));
-    // With the rest in memory, the overload part runs with the durable
-    // curve instead (below), when the profile steps one: in memory every
-    // transfer stays by design, and the RSS under the surge would read
-    // them rather than what the surge holds in flight.
-    let overload_durable = bin_for_faults.is_some()
-        && profile.durable_curve
-        && *storage == StorageKind::Memory
-        && parts.contains(&Part::Overload);
+    // The curve again on durable storage (below), when the rest runs in
+    // memory and the profile steps one. The overload part runs with it
+    // then: in memory every transfer stays by design, and the RSS under
+    // the surge would read them rather than what the surge holds in
+    // flight.
+    let durable_again =
+        bin_for_faults.is_some() && profile.durable_curve && *storage == StorageKind::Memory;
+    let overload_durable = durable_again && parts.contains(&Part::Overload);
     let here: Vec<Part> = parts
         .iter()
         .copied()
@@ -212,11 +212,9 @@ pub fn run(settings: Settings) -> anyhow::Result<()> {
         chaos: Vec::new(),
     };
     let mut failed: Option<anyhow::Error> = None;
-    // The curve again on durable storage, when the rest ran in memory;
-    // the overload part with it.
+    // The curve again on durable storage; the overload part with it.
     if let Some(bin) = &bin_for_faults
-        && profile.durable_curve
-        && *storage == StorageKind::Memory
+        && durable_again
         && (parts.contains(&Part::Curve) || overload_durable)
     {
         match durable_curve(

@@ -346,10 +346,10 @@ pub fn render(raw: &Raw) -> String {
          (HdrHistogram interval logs, one per variant and scenario). `bench render <dir>` \
          re-renders this report from `raw.json`.\n",
         match (raw.env.deploy.as_str(), raw.variants.len() > 2) {
-            (_, _) if raw.env.deploy != "compose" && raw.env.storage == "durable" =>
+            ("local", _) if raw.env.storage == "durable" =>
                 "Storage is durable for every variant (redb files, every commit synced to disk before it is \
              answered): this measures the fabric and the disk together.",
-            (_, _) if raw.env.storage.starts_with("as deployed") =>
+            _ if raw.env.storage.starts_with("as deployed") =>
                 "Storage is as the deployments measured were set up (not started by the harness).",
             ("compose", false) =>
                 "Both variants ran in containers under Docker Compose (`microlith/compose.yml`, `microservices/compose.yml`), \
@@ -372,7 +372,7 @@ pub fn render(raw: &Raw) -> String {
 /// The fixed-rate latency table and the ratios between the variants;
 /// nothing for a run of other parts only (`bench run overload`, say).
 fn fixed_rates(raw: &Raw, md: &mut String) {
-    if raw.runs.iter().all(|r| r.curve) {
+    if !raw.has_fixed_rate_runs() {
         return;
     }
     let variants: Vec<String> = raw.variants.iter().map(|v| v.name.clone()).collect();

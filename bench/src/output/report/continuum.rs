@@ -11,11 +11,10 @@ use crate::record::Raw;
 /// plain monolith's p50 and CPU per transfer, in the same run.
 const ONE_PROCESS_GOAL: f64 = 1.2;
 
-/// The section; nothing for a run without placements.
+/// The section; nothing for a run without placements or without
+/// fixed-rate runs (another part alone).
 pub(super) fn render(raw: &Raw, md: &mut String) {
-    // Nothing either for a run without fixed-rate runs (another part
-    // alone).
-    if !raw.variants.iter().any(|v| v.placement.is_some()) || raw.runs.iter().all(|r| r.curve) {
+    if !raw.variants.iter().any(|v| v.placement.is_some()) || !raw.has_fixed_rate_runs() {
         return;
     }
     let steps = raw.continuum();

@@ -13,7 +13,7 @@ pub(super) fn render(raw: &Raw, md: &mut String) {
         return;
     }
     let _ = writeln!(md, "\n## Overload (twice the knee)\n");
-    let durable = durable(raw);
+    let with_durable_curve = with_durable_curve(raw);
     let _ = writeln!(
         md,
         "Each variant, {deployed} posting transfers at half its knee (the highest step it \
@@ -42,12 +42,12 @@ pub(super) fn render(raw: &Raw, md: &mut String) {
         back = target::BACK_S,
         settle = trim(raw.profile.overload_settle_s),
         surge = trim(raw.profile.overload_s),
-        deployed = if durable {
+        deployed = if with_durable_curve {
             "started afresh on durable storage with the durable curve below, whose knee it takes,"
         } else {
             "as in the curve above,"
         },
-        kept = if durable {
+        kept = if with_durable_curve {
             "on durable storage the settled transfers leave memory (a journal keeps only its \
              latest), so the RSS reads what the surge holds in flight: the buffers and the queues; \
              its growth over the connections is given"
@@ -113,13 +113,7 @@ fn table(raw: &Raw, md: &mut String) {
             mib(Some(v.rss_peak)),
             v.rss_ratio,
             o.peak_connections.map_or(String::new(), |n| {
-                // In memory the surge's transfers stay, and would read as
-                // the connections' cost.
-                if durable_row(raw, o) {
-                    per_connection(n, v.rss_before, v.rss_peak)
-                } else {
-                    format!(", {n} connections")
-                }
+                connections(n, v.rss_before, v.rss_peak, durable_row(raw, o))
             }),
             v.p99_before_ms,
             v.back_after_s
@@ -129,17 +123,19 @@ fn table(raw: &Raw, md: &mut String) {
     }
 }
 
-/// The connections the generator held at most and, when the RSS grew,
-/// the growth over them: what each held connection cost, buffers and the
-/// request it carried, at most (the RSS grows by other things too).
-fn per_connection(connections: u64, before: u64, peak: u64) -> String {
+/// The connections the generator held at most and, on durable storage
+/// (`growth`) when the RSS grew, the growth over them: what each held
+/// connection cost, buffers and the request it carried, at most (the RSS
+/// grows by other things too). In memory the surge's transfers stay, and
+/// would read as the connections' cost.
+fn connections(n: u64, before: u64, peak: u64, growth: bool) -> String {
     let grown = peak.saturating_sub(before);
-    if connections == 0 || grown == 0 {
-        return format!(", {connections} connections");
+    if !growth || n == 0 || grown == 0 {
+        return format!(", {n} connections");
     }
     format!(
-        ", {connections} connections: +{:.1} KiB per connection",
-        grown as f64 / 1024.0 / connections as f64
+        ", {n} connections: +{:.1} KiB per connection",
+        grown as f64 / 1024.0 / n as f64
     )
 }
 
@@ -149,9 +145,9 @@ fn durable_row(raw: &Raw, o: &crate::record::OverloadRecord) -> bool {
     o.storage.as_deref() == Some("durable") || raw.env.storage.starts_with("durable")
 }
 
-/// Whether the variants were overloaded on durable storage, with the
-/// durable curve's knees, while the rest of the run was in memory.
-fn durable(raw: &Raw) -> bool {
+/// Whether the variants were overloaded with the durable curve, whose
+/// knees they took, while the rest of the run was in memory.
+fn with_durable_curve(raw: &Raw) -> bool {
     raw.overload
         .iter()
         .any(|o| o.storage.as_deref() == Some("durable"))
@@ -159,7 +155,7 @@ fn durable(raw: &Raw) -> bool {
 
 /// The variants whose curve never found its knee, named.
 fn not_overloaded(raw: &Raw, md: &mut String) {
-    let runs = if durable(raw) {
+    let runs = if with_durable_curve(raw) {
         &raw.durable_runs
     } else {
         &raw.runs
