@@ -47,7 +47,7 @@ pub(super) fn render(raw: &Raw, md: &mut String) {
         } else {
             "as in the curve above,"
         },
-        kept = if with_durable_curve {
+        kept = if raw.overload.iter().any(|o| durable_row(raw, o)) {
             "on durable storage the settled transfers leave memory (a journal keeps only its \
              latest), so the RSS reads what the surge holds in flight: the buffers and the queues; \
              its growth over the connections is given"

@@ -618,6 +618,15 @@ fn an_overload_on_durable_storage_says_so_and_reads_the_durable_curve() {
         "{md}"
     );
     assert!(!memory.contains("durable storage with the durable curve"));
+    // A run all durable: its curve above is the durable one.
+    raw.env.storage = "durable".into();
+    let md = render(&raw);
+    assert!(
+        md.contains("Each variant, as in the curve above,")
+            && md.contains("on durable storage the settled transfers leave memory")
+            && md.contains("(1.20x, 640 connections: +32.0 KiB per connection) |"),
+        "{md}"
+    );
 }
 
 #[test]
